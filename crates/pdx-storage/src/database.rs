@@ -1,0 +1,203 @@
+//! The connection pool and the helpers every domain crate uses to run queries:
+//! `Database::run` (off the async executor) and `transaction` (atomic, write-ready).
+
+use std::fmt;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::result::Error as DieselError;
+use diesel::Connection;
+
+use crate::connection::{Backend, DatabaseUrl, DbConnection};
+use crate::error::StorageError;
+use crate::migrations;
+
+/// A connection checked out of the pool; returned to it when dropped.
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// How the pool is sized and how long a caller waits for a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Most connections open at once.
+    pub max_size: u32,
+    /// Longest wait for a free connection before `StorageError::PoolExhausted`.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens connections for the pool, configured for PDX.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = StorageError;
+
+    fn connect(&self) -> Result<DbConnection, StorageError> {
+        DbConnection::open(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute("SELECT 1").map_err(StorageError::from)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        <DbConnection as TransactionManager<DbConnection>>::is_broken_transaction_manager(conn)
+            || matches!(
+                <DbConnection as TransactionManager<DbConnection>>::transaction_manager_status_mut(
+                    conn
+                )
+                .transaction_depth(),
+                Err(_) | Ok(Some(_))
+            )
+    }
+}
+
+/// A pool of connections to one PDX database.
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<ConnectionManager>,
+    url: DatabaseUrl,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &self.url)
+            .field("state", &self.pool.state())
+            .finish()
+    }
+}
+
+impl Database {
+    /// Connects a pool; fails with the backend's own message when the database is unreachable.
+    pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StorageError> {
+        if let DatabaseUrl::Sqlite(path) = url {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StorageError::Connection(format!(
+                        "cannot create the directory {}: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+        }
+        // Open one connection first so that a bad URL or password surfaces verbatim,
+        // rather than as r2d2's generic timeout.
+        let manager = ConnectionManager { url: url.clone() };
+        drop(r2d2::ManageConnection::connect(&manager)?);
+        let pool = r2d2::Pool::builder()
+            .max_size(options.max_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(options.acquire_timeout)
+            .test_on_check_out(false)
+            .error_handler(Box::new(LogErrors))
+            .build(manager)?;
+        Ok(Self {
+            pool,
+            url: url.clone(),
+        })
+    }
+
+    /// The backend behind this pool.
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    /// The database URL, displayable without its password.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Checks a connection out of the pool (blocking up to the acquire timeout).
+    pub fn conn(&self) -> Result<PooledConnection, StorageError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs blocking database work on the blocking thread pool, off the async executor.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(StorageError::from)?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+
+    /// Applies every pending embedded migration; returns the names of those applied.
+    pub fn migrate(&self) -> Result<Vec<String>, StorageError> {
+        let mut conn = self.conn()?;
+        migrations::run_pending(&mut conn)
+    }
+
+    /// Checks that the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.run(|conn| {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute("SELECT 1").map_err(StorageError::from)
+        })
+        .await
+    }
+}
+
+#[derive(Debug)]
+struct LogErrors;
+
+impl r2d2::HandleError<StorageError> for LogErrors {
+    fn handle_error(&self, error: StorageError) {
+        tracing::warn!(%error, "database connection error");
+    }
+}
+
+/// Runs `work` atomically: everything it wrote is committed, or on error nothing is.
+///
+/// Nested calls become savepoints. On SQLite the outermost transaction starts with
+/// `BEGIN IMMEDIATE`, taking the write lock up front: a deferred transaction that reads and
+/// then writes can fail with "database is locked" when another writer got there first.
+pub fn transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    E: From<DieselError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
+    let depth =
+        <DbConnection as TransactionManager<DbConnection>>::transaction_manager_status_mut(conn)
+            .transaction_depth()?;
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(work);
+    };
+    if depth.is_some() {
+        return conn.transaction(work);
+    }
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    match work(conn) {
+        Ok(value) => {
+            <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) =
+                <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn)
+            {
+                tracing::error!(%rollback, "rollback failed after an error");
+            }
+            Err(error)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Storage for PDX: one diesel connection type over SQLite and PostgreSQL, its pool,
+//! the embedded migrations, the table definitions and the storage error type.
+
+pub mod connection;
+pub mod database;
+pub mod error;
+pub mod instance;
+pub mod migrations;
+pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use connection::{Backend, DatabaseUrl, DbConnection};
+pub use database::{Database, PoolOptions};
+pub use error::StorageError;
