@@ -27,7 +27,9 @@ impl RequestId {
 
     /// The client's id if acceptable, otherwise a generated one.
     pub fn from_client_or_generate(candidate: Option<&str>) -> Self {
-        candidate.and_then(Self::parse).unwrap_or_else(Self::generate)
+        candidate
+            .and_then(Self::parse)
+            .unwrap_or_else(Self::generate)
     }
 
     /// The id as text.
@@ -48,7 +50,10 @@ mod tests {
 
     #[test]
     fn parse_accepts_visible_ascii_and_refuses_the_rest() {
-        assert_eq!(RequestId::parse("abc-123").map(|r| r.0), Some("abc-123".into()));
+        assert_eq!(
+            RequestId::parse("abc-123").map(|r| r.0),
+            Some("abc-123".into())
+        );
         assert!(RequestId::parse("").is_none());
         assert!(RequestId::parse("has space").is_none());
         assert!(RequestId::parse("line\nbreak").is_none());

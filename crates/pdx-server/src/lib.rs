@@ -1,1 +1,11 @@
+//! The PDX server: configuration, telemetry, and the `Application` that the `pdx` binary
+//! and the end-to-end tests both run.
 
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::{Config, LogFormat};
+pub use error::ServerError;

@@ -5,10 +5,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
 
 use crate::error::StorageError;
 
@@ -26,7 +26,9 @@ pub enum DbConnection {
 
 impl fmt::Debug for DbConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("DbConnection").field(&self.backend()).finish()
+        f.debug_tuple("DbConnection")
+            .field(&self.backend())
+            .finish()
     }
 }
 
@@ -135,6 +137,15 @@ impl DatabaseUrl {
         Self::Sqlite(path.as_ref().to_path_buf())
     }
 
+    /// The full URL, password included, for handing to a child process or configuration.
+    /// Use `Display` for anything that may be logged.
+    pub fn to_connection_string(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => url.clone(),
+        }
+    }
+
     /// The backend this URL selects.
     pub fn backend(&self) -> Backend {
         match self {
@@ -189,7 +200,11 @@ mod tests {
             ("postgresql://u@h/db", Backend::Postgres),
         ];
         for (url, backend) in cases {
-            assert_eq!(DatabaseUrl::parse(url).map(|u| u.backend()).ok(), Some(backend), "{url}");
+            assert_eq!(
+                DatabaseUrl::parse(url).map(|u| u.backend()).ok(),
+                Some(backend),
+                "{url}"
+            );
         }
         assert_eq!(
             DatabaseUrl::parse("sqlite:///var/lib/pdx/pdx.db").ok(),
@@ -211,7 +226,10 @@ mod tests {
     fn display_never_shows_a_password() {
         let url = DatabaseUrl::parse("postgres://pdx:s3cret@db.internal:5432/pdx?sslmode=require");
         let shown = url.map(|u| u.to_string()).unwrap_or_default();
-        assert_eq!(shown, "postgres://pdx:***@db.internal:5432/pdx?sslmode=require");
+        assert_eq!(
+            shown,
+            "postgres://pdx:***@db.internal:5432/pdx?sslmode=require"
+        );
         let no_password = DatabaseUrl::parse("postgres://pdx@h/db").map(|u| u.to_string());
         assert_eq!(no_password.ok().as_deref(), Some("postgres://pdx@h/db"));
     }

@@ -4,9 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::result::Error as DieselError;
-use diesel::Connection;
 
 use crate::connection::{Backend, DatabaseUrl, DbConnection};
 use crate::error::StorageError;
@@ -83,15 +83,15 @@ impl fmt::Debug for Database {
 impl Database {
     /// Connects a pool; fails with the backend's own message when the database is unreachable.
     pub fn connect(url: &DatabaseUrl, options: PoolOptions) -> Result<Self, StorageError> {
-        if let DatabaseUrl::Sqlite(path) = url {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StorageError::Connection(format!(
-                        "cannot create the directory {}: {e}",
-                        parent.display()
-                    ))
-                })?;
-            }
+        if let DatabaseUrl::Sqlite(path) = url
+            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StorageError::Connection(format!(
+                    "cannot create the directory {}: {e}",
+                    parent.display()
+                ))
+            })?;
         }
         // Open one connection first so that a bad URL or password surfaces verbatim,
         // rather than as r2d2's generic timeout.

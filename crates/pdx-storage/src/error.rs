@@ -51,13 +51,19 @@ pub enum StorageError {
 }
 
 fn constraint_suffix(constraint: &Option<String>) -> String {
-    constraint.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+    constraint
+        .as_deref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default()
 }
 
 impl StorageError {
     /// Whether retrying the same operation later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::PoolExhausted | Self::Busy(_) | Self::Connection(_))
+        matches!(
+            self,
+            Self::PoolExhausted | Self::Busy(_) | Self::Connection(_)
+        )
     }
 }
 
@@ -128,7 +134,10 @@ mod tests {
             sqlite_constraint_columns("UNIQUE constraint failed: users.email").as_deref(),
             Some("users.email")
         );
-        assert_eq!(sqlite_constraint_columns("FOREIGN KEY constraint failed"), None);
+        assert_eq!(
+            sqlite_constraint_columns("FOREIGN KEY constraint failed"),
+            None
+        );
     }
 
     #[test]

@@ -61,8 +61,12 @@ pub fn ensure(conn: &mut DbConnection, now: Timestamp) -> Result<Instance, Stora
         id: InstanceId::new().to_string(),
         created_at: now.naive_utc(),
     };
-    match diesel::insert_into(instance::table).values(&row).execute(conn) {
-        Ok(_) | Err(diesel::result::Error::DatabaseError(
+    match diesel::insert_into(instance::table)
+        .values(&row)
+        .execute(conn)
+    {
+        Ok(_)
+        | Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
         )) => load(conn),

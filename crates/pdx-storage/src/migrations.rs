@@ -23,9 +23,8 @@ const MIGRATION_LOCK_KEY: i64 = 0x5044_585f_4d49_4752; // "PDX_MIGR"
 
 /// Applies every pending migration for the connection's backend; returns the names applied.
 pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, StorageError> {
-    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| {
-        StorageError::Migration(e.to_string())
-    };
+    let migration_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| StorageError::Migration(e.to_string());
     let applied = match conn {
         DbConnection::Sqlite(conn) => conn
             .run_pending_migrations(SQLITE_MIGRATIONS)
@@ -145,9 +144,15 @@ mod tests {
                 let well_named = name.len() > 18
                     && name.as_bytes()[17] == b'_'
                     && name[..17].bytes().all(|b| b.is_ascii_digit() || b == b'-');
-                assert!(well_named, "{backend}/{name} is not YYYY-MM-DD-HHMMSS_verb_noun");
+                assert!(
+                    well_named,
+                    "{backend}/{name} is not YYYY-MM-DD-HHMMSS_verb_noun"
+                );
                 for file in ["up.sql", "down.sql"] {
-                    assert!(entry.path().join(file).is_file(), "{backend}/{name}/{file} missing");
+                    assert!(
+                        entry.path().join(file).is_file(),
+                        "{backend}/{name}/{file} missing"
+                    );
                 }
             }
         }

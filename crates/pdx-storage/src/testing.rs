@@ -22,8 +22,17 @@ pub struct TestDatabase {
 
 #[derive(Debug)]
 enum Cleanup {
-    Sqlite(#[allow(dead_code, reason = "held so the directory lives as long as the database")] tempfile::TempDir),
-    Postgres { admin_url: DatabaseUrl, schema: String },
+    Sqlite(
+        #[allow(
+            dead_code,
+            reason = "held so the directory lives as long as the database"
+        )]
+        tempfile::TempDir,
+    ),
+    Postgres {
+        admin_url: DatabaseUrl,
+        schema: String,
+    },
 }
 
 impl TestDatabase {
@@ -38,7 +47,10 @@ impl TestDatabase {
 
     /// A fresh database with no tables at all.
     pub fn empty() -> Self {
-        match std::env::var(TEST_DATABASE_URL_ENV).ok().filter(|v| !v.trim().is_empty()) {
+        match std::env::var(TEST_DATABASE_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
             None => Self::sqlite(),
             Some(url) if url.trim() == "sqlite" => Self::sqlite(),
             Some(url) => match DatabaseUrl::parse(&url) {

@@ -10,7 +10,7 @@ use diesel::sql_types::{BigInt, Text};
 use pdx_core::{Clock, SystemClock};
 use pdx_storage::database::transaction;
 use pdx_storage::testing::TestDatabase;
-use pdx_storage::{instance, Database, DatabaseUrl, DbConnection, PoolOptions, StorageError};
+use pdx_storage::{Database, DatabaseUrl, DbConnection, PoolOptions, StorageError, instance};
 
 #[derive(QueryableByName)]
 struct Count {
@@ -54,7 +54,10 @@ fn count(conn: &mut DbConnection, table: &str) -> i64 {
 fn migrate_twice_applies_nothing_the_second_time() {
     let db = TestDatabase::empty();
     let first = db.database().migrate();
-    assert!(matches!(&first, Ok(applied) if !applied.is_empty()), "{first:?}");
+    assert!(
+        matches!(&first, Ok(applied) if !applied.is_empty()),
+        "{first:?}"
+    );
     let second = db.database().migrate();
     assert_eq!(second.ok(), Some(vec![]));
 }
@@ -63,7 +66,10 @@ fn migrate_twice_applies_nothing_the_second_time() {
 fn instance_ensure_creates_once_and_then_returns_the_same_identity() {
     let db = TestDatabase::new();
     let mut conn = conn(&db);
-    assert!(matches!(instance::load(&mut conn), Err(StorageError::NotFound)));
+    assert!(matches!(
+        instance::load(&mut conn),
+        Err(StorageError::NotFound)
+    ));
     let created_at = Utc
         .with_ymd_and_hms(2026, 3, 4, 5, 6, 7)
         .single()
@@ -77,7 +83,10 @@ fn instance_ensure_creates_once_and_then_returns_the_same_identity() {
         panic!("ensure failed");
     };
     assert_eq!(first, second);
-    assert_eq!(first.created_at, created_at, "microseconds survive the round trip");
+    assert_eq!(
+        first.created_at, created_at,
+        "microseconds survive the round trip"
+    );
 }
 
 #[test]
@@ -88,7 +97,12 @@ fn unique_violation_is_reported_as_such() {
     assert!(insert_parent(&mut conn, "p1", "Transport Bureau").is_ok());
     let duplicate = insert_parent(&mut conn, "p2", "Transport Bureau");
     assert!(
-        matches!(duplicate, Err(StorageError::UniqueViolation { constraint: Some(_) })),
+        matches!(
+            duplicate,
+            Err(StorageError::UniqueViolation {
+                constraint: Some(_)
+            })
+        ),
         "{duplicate:?}"
     );
 }
@@ -121,7 +135,11 @@ fn transaction_error_rolls_back_every_write() {
         Ok(())
     });
     assert!(matches!(result, Err(StorageError::UniqueViolation { .. })));
-    assert_eq!(count(&mut conn, "parents"), 0, "the first insert was rolled back");
+    assert_eq!(
+        count(&mut conn, "parents"),
+        0,
+        "the first insert was rolled back"
+    );
 
     let committed: Result<(), StorageError> = transaction(&mut conn, |conn| {
         insert_parent(conn, "p1", "Water Authority")?;
@@ -164,7 +182,10 @@ fn pool_exhaustion_is_reported_after_the_acquire_timeout() {
     assert!(held.is_ok());
     assert!(matches!(small.conn(), Err(StorageError::PoolExhausted)));
     drop(held);
-    assert!(small.conn().is_ok(), "the connection is usable again once returned");
+    assert!(
+        small.conn().is_ok(),
+        "the connection is usable again once returned"
+    );
 }
 
 #[tokio::test]
@@ -191,7 +212,9 @@ fn sqlite_connections_use_wal_busy_timeout_and_foreign_keys() {
     let Ok(db) = Database::connect(&url, PoolOptions::default()) else {
         panic!("sqlite connect failed")
     };
-    let Ok(mut conn) = db.conn() else { panic!("no conn") };
+    let Ok(mut conn) = db.conn() else {
+        panic!("no conn")
+    };
     let mode = diesel::sql_query("PRAGMA journal_mode").get_result::<Text1>(&mut *conn);
     assert_eq!(mode.map(|m| m.journal_mode).ok().as_deref(), Some("wal"));
     let fk = diesel::sql_query("SELECT foreign_keys AS n FROM pragma_foreign_keys")
@@ -208,7 +231,10 @@ fn unreachable_postgres_reports_the_real_cause() {
     let Ok(url) = url else { panic!("valid url") };
     match Database::connect(&url, PoolOptions::default()) {
         Err(StorageError::Connection(message)) => {
-            assert!(message.contains("127.0.0.1") || message.contains("refused"), "{message}");
+            assert!(
+                message.contains("127.0.0.1") || message.contains("refused"),
+                "{message}"
+            );
         }
         other => panic!("expected a connection error, got {other:?}"),
     }

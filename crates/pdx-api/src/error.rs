@@ -1,0 +1,267 @@
+//! The one error type of the HTTP edge and its RFC 9457 `application/problem+json` form.
+//! Each variant has a stable machine `code`; a 5xx never shows its cause, which goes to the log.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use pdx_storage::StorageError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::observe;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Seconds a client is asked to wait after a 503.
+const RETRY_AFTER_SECS: u32 = 1;
+
+/// An RFC 9457 problem details body, as every PDX error is answered.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:pdx:problem:<code>`.
+    #[serde(rename = "type")]
+    #[schema(example = "urn:pdx:problem:not_found")]
+    pub problem_type: String,
+    /// A short, human-readable summary of the problem type.
+    #[schema(example = "Not found")]
+    pub title: String,
+    /// The HTTP status code.
+    #[schema(example = 404)]
+    pub status: u16,
+    /// What went wrong with this request, for a human.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The stable machine-readable code; clients branch on this.
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// The request id, as in the `X-Request-Id` header; quote it when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// Everything the API can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No resource at this path.
+    #[error("the requested resource does not exist")]
+    NotFound,
+    /// The path exists but not with this method.
+    #[error("this method is not allowed on this resource")]
+    MethodNotAllowed,
+    /// The body is not syntactically valid JSON.
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// The body is JSON but does not have the expected shape.
+    #[error("the request body does not match the expected schema: {0}")]
+    InvalidBody(String),
+    /// The request cannot be understood (headers, encoding or framing).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The query string cannot be understood.
+    #[error("the query string is invalid: {0}")]
+    InvalidQuery(String),
+    /// The body is not in a media type this endpoint accepts.
+    #[error("the request body must be sent as {expected}")]
+    UnsupportedMediaType {
+        /// The media type the endpoint accepts.
+        expected: &'static str,
+    },
+    /// The body exceeds the endpoint's limit.
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A dependency the server needs is not available right now; retry later.
+    #[error("the service is temporarily unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A bug or an unexpected failure; details only in the log.
+    #[error("an internal error occurred")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// The stable machine code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MalformedJson(_) => "malformed_json",
+            Self::InvalidBody(_) => "invalid_body",
+            Self::BadRequest(_) => "bad_request",
+            Self::InvalidQuery(_) => "invalid_query",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// A short title for the problem type.
+    fn title(&self) -> &'static str {
+        match self {
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::MalformedJson(_) => "Malformed JSON",
+            Self::InvalidBody(_) => "Invalid request body",
+            Self::BadRequest(_) => "Bad request",
+            Self::InvalidQuery(_) => "Invalid query string",
+            Self::UnsupportedMediaType { .. } => "Unsupported media type",
+            Self::PayloadTooLarge { .. } => "Payload too large",
+            Self::Unavailable(_) => "Service unavailable",
+            Self::Internal(_) => "Internal error",
+        }
+    }
+
+    /// Wraps an unexpected failure; its message reaches the log only.
+    pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(error))
+    }
+
+    /// The problem body for this error. A 5xx carries no detail from its cause.
+    pub fn problem(&self) -> Problem {
+        let status = self.status_code();
+        let detail = match self {
+            Self::Unavailable(_) => Some("Please retry shortly.".to_owned()),
+            Self::Internal(_) => None,
+            other => Some(other.to_string()),
+        };
+        Problem {
+            problem_type: format!("urn:pdx:problem:{}", self.code()),
+            title: self.title().to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: self.code().to_owned(),
+            request_id: observe::current_request_id().map(|id| id.to_string()),
+        }
+    }
+
+    /// The error a bare status stands for, used when a framework answer has no body of ours.
+    pub fn from_status(status: StatusCode) -> Option<Self> {
+        match status {
+            StatusCode::BAD_REQUEST => Some(Self::BadRequest(
+                "the request could not be understood".to_owned(),
+            )),
+            StatusCode::NOT_FOUND => Some(Self::NotFound),
+            StatusCode::METHOD_NOT_ALLOWED => Some(Self::MethodNotAllowed),
+            StatusCode::PAYLOAD_TOO_LARGE => Some(Self::PayloadTooLarge { limit: 0 }),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Some(Self::UnsupportedMediaType {
+                expected: "application/json",
+            }),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                Some(Self::Unavailable("the framework answered 503".into()))
+            }
+            StatusCode::INTERNAL_SERVER_ERROR => {
+                Some(Self::Internal("the framework answered 500".into()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MalformedJson(_) | Self::BadRequest(_) | Self::InvalidQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = %Chain(cause.as_ref()), "internal error")
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %Chain(cause.as_ref()), "service unavailable")
+            }
+            _ => {}
+        }
+        let problem = self.problem();
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if matches!(self, Self::Unavailable(_)) {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+        }
+        response.body(body)
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::NotFound => Self::NotFound,
+            transient if transient.is_transient() => Self::Unavailable(Box::new(transient)),
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// Formats an error with its chain of sources, for the log.
+struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_error_problem_hides_its_cause() {
+        let error = ApiError::internal(std::io::Error::other("disk /srv/secret failed"));
+        let problem = error.problem();
+        assert_eq!(problem.status, 500);
+        assert_eq!(problem.code, "internal_error");
+        assert!(problem.detail.is_none());
+        let body = serde_json::to_string(&problem).unwrap_or_default();
+        assert!(!body.contains("secret"), "{body}");
+    }
+
+    #[test]
+    fn transient_storage_errors_become_503_and_missing_rows_404() {
+        let busy = ApiError::from(StorageError::PoolExhausted);
+        assert_eq!(busy.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            ApiError::from(StorageError::NotFound).status_code(),
+            StatusCode::NOT_FOUND
+        );
+        let broken = ApiError::from(StorageError::CorruptRow("x".into()));
+        assert_eq!(broken.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn unavailable_response_carries_retry_after() {
+        let response = ApiError::Unavailable("down".into()).error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some(PROBLEM_JSON)
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! The middleware every request passes through: request id, tracing span, metrics, and the
+//! guarantee that every error answer — ours or the framework's — is problem+json.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, ResponseError};
+use pdx_core::RequestId;
+use tracing::Instrument;
+
+use crate::error::{ApiError, PROBLEM_JSON};
+
+/// The header carrying the request id, in both directions.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    static REQUEST_ID: RequestId;
+}
+
+/// The id of the request being served by the current task, if any.
+pub fn current_request_id() -> Option<RequestId> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Wraps every request: assigns or echoes `X-Request-Id`, opens a span carrying it,
+/// records `pdx_http_*` metrics, and turns bodiless error answers into problem+json.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = RequestId::from_client_or_generate(
+        req.headers()
+            .get(X_REQUEST_ID)
+            .and_then(|value| value.to_str().ok()),
+    );
+    req.extensions_mut().insert(request_id.clone());
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        path = %req.path(),
+    );
+    metrics::gauge!("pdx_http_requests_in_flight").increment(1.0);
+
+    // The response is built inside the scope so that error bodies can quote the request id.
+    let outcome = REQUEST_ID
+        .scope(
+            request_id.clone(),
+            async move {
+                match next.call(req).await {
+                    Ok(response) => Ok(as_problem(response.map_into_boxed_body())),
+                    Err(error) => Err((error.error_response(), error)),
+                }
+            }
+            .instrument(span.clone()),
+        )
+        .await;
+    metrics::gauge!("pdx_http_requests_in_flight").decrement(1.0);
+
+    let header_value = HeaderValue::from_str(request_id.as_str()).ok();
+    let (status, route, result) = match outcome {
+        Ok(mut response) => {
+            if let Some(value) = header_value {
+                response.headers_mut().insert(X_REQUEST_ID, value);
+            }
+            let route = response.request().match_pattern();
+            (response.status(), route, Ok(response))
+        }
+        Err((mut rendered, error)) => {
+            // A service failed without a response; hand the framework the answer we rendered.
+            if let Some(value) = header_value {
+                rendered.headers_mut().insert(X_REQUEST_ID, value);
+            }
+            let status = rendered.status();
+            let failure = InternalError::from_response(error.to_string(), rendered);
+            (status, None, Err(failure.into()))
+        }
+    };
+    let elapsed = started.elapsed();
+    let route = route.unwrap_or_else(|| "unmatched".to_owned());
+    metrics::counter!(
+        "pdx_http_requests_total",
+        "method" => method.to_string(),
+        "route" => route.clone(),
+        "status" => status.as_str().to_owned(),
+    )
+    .increment(1);
+    metrics::histogram!(
+        "pdx_http_request_duration_seconds",
+        "method" => method.to_string(),
+        "route" => route,
+    )
+    .record(elapsed.as_secs_f64());
+
+    let _entered = span.enter();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), latency_ms, "request failed");
+    } else if status.is_client_error() {
+        tracing::info!(status = status.as_u16(), latency_ms, "request refused");
+    } else {
+        tracing::debug!(status = status.as_u16(), latency_ms, "request served");
+    }
+    result
+}
+
+/// Replaces the body of an error answer that is not already problem+json (a framework default)
+/// with the problem body for its status.
+fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return response;
+    }
+    let Some(error) = ApiError::from_status(status) else {
+        return response;
+    };
+    let (request, original) = response.into_parts();
+    let mut replacement = error.error_response();
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement
+                .headers_mut()
+                .insert(name.clone(), value.clone());
+        }
+    }
+    ServiceResponse::new(request, replacement)
+}

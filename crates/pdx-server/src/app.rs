@@ -1,0 +1,109 @@
+//! The server as a library: `Application::build` prepares everything (data directory,
+//! database, migrations, listener) and `run_until_stopped` serves until SIGTERM or SIGINT.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use pdx_api::ApiState;
+use pdx_core::{Clock, SystemClock};
+use pdx_storage::{Database, instance};
+
+use crate::config::Config;
+use crate::error::ServerError;
+
+/// A PDX server, built and bound, not yet serving.
+pub struct Application {
+    port: u16,
+    public_url: String,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Creates the data directory, opens and migrates the database, and binds the listener.
+    pub async fn build(config: Config) -> Result<Self, ServerError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(ServerError::io(format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )))?;
+        let url = config.database_url()?;
+        let options = config.pool_options();
+        let database = tokio::task::spawn_blocking(move || prepare_database(&url, options))
+            .await
+            .map_err(|error| ServerError::Config(format!("database setup aborted: {error}")))??;
+
+        let listener = TcpListener::bind(config.bind_addr()?)
+            .map_err(ServerError::io(format!("cannot listen on {}", config.bind)))?;
+        let local = listener
+            .local_addr()
+            .map_err(ServerError::io("cannot read the bound address"))?;
+        let public_url = config.public_url(local);
+
+        let state = web::Data::new(ApiState {
+            database,
+            metrics: pdx_api::metrics::handle(),
+        });
+        let mut server = HttpServer::new(move || {
+            pdx_api::mount(App::new().app_data(state.clone())).wrap(from_fn(pdx_api::observe))
+        })
+        .shutdown_timeout(config.shutdown_timeout_secs);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server
+            .listen(listener)
+            .map_err(ServerError::io(format!("cannot serve on {local}")))?
+            .run();
+        tracing::info!(address = %local, %public_url, "PDX listening");
+        Ok(Self {
+            port: local.port(),
+            public_url,
+            server,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Serves until the process receives SIGTERM or SIGINT, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> Result<(), ServerError> {
+        self.server
+            .await
+            .map_err(ServerError::io("the HTTP server stopped with an error"))?;
+        tracing::info!("PDX stopped");
+        Ok(())
+    }
+}
+
+/// Opens the pool, applies pending migrations and makes sure the installation has an identity.
+pub fn prepare_database(
+    url: &pdx_storage::DatabaseUrl,
+    options: pdx_storage::PoolOptions,
+) -> Result<Database, ServerError> {
+    let database = Database::connect(url, options)?;
+    let applied = database.migrate()?;
+    for name in &applied {
+        tracing::info!(migration = %name, "applied migration");
+    }
+    let mut conn = database.conn()?;
+    let instance = instance::ensure(&mut conn, SystemClock.now())?;
+    tracing::info!(database = %url, instance = %instance.id, "database ready");
+    Ok(database)
+}

@@ -1,0 +1,216 @@
+//! Server configuration: built-in defaults, then an optional TOML file, then `PDX_*`
+//! environment variables (nested keys with `__`, e.g. `PDX_SECTION__KEY`), later ones winning.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use pdx_storage::{DatabaseUrl, PoolOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServerError;
+
+/// Everything an operator can configure. Every key is documented in `deploy/pdx.example.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the embedded database, keys and uploaded files. Default `./pdx-data`.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`. Default: the SQLite file `pdx.sqlite3` in `data_dir`.
+    pub database_url: Option<String>,
+    /// Most database connections open at once. Default 16.
+    pub database_pool_size: u32,
+    /// Address and port to listen on; port 0 picks a free port. Default `127.0.0.1:8080`.
+    pub bind: String,
+    /// The URL users reach PDX at, used in links and metadata. Default `http://<bind>`.
+    pub public_url: Option<String>,
+    /// HTTP worker threads. Default: one per CPU core.
+    pub workers: Option<usize>,
+    /// Log line format: `pretty` for people, `json` for log collectors. Default `pretty`.
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `pdx_api=debug,info`; `RUST_LOG` overrides it. Default `info`.
+    pub log_level: String,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT. Default 30.
+    pub shutdown_timeout_secs: u64,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, coloured when the output is a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./pdx-data"),
+            database_url: None,
+            database_pool_size: 16,
+            bind: "127.0.0.1:8080".to_owned(),
+            public_url: None,
+            workers: None,
+            log_format: LogFormat::Pretty,
+            log_level: "info".to_owned(),
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// Environment variables with the `PDX_` prefix that are not configuration keys.
+const NON_CONFIG_ENV: &[&str] = &["config", "test_database_url"];
+
+impl Config {
+    /// Loads defaults, then `file` (if given; it must exist), then the `PDX_*` environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ServerError> {
+        let mut figment = Figment::from(Serialized::defaults(Self::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ServerError::Config(format!(
+                    "configuration file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed("PDX_").split("__").filter(|key| {
+            !NON_CONFIG_ENV
+                .iter()
+                .any(|n| key.as_str().eq_ignore_ascii_case(n))
+        }));
+        figment
+            .extract::<Self>()
+            .map_err(|error| ServerError::Config(error.to_string()))
+    }
+
+    /// The database to use: `database_url`, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> Result<DatabaseUrl, ServerError> {
+        match &self.database_url {
+            Some(url) => Ok(DatabaseUrl::parse(url)?),
+            None => Ok(DatabaseUrl::sqlite(self.data_dir.join("pdx.sqlite3"))),
+        }
+    }
+
+    /// The pool settings derived from this configuration.
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_size: self.database_pool_size,
+            ..PoolOptions::default()
+        }
+    }
+
+    /// The listen address.
+    pub fn bind_addr(&self) -> Result<SocketAddr, ServerError> {
+        self.bind.parse().map_err(|error| {
+            ServerError::Config(format!(
+                "bind = {:?} is not an address:port: {error}",
+                self.bind
+            ))
+        })
+    }
+
+    /// The public base URL without a trailing slash, given the port actually bound.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err, reason = "figment::Jail fixes the closure's error type")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_documents_every_key_with_its_default() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/pdx.example.toml");
+        let text = std::fs::read_to_string(&example).unwrap_or_default();
+        let uncommented: String = text
+            .lines()
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .filter(|l| l.contains(" = "))
+                    .unwrap_or(line)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed: Result<Config, _> = Figment::from(Toml::string(&uncommented)).extract();
+        let Ok(parsed) = parsed else {
+            panic!("deploy/pdx.example.toml does not parse: {parsed:?}");
+        };
+        let defaults = Config::default();
+        let expected = Config {
+            database_url: parsed.database_url.clone(),
+            public_url: parsed.public_url.clone(),
+            workers: parsed.workers,
+            ..defaults
+        };
+        assert_eq!(
+            parsed, expected,
+            "the example's values must be the defaults"
+        );
+        let serialized = serde_json::to_value(Config::default()).unwrap_or_default();
+        for key in serialized
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or(Vec::new())
+        {
+            assert!(
+                text.contains(&format!("{key} = ")),
+                "deploy/pdx.example.toml lacks `{key}`"
+            );
+        }
+    }
+
+    #[test]
+    fn load_layers_file_under_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "pdx.toml",
+                "bind = \"0.0.0.0:9000\"\nlog_format = \"json\"\ndatabase_pool_size = 4\n",
+            )?;
+            jail.set_env("PDX_DATABASE_POOL_SIZE", "32");
+            jail.set_env("PDX_TEST_DATABASE_URL", "postgres://ignored");
+            let config = Config::load(Some(Path::new("pdx.toml")))
+                .map_err(|e| figment::Error::from(e.to_string()))?;
+            assert_eq!(config.bind, "0.0.0.0:9000");
+            assert_eq!(config.log_format, LogFormat::Json);
+            assert_eq!(config.database_pool_size, 32);
+            assert_eq!(config.data_dir, PathBuf::from("./pdx-data"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn load_rejects_unknown_keys_and_missing_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("pdx.toml", "bnd = \"0.0.0.0:9000\"\n")?;
+            let typo = Config::load(Some(Path::new("pdx.toml")));
+            assert!(
+                matches!(&typo, Err(ServerError::Config(m)) if m.contains("bnd")),
+                "{typo:?}"
+            );
+            let missing = Config::load(Some(Path::new("nope.toml")));
+            assert!(matches!(missing, Err(ServerError::Config(_))));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn database_url_defaults_to_sqlite_in_the_data_dir() {
+        let config = Config {
+            data_dir: PathBuf::from("/srv/pdx"),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.database_url().ok(),
+            Some(DatabaseUrl::sqlite("/srv/pdx/pdx.sqlite3"))
+        );
+    }
+}

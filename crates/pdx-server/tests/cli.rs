@@ -1,0 +1,148 @@
+//! The `pdx` binary as an operator runs it: serve until SIGTERM, migrate, write OpenAPI,
+//! and refuse a broken configuration with a clear message.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pdx_storage::testing::TestDatabase;
+
+fn pdx(data_dir: &Path, database: &TestDatabase) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pdx"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PDX_DATA_DIR", data_dir)
+        .env("PDX_DATABASE_URL", database.url().to_connection_string())
+        .env("PDX_WORKERS", "1");
+    command
+}
+
+fn output(command: &mut Command) -> Output {
+    match command.output() {
+        Ok(output) => output,
+        Err(error) => panic!("cannot run pdx: {error}"),
+    }
+}
+
+fn free_port() -> u16 {
+    match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+        Ok(addr) => addr.port(),
+        Err(error) => panic!("no free port: {error}"),
+    }
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+#[test]
+fn migrate_applies_migrations_and_is_idempotent() {
+    let database = TestDatabase::empty();
+    let data = temp_dir();
+    let first = output(pdx(data.path(), &database).arg("migrate"));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stderr).contains("applied migration"));
+    let second = output(pdx(data.path(), &database).arg("migrate"));
+    assert!(second.status.success());
+    assert!(!String::from_utf8_lossy(&second.stderr).contains("applied migration"));
+}
+
+#[test]
+fn openapi_to_stdout_is_the_generated_document() {
+    let database = TestDatabase::empty();
+    let data = temp_dir();
+    let printed = output(pdx(data.path(), &database).args(["openapi", "--output", "-"]));
+    assert!(printed.status.success());
+    let expected = pdx_api::openapi_json().unwrap_or_default();
+    assert_eq!(String::from_utf8_lossy(&printed.stdout), expected);
+}
+
+#[test]
+fn unknown_configuration_key_is_refused_with_its_name() {
+    let database = TestDatabase::empty();
+    let data = temp_dir();
+    let refused = output(
+        pdx(data.path(), &database)
+            .env("PDX_BIDN", "127.0.0.1:1")
+            .arg("serve"),
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("bidn"), "{stderr}");
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        drop(self.0.kill());
+        drop(self.0.wait());
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_then_stops_cleanly_on_sigterm() {
+    let database = TestDatabase::empty();
+    let data = temp_dir();
+    let port = free_port();
+    let child = pdx(data.path(), &database)
+        .env("PDX_BIND", format!("127.0.0.1:{port}"))
+        .env("PDX_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(child) = child else {
+        panic!("cannot start pdx serve")
+    };
+    let mut server = Running(child);
+
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(response) = reqwest::get(&url).await {
+            assert_eq!(response.status(), 200);
+            break;
+        }
+        assert!(Instant::now() < deadline, "pdx serve did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match server.0.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("pdx serve did not stop after SIGTERM: {other:?}"),
+        }
+    };
+    assert!(status.success(), "exit status {status}");
+
+    let Some(stderr) = server.0.stderr.take() else {
+        panic!("no stderr")
+    };
+    let lines: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    let listening = lines.iter().find(|l| l.contains("PDX listening"));
+    let Some(listening) = listening else {
+        panic!("no listening line in {lines:?}")
+    };
+    let parsed: Result<serde_json::Value, _> = serde_json::from_str(listening);
+    assert!(parsed.is_ok(), "log lines are JSON: {listening}");
+}

@@ -1,0 +1,171 @@
+//! The foundation over real HTTP: health, readiness, metrics, request ids, problem+json
+//! answers and the OpenAPI document and reference page.
+
+use pdx_tests::{TestServer, header, json};
+
+#[tokio::test]
+async fn healthz_returns_ok() {
+    let server = TestServer::spawn().await;
+    let response = server.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json(response).await["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_reports_the_migrated_database() {
+    let server = TestServer::spawn().await;
+    let response = server.get("/readyz").await;
+    assert_eq!(response.status(), 200);
+    let body = json(response).await;
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["database"], server.database.backend().name());
+    assert!(
+        body["instance_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_route_answers_problem_json_404() {
+    let server = TestServer::spawn().await;
+    let response = server.get("/does-not-exist").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        header(&response, "content-type").as_deref(),
+        Some("application/problem+json")
+    );
+    let request_id = header(&response, "x-request-id");
+    let body = json(response).await;
+    assert_eq!(body["code"], "not_found");
+    assert_eq!(body["status"], 404);
+    assert_eq!(body["type"], "urn:pdx:problem:not_found");
+    assert_eq!(body["request_id"].as_str(), request_id.as_deref());
+}
+
+#[tokio::test]
+async fn wrong_method_on_a_known_path_answers_problem_json() {
+    let server = TestServer::spawn().await;
+    let response = server.client.delete(server.url("/healthz")).send().await;
+    let Ok(response) = response else {
+        panic!("no response")
+    };
+    assert!(matches!(response.status().as_u16(), 404 | 405));
+    assert_eq!(
+        header(&response, "content-type").as_deref(),
+        Some("application/problem+json")
+    );
+}
+
+#[tokio::test]
+async fn request_id_is_echoed_when_safe_and_generated_otherwise() {
+    let server = TestServer::spawn().await;
+    let echoed = server
+        .client
+        .get(server.url("/healthz"))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await;
+    let Ok(echoed) = echoed else {
+        panic!("no response")
+    };
+    assert_eq!(
+        header(&echoed, "x-request-id").as_deref(),
+        Some("trace-abc-123")
+    );
+
+    let generated = server.get("/healthz").await;
+    let id = header(&generated, "x-request-id").unwrap_or_default();
+    assert_eq!(id.len(), 36, "a UUID is generated: {id}");
+
+    let too_long = "x".repeat(200);
+    let replaced = server
+        .client
+        .get(server.url("/healthz"))
+        .header("x-request-id", too_long.as_str())
+        .send()
+        .await;
+    let Ok(replaced) = replaced else {
+        panic!("no response")
+    };
+    assert_ne!(
+        header(&replaced, "x-request-id").as_deref(),
+        Some(too_long.as_str())
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let server = TestServer::spawn().await;
+    assert_eq!(server.get("/healthz").await.status(), 200);
+    assert_eq!(server.get("/no-such-page").await.status(), 404);
+    let response = server.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(header(&response, "content-type").is_some_and(|t| t.starts_with("text/plain")));
+    let text = response.text().await.unwrap_or_default();
+    let has = |needle: &str| {
+        text.lines()
+            .any(|line| line.starts_with("pdx_http_requests_total") && line.contains(needle))
+    };
+    assert!(has("route=\"/healthz\"") && has("status=\"200\""), "{text}");
+    assert!(
+        has("route=\"unmatched\"") && has("status=\"404\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("pdx_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_is_served_as_openapi_3_1() {
+    let server = TestServer::spawn().await;
+    let response = server.get("/api/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let spec = json(response).await;
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/healthz"]["get"].is_object(), "{spec}");
+    assert!(spec["paths"]["/readyz"]["get"].is_object(), "{spec}");
+    assert!(
+        spec["components"]["schemas"]["Problem"].is_object(),
+        "{spec}"
+    );
+    let committed = pdx_api_spec();
+    assert_eq!(spec, committed, "the served document is the committed one");
+}
+
+fn pdx_api_spec() -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json");
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn api_reference_page_works_without_internet() {
+    let server = TestServer::spawn().await;
+    let redirect = server.get("/api/docs").await;
+    assert!(redirect.status().is_redirection());
+    assert_eq!(header(&redirect, "location").as_deref(), Some("/api/docs/"));
+
+    let page = server.get("/api/docs/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap_or_default();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "the page loads nothing from the internet"
+    );
+
+    let initializer = server.get("/api/docs/swagger-initializer.js").await;
+    assert_eq!(initializer.status(), 200);
+    let script = initializer.text().await.unwrap_or_default();
+    assert!(script.contains("/api/openapi.json"), "{script}");
+    let bundle = server.get("/api/docs/swagger-ui-bundle.js").await;
+    assert_eq!(
+        bundle.status(),
+        200,
+        "the UI's JavaScript is served locally"
+    );
+}
