@@ -123,7 +123,10 @@ impl Config {
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err, reason = "figment::Jail fixes the closure's error type")]
+#[allow(
+    clippy::result_large_err,
+    reason = "figment::Jail fixes the closure's error type"
+)]
 mod tests {
     use super::*;
 
