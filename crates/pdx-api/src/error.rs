@@ -40,6 +40,18 @@ pub struct Problem {
     /// The request id, as in the `X-Request-Id` header; quote it when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// For validation failures: the offending field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For 403 answers: the permission check that refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// For the token endpoints: the OAuth 2.0 error code (RFC 6749 §5.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// For the token endpoints: the OAuth 2.0 error description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
 }
 
 /// Everything the API can answer instead of success.
@@ -75,6 +87,61 @@ pub enum ApiError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// No valid credentials were presented.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The caller is known but may not do this.
+    #[error("{detail}")]
+    Forbidden {
+        /// The permission check that refused.
+        check: &'static str,
+        /// Why, for a human.
+        detail: String,
+    },
+    /// The account must change its one-time password first.
+    #[error(
+        "the password must be changed (POST /api/v1/me/password) before the account can be used"
+    )]
+    PasswordChangeRequired,
+    /// A named thing does not exist (or is not visible to the caller).
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{detail}")]
+    Conflict {
+        /// The stable code.
+        code: &'static str,
+        /// Why, for a human.
+        detail: String,
+    },
+    /// A field of the request is not acceptable.
+    #[error("{field}: {message}")]
+    Validation {
+        /// The stable code.
+        code: &'static str,
+        /// The offending field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Too many attempts; retry after the given number of seconds.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// Seconds to wait.
+        retry_after: u64,
+        /// Why, for a human.
+        detail: String,
+    },
+    /// An OAuth 2.0 token-endpoint error (RFC 6749 §5.2), as problem+json with `error`.
+    #[error("{description}")]
+    OAuth {
+        /// 400 or 401.
+        status: StatusCode,
+        /// The OAuth error code: `invalid_request`, `invalid_grant`, `invalid_client`, ….
+        error: &'static str,
+        /// Why, for a human.
+        description: String,
+    },
     /// A dependency the server needs is not available right now; retry later.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -95,6 +162,13 @@ impl ApiError {
             Self::InvalidQuery(_) => "invalid_query",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
+            Self::PasswordChangeRequired => "password_change_required",
+            Self::ResourceNotFound(_) => "not_found",
+            Self::Conflict { code, .. } | Self::Validation { code, .. } => code,
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::OAuth { error, .. } => error,
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -111,6 +185,14 @@ impl ApiError {
             Self::InvalidQuery(_) => "Invalid query string",
             Self::UnsupportedMediaType { .. } => "Unsupported media type",
             Self::PayloadTooLarge { .. } => "Payload too large",
+            Self::Unauthorized(_) => "Unauthorized",
+            Self::Forbidden { .. } => "Forbidden",
+            Self::PasswordChangeRequired => "Password change required",
+            Self::ResourceNotFound(_) => "Not found",
+            Self::Conflict { .. } => "Conflict",
+            Self::Validation { .. } => "Validation failed",
+            Self::TooManyRequests { .. } => "Too many requests",
+            Self::OAuth { .. } => "Token request refused",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
         }
@@ -129,14 +211,30 @@ impl ApiError {
             Self::Internal(_) => None,
             other => Some(other.to_string()),
         };
-        Problem {
+        let mut problem = Problem {
             problem_type: format!("urn:pdx:problem:{}", self.code()),
             title: self.title().to_owned(),
             status: status.as_u16(),
             detail,
             code: self.code().to_owned(),
             request_id: observe::current_request_id().map(|id| id.to_string()),
+            field: None,
+            check: None,
+            error: None,
+            error_description: None,
+        };
+        match self {
+            Self::Validation { field, .. } => problem.field = Some(field.clone()),
+            Self::Forbidden { check, .. } => problem.check = Some((*check).to_owned()),
+            Self::OAuth {
+                error, description, ..
+            } => {
+                problem.error = Some((*error).to_owned());
+                problem.error_description = Some(description.clone());
+            }
+            _ => {}
         }
+        problem
     }
 
     /// The error a bare status stands for, used when a framework answer has no body of ours.
@@ -173,6 +271,13 @@ impl ResponseError for ApiError {
             Self::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } | Self::PasswordChangeRequired => StatusCode::FORBIDDEN,
+            Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::OAuth { status, .. } => *status,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -192,8 +297,30 @@ impl ResponseError for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
-        if matches!(self, Self::Unavailable(_)) {
-            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+        match self {
+            Self::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            Self::TooManyRequests { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, *retry_after));
+            }
+            Self::Unauthorized(reason) => {
+                let reason = reason.replace('"', "'");
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"pdx\", error=\"invalid_token\", error_description=\"{reason}\""),
+                ));
+            }
+            Self::OAuth {
+                error: "invalid_client",
+                ..
+            } => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"pdx\""));
+            }
+            Self::OAuth { .. } => {
+                response.insert_header((header::CACHE_CONTROL, "no-store"));
+            }
+            _ => {}
         }
         response.body(body)
     }
@@ -263,5 +390,77 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some(PROBLEM_JSON)
         );
+    }
+}
+
+impl From<pdx_access::AccessError> for ApiError {
+    fn from(error: pdx_access::AccessError) -> Self {
+        use pdx_access::AccessError as E;
+        let oauth = |status, error, description: String| Self::OAuth {
+            status,
+            error,
+            description,
+        };
+        match error {
+            E::InvalidInput { field, message } => Self::Validation {
+                code: "validation_failed",
+                field: field.to_owned(),
+                message,
+            },
+            E::RoleNotAllowed { .. } => Self::Validation {
+                code: "role_not_allowed",
+                field: "roles".to_owned(),
+                message: error.to_string(),
+            },
+            E::EmailTaken => Self::Conflict {
+                code: "email_taken",
+                detail: error.to_string(),
+            },
+            E::SlugTaken => Self::Conflict {
+                code: "slug_taken",
+                detail: error.to_string(),
+            },
+            E::CreditCodeTaken => Self::Conflict {
+                code: "credit_code_taken",
+                detail: error.to_string(),
+            },
+            E::LastAdmin => Self::Conflict {
+                code: "last_admin",
+                detail: error.to_string(),
+            },
+            E::OrganizationNotFound | E::UserNotFound | E::ApiKeyNotFound => {
+                Self::ResourceNotFound(error.to_string())
+            }
+            E::InvalidCredentials
+            | E::NotAMember
+            | E::InvalidRefreshToken
+            | E::RefreshTokenReused => {
+                oauth(StatusCode::BAD_REQUEST, "invalid_grant", error.to_string())
+            }
+            E::InvalidClient => oauth(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                error.to_string(),
+            ),
+            E::UnsupportedGrantType(_) => oauth(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                error.to_string(),
+            ),
+            E::Throttled { retry_after } => Self::TooManyRequests {
+                retry_after: retry_after.as_secs().max(1),
+                detail: error.to_string(),
+            },
+            E::InvalidToken(reason) => {
+                Self::Unauthorized(format!("invalid access token: {reason}"))
+            }
+            E::Forbidden { check } => Self::Forbidden {
+                check,
+                detail: format!("not permitted ({check})"),
+            },
+            E::PasswordChangeRequired => Self::PasswordChangeRequired,
+            E::Keys(_) => Self::internal(error),
+            E::Storage(storage) => storage.into(),
+        }
     }
 }

@@ -1,16 +1,23 @@
 //! The PDX HTTP API: handlers, problem+json errors, request observation, and the OpenAPI
 //! document, which is generated from the same registrations that build the route table.
 
+pub mod accounts;
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
+pub mod authn;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod observe;
+pub mod organizations;
 pub mod state;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::{App, web};
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
@@ -35,15 +42,63 @@ every response carries an `X-Request-Id`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
+        (name = "auth", description = "OAuth 2.0 tokens, revocation and signing keys"),
+        (name = "accounts", description = "The signed-in user and enterprise registration"),
+        (name = "organizations", description = "Agencies, enterprises and their members"),
+        (name = "api-keys", description = "Credentials for machine clients"),
+        (name = "audit", description = "The audit trail of access control"),
         (name = "operations", description = "Health, readiness and metrics for operators"),
     ),
     components(schemas(Problem)),
+    modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
 
+/// Declares the `bearer` security scheme that protected operations refer to.
+#[derive(Debug)]
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from POST /api/v1/auth/token (EdDSA-signed JWT)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
 /// Registers every API handler; the single source of both the routes and the OpenAPI paths.
 pub fn routes(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(health::healthz)
+    cfg.service(auth::issue_token)
+        .service(auth::revoke_token)
+        .service(auth::jwks)
+        .service(auth::server_metadata)
+        .service(accounts::get_me)
+        .service(accounts::change_password)
+        .service(accounts::register_enterprise)
+        .service(organizations::list_organizations)
+        .service(organizations::create_organization)
+        .service(organizations::get_organization)
+        .service(organizations::update_organization)
+        .service(organizations::set_verification)
+        .service(organizations::list_members)
+        .service(organizations::add_member)
+        .service(organizations::set_member_roles)
+        .service(organizations::remove_member)
+        .service(api_keys::create_api_key)
+        .service(api_keys::list_api_keys)
+        .service(api_keys::revoke_api_key)
+        .service(audit::list_audit_events)
+        .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);
 }

@@ -1,6 +1,8 @@
-//! What handlers share: the database pool and the metrics handle, built once by the server.
+//! What handlers share: the database pool, the domain services and the metrics handle,
+//! built once by the server.
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use pdx_access::AccessService;
 use pdx_storage::Database;
 
 /// State shared by every handler, registered as `web::Data<ApiState>`.
@@ -8,6 +10,8 @@ use pdx_storage::Database;
 pub struct ApiState {
     /// The database pool.
     pub database: Database,
+    /// Access control: tokens, users, organisations.
+    pub access: AccessService,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
 }

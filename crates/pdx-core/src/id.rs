@@ -42,6 +42,26 @@ id_newtype!(
     /// Identifies one PDX installation (one database), fixed when it is first migrated.
     InstanceId
 );
+id_newtype!(
+    /// Identifies an organisation: an agency, an enterprise or the platform itself.
+    OrganizationId
+);
+id_newtype!(
+    /// Identifies a user account.
+    UserId
+);
+id_newtype!(
+    /// Identifies an API key of a machine client.
+    ApiKeyId
+);
+id_newtype!(
+    /// Identifies one refresh token; rotations of one sign-in share a family id.
+    RefreshTokenId
+);
+id_newtype!(
+    /// Identifies one recorded auditable event.
+    AuditEventId
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,17 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
+use std::sync::Arc;
+use std::time::Duration;
+
 use actix_web::{App, HttpServer, web};
+use pdx_access::keys::KeyRing;
+use pdx_access::model::PasswordPolicy;
+use pdx_access::password::Argon2Params;
+use pdx_access::secrets::SecretHasher;
+use pdx_access::throttle::ThrottlePolicy;
+use pdx_access::tokens::TokenSettings;
+use pdx_access::{AccessService, AccessSettings};
 use pdx_api::ApiState;
 use pdx_core::{Clock, SystemClock};
 use pdx_storage::{Database, instance};
@@ -49,8 +59,18 @@ impl Application {
             .map_err(ServerError::io("cannot read the bound address"))?;
         let public_url = config.public_url(local);
 
+        let access = open_access(&config, database.clone(), &public_url)?;
+        if let Some(admin) = access.bootstrap().await? {
+            tracing::warn!(
+                email = %admin.email,
+                password = %admin.password,
+                "created the first platform admin with this one-time password; \
+                 sign in and change it now, it is not shown again"
+            );
+        }
         let state = web::Data::new(ApiState {
             database,
+            access,
             metrics: pdx_api::metrics::handle(),
         });
         let mut server = HttpServer::new(move || {
@@ -106,4 +126,55 @@ pub fn prepare_database(
     let instance = instance::ensure(&mut conn, SystemClock.now())?;
     tracing::info!(database = %url, instance = %instance.id, "database ready");
     Ok(database)
+}
+
+/// Where PDX keeps its generated JWT signing keys.
+pub fn jwt_key_dir(config: &Config) -> std::path::PathBuf {
+    config.data_dir.join("keys").join("jwt")
+}
+
+/// Builds access control from the configuration: keys, password hashing, token settings.
+pub fn open_access(
+    config: &Config,
+    database: Database,
+    public_url: &str,
+) -> Result<AccessService, ServerError> {
+    let auth = &config.auth;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let access_ttl = Duration::from_secs(auth.access_token_ttl_secs.max(1));
+    let keys = match &auth.signing_key_file {
+        Some(file) => KeyRing::open_file(file, access_ttl, clock.clone())?,
+        None => KeyRing::open_dir(&jwt_key_dir(config), access_ttl, clock.clone())?,
+    };
+    let secrets = SecretHasher::open(&config.data_dir.join("keys").join("api-key-hmac.key"))?;
+    let settings = AccessSettings {
+        tokens: TokenSettings {
+            issuer: auth.issuer.clone().unwrap_or_else(|| public_url.to_owned()),
+            audience: auth.audience.clone(),
+            access_ttl,
+            leeway: Duration::from_secs(30),
+        },
+        refresh_ttl: Duration::from_secs(auth.refresh_token_ttl_secs.max(1)),
+        password_policy: PasswordPolicy {
+            min_length: auth.password_min_length,
+        },
+        argon2: Argon2Params {
+            memory_kib: auth.argon2_memory_kib,
+            iterations: auth.argon2_iterations,
+            parallelism: auth.argon2_parallelism,
+        },
+        throttle: ThrottlePolicy {
+            per_account: auth.login_failures_per_account,
+            per_address: auth.login_failures_per_address,
+            window: Duration::from_secs(auth.login_window_secs.max(1)),
+        },
+        bootstrap_admin_email: auth.bootstrap_admin_email.clone(),
+    };
+    Ok(AccessService::new(
+        database,
+        clock,
+        Arc::new(keys),
+        secrets,
+        settings,
+    )?)
 }

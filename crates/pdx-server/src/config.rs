@@ -33,6 +33,61 @@ pub struct Config {
     pub log_level: String,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT. Default 30.
     pub shutdown_timeout_secs: u64,
+    /// Sign-in, tokens and keys (`[auth]`, environment `PDX_AUTH__<KEY>`).
+    pub auth: AuthConfig,
+}
+
+/// Access-control settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The `iss` of access tokens. Default: the public URL.
+    pub issuer: Option<String>,
+    /// The `aud` of access tokens. Default `pdx`.
+    pub audience: String,
+    /// Access-token lifetime in seconds. Default 900 (15 minutes).
+    pub access_token_ttl_secs: u64,
+    /// Refresh-token lifetime in seconds. Default 2592000 (30 days).
+    pub refresh_token_ttl_secs: u64,
+    /// Shortest password accepted. Default 12.
+    pub password_min_length: usize,
+    /// argon2id memory in KiB. Default 19456 (OWASP).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations. Default 2 (OWASP).
+    pub argon2_iterations: u32,
+    /// argon2id lanes. Default 1 (OWASP).
+    pub argon2_parallelism: u32,
+    /// Failed sign-ins per account per window before refusing. Default 5.
+    pub login_failures_per_account: u32,
+    /// Failed sign-ins per client address per window before refusing. Default 50.
+    pub login_failures_per_address: u32,
+    /// The throttling window in seconds. Default 900.
+    pub login_window_secs: u64,
+    /// A PKCS#8 PEM Ed25519 key to sign tokens with, instead of the generated keys in
+    /// `<data_dir>/keys/jwt` (rotation is then the operator's). Default: none.
+    pub signing_key_file: Option<PathBuf>,
+    /// The e-mail address of the platform admin created on first start. Default `admin@pdx.local`.
+    pub bootstrap_admin_email: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: "pdx".to_owned(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            password_min_length: 12,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            login_failures_per_account: 5,
+            login_failures_per_address: 50,
+            login_window_secs: 900,
+            signing_key_file: None,
+            bootstrap_admin_email: "admin@pdx.local".to_owned(),
+        }
+    }
 }
 
 /// How log lines are written.
@@ -57,6 +112,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             log_level: "info".to_owned(),
             shutdown_timeout_secs: 30,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -152,6 +208,11 @@ mod tests {
             database_url: parsed.database_url.clone(),
             public_url: parsed.public_url.clone(),
             workers: parsed.workers,
+            auth: AuthConfig {
+                issuer: parsed.auth.issuer.clone(),
+                signing_key_file: parsed.auth.signing_key_file.clone(),
+                ..defaults.auth.clone()
+            },
             ..defaults
         };
         assert_eq!(
@@ -159,11 +220,14 @@ mod tests {
             "the example's values must be the defaults"
         );
         let serialized = serde_json::to_value(Config::default()).unwrap_or_default();
-        for key in serialized
-            .as_object()
-            .map(|o| o.keys().collect())
-            .unwrap_or(Vec::new())
-        {
+        let mut keys = Vec::new();
+        for (key, value) in serialized.as_object().into_iter().flatten() {
+            match value.as_object() {
+                Some(section) => keys.extend(section.keys().cloned()),
+                None => keys.push(key.clone()),
+            }
+        }
+        for key in keys {
             assert!(
                 text.contains(&format!("{key} = ")),
                 "deploy/pdx.example.toml lacks `{key}`"
@@ -179,12 +243,14 @@ mod tests {
                 "bind = \"0.0.0.0:9000\"\nlog_format = \"json\"\ndatabase_pool_size = 4\n",
             )?;
             jail.set_env("PDX_DATABASE_POOL_SIZE", "32");
+            jail.set_env("PDX_AUTH__ACCESS_TOKEN_TTL_SECS", "60");
             jail.set_env("PDX_TEST_DATABASE_URL", "postgres://ignored");
             let config = Config::load(Some(Path::new("pdx.toml")))
                 .map_err(|e| figment::Error::from(e.to_string()))?;
             assert_eq!(config.bind, "0.0.0.0:9000");
             assert_eq!(config.log_format, LogFormat::Json);
             assert_eq!(config.database_pool_size, 32);
+            assert_eq!(config.auth.access_token_ttl_secs, 60);
             assert_eq!(config.data_dir, PathBuf::from("./pdx-data"));
             Ok(())
         });

@@ -1,5 +1,6 @@
 //! Why the server could not start: bad configuration, an unusable database, or a port in use.
 
+use pdx_access::AccessError;
 use pdx_storage::StorageError;
 
 /// Startup failures of the server.
@@ -11,6 +12,9 @@ pub enum ServerError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Access control could not be set up (keys, bootstrap).
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// A file or socket operation failed.
     #[error("{context}: {source}")]
     Io {

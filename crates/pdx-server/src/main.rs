@@ -39,6 +39,60 @@ enum Command {
         )]
         output: PathBuf,
     },
+    /// Operator commands: create organisations and users without signing in.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage the JWT signing keys in the data directory.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a verified agency or enterprise.
+    CreateOrg {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// URL-safe name; derived from the name if omitted.
+        #[arg(long)]
+        slug: Option<String>,
+        /// `agency` or `enterprise`.
+        #[arg(long, default_value = "agency")]
+        kind: String,
+        /// Unified social credit code.
+        #[arg(long)]
+        credit_code: Option<String>,
+        /// Contact e-mail address.
+        #[arg(long)]
+        contact_email: Option<String>,
+    },
+    /// Create a user in an organisation. Without --password-stdin a one-time password is
+    /// generated and printed; it must be changed at first sign-in.
+    CreateUser {
+        /// The organisation's slug (`platform` for platform admins and auditors).
+        #[arg(long)]
+        org: String,
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The user's display name.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated roles, e.g. `admin,publisher` or `auditor`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; older keys keep verifying until their tokens expire, and keys
+    /// past that are removed. Running servers pick the new key up within 30 seconds.
+    Rotate,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,7 +101,126 @@ fn main() -> anyhow::Result<()> {
         Command::Serve => serve(cli.config.as_deref()),
         Command::Migrate => migrate(cli.config.as_deref()),
         Command::Openapi { output } => write_openapi(&output),
+        Command::Admin(command) => {
+            run_async(cli.config.as_deref(), |config| admin(config, command))
+        }
+        Command::Keys(KeysCommand::Rotate) => run_async(cli.config.as_deref(), rotate_keys),
     }
+}
+
+/// Loads the configuration, then runs an operator command on a small runtime.
+fn run_async<F, Fut>(config_file: Option<&Path>, command: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = Config::load(config_file)?;
+    telemetry::init(&config);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(command(config))
+}
+
+async fn operator_access(config: &Config) -> anyhow::Result<pdx_access::AccessService> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let database =
+        pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
+    let public_url = config.public_url(config.bind_addr()?);
+    let access = pdx_server::app::open_access(config, database, &public_url)?;
+    access.bootstrap().await?;
+    Ok(access)
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is for the operator"
+)]
+async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
+    let access = operator_access(&config).await?;
+    match command {
+        AdminCommand::CreateOrg {
+            name,
+            slug,
+            kind,
+            credit_code,
+            contact_email,
+        } => {
+            let kind = kind.parse().map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
+            let organization = access
+                .create_organization_as_operator(pdx_access::service::OrganizationInput {
+                    name,
+                    slug,
+                    kind,
+                    credit_code,
+                    contact_email,
+                    contact_phone: None,
+                })
+                .await?;
+            println!(
+                "created {} `{}` ({})",
+                organization.kind, organization.slug, organization.id
+            );
+        }
+        AdminCommand::CreateUser {
+            org,
+            email,
+            name,
+            roles,
+            password_stdin,
+        } => {
+            let roles = roles
+                .iter()
+                .map(|r| r.trim().parse())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("--roles: {e}"))?;
+            let (password, one_time) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the password")?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                (pdx_access::secrets::random_token(18)?, true)
+            };
+            let user = access
+                .create_user_as_operator(&org, &email, &name, &password, roles, one_time)
+                .await?;
+            println!("created user {} ({}) in `{org}`", user.email, user.id);
+            if one_time {
+                println!(
+                    "one-time password (change it at first sign-in): {}",
+                    password.as_str()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is for the operator"
+)]
+async fn rotate_keys(config: Config) -> anyhow::Result<()> {
+    if config.auth.signing_key_file.is_some() {
+        anyhow::bail!("auth.signing_key_file is set: that key is rotated by replacing the file");
+    }
+    let access = operator_access(&config).await?;
+    let retention = std::time::Duration::from_secs(config.auth.access_token_ttl_secs.max(1));
+    let (kid, removed) = pdx_access::keys::rotate(
+        &pdx_server::app::jwt_key_dir(&config),
+        retention,
+        chrono::Utc::now(),
+    )?;
+    access.record_key_rotation(&kid, &removed).await?;
+    println!(
+        "new signing key {kid}; removed {} expired key(s)",
+        removed.len()
+    );
+    Ok(())
 }
 
 fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {

@@ -10,6 +10,6 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use connection::{Backend, DatabaseUrl, DbConnection};
+pub use connection::{Backend, DatabaseUrl, DbConnection, MultiBackend};
 pub use database::{Database, PoolOptions};
 pub use error::StorageError;

@@ -1,0 +1,20 @@
+//! Access control for PDX: organisations, users and their roles, password sign-in, EdDSA
+//! access tokens, refresh tokens, API keys, the permission checks and the audit trail.
+
+pub mod api_keys;
+pub mod audit;
+pub mod error;
+pub mod keys;
+pub mod model;
+pub mod password;
+pub mod permissions;
+pub mod refresh;
+pub mod secrets;
+pub mod service;
+pub mod store;
+pub mod throttle;
+pub mod tokens;
+
+pub use audit::RequestContext;
+pub use error::AccessError;
+pub use service::{AccessService, AccessSettings};

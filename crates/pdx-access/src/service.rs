@@ -1,0 +1,1124 @@
+//! The access-control service the API calls: sign-in and token grants, registration,
+//! organisations, members, API keys and the audit trail, each behind its permission check.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pdx_core::{
+    ApiKeyId, Clock, OrgKind, OrganizationId, Page, PageRequest, Principal, Role, RoleSet, UserId,
+};
+use pdx_storage::database::transaction;
+use pdx_storage::{Database, DbConnection};
+use serde::Serialize;
+
+use crate::api_keys::{self, ApiKey, CreatedApiKey, NewApiKey};
+use crate::audit::{self, AuditEvent, AuditFilter, AuditKind, AuditRecord, RequestContext};
+use crate::error::AccessError;
+use crate::keys::KeyRing;
+use crate::model::{
+    CreditCode, Email, Member, Membership, Organization, PasswordPolicy, Slug, User, parse_name,
+};
+use crate::password::{Argon2Params, PasswordHasher};
+use crate::permissions;
+use crate::refresh::{self, Rotation};
+use crate::secrets::{SecretHasher, random_token};
+use crate::store::{self, NewOrganization, OrganizationChanges, OrganizationFilter};
+use crate::throttle::{LoginThrottle, ThrottlePolicy};
+use crate::tokens::{TokenService, TokenSettings, TokenSubject, VerifiedToken};
+
+/// Slug of the platform operator's own organisation, created at bootstrap.
+pub const PLATFORM_SLUG: &str = "platform";
+
+/// How access control behaves; built from the server configuration.
+#[derive(Debug, Clone)]
+pub struct AccessSettings {
+    /// Access-token issuer, audience and lifetime.
+    pub tokens: TokenSettings,
+    /// Lifetime of a refresh token.
+    pub refresh_ttl: Duration,
+    /// Password rules.
+    pub password_policy: PasswordPolicy,
+    /// argon2id costs.
+    pub argon2: Argon2Params,
+    /// Sign-in throttling.
+    pub throttle: ThrottlePolicy,
+    /// The e-mail address of the first platform admin.
+    pub bootstrap_admin_email: String,
+}
+
+/// The answer of the token endpoint (RFC 6749 §5.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenGrant {
+    /// The JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// A refresh token (not for `client_credentials`).
+    pub refresh_token: Option<String>,
+    /// The roles granted, space-separated.
+    pub scope: String,
+}
+
+/// An enterprise's self-registration.
+#[derive(Debug, Clone)]
+pub struct EnterpriseRegistration {
+    /// The first user's e-mail address.
+    pub email: String,
+    /// The first user's password.
+    pub password: String,
+    /// The first user's name.
+    pub display_name: String,
+    /// The enterprise's name.
+    pub organization_name: String,
+    /// A URL-safe name; derived from the name if absent.
+    pub slug: Option<String>,
+    /// Its unified social credit code (required for enterprises).
+    pub credit_code: String,
+    /// A contact address; the user's if absent.
+    pub contact_email: Option<String>,
+    /// A contact telephone.
+    pub contact_phone: Option<String>,
+}
+
+/// An organisation created by a platform admin or an operator.
+#[derive(Debug, Clone)]
+pub struct OrganizationInput {
+    /// Display name.
+    pub name: String,
+    /// URL-safe name; derived from the name if absent.
+    pub slug: Option<String>,
+    /// Agency or enterprise.
+    pub kind: OrgKind,
+    /// Unified social credit code.
+    pub credit_code: Option<String>,
+    /// Contact address.
+    pub contact_email: Option<String>,
+    /// Contact telephone.
+    pub contact_phone: Option<String>,
+}
+
+/// A member to add: an existing account by e-mail, or a new one (then name and password).
+#[derive(Debug, Clone)]
+pub struct MemberInput {
+    /// The account's e-mail address.
+    pub email: String,
+    /// For a new account: its name.
+    pub display_name: Option<String>,
+    /// For a new account: its initial password, which must be changed at first sign-in.
+    pub password: Option<String>,
+    /// The roles to hold.
+    pub roles: Vec<Role>,
+}
+
+/// The signed-in user and where they belong.
+#[derive(Debug, Clone)]
+pub struct Me {
+    /// The account.
+    pub user: User,
+    /// Every organisation and the roles held there.
+    pub memberships: Vec<Membership>,
+}
+
+/// The credentials printed once when a fresh installation creates its first admin.
+#[derive(Debug, Clone)]
+pub struct BootstrapAdmin {
+    /// The admin's e-mail address.
+    pub email: String,
+    /// The one-time password.
+    pub password: String,
+}
+
+/// Access control for one PDX installation.
+#[derive(Debug, Clone)]
+pub struct AccessService {
+    db: Database,
+    clock: Arc<dyn Clock>,
+    tokens: TokenService,
+    passwords: PasswordHasher,
+    throttle: Arc<LoginThrottle>,
+    secrets: SecretHasher,
+    settings: Arc<AccessSettings>,
+}
+
+fn blocking_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+impl AccessService {
+    /// Builds the service over a database, key ring and API-key hasher.
+    pub fn new(
+        db: Database,
+        clock: Arc<dyn Clock>,
+        keys: Arc<KeyRing>,
+        secrets: SecretHasher,
+        settings: AccessSettings,
+    ) -> Result<Self, AccessError> {
+        let passwords = PasswordHasher::new(settings.argon2, blocking_permits())?;
+        Ok(Self {
+            tokens: TokenService::new(keys, settings.tokens.clone(), clock.clone()),
+            throttle: Arc::new(LoginThrottle::new(settings.throttle)),
+            db,
+            clock,
+            passwords,
+            secrets,
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// The token service (JWKS, settings).
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
+    }
+
+    /// The password rules in force.
+    pub fn password_policy(&self) -> PasswordPolicy {
+        self.settings.password_policy
+    }
+
+    /// Verifies a bearer token. Pure CPU, no database: this runs on every data request.
+    pub fn authenticate(&self, bearer: &str) -> Result<VerifiedToken, AccessError> {
+        self.tokens.verify(bearer)
+    }
+
+    async fn write<T, F>(&self, work: F) -> Result<T, AccessError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AccessError> + Send + 'static,
+    {
+        self.db.run(move |conn| transaction(conn, work)).await
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T, AccessError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, AccessError> + Send + 'static,
+    {
+        self.db.run(work).await
+    }
+
+    fn grant(
+        &self,
+        subject: &TokenSubject,
+        refresh_token: Option<String>,
+    ) -> Result<TokenGrant, AccessError> {
+        let issued = self.tokens.issue(subject)?;
+        Ok(TokenGrant {
+            access_token: issued.token,
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token,
+            scope: subject
+                .roles
+                .iter()
+                .map(Role::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+        })
+    }
+
+    fn refresh_ttl(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.refresh_ttl).unwrap_or(chrono::Duration::days(30))
+    }
+
+    /// The `password` grant: e-mail and password, optionally choosing the organisation
+    /// (slug or id) for users in several.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        organization: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<TokenGrant, AccessError> {
+        let account = email.trim().to_lowercase();
+        let address = context.client_address.as_deref();
+        self.throttle
+            .check(&account, address)
+            .map_err(|retry_after| AccessError::Throttled { retry_after })?;
+
+        let lookup = account.clone();
+        let found = self
+            .read(move |conn| store::find_user_by_email(conn, &lookup))
+            .await?;
+        let hash = found.as_ref().map(|(_, hash)| hash.as_str());
+        let password_ok = self.passwords.verify(password, hash).await?;
+        let user = match found {
+            Some((user, _)) if password_ok && !user.disabled => user,
+            found => {
+                self.throttle.failed(&account, address);
+                let event = AuditRecord::success(AuditKind::SignIn, found.map(|(u, _)| u.id), None)
+                    .failed()
+                    .subject(&account);
+                self.record(event, context).await;
+                return Err(AccessError::InvalidCredentials);
+            }
+        };
+        self.throttle.succeeded(&account);
+
+        let user_id = user.id;
+        let memberships = self
+            .read(move |conn| store::memberships_of(conn, user_id))
+            .await?;
+        let membership = match organization {
+            Some(wanted) => memberships
+                .into_iter()
+                .find(|m| m.organization.slug == wanted || m.organization.id.to_string() == wanted),
+            None => memberships.into_iter().next(),
+        }
+        .ok_or(AccessError::NotAMember)?;
+
+        let subject = TokenSubject {
+            user: user.id,
+            org: membership.organization.id,
+            org_kind: membership.organization.kind,
+            roles: membership.roles,
+            api_key: None,
+            password_change_required: user.password_change_required,
+        };
+        let (now, ttl, context) = (self.clock.now(), self.refresh_ttl(), context.clone());
+        let org_id = membership.organization.id;
+        let refresh_token = self
+            .write(move |conn| {
+                let token = refresh::issue(conn, user_id, org_id, None, now, ttl)?;
+                let event = AuditRecord::success(AuditKind::SignIn, Some(user_id), Some(org_id))
+                    .subject(user_id);
+                audit::record(conn, &event, &context, now)?;
+                Ok(token)
+            })
+            .await?;
+        self.grant(&subject, Some(refresh_token))
+    }
+
+    /// The `refresh_token` grant: rotates the refresh token and issues a new access token
+    /// with the user's current roles.
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        context: &RequestContext,
+    ) -> Result<TokenGrant, AccessError> {
+        let (now, ttl, presented, context) = (
+            self.clock.now(),
+            self.refresh_ttl(),
+            presented.to_owned(),
+            context.clone(),
+        );
+        let outcome = self
+            .write(move |conn| {
+                let rotation = refresh::rotate(conn, &presented, now, ttl)?;
+                match rotation {
+                    Rotation::Rotated { user, org, token } => {
+                        let (account, _) = store::find_user(conn, user)?;
+                        let roles = store::roles_in(conn, user, org)?;
+                        if account.disabled || roles.is_empty() {
+                            refresh::revoke_all_for(conn, user, org, now)?;
+                            return Ok(Err(AccessError::InvalidRefreshToken));
+                        }
+                        let organization = store::find_organization(conn, org)?;
+                        let subject = TokenSubject {
+                            user,
+                            org,
+                            org_kind: organization.kind,
+                            roles,
+                            api_key: None,
+                            password_change_required: account.password_change_required,
+                        };
+                        Ok(Ok((subject, token)))
+                    }
+                    Rotation::Reused { user, family } => {
+                        let event =
+                            AuditRecord::success(AuditKind::RefreshTokenReuse, Some(user), None)
+                                .failed()
+                                .subject(&family);
+                        audit::record(conn, &event, &context, now)?;
+                        Ok(Err(AccessError::RefreshTokenReused))
+                    }
+                    Rotation::Invalid => Ok(Err(AccessError::InvalidRefreshToken)),
+                }
+            })
+            .await?;
+        let (subject, token) = outcome?;
+        self.grant(&subject, Some(token))
+    }
+
+    /// The `client_credentials` grant: an API key for an access token acting as its creator,
+    /// with the key's roles that the creator still holds.
+    pub async fn client_credentials(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        context: &RequestContext,
+    ) -> Result<TokenGrant, AccessError> {
+        let (now, context) = (self.clock.now(), context.clone());
+        let (client_id, client_secret) = (client_id.to_owned(), client_secret.to_owned());
+        let secrets = self.secrets.clone();
+        let outcome = self
+            .write(move |conn| {
+                let key =
+                    match api_keys::authenticate(conn, &secrets, &client_id, &client_secret, now) {
+                        Ok(key) => key,
+                        Err(AccessError::InvalidClient) => {
+                            let event =
+                                AuditRecord::success(AuditKind::ClientCredentials, None, None)
+                                    .failed()
+                                    .subject(&client_id);
+                            audit::record(conn, &event, &context, now)?;
+                            return Ok(Err(AccessError::InvalidClient));
+                        }
+                        Err(other) => return Err(other),
+                    };
+                let (creator, _) = store::find_user(conn, key.user_id)?;
+                let roles = store::roles_in(conn, key.user_id, key.organization_id)?
+                    .intersection(key.roles);
+                if creator.disabled || roles.is_empty() {
+                    return Ok(Err(AccessError::InvalidClient));
+                }
+                let organization = store::find_organization(conn, key.organization_id)?;
+                let event = AuditRecord::success(
+                    AuditKind::ClientCredentials,
+                    Some(key.user_id),
+                    Some(key.organization_id),
+                )
+                .subject(key.id);
+                audit::record(conn, &event, &context, now)?;
+                Ok(Ok(TokenSubject {
+                    user: key.user_id,
+                    org: key.organization_id,
+                    org_kind: organization.kind,
+                    roles,
+                    api_key: Some((key.id, key.client_id)),
+                    password_change_required: false,
+                }))
+            })
+            .await?;
+        self.grant(&outcome?, None)
+    }
+
+    /// Revokes a refresh token's whole family (RFC 7009: unknown tokens are not an error).
+    pub async fn revoke_refresh_token(
+        &self,
+        presented: &str,
+        context: &RequestContext,
+    ) -> Result<(), AccessError> {
+        let (now, presented, context) = (self.clock.now(), presented.to_owned(), context.clone());
+        self.write(move |conn| {
+            if let Some(user) = refresh::revoke_presented(conn, &presented, now)? {
+                let event = AuditRecord::success(AuditKind::TokenRevoked, Some(user), None);
+                audit::record(conn, &event, &context, now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The signed-in user and their memberships.
+    pub async fn me(&self, principal: &Principal) -> Result<Me, AccessError> {
+        let user_id = principal.user;
+        self.read(move |conn| {
+            let (user, _) = store::find_user(conn, user_id)?;
+            let memberships = store::memberships_of(conn, user_id)?;
+            Ok(Me { user, memberships })
+        })
+        .await
+    }
+
+    /// Changes the signed-in user's password, given the current one.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+        context: &RequestContext,
+    ) -> Result<(), AccessError> {
+        if principal.api_key.is_some() {
+            return Err(AccessError::Forbidden {
+                check: "change_password",
+            });
+        }
+        self.settings.password_policy.check(new)?;
+        if current == new {
+            return Err(AccessError::invalid(
+                "new_password",
+                "must differ from the current password",
+            ));
+        }
+        let user_id = principal.user;
+        let (_, hash) = self
+            .read(move |conn| store::find_user(conn, user_id))
+            .await?;
+        if !self.passwords.verify(current, Some(&hash)).await? {
+            return Err(AccessError::invalid("current_password", "is incorrect"));
+        }
+        let new_hash = self.passwords.hash(new).await?;
+        let (now, context, org) = (self.clock.now(), context.clone(), principal.org);
+        self.write(move |conn| {
+            store::set_password(conn, user_id, &new_hash, false, now)?;
+            let event = AuditRecord::success(AuditKind::PasswordChanged, Some(user_id), Some(org))
+                .subject(user_id);
+            audit::record(conn, &event, &context, now)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// An enterprise registers itself and its first user (its admin); it stays unverified
+    /// until a platform admin verifies it.
+    pub async fn register_enterprise(
+        &self,
+        registration: EnterpriseRegistration,
+        context: &RequestContext,
+    ) -> Result<(Organization, User), AccessError> {
+        let email = Email::parse(&registration.email)?;
+        let display_name = parse_name("display_name", &registration.display_name)?;
+        let name = parse_name("organization_name", &registration.organization_name)?;
+        let slug = slug_for(registration.slug.as_deref(), &name)?;
+        let credit_code = CreditCode::parse(&registration.credit_code)?;
+        let contact_email = match registration.contact_email.as_deref() {
+            Some(raw) => Email::parse(raw)?,
+            None => email.clone(),
+        };
+        self.settings
+            .password_policy
+            .check(&registration.password)?;
+        let hash = self.passwords.hash(&registration.password).await?;
+        let (now, context) = (self.clock.now(), context.clone());
+        let new = NewOrganization {
+            slug: slug.as_str().to_owned(),
+            name,
+            kind: OrgKind::Enterprise,
+            credit_code: Some(credit_code.as_str().to_owned()),
+            verified: false,
+            contact_email: Some(contact_email.as_str().to_owned()),
+            contact_phone: registration.contact_phone.clone(),
+        };
+        self.write(move |conn| {
+            let organization = store::insert_organization(conn, &new, now)?;
+            let user = store::insert_user(conn, email.as_str(), &display_name, &hash, false, now)?;
+            store::set_roles(
+                conn,
+                organization.id,
+                user.id,
+                [Role::Admin].into_iter().collect(),
+                now,
+            )?;
+            let event = AuditRecord::success(
+                AuditKind::EnterpriseRegistered,
+                Some(user.id),
+                Some(organization.id),
+            )
+            .subject(organization.id);
+            audit::record(conn, &event, &context, now)?;
+            Ok((organization, user))
+        })
+        .await
+    }
+
+    /// A platform admin creates an agency or enterprise (created verified).
+    pub async fn create_organization(
+        &self,
+        principal: &Principal,
+        input: OrganizationInput,
+        context: &RequestContext,
+    ) -> Result<Organization, AccessError> {
+        permissions::manage_organizations(principal)?;
+        self.insert_organization(Some(principal), input, context)
+            .await
+    }
+
+    async fn insert_organization(
+        &self,
+        actor: Option<&Principal>,
+        input: OrganizationInput,
+        context: &RequestContext,
+    ) -> Result<Organization, AccessError> {
+        if input.kind == OrgKind::Platform {
+            return Err(AccessError::invalid(
+                "kind",
+                "only `agency` or `enterprise` can be created",
+            ));
+        }
+        let name = parse_name("name", &input.name)?;
+        let slug = slug_for(input.slug.as_deref(), &name)?;
+        let credit_code = input
+            .credit_code
+            .as_deref()
+            .map(CreditCode::parse)
+            .transpose()?;
+        let contact_email = input
+            .contact_email
+            .as_deref()
+            .map(Email::parse)
+            .transpose()?;
+        let new = NewOrganization {
+            slug: slug.as_str().to_owned(),
+            name,
+            kind: input.kind,
+            credit_code: credit_code.map(|c| c.as_str().to_owned()),
+            verified: true,
+            contact_email: contact_email.map(|e| e.as_str().to_owned()),
+            contact_phone: input.contact_phone,
+        };
+        let (now, context) = (self.clock.now(), context.clone());
+        let (actor_user, actor_org) = (actor.map(|p| p.user), actor.map(|p| p.org));
+        self.write(move |conn| {
+            let organization = store::insert_organization(conn, &new, now)?;
+            let event = AuditRecord::success(AuditKind::OrganizationCreated, actor_user, actor_org)
+                .subject(organization.id)
+                .detail(
+                    serde_json::json!({ "kind": organization.kind, "slug": organization.slug }),
+                );
+            audit::record(conn, &event, &context, now)?;
+            Ok(organization)
+        })
+        .await
+    }
+
+    /// A page of organisations; unverified ones only for those allowed to see them.
+    pub async fn list_organizations(
+        &self,
+        principal: Option<&Principal>,
+        kind: Option<OrgKind>,
+        verified: Option<bool>,
+        page: PageRequest,
+    ) -> Result<Page<Organization>, AccessError> {
+        let verified = match verified {
+            Some(false) | None if permissions::list_unverified_organizations(principal).is_ok() => {
+                verified
+            }
+            Some(false) => {
+                permissions::list_unverified_organizations(principal)?;
+                Some(false)
+            }
+            _ => Some(true),
+        };
+        let filter = OrganizationFilter { kind, verified };
+        let (items, total) = self
+            .read(move |conn| store::list_organizations(conn, &filter, page.offset(), page.limit()))
+            .await?;
+        Ok(Page::new(items, total, page))
+    }
+
+    /// One organisation, by id or slug.
+    pub async fn organization(
+        &self,
+        principal: Option<&Principal>,
+        id_or_slug: &str,
+    ) -> Result<Organization, AccessError> {
+        let key = id_or_slug.to_owned();
+        let organization = self
+            .read(move |conn| match key.parse::<OrganizationId>() {
+                Ok(id) => store::find_organization(conn, id),
+                Err(_) => store::find_organization_by_slug(conn, &key),
+            })
+            .await?;
+        // An organisation one may not see is reported as absent, not as forbidden.
+        permissions::view_organization(principal, &organization)
+            .map_err(|_| AccessError::OrganizationNotFound)?;
+        Ok(organization)
+    }
+
+    /// The id of the organisation with this id or slug (no visibility check: callers go on to
+    /// a permission check of their own).
+    pub async fn resolve_organization(
+        &self,
+        id_or_slug: &str,
+    ) -> Result<OrganizationId, AccessError> {
+        if let Ok(id) = id_or_slug.parse::<OrganizationId>() {
+            return Ok(id);
+        }
+        let slug = id_or_slug.to_owned();
+        self.read(move |conn| store::find_organization_by_slug(conn, &slug).map(|org| org.id))
+            .await
+    }
+
+    /// Edits an organisation's name and contacts.
+    pub async fn update_organization(
+        &self,
+        principal: &Principal,
+        org: OrganizationId,
+        name: Option<String>,
+        contact_email: Option<Option<String>>,
+        contact_phone: Option<Option<String>>,
+    ) -> Result<Organization, AccessError> {
+        permissions::edit_organization(principal, org)?;
+        let changes = OrganizationChanges {
+            name: name.as_deref().map(|n| parse_name("name", n)).transpose()?,
+            contact_email: match contact_email {
+                Some(Some(raw)) => Some(Some(Email::parse(&raw)?.as_str().to_owned())),
+                other => other,
+            },
+            contact_phone,
+            verified: None,
+        };
+        let now = self.clock.now();
+        self.write(move |conn| store::update_organization(conn, org, &changes, now))
+            .await
+    }
+
+    /// A platform admin verifies (or un-verifies) an organisation.
+    pub async fn set_verified(
+        &self,
+        principal: &Principal,
+        org: OrganizationId,
+        verified: bool,
+        context: &RequestContext,
+    ) -> Result<Organization, AccessError> {
+        permissions::manage_organizations(principal)?;
+        let (now, context, actor) = (self.clock.now(), context.clone(), principal.clone());
+        self.write(move |conn| {
+            let changes = OrganizationChanges {
+                verified: Some(verified),
+                ..Default::default()
+            };
+            let organization = store::update_organization(conn, org, &changes, now)?;
+            let event = AuditRecord::success(
+                AuditKind::OrganizationVerified,
+                Some(actor.user),
+                Some(actor.org),
+            )
+            .subject(org)
+            .detail(serde_json::json!({ "verified": verified }));
+            audit::record(conn, &event, &context, now)?;
+            Ok(organization)
+        })
+        .await
+    }
+
+    /// The members of an organisation.
+    pub async fn members(
+        &self,
+        principal: &Principal,
+        org: OrganizationId,
+    ) -> Result<Vec<Member>, AccessError> {
+        permissions::read_members(principal, org)?;
+        self.read(move |conn| {
+            store::find_organization(conn, org)?;
+            store::members_of(conn, org)
+        })
+        .await
+    }
+
+    /// Adds a member: an existing account gains roles, or a new account is created with a
+    /// one-time password that must be changed at first sign-in.
+    pub async fn add_member(
+        &self,
+        principal: &Principal,
+        org: OrganizationId,
+        input: MemberInput,
+        context: &RequestContext,
+    ) -> Result<Member, AccessError> {
+        permissions::manage_members(principal, org)?;
+        let email = Email::parse(&input.email)?;
+        let roles: RoleSet = input.roles.iter().copied().collect();
+        if roles.is_empty() {
+            return Err(AccessError::invalid(
+                "roles",
+                "at least one role is required",
+            ));
+        }
+        let new_account = match (&input.display_name, &input.password) {
+            (Some(name), Some(password)) => {
+                let name = parse_name("display_name", name)?;
+                self.settings.password_policy.check(password)?;
+                Some((name, self.passwords.hash(password).await?))
+            }
+            _ => None,
+        };
+        let (now, context, actor) = (self.clock.now(), context.clone(), principal.clone());
+        self.write(move |conn| {
+            let organization = store::find_organization(conn, org)?;
+            check_roles(roles, organization.kind)?;
+            let user = match store::find_user_by_email(conn, email.as_str())? {
+                Some((user, _)) => user,
+                None => {
+                    let (name, hash) = new_account.ok_or_else(|| {
+                        AccessError::invalid(
+                            "email",
+                            "no account has this address; give display_name and password to create one",
+                        )
+                    })?;
+                    let user = store::insert_user(conn, email.as_str(), &name, &hash, true, now)?;
+                    let event =
+                        AuditRecord::success(AuditKind::UserCreated, Some(actor.user), Some(actor.org))
+                            .subject(user.id);
+                    audit::record(conn, &event, &context, now)?;
+                    user
+                }
+            };
+            let existing = store::roles_in(conn, user.id, org)?;
+            let combined: RoleSet = existing.iter().chain(roles.iter()).collect();
+            store::set_roles(conn, org, user.id, combined, now)?;
+            record_roles_changed(conn, &actor, org, user.id, existing, combined, &context, now)?;
+            Ok(Member { user, roles: combined })
+        })
+        .await
+    }
+
+    /// Replaces a member's roles.
+    pub async fn set_member_roles(
+        &self,
+        principal: &Principal,
+        org: OrganizationId,
+        user: UserId,
+        roles: Vec<Role>,
+        context: &RequestContext,
+    ) -> Result<Member, AccessError> {
+        permissions::manage_members(principal, org)?;
+        let roles: RoleSet = roles.into_iter().collect();
+        if roles.is_empty() {
+            return Err(AccessError::invalid(
+                "roles",
+                "at least one role is required; remove the member instead",
+            ));
+        }
+        let (now, context, actor) = (self.clock.now(), context.clone(), principal.clone());
+        self.write(move |conn| {
+            let organization = store::find_organization(conn, org)?;
+            check_roles(roles, organization.kind)?;
+            let existing = store::roles_in(conn, user, org)?;
+            if existing.is_empty() {
+                return Err(AccessError::UserNotFound);
+            }
+            keep_an_admin(conn, &organization, existing, roles)?;
+            store::set_roles(conn, org, user, roles, now)?;
+            record_roles_changed(conn, &actor, org, user, existing, roles, &context, now)?;
+            let (account, _) = store::find_user(conn, user)?;
+            Ok(Member {
+                user: account,
+                roles,
+            })
+        })
+        .await
+    }
+
+    /// Removes a member from an organisation and revokes their refresh tokens there.
+    pub async fn remove_member(
+        &self,
+        principal: &Principal,
+        org: OrganizationId,
+        user: UserId,
+        context: &RequestContext,
+    ) -> Result<(), AccessError> {
+        permissions::manage_members(principal, org)?;
+        let (now, context, actor) = (self.clock.now(), context.clone(), principal.clone());
+        self.write(move |conn| {
+            let organization = store::find_organization(conn, org)?;
+            let existing = store::roles_in(conn, user, org)?;
+            if existing.is_empty() {
+                return Err(AccessError::UserNotFound);
+            }
+            keep_an_admin(conn, &organization, existing, RoleSet::EMPTY)?;
+            store::set_roles(conn, org, user, RoleSet::EMPTY, now)?;
+            refresh::revoke_all_for(conn, user, org, now)?;
+            let event =
+                AuditRecord::success(AuditKind::MemberRemoved, Some(actor.user), Some(actor.org))
+                    .subject(user)
+                    .detail(serde_json::json!({ "organization": org, "roles": existing }));
+            audit::record(conn, &event, &context, now)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Creates an API key for the principal's organisation with (a subset of) their roles.
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        name: &str,
+        roles: Option<Vec<Role>>,
+        expires_at: Option<pdx_core::Timestamp>,
+        context: &RequestContext,
+    ) -> Result<CreatedApiKey, AccessError> {
+        permissions::create_api_key(principal)?;
+        let name = parse_name("name", name)?;
+        let roles: RoleSet = match roles {
+            Some(roles) => roles.into_iter().collect(),
+            None => principal.roles,
+        };
+        if roles.is_empty() {
+            return Err(AccessError::invalid(
+                "roles",
+                "at least one role is required",
+            ));
+        }
+        if roles.intersection(principal.roles) != roles {
+            return Err(AccessError::invalid(
+                "roles",
+                "a key cannot have roles its creator does not hold",
+            ));
+        }
+        let now = self.clock.now();
+        if expires_at.is_some_and(|expiry| expiry <= now) {
+            return Err(AccessError::invalid("expires_at", "must be in the future"));
+        }
+        let new = NewApiKey {
+            organization: principal.org,
+            user: principal.user,
+            name,
+            roles,
+            expires_at,
+        };
+        let (secrets, context, actor) = (self.secrets.clone(), context.clone(), principal.clone());
+        self.write(move |conn| {
+            let created = api_keys::create(conn, &secrets, &new, now)?;
+            let event =
+                AuditRecord::success(AuditKind::ApiKeyCreated, Some(actor.user), Some(actor.org))
+                    .subject(created.key.id)
+                    .detail(
+                        serde_json::json!({ "client_id": created.key.client_id, "roles": roles }),
+                    );
+            audit::record(conn, &event, &context, now)?;
+            Ok(created)
+        })
+        .await
+    }
+
+    /// The API keys the principal may see: the organisation's for its admins, else their own.
+    pub async fn api_keys(&self, principal: &Principal) -> Result<Vec<ApiKey>, AccessError> {
+        let created_by =
+            (!permissions::list_organization_api_keys(principal)).then_some(principal.user);
+        let org = principal.org;
+        self.read(move |conn| api_keys::list(conn, org, created_by))
+            .await
+    }
+
+    /// Revokes an API key.
+    pub async fn revoke_api_key(
+        &self,
+        principal: &Principal,
+        id: ApiKeyId,
+        context: &RequestContext,
+    ) -> Result<ApiKey, AccessError> {
+        let (now, context, actor) = (self.clock.now(), context.clone(), principal.clone());
+        self.write(move |conn| {
+            let key = api_keys::find(conn, id)?;
+            if key.organization_id != actor.org {
+                return Err(AccessError::ApiKeyNotFound);
+            }
+            permissions::revoke_api_key(&actor, &key)?;
+            let revoked = api_keys::revoke(conn, id, now)?;
+            let event =
+                AuditRecord::success(AuditKind::ApiKeyRevoked, Some(actor.user), Some(actor.org))
+                    .subject(id);
+            audit::record(conn, &event, &context, now)?;
+            Ok(revoked)
+        })
+        .await
+    }
+
+    /// A page of the audit trail, newest first.
+    pub async fn audit_events(
+        &self,
+        principal: &Principal,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, AccessError> {
+        permissions::read_audit(principal)?;
+        let (items, total) = self
+            .read(move |conn| audit::list(conn, &filter, page.offset(), page.limit()))
+            .await?;
+        Ok(Page::new(items, total, page))
+    }
+
+    /// On a database with no users: creates the platform organisation and its first admin
+    /// with a random one-time password, returned so it can be shown once.
+    pub async fn bootstrap(&self) -> Result<Option<BootstrapAdmin>, AccessError> {
+        let email = Email::parse(&self.settings.bootstrap_admin_email)?;
+        let password = random_token(18)?;
+        let hash = self.passwords.hash(&password).await?;
+        let now = self.clock.now();
+        let created = self
+            .write(move |conn| {
+                if store::count_users(conn)? > 0 {
+                    return Ok(false);
+                }
+                let platform = match store::find_organization_by_slug(conn, PLATFORM_SLUG) {
+                    Ok(platform) => platform,
+                    Err(AccessError::OrganizationNotFound) => store::insert_organization(
+                        conn,
+                        &NewOrganization {
+                            slug: PLATFORM_SLUG.to_owned(),
+                            name: "PDX platform".to_owned(),
+                            kind: OrgKind::Platform,
+                            credit_code: None,
+                            verified: true,
+                            contact_email: None,
+                            contact_phone: None,
+                        },
+                        now,
+                    )?,
+                    Err(other) => return Err(other),
+                };
+                let user = store::insert_user(
+                    conn,
+                    email.as_str(),
+                    "Platform administrator",
+                    &hash,
+                    true,
+                    now,
+                )?;
+                store::set_roles(
+                    conn,
+                    platform.id,
+                    user.id,
+                    [Role::PlatformAdmin].into_iter().collect(),
+                    now,
+                )?;
+                let event =
+                    AuditRecord::success(AuditKind::BootstrapAdminCreated, None, Some(platform.id))
+                        .subject(user.id);
+                audit::record(conn, &event, &RequestContext::default(), now)?;
+                Ok(true)
+            })
+            .await?;
+        Ok(created.then(|| BootstrapAdmin {
+            email: self.settings.bootstrap_admin_email.trim().to_lowercase(),
+            password,
+        }))
+    }
+
+    /// Operator command: creates an organisation without a signed-in principal.
+    pub async fn create_organization_as_operator(
+        &self,
+        input: OrganizationInput,
+    ) -> Result<Organization, AccessError> {
+        self.insert_organization(None, input, &operator_context())
+            .await
+    }
+
+    /// Operator command: creates a user in an organisation (by slug) with roles.
+    pub async fn create_user_as_operator(
+        &self,
+        organization_slug: &str,
+        email: &str,
+        display_name: &str,
+        password: &str,
+        roles: Vec<Role>,
+        one_time_password: bool,
+    ) -> Result<User, AccessError> {
+        let email = Email::parse(email)?;
+        let display_name = parse_name("display_name", display_name)?;
+        self.settings.password_policy.check(password)?;
+        let roles: RoleSet = roles.into_iter().collect();
+        if roles.is_empty() {
+            return Err(AccessError::invalid(
+                "roles",
+                "at least one role is required",
+            ));
+        }
+        let hash = self.passwords.hash(password).await?;
+        let (now, slug) = (self.clock.now(), organization_slug.to_owned());
+        self.write(move |conn| {
+            let organization = store::find_organization_by_slug(conn, &slug)?;
+            check_roles(roles, organization.kind)?;
+            let user = store::insert_user(
+                conn,
+                email.as_str(),
+                &display_name,
+                &hash,
+                one_time_password,
+                now,
+            )?;
+            store::set_roles(conn, organization.id, user.id, roles, now)?;
+            let event = AuditRecord::success(AuditKind::UserCreated, None, Some(organization.id))
+                .subject(user.id)
+                .detail(serde_json::json!({ "roles": roles, "by": "operator" }));
+            audit::record(conn, &event, &operator_context(), now)?;
+            Ok(user)
+        })
+        .await
+    }
+
+    /// Records the rotation of the JWT signing key.
+    pub async fn record_key_rotation(
+        &self,
+        kid: &str,
+        removed: &[String],
+    ) -> Result<(), AccessError> {
+        let event = AuditRecord::success(AuditKind::SigningKeyRotated, None, None)
+            .subject(kid)
+            .detail(serde_json::json!({ "removed": removed }));
+        let now = self.clock.now();
+        self.write(move |conn| audit::record(conn, &event, &operator_context(), now).map(drop))
+            .await
+    }
+
+    /// Records an event whose failure to record must not change the answer (it is logged).
+    async fn record(&self, event: AuditRecord, context: &RequestContext) {
+        let (now, context) = (self.clock.now(), context.clone());
+        let kind = event.kind;
+        if let Err(error) = self
+            .write(move |conn| audit::record(conn, &event, &context, now))
+            .await
+        {
+            tracing::error!(%error, kind = kind.as_str(), "could not record an audit event");
+        }
+    }
+}
+
+fn operator_context() -> RequestContext {
+    RequestContext {
+        request_id: None,
+        client_address: Some("operator-cli".to_owned()),
+    }
+}
+
+fn slug_for(given: Option<&str>, name: &str) -> Result<Slug, AccessError> {
+    match given {
+        Some(slug) => Slug::parse(slug),
+        None => Slug::derive_from(name).ok_or_else(|| {
+            AccessError::invalid(
+                "slug",
+                "cannot be derived from this name; give one explicitly",
+            )
+        }),
+    }
+}
+
+fn check_roles(roles: RoleSet, kind: OrgKind) -> Result<(), AccessError> {
+    match roles.iter().find(|role| !role.allowed_in(kind)) {
+        Some(role) => Err(AccessError::RoleNotAllowed { role, kind }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a change that would leave the organisation with no administrator.
+fn keep_an_admin(
+    conn: &mut DbConnection,
+    organization: &Organization,
+    before: RoleSet,
+    after: RoleSet,
+) -> Result<(), AccessError> {
+    let admin = if organization.kind == OrgKind::Platform {
+        Role::PlatformAdmin
+    } else {
+        Role::Admin
+    };
+    if before.contains(admin)
+        && !after.contains(admin)
+        && store::count_with_role(conn, organization.id, admin)? <= 1
+    {
+        return Err(AccessError::LastAdmin);
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments, reason = "one audit record, many facts")]
+fn record_roles_changed(
+    conn: &mut DbConnection,
+    actor: &Principal,
+    org: OrganizationId,
+    user: UserId,
+    before: RoleSet,
+    after: RoleSet,
+    context: &RequestContext,
+    now: pdx_core::Timestamp,
+) -> Result<(), AccessError> {
+    if before == after {
+        return Ok(());
+    }
+    let event = AuditRecord::success(AuditKind::RolesChanged, Some(actor.user), Some(actor.org))
+        .subject(user)
+        .detail(serde_json::json!({ "organization": org, "before": before, "after": after }));
+    audit::record(conn, &event, context, now).map(drop)
+}
