@@ -1,7 +1,34 @@
 //! Harness for end-to-end tests: a real PDX server on a free port, with its own data
 //! directory and disposable database (SQLite, or PostgreSQL per `PDX_TEST_DATABASE_URL`).
 
+use pdx_access::AccessService;
+use pdx_access::model::{Organization, User};
+use pdx_access::service::OrganizationInput;
+use pdx_core::{OrgKind, Role};
 use pdx_server::{Application, Config};
+
+/// The password of every user made by `TestServer::create_user`.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// `application/x-www-form-urlencoded` encoding of pairs.
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    fn escape(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_owned(),
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    }
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
 use pdx_storage::testing::TestDatabase;
 
 /// A running server and a client pointed at it; everything is removed on drop.
@@ -13,6 +40,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// The server's database, for assertions on stored state.
     pub database: TestDatabase,
+    /// The configuration the server runs with.
+    pub config: Config,
     _data_dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
 }
@@ -39,12 +68,16 @@ impl TestServer {
             shutdown_timeout_secs: 1,
             ..Config::default()
         };
+        // Cheap hashing keeps the suite fast; the OWASP defaults are tested in pdx-access.
+        config.auth.argon2_memory_kib = 1024;
+        config.auth.argon2_iterations = 1;
         adjust(&mut config);
-        let app = match Application::build(config).await {
+        let app = match Application::build(config.clone()).await {
             Ok(app) => app,
             Err(error) => panic!("the server did not start: {error}"),
         };
         let base_url = format!("http://127.0.0.1:{}", app.port());
+        config.public_url = Some(app.public_url().to_owned());
         let server = tokio::spawn(async move {
             if let Err(error) = app.run_until_stopped().await {
                 panic!("the server failed: {error}");
@@ -61,8 +94,114 @@ impl TestServer {
             base_url,
             client,
             database,
+            config,
             _data_dir: data_dir,
             server,
+        }
+    }
+
+    /// Access control over the server's own database and keys, as `pdx admin` uses it.
+    pub fn operator(&self) -> AccessService {
+        let url = self.database.url().clone();
+        let database =
+            match pdx_storage::Database::connect(&url, pdx_storage::PoolOptions::default()) {
+                Ok(database) => database,
+                Err(error) => panic!("cannot connect to the server's database: {error}"),
+            };
+        let public_url = self.config.public_url.clone().unwrap_or_default();
+        match pdx_server::app::open_access(&self.config, database, &public_url) {
+            Ok(access) => access,
+            Err(error) => panic!("cannot open access control: {error}"),
+        }
+    }
+
+    /// Creates an organisation as an operator; returns it.
+    pub async fn create_org(&self, slug: &str, kind: OrgKind) -> Organization {
+        let created = self
+            .operator()
+            .create_organization_as_operator(OrganizationInput {
+                name: format!("Organisation {slug}"),
+                slug: Some(slug.to_owned()),
+                kind,
+                credit_code: None,
+                contact_email: None,
+                contact_phone: None,
+            })
+            .await;
+        match created {
+            Ok(organization) => organization,
+            Err(error) => panic!("cannot create {slug}: {error}"),
+        }
+    }
+
+    /// Creates a user with a known password in an organisation (by slug) as an operator.
+    pub async fn create_user(&self, org: &str, email: &str, roles: &[Role]) -> User {
+        let created = self
+            .operator()
+            .create_user_as_operator(org, email, email, PASSWORD, roles.to_vec(), false)
+            .await;
+        match created {
+            Ok(user) => user,
+            Err(error) => panic!("cannot create {email}: {error}"),
+        }
+    }
+
+    /// Signs in with the password grant; panics unless it succeeds. Returns the token response.
+    pub async fn sign_in(&self, email: &str, password: &str) -> serde_json::Value {
+        let response = self
+            .token(&[
+                ("grant_type", "password"),
+                ("username", email),
+                ("password", password),
+            ])
+            .await;
+        assert_eq!(response.status(), 200, "sign-in of {email} failed");
+        json(response).await
+    }
+
+    /// Signs in and returns just the access token.
+    pub async fn access_token(&self, email: &str) -> String {
+        let tokens = self.sign_in(email, PASSWORD).await;
+        tokens["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// POSTs a form to the token endpoint.
+    pub async fn token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        let body = form_encode(form);
+        let sent = self
+            .client
+            .post(self.url("/api/v1/auth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) => response,
+            Err(error) => panic!("POST /api/v1/auth/token failed: {error}"),
+        }
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method.clone(), self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        match request.send().await {
+            Ok(response) => response,
+            Err(error) => panic!("{method} {path} failed: {error}"),
         }
     }
 
