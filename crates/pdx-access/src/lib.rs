@@ -12,6 +12,8 @@ pub mod refresh;
 pub mod secrets;
 pub mod service;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod throttle;
 pub mod tokens;
 

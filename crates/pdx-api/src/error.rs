@@ -351,48 +351,6 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_error_problem_hides_its_cause() {
-        let error = ApiError::internal(std::io::Error::other("disk /srv/secret failed"));
-        let problem = error.problem();
-        assert_eq!(problem.status, 500);
-        assert_eq!(problem.code, "internal_error");
-        assert!(problem.detail.is_none());
-        let body = serde_json::to_string(&problem).unwrap_or_default();
-        assert!(!body.contains("secret"), "{body}");
-    }
-
-    #[test]
-    fn transient_storage_errors_become_503_and_missing_rows_404() {
-        let busy = ApiError::from(StorageError::PoolExhausted);
-        assert_eq!(busy.status_code(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            ApiError::from(StorageError::NotFound).status_code(),
-            StatusCode::NOT_FOUND
-        );
-        let broken = ApiError::from(StorageError::CorruptRow("x".into()));
-        assert_eq!(broken.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
-    }
-
-    #[test]
-    fn unavailable_response_carries_retry_after() {
-        let response = ApiError::Unavailable("down".into()).error_response();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(response.headers().contains_key(header::RETRY_AFTER));
-        assert_eq!(
-            response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-            Some(PROBLEM_JSON)
-        );
-    }
-}
-
 impl From<pdx_access::AccessError> for ApiError {
     fn from(error: pdx_access::AccessError) -> Self {
         use pdx_access::AccessError as E;
@@ -462,5 +420,47 @@ impl From<pdx_access::AccessError> for ApiError {
             E::Keys(_) => Self::internal(error),
             E::Storage(storage) => storage.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_error_problem_hides_its_cause() {
+        let error = ApiError::internal(std::io::Error::other("disk /srv/secret failed"));
+        let problem = error.problem();
+        assert_eq!(problem.status, 500);
+        assert_eq!(problem.code, "internal_error");
+        assert!(problem.detail.is_none());
+        let body = serde_json::to_string(&problem).unwrap_or_default();
+        assert!(!body.contains("secret"), "{body}");
+    }
+
+    #[test]
+    fn transient_storage_errors_become_503_and_missing_rows_404() {
+        let busy = ApiError::from(StorageError::PoolExhausted);
+        assert_eq!(busy.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            ApiError::from(StorageError::NotFound).status_code(),
+            StatusCode::NOT_FOUND
+        );
+        let broken = ApiError::from(StorageError::CorruptRow("x".into()));
+        assert_eq!(broken.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn unavailable_response_carries_retry_after() {
+        let response = ApiError::Unavailable("down".into()).error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some(PROBLEM_JSON)
+        );
     }
 }

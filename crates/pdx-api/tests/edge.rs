@@ -4,18 +4,8 @@
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, test, web};
-use pdx_access::keys::KeyRing;
-use pdx_access::model::PasswordPolicy;
-use pdx_access::password::Argon2Params;
-use pdx_access::secrets::SecretHasher;
-use pdx_access::throttle::ThrottlePolicy;
-use pdx_access::tokens::TokenSettings;
-use pdx_access::{AccessService, AccessSettings};
 use pdx_api::{ApiState, Problem};
-use pdx_core::{Clock, SystemClock};
 use pdx_storage::testing::TestDatabase;
-use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(serde::Deserialize)]
 struct Greeting {
@@ -28,37 +18,11 @@ async fn accept_greeting(_: web::Json<Greeting>) -> HttpResponse {
 }
 
 fn state(database: &TestDatabase) -> web::Data<ApiState> {
-    let Ok(keys_dir) = tempfile::tempdir() else {
+    let Ok(keys) = tempfile::tempdir() else {
         panic!("tempdir")
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let keys = KeyRing::open_dir(
-        &keys_dir.path().join("jwt"),
-        Duration::from_secs(900),
-        clock.clone(),
-    );
-    let Ok(keys) = keys else { panic!("keys") };
-    let settings = AccessSettings {
-        tokens: TokenSettings {
-            issuer: "http://pdx.test".into(),
-            audience: "pdx".into(),
-            access_ttl: Duration::from_secs(900),
-            leeway: Duration::from_secs(30),
-        },
-        refresh_ttl: Duration::from_secs(3600),
-        password_policy: PasswordPolicy { min_length: 12 },
-        argon2: Argon2Params::default(),
-        throttle: ThrottlePolicy::default(),
-        bootstrap_admin_email: "admin@pdx.test".into(),
-    };
-    let access = AccessService::new(
-        database.database().clone(),
-        clock,
-        Arc::new(keys),
-        SecretHasher::from_key([1; 32]),
-        settings,
-    );
-    let Ok(access) = access else { panic!("access") };
+    let access =
+        pdx_access::testing::test_service(database.database().clone(), &keys.path().join("jwt"));
     web::Data::new(ApiState {
         database: database.database().clone(),
         access,

@@ -60,14 +60,7 @@ impl Application {
         let public_url = config.public_url(local);
 
         let access = open_access(&config, database.clone(), &public_url)?;
-        if let Some(admin) = access.bootstrap().await? {
-            tracing::warn!(
-                email = %admin.email,
-                password = %admin.password,
-                "created the first platform admin with this one-time password; \
-                 sign in and change it now, it is not shown again"
-            );
-        }
+        bootstrap(&access).await?;
         let state = web::Data::new(ApiState {
             database,
             access,
@@ -126,6 +119,20 @@ pub fn prepare_database(
     let instance = instance::ensure(&mut conn, SystemClock.now())?;
     tracing::info!(database = %url, instance = %instance.id, "database ready");
     Ok(database)
+}
+
+/// On an empty database, creates the first platform admin and logs its one-time password,
+/// the only time it is ever shown.
+pub async fn bootstrap(access: &AccessService) -> Result<(), ServerError> {
+    if let Some(admin) = access.bootstrap().await? {
+        tracing::warn!(
+            email = %admin.email,
+            password = %admin.password,
+            "created the first platform admin with this one-time password; \
+             sign in and change it now, it is not shown again"
+        );
+    }
+    Ok(())
 }
 
 /// Where PDX keeps its generated JWT signing keys.

@@ -145,4 +145,122 @@ async fn serve_answers_then_stops_cleanly_on_sigterm() {
     };
     let parsed: Result<serde_json::Value, _> = serde_json::from_str(listening);
     assert!(parsed.is_ok(), "log lines are JSON: {listening}");
+    let bootstrap: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("first platform admin"))
+        .collect();
+    assert_eq!(
+        bootstrap.len(),
+        1,
+        "the one-time password is logged exactly once"
+    );
+    let line: serde_json::Value = serde_json::from_str(bootstrap[0]).unwrap_or_default();
+    assert_eq!(line["email"], "admin@pdx.local");
+    assert!(line["password"].as_str().is_some_and(|p| p.len() >= 20));
+}
+
+#[test]
+fn admin_commands_create_an_organisation_and_a_user_with_a_one_time_password() {
+    let database = TestDatabase::empty();
+    let data = temp_dir();
+    let org = output(pdx(data.path(), &database).args([
+        "admin",
+        "create-org",
+        "--name",
+        "Water Authority",
+        "--slug",
+        "water",
+        "--kind",
+        "agency",
+    ]));
+    assert!(
+        org.status.success(),
+        "{}",
+        String::from_utf8_lossy(&org.stderr)
+    );
+    assert!(String::from_utf8_lossy(&org.stdout).contains("created agency `water`"));
+
+    let user = output(pdx(data.path(), &database).args([
+        "admin",
+        "create-user",
+        "--org",
+        "water",
+        "--email",
+        "clerk@water.test",
+        "--name",
+        "Clerk",
+        "--roles",
+        "admin,publisher",
+    ]));
+    assert!(
+        user.status.success(),
+        "{}",
+        String::from_utf8_lossy(&user.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&user.stdout);
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("one-time password (change it at first sign-in): "))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(password.len() >= 20, "{stdout}");
+
+    let duplicate = output(pdx(data.path(), &database).args([
+        "admin",
+        "create-user",
+        "--org",
+        "water",
+        "--email",
+        "clerk@water.test",
+        "--name",
+        "Clerk",
+        "--roles",
+        "member",
+    ]));
+    assert!(!duplicate.status.success());
+    let bad_role = output(pdx(data.path(), &database).args([
+        "admin",
+        "create-user",
+        "--org",
+        "water",
+        "--email",
+        "x@water.test",
+        "--name",
+        "X",
+        "--roles",
+        "auditor",
+    ]));
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("auditor"));
+}
+
+#[test]
+fn keys_rotate_adds_a_signing_key_with_owner_only_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let database = TestDatabase::empty();
+    let data = temp_dir();
+    for _ in 0..2 {
+        let rotated = output(pdx(data.path(), &database).args(["keys", "rotate"]));
+        assert!(
+            rotated.status.success(),
+            "{}",
+            String::from_utf8_lossy(&rotated.stderr)
+        );
+        assert!(String::from_utf8_lossy(&rotated.stdout).contains("new signing key"));
+    }
+    let dir = data.path().join("keys/jwt");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
+    assert_eq!(
+        files.len(),
+        3,
+        "the first key plus two rotations, none expired yet"
+    );
+    for file in files {
+        let mode = file.metadata().map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode.ok(), Some(0o600));
+    }
 }

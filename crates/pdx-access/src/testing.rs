@@ -1,0 +1,56 @@
+//! An access service for tests of this and dependent crates: real keys in a given
+//! directory, cheap password hashing, a fixed issuer and audience.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pdx_core::{Clock, SystemClock};
+use pdx_storage::Database;
+
+use crate::keys::KeyRing;
+use crate::model::PasswordPolicy;
+use crate::password::Argon2Params;
+use crate::secrets::SecretHasher;
+use crate::service::{AccessService, AccessSettings};
+use crate::throttle::ThrottlePolicy;
+use crate::tokens::TokenSettings;
+
+/// The issuer of tokens from `test_service`.
+pub const TEST_ISSUER: &str = "http://pdx.test";
+
+/// An access service over `database` with its signing keys in `keys_dir`.
+pub fn test_service(database: Database, keys_dir: &Path) -> AccessService {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let keys = match KeyRing::open_dir(keys_dir, Duration::from_secs(900), clock.clone()) {
+        Ok(keys) => keys,
+        Err(error) => panic!("cannot open test keys: {error}"),
+    };
+    let settings = AccessSettings {
+        tokens: TokenSettings {
+            issuer: TEST_ISSUER.into(),
+            audience: "pdx".into(),
+            access_ttl: Duration::from_secs(900),
+            leeway: Duration::from_secs(30),
+        },
+        refresh_ttl: Duration::from_secs(3600),
+        password_policy: PasswordPolicy { min_length: 12 },
+        argon2: Argon2Params {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
+        throttle: ThrottlePolicy::default(),
+        bootstrap_admin_email: "Admin@PDX.test".into(),
+    };
+    match AccessService::new(
+        database,
+        clock,
+        Arc::new(keys),
+        SecretHasher::from_key([3; 32]),
+        settings,
+    ) {
+        Ok(access) => access,
+        Err(error) => panic!("cannot build the test access service: {error}"),
+    }
+}
