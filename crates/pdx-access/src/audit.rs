@@ -72,6 +72,16 @@ pub enum AuditKind {
     ApiKeyRevoked,
     /// A new JWT signing key was added.
     SigningKeyRotated,
+    /// A dataset was submitted for review.
+    DatasetSubmitted,
+    /// A reviewer returned a dataset to its publisher.
+    DatasetReturned,
+    /// A dataset version was published.
+    DatasetPublished,
+    /// A dataset was withdrawn from the catalog.
+    DatasetWithdrawn,
+    /// A published dataset's classification changed.
+    ClassificationChanged,
 }
 
 impl AuditKind {
@@ -93,6 +103,11 @@ impl AuditKind {
             Self::ApiKeyCreated => "api_key_created",
             Self::ApiKeyRevoked => "api_key_revoked",
             Self::SigningKeyRotated => "signing_key_rotated",
+            Self::DatasetSubmitted => "dataset_submitted",
+            Self::DatasetReturned => "dataset_returned",
+            Self::DatasetPublished => "dataset_published",
+            Self::DatasetWithdrawn => "dataset_withdrawn",
+            Self::ClassificationChanged => "classification_changed",
         }
     }
 }

@@ -154,6 +154,19 @@ pub fn find_organization(
         .try_into()
 }
 
+/// The organisations with these ids (missing ones are skipped).
+pub fn find_organizations(
+    conn: &mut DbConnection,
+    ids: &[OrganizationId],
+) -> Result<Vec<Organization>, AccessError> {
+    let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let rows: Vec<OrganizationRow> = organizations::table
+        .filter(organizations::id.eq_any(keys))
+        .select(organization_columns())
+        .load(conn)?;
+    rows.into_iter().map(Organization::try_from).collect()
+}
+
 /// The organisation with this slug.
 pub fn find_organization_by_slug(
     conn: &mut DbConnection,

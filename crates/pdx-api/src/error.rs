@@ -43,6 +43,9 @@ pub struct Problem {
     /// For validation failures: the offending field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For classification failures: the rule broken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// For 403 answers: the permission check that refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
@@ -124,6 +127,14 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// The classification breaks a rule.
+    #[error("{message}")]
+    ClassificationRejected {
+        /// The rule's stable name.
+        rule: &'static str,
+        /// The rule, for a human.
+        message: String,
+    },
     /// Too many attempts; retry after the given number of seconds.
     #[error("{detail}")]
     TooManyRequests {
@@ -167,6 +178,7 @@ impl ApiError {
             Self::PasswordChangeRequired => "password_change_required",
             Self::ResourceNotFound(_) => "not_found",
             Self::Conflict { code, .. } | Self::Validation { code, .. } => code,
+            Self::ClassificationRejected { .. } => "classification_rejected",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::OAuth { error, .. } => error,
             Self::Unavailable(_) => "service_unavailable",
@@ -191,6 +203,7 @@ impl ApiError {
             Self::ResourceNotFound(_) => "Not found",
             Self::Conflict { .. } => "Conflict",
             Self::Validation { .. } => "Validation failed",
+            Self::ClassificationRejected { .. } => "Classification rejected",
             Self::TooManyRequests { .. } => "Too many requests",
             Self::OAuth { .. } => "Token request refused",
             Self::Unavailable(_) => "Service unavailable",
@@ -219,6 +232,7 @@ impl ApiError {
             code: self.code().to_owned(),
             request_id: observe::current_request_id().map(|id| id.to_string()),
             field: None,
+            rule: None,
             check: None,
             error: None,
             error_description: None,
@@ -226,6 +240,10 @@ impl ApiError {
         match self {
             Self::Validation { field, .. } => problem.field = Some(field.clone()),
             Self::Forbidden { check, .. } => problem.check = Some((*check).to_owned()),
+            Self::ClassificationRejected { rule, .. } => {
+                problem.rule = Some((*rule).to_owned());
+                problem.field = Some("classification".to_owned());
+            }
             Self::OAuth {
                 error, description, ..
             } => {
@@ -275,7 +293,9 @@ impl ResponseError for ApiError {
             Self::Forbidden { .. } | Self::PasswordChangeRequired => StatusCode::FORBIDDEN,
             Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation { .. } | Self::ClassificationRejected { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::OAuth { status, .. } => *status,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -418,6 +438,52 @@ impl From<pdx_access::AccessError> for ApiError {
             },
             E::PasswordChangeRequired => Self::PasswordChangeRequired,
             E::Keys(_) => Self::internal(error),
+            E::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<pdx_catalog::CatalogError> for ApiError {
+    fn from(error: pdx_catalog::CatalogError) -> Self {
+        use pdx_catalog::CatalogError as E;
+        use pdx_storage::BlobError;
+        match error {
+            E::InvalidInput { field, message } => Self::Validation {
+                code: "validation_failed",
+                field: field.to_owned(),
+                message,
+            },
+            E::Classification(violation) => Self::ClassificationRejected {
+                rule: violation.rule(),
+                message: violation.to_string(),
+            },
+            E::DatasetNotFound | E::DistributionNotFound => {
+                Self::ResourceNotFound(error.to_string())
+            }
+            E::SlugTaken => Self::Conflict {
+                code: "slug_taken",
+                detail: error.to_string(),
+            },
+            E::IllegalTransition { .. } => Self::Conflict {
+                code: "illegal_transition",
+                detail: error.to_string(),
+            },
+            E::Forbidden { check } => Self::Forbidden {
+                check,
+                detail: format!("not permitted ({check})"),
+            },
+            E::TooLarge { limit } => Self::PayloadTooLarge {
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            },
+            E::Blob(BlobError::Interrupted(detail)) => {
+                Self::BadRequest(format!("the upload was interrupted: {detail}"))
+            }
+            E::Blob(BlobError::TooLarge { limit }) => Self::PayloadTooLarge {
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            },
+            E::Blob(BlobError::NotFound) => Self::ResourceNotFound("the file is missing".into()),
+            E::Blob(other) => Self::Unavailable(Box::new(other)),
+            E::Access(access) => access.into(),
             E::Storage(storage) => storage.into(),
         }
     }

@@ -6,13 +6,17 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod authn;
+pub mod datasets;
+pub mod distributions;
 pub mod error;
+pub mod etag;
 pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod observe;
 pub mod organizations;
 pub mod state;
+pub mod vocabularies;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::{App, web};
@@ -47,6 +51,7 @@ every response carries an `X-Request-Id`.",
         (name = "organizations", description = "Agencies, enterprises and their members"),
         (name = "api-keys", description = "Credentials for machine clients"),
         (name = "audit", description = "The audit trail of access control"),
+        (name = "catalog", description = "Datasets, distributions, search and the publishing workflow"),
         (name = "operations", description = "Health, readiness and metrics for operators"),
     ),
     components(schemas(Problem)),
@@ -98,6 +103,23 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(api_keys::list_api_keys)
         .service(api_keys::revoke_api_key)
         .service(audit::list_audit_events)
+        .service(datasets::search_datasets)
+        .service(datasets::create_dataset)
+        .service(datasets::get_dataset)
+        .service(datasets::update_dataset)
+        .service(datasets::delete_dataset)
+        .service(datasets::submit_dataset)
+        .service(datasets::publish_dataset)
+        .service(datasets::return_dataset)
+        .service(datasets::withdraw_dataset)
+        .service(datasets::revise_dataset)
+        .service(datasets::list_versions)
+        .service(distributions::create_distribution)
+        .service(distributions::get_distribution)
+        .service(distributions::update_distribution)
+        .service(distributions::delete_distribution)
+        .service(vocabularies::list_themes)
+        .service(vocabularies::list_licences)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

@@ -3,6 +3,7 @@
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use pdx_access::AccessService;
+use pdx_catalog::CatalogService;
 use pdx_storage::Database;
 
 /// State shared by every handler, registered as `web::Data<ApiState>`.
@@ -12,6 +13,8 @@ pub struct ApiState {
     pub database: Database,
     /// Access control: tokens, users, organisations.
     pub access: AccessService,
+    /// The catalog.
+    pub catalog: CatalogService,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
 }

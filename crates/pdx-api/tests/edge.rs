@@ -23,9 +23,19 @@ fn state(database: &TestDatabase) -> web::Data<ApiState> {
     };
     let access =
         pdx_access::testing::test_service(database.database().clone(), &keys.path().join("jwt"));
+    let Ok(blobs) = pdx_storage::BlobStore::local(&keys.path().join("blobs")) else {
+        panic!("blobs")
+    };
+    let catalog = pdx_catalog::CatalogService::new(
+        database.database().clone(),
+        std::sync::Arc::new(pdx_core::SystemClock),
+        blobs,
+        1 << 20,
+    );
     web::Data::new(ApiState {
         database: database.database().clone(),
         access,
+        catalog,
         metrics: pdx_api::metrics::handle(),
     })
 }

@@ -62,6 +62,14 @@ id_newtype!(
     /// Identifies one recorded auditable event.
     AuditEventId
 );
+id_newtype!(
+    /// Identifies a dataset.
+    DatasetId
+);
+id_newtype!(
+    /// Identifies a distribution of a dataset (a file or an API endpoint).
+    DistributionId
+);
 
 #[cfg(test)]
 mod tests {

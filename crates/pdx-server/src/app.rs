@@ -17,8 +17,9 @@ use pdx_access::throttle::ThrottlePolicy;
 use pdx_access::tokens::TokenSettings;
 use pdx_access::{AccessService, AccessSettings};
 use pdx_api::ApiState;
+use pdx_catalog::CatalogService;
 use pdx_core::{Clock, SystemClock};
-use pdx_storage::{Database, instance};
+use pdx_storage::{BlobStore, Database, instance};
 
 use crate::config::Config;
 use crate::error::ServerError;
@@ -61,9 +62,11 @@ impl Application {
 
         let access = open_access(&config, database.clone(), &public_url)?;
         bootstrap(&access).await?;
+        let catalog = open_catalog(&config, database.clone())?;
         let state = web::Data::new(ApiState {
             database,
             access,
+            catalog,
             metrics: pdx_api::metrics::handle(),
         });
         let mut server = HttpServer::new(move || {
@@ -133,6 +136,22 @@ pub async fn bootstrap(access: &AccessService) -> Result<(), ServerError> {
         );
     }
     Ok(())
+}
+
+/// Builds the catalog: its blob store and upload limit.
+pub fn open_catalog(config: &Config, database: Database) -> Result<CatalogService, ServerError> {
+    let blobs = match &config.catalog.blob_store {
+        Some(url) => BlobStore::open(url),
+        None => BlobStore::local(&config.data_dir.join("blobs")),
+    }
+    .map_err(|e| ServerError::Config(format!("catalog.blob_store: {e}")))?;
+    tracing::info!(location = blobs.location(), "blob store ready");
+    Ok(CatalogService::new(
+        database,
+        Arc::new(SystemClock),
+        blobs,
+        config.catalog.max_upload_bytes,
+    ))
 }
 
 /// Where PDX keeps its generated JWT signing keys.

@@ -35,6 +35,28 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Sign-in, tokens and keys (`[auth]`, environment `PDX_AUTH__<KEY>`).
     pub auth: AuthConfig,
+    /// The catalog and its file storage (`[catalog]`, environment `PDX_CATALOG__<KEY>`).
+    pub catalog: CatalogConfig,
+}
+
+/// Catalog settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Where uploaded files go: a directory, `file:///dir`, or `s3://bucket/prefix` (builds
+    /// with the `s3` feature). Default: `blobs` in the data directory.
+    pub blob_store: Option<String>,
+    /// Largest file accepted in one upload, in bytes. Default 1073741824 (1 GiB).
+    pub max_upload_bytes: u64,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            blob_store: None,
+            max_upload_bytes: 1 << 30,
+        }
+    }
 }
 
 /// Access-control settings.
@@ -113,6 +135,7 @@ impl Default for Config {
             log_level: "info".to_owned(),
             shutdown_timeout_secs: 30,
             auth: AuthConfig::default(),
+            catalog: CatalogConfig::default(),
         }
     }
 }
@@ -212,6 +235,10 @@ mod tests {
                 issuer: parsed.auth.issuer.clone(),
                 signing_key_file: parsed.auth.signing_key_file.clone(),
                 ..defaults.auth.clone()
+            },
+            catalog: CatalogConfig {
+                blob_store: parsed.catalog.blob_store.clone(),
+                ..defaults.catalog.clone()
             },
             ..defaults
         };

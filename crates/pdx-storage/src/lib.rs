@@ -1,6 +1,7 @@
 //! Storage for PDX: one diesel connection type over SQLite and PostgreSQL, its pool,
 //! the embedded migrations, the table definitions and the storage error type.
 
+pub mod blob;
 pub mod connection;
 pub mod database;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use blob::{BlobError, BlobStore, StoredBlob};
 pub use connection::{Backend, DatabaseUrl, DbConnection, MultiBackend};
 pub use database::{Database, PoolOptions};
 pub use error::StorageError;

@@ -98,9 +98,103 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Licence templates that datasets and offers refer to.
+    licences (id) {
+        id -> Text,
+        title -> Text,
+        url -> Text,
+        open -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Datasets: the working copy of each, with its lifecycle status.
+    datasets (id) {
+        id -> Text,
+        organization_id -> Text,
+        slug -> Text,
+        title -> Text,
+        description -> Text,
+        contact_name -> Nullable<Text>,
+        contact_email -> Nullable<Text>,
+        spatial -> Nullable<Text>,
+        temporal_start -> Nullable<Date>,
+        temporal_end -> Nullable<Date>,
+        update_frequency -> Text,
+        languages -> Text,
+        resource_code -> Nullable<Text>,
+        sharing_class -> Text,
+        opening_class -> Text,
+        grade -> Text,
+        licence_id -> Nullable<Text>,
+        landing_page -> Nullable<Text>,
+        status -> Text,
+        version -> Integer,
+        review_comment -> Nullable<Text>,
+        search_text -> Text,
+        created_at -> Timestamp,
+        modified_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Free keywords of a dataset.
+    dataset_keywords (dataset_id, keyword) {
+        dataset_id -> Text,
+        keyword -> Text,
+    }
+}
+
+diesel::table! {
+    /// Themes (controlled vocabulary) of a dataset.
+    dataset_themes (dataset_id, theme) {
+        dataset_id -> Text,
+        theme -> Text,
+    }
+}
+
+diesel::table! {
+    /// Files and API endpoints of datasets.
+    distributions (id) {
+        id -> Text,
+        dataset_id -> Text,
+        title -> Text,
+        description -> Nullable<Text>,
+        kind -> Text,
+        format -> Text,
+        media_type -> Text,
+        byte_size -> Nullable<BigInt>,
+        sha256 -> Nullable<Text>,
+        storage_key -> Nullable<Text>,
+        access_url -> Nullable<Text>,
+        column_schema -> Nullable<Text>,
+        created_at -> Timestamp,
+        modified_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Snapshots of every published version of a dataset.
+    dataset_versions (dataset_id, version) {
+        dataset_id -> Text,
+        version -> Integer,
+        published_at -> Timestamp,
+        published_by -> Text,
+        snapshot -> Text,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(api_keys -> organizations (organization_id));
+diesel::joinable!(datasets -> organizations (organization_id));
+diesel::joinable!(dataset_keywords -> datasets (dataset_id));
+diesel::joinable!(dataset_themes -> datasets (dataset_id));
+diesel::joinable!(distributions -> datasets (dataset_id));
+diesel::joinable!(dataset_versions -> datasets (dataset_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     instance,
@@ -110,4 +204,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     api_keys,
     audit_events,
+    licences,
+    datasets,
+    dataset_keywords,
+    dataset_themes,
+    distributions,
+    dataset_versions,
 );

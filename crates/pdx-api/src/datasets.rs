@@ -1,0 +1,639 @@
+//! Datasets: search with facets, reads with ETags, and the publishing lifecycle
+//! (create, edit, submit, publish or return, withdraw, revise) with version history.
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use chrono::NaiveDate;
+use pdx_catalog::DatasetView;
+use pdx_catalog::model::{DatasetInput, DatasetStatus, DatasetVersion, LifecycleAction};
+use pdx_catalog::search::{FacetCount, Facets, SearchQuery, Sort};
+use pdx_core::{Classification, DataGrade, OpeningClass, PageRequest, SharingClass};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::authn::{Authenticated, Context, MaybeAuthenticated};
+use crate::distributions::DistributionResponse;
+use crate::error::{ApiError, Problem};
+use crate::etag;
+use crate::state::ApiState;
+
+/// A dataset's metadata, as a publisher writes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetRequest {
+    /// URL-safe name; derived from the title when absent.
+    #[schema(example = "shenzhen-bus-stops")]
+    pub slug: Option<String>,
+    /// Title, in Chinese and/or English.
+    #[schema(example = "深圳市公交站点 Shenzhen bus stops")]
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Free keywords.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Theme codes from `/api/v1/themes`.
+    #[serde(default)]
+    #[schema(example = json!(["TRAN"]))]
+    pub themes: Vec<String>,
+    /// Contact point name.
+    pub contact_name: Option<String>,
+    /// Contact point e-mail.
+    pub contact_email: Option<String>,
+    /// Spatial coverage.
+    pub spatial: Option<String>,
+    /// Start of temporal coverage (YYYY-MM-DD).
+    pub temporal_start: Option<NaiveDate>,
+    /// End of temporal coverage (YYYY-MM-DD).
+    pub temporal_end: Option<NaiveDate>,
+    /// `continuous`, `hourly`, `daily`, `weekly`, `monthly`, `quarterly`, `annual`, `irregular`, `unknown`.
+    #[schema(example = "daily")]
+    pub update_frequency: String,
+    /// ISO 639-1 language codes.
+    #[schema(example = json!(["zh", "en"]))]
+    pub languages: Vec<String>,
+    /// Resource code in the government resource catalog.
+    pub resource_code: Option<String>,
+    /// `unconditional`, `conditional` or `none`.
+    #[schema(value_type = String, example = "unconditional")]
+    pub sharing_class: SharingClass,
+    /// `open`, `conditional` or `closed`.
+    #[schema(value_type = String, example = "open")]
+    pub opening_class: OpeningClass,
+    /// `general`, `important` or `core`.
+    #[schema(value_type = String, example = "general")]
+    pub grade: DataGrade,
+    /// Licence id from `/api/v1/licences`; required when the opening class is `open`.
+    #[schema(example = "CC-BY-4.0")]
+    pub licence: Option<String>,
+    /// Landing page URL.
+    pub landing_page: Option<String>,
+}
+
+impl From<DatasetRequest> for DatasetInput {
+    fn from(r: DatasetRequest) -> Self {
+        Self {
+            slug: r.slug,
+            title: r.title,
+            description: r.description,
+            keywords: r.keywords,
+            themes: r.themes,
+            contact_name: r.contact_name,
+            contact_email: r.contact_email,
+            spatial: r.spatial,
+            temporal_start: r.temporal_start,
+            temporal_end: r.temporal_end,
+            update_frequency: r.update_frequency,
+            languages: r.languages,
+            resource_code: r.resource_code,
+            classification: Classification {
+                sharing: r.sharing_class,
+                opening: r.opening_class,
+                grade: r.grade,
+            },
+            licence: r.licence,
+            landing_page: r.landing_page,
+        }
+    }
+}
+
+/// The publishing agency, in brief.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PublisherSummary {
+    /// Organisation id.
+    pub id: String,
+    /// Slug.
+    pub slug: String,
+    /// Name.
+    pub name: String,
+}
+
+/// A dataset as shown.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DatasetResponse {
+    /// Dataset id.
+    pub id: String,
+    /// URL-safe name.
+    pub slug: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Keywords.
+    pub keywords: Vec<String>,
+    /// Theme codes.
+    pub themes: Vec<String>,
+    /// Contact point name.
+    pub contact_name: Option<String>,
+    /// Contact point e-mail.
+    pub contact_email: Option<String>,
+    /// Spatial coverage.
+    pub spatial: Option<String>,
+    /// Start of temporal coverage.
+    pub temporal_start: Option<NaiveDate>,
+    /// End of temporal coverage.
+    pub temporal_end: Option<NaiveDate>,
+    /// Update frequency.
+    pub update_frequency: String,
+    /// Languages.
+    pub languages: Vec<String>,
+    /// Resource code.
+    pub resource_code: Option<String>,
+    /// Sharing class.
+    #[schema(value_type = String)]
+    pub sharing_class: SharingClass,
+    /// Opening class.
+    #[schema(value_type = String)]
+    pub opening_class: OpeningClass,
+    /// Data grade.
+    #[schema(value_type = String)]
+    pub grade: DataGrade,
+    /// Licence id.
+    pub licence: Option<String>,
+    /// Landing page.
+    pub landing_page: Option<String>,
+    /// `draft`, `in_review`, `published` or `withdrawn`.
+    #[schema(value_type = String)]
+    pub status: DatasetStatus,
+    /// Latest published version (0 if never published).
+    pub version: i32,
+    /// The reviewer's comment when returned.
+    pub review_comment: Option<String>,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Last modified (RFC 3339).
+    pub modified_at: String,
+    /// First published (RFC 3339).
+    pub published_at: Option<String>,
+    /// The publishing agency.
+    pub publisher: PublisherSummary,
+    /// Files and API endpoints.
+    pub distributions: Vec<DistributionResponse>,
+}
+
+impl From<DatasetView> for DatasetResponse {
+    fn from(view: DatasetView) -> Self {
+        let d = view.dataset;
+        Self {
+            id: d.id.to_string(),
+            slug: d.slug,
+            title: d.title,
+            description: d.description,
+            keywords: d.keywords,
+            themes: d.themes,
+            contact_name: d.contact_name,
+            contact_email: d.contact_email,
+            spatial: d.spatial,
+            temporal_start: d.temporal_start,
+            temporal_end: d.temporal_end,
+            update_frequency: d.update_frequency,
+            languages: d.languages,
+            resource_code: d.resource_code,
+            sharing_class: d.classification.sharing,
+            opening_class: d.classification.opening,
+            grade: d.classification.grade,
+            licence: d.licence,
+            landing_page: d.landing_page,
+            status: d.status,
+            version: d.version,
+            review_comment: d.review_comment,
+            created_at: d.created_at.to_rfc3339(),
+            modified_at: d.modified_at.to_rfc3339(),
+            published_at: d.published_at.map(|t| t.to_rfc3339()),
+            publisher: PublisherSummary {
+                id: view.publisher.id.to_string(),
+                slug: view.publisher.slug,
+                name: view.publisher.name,
+            },
+            distributions: view.distributions.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// Search parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Full-text query over title, description and keywords (Chinese or English).
+    pub q: Option<String>,
+    /// Theme code.
+    pub theme: Option<String>,
+    /// Keyword.
+    pub keyword: Option<String>,
+    /// Distribution format, e.g. `CSV`.
+    pub format: Option<String>,
+    /// Publishing organisation (slug or id).
+    pub publisher: Option<String>,
+    /// `open`, `conditional` or `closed`.
+    pub opening_class: Option<String>,
+    /// `unconditional`, `conditional` or `none`.
+    pub sharing_class: Option<String>,
+    /// Licence id.
+    pub licence: Option<String>,
+    /// `relevance` (default), `modified` or `title`.
+    pub sort: Option<String>,
+    /// Page number, from 1.
+    pub page: Option<u32>,
+    /// Items per page, at most 100.
+    pub per_page: Option<u32>,
+    /// `true`: the caller's own organisation's datasets in every status (no text search).
+    pub mine: Option<bool>,
+}
+
+/// One facet value with its count.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FacetValue {
+    /// The value.
+    pub value: String,
+    /// Matching datasets with it.
+    pub count: i64,
+}
+
+/// Facet counts over all matching datasets.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct FacetsResponse {
+    /// By theme code.
+    pub theme: Vec<FacetValue>,
+    /// By publishing organisation id.
+    pub publisher: Vec<FacetValue>,
+    /// By distribution format.
+    pub format: Vec<FacetValue>,
+    /// By opening class.
+    pub opening_class: Vec<FacetValue>,
+    /// By sharing class.
+    pub sharing_class: Vec<FacetValue>,
+    /// By licence.
+    pub licence: Vec<FacetValue>,
+    /// By keyword.
+    pub keyword: Vec<FacetValue>,
+}
+
+fn facet(values: Vec<FacetCount>) -> Vec<FacetValue> {
+    values
+        .into_iter()
+        .map(|f| FacetValue {
+            value: f.value,
+            count: f.count,
+        })
+        .collect()
+}
+
+impl From<Facets> for FacetsResponse {
+    fn from(f: Facets) -> Self {
+        Self {
+            theme: facet(f.theme),
+            publisher: facet(f.publisher),
+            format: facet(f.format),
+            opening_class: facet(f.opening_class),
+            sharing_class: facet(f.sharing_class),
+            licence: facet(f.licence),
+            keyword: facet(f.keyword),
+        }
+    }
+}
+
+/// A page of search results.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DatasetPage {
+    /// The datasets of this page.
+    pub items: Vec<DatasetResponse>,
+    /// How many match in all.
+    pub total: i64,
+    /// This page.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+    /// Facet counts over all matches.
+    pub facets: FacetsResponse,
+}
+
+/// Values per facet in search answers.
+const FACET_LIMIT: i64 = 20;
+
+/// Parses the search parameters into a catalog query.
+pub(crate) async fn search_query(
+    state: &ApiState,
+    params: &SearchParams,
+    page: PageRequest,
+) -> Result<Option<SearchQuery>, ApiError> {
+    let sort = match params.sort.as_deref() {
+        None | Some("relevance") => Sort::Relevance,
+        Some("modified") => Sort::Modified,
+        Some("title") => Sort::Title,
+        Some(other) => return Err(ApiError::InvalidQuery(format!("unknown sort `{other}`"))),
+    };
+    let publisher = match params.publisher.as_deref() {
+        Some(key) => match state.catalog.organization_id(key).await? {
+            Some(id) => Some(id.to_string()),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    Ok(Some(SearchQuery {
+        text: params.q.clone(),
+        theme: params.theme.as_ref().map(|t| t.to_ascii_uppercase()),
+        keyword: params.keyword.clone(),
+        format: params.format.clone(),
+        publisher,
+        opening_class: params.opening_class.clone(),
+        sharing_class: params.sharing_class.clone(),
+        licence: params.licence.clone(),
+        modified_since: None,
+        sort,
+        offset: page.offset(),
+        limit: page.limit(),
+        facet_limit: FACET_LIMIT,
+    }))
+}
+
+/// Searches the published catalog: full text in Chinese or English, filters, facet counts,
+/// sorting and paging. With `mine=true`, lists the caller's organisation's datasets instead.
+#[utoipa::path(
+    tag = "catalog",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page of datasets with facets", body = DatasetPage),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/datasets")]
+pub(crate) async fn search_datasets(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    MaybeAuthenticated(principal): MaybeAuthenticated,
+    params: web::Query<SearchParams>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::new(params.page, params.per_page);
+    if params.mine == Some(true) {
+        let principal = principal
+            .ok_or_else(|| ApiError::Unauthorized("`mine` needs an access token".into()))?;
+        let found = state
+            .catalog
+            .organization_datasets(&principal, page)
+            .await?;
+        let body = DatasetPage {
+            total: found.total,
+            page: found.page,
+            per_page: found.per_page,
+            items: found.items.into_iter().map(Into::into).collect(),
+            facets: FacetsResponse::default(),
+        };
+        return etag::json(&req, &body);
+    }
+    let body = match search_query(&state, &params, page).await? {
+        Some(query) => {
+            let found = state.catalog.search(query, page).await?;
+            DatasetPage {
+                total: found.page.total,
+                page: found.page.page,
+                per_page: found.page.per_page,
+                items: found.page.items.into_iter().map(Into::into).collect(),
+                facets: found.facets.into(),
+            }
+        }
+        None => DatasetPage {
+            items: Vec::new(),
+            total: 0,
+            page: page.page,
+            per_page: page.per_page,
+            facets: FacetsResponse::default(),
+        },
+    };
+    etag::json(&req, &body)
+}
+
+/// Creates a draft dataset in the caller's agency (publishers and admins of agencies).
+#[utoipa::path(
+    tag = "catalog",
+    security(("bearer" = [])),
+    request_body = DatasetRequest,
+    responses(
+        (status = 201, description = "Created as a draft", body = DatasetResponse),
+        (status = 403, description = "Not a publisher of an agency", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid metadata or classification (the rule is named)", body = Problem,
+         content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/datasets")]
+pub(crate) async fn create_dataset(
+    state: web::Data<ApiState>,
+    Authenticated(principal): Authenticated,
+    body: web::Json<DatasetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let view = state
+        .catalog
+        .create_dataset(&principal, body.into_inner().into())
+        .await?;
+    Ok(HttpResponse::Created().json(DatasetResponse::from(view)))
+}
+
+/// One dataset by id or slug. Drafts are visible only within the owning agency.
+#[utoipa::path(
+    tag = "catalog",
+    params(("id" = String, Path, description = "Dataset id or slug")),
+    responses(
+        (status = 200, description = "The dataset", body = DatasetResponse),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+        (status = 404, description = "No such dataset, or not visible", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/datasets/{id}")]
+pub(crate) async fn get_dataset(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    MaybeAuthenticated(principal): MaybeAuthenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let view = state.catalog.dataset(principal.as_ref(), &path).await?;
+    etag::json(&req, &DatasetResponse::from(view))
+}
+
+/// Replaces a draft's metadata (publishers and admins of the owning agency).
+#[utoipa::path(
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Dataset id or slug")),
+    request_body = DatasetRequest,
+    responses(
+        (status = 200, description = "Updated", body = DatasetResponse),
+        (status = 403, description = "Not permitted", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dataset", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a draft", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid metadata or classification", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/api/v1/datasets/{id}")]
+pub(crate) async fn update_dataset(
+    state: web::Data<ApiState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<String>,
+    body: web::Json<DatasetRequest>,
+) -> Result<web::Json<DatasetResponse>, ApiError> {
+    let view = state
+        .catalog
+        .update_dataset(&principal, &path, body.into_inner().into())
+        .await?;
+    Ok(web::Json(view.into()))
+}
+
+/// Deletes a draft that was never published, with its files.
+#[utoipa::path(
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Dataset id or slug")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not permitted", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Published once; withdraw it instead", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/api/v1/datasets/{id}")]
+pub(crate) async fn delete_dataset(
+    state: web::Data<ApiState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.catalog.delete_dataset(&principal, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A reviewer's comment or a withdrawal reason.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    /// Required when returning a dataset; optional otherwise.
+    pub comment: Option<String>,
+}
+
+async fn transition(
+    state: &ApiState,
+    principal: &pdx_core::Principal,
+    id: &str,
+    action: LifecycleAction,
+    body: Option<web::Json<TransitionRequest>>,
+    context: &pdx_access::RequestContext,
+) -> Result<web::Json<DatasetResponse>, ApiError> {
+    let comment = body.and_then(|b| b.into_inner().comment);
+    let view = state
+        .catalog
+        .transition(principal, id, action, comment, context)
+        .await?;
+    Ok(web::Json(view.into()))
+}
+
+macro_rules! lifecycle_endpoint {
+    ($name:ident, $path:literal, $action:expr, $doc:literal, $who:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(
+            tag = "catalog",
+            security(("bearer" = [])),
+            params(("id" = String, Path, description = "Dataset id or slug")),
+            request_body(content = Option<TransitionRequest>, description = "Optional comment"),
+            responses(
+                (status = 200, description = "The dataset after the transition", body = DatasetResponse),
+                (status = 403, description = $who, body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "No such dataset", body = Problem, content_type = "application/problem+json"),
+                (status = 409, description = "Not allowed from the current status", body = Problem,
+                 content_type = "application/problem+json"),
+            )
+        )]
+        #[post($path)]
+        pub(crate) async fn $name(
+            state: web::Data<ApiState>,
+            Authenticated(principal): Authenticated,
+            Context(context): Context,
+            path: web::Path<String>,
+            body: Option<web::Json<TransitionRequest>>,
+        ) -> Result<web::Json<DatasetResponse>, ApiError> {
+            transition(&state, &principal, &path, $action, body, &context).await
+        }
+    };
+}
+
+lifecycle_endpoint!(
+    submit_dataset,
+    "/api/v1/datasets/{id}/submit",
+    LifecycleAction::Submit,
+    "Submits a draft for review (publishers and admins of the owning agency).",
+    "Not a publisher of the owning agency"
+);
+lifecycle_endpoint!(
+    publish_dataset,
+    "/api/v1/datasets/{id}/publish",
+    LifecycleAction::Publish,
+    "Approves a dataset in review and publishes it as a new version (reviewers and admins of the owning agency).",
+    "Not a reviewer of the owning agency"
+);
+lifecycle_endpoint!(
+    return_dataset,
+    "/api/v1/datasets/{id}/return",
+    LifecycleAction::Return,
+    "Returns a dataset in review to its publisher with a comment (reviewers and admins of the owning agency).",
+    "Not a reviewer of the owning agency"
+);
+lifecycle_endpoint!(
+    withdraw_dataset,
+    "/api/v1/datasets/{id}/withdraw",
+    LifecycleAction::Withdraw,
+    "Withdraws a published dataset from the catalog; its versions stay readable (reviewers and admins).",
+    "Not a reviewer of the owning agency"
+);
+lifecycle_endpoint!(
+    revise_dataset,
+    "/api/v1/datasets/{id}/revise",
+    LifecycleAction::Revise,
+    "Starts a new version of a published or withdrawn dataset: it returns to draft until published again.",
+    "Not a publisher of the owning agency"
+);
+
+/// A published version.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VersionResponse {
+    /// Version number, from 1.
+    pub version: i32,
+    /// When it was published (RFC 3339).
+    pub published_at: String,
+    /// Who published it (user id).
+    pub published_by: String,
+    /// The dataset and its distributions as published.
+    #[schema(value_type = Object)]
+    pub snapshot: serde_json::Value,
+}
+
+impl From<DatasetVersion> for VersionResponse {
+    fn from(v: DatasetVersion) -> Self {
+        Self {
+            version: v.version,
+            published_at: v.published_at.to_rfc3339(),
+            published_by: v.published_by,
+            snapshot: v.snapshot,
+        }
+    }
+}
+
+/// Every published version of a dataset, newest first.
+#[utoipa::path(
+    tag = "catalog",
+    params(("id" = String, Path, description = "Dataset id or slug")),
+    responses(
+        (status = 200, description = "Versions, newest first", body = Vec<VersionResponse>),
+        (status = 404, description = "No such dataset", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/datasets/{id}/versions")]
+pub(crate) async fn list_versions(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    MaybeAuthenticated(principal): MaybeAuthenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let versions: Vec<VersionResponse> = state
+        .catalog
+        .versions(principal.as_ref(), &path)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    etag::json(&req, &versions)
+}

@@ -1,0 +1,328 @@
+//! The catalog's records: datasets with their DCAT-AP and resource-catalog metadata,
+//! distributions (files or API endpoints) with optional column schemas, and licences.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use pdx_core::{Classification, DatasetId, DistributionId, OrganizationId, Timestamp, UnknownName};
+use serde::{Deserialize, Serialize};
+
+/// Where a dataset is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetStatus {
+    /// Being written by the owning agency; visible only to it.
+    Draft,
+    /// Submitted; awaiting a reviewer of the owning agency.
+    InReview,
+    /// In the public catalog.
+    Published,
+    /// Taken out of the catalog; earlier versions stay readable.
+    Withdrawn,
+}
+
+impl DatasetStatus {
+    /// Every status.
+    pub const ALL: [Self; 4] = [
+        Self::Draft,
+        Self::InReview,
+        Self::Published,
+        Self::Withdrawn,
+    ];
+
+    /// The status's wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::InReview => "in_review",
+            Self::Published => "published",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+impl FromStr for DatasetStatus {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, UnknownName> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                what: "dataset status",
+                value: s.to_owned(),
+            })
+    }
+}
+
+impl fmt::Display for DatasetStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A lifecycle action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecycleAction {
+    /// Change metadata or distributions.
+    Edit,
+    /// Send for review.
+    Submit,
+    /// Approve and publish.
+    Publish,
+    /// Send back to the publisher with a comment.
+    Return,
+    /// Take out of the catalog.
+    Withdraw,
+    /// Start a new version.
+    Revise,
+}
+
+impl LifecycleAction {
+    /// The action's name, as in error messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Edit => "edit",
+            Self::Submit => "submit",
+            Self::Publish => "publish",
+            Self::Return => "return",
+            Self::Withdraw => "withdraw",
+            Self::Revise => "revise",
+        }
+    }
+
+    /// The status after this action from `from`, if the lifecycle allows it.
+    pub fn apply(self, from: DatasetStatus) -> Option<DatasetStatus> {
+        use DatasetStatus::{Draft, InReview, Published, Withdrawn};
+        match (self, from) {
+            (Self::Edit, Draft) => Some(Draft),
+            (Self::Submit, Draft) => Some(InReview),
+            (Self::Publish, InReview) => Some(Published),
+            (Self::Return, InReview) => Some(Draft),
+            (Self::Withdraw, Published) => Some(Withdrawn),
+            (Self::Revise, Published | Withdrawn) => Some(Draft),
+            _ => None,
+        }
+    }
+}
+
+/// A column of a tabular distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    /// The column name, as in the file's header.
+    pub name: String,
+    /// Its type: `string`, `integer`, `number`, `boolean`, `date`, `datetime`, `geometry`.
+    #[serde(rename = "type")]
+    pub column_type: String,
+    /// What it holds.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Whether it holds personal or otherwise sensitive information.
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+/// The column types a schema may use.
+pub const COLUMN_TYPES: &[&str] = &[
+    "string", "integer", "number", "boolean", "date", "datetime", "geometry",
+];
+
+/// Editable dataset metadata, as submitted by a publisher.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetInput {
+    /// URL-safe name; derived from the title if absent.
+    pub slug: Option<String>,
+    /// Title (Chinese and/or English).
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Free keywords.
+    pub keywords: Vec<String>,
+    /// Theme codes (`/api/v1/themes`).
+    pub themes: Vec<String>,
+    /// Contact point name.
+    pub contact_name: Option<String>,
+    /// Contact point e-mail.
+    pub contact_email: Option<String>,
+    /// Spatial coverage, e.g. `深圳市 Shenzhen`.
+    pub spatial: Option<String>,
+    /// Start of temporal coverage.
+    pub temporal_start: Option<NaiveDate>,
+    /// End of temporal coverage.
+    pub temporal_end: Option<NaiveDate>,
+    /// Update frequency (`daily`, `monthly`, …).
+    pub update_frequency: String,
+    /// ISO 639-1 language codes.
+    pub languages: Vec<String>,
+    /// Resource code of the government resource catalog.
+    pub resource_code: Option<String>,
+    /// Sharing class, opening class and grade.
+    pub classification: Classification,
+    /// Licence id (required when open).
+    pub licence: Option<String>,
+    /// Landing page URL.
+    pub landing_page: Option<String>,
+}
+
+/// A dataset as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dataset {
+    /// Its id.
+    pub id: DatasetId,
+    /// The publishing agency.
+    pub organization_id: OrganizationId,
+    /// URL-safe name.
+    pub slug: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Keywords.
+    pub keywords: Vec<String>,
+    /// Theme codes.
+    pub themes: Vec<String>,
+    /// Contact point name.
+    pub contact_name: Option<String>,
+    /// Contact point e-mail.
+    pub contact_email: Option<String>,
+    /// Spatial coverage.
+    pub spatial: Option<String>,
+    /// Start of temporal coverage.
+    pub temporal_start: Option<NaiveDate>,
+    /// End of temporal coverage.
+    pub temporal_end: Option<NaiveDate>,
+    /// Update frequency.
+    pub update_frequency: String,
+    /// Languages.
+    pub languages: Vec<String>,
+    /// Resource code.
+    pub resource_code: Option<String>,
+    /// Classification.
+    pub classification: Classification,
+    /// Licence id.
+    pub licence: Option<String>,
+    /// Landing page.
+    pub landing_page: Option<String>,
+    /// Lifecycle status.
+    pub status: DatasetStatus,
+    /// The latest published version (0 if never published).
+    pub version: i32,
+    /// The reviewer's comment when returned.
+    pub review_comment: Option<String>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last modified.
+    pub modified_at: Timestamp,
+    /// First published.
+    pub published_at: Option<Timestamp>,
+}
+
+/// Whether a distribution is a stored file or an external API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DistributionKind {
+    /// A file in the blob store.
+    File,
+    /// An external API endpoint.
+    Api,
+}
+
+impl DistributionKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// A distribution as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Distribution {
+    /// Its id.
+    pub id: DistributionId,
+    /// Its dataset.
+    pub dataset_id: DatasetId,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: Option<String>,
+    /// File or API.
+    pub kind: DistributionKind,
+    /// Format, e.g. `CSV`, `JSON`, `GeoJSON`.
+    pub format: String,
+    /// Media type.
+    pub media_type: String,
+    /// Size in bytes (files).
+    pub byte_size: Option<i64>,
+    /// SHA-256 (files).
+    pub sha256: Option<String>,
+    /// Blob key (files).
+    #[serde(skip)]
+    pub storage_key: Option<String>,
+    /// Endpoint (APIs).
+    pub access_url: Option<String>,
+    /// Column schema.
+    pub columns: Option<Vec<Column>>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last modified.
+    pub modified_at: Timestamp,
+}
+
+/// A licence template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Licence {
+    /// Its id, e.g. `CC-BY-4.0`.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Where its text is.
+    pub url: String,
+    /// Whether it is an open licence (usable for open data).
+    pub open: bool,
+}
+
+/// A published version's record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetVersion {
+    /// The version number, from 1.
+    pub version: i32,
+    /// When it was published.
+    pub published_at: Timestamp,
+    /// Who published it (user id).
+    pub published_by: String,
+    /// The dataset and its distributions as published.
+    pub snapshot: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_allows_exactly_the_whitelisted_transitions() {
+        use DatasetStatus::*;
+        use LifecycleAction::*;
+        let allowed = [
+            (Edit, Draft, Draft),
+            (Submit, Draft, InReview),
+            (Publish, InReview, Published),
+            (Return, InReview, Draft),
+            (Withdraw, Published, Withdrawn),
+            (Revise, Published, Draft),
+            (Revise, Withdrawn, Draft),
+        ];
+        for action in [Edit, Submit, Publish, Return, Withdraw, Revise] {
+            for from in DatasetStatus::ALL {
+                let expected = allowed
+                    .iter()
+                    .find(|(a, f, _)| *a == action && *f == from)
+                    .map(|(_, _, to)| *to);
+                assert_eq!(action.apply(from), expected, "{action:?} from {from:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Every permission rule of the catalog, one named check each.
+//!
+//! | check | who passes |
+//! |---|---|
+//! | `create_dataset` | a publisher or admin of an agency |
+//! | `edit_dataset` | a publisher or admin of the owning agency |
+//! | `review_dataset` | a reviewer or admin of the owning agency |
+//! | `view_dataset` | anyone for published or withdrawn datasets; otherwise members of the owning agency, platform admins, auditors |
+
+use pdx_core::{OrgKind, Principal, Role};
+
+use crate::error::CatalogError;
+use crate::model::{Dataset, DatasetStatus};
+
+fn allow(passes: bool, check: &'static str) -> Result<(), CatalogError> {
+    if passes {
+        Ok(())
+    } else {
+        Err(CatalogError::Forbidden { check })
+    }
+}
+
+/// Create a dataset in one's agency.
+pub fn create_dataset(p: &Principal) -> Result<(), CatalogError> {
+    allow(
+        p.org_kind == OrgKind::Agency && p.roles.contains_any(&[Role::Publisher, Role::Admin]),
+        "create_dataset",
+    )
+}
+
+/// Edit, submit, revise a dataset and manage its distributions.
+pub fn edit_dataset(p: &Principal, dataset: &Dataset) -> Result<(), CatalogError> {
+    allow(
+        p.org == dataset.organization_id && p.roles.contains_any(&[Role::Publisher, Role::Admin]),
+        "edit_dataset",
+    )
+}
+
+/// Publish, return or withdraw a dataset.
+pub fn review_dataset(p: &Principal, dataset: &Dataset) -> Result<(), CatalogError> {
+    allow(
+        p.org == dataset.organization_id && p.roles.contains_any(&[Role::Reviewer, Role::Admin]),
+        "review_dataset",
+    )
+}
+
+/// Whether the dataset's record is public.
+pub fn is_public(dataset: &Dataset) -> bool {
+    matches!(
+        dataset.status,
+        DatasetStatus::Published | DatasetStatus::Withdrawn
+    )
+}
+
+/// See a dataset's current record (drafts only within the owning agency).
+pub fn view_dataset(p: Option<&Principal>, dataset: &Dataset) -> Result<(), CatalogError> {
+    let passes = is_public(dataset)
+        || p.is_some_and(|p| {
+            p.org == dataset.organization_id || p.has(Role::PlatformAdmin) || p.has(Role::Auditor)
+        });
+    allow(passes, "view_dataset")
+}
+
+/// See a dataset's published versions: public once one exists.
+pub fn view_versions(p: Option<&Principal>, dataset: &Dataset) -> Result<(), CatalogError> {
+    if dataset.version > 0 {
+        return Ok(());
+    }
+    view_dataset(p, dataset)
+}

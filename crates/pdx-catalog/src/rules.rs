@@ -1,0 +1,221 @@
+//! Validation of dataset metadata before it is saved: every field's form, the controlled
+//! vocabularies, and the classification rules, each failure naming its field or rule.
+
+use crate::error::CatalogError;
+use crate::model::{COLUMN_TYPES, Column, DatasetInput};
+use crate::vocabulary::{FREQUENCIES, LANGUAGES, theme};
+
+/// Longest title accepted.
+const MAX_TITLE: usize = 300;
+/// Longest description accepted.
+const MAX_DESCRIPTION: usize = 20_000;
+
+fn text(field: &'static str, value: &str, max: usize) -> Result<String, CatalogError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > max {
+        return Err(CatalogError::invalid(
+            field,
+            format!("must be 1-{max} characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn optional_text(
+    field: &'static str,
+    value: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, CatalogError> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| text(field, v, max))
+        .transpose()
+}
+
+fn url(field: &'static str, value: Option<&str>) -> Result<Option<String>, CatalogError> {
+    let value = optional_text(field, value, 2000)?;
+    if let Some(v) = &value
+        && !(v.starts_with("https://") || v.starts_with("http://"))
+    {
+        return Err(CatalogError::invalid(field, "must be an http(s) URL"));
+    }
+    Ok(value)
+}
+
+/// A dataset slug: 2-100 of a-z, 0-9 and '-'.
+pub fn slug(value: &str) -> Result<String, CatalogError> {
+    let slug = value.trim();
+    let valid = (2..=100).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if valid {
+        Ok(slug.to_owned())
+    } else {
+        Err(CatalogError::invalid(
+            "slug",
+            "must be 2-100 characters of a-z, 0-9 and '-'",
+        ))
+    }
+}
+
+/// Derives a slug from a title's Latin words, if it has any.
+pub fn derive_slug(title: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in title.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out: String = out.trim_matches('-').chars().take(80).collect();
+    slug(out.trim_end_matches('-')).ok()
+}
+
+/// Checks and normalises dataset metadata; `licence_is_known` says whether a named licence
+/// exists (the caller looks it up).
+pub fn validate(
+    input: &DatasetInput,
+    licence_is_known: bool,
+) -> Result<DatasetInput, CatalogError> {
+    let mut keywords: Vec<String> = Vec::new();
+    for keyword in &input.keywords {
+        let keyword = text("keywords", keyword, 100)?;
+        if !keywords.contains(&keyword) {
+            keywords.push(keyword);
+        }
+    }
+    if keywords.len() > 50 {
+        return Err(CatalogError::invalid("keywords", "at most 50"));
+    }
+    let mut themes: Vec<String> = Vec::new();
+    for code in &input.themes {
+        let code = code.trim().to_ascii_uppercase();
+        if theme(&code).is_none() {
+            return Err(CatalogError::invalid(
+                "themes",
+                format!("`{code}` is not a theme (see /api/v1/themes)"),
+            ));
+        }
+        if !themes.contains(&code) {
+            themes.push(code);
+        }
+    }
+    if !FREQUENCIES
+        .iter()
+        .any(|(name, _)| *name == input.update_frequency)
+    {
+        let known: Vec<&str> = FREQUENCIES.iter().map(|(n, _)| *n).collect();
+        return Err(CatalogError::invalid(
+            "update_frequency",
+            format!("must be one of {}", known.join(", ")),
+        ));
+    }
+    let mut languages: Vec<String> = Vec::new();
+    for language in &input.languages {
+        let language = language.trim().to_ascii_lowercase();
+        if !LANGUAGES.iter().any(|(code, _)| *code == language) {
+            return Err(CatalogError::invalid(
+                "languages",
+                format!("`{language}` is not a supported ISO 639-1 code"),
+            ));
+        }
+        if !languages.contains(&language) {
+            languages.push(language);
+        }
+    }
+    if languages.is_empty() {
+        return Err(CatalogError::invalid(
+            "languages",
+            "at least one language is required",
+        ));
+    }
+    if let (Some(start), Some(end)) = (input.temporal_start, input.temporal_end)
+        && end < start
+    {
+        return Err(CatalogError::invalid(
+            "temporal_end",
+            "must not be before temporal_start",
+        ));
+    }
+    let contact_email = optional_text("contact_email", input.contact_email.as_deref(), 254)?;
+    if let Some(email) = &contact_email
+        && !(email.contains('@') && email.rsplit('@').next().is_some_and(|d| d.contains('.')))
+    {
+        return Err(CatalogError::invalid(
+            "contact_email",
+            "is not an e-mail address",
+        ));
+    }
+    let licence = optional_text("licence", input.licence.as_deref(), 100)?;
+    if licence.is_some() && !licence_is_known {
+        return Err(CatalogError::invalid(
+            "licence",
+            "is not a known licence (see /api/v1/licences)",
+        ));
+    }
+    input
+        .classification
+        .check(licence.is_some())
+        .map_err(CatalogError::Classification)?;
+    Ok(DatasetInput {
+        slug: input.slug.as_deref().map(slug).transpose()?,
+        title: text("title", &input.title, MAX_TITLE)?,
+        description: text("description", &input.description, MAX_DESCRIPTION)?,
+        keywords,
+        themes,
+        contact_name: optional_text("contact_name", input.contact_name.as_deref(), 200)?,
+        contact_email,
+        spatial: optional_text("spatial", input.spatial.as_deref(), 500)?,
+        temporal_start: input.temporal_start,
+        temporal_end: input.temporal_end,
+        update_frequency: input.update_frequency.clone(),
+        languages,
+        resource_code: optional_text("resource_code", input.resource_code.as_deref(), 100)?,
+        classification: input.classification,
+        licence,
+        landing_page: url("landing_page", input.landing_page.as_deref())?,
+    })
+}
+
+/// Checks a column schema.
+pub fn validate_columns(columns: &[Column]) -> Result<(), CatalogError> {
+    let mut names: Vec<&str> = Vec::new();
+    for column in columns {
+        let name = column.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(CatalogError::invalid(
+                "columns",
+                "every column needs a name of 1-200 characters",
+            ));
+        }
+        if names.contains(&name) {
+            return Err(CatalogError::invalid(
+                "columns",
+                format!("column `{name}` appears twice"),
+            ));
+        }
+        if !COLUMN_TYPES.contains(&column.column_type.as_str()) {
+            return Err(CatalogError::invalid(
+                "columns",
+                format!(
+                    "`{}` is not a column type ({})",
+                    column.column_type,
+                    COLUMN_TYPES.join(", ")
+                ),
+            ));
+        }
+        names.push(name);
+    }
+    Ok(())
+}
+
+/// Checks an external API endpoint's URL.
+pub fn access_url(value: &str) -> Result<String, CatalogError> {
+    url("access_url", Some(value))?
+        .ok_or_else(|| CatalogError::invalid("access_url", "is required"))
+}

@@ -1,0 +1,256 @@
+//! The blob store for uploaded distributions, through `object_store`: a local directory by
+//! default, S3-compatible storage by URL. Uploads are streamed, size-limited and checksummed.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+/// What can go wrong storing or reading a blob.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// The upload exceeded the size limit; nothing was kept.
+    #[error("the upload exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The client's stream failed (e.g. the connection dropped); nothing was kept.
+    #[error("the upload was interrupted: {0}")]
+    Interrupted(String),
+    /// No blob under this key.
+    #[error("blob not found")]
+    NotFound,
+    /// The store is misconfigured or unreachable.
+    #[error("blob store: {0}")]
+    Store(String),
+}
+
+impl From<object_store::Error> for BlobError {
+    fn from(error: object_store::Error) -> Self {
+        match error {
+            object_store::Error::NotFound { .. } => Self::NotFound,
+            other => Self::Store(other.to_string()),
+        }
+    }
+}
+
+/// A blob as stored: its size and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Bytes stored.
+    pub size: u64,
+    /// SHA-256, hex-encoded.
+    pub sha256: String,
+}
+
+/// Where distribution files live.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    location: String,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+impl BlobStore {
+    /// A store in a local directory, created if needed.
+    pub fn local(dir: &std::path::Path) -> Result<Self, BlobError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| BlobError::Store(format!("cannot create {}: {e}", dir.display())))?;
+        let store = LocalFileSystem::new_with_prefix(dir)?;
+        Ok(Self {
+            store: Arc::new(store),
+            location: format!("file://{}", dir.display()),
+        })
+    }
+
+    /// Opens a store from a URL: `file:///dir`, a bare directory path, or `s3://bucket/prefix`
+    /// (credentials and endpoint from the standard `AWS_*` environment variables).
+    pub fn open(url: &str) -> Result<Self, BlobError> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            return Self::s3(rest, url);
+        }
+        let dir = url.strip_prefix("file://").unwrap_or(url);
+        Self::local(std::path::Path::new(dir))
+    }
+
+    #[cfg(feature = "s3")]
+    fn s3(_rest: &str, url: &str) -> Result<Self, BlobError> {
+        let store = object_store::aws::AmazonS3Builder::from_env()
+            .with_url(url)
+            .build()?;
+        Ok(Self {
+            store: Arc::new(store),
+            location: url.to_owned(),
+        })
+    }
+
+    #[cfg(not(feature = "s3"))]
+    fn s3(_rest: &str, url: &str) -> Result<Self, BlobError> {
+        Err(BlobError::Store(format!(
+            "{url}: this build has no S3 support; rebuild with `--features pdx-storage/s3`"
+        )))
+    }
+
+    /// Where the store is, for operators.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Streams `chunks` into the blob `key`, hashing as it goes; refuses more than `limit`
+    /// bytes. On any failure the partial upload is aborted and nothing is kept.
+    pub async fn put_stream<S, E>(
+        &self,
+        key: &str,
+        mut chunks: S,
+        limit: u64,
+    ) -> Result<StoredBlob, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let path = ObjectPath::from(key);
+        let upload = self.store.put_multipart(&path).await?;
+        let mut writer = WriteMultipart::new(upload);
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        while let Some(chunk) = chunks.next().await {
+            let failure = match chunk {
+                Ok(chunk) => {
+                    size += chunk.len() as u64;
+                    if size > limit {
+                        Some(BlobError::TooLarge { limit })
+                    } else {
+                        hasher.update(&chunk);
+                        writer.put(chunk);
+                        // Bound memory: wait while too many parts are in flight.
+                        writer.wait_for_capacity(4).await.err().map(BlobError::from)
+                    }
+                }
+                Err(error) => Some(BlobError::Interrupted(error.to_string())),
+            };
+            if let Some(failure) = failure {
+                if let Err(abort) = writer.abort().await {
+                    tracing::warn!(%abort, key, "could not abort a failed upload");
+                }
+                return Err(failure);
+            }
+        }
+        writer.finish().await?;
+        Ok(StoredBlob {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+
+    /// Reads a whole blob (for small blobs and tests).
+    pub async fn read(&self, key: &str) -> Result<Bytes, BlobError> {
+        Ok(self
+            .store
+            .get(&ObjectPath::from(key))
+            .await?
+            .bytes()
+            .await?)
+    }
+
+    /// Deletes a blob; a missing blob is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        match self.store.delete(&ObjectPath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(
+        parts: &[&'static [u8]],
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures_util::stream::iter(
+            parts
+                .iter()
+                .map(|p| Ok(Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test]
+    async fn stream_is_stored_with_its_size_and_sha256() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!()
+        };
+        let Ok(store) = BlobStore::local(dir.path()) else {
+            panic!()
+        };
+        let stored = store
+            .put_stream(
+                "datasets/a/b",
+                chunks(&[b"stop_id,name\n", b"1,Futian\n"]),
+                1024,
+            )
+            .await;
+        let Ok(stored) = stored else {
+            panic!("{stored:?}")
+        };
+        assert_eq!(stored.size, 22);
+        // sha256("stop_id,name\n1,Futian\n")
+        let expected = hex::encode(Sha256::digest(b"stop_id,name\n1,Futian\n"));
+        assert_eq!(stored.sha256, expected);
+        assert_eq!(
+            store.read("datasets/a/b").await.ok().as_deref(),
+            Some(&b"stop_id,name\n1,Futian\n"[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_or_interrupted_upload_leaves_nothing() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!()
+        };
+        let Ok(store) = BlobStore::local(dir.path()) else {
+            panic!()
+        };
+        let big = store
+            .put_stream("k/big", chunks(&[b"0123456789", b"0123456789"]), 15)
+            .await;
+        assert!(matches!(big, Err(BlobError::TooLarge { limit: 15 })));
+        assert!(matches!(
+            store.read("k/big").await,
+            Err(BlobError::NotFound)
+        ));
+
+        let broken = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"partial")),
+            Err(std::io::Error::other("connection reset")),
+        ]);
+        let interrupted = store.put_stream("k/broken", broken, 1024).await;
+        assert!(matches!(interrupted, Err(BlobError::Interrupted(_))));
+        assert!(matches!(
+            store.read("k/broken").await,
+            Err(BlobError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn s3_without_the_feature_is_a_clear_error() {
+        if cfg!(feature = "s3") {
+            return;
+        }
+        let opened = BlobStore::open("s3://bucket/pdx");
+        assert!(matches!(opened, Err(BlobError::Store(m)) if m.contains("S3 support")));
+    }
+}

@@ -1,0 +1,10 @@
+DROP TRIGGER datasets_fts_delete;
+DROP TRIGGER datasets_fts_update;
+DROP TRIGGER datasets_fts_insert;
+DROP TABLE dataset_fts;
+DROP TABLE dataset_versions;
+DROP TABLE distributions;
+DROP TABLE dataset_themes;
+DROP TABLE dataset_keywords;
+DROP TABLE datasets;
+DROP TABLE licences;

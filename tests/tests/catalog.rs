@@ -1,0 +1,760 @@
+//! The catalog over real HTTP: the publishing workflow, uploads, search in English and
+//! Chinese with facets, visibility of drafts, versions, classification rules and ETags.
+
+use pdx_core::{OrgKind, Role};
+use pdx_tests::{TestServer, header, json};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn dataset(slug: &str, title: &str, description: &str) -> Value {
+    json!({
+        "slug": slug,
+        "title": title,
+        "description": description,
+        "keywords": ["bus", "公交"],
+        "themes": ["TRAN"],
+        "contact_name": "Data Office",
+        "contact_email": "data@transport.test",
+        "spatial": "深圳市 Shenzhen",
+        "temporal_start": "2024-01-01",
+        "temporal_end": "2024-12-31",
+        "update_frequency": "daily",
+        "languages": ["zh", "en"],
+        "resource_code": "SZ-TRAN-0001",
+        "sharing_class": "unconditional",
+        "opening_class": "open",
+        "grade": "general",
+        "licence": "CC-BY-4.0",
+        "landing_page": "https://transport.test/bus-stops"
+    })
+}
+
+struct Agency {
+    server: TestServer,
+    publisher: String,
+    reviewer: String,
+}
+
+async fn agency() -> Agency {
+    let server = TestServer::spawn().await;
+    server.create_org("transport", OrgKind::Agency).await;
+    server.create_org("health", OrgKind::Agency).await;
+    server
+        .create_user("transport", "pub@transport.test", &[Role::Publisher])
+        .await;
+    server
+        .create_user("transport", "rev@transport.test", &[Role::Reviewer])
+        .await;
+    server
+        .create_user("health", "pub@health.test", &[Role::Publisher, Role::Admin])
+        .await;
+    let publisher = server.access_token("pub@transport.test").await;
+    let reviewer = server.access_token("rev@transport.test").await;
+    Agency {
+        server,
+        publisher,
+        reviewer,
+    }
+}
+
+async fn upload_csv(server: &TestServer, token: &str, dataset: &str, body: &'static str) -> Value {
+    let response = server
+        .client
+        .post(server.url(&format!(
+            "/api/v1/datasets/{dataset}/distributions?title=Stops%20CSV"
+        )))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .header("content-disposition", "attachment; filename=\"stops.csv\"")
+        .body(body)
+        .send()
+        .await;
+    let Ok(response) = response else {
+        panic!("upload failed")
+    };
+    assert_eq!(response.status(), 201);
+    json(response).await
+}
+
+async fn publish(a: &Agency, slug: &str, title: &str, description: &str) -> Value {
+    let created = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&a.publisher),
+            Some(dataset(slug, title, description)),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    upload_csv(&a.server, &a.publisher, slug, "stop_id,name\n1,Futian\n").await;
+    let submitted = a
+        .server
+        .call(
+            Method::POST,
+            &format!("/api/v1/datasets/{slug}/submit"),
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    assert_eq!(submitted.status(), 200);
+    let published = a
+        .server
+        .call(
+            Method::POST,
+            &format!("/api/v1/datasets/{slug}/publish"),
+            Some(&a.reviewer),
+            None,
+        )
+        .await;
+    assert_eq!(published.status(), 200);
+    json(published).await
+}
+
+#[tokio::test]
+async fn publisher_creates_uploads_submits_reviewer_publishes_and_anyone_finds_it() {
+    let a = agency().await;
+    let created = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&a.publisher),
+            Some(dataset(
+                "bus-stops",
+                "深圳市公交站点 Shenzhen bus stops",
+                "All bus stops of the city, 每日更新.",
+            )),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let created = json(created).await;
+    assert_eq!(created["status"], "draft");
+    assert_eq!(created["version"], 0);
+
+    // Multipart upload with a column schema, and a raw-body upload.
+    let form = reqwest::multipart::Form::new()
+        .text("title", "Bus stops (GeoJSON)")
+        .text(
+            "columns",
+            r#"[{"name":"stop_id","type":"string"},{"name":"geometry","type":"geometry"}]"#,
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(
+                br#"{"type":"FeatureCollection","features":[]}"#.to_vec(),
+            )
+            .file_name("stops.geojson")
+            .mime_str("application/geo+json")
+            .unwrap_or_else(|_| panic!()),
+        );
+    let multipart = a
+        .server
+        .client
+        .post(a.server.url("/api/v1/datasets/bus-stops/distributions"))
+        .bearer_auth(&a.publisher)
+        .multipart(form)
+        .send()
+        .await;
+    let Ok(multipart) = multipart else { panic!() };
+    assert_eq!(multipart.status(), 201);
+    let geojson = json(multipart).await;
+    assert_eq!(geojson["format"], "GeoJSON");
+    assert_eq!(geojson["columns"][1]["type"], "geometry");
+    assert_eq!(geojson["byte_size"], 42);
+    let csv = upload_csv(
+        &a.server,
+        &a.publisher,
+        "bus-stops",
+        "stop_id,name\n1,Futian\n",
+    )
+    .await;
+    assert_eq!(csv["format"], "CSV");
+    assert_eq!(csv["media_type"], "text/csv");
+    assert_eq!(csv["byte_size"], 22);
+    assert_eq!(csv["sha256"], sha256_hex(b"stop_id,name\n1,Futian\n"));
+
+    // Not yet public.
+    assert_eq!(
+        a.server
+            .call(Method::GET, "/api/v1/datasets/bus-stops", None, None)
+            .await
+            .status(),
+        404
+    );
+    let early = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/bus-stops/publish",
+            Some(&a.reviewer),
+            None,
+        )
+        .await;
+    assert_eq!(
+        early.status(),
+        409,
+        "a draft cannot be published before submission"
+    );
+
+    let submitted = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/bus-stops/submit",
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    assert_eq!(json(submitted).await["status"], "in_review");
+    let self_publish = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/bus-stops/publish",
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    assert_eq!(self_publish.status(), 403, "a publisher cannot approve");
+    let published = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/bus-stops/publish",
+            Some(&a.reviewer),
+            None,
+        )
+        .await;
+    assert_eq!(published.status(), 200);
+    let published = json(published).await;
+    assert_eq!(published["status"], "published");
+    assert_eq!(published["version"], 1);
+
+    for query in ["shenzhen", "Bus", "公交", "站点", "公"] {
+        let found = json(
+            a.server
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/datasets?q={}", urlencode(query)),
+                    None,
+                    None,
+                )
+                .await,
+        )
+        .await;
+        assert_eq!(found["total"], 1, "query {query}: {found}");
+        assert_eq!(found["items"][0]["slug"], "bus-stops");
+    }
+    let nothing = json(
+        a.server
+            .call(Method::GET, "/api/v1/datasets?q=hospital", None, None)
+            .await,
+    )
+    .await;
+    assert_eq!(nothing["total"], 0);
+
+    let faceted = json(
+        a.server
+            .call(Method::GET, "/api/v1/datasets?q=bus", None, None)
+            .await,
+    )
+    .await;
+    let facets = &faceted["facets"];
+    assert_eq!(facets["theme"], json!([{ "value": "TRAN", "count": 1 }]));
+    assert_eq!(
+        facets["format"],
+        json!([{ "value": "CSV", "count": 1 }, { "value": "GeoJSON", "count": 1 }])
+    );
+    assert_eq!(
+        facets["opening_class"],
+        json!([{ "value": "open", "count": 1 }])
+    );
+    assert_eq!(
+        facets["licence"],
+        json!([{ "value": "CC-BY-4.0", "count": 1 }])
+    );
+    assert_eq!(facets["publisher"][0]["count"], 1);
+    let filtered = json(
+        a.server
+            .call(
+                Method::GET,
+                "/api/v1/datasets?format=CSV&theme=TRAN&publisher=transport",
+                None,
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(filtered["total"], 1);
+    let excluded = json(
+        a.server
+            .call(Method::GET, "/api/v1/datasets?theme=HEAL", None, None)
+            .await,
+    )
+    .await;
+    assert_eq!(excluded["total"], 0);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn facet_counts_cover_every_match_and_withdrawal_removes_from_search() {
+    let a = agency().await;
+    publish(&a, "stops-a", "Bus stops A 公交站点", "Stops of district A").await;
+    publish(&a, "stops-b", "Bus stops B 公交站点", "Stops of district B").await;
+    let both = json(
+        a.server
+            .call(
+                Method::GET,
+                "/api/v1/datasets?q=公交&per_page=1",
+                None,
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(both["total"], 2);
+    assert_eq!(both["items"].as_array().map(Vec::len), Some(1), "paged");
+    assert_eq!(
+        both["facets"]["theme"],
+        json!([{ "value": "TRAN", "count": 2 }])
+    );
+    assert_eq!(
+        both["facets"]["keyword"],
+        json!([{ "value": "bus", "count": 2 }, { "value": "公交", "count": 2 }])
+    );
+
+    let withdrawn = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/stops-a/withdraw",
+            Some(&a.reviewer),
+            Some(json!({ "comment": "superseded" })),
+        )
+        .await;
+    assert_eq!(json(withdrawn).await["status"], "withdrawn");
+    let after = json(
+        a.server
+            .call(Method::GET, "/api/v1/datasets?q=公交", None, None)
+            .await,
+    )
+    .await;
+    assert_eq!(after["total"], 1);
+    assert_eq!(after["items"][0]["slug"], "stops-b");
+    assert_eq!(
+        after["facets"]["theme"],
+        json!([{ "value": "TRAN", "count": 1 }])
+    );
+    // The withdrawn record and its versions stay readable.
+    let record = json(
+        a.server
+            .call(Method::GET, "/api/v1/datasets/stops-a", None, None)
+            .await,
+    )
+    .await;
+    assert_eq!(record["status"], "withdrawn");
+}
+
+#[tokio::test]
+async fn drafts_never_leak_to_other_organisations_or_the_public() {
+    let a = agency().await;
+    a.server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&a.publisher),
+            Some(dataset("secret-draft", "Draft 草稿 bus", "not yet public")),
+        )
+        .await;
+    let other = a.server.access_token("pub@health.test").await;
+    for token in [None, Some(other.as_str())] {
+        assert_eq!(
+            a.server
+                .call(Method::GET, "/api/v1/datasets/secret-draft", token, None)
+                .await
+                .status(),
+            404
+        );
+        assert_eq!(
+            a.server
+                .call(
+                    Method::GET,
+                    "/api/v1/datasets/secret-draft/versions",
+                    token,
+                    None
+                )
+                .await
+                .status(),
+            404
+        );
+        let search = json(
+            a.server
+                .call(Method::GET, "/api/v1/datasets?q=draft", token, None)
+                .await,
+        )
+        .await;
+        assert_eq!(search["total"], 0);
+    }
+    let theirs = json(
+        a.server
+            .call(
+                Method::GET,
+                "/api/v1/datasets?mine=true",
+                Some(&other),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(theirs["total"], 0);
+    let ours = json(
+        a.server
+            .call(
+                Method::GET,
+                "/api/v1/datasets?mine=true",
+                Some(&a.reviewer),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(ours["total"], 1);
+    assert_eq!(ours["items"][0]["status"], "draft");
+    let edit = a
+        .server
+        .call(
+            Method::PUT,
+            "/api/v1/datasets/secret-draft",
+            Some(&other),
+            Some(dataset("secret-draft", "Hijack", "x")),
+        )
+        .await;
+    assert_eq!(edit.status(), 404);
+    let upload = a
+        .server
+        .client
+        .post(a.server.url("/api/v1/datasets/secret-draft/distributions"))
+        .bearer_auth(&other)
+        .header("content-type", "text/csv")
+        .body("a\n1\n")
+        .send()
+        .await;
+    assert_eq!(upload.map(|r| r.status().as_u16()).ok(), Some(404));
+}
+
+#[tokio::test]
+async fn invalid_classifications_are_rejected_naming_the_rule() {
+    let a = agency().await;
+    let cases = [
+        (
+            "unconditional",
+            "closed",
+            "core",
+            "core_sharing_must_be_conditional_or_none",
+        ),
+        ("none", "conditional", "core", "core_opening_must_be_closed"),
+        (
+            "conditional",
+            "open",
+            "important",
+            "important_opening_must_not_be_open",
+        ),
+    ];
+    for (sharing, opening, grade, rule) in cases {
+        let mut body = dataset(&format!("bad-{rule}").replace('_', "-"), "Bad", "bad");
+        body["sharing_class"] = json!(sharing);
+        body["opening_class"] = json!(opening);
+        body["grade"] = json!(grade);
+        let response = a
+            .server
+            .call(
+                Method::POST,
+                "/api/v1/datasets",
+                Some(&a.publisher),
+                Some(body),
+            )
+            .await;
+        assert_eq!(response.status(), 422, "{rule}");
+        let problem = json(response).await;
+        assert_eq!(problem["code"], "classification_rejected");
+        assert_eq!(problem["rule"], rule);
+    }
+    let mut unlicensed = dataset("open-unlicensed", "Open", "no licence");
+    unlicensed["licence"] = Value::Null;
+    let response = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&a.publisher),
+            Some(unlicensed),
+        )
+        .await;
+    assert_eq!(json(response).await["rule"], "open_data_requires_licence");
+    let mine = json(
+        a.server
+            .call(
+                Method::GET,
+                "/api/v1/datasets?mine=true",
+                Some(&a.publisher),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(mine["total"], 0, "nothing was saved");
+}
+
+#[tokio::test]
+async fn republishing_increments_the_version_and_keeps_history_and_audits_reclassification() {
+    let a = agency().await;
+    publish(&a, "air", "Air quality 空气质量", "Hourly readings").await;
+    let revised = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/air/revise",
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    assert_eq!(json(revised).await["status"], "draft");
+    let mut changed = dataset(
+        "air",
+        "Air quality 空气质量 v2",
+        "Hourly readings, corrected",
+    );
+    changed["opening_class"] = json!("conditional");
+    let updated = a
+        .server
+        .call(
+            Method::PUT,
+            "/api/v1/datasets/air",
+            Some(&a.publisher),
+            Some(changed),
+        )
+        .await;
+    assert_eq!(updated.status(), 200);
+    a.server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/air/submit",
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    let no_comment = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/air/return",
+            Some(&a.reviewer),
+            None,
+        )
+        .await;
+    assert_eq!(no_comment.status(), 422);
+    let returned = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/air/return",
+            Some(&a.reviewer),
+            Some(json!({ "comment": "add the station list" })),
+        )
+        .await;
+    let returned = json(returned).await;
+    assert_eq!(
+        (
+            returned["status"].as_str(),
+            returned["review_comment"].as_str()
+        ),
+        (Some("draft"), Some("add the station list"))
+    );
+    a.server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/air/submit",
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    let v2 = json(
+        a.server
+            .call(
+                Method::POST,
+                "/api/v1/datasets/air/publish",
+                Some(&a.reviewer),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(v2["version"], 2);
+
+    let versions = json(
+        a.server
+            .call(Method::GET, "/api/v1/datasets/air/versions", None, None)
+            .await,
+    )
+    .await;
+    assert_eq!(versions.as_array().map(Vec::len), Some(2));
+    assert_eq!(versions[0]["version"], 2);
+    assert_eq!(
+        versions[1]["snapshot"]["dataset"]["title"],
+        "Air quality 空气质量"
+    );
+    assert_eq!(
+        versions[1]["snapshot"]["distributions"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    let auditor = {
+        a.server
+            .create_user("platform", "audit@pdx.test", &[Role::Auditor])
+            .await;
+        a.server.access_token("audit@pdx.test").await
+    };
+    for kind in [
+        "dataset_published",
+        "classification_changed",
+        "dataset_returned",
+    ] {
+        let events = json(
+            a.server
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/audit-events?kind={kind}"),
+                    Some(&auditor),
+                    None,
+                )
+                .await,
+        )
+        .await;
+        assert!(
+            events["total"].as_i64().unwrap_or(0) >= 1,
+            "{kind}: {events}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversized_upload_is_refused_and_leaves_nothing() {
+    let server = TestServer::spawn_with(|c| c.catalog.max_upload_bytes = 16).await;
+    server.create_org("transport", OrgKind::Agency).await;
+    server
+        .create_user("transport", "pub@transport.test", &[Role::Publisher])
+        .await;
+    let token = server.access_token("pub@transport.test").await;
+    server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&token),
+            Some(dataset("big", "Big", "big")),
+        )
+        .await;
+    let response = server
+        .client
+        .post(server.url("/api/v1/datasets/big/distributions"))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body("x".repeat(1000))
+        .send()
+        .await;
+    let Ok(response) = response else { panic!() };
+    assert_eq!(response.status(), 413);
+    assert_eq!(json(response).await["code"], "payload_too_large");
+    let record = json(
+        server
+            .call(Method::GET, "/api/v1/datasets/big", Some(&token), None)
+            .await,
+    )
+    .await;
+    assert_eq!(record["distributions"], json!([]));
+    let blobs = server.config.data_dir.join("blobs");
+    let files = walk(&blobs);
+    assert!(files.is_empty(), "no blob left behind: {files:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn reads_carry_an_etag_and_answer_304_when_unchanged() {
+    let a = agency().await;
+    publish(&a, "parking", "Parking 停车场", "Occupancy").await;
+    let first = a.server.get("/api/v1/datasets/parking").await;
+    let Some(etag) = header(&first, "etag") else {
+        panic!("no ETag")
+    };
+    let again = a
+        .server
+        .client
+        .get(a.server.url("/api/v1/datasets/parking"))
+        .header("if-none-match", &etag)
+        .send()
+        .await;
+    assert_eq!(again.map(|r| r.status().as_u16()).ok(), Some(304));
+    let search = a.server.get("/api/v1/datasets?q=parking").await;
+    let Some(search_etag) = header(&search, "etag") else {
+        panic!("no ETag on search")
+    };
+    let cached = a
+        .server
+        .client
+        .get(a.server.url("/api/v1/datasets?q=parking"))
+        .header("if-none-match", &search_etag)
+        .send()
+        .await;
+    assert_eq!(cached.map(|r| r.status().as_u16()).ok(), Some(304));
+}
+
+#[tokio::test]
+async fn themes_and_licences_are_served() {
+    let server = TestServer::spawn().await;
+    let themes = json(server.get("/api/v1/themes").await).await;
+    assert!(themes.as_array().is_some_and(|t| {
+        t.iter()
+            .any(|t| t["code"] == "TRAN" && t["label_zh"] == "交通运输")
+    }));
+    let licences = json(server.get("/api/v1/licences").await).await;
+    let ids: Vec<&str> = licences
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["CC-BY-4.0", "CC0-1.0", "ODbL-1.0"]);
+}
