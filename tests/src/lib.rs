@@ -42,6 +42,8 @@ pub struct TestServer {
     pub database: TestDatabase,
     /// The configuration the server runs with.
     pub config: Config,
+    /// The demo accounts, when started with `spawn_demo`.
+    pub demo_accounts: Vec<pdx_server::demo::DemoAccount>,
     _data_dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
 }
@@ -52,8 +54,17 @@ impl TestServer {
         Self::spawn_with(|_| {}).await
     }
 
+    /// Starts a server with the demo catalog loaded.
+    pub async fn spawn_demo() -> Self {
+        Self::start(|_| {}, true).await
+    }
+
     /// Starts a server after `adjust` has changed its configuration.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start(adjust, false).await
+    }
+
+    async fn start(adjust: impl FnOnce(&mut Config), demo: bool) -> Self {
         let database = TestDatabase::empty();
         let data_dir = match tempfile::Builder::new().prefix("pdx-e2e-").tempdir() {
             Ok(dir) => dir,
@@ -76,6 +87,14 @@ impl TestServer {
             Ok(app) => app,
             Err(error) => panic!("the server did not start: {error}"),
         };
+        let demo_accounts = if demo {
+            match app.load_demo().await {
+                Ok(accounts) => accounts,
+                Err(error) => panic!("the demo did not load: {error}"),
+            }
+        } else {
+            Vec::new()
+        };
         let base_url = format!("http://127.0.0.1:{}", app.port());
         config.public_url = Some(app.public_url().to_owned());
         let server = tokio::spawn(async move {
@@ -95,6 +114,7 @@ impl TestServer {
             client,
             database,
             config,
+            demo_accounts,
             _data_dir: data_dir,
             server,
         }
@@ -155,13 +175,20 @@ impl TestServer {
                 ("password", password),
             ])
             .await;
-        assert_eq!(response.status(), 200, "sign-in of {email} failed");
-        json(response).await
+        let status = response.status();
+        let body = json(response).await;
+        assert_eq!(status, 200, "sign-in of {email} failed: {body}");
+        body
     }
 
     /// Signs in and returns just the access token.
     pub async fn access_token(&self, email: &str) -> String {
-        let tokens = self.sign_in(email, PASSWORD).await;
+        let password = if email.ends_with("demo.pdx") {
+            pdx_server::demo::DEMO_PASSWORD
+        } else {
+            PASSWORD
+        };
+        let tokens = self.sign_in(email, password).await;
         tokens["access_token"]
             .as_str()
             .unwrap_or_default()

@@ -29,6 +29,7 @@ pub struct Application {
     port: u16,
     public_url: String,
     server: Server,
+    state: web::Data<ApiState>,
 }
 
 impl std::fmt::Debug for Application {
@@ -69,8 +70,9 @@ impl Application {
             catalog,
             metrics: pdx_api::metrics::handle(),
         });
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
-            pdx_api::mount(App::new().app_data(state.clone())).wrap(from_fn(pdx_api::observe))
+            pdx_api::mount(App::new().app_data(app_state.clone())).wrap(from_fn(pdx_api::observe))
         })
         .shutdown_timeout(config.shutdown_timeout_secs);
         if let Some(workers) = config.workers {
@@ -85,7 +87,13 @@ impl Application {
             port: local.port(),
             public_url,
             server,
+            state,
         })
+    }
+
+    /// Loads the demo catalog into this server's database (once) and returns its accounts.
+    pub async fn load_demo(&self) -> Result<Vec<crate::demo::DemoAccount>, ServerError> {
+        crate::demo::load(&self.state.access, &self.state.catalog).await
     }
 
     /// The port actually bound (useful with port 0).

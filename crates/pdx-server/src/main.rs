@@ -25,7 +25,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the web portal and the API (the default). Migrates the database first.
-    Serve,
+    Serve {
+        /// Load the demo catalog first (once), so there is something to explore.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Load the demo catalog (a smart city's agencies, enterprises and ~40 datasets) and print
+    /// the demo accounts. Loading twice changes nothing.
+    Demo,
     /// Apply pending database migrations, then exit.
     Migrate,
     /// Write the OpenAPI document of the API.
@@ -97,8 +104,9 @@ enum KeysCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.config.as_deref()),
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => serve(cli.config.as_deref(), demo),
+        Command::Demo => run_async(cli.config.as_deref(), load_demo),
         Command::Migrate => migrate(cli.config.as_deref()),
         Command::Openapi { output } => write_openapi(&output),
         Command::Admin(command) => {
@@ -200,6 +208,31 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn load_demo(config: Config) -> anyhow::Result<()> {
+    let access = operator_access(&config).await?;
+    let database =
+        pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
+    let catalog = pdx_server::app::open_catalog(&config, database)?;
+    let accounts = pdx_server::demo::load(&access, &catalog).await?;
+    print_accounts(&accounts, &config.public_url(config.bind_addr()?));
+    Ok(())
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is for the operator"
+)]
+fn print_accounts(accounts: &[pdx_server::demo::DemoAccount], url: &str) {
+    println!("PDX demo catalog at {url}");
+    println!(
+        "Demo accounts (password `{}`, for evaluation only):",
+        pdx_server::demo::DEMO_PASSWORD
+    );
+    for account in accounts {
+        println!("  {:<44} {}", account.email, account.role);
+    }
+}
+
 #[allow(
     clippy::print_stdout,
     reason = "the command's output is for the operator"
@@ -223,7 +256,7 @@ async fn rotate_keys(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
+fn serve(config_file: Option<&Path>, demo: bool) -> anyhow::Result<()> {
     let config = Config::load(config_file)?;
     telemetry::init(&config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -232,6 +265,10 @@ fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let app = Application::build(config).await?;
+        if demo {
+            let accounts = app.load_demo().await?;
+            print_accounts(&accounts, app.public_url());
+        }
         app.run_until_stopped().await?;
         Ok(())
     })
