@@ -6,7 +6,9 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod authn;
+pub mod ckan;
 pub mod datasets;
+pub mod dcat;
 pub mod distributions;
 pub mod error;
 pub mod etag;
@@ -52,6 +54,8 @@ every response carries an `X-Request-Id`.",
         (name = "api-keys", description = "Credentials for machine clients"),
         (name = "audit", description = "The audit trail of access control"),
         (name = "catalog", description = "Datasets, distributions, search and the publishing workflow"),
+        (name = "dcat", description = "DCAT-AP 3 catalog in Turtle, RDF/XML and JSON-LD"),
+        (name = "ckan", description = "CKAN-compatible Action API (/api/3/action and /api/action)"),
         (name = "operations", description = "Health, readiness and metrics for operators"),
     ),
     components(schemas(Problem)),
@@ -120,6 +124,12 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(distributions::delete_distribution)
         .service(vocabularies::list_themes)
         .service(vocabularies::list_licences)
+        .service(dcat::get_catalog)
+        .service(dcat::get_dataset_rdf)
+        .service(ckan::action_v3_get)
+        .service(ckan::action_v3_post)
+        .service(ckan::action_get)
+        .service(ckan::action_post)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics);

@@ -117,11 +117,15 @@ fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem = response
+    // Our own answers are JSON already: problem+json, or the CKAN API's error envelope.
+    let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+        .is_some_and(|value| {
+            let value = value.as_bytes();
+            value.starts_with(PROBLEM_JSON.as_bytes()) || value.starts_with(b"application/json")
+        });
+    if is_ours {
         return response;
     }
     let Some(error) = ApiError::from_status(status) else {

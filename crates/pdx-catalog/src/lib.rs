@@ -1,6 +1,7 @@
 //! The PDX catalog: datasets with DCAT-AP and resource-catalog metadata, their classification
 //! and publishing lifecycle, distributions in the blob store, search, and DCAT-AP output.
 
+pub mod dcat;
 pub mod error;
 pub mod model;
 pub mod permissions;

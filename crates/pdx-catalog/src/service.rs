@@ -392,6 +392,22 @@ impl CatalogService {
         .await
     }
 
+    /// Keywords of published datasets (CKAN `tag_list`).
+    pub async fn keywords(
+        &self,
+        query: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<String>, CatalogError> {
+        self.read(move |conn| store::published_keywords(conn, query.as_deref(), limit))
+            .await
+    }
+
+    /// Published dataset counts per organisation id.
+    pub async fn published_counts(&self) -> Result<HashMap<String, i64>, CatalogError> {
+        self.read(|conn| Ok(store::published_counts(conn)?.into_iter().collect()))
+            .await
+    }
+
     /// Slugs of published datasets (CKAN `package_list`).
     pub async fn published_slugs(
         &self,

@@ -586,6 +586,44 @@ pub fn versions_of(
         .collect()
 }
 
+/// Keywords of published datasets, optionally containing `query`, alphabetically.
+pub fn published_keywords(
+    conn: &mut DbConnection,
+    query: Option<&str>,
+    limit: i64,
+) -> Result<Vec<String>, CatalogError> {
+    let mut statement = dataset_keywords::table
+        .inner_join(datasets::table)
+        .filter(datasets::status.eq(DatasetStatus::Published.as_str()))
+        .select(dataset_keywords::keyword)
+        .distinct()
+        .order(dataset_keywords::keyword.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(query) = query.map(str::trim).filter(|q| !q.is_empty()) {
+        let escaped = query
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        statement = statement.filter(
+            dataset_keywords::keyword
+                .like(format!("%{escaped}%"))
+                .escape('\\'),
+        );
+    }
+    Ok(statement.load(conn)?)
+}
+
+/// How many published datasets each organisation has.
+pub fn published_counts(conn: &mut DbConnection) -> Result<Vec<(String, i64)>, CatalogError> {
+    use diesel::dsl::count_star;
+    Ok(datasets::table
+        .filter(datasets::status.eq(DatasetStatus::Published.as_str()))
+        .group_by(datasets::organization_id)
+        .select((datasets::organization_id, count_star()))
+        .load(conn)?)
+}
+
 /// Every licence, by id.
 pub fn licences(conn: &mut DbConnection) -> Result<Vec<Licence>, CatalogError> {
     let rows: Vec<(String, String, String, bool)> = licences::table
