@@ -309,16 +309,6 @@ async fn licence_map(state: &ApiState) -> Result<HashMap<String, (String, String
         .collect())
 }
 
-fn base_url(state: &ApiState) -> String {
-    state
-        .access
-        .tokens()
-        .settings()
-        .issuer
-        .trim_end_matches('/')
-        .to_owned()
-}
-
 /// The CKAN facet fields PDX understands, and what they map to.
 const FACET_FIELDS: &[&str] = &[
     "tags",
@@ -450,7 +440,7 @@ async fn package_search(state: &ApiState, params: &Params) -> Result<Value, Ckan
         (Vec::new(), 0, pdx_catalog::search::Facets::default())
     };
     let licences = licence_map(state).await?;
-    let base = base_url(state);
+    let base = state.public_base();
     let organizations = organization_names(state, &facets.publisher).await?;
     let mut facet_map = Map::new();
     let mut search_facets = Map::new();
@@ -545,7 +535,7 @@ async fn dispatch(
     match action {
         "status_show" => Ok(json!({
             "ckan_version": CKAN_VERSION,
-            "site_url": base_url(state),
+            "site_url": state.public_base(),
             "site_title": "PDX — Public Data Exchange",
             "site_description": "Catalog, exchange and circulation ledger for public data",
             "locale_default": "zh_Hans_CN",
@@ -560,7 +550,7 @@ async fn dispatch(
         "package_show" => {
             let id = params.required("id")?;
             let view = state.catalog.dataset(principal, &id).await.map_err(|_| CkanError::not_found("Not found"))?;
-            Ok(package_dict(&view, &base_url(state), &licence_map(state).await?))
+            Ok(package_dict(&view, &state.public_base(), &licence_map(state).await?))
         }
         "package_search" => package_search(state, params).await,
         "resource_show" => {
@@ -579,7 +569,7 @@ async fn dispatch(
                 .iter()
                 .position(|d| d.id == distribution.id)
                 .unwrap_or(0);
-            Ok(resource_dict(&distribution, position, &base_url(state)))
+            Ok(resource_dict(&distribution, position, &state.public_base()))
         }
         "organization_list" => {
             let limit = params.int("limit")?.unwrap_or(1000).clamp(1, 1000);
@@ -603,7 +593,7 @@ async fn dispatch(
                 query.sort = Sort::Modified;
                 let found = state.catalog.search(query, PageRequest::new(Some(1), Some(100))).await?;
                 let licences = licence_map(state).await?;
-                let base = base_url(state);
+                let base = state.public_base();
                 dict["packages"] = json!(found.page.items.iter().map(|v| package_dict(v, &base, &licences)).collect::<Vec<_>>());
             }
             Ok(dict)
@@ -632,7 +622,10 @@ async fn respond(
     action: &str,
     body: &[u8],
 ) -> HttpResponse {
-    let help = format!("{}/api/3/action/help_show?name={action}", base_url(state));
+    let help = format!(
+        "{}/api/3/action/help_show?name={action}",
+        state.public_base()
+    );
     let outcome = match parse_params(req, body) {
         Ok(params) => dispatch(state, principal, action, &params).await,
         Err(error) => Err(error),

@@ -32,16 +32,6 @@ fn format_of(extension: &str) -> Result<RdfFormat, ApiError> {
     RdfFormat::from_extension(extension).ok_or(ApiError::NotFound)
 }
 
-fn base_url(state: &ApiState) -> String {
-    state
-        .access
-        .tokens()
-        .settings()
-        .issuer
-        .trim_end_matches('/')
-        .to_owned()
-}
-
 fn parse_since(raw: &str) -> Result<chrono::NaiveDateTime, ApiError> {
     if let Ok(instant) = DateTime::parse_from_rfc3339(raw) {
         return Ok(instant.with_timezone(&Utc).naive_utc());
@@ -107,7 +97,7 @@ pub(crate) async fn get_catalog(
         query: serde_urlencoded::to_string(&kept).unwrap_or_default(),
     };
     let body = dcat::catalog(
-        &base_url(&state),
+        &state.public_base(),
         &found.page.items,
         &licences,
         &paging,
@@ -141,6 +131,6 @@ pub(crate) async fn get_dataset_rdf(
     let format = format_of(&extension)?;
     let view = state.catalog.dataset(principal.as_ref(), &id).await?;
     let licences = state.catalog.licences().await?;
-    let body = dcat::dataset(&base_url(&state), &view, &licences, format).map_err(io)?;
+    let body = dcat::dataset(&state.public_base(), &view, &licences, format).map_err(io)?;
     Ok(etag::bytes(&req, body, format.media_type()))
 }

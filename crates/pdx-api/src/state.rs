@@ -19,6 +19,18 @@ pub struct ApiState {
     pub metrics: PrometheusHandle,
 }
 
+impl ApiState {
+    /// The public base URL (the token issuer), without a trailing slash, for absolute links.
+    pub fn public_base(&self) -> String {
+        self.access
+            .tokens()
+            .settings()
+            .issuer
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiState")

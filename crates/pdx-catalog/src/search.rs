@@ -1,6 +1,8 @@
 //! Catalog search with each backend's own full-text engine — SQLite FTS5 (bm25) and
 //! PostgreSQL text search (GIN, ts_rank) — plus filters, facet counts, sorting and paging.
 
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use pdx_storage::{DbConnection, MultiBackend};
@@ -110,6 +112,31 @@ struct FacetRow {
     value: String,
     #[diesel(sql_type = BigInt)]
     n: i64,
+}
+
+#[derive(QueryableByName)]
+struct ColumnGroup {
+    #[diesel(sql_type = Text)]
+    organization_id: String,
+    #[diesel(sql_type = Text)]
+    opening_class: String,
+    #[diesel(sql_type = Text)]
+    sharing_class: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    licence_id: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The `limit` most frequent values, most frequent first, ties by value.
+fn top(tally: BTreeMap<String, i64>, limit: i64) -> Vec<FacetCount> {
+    let mut counts: Vec<FacetCount> = tally
+        .into_iter()
+        .map(|(value, count)| FacetCount { value, count })
+        .collect();
+    counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    counts.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    counts
 }
 
 /// The matching set as SQL producing `(id, score)`, and its bind values in order.
@@ -273,10 +300,33 @@ pub fn search(conn: &mut DbConnection, query: &SearchQuery) -> Result<SearchHits
         facets.theme = facet("theme", "dataset_themes", "dataset_id")?;
         facets.keyword = facet("keyword", "dataset_keywords", "dataset_id")?;
         facets.format = facet("format", "distributions", "dataset_id")?;
-        facets.publisher = facet("organization_id", "datasets", "id")?;
-        facets.opening_class = facet("opening_class", "datasets", "id")?;
-        facets.sharing_class = facet("sharing_class", "datasets", "id")?;
-        facets.licence = facet("licence_id", "datasets", "id")?;
+        // The four facets that are columns of `datasets` come from one grouped scan.
+        let sql = format!(
+            "SELECT d.organization_id AS organization_id, d.opening_class AS opening_class, \
+             d.sharing_class AS sharing_class, d.licence_id AS licence_id, COUNT(*) AS n \
+             FROM datasets d WHERE d.id IN ({within}) \
+             GROUP BY d.organization_id, d.opening_class, d.sharing_class, d.licence_id"
+        );
+        let groups: Vec<ColumnGroup> = matched.query(sql).load(conn)?;
+        let mut tallies: [BTreeMap<String, i64>; 4] = Default::default();
+        for group in groups {
+            let values = [
+                Some(group.organization_id),
+                Some(group.opening_class),
+                Some(group.sharing_class),
+                group.licence_id,
+            ];
+            for (tally, value) in tallies.iter_mut().zip(values) {
+                if let Some(value) = value {
+                    *tally.entry(value).or_default() += group.n;
+                }
+            }
+        }
+        let [publisher, opening, sharing, licence] = tallies.map(|tally| top(tally, limit));
+        facets.publisher = publisher;
+        facets.opening_class = opening;
+        facets.sharing_class = sharing;
+        facets.licence = licence;
     }
     Ok(SearchHits {
         ids: ids.into_iter().map(|r| r.id).collect(),

@@ -1,8 +1,8 @@
 //! The catalog service the API calls: dataset lifecycle, distributions and uploads, reads
 //! with visibility rules, search and versions; each action behind its permission check.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -111,6 +111,41 @@ fn format_and_media_type(input: &DistributionInput) -> (String, String) {
     (format, media_type)
 }
 
+/// Searches answered recently, keyed by the query, valid while the catalog's generation is
+/// unchanged. Bounded; the oldest entries go first.
+#[derive(Debug, Default)]
+struct SearchCache {
+    entries: HashMap<String, (i64, Arc<SearchResults>)>,
+    order: VecDeque<String>,
+}
+
+/// Searches kept in the cache at most.
+const SEARCH_CACHE_ENTRIES: usize = 1024;
+
+impl SearchCache {
+    fn get(&self, key: &str, generation: i64) -> Option<Arc<SearchResults>> {
+        self.entries
+            .get(key)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, r)| r.clone())
+    }
+
+    fn put(&mut self, key: String, generation: i64, results: Arc<SearchResults>) {
+        if self
+            .entries
+            .insert(key.clone(), (generation, results))
+            .is_none()
+        {
+            self.order.push_back(key);
+        }
+        while self.order.len() > SEARCH_CACHE_ENTRIES {
+            if let Some(oldest) = self.order.pop_front() {
+                self.entries.remove(&oldest);
+            }
+        }
+    }
+}
+
 /// The catalog of one PDX installation.
 #[derive(Debug, Clone)]
 pub struct CatalogService {
@@ -118,6 +153,7 @@ pub struct CatalogService {
     clock: Arc<dyn Clock>,
     blobs: BlobStore,
     max_upload_bytes: u64,
+    search_cache: Arc<Mutex<SearchCache>>,
 }
 
 impl CatalogService {
@@ -133,6 +169,7 @@ impl CatalogService {
             clock,
             blobs,
             max_upload_bytes,
+            search_cache: Arc::default(),
         }
     }
 
@@ -360,22 +397,45 @@ impl CatalogService {
         .await
     }
 
-    /// Searches published datasets.
+    /// Searches published datasets. Answers are cached per catalog generation: any catalog
+    /// write, by any server process, makes earlier answers stale.
     pub async fn search(
         &self,
         query: SearchQuery,
         page: PageRequest,
     ) -> Result<SearchResults, CatalogError> {
-        self.read(move |conn| {
-            let hits = search::search(conn, &query)?;
-            let datasets = store::datasets_by_ids(conn, &hits.ids)?;
-            let views = views(conn, datasets)?;
-            Ok(SearchResults {
-                page: Page::new(views, hits.total, page),
-                facets: hits.facets,
+        let cache = self.search_cache.clone();
+        let key = format!("{query:?}|{page:?}");
+        let results = self
+            .read(move |conn| {
+                let generation = store::generation(conn)?;
+                let cached = cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&key, generation);
+                if let Some(results) = cached {
+                    metrics::counter!("pdx_catalog_search_cache_total", "outcome" => "hit")
+                        .increment(1);
+                    return Ok(results);
+                }
+                metrics::counter!("pdx_catalog_search_cache_total", "outcome" => "miss")
+                    .increment(1);
+                let hits = search::search(conn, &query)?;
+                let datasets = store::datasets_by_ids(conn, &hits.ids)?;
+                let views = views(conn, datasets)?;
+                let results = Arc::new(SearchResults {
+                    page: Page::new(views, hits.total, page),
+                    facets: hits.facets,
+                });
+                cache.lock().unwrap_or_else(PoisonError::into_inner).put(
+                    key,
+                    generation,
+                    results.clone(),
+                );
+                Ok(results)
             })
-        })
-        .await
+            .await?;
+        Ok(SearchResults::clone(&results))
     }
 
     /// The principal's organisation's datasets in every status.

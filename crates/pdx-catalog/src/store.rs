@@ -5,7 +5,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use pdx_core::{Classification, DatasetId, DistributionId, OrganizationId, Timestamp};
 use pdx_storage::schema::{
-    dataset_keywords, dataset_themes, dataset_versions, datasets, distributions, licences,
+    catalog_state, dataset_keywords, dataset_themes, dataset_versions, datasets, distributions,
+    licences,
 };
 use pdx_storage::{DbConnection, StorageError};
 
@@ -105,6 +106,23 @@ impl DatasetRow {
     }
 }
 
+/// Marks the catalog changed: cached searches computed before are stale from now on.
+/// Every write below calls it, inside the caller's transaction.
+fn bump_generation(conn: &mut DbConnection) -> Result<(), CatalogError> {
+    diesel::update(catalog_state::table.find(1))
+        .set(catalog_state::generation.eq(catalog_state::generation + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The catalog's current generation.
+pub fn generation(conn: &mut DbConnection) -> Result<i64, CatalogError> {
+    Ok(catalog_state::table
+        .find(1)
+        .select(catalog_state::generation)
+        .first(conn)?)
+}
+
 fn search_text(input: &DatasetInput) -> String {
     let keywords = input.keywords.join(" ");
     index_text(&[&input.title, &input.description, &keywords])
@@ -138,6 +156,7 @@ pub fn insert_dataset(
         Err(StorageError::UniqueViolation { .. }) => return Err(CatalogError::SlugTaken),
         Err(other) => return Err(other.into()),
     }
+    bump_generation(conn)?;
     replace_terms(conn, id, input)?;
     Ok(id)
 }
@@ -233,6 +252,7 @@ pub fn update_dataset(
     diesel::update(datasets::table.find(id.to_string()))
         .set(metadata_columns(input, now))
         .execute(conn)?;
+    bump_generation(conn)?;
     replace_terms(conn, id, input)
 }
 
@@ -254,6 +274,7 @@ pub fn set_status(
             datasets::modified_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
+    bump_generation(conn)?;
     if let Some(version) = version {
         diesel::update(datasets::table.find(&key))
             .set(datasets::version.eq(version))
@@ -274,12 +295,14 @@ pub fn touch(conn: &mut DbConnection, id: DatasetId, now: Timestamp) -> Result<(
     diesel::update(datasets::table.find(id.to_string()))
         .set(datasets::modified_at.eq(now.naive_utc()))
         .execute(conn)?;
+    bump_generation(conn)?;
     Ok(())
 }
 
 /// Deletes a dataset and (by cascade) its terms, distributions and versions.
 pub fn delete_dataset(conn: &mut DbConnection, id: DatasetId) -> Result<(), CatalogError> {
     diesel::delete(datasets::table.find(id.to_string())).execute(conn)?;
+    bump_generation(conn)?;
     Ok(())
 }
 
@@ -472,6 +495,7 @@ pub fn insert_distribution(
             ),
         ))
         .execute(conn)?;
+    bump_generation(conn)?;
     Ok(())
 }
 
@@ -496,6 +520,7 @@ pub fn update_distribution(
             distributions::modified_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
+    bump_generation(conn)?;
     Ok(())
 }
 
@@ -534,6 +559,7 @@ pub fn delete_distribution(
     id: DistributionId,
 ) -> Result<(), CatalogError> {
     diesel::delete(distributions::table.find(id.to_string())).execute(conn)?;
+    bump_generation(conn)?;
     Ok(())
 }
 

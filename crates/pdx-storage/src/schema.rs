@@ -187,6 +187,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The catalog's generation: bumped by every catalog write; keys the search cache.
+    catalog_state (singleton) {
+        singleton -> Integer,
+        generation -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(api_keys -> organizations (organization_id));
@@ -210,4 +218,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     dataset_themes,
     distributions,
     dataset_versions,
+    catalog_state,
 );
