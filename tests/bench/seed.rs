@@ -53,7 +53,10 @@ const FORMATS: &[(&str, &str)] = &[
     ),
 ];
 
-#[allow(clippy::print_stderr, reason = "progress for the operator of the benchmark")]
+#[allow(
+    clippy::print_stderr,
+    reason = "progress for the operator of the benchmark"
+)]
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let url = args

@@ -1,0 +1,6 @@
+//! Licensing for PDX: the policies licences carry — a strict ODRL 2.2 subset with a pure,
+//! deterministic evaluator — on which offers, access requests and grants are built.
+
+pub mod policy;
+
+pub use policy::{Decision, Policy, PolicyError, PolicyRequest, Usage};
