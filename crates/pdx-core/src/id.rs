@@ -70,6 +70,14 @@ id_newtype!(
     /// Identifies a distribution of a dataset (a file or an API endpoint).
     DistributionId
 );
+id_newtype!(
+    /// Identifies a request for access to a dataset.
+    AccessRequestId
+);
+id_newtype!(
+    /// Identifies a grant: the agreement under which an organisation obtains a dataset.
+    GrantId
+);
 
 #[cfg(test)]
 mod tests {

@@ -13,8 +13,8 @@ pub use classification::{
 };
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use id::{
-    ApiKeyId, AuditEventId, DatasetId, DistributionId, InstanceId, OrganizationId, RefreshTokenId,
-    UserId,
+    AccessRequestId, ApiKeyId, AuditEventId, DatasetId, DistributionId, GrantId, InstanceId,
+    OrganizationId, RefreshTokenId, UserId,
 };
 pub use paging::{Page, PageRequest};
 pub use principal::{OrgKind, Principal, Role, RoleSet, UnknownName};

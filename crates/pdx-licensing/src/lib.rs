@@ -1,6 +1,8 @@
 //! Licensing for PDX: the policies licences carry — a strict ODRL 2.2 subset with a pure,
 //! deterministic evaluator — on which offers, access requests and grants are built.
 
+pub mod decision;
+pub mod model;
 pub mod policy;
 
 pub use policy::{Decision, Policy, PolicyError, PolicyRequest, Usage};

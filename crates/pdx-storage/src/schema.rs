@@ -106,6 +106,7 @@ diesel::table! {
         url -> Text,
         open -> Bool,
         created_at -> Timestamp,
+        policy -> Text,
     }
 }
 
@@ -195,6 +196,64 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// What may be requested of a dataset: licence, purposes, term, quotas, fees.
+    offers (dataset_id) {
+        dataset_id -> Text,
+        licence_id -> Text,
+        purposes -> Text,
+        max_term_days -> Integer,
+        max_requests -> Nullable<BigInt>,
+        max_bytes -> Nullable<BigInt>,
+        max_rows -> Nullable<BigInt>,
+        fee_per_request -> BigInt,
+        fee_per_mb -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Requests for access to datasets that are not plainly open.
+    access_requests (id) {
+        id -> Text,
+        dataset_id -> Text,
+        organization_id -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        statement -> Text,
+        term_days -> Integer,
+        status -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_reason -> Nullable<Text>,
+        grant_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Agreements under which an organisation obtains a dataset.
+    grants (id) {
+        id -> Text,
+        dataset_id -> Text,
+        organization_id -> Text,
+        licence_id -> Text,
+        request_id -> Nullable<Text>,
+        valid_from -> Timestamp,
+        valid_until -> Timestamp,
+        purposes -> Text,
+        max_requests -> Nullable<BigInt>,
+        max_bytes -> Nullable<BigInt>,
+        max_rows -> Nullable<BigInt>,
+        fee_per_request -> BigInt,
+        fee_per_mb -> BigInt,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(api_keys -> organizations (organization_id));
@@ -219,4 +278,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     distributions,
     dataset_versions,
     catalog_state,
+    offers,
+    access_requests,
+    grants,
 );

@@ -91,8 +91,15 @@ impl TestDatabase {
             panic!("cannot create test schema {schema}: {error}");
         }
         let separator = if admin.contains('?') { '&' } else { '?' };
+        // Test processes exit with server threads still holding connections; libpq's TLS
+        // teardown at exit can then crash the process. A local test server needs no TLS.
+        let tls = if admin.contains("sslmode=") {
+            ""
+        } else {
+            "&sslmode=disable"
+        };
         let url = DatabaseUrl::Postgres(format!(
-            "{admin}{separator}options=-csearch_path%3D{schema}"
+            "{admin}{separator}options=-csearch_path%3D{schema}{tls}"
         ));
         let database = connect(&url);
         Self {
