@@ -82,6 +82,26 @@ pub enum AuditKind {
     DatasetWithdrawn,
     /// A published dataset's classification changed.
     ClassificationChanged,
+    /// A development-use licence was created.
+    LicenceCreated,
+    /// A dataset's offer was set.
+    OfferSet,
+    /// Access to a dataset was requested.
+    AccessRequested,
+    /// An access request was approved.
+    AccessRequestApproved,
+    /// An access request was rejected.
+    AccessRequestRejected,
+    /// An access request was withdrawn.
+    AccessRequestWithdrawn,
+    /// A grant was issued.
+    GrantIssued,
+    /// A grant was suspended.
+    GrantSuspended,
+    /// A suspended grant was resumed.
+    GrantResumed,
+    /// A grant was revoked.
+    GrantRevoked,
 }
 
 impl AuditKind {
@@ -108,6 +128,16 @@ impl AuditKind {
             Self::DatasetPublished => "dataset_published",
             Self::DatasetWithdrawn => "dataset_withdrawn",
             Self::ClassificationChanged => "classification_changed",
+            Self::LicenceCreated => "licence_created",
+            Self::OfferSet => "offer_set",
+            Self::AccessRequested => "access_requested",
+            Self::AccessRequestApproved => "access_request_approved",
+            Self::AccessRequestRejected => "access_request_rejected",
+            Self::AccessRequestWithdrawn => "access_request_withdrawn",
+            Self::GrantIssued => "grant_issued",
+            Self::GrantSuspended => "grant_suspended",
+            Self::GrantResumed => "grant_resumed",
+            Self::GrantRevoked => "grant_revoked",
         }
     }
 }

@@ -489,6 +489,47 @@ impl From<pdx_catalog::CatalogError> for ApiError {
     }
 }
 
+impl From<pdx_licensing::LicensingError> for ApiError {
+    fn from(error: pdx_licensing::LicensingError) -> Self {
+        use pdx_licensing::LicensingError as E;
+        match error {
+            E::InvalidInput { field, message } => Self::Validation {
+                code: "validation_failed",
+                field: field.to_owned(),
+                message,
+            },
+            E::Policy(policy) => Self::Validation {
+                code: "policy_rejected",
+                field: policy.path.clone(),
+                message: policy.to_string(),
+            },
+            E::ClassificationForbids(_) => Self::Validation {
+                code: "classification_forbids",
+                field: "dataset".to_owned(),
+                message: error.to_string(),
+            },
+            E::RequestNotFound | E::GrantNotFound | E::LicenceNotFound => {
+                Self::ResourceNotFound(error.to_string())
+            }
+            E::LicenceTaken => Self::Conflict {
+                code: "licence_taken",
+                detail: error.to_string(),
+            },
+            E::IllegalTransition { .. } => Self::Conflict {
+                code: "illegal_transition",
+                detail: error.to_string(),
+            },
+            E::Forbidden { check } => Self::Forbidden {
+                check,
+                detail: format!("not permitted ({check})"),
+            },
+            E::Catalog(catalog) => catalog.into(),
+            E::Access(access) => access.into(),
+            E::Storage(storage) => storage.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod etag;
 pub mod extract;
 pub mod health;
+pub mod licensing;
 pub mod metrics;
 pub mod observe;
 pub mod organizations;
@@ -54,6 +55,7 @@ every response carries an `X-Request-Id`.",
         (name = "api-keys", description = "Credentials for machine clients"),
         (name = "audit", description = "The audit trail of access control"),
         (name = "catalog", description = "Datasets, distributions, search and the publishing workflow"),
+        (name = "licensing", description = "Licences and policies, offers, access requests, grants and access decisions"),
         (name = "dcat", description = "DCAT-AP 3 catalog in Turtle, RDF/XML and JSON-LD"),
         (name = "ckan", description = "CKAN-compatible Action API (/api/3/action and /api/action)"),
         (name = "operations", description = "Health, readiness and metrics for operators"),
@@ -124,6 +126,22 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(distributions::delete_distribution)
         .service(vocabularies::list_themes)
         .service(vocabularies::list_licences)
+        .service(licensing::create_licence)
+        .service(licensing::get_licence_policy)
+        .service(licensing::get_offer)
+        .service(licensing::put_offer)
+        .service(licensing::submit_request)
+        .service(licensing::list_requests)
+        .service(licensing::get_request)
+        .service(licensing::approve_request)
+        .service(licensing::reject_request)
+        .service(licensing::withdraw_request)
+        .service(licensing::list_grants)
+        .service(licensing::get_grant)
+        .service(licensing::suspend_grant)
+        .service(licensing::resume_grant)
+        .service(licensing::revoke_grant)
+        .service(licensing::get_access)
         .service(dcat::get_catalog)
         .service(dcat::get_dataset_rdf)
         .service(ckan::action_v3_get)

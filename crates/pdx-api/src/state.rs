@@ -4,6 +4,7 @@
 use metrics_exporter_prometheus::PrometheusHandle;
 use pdx_access::AccessService;
 use pdx_catalog::CatalogService;
+use pdx_licensing::LicensingService;
 use pdx_storage::Database;
 
 /// State shared by every handler, registered as `web::Data<ApiState>`.
@@ -15,6 +16,8 @@ pub struct ApiState {
     pub access: AccessService,
     /// The catalog.
     pub catalog: CatalogService,
+    /// Licences, offers, requests, grants and access decisions.
+    pub licensing: LicensingService,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
 }

@@ -35,6 +35,10 @@ fn state(database: &TestDatabase) -> web::Data<ApiState> {
     web::Data::new(ApiState {
         database: database.database().clone(),
         access,
+        licensing: pdx_licensing::LicensingService::new(
+            database.database().clone(),
+            std::sync::Arc::new(pdx_core::SystemClock),
+        ),
         catalog,
         metrics: pdx_api::metrics::handle(),
     })

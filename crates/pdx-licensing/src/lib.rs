@@ -2,7 +2,12 @@
 //! deterministic evaluator — on which offers, access requests and grants are built.
 
 pub mod decision;
+pub mod error;
 pub mod model;
 pub mod policy;
+pub mod service;
+pub mod store;
 
+pub use error::LicensingError;
 pub use policy::{Decision, Policy, PolicyError, PolicyRequest, Usage};
+pub use service::LicensingService;

@@ -64,10 +64,15 @@ impl Application {
         let access = open_access(&config, database.clone(), &public_url)?;
         bootstrap(&access).await?;
         let catalog = open_catalog(&config, database.clone())?;
+        let database_for_licensing = database.clone();
         let state = web::Data::new(ApiState {
             database,
             access,
             catalog,
+            licensing: pdx_licensing::LicensingService::new(
+                database_for_licensing,
+                Arc::new(SystemClock),
+            ),
             metrics: pdx_api::metrics::handle(),
         });
         let app_state = state.clone();
