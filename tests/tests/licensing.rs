@@ -577,3 +577,92 @@ async fn licence_policies_outside_the_subset_are_refused_and_exported_as_odrl() 
     }))).await;
     assert_eq!(not_admin.status(), 403);
 }
+
+#[tokio::test]
+async fn a_request_for_chosen_distributions_grants_only_those() {
+    let w = world().await;
+    offer(&w).await;
+    // A second file, in a new version of the dataset.
+    let publisher = w.server.access_token("pub@water.test").await;
+    w.server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/levels/revise",
+            Some(&publisher),
+            None,
+        )
+        .await;
+    let upload = w
+        .server
+        .client
+        .post(w.server.url("/api/v1/datasets/levels/distributions"))
+        .bearer_auth(&publisher)
+        .header("content-type", "text/csv")
+        .body("station,flow\nA,12\n")
+        .send()
+        .await;
+    let Ok(upload) = upload else { panic!() };
+    let second = json(upload).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    w.server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/levels/submit",
+            Some(&publisher),
+            None,
+        )
+        .await;
+    w.server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/levels/publish",
+            Some(&w.reviewer),
+            None,
+        )
+        .await;
+
+    let foreign = w.server.call(Method::POST, "/api/v1/access-requests", Some(&w.enterprise), Some(json!({
+        "dataset": "levels", "purpose": "research", "statement": "Flood warnings in our logistics app",
+        "term_days": 30, "distributions": [pdx_core::DistributionId::new().to_string()]
+    }))).await;
+    assert_eq!(foreign.status(), 422);
+    let request = w.server.call(Method::POST, "/api/v1/access-requests", Some(&w.enterprise), Some(json!({
+        "dataset": "levels", "purpose": "research", "statement": "Flood warnings in our logistics app",
+        "term_days": 30, "distributions": [second]
+    }))).await;
+    assert_eq!(request.status(), 201);
+    let id = json(request).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let approved = json(
+        w.server
+            .call(
+                Method::POST,
+                &format!("/api/v1/access-requests/{id}/approve"),
+                Some(&w.reviewer),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(approved["grant"]["distributions"], json!([second]));
+    let covered = json(
+        w.server
+            .call(
+                Method::GET,
+                &format!("/api/v1/distributions/{second}/access?purpose=research"),
+                Some(&w.enterprise),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(covered["decision"], "permit");
+    assert_eq!(
+        access(&w, Some(&w.enterprise), "research").await["reason"],
+        "distribution_not_covered"
+    );
+}

@@ -102,6 +102,8 @@ pub enum AuditKind {
     GrantResumed,
     /// A grant was revoked.
     GrantRevoked,
+    /// A grant's term passed.
+    GrantExpired,
 }
 
 impl AuditKind {
@@ -138,6 +140,7 @@ impl AuditKind {
             Self::GrantSuspended => "grant_suspended",
             Self::GrantResumed => "grant_resumed",
             Self::GrantRevoked => "grant_revoked",
+            Self::GrantExpired => "grant_expired",
         }
     }
 }

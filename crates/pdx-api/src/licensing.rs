@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get, post, put, web};
 use pdx_core::{AccessRequestId, DistributionId, GrantId};
 use pdx_licensing::decision::{AccessDecision, Basis};
 use pdx_licensing::model::{AccessRequest, Grant, GrantState, GrantUsage, Offer};
-use pdx_licensing::service::{OfferInput, Tightening};
+use pdx_licensing::service::{OfferInput, RequestInput, Tightening};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -217,6 +217,8 @@ pub struct AccessRequestResponse {
     pub grant_id: Option<String>,
     /// Submitted (RFC 3339).
     pub created_at: String,
+    /// Distribution ids asked for; empty means all.
+    pub distributions: Vec<String>,
 }
 
 impl From<AccessRequest> for AccessRequestResponse {
@@ -235,6 +237,7 @@ impl From<AccessRequest> for AccessRequestResponse {
             decision_reason: r.decision_reason,
             grant_id: r.grant_id.map(|g| g.to_string()),
             created_at: r.created_at.to_rfc3339(),
+            distributions: r.distributions.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -251,6 +254,9 @@ pub struct SubmitRequest {
     pub statement: String,
     /// Term asked, in days (at most the offer's maximum).
     pub term_days: i32,
+    /// Distribution ids wanted; all of the dataset's when absent.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub distributions: Option<Vec<DistributionId>>,
 }
 
 /// Requests access to a dataset that is not plainly open. Refused outright (422) when the
@@ -278,10 +284,13 @@ pub(crate) async fn submit_request(
         .licensing
         .submit_request(
             &principal,
-            &b.dataset,
-            &b.purpose,
-            &b.statement,
-            b.term_days,
+            RequestInput {
+                dataset: b.dataset,
+                purpose: b.purpose,
+                statement: b.statement,
+                term_days: b.term_days,
+                distributions: b.distributions.unwrap_or_default(),
+            },
             &context,
         )
         .await?;
@@ -496,6 +505,8 @@ pub struct GrantResponse {
     pub status: String,
     /// Why it was last suspended or revoked.
     pub status_reason: Option<String>,
+    /// Distribution ids covered; empty means all.
+    pub distributions: Vec<String>,
 }
 
 impl GrantResponse {
@@ -516,6 +527,7 @@ impl GrantResponse {
             fee_per_request: g.fee_per_request,
             fee_per_mb: g.fee_per_mb,
             status_reason: g.status_reason,
+            distributions: g.distributions.iter().map(ToString::to_string).collect(),
         }
     }
 }

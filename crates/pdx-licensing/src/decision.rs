@@ -3,8 +3,8 @@
 //! returning permit with its basis, or deny with a stable reason code for the ledger.
 
 use pdx_core::{
-    Classification, GrantId, OpeningClass, OrgKind, OrganizationId, Principal, SharingClass,
-    Timestamp,
+    Classification, DistributionId, GrantId, OpeningClass, OrgKind, OrganizationId, Principal,
+    SharingClass, Timestamp,
 };
 use serde::Serialize;
 
@@ -54,6 +54,8 @@ pub enum DenyReason {
     QuotaExhausted,
     /// The licence's policy denies it.
     PolicyDenied,
+    /// The grant covers other distributions of the dataset, not this one.
+    DistributionNotCovered,
 }
 
 impl DenyReason {
@@ -72,6 +74,7 @@ impl DenyReason {
             Self::PurposeNotAllowed => "purpose_not_allowed",
             Self::QuotaExhausted => "quota_exhausted",
             Self::PolicyDenied => "policy_denied",
+            Self::DistributionNotCovered => "distribution_not_covered",
         }
     }
 }
@@ -119,6 +122,8 @@ pub struct Facts<'a> {
     pub classification: Classification,
     /// The requester organisation's grants for this dataset.
     pub grants: &'a [GrantFacts],
+    /// The distribution asked for.
+    pub distribution: DistributionId,
     /// The declared purpose.
     pub purpose: Option<&'a str>,
     /// Now.
@@ -174,7 +179,13 @@ pub fn decide(facts: &Facts<'_>) -> AccessDecision {
         .iter()
         .filter(|g| g.grant.organization_id == principal.org)
     {
-        match check_grant(facts_of, principal, facts.purpose, facts.now) {
+        match check_grant(
+            facts_of,
+            principal,
+            facts.distribution,
+            facts.purpose,
+            facts.now,
+        ) {
             Ok(()) => {
                 return AccessDecision::Permit(Basis::Grant {
                     grant: facts_of.grant.id,
@@ -194,6 +205,7 @@ pub fn decide(facts: &Facts<'_>) -> AccessDecision {
 fn check_grant(
     facts: &GrantFacts,
     principal: &Principal,
+    distribution: DistributionId,
     purpose: Option<&str>,
     now: Timestamp,
 ) -> Result<(), DenyReason> {
@@ -206,6 +218,9 @@ fn check_grant(
     }
     if now < grant.valid_from {
         return Err(DenyReason::GrantNotYetValid);
+    }
+    if !grant.covers(distribution) {
+        return Err(DenyReason::DistributionNotCovered);
     }
     if !purpose.is_some_and(|p| grant.purposes.iter().any(|allowed| allowed == p)) {
         return Err(DenyReason::PurposeNotAllowed);
@@ -280,6 +295,7 @@ mod tests {
                 status_reason: None,
                 created_at: now() - Duration::days(1),
                 updated_at: now() - Duration::days(1),
+                distributions: Vec::new(),
             },
             usage: GrantUsage::default(),
             policy: serde_json::json!({ "permissions": [{ "action": "use" }] }),
@@ -300,6 +316,7 @@ mod tests {
             published: true,
             classification: c,
             grants,
+            distribution: DistributionId::new(),
             purpose: Some("research"),
             now: now(),
         }
@@ -483,6 +500,15 @@ mod tests {
             true,
             true,
             DenyReason::PolicyDenied,
+        );
+        let mut narrow = grant(p.org, GrantState::Active);
+        narrow.grant.distributions = vec![DistributionId::new()];
+        check(
+            vec![narrow],
+            Some("research"),
+            true,
+            true,
+            DenyReason::DistributionNotCovered,
         );
         let other_org = grant(OrganizationId::new(), GrantState::Active);
         check(

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use pdx_core::{AccessRequestId, DatasetId, GrantId, OrganizationId, Timestamp, UserId};
+use pdx_core::{
+    AccessRequestId, DatasetId, DistributionId, GrantId, OrganizationId, Timestamp, UserId,
+};
 use serde::Serialize;
 
 /// The purposes a request may declare (a controlled vocabulary).
@@ -118,6 +120,8 @@ pub struct AccessRequest {
     pub grant_id: Option<GrantId>,
     /// When it was submitted.
     pub created_at: Timestamp,
+    /// The distributions asked for (empty: all of the dataset's).
+    pub distributions: Vec<DistributionId>,
 }
 
 /// The stored state of a grant (expiry is derived from the clock).
@@ -213,9 +217,16 @@ pub struct Grant {
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
+    /// The distributions covered (empty: all of the dataset's).
+    pub distributions: Vec<DistributionId>,
 }
 
 impl Grant {
+    /// Whether the grant covers this distribution.
+    pub fn covers(&self, distribution: DistributionId) -> bool {
+        self.distributions.is_empty() || self.distributions.contains(&distribution)
+    }
+
     /// The status at `now`: revoked and expired are final, expiry wins over suspension.
     pub fn status(&self, now: Timestamp) -> GrantStatus {
         match self.state {

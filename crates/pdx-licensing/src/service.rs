@@ -68,6 +68,21 @@ pub struct OfferInput {
     pub fee_per_mb: i64,
 }
 
+/// A request for access, as submitted.
+#[derive(Debug, Clone)]
+pub struct RequestInput {
+    /// Dataset id or slug.
+    pub dataset: String,
+    /// The declared purpose.
+    pub purpose: String,
+    /// What the data is for.
+    pub statement: String,
+    /// Term asked, days.
+    pub term_days: i32,
+    /// Distributions wanted (empty: all).
+    pub distributions: Vec<DistributionId>,
+}
+
 /// Terms a reviewer may tighten when approving.
 #[derive(Debug, Clone, Default)]
 pub struct Tightening {
@@ -250,12 +265,16 @@ impl LicensingService {
     pub async fn submit_request(
         &self,
         principal: &Principal,
-        dataset: &str,
-        purpose: &str,
-        statement: &str,
-        term_days: i32,
+        input: RequestInput,
         context: &RequestContext,
     ) -> Result<AccessRequest, LicensingError> {
+        let RequestInput {
+            dataset,
+            purpose,
+            statement,
+            term_days,
+            distributions,
+        } = input;
         let (principal, dataset, context, now) = (
             principal.clone(),
             dataset.to_owned(),
@@ -287,6 +306,19 @@ impl LicensingService {
                     _ => "enterprises (opening class `closed`)",
                 })
             })?;
+            if !distributions.is_empty() {
+                let own: Vec<DistributionId> =
+                    pdx_catalog::store::distributions_of(conn, &[dataset.id.to_string()])?
+                        .into_iter()
+                        .map(|d| d.id)
+                        .collect();
+                if let Some(foreign) = distributions.iter().find(|d| !own.contains(d)) {
+                    return Err(LicensingError::invalid(
+                        "distributions",
+                        format!("{foreign} is not a distribution of this dataset"),
+                    ));
+                }
+            }
             let offer = store::offer(conn, dataset.id)?;
             let automatic =
                 decision::granted_automatically(dataset.classification, principal.org_kind);
@@ -335,6 +367,7 @@ impl LicensingService {
                 decision_reason: None,
                 grant_id: None,
                 created_at: now,
+                distributions,
             };
             store::insert_request(conn, &request)?;
             let event = AuditRecord::success(
@@ -622,6 +655,24 @@ impl LicensingService {
         .await
     }
 
+    /// Records, once each, the expiry of grants whose term has passed. Expiry takes effect at
+    /// the instant `valid_until` passes whether or not this has run; this keeps the audit trail.
+    pub async fn record_expiries(&self) -> Result<usize, LicensingError> {
+        let now = self.clock.now();
+        self.write(move |conn| {
+            let expired = store::unrecorded_expiries(conn, now)?;
+            for grant in &expired {
+                let event = AuditRecord::success(AuditKind::GrantExpired, None, Some(grant.organization_id))
+                    .subject(grant.id)
+                    .detail(serde_json::json!({ "valid_until": grant.valid_until, "dataset": grant.dataset_id }));
+                audit::record(conn, &event, &RequestContext::default(), now)?;
+                store::mark_expiry_recorded(conn, grant.id)?;
+            }
+            Ok(expired.len())
+        })
+        .await
+    }
+
     /// May this principal obtain this distribution now, for this purpose? Usage so far is
     /// given by the caller (the exchange counts it from the circulation ledger).
     pub async fn decide(
@@ -667,6 +718,7 @@ impl LicensingService {
                 published: dataset.status == DatasetStatus::Published,
                 classification: dataset.classification,
                 grants: &grants,
+                distribution: distribution.id,
                 purpose: purpose.as_deref(),
                 now,
             }))
@@ -787,6 +839,7 @@ fn issue_grant(
         status_reason: None,
         created_at: now,
         updated_at: now,
+        distributions: request.distributions.clone(),
     };
     store::insert_grant(conn, &grant)?;
     Ok(grant)

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use pdx_core::{AccessRequestId, DatasetId, GrantId, OrganizationId, Timestamp};
+use pdx_core::{AccessRequestId, DatasetId, DistributionId, GrantId, OrganizationId, Timestamp};
 use pdx_storage::schema::{access_requests, datasets, grants, licences, offers};
 use pdx_storage::{DbConnection, StorageError};
 
@@ -146,6 +146,21 @@ struct RequestRow {
     decision_reason: Option<String>,
     grant_id: Option<String>,
     created_at: NaiveDateTime,
+    distributions: String,
+}
+
+fn distribution_ids(text: &str, column: &str) -> Result<Vec<DistributionId>, LicensingError> {
+    list(text)
+        .iter()
+        .map(|d| d.parse().map_err(|_| corrupt(column)))
+        .collect()
+}
+
+fn distribution_text(ids: &[DistributionId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl RequestRow {
@@ -178,6 +193,7 @@ impl RequestRow {
                 .transpose()
                 .map_err(|_| corrupt("access_requests.grant_id"))?,
             created_at: self.created_at.and_utc(),
+            distributions: distribution_ids(&self.distributions, "access_requests.distributions")?,
         })
     }
 }
@@ -198,6 +214,7 @@ pub fn insert_request(
             access_requests::term_days.eq(request.term_days),
             access_requests::status.eq(request.status.as_str()),
             access_requests::created_at.eq(request.created_at.naive_utc()),
+            access_requests::distributions.eq(distribution_text(&request.distributions)),
         ))
         .execute(conn)?;
     Ok(())
@@ -286,6 +303,7 @@ struct GrantRow {
     status_reason: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    distributions: String,
 }
 
 impl GrantRow {
@@ -318,6 +336,7 @@ impl GrantRow {
             status_reason: self.status_reason,
             created_at: self.created_at.and_utc(),
             updated_at: self.updated_at.and_utc(),
+            distributions: distribution_ids(&self.distributions, "grants.distributions")?,
         })
     }
 }
@@ -345,6 +364,7 @@ pub fn insert_grant(conn: &mut DbConnection, grant: &Grant) -> Result<(), Licens
                 grants::status.eq(grant.state.as_str()),
                 grants::created_at.eq(grant.created_at.naive_utc()),
                 grants::updated_at.eq(grant.updated_at.naive_utc()),
+                grants::distributions.eq(distribution_text(&grant.distributions)),
             ),
         ))
         .execute(conn)?;
@@ -410,6 +430,30 @@ pub fn set_grant_state(
             grants::status_reason.eq(reason),
             grants::updated_at.eq(now.naive_utc()),
         ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Grants whose term has passed and whose expiry is not yet recorded (revoked ones excluded).
+pub fn unrecorded_expiries(
+    conn: &mut DbConnection,
+    now: Timestamp,
+) -> Result<Vec<Grant>, LicensingError> {
+    let rows: Vec<GrantRow> = grants::table
+        .filter(grants::valid_until.le(now.naive_utc()))
+        .filter(grants::expiry_recorded.eq(false))
+        .filter(grants::status.ne(GrantState::Revoked.as_str()))
+        .select(GrantRow::as_select())
+        .order(grants::valid_until.asc())
+        .limit(500)
+        .load(conn)?;
+    rows.into_iter().map(GrantRow::into_grant).collect()
+}
+
+/// Marks a grant's expiry as recorded.
+pub fn mark_expiry_recorded(conn: &mut DbConnection, id: GrantId) -> Result<(), LicensingError> {
+    diesel::update(grants::table.find(id.to_string()))
+        .set(grants::expiry_recorded.eq(true))
         .execute(conn)?;
     Ok(())
 }

@@ -75,6 +75,7 @@ impl Application {
             ),
             metrics: pdx_api::metrics::handle(),
         });
+        spawn_expiry_recorder(state.licensing.clone());
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             pdx_api::mount(App::new().app_data(app_state.clone())).wrap(from_fn(pdx_api::observe))
@@ -149,6 +150,25 @@ pub async fn bootstrap(access: &AccessService) -> Result<(), ServerError> {
         );
     }
     Ok(())
+}
+
+/// How often grant expiries are looked for, to be recorded in the audit trail.
+const EXPIRY_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Records grant expiries in the background; expiry itself needs no task (it is derived from
+/// the clock at every decision).
+fn spawn_expiry_recorder(licensing: pdx_licensing::LicensingService) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EXPIRY_SCAN_INTERVAL);
+        loop {
+            tick.tick().await;
+            match licensing.record_expiries().await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "recorded grant expiries"),
+                Err(error) => tracing::warn!(%error, "could not record grant expiries"),
+            }
+        }
+    });
 }
 
 /// Builds the catalog: its blob store and upload limit.

@@ -228,6 +228,7 @@ diesel::table! {
         decision_reason -> Nullable<Text>,
         grant_id -> Nullable<Text>,
         created_at -> Timestamp,
+        distributions -> Text,
     }
 }
 
@@ -251,6 +252,8 @@ diesel::table! {
         status_reason -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        distributions -> Text,
+        expiry_recorded -> Bool,
     }
 }
 
