@@ -1,0 +1,8 @@
+//! The circulation ledger's verifiable core: the Merkle tree of RFC 6962/9162 with inclusion
+//! and consistency proofs, and checkpoints in the C2SP signed-note format.
+
+pub mod checkpoint;
+pub mod merkle;
+
+pub use checkpoint::{Checkpoint, CheckpointError, LedgerKey, NoteVerifier};
+pub use merkle::{Hash, MerkleError};
