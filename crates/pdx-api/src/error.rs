@@ -101,6 +101,9 @@ pub enum ApiError {
         /// Why, for a human.
         detail: String,
     },
+    /// A data request refused by the access decision; the code is the reason.
+    #[error("access to this data is refused: {0}")]
+    AccessDenied(&'static str),
     /// The account must change its one-time password first.
     #[error(
         "the password must be changed (POST /api/v1/me/password) before the account can be used"
@@ -176,6 +179,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden { .. } => "forbidden",
             Self::PasswordChangeRequired => "password_change_required",
+            Self::AccessDenied(reason) => reason,
             Self::ResourceNotFound(_) => "not_found",
             Self::Conflict { code, .. } | Self::Validation { code, .. } => code,
             Self::ClassificationRejected { .. } => "classification_rejected",
@@ -200,6 +204,7 @@ impl ApiError {
             Self::Unauthorized(_) => "Unauthorized",
             Self::Forbidden { .. } => "Forbidden",
             Self::PasswordChangeRequired => "Password change required",
+            Self::AccessDenied(_) => "Access denied",
             Self::ResourceNotFound(_) => "Not found",
             Self::Conflict { .. } => "Conflict",
             Self::Validation { .. } => "Validation failed",
@@ -290,7 +295,9 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } | Self::PasswordChangeRequired => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::PasswordChangeRequired | Self::AccessDenied(_) => {
+                StatusCode::FORBIDDEN
+            }
             Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Validation { .. } | Self::ClassificationRejected { .. } => {

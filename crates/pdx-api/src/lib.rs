@@ -12,6 +12,7 @@ pub mod dcat;
 pub mod distributions;
 pub mod error;
 pub mod etag;
+pub mod exchange;
 pub mod extract;
 pub mod health;
 pub mod licensing;
@@ -56,6 +57,7 @@ every response carries an `X-Request-Id`.",
         (name = "audit", description = "The audit trail of access control"),
         (name = "catalog", description = "Datasets, distributions, search and the publishing workflow"),
         (name = "licensing", description = "Licences and policies, offers, access requests, grants and access decisions"),
+        (name = "exchange", description = "The data path: authorised, metered and logged before serving"),
         (name = "dcat", description = "DCAT-AP 3 catalog in Turtle, RDF/XML and JSON-LD"),
         (name = "ckan", description = "CKAN-compatible Action API (/api/3/action and /api/action)"),
         (name = "operations", description = "Health, readiness and metrics for operators"),
@@ -142,6 +144,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(licensing::resume_grant)
         .service(licensing::revoke_grant)
         .service(licensing::get_access)
+        .service(exchange::get_data)
         .service(dcat::get_catalog)
         .service(dcat::get_dataset_rdf)
         .service(ckan::action_v3_get)

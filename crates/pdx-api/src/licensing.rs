@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, get, post, put, web};
 use pdx_core::{AccessRequestId, DistributionId, GrantId};
 use pdx_licensing::decision::{AccessDecision, Basis};
-use pdx_licensing::model::{AccessRequest, Grant, GrantState, GrantUsage, Offer};
+use pdx_licensing::model::{AccessRequest, Grant, GrantState, Offer};
 use pdx_licensing::service::{OfferInput, RequestInput, Tightening};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -661,9 +661,8 @@ pub struct AccessResponse {
     pub reason: Option<String>,
 }
 
-/// May the caller obtain this distribution now, for this purpose? Quota use is counted from
-/// the circulation ledger once the exchange records data requests; until then a grant's
-/// quotas are reported as unused here.
+/// May the caller obtain this distribution now, for this purpose? Grant quotas are counted
+/// from the circulation ledger. Asking is not logged; obtaining the data is.
 #[utoipa::path(
     tag = "licensing",
     params(("id" = String, Path, description = "Distribution id"), AccessQuery),
@@ -685,7 +684,6 @@ pub(crate) async fn get_access(
             principal.as_ref(),
             path.into_inner(),
             query.purpose.as_deref(),
-            |_| GrantUsage::default(),
         )
         .await?;
     Ok(web::Json(match decision {

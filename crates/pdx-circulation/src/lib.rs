@@ -2,7 +2,10 @@
 //! and consistency proofs, and checkpoints in the C2SP signed-note format.
 
 pub mod checkpoint;
+pub mod entry;
 pub mod merkle;
+pub mod store;
 
 pub use checkpoint::{Checkpoint, CheckpointError, LedgerKey, NoteVerifier};
+pub use entry::Entry;
 pub use merkle::{Hash, MerkleError};

@@ -13,14 +13,14 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use pdx_access::audit::{self, AuditKind, AuditRecord, RequestContext};
-use pdx_catalog::model::{Dataset, DatasetStatus};
+use pdx_catalog::model::{Dataset, DatasetStatus, Distribution};
 use pdx_core::{
     AccessRequestId, Clock, DistributionId, GrantId, OpeningClass, OrgKind, Principal, Role,
 };
 use pdx_storage::database::transaction;
 use pdx_storage::{Database, DbConnection};
 
-use crate::decision::{self, AccessDecision, Facts, GrantFacts, Requester};
+use crate::decision::{self, AccessDecision, Basis, Facts, GrantFacts, Requester};
 use crate::error::LicensingError;
 use crate::model::{
     AccessRequest, Grant, GrantState, GrantStatus, GrantUsage, Offer, PURPOSES, RequestStatus,
@@ -673,14 +673,13 @@ impl LicensingService {
         .await
     }
 
-    /// May this principal obtain this distribution now, for this purpose? Usage so far is
-    /// given by the caller (the exchange counts it from the circulation ledger).
+    /// May this principal obtain this distribution now, for this purpose? Usage of grants is
+    /// counted from the circulation ledger.
     pub async fn decide(
         &self,
         principal: Option<&Principal>,
         distribution: DistributionId,
         purpose: Option<&str>,
-        usage: impl Fn(GrantId) -> GrantUsage + Send + 'static,
     ) -> Result<AccessDecision, LicensingError> {
         let (principal, purpose, now) = (
             principal.cloned(),
@@ -688,40 +687,104 @@ impl LicensingService {
             self.clock.now(),
         );
         self.read(move |conn| {
-            let distribution = pdx_catalog::store::find_distribution(conn, distribution)?;
-            let dataset =
-                pdx_catalog::store::find_dataset(conn, &distribution.dataset_id.to_string())?;
-            let (verified, grants) = match &principal {
-                Some(p) => {
-                    let verified = pdx_access::store::find_organization(conn, p.org)?.verified;
-                    let grants =
-                        store::list_grants(conn, GrantScope::Consumer(p.org), Some(dataset.id))?;
-                    let mut facts = Vec::new();
-                    for grant in grants {
-                        let policy = store::licence_policy(conn, &grant.licence_id)?;
-                        facts.push(GrantFacts {
-                            usage: usage(grant.id),
-                            grant,
-                            policy,
-                        });
-                    }
-                    (verified, facts)
-                }
-                None => (false, Vec::new()),
-            };
-            Ok(decision::decide(&Facts {
-                requester: Requester {
-                    principal: principal.as_ref(),
-                    verified,
-                },
-                owner: dataset.organization_id,
-                published: dataset.status == DatasetStatus::Published,
-                classification: dataset.classification,
-                grants: &grants,
-                distribution: distribution.id,
-                purpose: purpose.as_deref(),
+            Ok(decide_in(
+                conn,
+                principal.as_ref(),
+                distribution,
+                purpose.as_deref(),
                 now,
-            }))
+            )?
+            .0)
+        })
+        .await
+    }
+
+    /// The authorise-meter-log step of a data request: decides, and appends the ledger entry
+    /// (permit or deny, with its reason) in the same transaction, so quotas cannot overshoot and
+    /// nothing is served unless its entry is committed. Returns the decision, the entry's
+    /// sequence number (the receipt) and the distribution.
+    pub async fn authorize_and_log(
+        &self,
+        principal: Option<&Principal>,
+        distribution: DistributionId,
+        purpose: Option<&str>,
+        request_id: Option<&str>,
+    ) -> Result<(AccessDecision, u64, Distribution), LicensingError> {
+        let (principal, purpose, now) = (
+            principal.cloned(),
+            purpose.map(str::to_owned),
+            self.clock.now(),
+        );
+        let request_id = request_id.map(str::to_owned);
+        self.write(move |conn| {
+            pdx_circulation::store::lock(conn)?;
+            let (decision, distribution, grant) = decide_in(
+                conn,
+                principal.as_ref(),
+                distribution,
+                purpose.as_deref(),
+                now,
+            )?;
+            let (decision_text, reason, bytes, fee) = match decision {
+                AccessDecision::Permit(basis) => {
+                    let bytes = u64::try_from(distribution.byte_size.unwrap_or(0)).unwrap_or(0);
+                    let fee = grant.as_ref().map_or(0, |g| {
+                        let megabytes = bytes.div_ceil(1_000_000);
+                        u64::try_from(g.fee_per_request).unwrap_or(0)
+                            + u64::try_from(g.fee_per_mb).unwrap_or(0) * megabytes
+                    });
+                    let reason = match basis {
+                        Basis::Open => "open",
+                        Basis::Owner => "owner",
+                        Basis::Grant { .. } => "grant",
+                    };
+                    ("permit", reason.to_owned(), bytes, fee)
+                }
+                AccessDecision::Deny(reason) => ("deny", reason.code().to_owned(), 0, 0),
+            };
+            let mut entries = [data_entry(
+                principal.as_ref(),
+                &distribution,
+                grant.map(|g| g.id),
+                purpose.as_deref(),
+                request_id.as_deref(),
+                decision_text,
+                &reason,
+                bytes,
+                fee,
+            )];
+            let seqs = pdx_circulation::store::append(conn, &mut entries, now)?;
+            let seq = seqs.first().copied().unwrap_or(0);
+            Ok((decision, seq, distribution))
+        })
+        .await
+    }
+
+    /// Logs a data request refused before any decision (a bad access token); returns the receipt.
+    pub async fn log_refusal(
+        &self,
+        distribution: DistributionId,
+        reason: &'static str,
+        request_id: Option<&str>,
+    ) -> Result<u64, LicensingError> {
+        let (now, request_id) = (self.clock.now(), request_id.map(str::to_owned));
+        self.write(move |conn| {
+            let distribution = pdx_catalog::store::find_distribution(conn, distribution)?;
+            let mut entries = [data_entry(
+                None,
+                &distribution,
+                None,
+                None,
+                request_id.as_deref(),
+                "deny",
+                reason,
+                0,
+                0,
+            )];
+            Ok(pdx_circulation::store::append(conn, &mut entries, now)?
+                .first()
+                .copied()
+                .unwrap_or(0))
         })
         .await
     }
@@ -857,4 +920,88 @@ fn record_grant(
         .detail(serde_json::json!({ "consumer": grant.organization_id, "dataset": grant.dataset_id, "valid_until": grant.valid_until }));
     audit::record(conn, &event, context, now)?;
     Ok(())
+}
+
+#[allow(clippy::too_many_arguments, reason = "one ledger entry, many facts")]
+fn data_entry(
+    principal: Option<&Principal>,
+    distribution: &Distribution,
+    grant: Option<GrantId>,
+    purpose: Option<&str>,
+    request_id: Option<&str>,
+    decision: &str,
+    reason: &str,
+    bytes: u64,
+    fee: u64,
+) -> pdx_circulation::Entry {
+    pdx_circulation::Entry {
+        seq: 0,
+        time: String::new(),
+        request_id: request_id.map(str::to_owned),
+        kind: "data_access".to_owned(),
+        actor_user: principal.map(|p| p.user.to_string()),
+        actor_org: principal.map(|p| p.org.to_string()),
+        dataset: Some(distribution.dataset_id.to_string()),
+        distribution: Some(distribution.id.to_string()),
+        grant: grant.map(|g| g.to_string()),
+        purpose: purpose.map(str::to_owned),
+        decision: decision.to_owned(),
+        reason: reason.to_owned(),
+        bytes,
+        rows: 0,
+        fee,
+    }
+}
+
+/// Decides with grant usage counted from the ledger; returns the grant relied on, if any.
+fn decide_in(
+    conn: &mut DbConnection,
+    principal: Option<&Principal>,
+    distribution: DistributionId,
+    purpose: Option<&str>,
+    now: pdx_core::Timestamp,
+) -> Result<(AccessDecision, Distribution, Option<Grant>), LicensingError> {
+    let distribution = pdx_catalog::store::find_distribution(conn, distribution)?;
+    let dataset = pdx_catalog::store::find_dataset(conn, &distribution.dataset_id.to_string())?;
+    let (verified, grants) = match principal {
+        Some(p) => {
+            let verified = pdx_access::store::find_organization(conn, p.org)?.verified;
+            let mut facts = Vec::new();
+            for grant in store::list_grants(conn, GrantScope::Consumer(p.org), Some(dataset.id))? {
+                let policy = store::licence_policy(conn, &grant.licence_id)?;
+                let (requests, bytes) = pdx_circulation::store::grant_usage(conn, grant.id)?;
+                facts.push(GrantFacts {
+                    usage: GrantUsage {
+                        requests,
+                        bytes,
+                        rows: 0,
+                    },
+                    grant,
+                    policy,
+                });
+            }
+            (verified, facts)
+        }
+        None => (false, Vec::new()),
+    };
+    let decision = decision::decide(&Facts {
+        requester: Requester {
+            principal,
+            verified,
+        },
+        owner: dataset.organization_id,
+        published: dataset.status == DatasetStatus::Published,
+        classification: dataset.classification,
+        grants: &grants,
+        distribution: distribution.id,
+        purpose,
+        now,
+    });
+    let grant = match decision {
+        AccessDecision::Permit(Basis::Grant { grant }) => {
+            grants.into_iter().map(|g| g.grant).find(|g| g.id == grant)
+        }
+        _ => None,
+    };
+    Ok((decision, distribution, grant))
 }

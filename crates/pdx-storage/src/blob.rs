@@ -154,6 +154,18 @@ impl BlobStore {
         })
     }
 
+    /// Streams a blob's bytes, for serving it without holding it in memory.
+    pub async fn stream(
+        &self,
+        key: &str,
+    ) -> Result<futures_util::stream::BoxStream<'static, Result<Bytes, BlobError>>, BlobError> {
+        let result = self.store.get(&ObjectPath::from(key)).await?;
+        Ok(result
+            .into_stream()
+            .map(|chunk| chunk.map_err(BlobError::from))
+            .boxed())
+    }
+
     /// Reads a whole blob (for small blobs and tests).
     pub async fn read(&self, key: &str) -> Result<Bytes, BlobError> {
         Ok(self

@@ -257,6 +257,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The circulation ledger's entries, by sequence number.
+    ledger_entries (seq) {
+        seq -> BigInt,
+        recorded_at -> Timestamp,
+        kind -> Text,
+        decision -> Text,
+        organization_id -> Nullable<Text>,
+        dataset_id -> Nullable<Text>,
+        grant_id -> Nullable<Text>,
+        bytes -> BigInt,
+        body -> Text,
+        leaf_hash -> Text,
+    }
+}
+
+diesel::table! {
+    /// The ledger's size; its row is locked by every append.
+    ledger_head (singleton) {
+        singleton -> Integer,
+        size -> BigInt,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(api_keys -> organizations (organization_id));
@@ -284,4 +308,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     offers,
     access_requests,
     grants,
+    ledger_entries,
+    ledger_head,
 );

@@ -1,0 +1,112 @@
+//! Ledger entries and their canonical bytes: deterministic JSON (keys sorted, no insignificant
+//! whitespace), the exact leaf data of the Merkle tree. Decoding refuses unknown fields.
+
+use pdx_core::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::merkle::{Hash, leaf_hash};
+
+/// One recorded event of the circulation ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Position in the ledger, from 0, contiguous.
+    pub seq: u64,
+    /// When it was recorded (RFC 3339, microseconds, UTC).
+    pub time: String,
+    /// The request that caused it.
+    pub request_id: Option<String>,
+    /// `data_access`, or another auditable event's kind.
+    pub kind: String,
+    /// The acting user (none: anonymous).
+    pub actor_user: Option<String>,
+    /// The acting organisation (none: anonymous).
+    pub actor_org: Option<String>,
+    /// The dataset concerned.
+    pub dataset: Option<String>,
+    /// The distribution concerned.
+    pub distribution: Option<String>,
+    /// The grant relied on.
+    pub grant: Option<String>,
+    /// The declared purpose.
+    pub purpose: Option<String>,
+    /// `permit` or `deny`.
+    pub decision: String,
+    /// Why (the basis of a permit, the reason code of a denial).
+    pub reason: String,
+    /// Bytes served.
+    pub bytes: u64,
+    /// Rows served, when known.
+    pub rows: u64,
+    /// Fee charged, in fen.
+    pub fee: u64,
+}
+
+impl Entry {
+    /// The canonical bytes: sorted keys, no whitespace.
+    pub fn canonical(&self) -> Vec<u8> {
+        // serde_json's map is ordered by key, so a round trip through `Value` sorts the keys.
+        serde_json::to_value(self)
+            .and_then(|value| serde_json::to_vec(&value))
+            .unwrap_or_default()
+    }
+
+    /// The Merkle leaf hash of the canonical bytes.
+    pub fn leaf(&self) -> Hash {
+        leaf_hash(&self.canonical())
+    }
+
+    /// Decodes canonical bytes, refusing unknown fields.
+    pub fn decode(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The recording time as stored.
+    pub fn format_time(time: Timestamp) -> String {
+        time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            seq: 7,
+            time: "2026-07-01T12:00:00.000000Z".into(),
+            request_id: Some("r1".into()),
+            kind: "data_access".into(),
+            actor_user: None,
+            actor_org: Some("acme".into()),
+            dataset: Some("d".into()),
+            distribution: Some("x".into()),
+            grant: None,
+            purpose: Some("research".into()),
+            decision: "permit".into(),
+            reason: "open".into(),
+            bytes: 10240,
+            rows: 0,
+            fee: 0,
+        }
+    }
+
+    #[test]
+    fn canonical_bytes_sort_keys_without_whitespace_and_round_trip() {
+        let bytes = entry().canonical();
+        let text = String::from_utf8(bytes.clone()).unwrap_or_default();
+        assert!(
+            text.starts_with(r#"{"actor_org":"acme","actor_user":null,"bytes":10240,"#),
+            "{text}"
+        );
+        assert!(!text.contains(' ') && !text.contains('\n'));
+        assert_eq!(Entry::decode(&bytes).ok(), Some(entry()));
+    }
+
+    #[test]
+    fn decoding_refuses_unknown_fields() {
+        let mut value = serde_json::to_value(entry()).unwrap_or_default();
+        value["extra"] = serde_json::json!(1);
+        assert!(Entry::decode(value.to_string().as_bytes()).is_err());
+    }
+}
