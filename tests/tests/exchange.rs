@@ -332,4 +332,25 @@ async fn quota_holds_exactly_under_parallel_clients() {
         access["reason"], "quota_exhausted",
         "usage is counted from the ledger"
     );
+    let grants = json(
+        s.server
+            .call(Method::GET, "/api/v1/grants", Some(&s.enterprise), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        grants[0]["usage"]["requests"], 5,
+        "the consumer sees its usage so far"
+    );
+    assert_eq!(grants[0]["usage"]["bytes"], 5 * CSV.len() as u64);
+    let owner_view = json(
+        s.server
+            .call(Method::GET, "/api/v1/grants", Some(&s.admin), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        owner_view[0]["usage"]["requests"], 5,
+        "so does the owning agency"
+    );
 }

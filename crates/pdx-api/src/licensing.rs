@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, get, post, put, web};
 use pdx_core::{AccessRequestId, DistributionId, GrantId};
 use pdx_licensing::decision::{AccessDecision, Basis};
-use pdx_licensing::model::{AccessRequest, Grant, GrantState, Offer};
+use pdx_licensing::model::{AccessRequest, Grant, GrantState, GrantUsage, Offer};
 use pdx_licensing::service::{OfferInput, RequestInput, Tightening};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -507,9 +507,28 @@ pub struct GrantResponse {
     pub status_reason: Option<String>,
     /// Distribution ids covered; empty means all.
     pub distributions: Vec<String>,
+    /// Use so far, counted from the circulation ledger.
+    pub usage: UsageResponse,
+}
+
+/// A grant's use so far.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct UsageResponse {
+    /// Requests served under it.
+    pub requests: u64,
+    /// Bytes served under it.
+    pub bytes: u64,
 }
 
 impl GrantResponse {
+    fn with_usage(mut self, usage: GrantUsage) -> Self {
+        self.usage = UsageResponse {
+            requests: usage.requests,
+            bytes: usage.bytes,
+        };
+        self
+    }
+
     fn at(g: Grant, now: pdx_core::Timestamp) -> Self {
         Self {
             status: g.status(now).as_str().to_owned(),
@@ -528,6 +547,7 @@ impl GrantResponse {
             fee_per_mb: g.fee_per_mb,
             status_reason: g.status_reason,
             distributions: g.distributions.iter().map(ToString::to_string).collect(),
+            usage: UsageResponse::default(),
         }
     }
 }
@@ -545,13 +565,16 @@ pub(crate) async fn list_grants(
     Authenticated(principal): Authenticated,
 ) -> Result<web::Json<Vec<GrantResponse>>, ApiError> {
     let now = chrono::Utc::now();
+    let grants = state.licensing.grants(&principal).await?;
+    let usage = state
+        .licensing
+        .usage_of(grants.iter().map(|g| g.id).collect())
+        .await?;
     Ok(web::Json(
-        state
-            .licensing
-            .grants(&principal)
-            .await?
+        grants
             .into_iter()
-            .map(|g| GrantResponse::at(g, now))
+            .zip(usage)
+            .map(|(g, u)| GrantResponse::at(g, now).with_usage(u))
             .collect(),
     ))
 }
@@ -572,10 +595,13 @@ pub(crate) async fn get_grant(
     Authenticated(principal): Authenticated,
     path: web::Path<GrantId>,
 ) -> Result<web::Json<GrantResponse>, ApiError> {
-    Ok(web::Json(GrantResponse::at(
-        state.licensing.grant(&principal, path.into_inner()).await?,
-        chrono::Utc::now(),
-    )))
+    let grant = state.licensing.grant(&principal, path.into_inner()).await?;
+    let usage = state.licensing.usage_of(vec![grant.id]).await?;
+    let response = GrantResponse::at(grant, chrono::Utc::now());
+    Ok(web::Json(match usage.into_iter().next() {
+        Some(usage) => response.with_usage(usage),
+        None => response,
+    }))
 }
 
 async fn change(

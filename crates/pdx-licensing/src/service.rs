@@ -580,6 +580,24 @@ impl LicensingService {
         Ok(grants)
     }
 
+    /// Usage so far of grants the caller may already see, counted from the ledger.
+    pub async fn usage_of(&self, grants: Vec<GrantId>) -> Result<Vec<GrantUsage>, LicensingError> {
+        self.read(move |conn| {
+            grants
+                .into_iter()
+                .map(|id| {
+                    let (requests, bytes) = pdx_circulation::store::grant_usage(conn, id)?;
+                    Ok(GrantUsage {
+                        requests,
+                        bytes,
+                        rows: 0,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// One grant, if the principal may see it.
     pub async fn grant(&self, principal: &Principal, id: GrantId) -> Result<Grant, LicensingError> {
         let principal = principal.clone();
