@@ -53,7 +53,11 @@ fn migrate_applies_migrations_and_is_idempotent() {
     );
     assert!(String::from_utf8_lossy(&first.stderr).contains("applied migration"));
     let second = output(pdx(data.path(), &database).arg("migrate"));
-    assert!(second.status.success());
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
     assert!(!String::from_utf8_lossy(&second.stderr).contains("applied migration"));
 }
 

@@ -99,7 +99,9 @@ impl Database {
         drop(r2d2::ManageConnection::connect(&manager)?);
         let pool = r2d2::Pool::builder()
             .max_size(options.max_size.max(1))
-            .min_idle(Some(1))
+            // Connections open on demand: no background thread is ever opening one, which could
+            // be cut off mid-handshake when a short-lived command exits.
+            .min_idle(Some(0))
             .connection_timeout(options.acquire_timeout)
             .test_on_check_out(false)
             .error_handler(Box::new(LogErrors))
