@@ -10,6 +10,19 @@ use pdx_server::{Application, Config};
 /// The password of every user made by `TestServer::create_user`.
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Percent-encodes everything but ASCII letters and digits, for query-string values.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// `application/x-www-form-urlencoded` encoding of pairs.
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {
     fn escape(s: &str) -> String {

@@ -236,7 +236,7 @@ async fn publisher_creates_uploads_submits_reviewer_publishes_and_anyone_finds_i
             a.server
                 .call(
                     Method::GET,
-                    &format!("/api/v1/datasets?q={}", urlencode(query)),
+                    &format!("/api/v1/datasets?q={}", pdx_tests::urlencode(query)),
                     None,
                     None,
                 )
@@ -301,18 +301,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
         .collect()
 }
 

@@ -32,7 +32,10 @@ async fn demo_catalog_is_searchable_and_its_accounts_sign_in() {
     ] {
         let found = json(
             server
-                .get(&format!("/api/v1/datasets?q={}", encode(query)))
+                .get(&format!(
+                    "/api/v1/datasets?q={}",
+                    pdx_tests::urlencode(query)
+                ))
                 .await,
         )
         .await;
@@ -82,16 +85,4 @@ async fn demo_catalog_is_searchable_and_its_accounts_sign_in() {
     )
     .await;
     assert!(trail["total"].as_i64().unwrap_or(0) >= 35);
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

@@ -64,16 +64,7 @@ impl Slug {
 
     /// Derives a slug from a display name, for names written in Latin letters.
     pub fn derive_from(name: &str) -> Option<Self> {
-        let mut slug = String::new();
-        for c in name.trim().to_lowercase().chars() {
-            if c.is_ascii_alphanumeric() {
-                slug.push(c);
-            } else if !slug.ends_with('-') && !slug.is_empty() {
-                slug.push('-');
-            }
-        }
-        let slug = slug.trim_end_matches('-');
-        Self::parse(&slug.chars().take(64).collect::<String>()).ok()
+        Self::parse(&pdx_core::slug::kebab(name, 64)).ok()
     }
 
     /// The slug.

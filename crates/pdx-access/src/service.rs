@@ -606,10 +606,7 @@ impl AccessService {
     ) -> Result<Organization, AccessError> {
         let key = id_or_slug.to_owned();
         let organization = self
-            .read(move |conn| match key.parse::<OrganizationId>() {
-                Ok(id) => store::find_organization(conn, id),
-                Err(_) => store::find_organization_by_slug(conn, &key),
-            })
+            .read(move |conn| store::find_organization_by_key(conn, &key))
             .await?;
         // An organisation one may not see is reported as absent, not as forbidden.
         permissions::view_organization(principal, &organization)

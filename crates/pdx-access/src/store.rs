@@ -154,6 +154,17 @@ pub fn find_organization(
         .try_into()
 }
 
+/// The organisation with this id or, failing that, this slug.
+pub fn find_organization_by_key(
+    conn: &mut DbConnection,
+    id_or_slug: &str,
+) -> Result<Organization, AccessError> {
+    match id_or_slug.parse::<OrganizationId>() {
+        Ok(id) => find_organization(conn, id),
+        Err(_) => find_organization_by_slug(conn, id_or_slug),
+    }
+}
+
 /// The organisations with these ids (missing ones are skipped).
 pub fn find_organizations(
     conn: &mut DbConnection,

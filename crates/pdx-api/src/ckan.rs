@@ -66,9 +66,7 @@ impl From<ApiError> for CkanError {
         } else {
             error.to_string()
         };
-        if status.is_server_error() {
-            drop(error.error_response());
-        }
+        error.log_cause();
         Self {
             kind,
             message,

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use pdx_catalog::model::{Column, Distribution, DistributionKind};
 use pdx_catalog::service::DistributionInput;
 use pdx_core::DistributionId;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::authn::{Authenticated, MaybeAuthenticated};
@@ -342,10 +342,6 @@ pub(crate) async fn get_distribution(
     etag::json(&req, &DistributionResponse::from(distribution))
 }
 
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 /// Changes to a distribution; absent fields stay, `null` clears.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -353,11 +349,11 @@ pub struct UpdateDistributionRequest {
     /// New title.
     pub title: Option<String>,
     /// New description, or `null`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     /// New column schema, or `null`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<Vec<ColumnSchema>>)]
     pub columns: Option<Option<Vec<ColumnSchema>>>,
 }

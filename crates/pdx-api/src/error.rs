@@ -260,6 +260,19 @@ impl ApiError {
         problem
     }
 
+    /// Writes the hidden cause of a 5xx to the log, within the request's span.
+    pub fn log_cause(&self) {
+        match self {
+            Self::Internal(cause) => {
+                tracing::error!(error = %Chain(cause.as_ref()), "internal error")
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %Chain(cause.as_ref()), "service unavailable")
+            }
+            _ => {}
+        }
+    }
+
     /// The error a bare status stands for, used when a framework answer has no body of ours.
     pub fn from_status(status: StatusCode) -> Option<Self> {
         match status {
@@ -311,15 +324,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
-            Self::Internal(cause) => {
-                tracing::error!(error = %Chain(cause.as_ref()), "internal error")
-            }
-            Self::Unavailable(cause) => {
-                tracing::warn!(error = %Chain(cause.as_ref()), "service unavailable")
-            }
-            _ => {}
-        }
+        self.log_cause();
         let problem = self.problem();
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = HttpResponse::build(self.status_code());

@@ -21,6 +21,16 @@ pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error, _request| ApiError::from(error).into())
 }
 
+/// For `Option<Option<T>>` fields: an absent field stays `None`, an explicit `null` becomes
+/// `Some(None)` (clear it), a value `Some(Some(v))`.
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// Path segments that do not parse (a malformed id) name no resource: 404.
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|error, _request| ApiError::from(error).into())

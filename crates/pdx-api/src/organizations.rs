@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use pdx_access::model::Member;
 use pdx_access::service::{MemberInput, OrganizationInput};
 use pdx_core::{OrgKind, PageRequest, Role, UserId};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::accounts::{OrganizationResponse, UserResponse};
@@ -151,10 +151,6 @@ pub(crate) async fn get_organization(
     Ok(web::Json(organization.into()))
 }
 
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 /// Changes to an organisation; absent fields stay as they are, `null` clears a contact.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -162,11 +158,11 @@ pub struct UpdateOrganizationRequest {
     /// New display name.
     pub name: Option<String>,
     /// New contact e-mail address, or `null`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     pub contact_email: Option<Option<String>>,
     /// New contact telephone number, or `null`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     pub contact_phone: Option<Option<String>>,
 }

@@ -64,16 +64,7 @@ pub fn slug(value: &str) -> Result<String, CatalogError> {
 
 /// Derives a slug from a title's Latin words, if it has any.
 pub fn derive_slug(title: &str) -> Option<String> {
-    let mut out = String::new();
-    for c in title.to_lowercase().chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let out: String = out.trim_matches('-').chars().take(80).collect();
-    slug(out.trim_end_matches('-')).ok()
+    slug(&pdx_core::slug::kebab(title, 80)).ok()
 }
 
 /// Checks and normalises dataset metadata; `licence_is_known` says whether a named licence

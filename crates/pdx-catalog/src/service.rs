@@ -699,17 +699,13 @@ impl CatalogService {
         slug_or_id: &str,
     ) -> Result<Option<OrganizationId>, CatalogError> {
         let key = slug_or_id.to_owned();
-        self.read(move |conn| {
-            let found = match key.parse::<OrganizationId>() {
-                Ok(id) => pdx_access::store::find_organization(conn, id),
-                Err(_) => pdx_access::store::find_organization_by_slug(conn, &key),
-            };
-            match found {
+        self.read(
+            move |conn| match pdx_access::store::find_organization_by_key(conn, &key) {
                 Ok(org) => Ok(Some(org.id)),
                 Err(pdx_access::AccessError::OrganizationNotFound) => Ok(None),
                 Err(other) => Err(other.into()),
-            }
-        })
+            },
+        )
         .await
     }
 }

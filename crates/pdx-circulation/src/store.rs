@@ -1,7 +1,6 @@
 //! Appending to the ledger and reading usage back from it. An append locks the head row, so
 //! sequence numbers are contiguous and totally ordered even across server processes.
 
-use chrono::DateTime;
 use diesel::prelude::*;
 use pdx_core::{GrantId, Timestamp};
 use pdx_storage::schema::{ledger_entries, ledger_head};
@@ -104,9 +103,4 @@ pub fn size(conn: &mut DbConnection) -> Result<u64, StorageError> {
         .select(ledger_head::size)
         .first(conn)?;
     Ok(u64::try_from(size).unwrap_or(0))
-}
-
-/// Parses a stored recording time back, for readers.
-pub fn parse_time(text: &str) -> Option<Timestamp> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc())
 }

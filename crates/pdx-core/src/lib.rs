@@ -7,6 +7,7 @@ pub mod id;
 pub mod paging;
 pub mod principal;
 pub mod request_id;
+pub mod slug;
 
 pub use classification::{
     Classification, ClassificationViolation, DataGrade, OpeningClass, SharingClass,
