@@ -1,11 +1,13 @@
-//! The audit trail of access control: sign-ins, role changes, key changes and the like.
-//! Events live in `audit_events` until the circulation ledger takes them over.
+//! The audit trail: sign-ins, role changes, key changes, publications, grant transitions and
+//! the like, each an entry of the circulation ledger (decision `success` or `failure`), so the
+//! same Merkle tree and checkpoints that cover data access cover them.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use pdx_core::{AuditEventId, OrganizationId, Timestamp, UserId};
-use pdx_storage::DbConnection;
-use pdx_storage::schema::audit_events;
+use pdx_circulation::{DATA_ACCESS, Entry};
+use pdx_core::{OrganizationId, Timestamp, UserId};
+use pdx_storage::schema::{audit_events, ledger_entries};
+use pdx_storage::{DbConnection, StorageError};
 use serde::Serialize;
 
 use crate::error::AccessError;
@@ -198,35 +200,73 @@ impl AuditRecord {
     }
 }
 
-/// Writes one event.
+/// Whether an event of this kind is about a dataset or a grant named by its subject.
+fn subject_field(kind: AuditKind) -> Option<&'static str> {
+    match kind {
+        AuditKind::DatasetSubmitted
+        | AuditKind::DatasetReturned
+        | AuditKind::DatasetPublished
+        | AuditKind::DatasetWithdrawn
+        | AuditKind::ClassificationChanged
+        | AuditKind::OfferSet => Some("dataset"),
+        AuditKind::GrantIssued
+        | AuditKind::GrantSuspended
+        | AuditKind::GrantResumed
+        | AuditKind::GrantRevoked
+        | AuditKind::GrantExpired => Some("grant"),
+        _ => None,
+    }
+}
+
+/// Writes one event to the circulation ledger, in the caller's transaction; returns its
+/// sequence number.
 pub fn record(
     conn: &mut DbConnection,
     event: &AuditRecord,
     context: &RequestContext,
     now: Timestamp,
-) -> Result<AuditEventId, AccessError> {
-    let id = AuditEventId::new();
-    diesel::insert_into(audit_events::table)
-        .values((
-            audit_events::id.eq(id.to_string()),
-            audit_events::occurred_at.eq(now.naive_utc()),
-            audit_events::kind.eq(event.kind.as_str()),
-            audit_events::outcome.eq(event.outcome.as_str()),
-            audit_events::actor_user_id.eq(event.actor_user.map(|u| u.to_string())),
-            audit_events::actor_organization_id.eq(event.actor_org.map(|o| o.to_string())),
-            audit_events::subject.eq(&event.subject),
-            audit_events::client_address.eq(&context.client_address),
-            audit_events::request_id.eq(&context.request_id),
-            audit_events::detail.eq(event.detail.to_string()),
-        ))
-        .execute(conn)?;
-    Ok(id)
+) -> Result<u64, AccessError> {
+    let mut detail = match &event.detail {
+        serde_json::Value::Object(map) => map.clone(),
+        serde_json::Value::Null => serde_json::Map::new(),
+        other => {
+            let mut map = serde_json::Map::new();
+            map.insert("value".into(), other.clone());
+            map
+        }
+    };
+    if let Some(address) = &context.client_address {
+        detail.insert("client_address".into(), address.clone().into());
+    }
+    let reason = detail
+        .get("reason")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let mut entry = Entry::data_access();
+    entry.kind = event.kind.as_str().to_owned();
+    entry.request_id.clone_from(&context.request_id);
+    entry.actor_user = event.actor_user.map(|u| u.to_string());
+    entry.actor_org = event.actor_org.map(|o| o.to_string());
+    entry.decision = event.outcome.as_str().to_owned();
+    entry.reason = reason;
+    match subject_field(event.kind) {
+        Some("dataset") => entry.dataset.clone_from(&event.subject),
+        Some(_) => entry.grant.clone_from(&event.subject),
+        None => {}
+    }
+    entry.subject.clone_from(&event.subject);
+    entry.detail = (!detail.is_empty()).then_some(serde_json::Value::Object(detail));
+    let seqs = pdx_circulation::store::append(conn, std::slice::from_mut(&mut entry), now)?;
+    seqs.first()
+        .copied()
+        .ok_or_else(|| AccessError::Storage(StorageError::CorruptRow("no ledger entry".into())))
 }
 
 /// A recorded event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEvent {
-    /// Its id.
+    /// Its ledger sequence number.
     pub id: String,
     /// When it happened.
     pub occurred_at: Timestamp,
@@ -248,19 +288,6 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
-type AuditRow = (
-    String,
-    NaiveDateTime,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-);
-
 /// Which events to list.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -272,7 +299,8 @@ pub struct AuditFilter {
     pub actor_org: Option<OrganizationId>,
 }
 
-/// A page of events, newest first, and the total matching.
+/// A page of events other than data access, newest first, and the total matching; read from
+/// the circulation ledger.
 pub fn list(
     conn: &mut DbConnection,
     filter: &AuditFilter,
@@ -280,20 +308,72 @@ pub fn list(
     limit: i64,
 ) -> Result<(Vec<AuditEvent>, i64), AccessError> {
     let query = || {
-        let mut query = audit_events::table.into_boxed();
+        let mut query = ledger_entries::table
+            .filter(ledger_entries::kind.ne(DATA_ACCESS))
+            .into_boxed();
         if let Some(kind) = &filter.kind {
-            query = query.filter(audit_events::kind.eq(kind.clone()));
+            query = query.filter(ledger_entries::kind.eq(kind.clone()));
         }
         if let Some(user) = filter.actor_user {
-            query = query.filter(audit_events::actor_user_id.eq(user.to_string()));
+            query = query.filter(ledger_entries::actor_user_id.eq(user.to_string()));
         }
         if let Some(org) = filter.actor_org {
-            query = query.filter(audit_events::actor_organization_id.eq(org.to_string()));
+            query = query.filter(ledger_entries::organization_id.eq(org.to_string()));
         }
         query
     };
     let total: i64 = query().count().get_result(conn)?;
-    let rows: Vec<AuditRow> = query()
+    let rows: Vec<(i64, NaiveDateTime, String)> = query()
+        .select((
+            ledger_entries::seq,
+            ledger_entries::recorded_at,
+            ledger_entries::body,
+        ))
+        .order(ledger_entries::seq.desc())
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?;
+    let mut events = Vec::with_capacity(rows.len());
+    for (seq, at, body) in rows {
+        let entry = Entry::decode(body.as_bytes())
+            .map_err(|e| StorageError::CorruptRow(format!("ledger entry {seq}: {e}")))?;
+        let detail = entry.detail.unwrap_or(serde_json::Value::Null);
+        events.push(AuditEvent {
+            id: seq.to_string(),
+            occurred_at: at.and_utc(),
+            kind: entry.kind,
+            outcome: entry.decision,
+            actor_user_id: entry.actor_user,
+            actor_organization_id: entry.actor_org,
+            subject: entry.subject,
+            client_address: detail
+                .get("client_address")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
+            request_id: entry.request_id,
+            detail,
+        });
+    }
+    Ok((events, total))
+}
+
+/// Moves events recorded before the ledger took them over (the `audit_events` table) into the
+/// ledger, oldest first, each keeping its original time in `detail.occurred_at`; returns how
+/// many moved. Runs once at start-up; afterwards the table stays empty.
+pub fn move_into_ledger(conn: &mut DbConnection, now: Timestamp) -> Result<usize, AccessError> {
+    type Row = (
+        String,
+        NaiveDateTime,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+    );
+    let rows: Vec<Row> = audit_events::table
         .select((
             audit_events::id,
             audit_events::occurred_at,
@@ -306,24 +386,40 @@ pub fn list(
             audit_events::request_id,
             audit_events::detail,
         ))
-        .order(audit_events::id.desc())
-        .offset(offset)
-        .limit(limit)
+        .order((audit_events::occurred_at.asc(), audit_events::id.asc()))
         .load(conn)?;
-    let events = rows
-        .into_iter()
-        .map(|row| AuditEvent {
-            id: row.0,
-            occurred_at: row.1.and_utc(),
-            kind: row.2,
-            outcome: row.3,
-            actor_user_id: row.4,
-            actor_organization_id: row.5,
-            subject: row.6,
-            client_address: row.7,
-            request_id: row.8,
-            detail: serde_json::from_str(&row.9).unwrap_or(serde_json::Value::Null),
-        })
-        .collect();
-    Ok((events, total))
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut detail = match serde_json::from_str(&row.9) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        detail.insert(
+            "occurred_at".into(),
+            Entry::format_time(row.1.and_utc()).into(),
+        );
+        if let Some(address) = &row.7 {
+            detail.insert("client_address".into(), address.clone().into());
+        }
+        let mut entry = Entry::data_access();
+        entry.kind.clone_from(&row.2);
+        entry.decision.clone_from(&row.3);
+        entry.actor_user.clone_from(&row.4);
+        entry.actor_org.clone_from(&row.5);
+        entry.subject.clone_from(&row.6);
+        entry.request_id.clone_from(&row.8);
+        entry.reason = detail
+            .get("reason")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        entry.detail = Some(serde_json::Value::Object(detail));
+        entries.push(entry);
+    }
+    pdx_circulation::store::append(conn, &mut entries, now)?;
+    diesel::delete(audit_events::table).execute(conn)?;
+    Ok(rows.len())
 }

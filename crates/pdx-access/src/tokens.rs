@@ -102,7 +102,13 @@ pub struct TokenService {
     keys: Arc<KeyRing>,
     settings: TokenSettings,
     clock: Arc<dyn Clock>,
+    /// Tokens already verified, until they expire: a signature is checked once per token,
+    /// not once per request.
+    verified: Arc<quick_cache::sync::Cache<String, VerifiedToken>>,
 }
+
+/// Most verified tokens remembered at once.
+const VERIFIED_TOKENS: usize = 4_096;
 
 impl TokenService {
     /// A token service over a key ring.
@@ -111,6 +117,7 @@ impl TokenService {
             keys,
             settings,
             clock,
+            verified: Arc::new(quick_cache::sync::Cache::new(VERIFIED_TOKENS)),
         }
     }
 
@@ -160,6 +167,21 @@ impl TokenService {
 
     /// Verifies a compact JWT and returns the principal it names.
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, AccessError> {
+        if let Some(known) = self.verified.get(token) {
+            let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
+            if self.clock.now().timestamp() >= known.expires_at + leeway {
+                self.verified.remove(token);
+                return Err(AccessError::InvalidToken("expired"));
+            }
+            return Ok(known);
+        }
+        let verified = self.verify_signed(token)?;
+        self.verified.insert(token.to_owned(), verified.clone());
+        Ok(verified)
+    }
+
+    /// Verifies the signature and claims of a token not seen before.
+    fn verify_signed(&self, token: &str) -> Result<VerifiedToken, AccessError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AccessError::InvalidToken("malformed token"))?;
         if header.alg != Algorithm::EdDSA {

@@ -55,6 +55,26 @@ pub struct Problem {
     /// For the token endpoints: the OAuth 2.0 error description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
+    /// For `quota_exhausted`: the grant's quota and what has been used of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Quota>,
+}
+
+/// A grant's quota and its use, as a `quota_exhausted` refusal reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+pub struct Quota {
+    /// The grant.
+    pub grant: String,
+    /// Most requests allowed (none: unlimited).
+    pub max_requests: Option<i64>,
+    /// Requests used.
+    pub requests_used: u64,
+    /// Most bytes allowed (none: unlimited).
+    pub max_bytes: Option<i64>,
+    /// Bytes used.
+    pub bytes_used: u64,
+    /// When the grant ends (RFC 3339).
+    pub valid_until: String,
 }
 
 /// Everything the API can answer instead of success.
@@ -104,6 +124,20 @@ pub enum ApiError {
     /// A data request refused by the access decision; the code is the reason.
     #[error("access to this data is refused: {0}")]
     AccessDenied(&'static str),
+    /// A quota of the grant is used up.
+    #[error("a quota of the grant is used up")]
+    QuotaExhausted {
+        /// Seconds until a retry could succeed, if known.
+        retry_after: u64,
+        /// The quota and its use.
+        quota: Option<Quota>,
+    },
+    /// The requested byte range lies outside the data.
+    #[error("the requested range lies outside the data's {size} bytes")]
+    RangeNotSatisfiable {
+        /// The size of the data.
+        size: u64,
+    },
     /// The account must change its one-time password first.
     #[error(
         "the password must be changed (POST /api/v1/me/password) before the account can be used"
@@ -180,6 +214,8 @@ impl ApiError {
             Self::Forbidden { .. } => "forbidden",
             Self::PasswordChangeRequired => "password_change_required",
             Self::AccessDenied(reason) => reason,
+            Self::QuotaExhausted { .. } => "quota_exhausted",
+            Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::ResourceNotFound(_) => "not_found",
             Self::Conflict { code, .. } | Self::Validation { code, .. } => code,
             Self::ClassificationRejected { .. } => "classification_rejected",
@@ -205,6 +241,8 @@ impl ApiError {
             Self::Forbidden { .. } => "Forbidden",
             Self::PasswordChangeRequired => "Password change required",
             Self::AccessDenied(_) => "Access denied",
+            Self::QuotaExhausted { .. } => "Quota exhausted",
+            Self::RangeNotSatisfiable { .. } => "Range not satisfiable",
             Self::ResourceNotFound(_) => "Not found",
             Self::Conflict { .. } => "Conflict",
             Self::Validation { .. } => "Validation failed",
@@ -241,10 +279,12 @@ impl ApiError {
             check: None,
             error: None,
             error_description: None,
+            quota: None,
         };
         match self {
             Self::Validation { field, .. } => problem.field = Some(field.clone()),
             Self::Forbidden { check, .. } => problem.check = Some((*check).to_owned()),
+            Self::QuotaExhausted { quota, .. } => problem.quota.clone_from(quota),
             Self::ClassificationRejected { rule, .. } => {
                 problem.rule = Some((*rule).to_owned());
                 problem.field = Some("classification".to_owned());
@@ -316,7 +356,10 @@ impl ResponseError for ApiError {
             Self::Validation { .. } | Self::ClassificationRejected { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::QuotaExhausted { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::OAuth { status, .. } => *status,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -333,8 +376,12 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
-            Self::TooManyRequests { retry_after, .. } => {
+            Self::TooManyRequests { retry_after, .. }
+            | Self::QuotaExhausted { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after));
+            }
+            Self::RangeNotSatisfiable { size } => {
+                response.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
             }
             Self::Unauthorized(reason) => {
                 let reason = reason.replace('"', "'");

@@ -6,6 +6,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::merkle::{Hash, leaf_hash};
 
+/// The kind of a data request's entry.
+pub const DATA_ACCESS: &str = "data_access";
+
+/// The value with every object's keys in sorted order, whatever order serde_json keeps maps in.
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut fields: Vec<_> = map.into_iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(fields.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
+}
+
 /// One recorded event of the circulation ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +48,7 @@ pub struct Entry {
     pub grant: Option<String>,
     /// The declared purpose.
     pub purpose: Option<String>,
-    /// `permit` or `deny`.
+    /// `permit` or `deny` for data access; `success` or `failure` for other events.
     pub decision: String,
     /// Why (the basis of a permit, the reason code of a denial).
     pub reason: String,
@@ -40,15 +58,44 @@ pub struct Entry {
     pub rows: u64,
     /// Fee charged, in fen.
     pub fee: u64,
+    /// What an event other than data access was done to (an id or an e-mail address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Further facts of an event other than data access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 impl Entry {
     /// The canonical bytes: sorted keys, no whitespace.
     pub fn canonical(&self) -> Vec<u8> {
-        // serde_json's map is ordered by key, so a round trip through `Value` sorts the keys.
         serde_json::to_value(self)
+            .map(sorted)
             .and_then(|value| serde_json::to_vec(&value))
             .unwrap_or_default()
+    }
+
+    /// A data-access entry with nothing filled in yet but its kind.
+    pub fn data_access() -> Self {
+        Self {
+            seq: 0,
+            time: String::new(),
+            request_id: None,
+            kind: DATA_ACCESS.to_owned(),
+            actor_user: None,
+            actor_org: None,
+            dataset: None,
+            distribution: None,
+            grant: None,
+            purpose: None,
+            decision: String::new(),
+            reason: String::new(),
+            bytes: 0,
+            rows: 0,
+            fee: 0,
+            subject: None,
+            detail: None,
+        }
     }
 
     /// The Merkle leaf hash of the canonical bytes.
@@ -88,7 +135,29 @@ mod tests {
             bytes: 10240,
             rows: 0,
             fee: 0,
+            subject: None,
+            detail: None,
         }
+    }
+
+    #[test]
+    fn event_details_are_canonical_too() {
+        let mut event = entry();
+        event.kind = "sign_in".into();
+        event.subject = Some("clerk@example.gov".into());
+        event.detail = Some(serde_json::json!({ "zeta": 1, "alpha": { "b": 2, "a": 1 } }));
+        let text = String::from_utf8(event.canonical()).unwrap_or_default();
+        assert!(
+            text.contains(r#""detail":{"alpha":{"a":1,"b":2},"zeta":1}"#),
+            "{text}"
+        );
+        assert_eq!(Entry::decode(text.as_bytes()).ok(), Some(event));
+        assert!(
+            !String::from_utf8(entry().canonical())
+                .unwrap_or_default()
+                .contains("detail"),
+            "absent event fields are left out of data-access entries"
+        );
     }
 
     #[test]

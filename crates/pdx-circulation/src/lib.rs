@@ -1,11 +1,13 @@
 //! The circulation ledger's verifiable core: the Merkle tree of RFC 6962/9162 with inclusion
 //! and consistency proofs, and checkpoints in the C2SP signed-note format.
 
+pub mod appender;
 pub mod checkpoint;
 pub mod entry;
 pub mod merkle;
 pub mod store;
 
+pub use appender::{AppendError, Appender, AppenderOptions, Batch};
 pub use checkpoint::{Checkpoint, CheckpointError, LedgerKey, NoteVerifier};
-pub use entry::Entry;
+pub use entry::{DATA_ACCESS, Entry};
 pub use merkle::{Hash, MerkleError};

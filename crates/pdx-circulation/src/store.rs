@@ -1,12 +1,47 @@
-//! Appending to the ledger and reading usage back from it. An append locks the head row, so
-//! sequence numbers are contiguous and totally ordered even across server processes.
+//! Appending to the ledger and reading it back. An append locks the head row, so sequence
+//! numbers are contiguous and totally ordered even across server processes, and it keeps the
+//! running usage of every grant in the same transaction, so usage always equals a recount of
+//! the committed entries.
+
+use std::collections::HashMap;
 
 use diesel::prelude::*;
-use pdx_core::{GrantId, Timestamp};
-use pdx_storage::schema::{ledger_entries, ledger_head};
+use pdx_core::Timestamp;
+use pdx_storage::schema::{ledger_entries, ledger_head, ledger_idempotency, ledger_usage};
 use pdx_storage::{DbConnection, StorageError};
 
-use crate::entry::Entry;
+use crate::entry::{DATA_ACCESS, Entry};
+
+/// What has been served under a grant: permitted data requests and their sums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Permitted requests.
+    pub requests: u64,
+    /// Bytes served.
+    pub bytes: u64,
+    /// Rows served.
+    pub rows: u64,
+    /// Fees charged, in fen.
+    pub fee: u64,
+}
+
+impl Usage {
+    /// Adds one permitted request's figures.
+    pub fn add(&mut self, entry: &Entry) {
+        self.requests += 1;
+        self.bytes = self.bytes.saturating_add(entry.bytes);
+        self.rows = self.rows.saturating_add(entry.rows);
+        self.fee = self.fee.saturating_add(entry.fee);
+    }
+}
+
+fn to_i64(value: u64, what: &str) -> Result<i64, StorageError> {
+    i64::try_from(value).map_err(|_| StorageError::CorruptRow(format!("{what} out of range")))
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
 
 /// Takes the ledger's write lock for the rest of the caller's transaction and returns its size.
 /// A decision that depends on usage must take it before reading usage, so that concurrent
@@ -27,63 +62,178 @@ pub fn lock(conn: &mut DbConnection) -> Result<u64, StorageError> {
     u64::try_from(size).map_err(|_| StorageError::CorruptRow("ledger_head.size".into()))
 }
 
-/// Appends entries inside the caller's transaction; returns their sequence numbers.
+type EntryRow = (
+    i64,
+    chrono::NaiveDateTime,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    String,
+    String,
+    Option<String>,
+);
+
+/// Appends entries inside the caller's transaction, stamping each with its sequence number and
+/// `now`; returns their sequence numbers. Usage of the grants that permitted data requests
+/// relied on is updated with them.
 pub fn append(
     conn: &mut DbConnection,
     entries: &mut [Entry],
     now: Timestamp,
 ) -> Result<Vec<u64>, StorageError> {
-    let mut next = lock(conn)?;
-    let mut seqs = Vec::with_capacity(entries.len());
-    for entry in entries.iter_mut() {
+    let first = lock(conn)?;
+    let time = Entry::format_time(now);
+    let mut rows: Vec<EntryRow> = Vec::with_capacity(entries.len());
+    let mut usage: HashMap<String, Usage> = HashMap::new();
+    for (next, entry) in (first..).zip(entries.iter_mut()) {
         entry.seq = next;
-        entry.time = Entry::format_time(now);
+        entry.time.clone_from(&time);
         let body = String::from_utf8(entry.canonical())
             .map_err(|_| StorageError::CorruptRow("ledger body".into()))?;
-        diesel::insert_into(ledger_entries::table)
-            .values((
-                ledger_entries::seq
-                    .eq(i64::try_from(next).map_err(|_| StorageError::CorruptRow("seq".into()))?),
-                ledger_entries::recorded_at.eq(now.naive_utc()),
-                ledger_entries::kind.eq(&entry.kind),
-                ledger_entries::decision.eq(&entry.decision),
-                ledger_entries::organization_id.eq(&entry.actor_org),
-                ledger_entries::dataset_id.eq(&entry.dataset),
-                ledger_entries::grant_id.eq(&entry.grant),
-                ledger_entries::bytes.eq(i64::try_from(entry.bytes).unwrap_or(i64::MAX)),
-                ledger_entries::body.eq(body),
-                ledger_entries::leaf_hash.eq(hex::encode(entry.leaf())),
-            ))
-            .execute(conn)?;
-        seqs.push(next);
-        next += 1;
+        let leaf = hex::encode(crate::merkle::leaf_hash(body.as_bytes()));
+        if entry.kind == DATA_ACCESS
+            && entry.decision == "permit"
+            && let Some(grant) = &entry.grant
+        {
+            usage.entry(grant.clone()).or_default().add(entry);
+        }
+        rows.push((
+            to_i64(next, "seq")?,
+            now.naive_utc(),
+            entry.kind.clone(),
+            entry.decision.clone(),
+            entry.actor_org.clone(),
+            entry.dataset.clone(),
+            entry.grant.clone(),
+            to_i64(entry.bytes, "bytes")?,
+            body,
+            leaf,
+            entry.actor_user.clone(),
+        ));
     }
+    // SQLite allows at most 32,766 bound parameters per statement.
+    for chunk in rows.chunks(2_000) {
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                (
+                    ledger_entries::seq.eq(r.0),
+                    ledger_entries::recorded_at.eq(r.1),
+                    ledger_entries::kind.eq(&r.2),
+                    ledger_entries::decision.eq(&r.3),
+                    ledger_entries::organization_id.eq(&r.4),
+                    ledger_entries::dataset_id.eq(&r.5),
+                    ledger_entries::grant_id.eq(&r.6),
+                    ledger_entries::bytes.eq(r.7),
+                    ledger_entries::body.eq(&r.8),
+                    ledger_entries::leaf_hash.eq(&r.9),
+                    ledger_entries::actor_user_id.eq(&r.10),
+                )
+            })
+            .collect();
+        let insert = diesel::insert_into(ledger_entries::table).values(values);
+        match conn {
+            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+            DbConnection::Postgres(pg) => insert.execute(pg)?,
+        };
+    }
+    let end = first + entries.len() as u64;
     diesel::update(ledger_head::table.find(1))
-        .set(ledger_head::size.eq(i64::try_from(next).unwrap_or(i64::MAX)))
+        .set(ledger_head::size.eq(to_i64(end, "size")?))
         .execute(conn)?;
-    Ok(seqs)
+    for (grant, add) in usage {
+        diesel::sql_query(
+            "INSERT INTO ledger_usage (grant_id, requests, bytes, rows_served, fee) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (grant_id) DO UPDATE SET \
+             requests = ledger_usage.requests + excluded.requests, \
+             bytes = ledger_usage.bytes + excluded.bytes, \
+             rows_served = ledger_usage.rows_served + excluded.rows_served, \
+             fee = ledger_usage.fee + excluded.fee",
+        )
+        .bind::<diesel::sql_types::Text, _>(grant)
+        .bind::<diesel::sql_types::BigInt, _>(to_i64(add.requests, "requests")?)
+        .bind::<diesel::sql_types::BigInt, _>(to_i64(add.bytes, "bytes")?)
+        .bind::<diesel::sql_types::BigInt, _>(to_i64(add.rows, "rows")?)
+        .bind::<diesel::sql_types::BigInt, _>(to_i64(add.fee, "fee")?)
+        .execute(conn)?;
+    }
+    Ok((first..end).collect())
 }
 
-#[derive(QueryableByName)]
-struct UsageRow {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    requests: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    bytes: i64,
+/// Usage so far of each of these grants (ids), as of the caller's transaction; grants never
+/// used are absent.
+pub fn usage(
+    conn: &mut DbConnection,
+    grants: &[String],
+) -> Result<HashMap<String, Usage>, StorageError> {
+    if grants.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64, i64, i64, i64)> = ledger_usage::table
+        .filter(ledger_usage::grant_id.eq_any(grants))
+        .select((
+            ledger_usage::grant_id,
+            ledger_usage::requests,
+            ledger_usage::bytes,
+            ledger_usage::rows_served,
+            ledger_usage::fee,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(grant, requests, bytes, rows, fee)| {
+            (
+                grant,
+                Usage {
+                    requests: to_u64(requests),
+                    bytes: to_u64(bytes),
+                    rows: to_u64(rows),
+                    fee: to_u64(fee),
+                },
+            )
+        })
+        .collect())
 }
 
-/// Permitted requests and bytes served so far under a grant, counted from the ledger.
-pub fn grant_usage(conn: &mut DbConnection, grant: GrantId) -> Result<(u64, u64), StorageError> {
-    let row: UsageRow = diesel::sql_query(
-        "SELECT COUNT(*) AS requests, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS bytes \
-         FROM ledger_entries WHERE grant_id = $1 AND decision = 'permit'",
-    )
-    .bind::<diesel::sql_types::Text, _>(grant.to_string())
-    .get_result(conn)?;
-    Ok((
-        u64::try_from(row.requests).unwrap_or(0),
-        u64::try_from(row.bytes).unwrap_or(0),
-    ))
+/// Usage so far of one grant.
+pub fn grant_usage(conn: &mut DbConnection, grant: &str) -> Result<Usage, StorageError> {
+    Ok(usage(conn, &[grant.to_owned()])?
+        .remove(grant)
+        .unwrap_or_default())
+}
+
+/// The receipt of an earlier request under `grant` with this idempotency key, if any.
+pub fn receipt(
+    conn: &mut DbConnection,
+    grant: &str,
+    key: &str,
+) -> Result<Option<u64>, StorageError> {
+    let seq: Option<i64> = ledger_idempotency::table
+        .find((grant, key))
+        .select(ledger_idempotency::seq)
+        .first(conn)
+        .optional()?;
+    Ok(seq.map(to_u64))
+}
+
+/// Remembers the receipt of a request under `grant` with this idempotency key.
+pub fn remember_receipt(
+    conn: &mut DbConnection,
+    grant: &str,
+    key: &str,
+    seq: u64,
+) -> Result<(), StorageError> {
+    diesel::insert_into(ledger_idempotency::table)
+        .values((
+            ledger_idempotency::grant_id.eq(grant),
+            ledger_idempotency::idempotency_key.eq(key),
+            ledger_idempotency::seq.eq(to_i64(seq, "seq")?),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The entry with this sequence number.
@@ -102,5 +252,5 @@ pub fn size(conn: &mut DbConnection) -> Result<u64, StorageError> {
         .find(1)
         .select(ledger_head::size)
         .first(conn)?;
-    Ok(u64::try_from(size).unwrap_or(0))
+    Ok(to_u64(size))
 }

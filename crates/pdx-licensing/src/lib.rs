@@ -3,6 +3,7 @@
 
 pub mod decision;
 pub mod error;
+pub mod exchange;
 pub mod model;
 pub mod policy;
 pub mod service;

@@ -9,7 +9,7 @@
 //! | `request_access` | a member of a verified organisation other than the owner (not the platform) |
 //! | `view_request`, `view_grant` | the requesting/consumer organisation, the owning agency, auditors, platform admins |
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::Duration;
 use pdx_access::audit::{self, AuditKind, AuditRecord, RequestContext};
@@ -22,11 +22,13 @@ use pdx_storage::{Database, DbConnection};
 
 use crate::decision::{self, AccessDecision, Basis, Facts, GrantFacts, Requester};
 use crate::error::LicensingError;
+use crate::exchange::{DataAnswer, DataRequest, ExchangeBatch, appender_failure};
 use crate::model::{
     AccessRequest, Grant, GrantState, GrantStatus, GrantUsage, Offer, PURPOSES, RequestStatus,
 };
 use crate::policy::Policy;
 use crate::store::{self, GrantScope};
+use pdx_circulation::{Appender, AppenderOptions};
 
 /// Longest term a request may ask for without an offer saying otherwise, in days.
 const DEFAULT_MAX_TERM_DAYS: i32 = 365;
@@ -99,12 +101,24 @@ pub struct Tightening {
 pub struct LicensingService {
     db: Database,
     clock: Arc<dyn Clock>,
+    appender: Arc<OnceLock<Appender<ExchangeBatch>>>,
+    appender_options: AppenderOptions,
 }
 
 impl LicensingService {
-    /// Licensing over a database.
+    /// Licensing over a database, with the appender's default batching.
     pub fn new(db: Database, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+        Self::with_appender(db, clock, AppenderOptions::default())
+    }
+
+    /// Licensing over a database, with this batching of the data path's ledger appends.
+    pub fn with_appender(db: Database, clock: Arc<dyn Clock>, options: AppenderOptions) -> Self {
+        Self {
+            db,
+            clock,
+            appender: Arc::new(OnceLock::new()),
+            appender_options: options,
+        }
     }
 
     async fn write<T, F>(&self, work: F) -> Result<T, LicensingError>
@@ -586,11 +600,11 @@ impl LicensingService {
             grants
                 .into_iter()
                 .map(|id| {
-                    let (requests, bytes) = pdx_circulation::store::grant_usage(conn, id)?;
+                    let used = pdx_circulation::store::grant_usage(conn, &id.to_string())?;
                     Ok(GrantUsage {
-                        requests,
-                        bytes,
-                        rows: 0,
+                        requests: used.requests,
+                        bytes: used.bytes,
+                        rows: used.rows,
                     })
                 })
                 .collect()
@@ -717,94 +731,21 @@ impl LicensingService {
         .await
     }
 
-    /// The authorise-meter-log step of a data request: decides, and appends the ledger entry
-    /// (permit or deny, with its reason) in the same transaction, so quotas cannot overshoot and
-    /// nothing is served unless its entry is committed. Returns the decision, the entry's
-    /// sequence number (the receipt) and the distribution.
-    pub async fn authorize_and_log(
-        &self,
-        principal: Option<&Principal>,
-        distribution: DistributionId,
-        purpose: Option<&str>,
-        request_id: Option<&str>,
-    ) -> Result<(AccessDecision, u64, Distribution), LicensingError> {
-        let (principal, purpose, now) = (
-            principal.cloned(),
-            purpose.map(str::to_owned),
-            self.clock.now(),
-        );
-        let request_id = request_id.map(str::to_owned);
-        self.write(move |conn| {
-            pdx_circulation::store::lock(conn)?;
-            let (decision, distribution, grant) = decide_in(
-                conn,
-                principal.as_ref(),
-                distribution,
-                purpose.as_deref(),
-                now,
-            )?;
-            let (decision_text, reason, bytes, fee) = match decision {
-                AccessDecision::Permit(basis) => {
-                    let bytes = u64::try_from(distribution.byte_size.unwrap_or(0)).unwrap_or(0);
-                    let fee = grant.as_ref().map_or(0, |g| {
-                        let megabytes = bytes.div_ceil(1_000_000);
-                        u64::try_from(g.fee_per_request).unwrap_or(0)
-                            + u64::try_from(g.fee_per_mb).unwrap_or(0) * megabytes
-                    });
-                    let reason = match basis {
-                        Basis::Open => "open",
-                        Basis::Owner => "owner",
-                        Basis::Grant { .. } => "grant",
-                    };
-                    ("permit", reason.to_owned(), bytes, fee)
-                }
-                AccessDecision::Deny(reason) => ("deny", reason.code().to_owned(), 0, 0),
-            };
-            let mut entries = [data_entry(
-                principal.as_ref(),
-                &distribution,
-                grant.map(|g| g.id),
-                purpose.as_deref(),
-                request_id.as_deref(),
-                decision_text,
-                &reason,
-                bytes,
-                fee,
-            )];
-            let seqs = pdx_circulation::store::append(conn, &mut entries, now)?;
-            let seq = seqs.first().copied().unwrap_or(0);
-            Ok((decision, seq, distribution))
-        })
-        .await
-    }
-
-    /// Logs a data request refused before any decision (a bad access token); returns the receipt.
-    pub async fn log_refusal(
-        &self,
-        distribution: DistributionId,
-        reason: &'static str,
-        request_id: Option<&str>,
-    ) -> Result<u64, LicensingError> {
-        let (now, request_id) = (self.clock.now(), request_id.map(str::to_owned));
-        self.write(move |conn| {
-            let distribution = pdx_catalog::store::find_distribution(conn, distribution)?;
-            let mut entries = [data_entry(
-                None,
-                &distribution,
-                None,
-                None,
-                request_id.as_deref(),
-                "deny",
-                reason,
-                0,
-                0,
-            )];
-            Ok(pdx_circulation::store::append(conn, &mut entries, now)?
-                .first()
-                .copied()
-                .unwrap_or(0))
-        })
-        .await
+    /// The authorise-meter-log step of a data request, through the ledger's group-commit
+    /// appender: decided with grant usage read under the ledger lock, and appended (permit or
+    /// deny, with its reason) in the batch's transaction, so quotas cannot overshoot and
+    /// nothing is served unless its entry is committed. The answer carries the receipt.
+    pub async fn obtain(&self, request: DataRequest) -> Result<DataAnswer, LicensingError> {
+        let appender = self.appender.get_or_init(|| {
+            Appender::start(
+                self.db.clone(),
+                ExchangeBatch {
+                    clock: Arc::clone(&self.clock),
+                },
+                self.appender_options,
+            )
+        });
+        appender.submit(request).await.map_err(appender_failure)
     }
 }
 
@@ -940,37 +881,6 @@ fn record_grant(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments, reason = "one ledger entry, many facts")]
-fn data_entry(
-    principal: Option<&Principal>,
-    distribution: &Distribution,
-    grant: Option<GrantId>,
-    purpose: Option<&str>,
-    request_id: Option<&str>,
-    decision: &str,
-    reason: &str,
-    bytes: u64,
-    fee: u64,
-) -> pdx_circulation::Entry {
-    pdx_circulation::Entry {
-        seq: 0,
-        time: String::new(),
-        request_id: request_id.map(str::to_owned),
-        kind: "data_access".to_owned(),
-        actor_user: principal.map(|p| p.user.to_string()),
-        actor_org: principal.map(|p| p.org.to_string()),
-        dataset: Some(distribution.dataset_id.to_string()),
-        distribution: Some(distribution.id.to_string()),
-        grant: grant.map(|g| g.to_string()),
-        purpose: purpose.map(str::to_owned),
-        decision: decision.to_owned(),
-        reason: reason.to_owned(),
-        bytes,
-        rows: 0,
-        fee,
-    }
-}
-
 /// Decides with grant usage counted from the ledger; returns the grant relied on, if any.
 fn decide_in(
     conn: &mut DbConnection,
@@ -987,12 +897,12 @@ fn decide_in(
             let mut facts = Vec::new();
             for grant in store::list_grants(conn, GrantScope::Consumer(p.org), Some(dataset.id))? {
                 let policy = store::licence_policy(conn, &grant.licence_id)?;
-                let (requests, bytes) = pdx_circulation::store::grant_usage(conn, grant.id)?;
+                let used = pdx_circulation::store::grant_usage(conn, &grant.id.to_string())?;
                 facts.push(GrantFacts {
                     usage: GrantUsage {
-                        requests,
-                        bytes,
-                        rows: 0,
+                        requests: used.requests,
+                        bytes: used.bytes,
+                        rows: used.rows,
                     },
                     grant,
                     policy,

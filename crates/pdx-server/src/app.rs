@@ -134,6 +134,12 @@ pub fn prepare_database(
     }
     let mut conn = database.conn()?;
     let instance = instance::ensure(&mut conn, SystemClock.now())?;
+    let moved = pdx_storage::database::transaction(&mut conn, |conn| {
+        pdx_access::audit::move_into_ledger(conn, SystemClock.now())
+    })?;
+    if moved > 0 {
+        tracing::info!(events = moved, "moved earlier audit events into the ledger");
+    }
     tracing::info!(database = %url, instance = %instance.id, "database ready");
     Ok(database)
 }

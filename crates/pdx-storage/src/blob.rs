@@ -166,6 +166,23 @@ impl BlobStore {
             .boxed())
     }
 
+    /// Streams the bytes `range` of a blob (end exclusive).
+    pub async fn stream_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<futures_util::stream::BoxStream<'static, Result<Bytes, BlobError>>, BlobError> {
+        let options = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(range)),
+            ..Default::default()
+        };
+        let result = self.store.get_opts(&ObjectPath::from(key), options).await?;
+        Ok(result
+            .into_stream()
+            .map(|chunk| chunk.map_err(BlobError::from))
+            .boxed())
+    }
+
     /// Reads a whole blob (for small blobs and tests).
     pub async fn read(&self, key: &str) -> Result<Bytes, BlobError> {
         Ok(self

@@ -270,6 +270,37 @@ diesel::table! {
         bytes -> BigInt,
         body -> Text,
         leaf_hash -> Text,
+        actor_user_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Running usage per grant, maintained by the appender with the entries it counts.
+    ledger_usage (grant_id) {
+        grant_id -> Text,
+        requests -> BigInt,
+        bytes -> BigInt,
+        rows_served -> BigInt,
+        fee -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Idempotency keys per grant and the receipt of their first request.
+    ledger_idempotency (grant_id, idempotency_key) {
+        grant_id -> Text,
+        idempotency_key -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Every signed checkpoint, by tree size.
+    ledger_checkpoints (size) {
+        size -> BigInt,
+        root_hash -> Text,
+        note -> Text,
+        signed_at -> Timestamp,
     }
 }
 
@@ -310,4 +341,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     grants,
     ledger_entries,
     ledger_head,
+    ledger_usage,
+    ledger_idempotency,
+    ledger_checkpoints,
 );

@@ -1,0 +1,556 @@
+//! The authorise-meter-log step of every data request, run by the ledger's group-commit
+//! appender: each batch decides its requests in order with grant usage read under the ledger
+//! lock (and updated as the batch goes), resolves byte ranges, honours idempotency keys, and
+//! appends one entry per request — permit or deny, with its reason — in the batch's single
+//! transaction. Nothing is served unless its entry is committed.
+
+use std::collections::HashMap;
+
+use pdx_catalog::model::{Dataset, DatasetStatus, Distribution, DistributionKind};
+use pdx_circulation::store::{self as ledger, Usage};
+use pdx_circulation::{AppendError, Batch, Entry};
+use pdx_core::{Clock, DatasetId, DistributionId, OrganizationId, Principal, Timestamp};
+use pdx_storage::{DbConnection, StorageError};
+use std::sync::Arc;
+
+use crate::decision::{self, AccessDecision, Basis, DenyReason, Facts, GrantFacts, Requester};
+use crate::error::LicensingError;
+use crate::model::{Grant, GrantUsage};
+use crate::store::{self, GrantScope};
+
+/// The bytes a client asked for (`Range: bytes=…`, one range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// From `start` to `end` inclusive (to the end when absent).
+    From {
+        /// First byte.
+        start: u64,
+        /// Last byte, inclusive.
+        end: Option<u64>,
+    },
+    /// The last `n` bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// Parses a `Range` header value. `None` when it is not a single byte range, in which case
+    /// HTTP lets the server send the whole representation.
+    pub fn parse(header: &str) -> Option<Self> {
+        let spec = header.trim().strip_prefix("bytes=")?.trim();
+        if spec.contains(',') {
+            return None;
+        }
+        let (start, end) = spec.split_once('-')?;
+        let number = |s: &str| s.trim().parse::<u64>().ok();
+        match (start.trim().is_empty(), end.trim().is_empty()) {
+            (true, false) => number(end).map(Self::Suffix),
+            (false, true) => number(start).map(|start| Self::From { start, end: None }),
+            (false, false) => {
+                let (start, end) = (number(start)?, number(end)?);
+                (start <= end).then_some(Self::From {
+                    start,
+                    end: Some(end),
+                })
+            }
+            (true, true) => None,
+        }
+    }
+
+    /// The first and last byte (inclusive) of a representation of `size` bytes, or `None` when
+    /// the range cannot be satisfied.
+    pub fn resolve(self, size: u64) -> Option<(u64, u64)> {
+        match self {
+            Self::From { start, end } => {
+                (start < size).then(|| (start, end.map_or(size - 1, |e| e.min(size - 1))))
+            }
+            Self::Suffix(0) => None,
+            Self::Suffix(n) => (size > 0).then(|| (size.saturating_sub(n), size - 1)),
+        }
+    }
+}
+
+/// Why a data request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The licensing decision refused it.
+    Decision(DenyReason),
+    /// The presented access token is not valid.
+    InvalidToken,
+    /// The requested byte range lies outside the data.
+    RangeNotSatisfiable,
+}
+
+impl Refusal {
+    /// The reason code written to the ledger.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Decision(reason) => reason.code(),
+            Self::InvalidToken => "invalid_token",
+            Self::RangeNotSatisfiable => "range_not_satisfiable",
+        }
+    }
+}
+
+/// One data request, as the HTTP edge hands it over.
+#[derive(Debug, Clone)]
+pub struct DataRequest {
+    /// Who asks (none: anonymous).
+    pub principal: Option<Principal>,
+    /// What they ask for.
+    pub distribution: DistributionId,
+    /// The declared purpose.
+    pub purpose: Option<String>,
+    /// The request id, for the ledger.
+    pub request_id: Option<String>,
+    /// A client's idempotency key: a retry under the same grant gets the first receipt.
+    pub idempotency_key: Option<String>,
+    /// The bytes asked for.
+    pub range: Option<ByteRange>,
+    /// Set when the edge refused the request before any decision (a bad token).
+    pub refused: Option<Refusal>,
+}
+
+/// A grant's quota as a refusal reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QuotaState {
+    /// The grant.
+    pub grant: String,
+    /// Most requests allowed.
+    pub max_requests: Option<i64>,
+    /// Requests used.
+    pub requests_used: u64,
+    /// Most bytes allowed.
+    pub max_bytes: Option<i64>,
+    /// Bytes used.
+    pub bytes_used: u64,
+    /// When the grant ends.
+    pub valid_until: Timestamp,
+}
+
+/// What is served: the basis, the bytes (inclusive range when partial) and whether this is a
+/// retry answered with an earlier receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// Why it is allowed.
+    pub basis: Basis,
+    /// The first and last byte served, when a range was asked for.
+    pub range: Option<(u64, u64)>,
+    /// Whether an idempotency key matched an earlier request (nothing new was logged).
+    pub replayed: bool,
+}
+
+/// The answer to a data request: its receipt and what to do.
+#[derive(Debug, Clone)]
+pub struct DataAnswer {
+    /// The ledger sequence number of the request's entry.
+    pub seq: u64,
+    /// The distribution.
+    pub distribution: Distribution,
+    /// Served, or refused and why.
+    pub outcome: Result<Served, Refusal>,
+    /// The quota, when it is the reason for a refusal.
+    pub quota: Option<QuotaState>,
+}
+
+/// What one request became inside a batch, before its entry is appended.
+enum Pending {
+    Failed(LicensingError),
+    Replay(DataAnswer),
+    /// A retry of an earlier request of the same batch (by position): its receipt.
+    ReplayOf(usize, DataAnswer),
+    Log {
+        entry: Entry,
+        answer: DataAnswer,
+        remember: Option<(String, String)>,
+    },
+}
+
+/// The batch work of the data path (see the module docs).
+pub(crate) struct ExchangeBatch {
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// Facts read once per batch and kept up to date as it goes.
+#[derive(Default)]
+struct Memo {
+    distributions: HashMap<DistributionId, (Distribution, Dataset)>,
+    verified: HashMap<OrganizationId, bool>,
+    grants: HashMap<(OrganizationId, DatasetId), Vec<GrantFacts>>,
+    policies: HashMap<String, serde_json::Value>,
+    receipts: HashMap<(String, String), usize>,
+}
+
+impl Batch for ExchangeBatch {
+    type Request = DataRequest;
+    type Answer = DataAnswer;
+    type Error = LicensingError;
+
+    fn run(
+        &mut self,
+        conn: &mut DbConnection,
+        requests: Vec<DataRequest>,
+    ) -> Result<Vec<Result<DataAnswer, LicensingError>>, StorageError> {
+        let now = self.clock.now();
+        ledger::lock(conn)?;
+        let mut memo = Memo::default();
+        let mut pending = Vec::with_capacity(requests.len());
+        for (index, request) in requests.into_iter().enumerate() {
+            let item = match prepare(conn, &mut memo, index, request, now) {
+                Ok(item) => item,
+                Err(LicensingError::Storage(e)) => return Err(e),
+                Err(e) => Pending::Failed(e),
+            };
+            pending.push(item);
+        }
+        let mut entries: Vec<Entry> = pending
+            .iter_mut()
+            .filter_map(|p| match p {
+                Pending::Log { entry, .. } => Some(std::mem::replace(entry, Entry::data_access())),
+                _ => None,
+            })
+            .collect();
+        let mut seqs = ledger::append(conn, &mut entries, now)?.into_iter();
+        let mut logged: Vec<Option<u64>> = Vec::with_capacity(pending.len());
+        for item in &pending {
+            logged.push(match item {
+                Pending::Log { .. } => Some(
+                    seqs.next()
+                        .ok_or_else(|| StorageError::Task("a ledger entry went missing".into()))?,
+                ),
+                _ => None,
+            });
+        }
+        let mut answers = Vec::with_capacity(pending.len());
+        for (item, seq) in pending.into_iter().zip(&logged) {
+            answers.push(match item {
+                Pending::Failed(e) => Err(e),
+                Pending::Replay(answer) => Ok(answer),
+                Pending::ReplayOf(first, mut answer) => {
+                    answer.seq = logged.get(first).copied().flatten().ok_or_else(|| {
+                        StorageError::Task("a retried request went missing".into())
+                    })?;
+                    Ok(answer)
+                }
+                Pending::Log {
+                    mut answer,
+                    remember,
+                    ..
+                } => {
+                    answer.seq = seq.unwrap_or_default();
+                    if let Some((grant, key)) = remember {
+                        ledger::remember_receipt(conn, &grant, &key, answer.seq)?;
+                    }
+                    Ok(answer)
+                }
+            });
+        }
+        Ok(answers)
+    }
+}
+
+fn prepare(
+    conn: &mut DbConnection,
+    memo: &mut Memo,
+    index: usize,
+    request: DataRequest,
+    now: Timestamp,
+) -> Result<Pending, LicensingError> {
+    let (distribution, dataset) = match memo.distributions.get(&request.distribution) {
+        Some(found) => found.clone(),
+        None => {
+            let distribution = pdx_catalog::store::find_distribution(conn, request.distribution)?;
+            let dataset =
+                pdx_catalog::store::find_dataset(conn, &distribution.dataset_id.to_string())?;
+            memo.distributions.insert(
+                request.distribution,
+                (distribution.clone(), dataset.clone()),
+            );
+            (distribution, dataset)
+        }
+    };
+    let mut entry = Entry::data_access();
+    entry.request_id.clone_from(&request.request_id);
+    entry.actor_user = request.principal.as_ref().map(|p| p.user.to_string());
+    entry.actor_org = request.principal.as_ref().map(|p| p.org.to_string());
+    entry.dataset = Some(dataset.id.to_string());
+    entry.distribution = Some(distribution.id.to_string());
+    entry.purpose.clone_from(&request.purpose);
+    let refuse = |mut entry: Entry, refusal: Refusal, quota: Option<QuotaState>, grant| {
+        entry.decision = "deny".into();
+        entry.reason = refusal.code().into();
+        entry.grant = grant;
+        Pending::Log {
+            entry,
+            answer: DataAnswer {
+                seq: 0,
+                distribution: distribution.clone(),
+                outcome: Err(refusal),
+                quota,
+            },
+            remember: None,
+        }
+    };
+    if let Some(refusal) = request.refused {
+        return Ok(refuse(entry, refusal, None, None));
+    }
+    let principal = request.principal.as_ref();
+    let grants_key = principal.map(|p| (p.org, dataset.id));
+    if let (Some(p), Some(key)) = (principal, grants_key) {
+        if !memo.verified.contains_key(&p.org) {
+            let verified = pdx_access::store::find_organization(conn, p.org)?.verified;
+            memo.verified.insert(p.org, verified);
+        }
+        if !memo.grants.contains_key(&key) {
+            let facts = grant_facts(conn, memo, p.org, dataset.id)?;
+            memo.grants.insert(key, facts);
+        }
+    }
+    let empty = Vec::new();
+    let grants = grants_key
+        .and_then(|k| memo.grants.get(&k))
+        .unwrap_or(&empty);
+    let decision = decision::decide(&Facts {
+        requester: Requester {
+            principal,
+            verified: principal.is_some_and(|p| memo.verified.get(&p.org) == Some(&true)),
+        },
+        owner: dataset.organization_id,
+        published: dataset.status == DatasetStatus::Published,
+        classification: dataset.classification,
+        grants,
+        distribution: distribution.id,
+        purpose: request.purpose.as_deref(),
+        now,
+    });
+    // The grant the answer concerns: the one relied on, or the one whose refusal is reported.
+    let concerned: Option<&GrantFacts> = match decision {
+        AccessDecision::Permit(Basis::Grant { grant }) => {
+            grants.iter().find(|g| g.grant.id == grant)
+        }
+        AccessDecision::Deny(reason) if grant_reason(reason) => {
+            grants.iter().max_by_key(|g| g.grant.created_at)
+        }
+        _ => None,
+    };
+    let concerned_id = concerned.map(|g| g.grant.id);
+    let grant_id = concerned_id.map(|g| g.to_string());
+    let receipt_key = match (&request.idempotency_key, &grant_id, decision) {
+        (
+            Some(key),
+            Some(grant),
+            AccessDecision::Permit(_) | AccessDecision::Deny(DenyReason::QuotaExhausted),
+        ) => Some((grant.clone(), key.clone())),
+        _ => None,
+    };
+    let size = u64::try_from(distribution.byte_size.unwrap_or(0)).unwrap_or(0);
+    let range = match (request.range, distribution.kind) {
+        (Some(range), DistributionKind::File) => Some(range.resolve(size)),
+        _ => None,
+    };
+    if let (Some(key), Some(grant)) = (&receipt_key, concerned_id) {
+        let replay = |seq| DataAnswer {
+            seq,
+            distribution: distribution.clone(),
+            outcome: match range {
+                Some(None) => Err(Refusal::RangeNotSatisfiable),
+                range => Ok(Served {
+                    basis: Basis::Grant { grant },
+                    range: range.flatten(),
+                    replayed: true,
+                }),
+            },
+            quota: None,
+        };
+        if let Some(&first) = memo.receipts.get(key) {
+            return Ok(Pending::ReplayOf(first, replay(0)));
+        }
+        if let Some(seq) = ledger::receipt(conn, &key.0, &key.1)? {
+            return Ok(Pending::Replay(replay(seq)));
+        }
+    }
+    let basis = match decision {
+        AccessDecision::Deny(reason) => {
+            let quota = (reason == DenyReason::QuotaExhausted)
+                .then(|| concerned.map(quota_state))
+                .flatten();
+            return Ok(refuse(entry, Refusal::Decision(reason), quota, grant_id));
+        }
+        AccessDecision::Permit(basis) => basis,
+    };
+    let served_range = match range {
+        Some(None) => return Ok(refuse(entry, Refusal::RangeNotSatisfiable, None, grant_id)),
+        Some(Some(r)) => Some(r),
+        None => None,
+    };
+    let bytes = match (served_range, distribution.kind) {
+        (Some((first, last)), _) => last - first + 1,
+        (None, DistributionKind::File) => size,
+        (None, DistributionKind::Api) => 0,
+    };
+    entry.decision = "permit".into();
+    entry.reason = match basis {
+        Basis::Open => "open",
+        Basis::Owner => "owner",
+        Basis::Grant { .. } => "grant",
+    }
+    .into();
+    entry.bytes = bytes;
+    entry.grant.clone_from(&grant_id);
+    if let Some(facts) = concerned {
+        let megabytes = bytes.div_ceil(1_000_000);
+        entry.fee = u64::try_from(facts.grant.fee_per_request).unwrap_or(0)
+            + u64::try_from(facts.grant.fee_per_mb).unwrap_or(0) * megabytes;
+    }
+    // Later requests of this batch see this one's usage.
+    if let (Some(key), Some(grant)) = (grants_key, &grant_id) {
+        if let Some(facts) = memo
+            .grants
+            .get_mut(&key)
+            .and_then(|all| all.iter_mut().find(|g| g.grant.id.to_string() == *grant))
+        {
+            facts.usage.requests += 1;
+            facts.usage.bytes = facts.usage.bytes.saturating_add(bytes);
+        }
+    }
+    if let Some(key) = &receipt_key {
+        // A retry later in this batch gets this request's receipt.
+        memo.receipts.insert(key.clone(), index);
+    }
+    Ok(Pending::Log {
+        entry,
+        answer: DataAnswer {
+            seq: 0,
+            distribution,
+            outcome: Ok(Served {
+                basis,
+                range: served_range,
+                replayed: false,
+            }),
+            quota: None,
+        },
+        remember: receipt_key,
+    })
+}
+
+/// Whether a refusal is about the requester's grant (so the entry names it).
+fn grant_reason(reason: DenyReason) -> bool {
+    matches!(
+        reason,
+        DenyReason::GrantNotYetValid
+            | DenyReason::GrantExpired
+            | DenyReason::GrantSuspended
+            | DenyReason::GrantRevoked
+            | DenyReason::PurposeNotAllowed
+            | DenyReason::QuotaExhausted
+            | DenyReason::PolicyDenied
+            | DenyReason::DistributionNotCovered
+    )
+}
+
+fn quota_state(facts: &GrantFacts) -> QuotaState {
+    QuotaState {
+        grant: facts.grant.id.to_string(),
+        max_requests: facts.grant.max_requests,
+        requests_used: facts.usage.requests,
+        max_bytes: facts.grant.max_bytes,
+        bytes_used: facts.usage.bytes,
+        valid_until: facts.grant.valid_until,
+    }
+}
+
+/// The requester organisation's grants for a dataset, with usage and policies.
+fn grant_facts(
+    conn: &mut DbConnection,
+    memo: &mut Memo,
+    org: OrganizationId,
+    dataset: DatasetId,
+) -> Result<Vec<GrantFacts>, LicensingError> {
+    let grants: Vec<Grant> = store::list_grants(conn, GrantScope::Consumer(org), Some(dataset))?;
+    let ids: Vec<String> = grants.iter().map(|g| g.id.to_string()).collect();
+    let usage = ledger::usage(conn, &ids)?;
+    let mut facts = Vec::with_capacity(grants.len());
+    for (grant, id) in grants.into_iter().zip(ids) {
+        let policy = match memo.policies.get(&grant.licence_id) {
+            Some(policy) => policy.clone(),
+            None => {
+                let policy = store::licence_policy(conn, &grant.licence_id)?;
+                memo.policies
+                    .insert(grant.licence_id.clone(), policy.clone());
+                policy
+            }
+        };
+        let used: Usage = usage.get(&id).copied().unwrap_or_default();
+        facts.push(GrantFacts {
+            usage: GrantUsage {
+                requests: used.requests,
+                bytes: used.bytes,
+                rows: used.rows,
+            },
+            grant,
+            policy,
+        });
+    }
+    Ok(facts)
+}
+
+/// Maps an appender failure to the licensing error the edge reports (503 for the ledger).
+pub(crate) fn appender_failure(error: AppendError<LicensingError>) -> LicensingError {
+    match error {
+        AppendError::Request(e) => e,
+        AppendError::Storage(e) => LicensingError::Storage(e),
+        AppendError::Overloaded => LicensingError::Storage(StorageError::PoolExhausted),
+        AppendError::Stopped => {
+            LicensingError::Storage(StorageError::Task("the ledger appender has stopped".into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_and_resolve_as_rfc_9110_says() {
+        let r = |s: &str| ByteRange::parse(s);
+        assert_eq!(
+            r("bytes=0-99"),
+            Some(ByteRange::From {
+                start: 0,
+                end: Some(99)
+            })
+        );
+        assert_eq!(
+            r("bytes=100-"),
+            Some(ByteRange::From {
+                start: 100,
+                end: None
+            })
+        );
+        assert_eq!(r("bytes=-10"), Some(ByteRange::Suffix(10)));
+        assert_eq!(r("bytes=5-1"), None, "backwards");
+        assert_eq!(
+            r("bytes=0-1,4-5"),
+            None,
+            "several ranges: the whole is sent"
+        );
+        assert_eq!(r("items=0-1"), None);
+        assert_eq!(r("bytes=-"), None);
+        let size = 1000;
+        assert_eq!(r("bytes=0-99").and_then(|x| x.resolve(size)), Some((0, 99)));
+        assert_eq!(
+            r("bytes=990-2000").and_then(|x| x.resolve(size)),
+            Some((990, 999))
+        );
+        assert_eq!(
+            r("bytes=-10").and_then(|x| x.resolve(size)),
+            Some((990, 999))
+        );
+        assert_eq!(
+            r("bytes=-5000").and_then(|x| x.resolve(size)),
+            Some((0, 999))
+        );
+        assert_eq!(r("bytes=1000-").and_then(|x| x.resolve(size)), None);
+        assert_eq!(r("bytes=-0").and_then(|x| x.resolve(size)), None);
+        assert_eq!(r("bytes=0-").and_then(|x| x.resolve(0)), None);
+    }
+}
