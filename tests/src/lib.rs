@@ -95,6 +95,7 @@ impl TestServer {
         // Cheap hashing keeps the suite fast; the OWASP defaults are tested in pdx-access.
         config.auth.argon2_memory_kib = 1024;
         config.auth.argon2_iterations = 1;
+        config.ledger.checkpoint_interval_ms = 50;
         adjust(&mut config);
         let app = match Application::build(config.clone()).await {
             Ok(app) => app,

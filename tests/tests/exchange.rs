@@ -354,3 +354,400 @@ async fn quota_holds_exactly_under_parallel_clients() {
         "so does the owning agency"
     );
 }
+
+async fn get_text(s: &Setup, path: &str) -> String {
+    match s.server.get(path).await.text().await {
+        Ok(text) => text,
+        Err(error) => panic!("{path}: {error}"),
+    }
+}
+
+/// Waits for a signed checkpoint covering at least `size` entries; returns its note and size.
+async fn checkpoint_covering(s: &Setup, size: u64) -> (String, u64) {
+    for _ in 0..200 {
+        let response = s.server.get("/api/v1/ledger/checkpoint").await;
+        if response.status() == 200 {
+            let signed: u64 = header(&response, "x-pdx-tree-size")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let note = response.text().await.unwrap_or_default();
+            if signed >= size {
+                return (note, signed);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no checkpoint covering {size} entries was signed")
+}
+
+fn hashes(proof: &Value) -> Vec<pdx_circulation::Hash> {
+    use base64::Engine;
+    proof["hashes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(h.as_str().unwrap_or_default())
+                .unwrap_or_default();
+            bytes.try_into().unwrap_or([0; 32])
+        })
+        .collect()
+}
+
+async fn auditor(s: &Setup) -> String {
+    s.server
+        .create_user("platform", "auditor@pdx.test", &[Role::Auditor])
+        .await;
+    s.server.access_token("auditor@pdx.test").await
+}
+
+#[tokio::test]
+async fn a_receipt_is_proven_included_in_a_later_signed_checkpoint() {
+    let s = setup(10).await;
+    grant(&s).await;
+    let served = download(&s, &s.conditional, Some(&s.enterprise), Some("research")).await;
+    assert_eq!(served.status(), 200);
+    let seq = receipt(&served);
+
+    let key = get_text(&s, "/api/v1/ledger/key").await;
+    let verifier = match pdx_circulation::NoteVerifier::parse(key.trim()) {
+        Ok(v) => v,
+        Err(e) => panic!("the published key does not parse: {e}"),
+    };
+    let (note, size) = checkpoint_covering(&s, seq + 1).await;
+    let checkpoint = match verifier.verify(&note) {
+        Ok(c) => c,
+        Err(e) => panic!("the checkpoint does not verify: {e}\n{note}"),
+    };
+    assert_eq!(checkpoint.size, size);
+    assert!(checkpoint.origin.ends_with("/ledger"));
+
+    // The consumer reads its own entry and recomputes the leaf from its canonical bytes.
+    let entry = s
+        .server
+        .call(
+            Method::GET,
+            &format!("/api/v1/ledger/entries/{seq}"),
+            Some(&s.enterprise),
+            None,
+        )
+        .await;
+    assert_eq!(entry.status(), 200);
+    let entry: pdx_circulation::Entry = match serde_json::from_value(json(entry).await) {
+        Ok(entry) => entry,
+        Err(e) => panic!("the entry is not a ledger entry: {e}"),
+    };
+    assert_eq!((entry.seq, entry.decision.as_str()), (seq, "permit"));
+    let proof = json(
+        s.server
+            .get(&format!(
+                "/api/v1/ledger/proof/inclusion?seq={seq}&tree_size={size}"
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(proof["leaf_index"], seq);
+    assert_eq!(proof["tree_size"], size);
+    let path = hashes(&proof);
+    assert_eq!(
+        pdx_circulation::merkle::verify_inclusion(
+            &entry.leaf(),
+            seq,
+            size,
+            &path,
+            &checkpoint.root
+        ),
+        Ok(()),
+        "the receipt's entry is in the signed tree"
+    );
+    let mut forged = entry.clone();
+    forged.bytes += 1;
+    assert!(
+        pdx_circulation::merkle::verify_inclusion(
+            &forged.leaf(),
+            seq,
+            size,
+            &path,
+            &checkpoint.root
+        )
+        .is_err(),
+        "an altered entry is not"
+    );
+
+    // A later checkpoint extends this one, provably.
+    download(&s, &s.open, None, None).await;
+    let (later_note, later) = checkpoint_covering(&s, size + 1).await;
+    let Ok(later_checkpoint) = verifier.verify(&later_note) else {
+        panic!("the later checkpoint does not verify")
+    };
+    let consistency = json(
+        s.server
+            .get(&format!(
+                "/api/v1/ledger/proof/consistency?from={size}&to={later}"
+            ))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        pdx_circulation::merkle::verify_consistency(
+            size,
+            later,
+            &hashes(&consistency),
+            &checkpoint.root,
+            &later_checkpoint.root
+        ),
+        Ok(())
+    );
+    let kept = s
+        .server
+        .get(&format!("/api/v1/ledger/checkpoint?size={size}"))
+        .await;
+    assert_eq!(
+        kept.text().await.unwrap_or_default(),
+        note,
+        "checkpoints are kept"
+    );
+    let beyond = s
+        .server
+        .get(&format!(
+            "/api/v1/ledger/proof/inclusion?seq=0&tree_size={}",
+            later + 1000
+        ))
+        .await;
+    assert_eq!(beyond.status(), 422);
+}
+
+#[tokio::test]
+async fn readers_see_their_scope_and_the_export_is_the_tree() {
+    let s = setup(10).await;
+    let grant_id = grant(&s).await;
+    let seq = receipt(&download(&s, &s.conditional, Some(&s.enterprise), Some("research")).await);
+    let anonymous = receipt(&download(&s, &s.open, None, None).await);
+    let auditor = auditor(&s).await;
+
+    let list = |token: String, query: &'static str| {
+        let server = &s.server;
+        async move {
+            json(
+                server
+                    .call(
+                        Method::GET,
+                        &format!("/api/v1/ledger/entries?{query}"),
+                        Some(&token),
+                        None,
+                    )
+                    .await,
+            )
+            .await
+        }
+    };
+    let mine = list(s.enterprise.clone(), "kind=data_access&per_page=100").await;
+    let seqs: Vec<u64> = mine["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["seq"].as_u64())
+        .collect();
+    assert!(seqs.contains(&seq), "the enterprise sees its download");
+    assert!(!seqs.contains(&anonymous), "but not others'");
+    let theirs = s
+        .server
+        .call(
+            Method::GET,
+            &format!("/api/v1/ledger/entries/{anonymous}"),
+            Some(&s.enterprise),
+            None,
+        )
+        .await;
+    assert_eq!(theirs.status(), 404);
+    let on_agency = list(
+        s.admin.clone(),
+        "kind=data_access&decision=permit&per_page=100",
+    )
+    .await;
+    let agency_seqs: Vec<u64> = on_agency["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["seq"].as_u64())
+        .collect();
+    assert!(
+        agency_seqs.contains(&seq) && agency_seqs.contains(&anonymous),
+        "the agency sees requests for its datasets: {agency_seqs:?}"
+    );
+    let grant_events = list(auditor.clone(), "kind=grant_issued").await;
+    assert_eq!(grant_events["items"][0]["grant"], grant_id.as_str());
+    assert!(
+        list(auditor.clone(), "kind=sign_in").await["total"].as_i64() >= Some(3),
+        "sign-ins are in the ledger"
+    );
+    assert!(
+        list(auditor.clone(), "kind=ledger_read").await["total"].as_i64() >= Some(4),
+        "and so is every read of it"
+    );
+
+    let refused = s
+        .server
+        .call(
+            Method::GET,
+            "/api/v1/ledger/export",
+            Some(&s.enterprise),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    let (note, size) = checkpoint_covering(&s, anonymous + 1).await;
+    let export = s
+        .server
+        .call(
+            Method::GET,
+            &format!("/api/v1/ledger/export?to={size}"),
+            Some(&auditor),
+            None,
+        )
+        .await;
+    assert_eq!(export.status(), 200);
+    assert_eq!(
+        header(&export, "content-type").as_deref(),
+        Some("application/x-ndjson")
+    );
+    let text = export.text().await.unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len() as u64, size);
+    let leaves: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let Ok(entry) = pdx_circulation::Entry::decode(line.as_bytes()) else {
+                panic!("line {i} is not an entry")
+            };
+            assert_eq!(entry.seq, i as u64);
+            assert_eq!(entry.canonical(), line.as_bytes(), "line {i} is canonical");
+            pdx_circulation::merkle::leaf_hash(line.as_bytes())
+        })
+        .collect();
+    let key = get_text(&s, "/api/v1/ledger/key").await;
+    let Ok(checkpoint) =
+        pdx_circulation::NoteVerifier::parse(key.trim()).and_then(|v| v.verify(&note))
+    else {
+        panic!("checkpoint")
+    };
+    assert_eq!(pdx_circulation::merkle::root(&leaves), checkpoint.root);
+}
+
+async fn fetch(s: &Setup, distribution: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = s
+        .server
+        .client
+        .get(
+            s.server
+                .url(&format!("/api/v1/distributions/{distribution}/data")),
+        )
+        .bearer_auth(&s.enterprise)
+        .header("x-pdx-purpose", "research");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    match request.send().await {
+        Ok(response) => response,
+        Err(error) => panic!("download failed: {error}"),
+    }
+}
+
+#[tokio::test]
+async fn ranges_are_metered_by_the_bytes_served() {
+    let s = setup(10).await;
+    let grant_id = grant(&s).await;
+    let part = fetch(&s, &s.conditional, &[("range", "bytes=8-12")]).await;
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        header(&part, "content-range").as_deref(),
+        Some(format!("bytes 8-12/{}", CSV.len()).as_str())
+    );
+    let seq = receipt(&part);
+    assert_eq!(part.text().await.unwrap_or_default(), &CSV[8..=12]);
+    let entry = ledger_entry(&s.server, seq);
+    assert_eq!(
+        (entry.bytes, entry.grant.as_deref()),
+        (5, Some(grant_id.as_str()))
+    );
+
+    let tail = fetch(&s, &s.conditional, &[("range", "bytes=-4")]).await;
+    assert_eq!(tail.status(), 206);
+    assert_eq!(ledger_entry(&s.server, receipt(&tail)).bytes, 4);
+    assert_eq!(tail.text().await.unwrap_or_default(), &CSV[CSV.len() - 4..]);
+
+    let outside = fetch(&s, &s.conditional, &[("range", "bytes=9999-")]).await;
+    assert_eq!(outside.status(), 416);
+    assert_eq!(
+        header(&outside, "content-range").as_deref(),
+        Some(format!("bytes */{}", CSV.len()).as_str())
+    );
+    let refused = ledger_entry(&s.server, receipt(&outside));
+    assert_eq!(
+        (
+            refused.decision.as_str(),
+            refused.reason.as_str(),
+            refused.bytes
+        ),
+        ("deny", "range_not_satisfiable", 0)
+    );
+    let usage = json(
+        s.server
+            .call(
+                Method::GET,
+                &format!("/api/v1/grants/{grant_id}"),
+                Some(&s.enterprise),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(usage["usage"]["requests"], 2);
+    assert_eq!(usage["usage"]["bytes"], 9, "5 + 4 bytes actually served");
+}
+
+#[tokio::test]
+async fn an_idempotent_retry_gets_the_first_receipt_and_is_counted_once() {
+    let s = setup(2).await;
+    let grant_id = grant(&s).await;
+    let first = fetch(&s, &s.conditional, &[("idempotency-key", "job-42")]).await;
+    assert_eq!(first.status(), 200);
+    let seq = receipt(&first);
+    let size = ledger_size(&s.server);
+    let retry = fetch(&s, &s.conditional, &[("idempotency-key", "job-42")]).await;
+    assert_eq!(retry.status(), 200);
+    assert_eq!(receipt(&retry), seq, "the same receipt");
+    assert_eq!(
+        retry.text().await.unwrap_or_default(),
+        CSV,
+        "and the same data"
+    );
+    assert_eq!(ledger_size(&s.server), size, "nothing new is logged");
+
+    let other = fetch(&s, &s.conditional, &[("idempotency-key", "job-43")]).await;
+    assert_eq!(other.status(), 200);
+    assert_ne!(receipt(&other), seq);
+    // The quota of 2 is used up; a retry of a counted request still gets its receipt.
+    let retry_at_limit = fetch(&s, &s.conditional, &[("idempotency-key", "job-42")]).await;
+    assert_eq!(retry_at_limit.status(), 200);
+    assert_eq!(receipt(&retry_at_limit), seq);
+
+    let exhausted = fetch(&s, &s.conditional, &[]).await;
+    assert_eq!(exhausted.status(), 429);
+    assert!(header(&exhausted, "retry-after").is_some());
+    let problem = json(exhausted).await;
+    assert_eq!(problem["code"], "quota_exhausted");
+    assert_eq!(problem["quota"]["grant"], grant_id.as_str());
+    assert_eq!(problem["quota"]["max_requests"], 2);
+    assert_eq!(problem["quota"]["requests_used"], 2);
+    let too_long = "k".repeat(300);
+    let malformed = fetch(
+        &s,
+        &s.conditional,
+        &[("idempotency-key", too_long.as_str())],
+    )
+    .await;
+    assert_eq!(malformed.status(), 422);
+}

@@ -15,6 +15,7 @@ pub mod etag;
 pub mod exchange;
 pub mod extract;
 pub mod health;
+pub mod ledger;
 pub mod licensing;
 pub mod metrics;
 pub mod observe;
@@ -58,6 +59,7 @@ every response carries an `X-Request-Id`.",
         (name = "catalog", description = "Datasets, distributions, search and the publishing workflow"),
         (name = "licensing", description = "Licences and policies, offers, access requests, grants and access decisions"),
         (name = "exchange", description = "The data path: authorised, metered and logged before serving"),
+        (name = "ledger", description = "The circulation ledger: signed checkpoints, proofs, entries and export"),
         (name = "dcat", description = "DCAT-AP 3 catalog in Turtle, RDF/XML and JSON-LD"),
         (name = "ckan", description = "CKAN-compatible Action API (/api/3/action and /api/action)"),
         (name = "operations", description = "Health, readiness and metrics for operators"),
@@ -145,6 +147,13 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(licensing::revoke_grant)
         .service(licensing::get_access)
         .service(exchange::get_data)
+        .service(ledger::get_key)
+        .service(ledger::get_checkpoint)
+        .service(ledger::get_inclusion_proof)
+        .service(ledger::get_consistency_proof)
+        .service(ledger::list_entries)
+        .service(ledger::get_entry)
+        .service(ledger::export)
         .service(dcat::get_catalog)
         .service(dcat::get_dataset_rdf)
         .service(ckan::action_v3_get)

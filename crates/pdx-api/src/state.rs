@@ -4,6 +4,7 @@
 use metrics_exporter_prometheus::PrometheusHandle;
 use pdx_access::AccessService;
 use pdx_catalog::CatalogService;
+use pdx_circulation::LedgerService;
 use pdx_licensing::LicensingService;
 use pdx_storage::Database;
 
@@ -18,6 +19,8 @@ pub struct ApiState {
     pub catalog: CatalogService,
     /// Licences, offers, requests, grants and access decisions.
     pub licensing: LicensingService,
+    /// The circulation ledger: checkpoints, proofs, entries.
+    pub ledger: LedgerService,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
 }

@@ -40,6 +40,17 @@ fn state(database: &TestDatabase) -> web::Data<ApiState> {
             std::sync::Arc::new(pdx_core::SystemClock),
         ),
         catalog,
+        ledger: pdx_circulation::LedgerService::new(
+            database.database().clone(),
+            match pdx_circulation::ledger::load_or_create_key(
+                &keys.path().join("ledger.pem"),
+                "pdx.test/ledger",
+            ) {
+                Ok(key) => key,
+                Err(e) => panic!("{e}"),
+            },
+            std::sync::Arc::new(pdx_core::SystemClock),
+        ),
         metrics: pdx_api::metrics::handle(),
     })
 }

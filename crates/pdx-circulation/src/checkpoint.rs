@@ -119,6 +119,11 @@ impl LedgerKey {
         Ok(Self { name, signing })
     }
 
+    /// The key's name (the log's origin).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The verifier key string: `<name>+<hex key id>+<base64(0x01 ‖ public key)>`.
     pub fn verifier_key(&self) -> String {
         let public = self.signing.verifying_key();

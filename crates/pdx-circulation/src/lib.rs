@@ -4,10 +4,13 @@
 pub mod appender;
 pub mod checkpoint;
 pub mod entry;
+pub mod ledger;
 pub mod merkle;
 pub mod store;
+pub mod tree;
 
 pub use appender::{AppendError, Appender, AppenderOptions, Batch};
 pub use checkpoint::{Checkpoint, CheckpointError, LedgerKey, NoteVerifier};
 pub use entry::{DATA_ACCESS, Entry};
+pub use ledger::{EntryFilter, LedgerError, LedgerService, ReadScope};
 pub use merkle::{Hash, MerkleError};

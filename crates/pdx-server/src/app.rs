@@ -18,6 +18,7 @@ use pdx_access::tokens::TokenSettings;
 use pdx_access::{AccessService, AccessSettings};
 use pdx_api::ApiState;
 use pdx_catalog::CatalogService;
+use pdx_circulation::LedgerService;
 use pdx_core::{Clock, SystemClock};
 use pdx_storage::{BlobStore, Database, instance};
 
@@ -64,18 +65,28 @@ impl Application {
         let access = open_access(&config, database.clone(), &public_url)?;
         bootstrap(&access).await?;
         let catalog = open_catalog(&config, database.clone())?;
-        let database_for_licensing = database.clone();
+        let ledger = open_ledger(&config, database.clone(), &public_url)?;
+        let licensing = pdx_licensing::LicensingService::with_appender(
+            database.clone(),
+            Arc::new(SystemClock),
+            pdx_circulation::AppenderOptions {
+                max_batch: config.ledger.max_batch,
+                queue: config.ledger.queue,
+            },
+        );
         let state = web::Data::new(ApiState {
             database,
             access,
             catalog,
-            licensing: pdx_licensing::LicensingService::new(
-                database_for_licensing,
-                Arc::new(SystemClock),
-            ),
+            licensing,
+            ledger,
             metrics: pdx_api::metrics::handle(),
         });
         spawn_expiry_recorder(state.licensing.clone());
+        spawn_checkpoint_signer(
+            state.ledger.clone(),
+            std::time::Duration::from_millis(config.ledger.checkpoint_interval_ms.max(10)),
+        );
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             pdx_api::mount(App::new().app_data(app_state.clone())).wrap(from_fn(pdx_api::observe))
@@ -175,6 +186,48 @@ fn spawn_expiry_recorder(licensing: pdx_licensing::LicensingService) {
             }
         }
     });
+}
+
+/// Signs a checkpoint whenever the ledger has grown, at most once per interval.
+fn spawn_checkpoint_signer(ledger: LedgerService, interval: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = ledger.sign_checkpoint().await {
+                tracing::warn!(%error, "could not sign a ledger checkpoint");
+            }
+        }
+    });
+}
+
+/// The ledger's origin: configured, or the public URL's host and port with `/ledger`.
+pub fn ledger_origin(config: &Config, public_url: &str) -> String {
+    config.ledger.origin.clone().unwrap_or_else(|| {
+        let host = public_url
+            .split_once("://")
+            .map_or(public_url, |(_, rest)| rest)
+            .trim_end_matches('/');
+        format!("{host}/ledger")
+    })
+}
+
+/// Opens the ledger with its checkpoint key (created on first start).
+pub fn open_ledger(
+    config: &Config,
+    database: Database,
+    public_url: &str,
+) -> Result<LedgerService, ServerError> {
+    let path = config
+        .ledger
+        .signing_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("keys").join("ledger.pem"));
+    let key =
+        pdx_circulation::ledger::load_or_create_key(&path, &ledger_origin(config, public_url))
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+    Ok(LedgerService::new(database, key, Arc::new(SystemClock)))
 }
 
 /// Builds the catalog: its blob store and upload limit.

@@ -37,6 +37,38 @@ pub struct Config {
     pub auth: AuthConfig,
     /// The catalog and its file storage (`[catalog]`, environment `PDX_CATALOG__<KEY>`).
     pub catalog: CatalogConfig,
+    /// The circulation ledger (`[ledger]`, environment `PDX_LEDGER__<KEY>`).
+    pub ledger: LedgerConfig,
+}
+
+/// Circulation ledger settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// The log's origin: the first line of every checkpoint and the verifier key's name.
+    /// Default: the public URL's host and port followed by `/ledger`.
+    pub origin: Option<String>,
+    /// The Ed25519 key (PKCS#8 PEM) that signs checkpoints; created on first start.
+    /// Default: `keys/ledger.pem` in the data directory.
+    pub signing_key_file: Option<PathBuf>,
+    /// How often a checkpoint is signed when there are new entries, in milliseconds.
+    pub checkpoint_interval_ms: u64,
+    /// Most data requests decided and written in one ledger transaction.
+    pub max_batch: usize,
+    /// Most data requests waiting for the ledger; beyond it requests get 503.
+    pub queue: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            origin: None,
+            signing_key_file: None,
+            checkpoint_interval_ms: 1_000,
+            max_batch: 512,
+            queue: 8_192,
+        }
+    }
 }
 
 /// Catalog settings.
@@ -136,6 +168,7 @@ impl Default for Config {
             shutdown_timeout_secs: 30,
             auth: AuthConfig::default(),
             catalog: CatalogConfig::default(),
+            ledger: LedgerConfig::default(),
         }
     }
 }
@@ -239,6 +272,11 @@ mod tests {
             catalog: CatalogConfig {
                 blob_store: parsed.catalog.blob_store.clone(),
                 ..defaults.catalog.clone()
+            },
+            ledger: LedgerConfig {
+                origin: parsed.ledger.origin.clone(),
+                signing_key_file: parsed.ledger.signing_key_file.clone(),
+                ..defaults.ledger.clone()
             },
             ..defaults
         };

@@ -1,0 +1,467 @@
+//! The circulation ledger over HTTP: the verifier key and signed checkpoints (public, in the
+//! C2SP formats), inclusion and consistency proofs (public: they reveal hashes only), and the
+//! entries and export within the reader's scope — an enterprise its own entries, an agency those
+//! it caused or on its datasets, auditors and platform admins everything. Reading entries is
+//! itself recorded in the ledger.
+
+use actix_web::http::header::{self, HeaderName};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use pdx_circulation::{Entry, EntryFilter, LedgerError, ReadScope};
+use pdx_core::{OrgKind, PageRequest, Principal, RequestId, Role, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::authn::Authenticated;
+use crate::error::{ApiError, Problem};
+use crate::state::ApiState;
+
+/// The tree size an answer is about.
+pub const X_PDX_TREE_SIZE: HeaderName = HeaderName::from_static("x-pdx-tree-size");
+/// Entries per page of the export stream.
+const EXPORT_PAGE: u64 = 10_000;
+
+impl From<LedgerError> for ApiError {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::EntryNotFound => Self::ResourceNotFound("ledger entry".into()),
+            LedgerError::CheckpointNotFound => Self::ResourceNotFound("checkpoint".into()),
+            LedgerError::Range(e) => Self::Validation {
+                code: "invalid_range",
+                field: "tree_size".into(),
+                message: e.to_string(),
+            },
+            LedgerError::Key(e) => Self::Internal(e.into()),
+            LedgerError::Storage(e) => e.into(),
+        }
+    }
+}
+
+fn scope_of(principal: &Principal) -> ReadScope {
+    if principal.has(Role::Auditor) || principal.has(Role::PlatformAdmin) {
+        ReadScope::All
+    } else if principal.org_kind == OrgKind::Agency {
+        ReadScope::Agency(principal.org)
+    } else {
+        ReadScope::Organization(principal.org)
+    }
+}
+
+async fn record_read(
+    state: &ApiState,
+    req: &HttpRequest,
+    principal: &Principal,
+    what: serde_json::Value,
+) -> Result<(), ApiError> {
+    let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
+    state
+        .ledger
+        .record_read(
+            principal.user.to_string(),
+            principal.org.to_string(),
+            what,
+            request_id,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The verifier key of the ledger's checkpoints, in the C2SP signed-note format
+/// (`<name>+<key hash hex>+<base64 of 0x01 ‖ Ed25519 public key>`).
+#[utoipa::path(
+    tag = "ledger",
+    responses((status = 200, description = "The verifier key", body = String, content_type = "text/plain"))
+)]
+#[get("/api/v1/ledger/key")]
+pub(crate) async fn get_key(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("{}\n", state.ledger.verifier_key()))
+}
+
+/// Which checkpoint.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckpointQuery {
+    /// The tree size of an earlier checkpoint; the latest when absent.
+    pub size: Option<u64>,
+}
+
+/// A signed checkpoint in the C2SP `tlog-checkpoint` signed-note format. Every published
+/// checkpoint is kept.
+#[utoipa::path(
+    tag = "ledger",
+    params(CheckpointQuery),
+    responses(
+        (status = 200, description = "The signed note", body = String, content_type = "text/plain"),
+        (status = 404, description = "No checkpoint of this size (or none yet)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/ledger/checkpoint")]
+pub(crate) async fn get_checkpoint(
+    state: web::Data<ApiState>,
+    query: web::Query<CheckpointQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (size, note) = state.ledger.checkpoint(query.size).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((X_PDX_TREE_SIZE, size.to_string()))
+        .body(note))
+}
+
+/// Which inclusion proof.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InclusionQuery {
+    /// The entry's sequence number (its leaf index).
+    pub seq: u64,
+    /// The size of the tree to prove inclusion in (that of a checkpoint).
+    pub tree_size: u64,
+}
+
+/// An inclusion proof (RFC 9162 §2.1.3).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProofResponse {
+    /// The leaf index (the entry's sequence number).
+    pub leaf_index: u64,
+    /// The tree size.
+    pub tree_size: u64,
+    /// The audit path, base64, bottom first.
+    pub hashes: Vec<String>,
+}
+
+/// The inclusion proof of an entry in the tree of a given size.
+#[utoipa::path(
+    tag = "ledger",
+    params(InclusionQuery),
+    responses(
+        (status = 200, description = "The proof", body = InclusionProofResponse),
+        (status = 422, description = "The entry or size is outside the ledger", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/ledger/proof/inclusion")]
+pub(crate) async fn get_inclusion_proof(
+    state: web::Data<ApiState>,
+    query: web::Query<InclusionQuery>,
+) -> Result<web::Json<InclusionProofResponse>, ApiError> {
+    let proof = state
+        .ledger
+        .inclusion_proof(query.seq, query.tree_size)
+        .await?;
+    Ok(web::Json(InclusionProofResponse {
+        leaf_index: query.seq,
+        tree_size: query.tree_size,
+        hashes: proof.hashes.iter().map(|h| STANDARD.encode(h)).collect(),
+    }))
+}
+
+/// Which consistency proof.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyQuery {
+    /// The smaller tree size.
+    pub from: u64,
+    /// The larger tree size.
+    pub to: u64,
+}
+
+/// A consistency proof (RFC 9162 §2.1.4).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyProofResponse {
+    /// The smaller tree size.
+    pub from: u64,
+    /// The larger tree size.
+    pub to: u64,
+    /// The proof hashes, base64.
+    pub hashes: Vec<String>,
+}
+
+/// The proof that the tree of `to` entries extends that of `from` entries.
+#[utoipa::path(
+    tag = "ledger",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyProofResponse),
+        (status = 422, description = "The sizes are not 0 < from ≤ to ≤ size", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/ledger/proof/consistency")]
+pub(crate) async fn get_consistency_proof(
+    state: web::Data<ApiState>,
+    query: web::Query<ConsistencyQuery>,
+) -> Result<web::Json<ConsistencyProofResponse>, ApiError> {
+    let proof = state.ledger.consistency_proof(query.from, query.to).await?;
+    Ok(web::Json(ConsistencyProofResponse {
+        from: query.from,
+        to: query.to,
+        hashes: proof.hashes.iter().map(|h| STANDARD.encode(h)).collect(),
+    }))
+}
+
+/// Filters and paging of the entries.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EntriesQuery {
+    /// Sequence numbers from (inclusive).
+    pub from_seq: Option<u64>,
+    /// Sequence numbers to (exclusive).
+    pub to_seq: Option<u64>,
+    /// Recorded at or after (RFC 3339).
+    #[param(value_type = Option<String>)]
+    pub since: Option<Timestamp>,
+    /// Recorded before (RFC 3339).
+    #[param(value_type = Option<String>)]
+    pub until: Option<Timestamp>,
+    /// Only this dataset (id).
+    pub dataset: Option<String>,
+    /// Only entries caused by this organisation (id).
+    pub organization: Option<String>,
+    /// Only this kind, e.g. `data_access`, `grant_revoked`, `sign_in`.
+    pub kind: Option<String>,
+    /// Only this decision: `permit`, `deny`, `success`, `failure`.
+    pub decision: Option<String>,
+    /// Page number, from 1.
+    pub page: Option<u32>,
+    /// Items per page, at most 100.
+    pub per_page: Option<u32>,
+}
+
+/// One ledger entry (its canonical bytes are the leaf data of the tree).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LedgerEntryResponse {
+    /// Position in the ledger, from 0.
+    pub seq: u64,
+    /// When it was recorded.
+    pub time: String,
+    /// The request that caused it.
+    pub request_id: Option<String>,
+    /// `data_access` or another auditable event's kind.
+    pub kind: String,
+    /// The acting user (none: anonymous).
+    pub actor_user: Option<String>,
+    /// The acting organisation (none: anonymous).
+    pub actor_org: Option<String>,
+    /// The dataset concerned.
+    pub dataset: Option<String>,
+    /// The distribution concerned.
+    pub distribution: Option<String>,
+    /// The grant relied on.
+    pub grant: Option<String>,
+    /// The declared purpose.
+    pub purpose: Option<String>,
+    /// `permit`/`deny` (data access) or `success`/`failure`.
+    pub decision: String,
+    /// The basis of a permit or the reason code of a denial.
+    pub reason: String,
+    /// Bytes served.
+    pub bytes: u64,
+    /// Rows served.
+    pub rows: u64,
+    /// Fee, in fen.
+    pub fee: u64,
+    /// What an event was done to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Further facts of an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
+}
+
+impl From<Entry> for LedgerEntryResponse {
+    fn from(e: Entry) -> Self {
+        Self {
+            seq: e.seq,
+            time: e.time,
+            request_id: e.request_id,
+            kind: e.kind,
+            actor_user: e.actor_user,
+            actor_org: e.actor_org,
+            dataset: e.dataset,
+            distribution: e.distribution,
+            grant: e.grant,
+            purpose: e.purpose,
+            decision: e.decision,
+            reason: e.reason,
+            bytes: e.bytes,
+            rows: e.rows,
+            fee: e.fee,
+            subject: e.subject,
+            detail: e.detail,
+        }
+    }
+}
+
+/// A page of ledger entries.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LedgerEntryPage {
+    /// Entries, in ledger order.
+    pub items: Vec<LedgerEntryResponse>,
+    /// How many match in all.
+    pub total: i64,
+    /// This page.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}
+
+/// Ledger entries within the caller's scope, in ledger order, filtered and paged. The read
+/// is recorded in the ledger.
+#[utoipa::path(
+    tag = "ledger",
+    security(("bearer" = [])),
+    params(EntriesQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = LedgerEntryPage),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/ledger/entries")]
+pub(crate) async fn list_entries(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    Authenticated(principal): Authenticated,
+    query: web::Query<EntriesQuery>,
+) -> Result<web::Json<LedgerEntryPage>, ApiError> {
+    let query = query.into_inner();
+    let page = PageRequest::new(query.page, query.per_page);
+    let filter = EntryFilter {
+        from_seq: query.from_seq,
+        to_seq: query.to_seq,
+        since: query.since,
+        until: query.until,
+        dataset: query.dataset,
+        organization: query.organization,
+        kind: query.kind,
+        decision: query.decision,
+    };
+    let what = serde_json::json!({
+        "read": "entries", "from_seq": filter.from_seq, "to_seq": filter.to_seq,
+        "dataset": filter.dataset, "organization": filter.organization, "kind": filter.kind,
+        "decision": filter.decision, "page": page.page,
+    });
+    let found = state
+        .ledger
+        .entries(scope_of(&principal), filter, page)
+        .await?;
+    record_read(&state, &req, &principal, what).await?;
+    Ok(web::Json(LedgerEntryPage {
+        total: found.total,
+        page: found.page,
+        per_page: found.per_page,
+        items: found.items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// One ledger entry, if it is within the caller's scope. The read is recorded in the ledger.
+#[utoipa::path(
+    tag = "ledger",
+    security(("bearer" = [])),
+    params(("seq" = u64, Path, description = "Sequence number")),
+    responses(
+        (status = 200, description = "The entry", body = LedgerEntryResponse),
+        (status = 404, description = "No such entry in the caller's scope", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/ledger/entries/{seq}")]
+pub(crate) async fn get_entry(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<u64>,
+) -> Result<web::Json<LedgerEntryResponse>, ApiError> {
+    let seq = path.into_inner();
+    let entry = state.ledger.entry(scope_of(&principal), seq).await?;
+    record_read(
+        &state,
+        &req,
+        &principal,
+        serde_json::json!({ "read": "entry", "seq": seq }),
+    )
+    .await?;
+    Ok(web::Json(entry.into()))
+}
+
+/// How much to export.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Export entries `[0, to)`; the latest checkpoint's size when absent.
+    pub to: Option<u64>,
+}
+
+/// The ledger as NDJSON: entries `[0, to)`, each line exactly one entry's canonical bytes (the
+/// leaf data of the tree), for `pdx ledger verify` with a checkpoint of that size. Auditors and
+/// platform admins; the export is recorded in the ledger.
+#[utoipa::path(
+    tag = "ledger",
+    security(("bearer" = [])),
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "NDJSON, one canonical entry per line", body = String, content_type = "application/x-ndjson"),
+        (status = 403, description = "Not an auditor or platform admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No checkpoint yet", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`to` is beyond the ledger", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/ledger/export")]
+pub(crate) async fn export(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    Authenticated(principal): Authenticated,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if scope_of(&principal) != ReadScope::All {
+        return Err(ApiError::Forbidden {
+            check: "export_ledger",
+            detail: "only auditors and platform admins export the whole ledger".into(),
+        });
+    }
+    let to = match query.to {
+        Some(to) => to,
+        None => state.ledger.checkpoint(None).await?.0,
+    };
+    // The size is checked before anything is streamed.
+    if to > 0 {
+        state.ledger.inclusion_proof(to - 1, to).await?;
+    }
+    record_read(
+        &state,
+        &req,
+        &principal,
+        serde_json::json!({ "read": "export", "to": to }),
+    )
+    .await?;
+    let ledger = state.ledger.clone();
+    let pages = futures_util::stream::unfold(0u64, move |from| {
+        let ledger = ledger.clone();
+        async move {
+            if from >= to {
+                return None;
+            }
+            let page = ledger.export_lines(from, to, EXPORT_PAGE).await;
+            let next = from.saturating_add(EXPORT_PAGE);
+            Some((
+                page.map(|lines| {
+                    let mut body = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+                    for line in lines {
+                        body.push_str(&line);
+                        body.push('\n');
+                    }
+                    web::Bytes::from(body)
+                })
+                .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string())),
+                next,
+            ))
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .insert_header((X_PDX_TREE_SIZE, to.to_string()))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"ledger-{to}.ndjson\""),
+        ))
+        .streaming(pages))
+}

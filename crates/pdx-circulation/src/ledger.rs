@@ -1,0 +1,459 @@
+//! The ledger as a server publishes it: signed checkpoints at a bounded interval, every one
+//! kept; inclusion and consistency proofs; entries read within the reader's scope (each read
+//! itself recorded); and the export, whose lines are exactly the leaf data of the tree.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use diesel::prelude::*;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use pdx_core::{Clock, OrganizationId, Page, PageRequest, Timestamp};
+use pdx_storage::schema::{datasets, ledger_checkpoints, ledger_entries};
+use pdx_storage::{Database, DbConnection, StorageError};
+
+use crate::checkpoint::{Checkpoint, LedgerKey};
+use crate::entry::Entry;
+use crate::merkle::{Hash, MerkleError};
+use crate::tree::{Leaves, TreeCache};
+
+/// What can go wrong publishing or reading the ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// No entry with this sequence number (or not visible to the reader).
+    #[error("no such ledger entry")]
+    EntryNotFound,
+    /// No checkpoint of this size has been published.
+    #[error("no checkpoint of this size has been published")]
+    CheckpointNotFound,
+    /// A proof was asked for sizes the ledger cannot prove.
+    #[error("{0}")]
+    Range(#[from] MerkleError),
+    /// The ledger key could not be loaded or created.
+    #[error("ledger key: {0}")]
+    Key(String),
+    /// A storage failure.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<diesel::result::Error> for LedgerError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Storage(error.into())
+    }
+}
+
+/// Loads the ledger's signing key (PKCS#8 PEM) from `path`, creating it (mode 0600) on first
+/// use, and names it `origin`.
+pub fn load_or_create_key(path: &Path, origin: &str) -> Result<LedgerKey, LedgerError> {
+    let key = if path.exists() {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| LedgerError::Key(format!("cannot read {}: {e}", path.display())))?;
+        SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+            LedgerError::Key(format!("{} is not an Ed25519 key: {e}", path.display()))
+        })?
+    } else {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| LedgerError::Key(format!("no randomness: {e}")))?;
+        let key = SigningKey::from_bytes(&seed);
+        let pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| LedgerError::Key(format!("cannot encode the key: {e}")))?;
+        write_private(path, pem.as_bytes())?;
+        key
+    };
+    LedgerKey::new(origin, key).map_err(|e| LedgerError::Key(e.to_string()))
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), LedgerError> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| LedgerError::Key(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| LedgerError::Key(format!("cannot create {}: {e}", path.display())))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| LedgerError::Key(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Whose entries a reader may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadScope {
+    /// Everything (auditors, platform admins).
+    All,
+    /// Entries an organisation's members caused.
+    Organization(OrganizationId),
+    /// An agency: entries its members caused and entries on its datasets.
+    Agency(OrganizationId),
+}
+
+/// Filters of the entry listing.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    /// Sequence numbers from (inclusive).
+    pub from_seq: Option<u64>,
+    /// Sequence numbers to (exclusive).
+    pub to_seq: Option<u64>,
+    /// Recorded at or after.
+    pub since: Option<Timestamp>,
+    /// Recorded before.
+    pub until: Option<Timestamp>,
+    /// Only this dataset (id).
+    pub dataset: Option<String>,
+    /// Only entries whose actor is this organisation (id).
+    pub organization: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this decision.
+    pub decision: Option<String>,
+}
+
+/// An inclusion or consistency proof, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    /// The hashes, in RFC 9162 order.
+    pub hashes: Vec<Hash>,
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Reads leaf hashes back from the entries table.
+struct Stored<'a>(&'a mut DbConnection);
+
+impl Leaves for Stored<'_> {
+    type Error = LedgerError;
+
+    fn leaves(&mut self, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
+        let rows: Vec<String> = ledger_entries::table
+            .filter(ledger_entries::seq.ge(to_i64(start)))
+            .filter(ledger_entries::seq.lt(to_i64(end)))
+            .order(ledger_entries::seq.asc())
+            .select(ledger_entries::leaf_hash)
+            .load(self.0)?;
+        if rows.len() as u64 != end - start {
+            return Err(
+                StorageError::CorruptRow(format!("ledger leaves {start}..{end} missing")).into(),
+            );
+        }
+        rows.iter().map(|hex| decode_hash(hex)).collect()
+    }
+}
+
+fn decode_hash(text: &str) -> Result<Hash, LedgerError> {
+    hex::decode(text)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| StorageError::CorruptRow("ledger_entries.leaf_hash".into()).into())
+}
+
+/// The published ledger of one installation.
+#[derive(Clone)]
+pub struct LedgerService {
+    db: Database,
+    key: Arc<LedgerKey>,
+    tree: Arc<Mutex<TreeCache>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for LedgerService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerService")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LedgerService {
+    /// The ledger over a database, signing with `key` (whose name is the log's origin).
+    pub fn new(db: Database, key: LedgerKey, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            db,
+            key: Arc::new(key),
+            tree: Arc::new(Mutex::new(TreeCache::new())),
+            clock,
+        }
+    }
+
+    /// The verifier key in the C2SP signed-note format.
+    pub fn verifier_key(&self) -> String {
+        self.key.verifier_key()
+    }
+
+    /// The log's origin line.
+    pub fn origin(&self) -> &str {
+        self.key.name()
+    }
+
+    /// Runs `work` with the tree caught up to the committed ledger.
+    async fn with_tree<T, F>(&self, work: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &TreeCache) -> Result<T, LedgerError> + Send + 'static,
+    {
+        let tree = Arc::clone(&self.tree);
+        self.db
+            .run(move |conn| {
+                let mut tree = tree
+                    .lock()
+                    .map_err(|_| StorageError::Task("the ledger tree is poisoned".into()))?;
+                catch_up(conn, &mut tree)?;
+                work(conn, &tree)
+            })
+            .await
+    }
+
+    /// Signs and stores a checkpoint of the current size if the ledger grew since the last
+    /// one; returns the size signed, if any.
+    pub async fn sign_checkpoint(&self) -> Result<Option<u64>, LedgerError> {
+        let key = Arc::clone(&self.key);
+        let now = self.clock.now();
+        self.with_tree(move |conn, tree| {
+            let size = tree.size();
+            let latest: Option<i64> = ledger_checkpoints::table
+                .select(diesel::dsl::max(ledger_checkpoints::size))
+                .first(conn)?;
+            if latest.is_some_and(|l| l >= to_i64(size)) || size == 0 {
+                return Ok(None);
+            }
+            let root = tree.root(size, &mut Stored(conn))?;
+            let note = key.sign(&Checkpoint {
+                origin: key.name().to_owned(),
+                size,
+                root,
+            });
+            // Another server process may have signed the same size: the first one stays.
+            diesel::sql_query(
+                "INSERT INTO ledger_checkpoints (size, root_hash, note, signed_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (size) DO NOTHING",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(to_i64(size))
+            .bind::<diesel::sql_types::Text, _>(hex::encode(root))
+            .bind::<diesel::sql_types::Text, _>(&note)
+            .bind::<diesel::sql_types::Timestamp, _>(now.naive_utc())
+            .execute(conn)?;
+            Ok(Some(size))
+        })
+        .await
+    }
+
+    /// The signed checkpoint of this size, or the latest.
+    pub async fn checkpoint(&self, size: Option<u64>) -> Result<(u64, String), LedgerError> {
+        self.db
+            .run(move |conn| {
+                let mut query = ledger_checkpoints::table
+                    .select((ledger_checkpoints::size, ledger_checkpoints::note))
+                    .order(ledger_checkpoints::size.desc())
+                    .into_boxed();
+                if let Some(size) = size {
+                    query = query.filter(ledger_checkpoints::size.eq(to_i64(size)));
+                }
+                let found: Option<(i64, String)> = query.first(conn).optional()?;
+                found
+                    .map(|(size, note)| (u64::try_from(size).unwrap_or(0), note))
+                    .ok_or(LedgerError::CheckpointNotFound)
+            })
+            .await
+    }
+
+    /// The inclusion proof of entry `seq` in the tree of `tree_size` entries.
+    pub async fn inclusion_proof(&self, seq: u64, tree_size: u64) -> Result<Proof, LedgerError> {
+        self.with_tree(move |conn, tree| {
+            Ok(Proof {
+                hashes: tree.inclusion_proof(seq, tree_size, &mut Stored(conn))?,
+            })
+        })
+        .await
+    }
+
+    /// The consistency proof from the tree of `from` entries to that of `to`.
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Proof, LedgerError> {
+        self.with_tree(move |conn, tree| {
+            Ok(Proof {
+                hashes: tree.consistency_proof(from, to, &mut Stored(conn))?,
+            })
+        })
+        .await
+    }
+
+    /// A page of entries within the reader's scope, in ledger order.
+    pub async fn entries(
+        &self,
+        scope: ReadScope,
+        filter: EntryFilter,
+        page: PageRequest,
+    ) -> Result<Page<Entry>, LedgerError> {
+        self.db
+            .run(move |conn| {
+                let total: i64 = scoped(scope, &filter).count().get_result(conn)?;
+                let bodies: Vec<(i64, String)> = scoped(scope, &filter)
+                    .select((ledger_entries::seq, ledger_entries::body))
+                    .order(ledger_entries::seq.asc())
+                    .offset(page.offset())
+                    .limit(page.limit())
+                    .load(conn)?;
+                let items = bodies
+                    .into_iter()
+                    .map(|(seq, body)| decode(seq, &body))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Page::new(items, total, page))
+            })
+            .await
+    }
+
+    /// One entry, if it is within the reader's scope.
+    pub async fn entry(&self, scope: ReadScope, seq: u64) -> Result<Entry, LedgerError> {
+        self.db
+            .run(move |conn| {
+                let found: Option<(i64, String)> = scoped(scope, &EntryFilter::default())
+                    .filter(ledger_entries::seq.eq(to_i64(seq)))
+                    .select((ledger_entries::seq, ledger_entries::body))
+                    .first(conn)
+                    .optional()?;
+                let (seq, body) = found.ok_or(LedgerError::EntryNotFound)?;
+                decode(seq, &body)
+            })
+            .await
+    }
+
+    /// The canonical lines of entries `[from, to)`, at most `limit` of them.
+    pub async fn export_lines(
+        &self,
+        from: u64,
+        to: u64,
+        limit: u64,
+    ) -> Result<Vec<String>, LedgerError> {
+        self.db
+            .run(move |conn| {
+                let end = to.min(from.saturating_add(limit));
+                let rows: Vec<String> = ledger_entries::table
+                    .filter(ledger_entries::seq.ge(to_i64(from)))
+                    .filter(ledger_entries::seq.lt(to_i64(end)))
+                    .order(ledger_entries::seq.asc())
+                    .select(ledger_entries::body)
+                    .load(conn)?;
+                if rows.len() as u64 != end.saturating_sub(from) {
+                    return Err(StorageError::CorruptRow("ledger entries missing".into()).into());
+                }
+                Ok(rows)
+            })
+            .await
+    }
+
+    /// Records that someone read the ledger (`ledger_read`), with what they asked for.
+    pub async fn record_read(
+        &self,
+        actor_user: String,
+        actor_org: String,
+        what: serde_json::Value,
+        request_id: Option<String>,
+    ) -> Result<u64, LedgerError> {
+        let now = self.clock.now();
+        self.db
+            .run(move |conn| {
+                pdx_storage::database::transaction(conn, |conn| {
+                    let mut entry = Entry::data_access();
+                    entry.kind = "ledger_read".into();
+                    entry.actor_user = Some(actor_user);
+                    entry.actor_org = Some(actor_org);
+                    entry.request_id = request_id;
+                    entry.decision = "success".into();
+                    entry.detail = Some(what);
+                    let seqs = crate::store::append(conn, std::slice::from_mut(&mut entry), now)?;
+                    Ok::<_, LedgerError>(seqs.first().copied().unwrap_or_default())
+                })
+            })
+            .await
+    }
+}
+
+fn decode(seq: i64, body: &str) -> Result<Entry, LedgerError> {
+    Entry::decode(body.as_bytes())
+        .map_err(|e| StorageError::CorruptRow(format!("ledger entry {seq}: {e}")).into())
+}
+
+type Scoped<'a> = ledger_entries::BoxedQuery<'a, pdx_storage::MultiBackend>;
+
+fn scoped(scope: ReadScope, filter: &EntryFilter) -> Scoped<'static> {
+    let mut query = ledger_entries::table.into_boxed();
+    query = match scope {
+        ReadScope::All => query,
+        ReadScope::Organization(org) => {
+            query.filter(ledger_entries::organization_id.eq(org.to_string()))
+        }
+        ReadScope::Agency(org) => query.filter(
+            ledger_entries::organization_id
+                .eq(org.to_string())
+                .or(ledger_entries::dataset_id.eq_any(
+                    datasets::table
+                        .filter(datasets::organization_id.eq(org.to_string()))
+                        .select(datasets::id.nullable()),
+                )),
+        ),
+    };
+    if let Some(from) = filter.from_seq {
+        query = query.filter(ledger_entries::seq.ge(to_i64(from)));
+    }
+    if let Some(to) = filter.to_seq {
+        query = query.filter(ledger_entries::seq.lt(to_i64(to)));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(ledger_entries::recorded_at.ge(since.naive_utc()));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(ledger_entries::recorded_at.lt(until.naive_utc()));
+    }
+    if let Some(dataset) = &filter.dataset {
+        query = query.filter(ledger_entries::dataset_id.eq(dataset.clone()));
+    }
+    if let Some(org) = &filter.organization {
+        query = query.filter(ledger_entries::organization_id.eq(org.clone()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(ledger_entries::kind.eq(kind.clone()));
+    }
+    if let Some(decision) = &filter.decision {
+        query = query.filter(ledger_entries::decision.eq(decision.clone()));
+    }
+    query
+}
+
+/// Reads the leaf hashes committed since the tree was last caught up.
+fn catch_up(conn: &mut DbConnection, tree: &mut TreeCache) -> Result<(), LedgerError> {
+    let size = crate::store::size(conn)?;
+    while tree.size() < size {
+        let from = tree.size();
+        let rows: Vec<(i64, String)> = ledger_entries::table
+            .filter(ledger_entries::seq.ge(to_i64(from)))
+            .filter(ledger_entries::seq.lt(to_i64(size)))
+            .order(ledger_entries::seq.asc())
+            .select((ledger_entries::seq, ledger_entries::leaf_hash))
+            .limit(50_000)
+            .load(conn)?;
+        if rows.is_empty() {
+            return Err(StorageError::CorruptRow(format!("ledger entry {from} missing")).into());
+        }
+        for (seq, hex) in rows {
+            if u64::try_from(seq).ok() != Some(tree.size()) {
+                return Err(StorageError::CorruptRow(format!("ledger gap at {seq}")).into());
+            }
+            tree.push(decode_hash(&hex)?);
+        }
+    }
+    Ok(())
+}
