@@ -170,11 +170,27 @@ pub(crate) async fn get_data(
         DistributionKind::File => {
             let key = distribution.storage_key.clone().ok_or(ApiError::NotFound)?;
             let blobs = state.catalog.blobs();
-            let body = match served.range {
-                Some((first, last)) => blobs.stream_range(&key, first..last + 1).await,
-                None => blobs.stream(&key).await,
-            }
-            .map_err(|e| ApiError::from(pdx_catalog::CatalogError::from(e)))?;
+            let blob_failure = |e| ApiError::from(pdx_catalog::CatalogError::from(e));
+            // Small files are served from memory; larger ones are streamed from the store.
+            let body = if size <= pdx_storage::SMALL_BLOB {
+                let bytes = blobs.read_small(&key).await.map_err(blob_failure)?;
+                let part = match served.range {
+                    Some((first, last)) => {
+                        let end =
+                            usize::try_from(last + 1).map_or(bytes.len(), |e| e.min(bytes.len()));
+                        let start = usize::try_from(first).map_or(end, |s| s.min(end));
+                        bytes.slice(start..end)
+                    }
+                    None => bytes,
+                };
+                futures_util::stream::once(std::future::ready(Ok(part))).boxed()
+            } else {
+                match served.range {
+                    Some((first, last)) => blobs.stream_range(&key, first..last + 1).await,
+                    None => blobs.stream(&key).await,
+                }
+                .map_err(blob_failure)?
+            };
             let name = key.rsplit('/').next().unwrap_or("data").to_owned();
             let extension = distribution.format.to_lowercase();
             let mut response = match served.range {

@@ -93,7 +93,9 @@ impl Modify for BearerAuth {
 
 /// Registers every API handler; the single source of both the routes and the OpenAPI paths.
 pub fn routes(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(auth::issue_token)
+    // The data path first: actix tries routes in registration order.
+    cfg.service(exchange::get_data)
+        .service(auth::issue_token)
         .service(auth::revoke_token)
         .service(auth::jwks)
         .service(auth::server_metadata)
@@ -146,7 +148,6 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(licensing::resume_grant)
         .service(licensing::revoke_grant)
         .service(licensing::get_access)
-        .service(exchange::get_data)
         .service(ledger::get_key)
         .service(ledger::get_checkpoint)
         .service(ledger::get_inclusion_proof)

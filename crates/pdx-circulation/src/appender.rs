@@ -126,6 +126,9 @@ async fn run<B: Batch>(
     let mut pending = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut pending, max_batch).await > 0 {
         let (requests, replies): (Vec<_>, Vec<_>) = pending.drain(..).unzip();
+        let started = std::time::Instant::now();
+        metrics::counter!("pdx_ledger_batches_total").increment(1);
+        metrics::counter!("pdx_ledger_batched_requests_total").increment(requests.len() as u64);
         let work = Arc::clone(&batch);
         let sqlite = database.backend() == Backend::Sqlite;
         let outcome = database
@@ -142,6 +145,8 @@ async fn run<B: Batch>(
                 transaction(conn, |conn| work.run(conn, requests))
             })
             .await;
+        metrics::histogram!("pdx_ledger_batch_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         match outcome {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {

@@ -159,7 +159,7 @@ enum Pending {
     /// A retry of an earlier request of the same batch (by position): its receipt.
     ReplayOf(usize, DataAnswer),
     Log {
-        entry: Entry,
+        entry: Box<Entry>,
         answer: DataAnswer,
         remember: Option<(String, String)>,
     },
@@ -205,7 +205,9 @@ impl Batch for ExchangeBatch {
         let mut entries: Vec<Entry> = pending
             .iter_mut()
             .filter_map(|p| match p {
-                Pending::Log { entry, .. } => Some(std::mem::replace(entry, Entry::data_access())),
+                Pending::Log { entry, .. } => {
+                    Some(std::mem::replace(entry.as_mut(), Entry::data_access()))
+                }
                 _ => None,
             })
             .collect();
@@ -280,7 +282,7 @@ fn prepare(
         entry.reason = refusal.code().into();
         entry.grant = grant;
         Pending::Log {
-            entry,
+            entry: Box::new(entry),
             answer: DataAnswer {
                 seq: 0,
                 distribution: distribution.clone(),
@@ -296,9 +298,8 @@ fn prepare(
     let principal = request.principal.as_ref();
     let grants_key = principal.map(|p| (p.org, dataset.id));
     if let (Some(p), Some(key)) = (principal, grants_key) {
-        if !memo.verified.contains_key(&p.org) {
-            let verified = pdx_access::store::find_organization(conn, p.org)?.verified;
-            memo.verified.insert(p.org, verified);
+        if let std::collections::hash_map::Entry::Vacant(slot) = memo.verified.entry(p.org) {
+            slot.insert(pdx_access::store::find_organization(conn, p.org)?.verified);
         }
         if !memo.grants.contains_key(&key) {
             let facts = grant_facts(conn, memo, p.org, dataset.id)?;
@@ -402,22 +403,21 @@ fn prepare(
             + u64::try_from(facts.grant.fee_per_mb).unwrap_or(0) * megabytes;
     }
     // Later requests of this batch see this one's usage.
-    if let (Some(key), Some(grant)) = (grants_key, &grant_id) {
-        if let Some(facts) = memo
+    if let (Some(key), Some(grant)) = (grants_key, concerned_id)
+        && let Some(facts) = memo
             .grants
             .get_mut(&key)
-            .and_then(|all| all.iter_mut().find(|g| g.grant.id.to_string() == *grant))
-        {
-            facts.usage.requests += 1;
-            facts.usage.bytes = facts.usage.bytes.saturating_add(bytes);
-        }
+            .and_then(|all| all.iter_mut().find(|g| g.grant.id == grant))
+    {
+        facts.usage.requests += 1;
+        facts.usage.bytes = facts.usage.bytes.saturating_add(bytes);
     }
     if let Some(key) = &receipt_key {
         // A retry later in this batch gets this request's receipt.
         memo.receipts.insert(key.clone(), index);
     }
     Ok(Pending::Log {
-        entry,
+        entry: Box::new(entry),
         answer: DataAnswer {
             seq: 0,
             distribution,

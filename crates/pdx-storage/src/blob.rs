@@ -53,6 +53,31 @@ pub struct StoredBlob {
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     location: String,
+    /// Small blobs kept in memory once read: blobs never change under their key.
+    small: Arc<quick_cache::sync::Cache<String, Bytes, ByteWeight>>,
+}
+
+/// Largest blob kept in memory by [`BlobStore::read_small`].
+pub const SMALL_BLOB: u64 = 64 * 1024;
+/// Most bytes of small blobs kept in memory.
+const SMALL_BLOB_CACHE: u64 = 32 * 1024 * 1024;
+
+/// Weighs a cached blob by its size.
+#[derive(Debug, Clone, Copy)]
+struct ByteWeight;
+
+impl quick_cache::Weighter<String, Bytes> for ByteWeight {
+    fn weight(&self, key: &String, value: &Bytes) -> u64 {
+        (key.len() + value.len()) as u64
+    }
+}
+
+fn small_cache() -> Arc<quick_cache::sync::Cache<String, Bytes, ByteWeight>> {
+    Arc::new(quick_cache::sync::Cache::with_weighter(
+        1_024,
+        SMALL_BLOB_CACHE,
+        ByteWeight,
+    ))
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -72,6 +97,7 @@ impl BlobStore {
         Ok(Self {
             store: Arc::new(store),
             location: format!("file://{}", dir.display()),
+            small: small_cache(),
         })
     }
 
@@ -93,6 +119,7 @@ impl BlobStore {
         Ok(Self {
             store: Arc::new(store),
             location: url.to_owned(),
+            small: small_cache(),
         })
     }
 
@@ -193,8 +220,22 @@ impl BlobStore {
             .await?)
     }
 
+    /// Reads a blob of at most [`SMALL_BLOB`] bytes, from memory after the first read. Blobs
+    /// never change under their key, so the copy in memory cannot go stale.
+    pub async fn read_small(&self, key: &str) -> Result<Bytes, BlobError> {
+        if let Some(bytes) = self.small.get(key) {
+            return Ok(bytes);
+        }
+        let bytes = self.read(key).await?;
+        if bytes.len() as u64 <= SMALL_BLOB {
+            self.small.insert(key.to_owned(), bytes.clone());
+        }
+        Ok(bytes)
+    }
+
     /// Deletes a blob; a missing blob is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        self.small.remove(key);
         match self.store.delete(&ObjectPath::from(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(other) => Err(other.into()),

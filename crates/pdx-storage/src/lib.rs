@@ -11,7 +11,7 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use blob::{BlobError, BlobStore, StoredBlob};
+pub use blob::{BlobError, BlobStore, SMALL_BLOB, StoredBlob};
 pub use connection::{Backend, DatabaseUrl, DbConnection, MultiBackend};
 pub use database::{Database, PoolOptions};
 pub use error::StorageError;
