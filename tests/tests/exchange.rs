@@ -280,7 +280,7 @@ async fn every_denial_is_logged_once_and_serves_no_data() {
 #[tokio::test]
 async fn quota_holds_exactly_under_parallel_clients() {
     let s = setup(5).await;
-    grant(&s).await;
+    let grant_id = grant(&s).await;
     let before = ledger_size(&s.server);
     let attempts = (0..16).map(|_| {
         let client = s.server.client.clone();
@@ -353,6 +353,31 @@ async fn quota_holds_exactly_under_parallel_clients() {
         owner_view[0]["usage"]["requests"], 5,
         "so does the owning agency"
     );
+
+    // An auditor's offline recount from the export matches: 5 permits, 11 quota denials.
+    let auditor = auditor(&s).await;
+    let (note, size) = checkpoint_covering(&s, before + 16).await;
+    let export = s
+        .server
+        .call(
+            Method::GET,
+            &format!("/api/v1/ledger/export?to={size}"),
+            Some(&auditor),
+            None,
+        )
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let key = get_text(&s, "/api/v1/ledger/key").await;
+    let report = pdx_circulation::verify::verify_export(export.as_bytes(), &note, &key);
+    let Ok(report) = report else {
+        panic!("the export does not verify: {report:?}")
+    };
+    let recount = report.grants.get(&grant_id).copied().unwrap_or_default();
+    assert_eq!((recount.requests, recount.denied), (5, 11));
+    assert_eq!(recount.bytes, 5 * CSV.len() as u64);
+    assert_eq!(recount.fee, 5 * (5 + 100));
 }
 
 async fn get_text(s: &Setup, path: &str) -> String {

@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod merkle;
 pub mod store;
 pub mod tree;
+pub mod verify;
 
 pub use appender::{AppendError, Appender, AppenderOptions, Batch};
 pub use checkpoint::{Checkpoint, CheckpointError, LedgerKey, NoteVerifier};

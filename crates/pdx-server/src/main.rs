@@ -1,5 +1,7 @@
 //! The `pdx` command: serve the platform, migrate its database, or write its OpenAPI document.
 
+mod ledger_cli;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -52,6 +54,10 @@ enum Command {
     /// Manage the JWT signing keys in the data directory.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Offline checks of the circulation ledger (no network, no database): verify an export
+    /// against a signed checkpoint and recount usage, or check a proof.
+    #[command(subcommand)]
+    Ledger(ledger_cli::LedgerCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,9 +108,9 @@ enum KeysCommand {
     Rotate,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+    let done = match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => serve(cli.config.as_deref(), demo),
         Command::Demo => run_async(cli.config.as_deref(), load_demo),
         Command::Migrate => migrate(cli.config.as_deref()),
@@ -113,7 +119,9 @@ fn main() -> anyhow::Result<()> {
             run_async(cli.config.as_deref(), |config| admin(config, command))
         }
         Command::Keys(KeysCommand::Rotate) => run_async(cli.config.as_deref(), rotate_keys),
-    }
+        Command::Ledger(command) => return Ok(ledger_cli::run(command)),
+    };
+    done.map(|()| std::process::ExitCode::SUCCESS)
 }
 
 /// Loads the configuration, then runs an operator command on a small runtime.
