@@ -146,6 +146,43 @@ impl SearchCache {
     }
 }
 
+/// How long a catalog generation read from the database is trusted. This server's own writes
+/// are seen at once; another server process's writes within this time.
+const GENERATION_TTL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The catalog generation as last read, and when: catalog reads answered from a cache check
+/// it instead of asking the database every time.
+#[derive(Debug, Default)]
+struct Generation {
+    known: Mutex<Option<(i64, std::time::Instant)>>,
+}
+
+impl Generation {
+    /// The generation, if it was read recently enough to trust.
+    fn fresh(&self) -> Option<i64> {
+        let known = *self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        known
+            .filter(|(_, at)| at.elapsed() < GENERATION_TTL)
+            .map(|(generation, _)| generation)
+    }
+
+    fn set(&self, generation: i64) {
+        *self.known.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((generation, std::time::Instant::now()));
+    }
+
+    /// Forgets it: this server just wrote to the catalog.
+    fn expire(&self) {
+        *self.known.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// Dataset views kept per catalog generation (by id or slug as asked).
+type ViewCache = quick_cache::sync::Cache<(String, i64), Arc<DatasetView>>;
+
+/// Dataset views kept in the cache at most.
+const VIEW_CACHE_ENTRIES: usize = 4_096;
+
 /// The catalog of one PDX installation.
 #[derive(Debug, Clone)]
 pub struct CatalogService {
@@ -154,6 +191,8 @@ pub struct CatalogService {
     blobs: BlobStore,
     max_upload_bytes: u64,
     search_cache: Arc<Mutex<SearchCache>>,
+    view_cache: Arc<ViewCache>,
+    generation: Arc<Generation>,
 }
 
 impl CatalogService {
@@ -170,6 +209,8 @@ impl CatalogService {
             blobs,
             max_upload_bytes,
             search_cache: Arc::default(),
+            view_cache: Arc::new(ViewCache::new(VIEW_CACHE_ENTRIES)),
+            generation: Arc::default(),
         }
     }
 
@@ -183,7 +224,19 @@ impl CatalogService {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, CatalogError> + Send + 'static,
     {
-        self.db.run(move |conn| transaction(conn, work)).await
+        let result = self.db.run(move |conn| transaction(conn, work)).await;
+        self.generation.expire();
+        result
+    }
+
+    /// The catalog generation: trusted from memory for a moment, else read.
+    async fn generation(&self) -> Result<i64, CatalogError> {
+        if let Some(generation) = self.generation.fresh() {
+            return Ok(generation);
+        }
+        let generation = self.read(store::generation).await?;
+        self.generation.set(generation);
+        Ok(generation)
     }
 
     async fn read<T, F>(&self, work: F) -> Result<T, CatalogError>
@@ -371,14 +424,25 @@ impl CatalogService {
         principal: Option<&Principal>,
         id: &str,
     ) -> Result<DatasetView, CatalogError> {
-        let (principal, id) = (principal.cloned(), id.to_owned());
-        self.read(move |conn| {
-            let dataset = store::find_dataset(conn, &id)?;
-            permissions::view_dataset(principal.as_ref(), &dataset)
-                .map_err(|_| CatalogError::DatasetNotFound)?;
-            view(conn, dataset)
-        })
-        .await
+        let generation = self.generation().await?;
+        let key = (id.to_owned(), generation);
+        let view = match self.view_cache.get(&key) {
+            Some(view) => view,
+            None => {
+                let id = id.to_owned();
+                let view = self
+                    .read(move |conn| {
+                        let dataset = store::find_dataset(conn, &id)?;
+                        view(conn, dataset).map(Arc::new)
+                    })
+                    .await?;
+                self.view_cache.insert(key, Arc::clone(&view));
+                view
+            }
+        };
+        permissions::view_dataset(principal, &view.dataset)
+            .map_err(|_| CatalogError::DatasetNotFound)?;
+        Ok(DatasetView::clone(&view))
     }
 
     /// The published versions of a dataset, newest first.
@@ -406,18 +470,17 @@ impl CatalogService {
     ) -> Result<SearchResults, CatalogError> {
         let cache = self.search_cache.clone();
         let key = format!("{query:?}|{page:?}");
+        let generation = self.generation().await?;
+        let cached = cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key, generation);
+        if let Some(results) = cached {
+            metrics::counter!("pdx_catalog_search_cache_total", "outcome" => "hit").increment(1);
+            return Ok(SearchResults::clone(&results));
+        }
         let results = self
             .read(move |conn| {
-                let generation = store::generation(conn)?;
-                let cached = cache
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(&key, generation);
-                if let Some(results) = cached {
-                    metrics::counter!("pdx_catalog_search_cache_total", "outcome" => "hit")
-                        .increment(1);
-                    return Ok(results);
-                }
                 metrics::counter!("pdx_catalog_search_cache_total", "outcome" => "miss")
                     .increment(1);
                 let hits = search::search(conn, &query)?;

@@ -3,7 +3,7 @@
 //! itself recorded); and the export, whose lines are exactly the leaf data of the tree.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use diesel::prelude::*;
 use ed25519_dalek::SigningKey;
@@ -133,13 +133,34 @@ fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Reads leaf hashes back from the entries table.
-struct Stored<'a>(&'a mut DbConnection);
+/// Leaf hashes of complete chunks recently read back, by first leaf: proofs of recent
+/// entries, the common case, read no rows at all.
+type ChunkCache = quick_cache::sync::Cache<u64, Arc<Vec<Hash>>>;
+
+/// Chunks kept in memory (8 KiB each).
+const CACHED_CHUNKS: usize = 512;
+
+/// Reads leaf hashes back from the entries table, through the chunk cache.
+struct Stored<'a>(&'a mut DbConnection, &'a ChunkCache);
 
 impl Leaves for Stored<'_> {
     type Error = LedgerError;
 
     fn leaves(&mut self, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
+        let whole = end - start == crate::tree::CHUNK;
+        if whole && let Some(cached) = self.1.get(&start) {
+            return Ok(cached.as_ref().clone());
+        }
+        let read = self.read(start, end)?;
+        if whole {
+            self.1.insert(start, Arc::new(read.clone()));
+        }
+        Ok(read)
+    }
+}
+
+impl Stored<'_> {
+    fn read(&mut self, start: u64, end: u64) -> Result<Vec<Hash>, LedgerError> {
         let rows: Vec<String> = ledger_entries::table
             .filter(ledger_entries::seq.ge(to_i64(start)))
             .filter(ledger_entries::seq.lt(to_i64(end)))
@@ -167,7 +188,8 @@ fn decode_hash(text: &str) -> Result<Hash, LedgerError> {
 pub struct LedgerService {
     db: Database,
     key: Arc<LedgerKey>,
-    tree: Arc<Mutex<TreeCache>>,
+    tree: Arc<RwLock<TreeCache>>,
+    chunks: Arc<ChunkCache>,
     clock: Arc<dyn Clock>,
 }
 
@@ -185,7 +207,8 @@ impl LedgerService {
         Self {
             db,
             key: Arc::new(key),
-            tree: Arc::new(Mutex::new(TreeCache::new())),
+            tree: Arc::new(RwLock::new(TreeCache::new())),
+            chunks: Arc::new(ChunkCache::new(CACHED_CHUNKS)),
             clock,
         }
     }
@@ -200,20 +223,27 @@ impl LedgerService {
         self.key.name()
     }
 
-    /// Runs `work` with the tree caught up to the committed ledger.
-    async fn with_tree<T, F>(&self, work: F) -> Result<T, LedgerError>
+    /// Runs `work` with the tree holding at least `size` leaves (caught up to the committed
+    /// ledger when it holds fewer, or when `size` is `None`).
+    async fn with_tree<T, F>(&self, size: Option<u64>, work: F) -> Result<T, LedgerError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut DbConnection, &TreeCache) -> Result<T, LedgerError> + Send + 'static,
+        F: FnOnce(&mut Stored<'_>, &TreeCache) -> Result<T, LedgerError> + Send + 'static,
     {
-        let tree = Arc::clone(&self.tree);
+        let (tree, chunks) = (Arc::clone(&self.tree), Arc::clone(&self.chunks));
+        let poisoned = || StorageError::Task("the ledger tree is poisoned".into());
         self.db
             .run(move |conn| {
-                let mut tree = tree
-                    .lock()
-                    .map_err(|_| StorageError::Task("the ledger tree is poisoned".into()))?;
-                catch_up(conn, &mut tree)?;
-                work(conn, &tree)
+                let behind = {
+                    let cached = tree.read().map_err(|_| poisoned())?;
+                    size.is_none_or(|s| cached.size() < s)
+                };
+                if behind {
+                    let mut cached = tree.write().map_err(|_| poisoned())?;
+                    catch_up(conn, &mut cached)?;
+                }
+                let cached = tree.read().map_err(|_| poisoned())?;
+                work(&mut Stored(conn, &chunks), &cached)
             })
             .await
     }
@@ -223,15 +253,15 @@ impl LedgerService {
     pub async fn sign_checkpoint(&self) -> Result<Option<u64>, LedgerError> {
         let key = Arc::clone(&self.key);
         let now = self.clock.now();
-        self.with_tree(move |conn, tree| {
+        self.with_tree(None, move |stored, tree| {
             let size = tree.size();
             let latest: Option<i64> = ledger_checkpoints::table
                 .select(diesel::dsl::max(ledger_checkpoints::size))
-                .first(conn)?;
+                .first(stored.0)?;
             if latest.is_some_and(|l| l >= to_i64(size)) || size == 0 {
                 return Ok(None);
             }
-            let root = tree.root(size, &mut Stored(conn))?;
+            let root = tree.root(size, stored)?;
             let note = key.sign(&Checkpoint {
                 origin: key.name().to_owned(),
                 size,
@@ -246,7 +276,7 @@ impl LedgerService {
             .bind::<diesel::sql_types::Text, _>(hex::encode(root))
             .bind::<diesel::sql_types::Text, _>(&note)
             .bind::<diesel::sql_types::Timestamp, _>(now.naive_utc())
-            .execute(conn)?;
+            .execute(stored.0)?;
             Ok(Some(size))
         })
         .await
@@ -273,9 +303,9 @@ impl LedgerService {
 
     /// The inclusion proof of entry `seq` in the tree of `tree_size` entries.
     pub async fn inclusion_proof(&self, seq: u64, tree_size: u64) -> Result<Proof, LedgerError> {
-        self.with_tree(move |conn, tree| {
+        self.with_tree(Some(tree_size), move |stored, tree| {
             Ok(Proof {
-                hashes: tree.inclusion_proof(seq, tree_size, &mut Stored(conn))?,
+                hashes: tree.inclusion_proof(seq, tree_size, stored)?,
             })
         })
         .await
@@ -283,9 +313,9 @@ impl LedgerService {
 
     /// The consistency proof from the tree of `from` entries to that of `to`.
     pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Proof, LedgerError> {
-        self.with_tree(move |conn, tree| {
+        self.with_tree(Some(to), move |stored, tree| {
             Ok(Proof {
-                hashes: tree.consistency_proof(from, to, &mut Stored(conn))?,
+                hashes: tree.consistency_proof(from, to, stored)?,
             })
         })
         .await

@@ -55,7 +55,8 @@ impl DbConnection {
                     .map_err(|e| StorageError::Connection(e.to_string()))?;
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA temp_store = MEMORY;",
                     SQLITE_BUSY_TIMEOUT.as_millis()
                 ))
                 .map_err(|e| StorageError::Connection(e.to_string()))?;
