@@ -1,5 +1,9 @@
-//! The circulation ledger's verifiable core: the Merkle tree of RFC 6962/9162 with inclusion
-//! and consistency proofs, and checkpoints in the C2SP signed-note format.
+//! The circulation ledger: canonical entries ([`entry`]) appended with contiguous sequence
+//! numbers under a head-row lock ([`store`]), in batches by the group-commit [`appender`]; the
+//! Merkle tree of RFC 6962/9162 with inclusion and consistency proofs ([`merkle`], and
+//! [`tree`] as a server caches it); checkpoints in the C2SP signed-note format
+//! ([`checkpoint`]), published with proofs, entries and export by [`ledger`]; and the offline
+//! verifier of an export ([`verify`]).
 
 pub mod appender;
 pub mod checkpoint;
