@@ -776,3 +776,45 @@ async fn an_idempotent_retry_gets_the_first_receipt_and_is_counted_once() {
     .await;
     assert_eq!(malformed.status(), 422);
 }
+
+#[tokio::test]
+async fn nothing_is_served_when_the_ledger_cannot_be_written() {
+    use diesel::connection::SimpleConnection;
+    let s = setup(10).await;
+    let before = ledger_size(&s.server);
+    let Ok(mut conn) = s.server.database.database().conn() else {
+        panic!("no connection")
+    };
+    let (sabotage, repair) = match &*conn {
+        pdx_storage::DbConnection::Sqlite(_) => (
+            "CREATE TRIGGER ledger_full BEFORE INSERT ON ledger_entries \
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            "DROP TRIGGER ledger_full;",
+        ),
+        pdx_storage::DbConnection::Postgres(_) => (
+            "CREATE FUNCTION ledger_full() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER ledger_full BEFORE INSERT ON ledger_entries \
+             FOR EACH ROW EXECUTE FUNCTION ledger_full();",
+            "DROP TRIGGER ledger_full ON ledger_entries; DROP FUNCTION ledger_full();",
+        ),
+    };
+    if let Err(error) = conn.batch_execute(sabotage) {
+        panic!("{error}")
+    }
+    let refused = download(&s, &s.open, None, None).await;
+    assert_eq!(refused.status(), 503);
+    assert!(header(&refused, "x-pdx-ledger-seq").is_none(), "no receipt");
+    assert!(header(&refused, "retry-after").is_some());
+    let body = refused.text().await.unwrap_or_default();
+    assert!(!body.contains("station"), "no data leaves: {body}");
+    assert!(!body.contains("disk full"), "no internal detail: {body}");
+    assert_eq!(ledger_size(&s.server), before, "nothing half-written");
+
+    if let Err(error) = conn.batch_execute(repair) {
+        panic!("{error}")
+    }
+    let served = download(&s, &s.open, None, None).await;
+    assert_eq!(served.status(), 200, "the appender recovers");
+    assert_eq!(receipt(&served), before, "and the sequence has no gap");
+}
