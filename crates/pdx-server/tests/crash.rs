@@ -296,3 +296,100 @@ async fn receipts_survive_sigkill_and_the_ledger_verifies_without_gaps() {
     );
     drop(server);
 }
+
+/// Downloads `url` from `clients` parallel clients until `stop`; returns the receipts.
+async fn receipts_from(url: String, clients: usize, stop: Instant) -> Vec<u64> {
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while Instant::now() < stop {
+                let Ok(response) = client.get(&url).send().await else {
+                    break;
+                };
+                assert_eq!(response.status(), 200);
+                let seq = response
+                    .headers()
+                    .get("x-pdx-ledger-seq")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                let Some(seq) = seq else {
+                    panic!("a download without a receipt")
+                };
+                seen.push(seq);
+            }
+            seen
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(seen) => all.extend(seen),
+            Err(error) => panic!("a client failed: {error}"),
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_share_one_gap_free_ledger() {
+    let database = TestDatabase::empty();
+    let data = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(error) => panic!("{error}"),
+    };
+    let (port_a, port_b) = (free_port(), free_port());
+    let (base_a, base_b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    let first = serve(data.path(), &database, port_a);
+    wait_ready(&base_a).await;
+    let second = serve(data.path(), &database, port_b);
+    wait_ready(&base_b).await;
+    let bus = json(
+        reqwest::get(format!("{base_a}/api/v1/datasets/bus-stops"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .await;
+    let distribution = bus["distributions"][1]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("/api/v1/distributions/{distribution}/data");
+
+    let stop = Instant::now() + Duration::from_millis(1500);
+    let (a, b) = tokio::join!(
+        receipts_from(format!("{base_a}{path}"), 8, stop),
+        receipts_from(format!("{base_b}{path}"), 8, stop),
+    );
+    assert!(
+        !a.is_empty() && !b.is_empty(),
+        "both servers served: {} and {}",
+        a.len(),
+        b.len()
+    );
+    let mut all: Vec<u64> = a.iter().chain(&b).copied().collect();
+    all.sort_unstable();
+    let unique = all.len();
+    all.dedup();
+    assert_eq!(all.len(), unique, "no receipt was given twice");
+
+    let mut conn = match database.database().conn() {
+        Ok(conn) => conn,
+        Err(error) => panic!("{error}"),
+    };
+    let size = pdx_circulation::store::size(&mut conn).unwrap_or_default();
+    for seq in 0..size {
+        let entry = pdx_circulation::store::entry(&mut conn, seq);
+        assert!(
+            entry.is_ok_and(|e| e.seq == seq),
+            "entry {seq} of {size} is missing"
+        );
+    }
+    assert!(all.iter().all(|seq| *seq < size));
+    drop((first, second));
+}
