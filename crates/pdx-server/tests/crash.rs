@@ -71,6 +71,20 @@ async fn json(response: reqwest::Response) -> serde_json::Value {
     }
 }
 
+/// The id of the demo's open bus-stop CSV.
+async fn demo_csv(base: &str) -> String {
+    let bus = json(
+        reqwest::get(format!("{base}/api/v1/datasets/bus-stops"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .await;
+    bus["distributions"][1]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_survive_sigkill_and_the_ledger_verifies_without_gaps() {
     let database = TestDatabase::empty();
@@ -82,16 +96,7 @@ async fn receipts_survive_sigkill_and_the_ledger_verifies_without_gaps() {
     let base = format!("http://127.0.0.1:{port}");
     let mut server = serve(data.path(), &database, port);
     wait_ready(&base).await;
-    let bus = json(
-        reqwest::get(format!("{base}/api/v1/datasets/bus-stops"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await;
-    let distribution = bus["distributions"][1]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let distribution = demo_csv(&base).await;
     let url = format!("{base}/api/v1/distributions/{distribution}/data");
 
     let receipts = Arc::new(Mutex::new(Vec::<u64>::new()));
@@ -349,16 +354,7 @@ async fn two_servers_on_one_database_share_one_gap_free_ledger() {
     wait_ready(&base_a).await;
     let second = serve(data.path(), &database, port_b);
     wait_ready(&base_b).await;
-    let bus = json(
-        reqwest::get(format!("{base_a}/api/v1/datasets/bus-stops"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .await;
-    let distribution = bus["distributions"][1]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let distribution = demo_csv(&base_a).await;
     let path = format!("/api/v1/distributions/{distribution}/data");
 
     let stop = Instant::now() + Duration::from_millis(1500);
