@@ -225,6 +225,51 @@ impl TestServer {
         }
     }
 
+    /// Creates a dataset from `body` as `publisher`, uploads `csv` as its one distribution,
+    /// submits it and has `reviewer` publish it; returns the distribution's id.
+    pub async fn publish_dataset(
+        &self,
+        publisher: &str,
+        reviewer: &str,
+        body: serde_json::Value,
+        csv: &str,
+    ) -> String {
+        let slug = body["slug"].as_str().unwrap_or_default().to_owned();
+        let created = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/datasets",
+                Some(publisher),
+                Some(body),
+            )
+            .await;
+        assert_eq!(created.status(), 201);
+        let upload = self
+            .client
+            .post(self.url(&format!("/api/v1/datasets/{slug}/distributions")))
+            .bearer_auth(publisher)
+            .header("content-type", "text/csv")
+            .body(csv.to_owned())
+            .send()
+            .await;
+        let Ok(upload) = upload else {
+            panic!("the upload failed")
+        };
+        let distribution = json(upload).await["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let submit = format!("/api/v1/datasets/{slug}/submit");
+        self.call(reqwest::Method::POST, &submit, Some(publisher), None)
+            .await;
+        let publish = format!("/api/v1/datasets/{slug}/publish");
+        let published = self
+            .call(reqwest::Method::POST, &publish, Some(reviewer), None)
+            .await;
+        assert_eq!(published.status(), 200);
+        distribution
+    }
+
     /// Sends a request with an optional bearer token and JSON body.
     pub async fn call(
         &self,

@@ -46,44 +46,7 @@ async fn publish(
         "sharing_class": "conditional", "opening_class": opening, "grade": "general",
         "licence": if opening == "open" { Value::from("CC-BY-4.0") } else { Value::Null },
     });
-    server
-        .call(
-            Method::POST,
-            "/api/v1/datasets",
-            Some(publisher),
-            Some(body),
-        )
-        .await;
-    let upload = server
-        .client
-        .post(server.url(&format!("/api/v1/datasets/{slug}/distributions")))
-        .bearer_auth(publisher)
-        .header("content-type", "text/csv")
-        .body(CSV)
-        .send()
-        .await;
-    let Ok(upload) = upload else { panic!() };
-    let id = json(upload).await["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    server
-        .call(
-            Method::POST,
-            &format!("/api/v1/datasets/{slug}/submit"),
-            Some(publisher),
-            None,
-        )
-        .await;
-    server
-        .call(
-            Method::POST,
-            &format!("/api/v1/datasets/{slug}/publish"),
-            Some(reviewer),
-            None,
-        )
-        .await;
-    id
+    server.publish_dataset(publisher, reviewer, body, CSV).await
 }
 
 async fn setup(max_requests: i64) -> Setup {

@@ -26,53 +26,9 @@ struct World {
 }
 
 async fn publish(server: &TestServer, publisher: &str, reviewer: &str, body: Value) -> String {
-    let slug = body["slug"].as_str().unwrap_or_default().to_owned();
-    assert_eq!(
-        server
-            .call(
-                Method::POST,
-                "/api/v1/datasets",
-                Some(publisher),
-                Some(body)
-            )
-            .await
-            .status(),
-        201
-    );
-    let upload = server
-        .client
-        .post(server.url(&format!("/api/v1/datasets/{slug}/distributions")))
-        .bearer_auth(publisher)
-        .header("content-type", "text/csv")
-        .body("station,level\nA,3.2\n")
-        .send()
-        .await;
-    let Ok(upload) = upload else { panic!() };
-    let distribution = json(upload).await["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
     server
-        .call(
-            Method::POST,
-            &format!("/api/v1/datasets/{slug}/submit"),
-            Some(publisher),
-            None,
-        )
-        .await;
-    assert_eq!(
-        server
-            .call(
-                Method::POST,
-                &format!("/api/v1/datasets/{slug}/publish"),
-                Some(reviewer),
-                None
-            )
-            .await
-            .status(),
-        200
-    );
-    distribution
+        .publish_dataset(publisher, reviewer, body, "station,level\nA,3.2\n")
+        .await
 }
 
 async fn world() -> World {

@@ -357,29 +357,13 @@ fn generate_signing_key() -> Result<SigningKey, AccessError> {
 
 /// Creates a directory readable only by its owner.
 pub fn create_private_dir(dir: &Path) -> Result<(), AccessError> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    pdx_storage::private::create_dir(dir)
         .map_err(|e| AccessError::Keys(format!("cannot create {}: {e}", dir.display())))
 }
 
 /// Writes a new file readable only by its owner; never overwrites.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), AccessError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| AccessError::Keys(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
+    pdx_storage::private::write_file(path, contents)
         .map_err(|e| AccessError::Keys(format!("cannot write {}: {e}", path.display())))
 }
 

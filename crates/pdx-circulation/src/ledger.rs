@@ -67,26 +67,11 @@ pub fn load_or_create_key(path: &Path, origin: &str) -> Result<LedgerKey, Ledger
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), LedgerError> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        pdx_storage::private::create_dir(dir)
             .map_err(|e| LedgerError::Key(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| LedgerError::Key(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
+    pdx_storage::private::write_file(path, contents)
         .map_err(|e| LedgerError::Key(format!("cannot write {}: {e}", path.display())))
 }
 

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use pdx_catalog::model::{Dataset, DatasetStatus, Distribution, DistributionKind};
-use pdx_circulation::store::{self as ledger, Usage};
+use pdx_circulation::store as ledger;
 use pdx_circulation::{AppendError, Batch, Entry};
 use pdx_core::{Clock, DatasetId, DistributionId, OrganizationId, Principal, Timestamp};
 use pdx_storage::{DbConnection, StorageError};
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::decision::{self, AccessDecision, Basis, DenyReason, Facts, GrantFacts, Requester};
 use crate::error::LicensingError;
-use crate::model::{Grant, GrantUsage};
+use crate::model::Grant;
 use crate::store::{self, GrantScope};
 
 /// The bytes a client asked for (`Range: bytes=…`, one range).
@@ -302,7 +302,7 @@ fn prepare(
             slot.insert(pdx_access::store::find_organization(conn, p.org)?.verified);
         }
         if !memo.grants.contains_key(&key) {
-            let facts = grant_facts(conn, memo, p.org, dataset.id)?;
+            let facts = grant_facts(conn, &mut memo.policies, p.org, dataset.id)?;
             memo.grants.insert(key, facts);
         }
     }
@@ -459,9 +459,9 @@ fn quota_state(facts: &GrantFacts) -> QuotaState {
 }
 
 /// The requester organisation's grants for a dataset, with usage and policies.
-fn grant_facts(
+pub(crate) fn grant_facts(
     conn: &mut DbConnection,
-    memo: &mut Memo,
+    policies: &mut HashMap<String, serde_json::Value>,
     org: OrganizationId,
     dataset: DatasetId,
 ) -> Result<Vec<GrantFacts>, LicensingError> {
@@ -470,22 +470,16 @@ fn grant_facts(
     let usage = ledger::usage(conn, &ids)?;
     let mut facts = Vec::with_capacity(grants.len());
     for (grant, id) in grants.into_iter().zip(ids) {
-        let policy = match memo.policies.get(&grant.licence_id) {
+        let policy = match policies.get(&grant.licence_id) {
             Some(policy) => policy.clone(),
             None => {
                 let policy = store::licence_policy(conn, &grant.licence_id)?;
-                memo.policies
-                    .insert(grant.licence_id.clone(), policy.clone());
+                policies.insert(grant.licence_id.clone(), policy.clone());
                 policy
             }
         };
-        let used: Usage = usage.get(&id).copied().unwrap_or_default();
         facts.push(GrantFacts {
-            usage: GrantUsage {
-                requests: used.requests,
-                bytes: used.bytes,
-                rows: used.rows,
-            },
+            usage: usage.get(&id).copied().unwrap_or_default().into(),
             grant,
             policy,
         });

@@ -249,6 +249,16 @@ pub struct GrantUsage {
     pub rows: u64,
 }
 
+impl From<pdx_circulation::store::Usage> for GrantUsage {
+    fn from(used: pdx_circulation::store::Usage) -> Self {
+        Self {
+            requests: used.requests,
+            bytes: used.bytes,
+            rows: used.rows,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

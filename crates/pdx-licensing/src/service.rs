@@ -9,6 +9,7 @@
 //! | `request_access` | a member of a verified organisation other than the owner (not the platform) |
 //! | `view_request`, `view_grant` | the requesting/consumer organisation, the owning agency, auditors, platform admins |
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use chrono::Duration;
@@ -20,9 +21,9 @@ use pdx_core::{
 use pdx_storage::database::transaction;
 use pdx_storage::{Database, DbConnection};
 
-use crate::decision::{self, AccessDecision, Basis, Facts, GrantFacts, Requester};
+use crate::decision::{self, AccessDecision, Basis, Facts, Requester};
 use crate::error::LicensingError;
-use crate::exchange::{DataAnswer, DataRequest, ExchangeBatch, appender_failure};
+use crate::exchange::{DataAnswer, DataRequest, ExchangeBatch, appender_failure, grant_facts};
 use crate::model::{
     AccessRequest, Grant, GrantState, GrantStatus, GrantUsage, Offer, PURPOSES, RequestStatus,
 };
@@ -599,14 +600,7 @@ impl LicensingService {
         self.read(move |conn| {
             grants
                 .into_iter()
-                .map(|id| {
-                    let used = pdx_circulation::store::grant_usage(conn, &id.to_string())?;
-                    Ok(GrantUsage {
-                        requests: used.requests,
-                        bytes: used.bytes,
-                        rows: used.rows,
-                    })
-                })
+                .map(|id| Ok(pdx_circulation::store::grant_usage(conn, &id.to_string())?.into()))
                 .collect()
         })
         .await
@@ -894,20 +888,7 @@ fn decide_in(
     let (verified, grants) = match principal {
         Some(p) => {
             let verified = pdx_access::store::find_organization(conn, p.org)?.verified;
-            let mut facts = Vec::new();
-            for grant in store::list_grants(conn, GrantScope::Consumer(p.org), Some(dataset.id))? {
-                let policy = store::licence_policy(conn, &grant.licence_id)?;
-                let used = pdx_circulation::store::grant_usage(conn, &grant.id.to_string())?;
-                facts.push(GrantFacts {
-                    usage: GrantUsage {
-                        requests: used.requests,
-                        bytes: used.bytes,
-                        rows: used.rows,
-                    },
-                    grant,
-                    policy,
-                });
-            }
+            let facts = grant_facts(conn, &mut HashMap::new(), p.org, dataset.id)?;
             (verified, facts)
         }
         None => (false, Vec::new()),

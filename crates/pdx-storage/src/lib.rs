@@ -7,6 +7,7 @@ pub mod database;
 pub mod error;
 pub mod instance;
 pub mod migrations;
+pub mod private;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
