@@ -31,7 +31,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: cargo run --release -p pdx-tests --example bench -- \
-[--backend sqlite|postgres|both] [--datasets N] [--duration SECONDS] [--connections N] [--quick]";
+[--backend sqlite|postgres|both] [--datasets N] [--duration SECONDS] [--connections N] [--quick] \
+[--only TEXT]...";
 
 /// The `PostgreSQL` server the `postgres` backend runs on (trust authentication).
 const POSTGRES_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
@@ -43,6 +44,8 @@ const LARGE_BYTES: usize = 10 * 1024 * 1024;
 const LARGE_CONNECTIONS: u32 = 8;
 /// The purpose declared with every authorised download (one of the offer's).
 const PURPOSE: &str = "research";
+/// The name of the proof scenario (its load is made when it runs).
+const PROOF_SCENARIO: &str = "ledger inclusion proof";
 /// The password of the benchmark's users.
 const PASSWORD: &str = "benchmark password, long enough";
 const AGENCY_ADMIN: &str = "publisher@bench-env.test";
@@ -73,9 +76,16 @@ fn main() -> anyhow::Result<()> {
         eprintln!("== {backend}");
         runs.push(run_backend(backend, &pdx, &options)?);
     }
-    eprintln!("== offline verification");
-    let verification = verify_offline(options.verify_entries, options.verify_runs)?;
-    print!("{}", report(&machine, &options, &runs, &verification));
+    let verification = if options.selects("offline verification") {
+        eprintln!("== offline verification");
+        Some(verify_offline(options.verify_entries, options.verify_runs)?)
+    } else {
+        None
+    };
+    print!(
+        "{}",
+        report(&machine, &options, &runs, verification.as_ref())
+    );
     Ok(())
 }
 
@@ -90,6 +100,8 @@ struct Options {
     verify_entries: u64,
     verify_runs: u32,
     quick: bool,
+    /// Run only the scenarios whose name contains one of these (all when empty).
+    only: Vec<String>,
 }
 
 impl Options {
@@ -97,6 +109,7 @@ impl Options {
     fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<Self>> {
         let mut backends = vec![Backend::Sqlite, Backend::Postgres];
         let (mut datasets, mut duration, mut connections, mut quick) = (None, None, None, false);
+        let mut only = Vec::new();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
@@ -121,6 +134,7 @@ impl Options {
                 "--duration" => duration = Some(value()?.parse().context("--duration")?),
                 "--connections" => connections = Some(value()?.parse().context("--connections")?),
                 "--quick" => quick = true,
+                "--only" => only.push(value()?),
                 "-h" | "--help" => return Ok(None),
                 other => bail!("unknown argument `{other}`\n{USAGE}"),
             }
@@ -138,7 +152,13 @@ impl Options {
             verify_entries: if quick { 200_000 } else { 1_000_000 },
             verify_runs: if quick { 1 } else { 3 },
             quick,
+            only,
         }))
+    }
+
+    /// Whether the scenario of this name is to run.
+    fn selects(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|part| name.contains(part.as_str()))
     }
 }
 
@@ -227,6 +247,9 @@ fn run_backend(backend: Backend, pdx: &Path, options: &Options) -> anyhow::Resul
     let fixture = Fixture::publish(&api)?;
     let mut scenarios = Vec::new();
     for scenario in Scenario::all(&fixture, options.connections) {
+        if !options.selects(scenario.name()) {
+            continue;
+        }
         let scenario = match scenario {
             Scenario::Proof { connections } => proof_scenario(&api, connections)?,
             Scenario::Ready(scenario) => scenario,
@@ -940,6 +963,13 @@ enum Scenario {
 }
 
 impl Scenario {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Ready(load) => load.name,
+            Self::Proof { .. } => PROOF_SCENARIO,
+        }
+    }
+
     fn all(fixture: &Fixture, connections: u32) -> Vec<Self> {
         let data = |id: &str| format!("/api/v1/distributions/{id}/data");
         let download = |name, id: &str, connections, bytes| Load {
@@ -1021,11 +1051,7 @@ fn proof_scenario(api: &Api, connections: u32) -> anyhow::Result<Load> {
             "/api/v1/ledger/proof/inclusion?seq=",
             size - 1
         )),
-        ..Load::get(
-            "ledger inclusion proof",
-            path(&(size / 2).to_string()),
-            connections,
-        )
+        ..Load::get(PROOF_SCENARIO, path(&(size / 2).to_string()), connections)
     })
 }
 
@@ -1342,7 +1368,7 @@ fn report(
     machine: &str,
     options: &Options,
     runs: &[BackendRun],
-    verification: &Verification,
+    verification: Option<&Verification>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\n# PDX benchmark\n");
@@ -1418,16 +1444,18 @@ fn report(
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "- offline ledger verification: {} entries/s ({} entries, {:.0} MB of NDJSON, \
-         best of {} run(s): {:.3} s)",
-        thousands(verification.entries as f64 / verification.best_secs),
-        count(verification.entries),
-        verification.megabytes,
-        verification.runs,
-        verification.best_secs
-    );
+    if let Some(verification) = verification {
+        let _ = writeln!(
+            out,
+            "- offline ledger verification: {} entries/s ({} entries, {:.0} MB of NDJSON, \
+             best of {} run(s): {:.3} s)",
+            thousands(verification.entries as f64 / verification.best_secs),
+            count(verification.entries),
+            verification.megabytes,
+            verification.runs,
+            verification.best_secs
+        );
+    }
     for run in runs {
         let _ = writeln!(
             out,

@@ -134,6 +134,25 @@ impl TestServer {
         }
     }
 
+    /// Starts a [`Sibling`] of this server. Tokens either issues are valid on both.
+    pub async fn sibling(&self) -> Sibling {
+        let config = Config {
+            bind: "127.0.0.1:0".to_owned(),
+            ..self.config.clone()
+        };
+        let app = match Application::build(config).await {
+            Ok(app) => app,
+            Err(error) => panic!("the second server did not start: {error}"),
+        };
+        let base_url = format!("http://127.0.0.1:{}", app.port());
+        let server = tokio::spawn(async move {
+            if let Err(error) = app.run_until_stopped().await {
+                panic!("the second server failed: {error}");
+            }
+        });
+        Sibling { base_url, server }
+    }
+
     /// Access control over the server's own database and keys, as `pdx admin` uses it.
     pub fn operator(&self) -> AccessService {
         let url = self.database.url().clone();
@@ -306,6 +325,28 @@ impl TestServer {
 }
 
 impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A second server on a [`TestServer`]'s database, data directory and keys, as another
+/// `pdx serve` process sharing them would be: its own caches and its own ledger appender.
+#[derive(Debug)]
+pub struct Sibling {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Sibling {
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+impl Drop for Sibling {
     fn drop(&mut self) {
         self.server.abort();
     }

@@ -240,6 +240,86 @@ async fn every_denial_is_logged_once_and_serves_no_data() {
     assert_eq!(json(revoked).await["code"], "grant_revoked");
 }
 
+/// Downloads the conditional distribution under the enterprise's grant from `base`; returns
+/// the status and the problem code, if any.
+async fn download_from(s: &Setup, base: &str) -> (u16, String) {
+    let response = s
+        .server
+        .client
+        .get(format!(
+            "{base}/api/v1/distributions/{}/data",
+            s.conditional
+        ))
+        .bearer_auth(&s.enterprise)
+        .header("x-pdx-purpose", "research")
+        .send()
+        .await;
+    let Ok(response) = response else {
+        panic!("download from {base} failed")
+    };
+    let status = response.status().as_u16();
+    let code = if status == 200 {
+        String::new()
+    } else {
+        json(response).await["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (status, code)
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_share_a_quota_exactly() {
+    let s = setup(4).await;
+    grant(&s).await;
+    let other = s.server.sibling().await;
+    let (a, b) = (s.server.base_url.clone(), other.base_url.clone());
+    // Both decide under the grant, so both hold its facts and usage from batch to batch; each
+    // must see the other's requests counted.
+    for (base, served) in [(&a, 1), (&b, 2), (&a, 3), (&b, 4)] {
+        assert_eq!(
+            download_from(&s, base).await,
+            (200, String::new()),
+            "request {served} is within the quota"
+        );
+    }
+    for base in [&a, &b, &a] {
+        assert_eq!(
+            download_from(&s, base).await,
+            (429, "quota_exhausted".to_owned()),
+            "the quota of 4 is used up, whichever server is asked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_grant_revoked_through_one_server_denies_the_next_request_on_another() {
+    let s = setup(100).await;
+    let grant_id = grant(&s).await;
+    let other = s.server.sibling().await;
+    let (a, b) = (s.server.base_url.clone(), other.base_url.clone());
+    for base in [&a, &b] {
+        assert_eq!(download_from(&s, base).await.0, 200);
+    }
+    let revoke = s
+        .server
+        .call(
+            Method::POST,
+            &format!("/api/v1/grants/{grant_id}/revoke"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status(), 200);
+    for base in [&b, &a] {
+        assert_eq!(
+            download_from(&s, base).await,
+            (403, "grant_revoked".to_owned())
+        );
+    }
+}
+
 #[tokio::test]
 async fn quota_holds_exactly_under_parallel_clients() {
     let s = setup(5).await;

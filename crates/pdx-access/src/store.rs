@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use pdx_core::{OrgKind, OrganizationId, Role, RoleSet, Timestamp, UserId};
+use pdx_storage::generation as state;
 use pdx_storage::schema::{memberships, organizations, users};
 use pdx_storage::{DbConnection, StorageError};
 
@@ -268,6 +269,7 @@ pub fn update_organization(
             organizations::updated_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
+    state::bump(conn, state::ORGANIZATIONS)?;
     find_organization(conn, id)
 }
 

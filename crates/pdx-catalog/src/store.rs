@@ -4,9 +4,9 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use pdx_core::{Classification, DatasetId, DistributionId, OrganizationId, Timestamp};
+use pdx_storage::generation as state;
 use pdx_storage::schema::{
-    catalog_state, dataset_keywords, dataset_themes, dataset_versions, datasets, distributions,
-    licences,
+    dataset_keywords, dataset_themes, dataset_versions, datasets, distributions, licences,
 };
 use pdx_storage::{DbConnection, StorageError};
 
@@ -109,18 +109,12 @@ impl DatasetRow {
 /// Marks the catalog changed: cached searches computed before are stale from now on.
 /// Every write below calls it, inside the caller's transaction.
 fn bump_generation(conn: &mut DbConnection) -> Result<(), CatalogError> {
-    diesel::update(catalog_state::table.find(1))
-        .set(catalog_state::generation.eq(catalog_state::generation + 1))
-        .execute(conn)?;
-    Ok(())
+    Ok(state::bump(conn, state::CATALOG)?)
 }
 
 /// The catalog's current generation.
 pub fn generation(conn: &mut DbConnection) -> Result<i64, CatalogError> {
-    Ok(catalog_state::table
-        .find(1)
-        .select(catalog_state::generation)
-        .first(conn)?)
+    Ok(state::current(conn, state::CATALOG)?)
 }
 
 fn search_text(input: &DatasetInput) -> String {

@@ -34,6 +34,10 @@ pub trait Batch: Send + 'static {
         conn: &mut DbConnection,
         requests: Vec<Self::Request>,
     ) -> Result<Vec<Result<Self::Answer, Self::Error>>, StorageError>;
+
+    /// Called when a batch's transaction was rolled back (by `run`'s error or at commit):
+    /// nothing of it was written, so state kept across batches must forget it.
+    fn rolled_back(&mut self) {}
 }
 
 /// Why a request got no answer from its batch.
@@ -155,6 +159,9 @@ async fn run<B: Batch>(
             }
             Err(error) => {
                 tracing::error!(%error, requests = replies.len(), "a ledger batch failed");
+                if let Ok(mut work) = batch.lock() {
+                    work.rolled_back();
+                }
                 for reply in replies {
                     let _gone = reply.send(Err(AppendError::Storage(replicate(&error))));
                 }

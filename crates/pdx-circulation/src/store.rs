@@ -43,10 +43,23 @@ fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Takes the ledger's write lock for the rest of the caller's transaction and returns its size.
+/// The ledger's head, locked for the rest of the transaction that [`lock`] took it in.
+#[derive(Debug)]
+pub struct Head {
+    size: u64,
+}
+
+impl Head {
+    /// The ledger's size: the sequence number the next entry gets.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// Takes the ledger's write lock for the rest of the caller's transaction and returns its head.
 /// A decision that depends on usage must take it before reading usage, so that concurrent
 /// requests are decided one after another and quotas cannot overshoot.
-pub fn lock(conn: &mut DbConnection) -> Result<u64, StorageError> {
+pub fn lock(conn: &mut DbConnection) -> Result<Head, StorageError> {
     let size: i64 = match conn {
         // SQLite: the caller's BEGIN IMMEDIATE already holds the database's write lock.
         DbConnection::Sqlite(_) => ledger_head::table
@@ -59,7 +72,9 @@ pub fn lock(conn: &mut DbConnection) -> Result<u64, StorageError> {
             .for_update()
             .first(pg)?,
     };
-    u64::try_from(size).map_err(|_| StorageError::CorruptRow("ledger_head.size".into()))
+    let size =
+        u64::try_from(size).map_err(|_| StorageError::CorruptRow("ledger_head.size".into()))?;
+    Ok(Head { size })
 }
 
 type EntryRow = (
@@ -84,7 +99,22 @@ pub fn append(
     entries: &mut [Entry],
     now: Timestamp,
 ) -> Result<Vec<u64>, StorageError> {
-    let first = lock(conn)?;
+    let mut head = lock(conn)?;
+    Ok(append_at(conn, &mut head, entries, now)?.collect())
+}
+
+/// [`append`] at a head the caller has locked in this transaction; the head moves past the new
+/// entries. Returns their sequence numbers.
+pub fn append_at(
+    conn: &mut DbConnection,
+    head: &mut Head,
+    entries: &mut [Entry],
+    now: Timestamp,
+) -> Result<std::ops::Range<u64>, StorageError> {
+    let first = head.size;
+    if entries.is_empty() {
+        return Ok(first..first);
+    }
     let time = Entry::format_time(now);
     let mut rows: Vec<EntryRow> = Vec::with_capacity(entries.len());
     let mut usage: HashMap<String, Usage> = HashMap::new();
@@ -160,7 +190,8 @@ pub fn append(
         .bind::<diesel::sql_types::BigInt, _>(to_i64(add.fee, "fee")?)
         .execute(conn)?;
     }
-    Ok((first..end).collect())
+    head.size = end;
+    Ok(first..end)
 }
 
 /// Usage so far of each of these grants (ids), as of the caller's transaction; grants never

@@ -167,16 +167,62 @@ enum Pending {
 
 /// The batch work of the data path (see the module docs).
 pub(crate) struct ExchangeBatch {
-    pub(crate) clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
+    facts: FactCache,
 }
 
-/// Facts read once per batch and kept up to date as it goes.
+impl ExchangeBatch {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            facts: FactCache::default(),
+        }
+    }
+}
+
+/// Most distributions whose facts are kept between batches; beyond it the cache starts over.
+const CACHED_DISTRIBUTIONS: usize = 1_024;
+
+/// The facts requests are decided on, read under the ledger lock and kept from batch to batch:
+/// distributions with their datasets, organisations' verification, grants with their usage, and
+/// licence policies. They stay valid while the state generations they were read under have not
+/// moved (any catalog, organisation or licensing write, by any server process, moves one), and
+/// the usage while the ledger has grown only by this appender's own batches, which keep it up
+/// to date as they decide.
 #[derive(Default)]
-struct Memo {
-    distributions: HashMap<DistributionId, (Distribution, Dataset)>,
+struct FactCache {
+    /// The state generations the facts were read under.
+    generations: Vec<i64>,
+    /// The ledger's size after this appender's last committed batch, when the usage is its own.
+    ledger_end: Option<u64>,
+    distributions: HashMap<DistributionId, Arc<(Distribution, Dataset)>>,
     verified: HashMap<OrganizationId, bool>,
     grants: HashMap<(OrganizationId, DatasetId), Vec<GrantFacts>>,
     policies: HashMap<String, serde_json::Value>,
+}
+
+impl FactCache {
+    /// Drops what is no longer known to be current, given the generations and the ledger's size
+    /// read under the lock of the batch that starts.
+    fn revalidate(&mut self, generations: Vec<i64>, ledger_size: u64) {
+        if generations != self.generations || self.distributions.len() > CACHED_DISTRIBUTIONS {
+            self.distributions.clear();
+            self.verified.clear();
+            self.grants.clear();
+            self.policies.clear();
+            self.generations = generations;
+        } else if self.ledger_end != Some(ledger_size) {
+            // Another process (or an event outside the appender) wrote to the ledger: usage
+            // may have moved.
+            self.grants.clear();
+        }
+        self.ledger_end = None;
+    }
+}
+
+/// The facts of one batch: the cache, and the receipts given to idempotency keys so far.
+struct Memo<'a> {
+    facts: &'a mut FactCache,
     receipts: HashMap<(String, String), usize>,
 }
 
@@ -191,8 +237,13 @@ impl Batch for ExchangeBatch {
         requests: Vec<DataRequest>,
     ) -> Result<Vec<Result<DataAnswer, LicensingError>>, StorageError> {
         let now = self.clock.now();
-        ledger::lock(conn)?;
-        let mut memo = Memo::default();
+        let mut head = ledger::lock(conn)?;
+        self.facts
+            .revalidate(pdx_storage::generation::snapshot(conn)?, head.size());
+        let mut memo = Memo {
+            facts: &mut self.facts,
+            receipts: HashMap::new(),
+        };
         let mut pending = Vec::with_capacity(requests.len());
         for (index, request) in requests.into_iter().enumerate() {
             let item = match prepare(conn, &mut memo, index, request, now) {
@@ -211,7 +262,7 @@ impl Batch for ExchangeBatch {
                 _ => None,
             })
             .collect();
-        let mut seqs = ledger::append(conn, &mut entries, now)?.into_iter();
+        let mut seqs = ledger::append_at(conn, &mut head, &mut entries, now)?;
         let mut logged: Vec<Option<u64>> = Vec::with_capacity(pending.len());
         for item in &pending {
             logged.push(match item {
@@ -246,30 +297,38 @@ impl Batch for ExchangeBatch {
                 }
             });
         }
+        // The usage cached is this batch's; it holds once the batch commits (`rolled_back`
+        // says when it does not).
+        self.facts.ledger_end = Some(head.size());
         Ok(answers)
+    }
+
+    fn rolled_back(&mut self) {
+        self.facts = FactCache::default();
     }
 }
 
 fn prepare(
     conn: &mut DbConnection,
-    memo: &mut Memo,
+    memo: &mut Memo<'_>,
     index: usize,
     request: DataRequest,
     now: Timestamp,
 ) -> Result<Pending, LicensingError> {
-    let (distribution, dataset) = match memo.distributions.get(&request.distribution) {
-        Some(found) => found.clone(),
+    let found = match memo.facts.distributions.get(&request.distribution) {
+        Some(found) => Arc::clone(found),
         None => {
             let distribution = pdx_catalog::store::find_distribution(conn, request.distribution)?;
             let dataset =
                 pdx_catalog::store::find_dataset(conn, &distribution.dataset_id.to_string())?;
-            memo.distributions.insert(
-                request.distribution,
-                (distribution.clone(), dataset.clone()),
-            );
-            (distribution, dataset)
+            let found = Arc::new((distribution, dataset));
+            memo.facts
+                .distributions
+                .insert(request.distribution, Arc::clone(&found));
+            found
         }
     };
+    let (distribution, dataset) = (&found.0, &found.1);
     let mut entry = Entry::data_access();
     entry.request_id.clone_from(&request.request_id);
     entry.actor_user = request.principal.as_ref().map(|p| p.user.to_string());
@@ -298,22 +357,22 @@ fn prepare(
     let principal = request.principal.as_ref();
     let grants_key = principal.map(|p| (p.org, dataset.id));
     if let (Some(p), Some(key)) = (principal, grants_key) {
-        if let std::collections::hash_map::Entry::Vacant(slot) = memo.verified.entry(p.org) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = memo.facts.verified.entry(p.org) {
             slot.insert(pdx_access::store::find_organization(conn, p.org)?.verified);
         }
-        if !memo.grants.contains_key(&key) {
-            let facts = grant_facts(conn, &mut memo.policies, p.org, dataset.id)?;
-            memo.grants.insert(key, facts);
+        if !memo.facts.grants.contains_key(&key) {
+            let facts = grant_facts(conn, &mut memo.facts.policies, p.org, dataset.id)?;
+            memo.facts.grants.insert(key, facts);
         }
     }
     let empty = Vec::new();
     let grants = grants_key
-        .and_then(|k| memo.grants.get(&k))
+        .and_then(|k| memo.facts.grants.get(&k))
         .unwrap_or(&empty);
     let decision = decision::decide(&Facts {
         requester: Requester {
             principal,
-            verified: principal.is_some_and(|p| memo.verified.get(&p.org) == Some(&true)),
+            verified: principal.is_some_and(|p| memo.facts.verified.get(&p.org) == Some(&true)),
         },
         owner: dataset.organization_id,
         published: dataset.status == DatasetStatus::Published,
@@ -405,6 +464,7 @@ fn prepare(
     // Later requests of this batch see this one's usage.
     if let (Some(key), Some(grant)) = (grants_key, concerned_id)
         && let Some(facts) = memo
+            .facts
             .grants
             .get_mut(&key)
             .and_then(|all| all.iter_mut().find(|g| g.grant.id == grant))
@@ -420,7 +480,7 @@ fn prepare(
         entry: Box::new(entry),
         answer: DataAnswer {
             seq: 0,
-            distribution,
+            distribution: distribution.clone(),
             outcome: Ok(Served {
                 basis,
                 range: served_range,

@@ -733,9 +733,7 @@ impl LicensingService {
         let appender = self.appender.get_or_init(|| {
             Appender::start(
                 self.db.clone(),
-                ExchangeBatch {
-                    clock: Arc::clone(&self.clock),
-                },
+                ExchangeBatch::new(Arc::clone(&self.clock)),
                 self.appender_options,
             )
         });

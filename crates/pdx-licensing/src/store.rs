@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use pdx_core::{AccessRequestId, DatasetId, DistributionId, GrantId, OrganizationId, Timestamp};
+use pdx_storage::generation as state;
 use pdx_storage::schema::{access_requests, datasets, grants, licences, offers};
 use pdx_storage::{DbConnection, StorageError};
 
@@ -55,7 +56,7 @@ pub fn insert_licence(
         .execute(conn)
         .map_err(StorageError::from);
     match inserted {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(state::bump(conn, state::LICENSING)?),
         Err(StorageError::UniqueViolation { .. }) => Err(LicensingError::LicenceTaken),
         Err(other) => Err(other.into()),
     }
@@ -368,6 +369,7 @@ pub fn insert_grant(conn: &mut DbConnection, grant: &Grant) -> Result<(), Licens
             ),
         ))
         .execute(conn)?;
+    state::bump(conn, state::LICENSING)?;
     Ok(())
 }
 
@@ -431,6 +433,7 @@ pub fn set_grant_state(
             grants::updated_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
+    state::bump(conn, state::LICENSING)?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ pub mod blob;
 pub mod connection;
 pub mod database;
 pub mod error;
+pub mod generation;
 pub mod instance;
 pub mod migrations;
 pub mod private;

@@ -189,9 +189,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// The catalog's generation: bumped by every catalog write; keys the search cache.
-    catalog_state (singleton) {
-        singleton -> Integer,
+    /// Generation counters of cached state (catalog, organisations, licensing): each bumped by
+    /// every write to its state.
+    state_generations (name) {
+        name -> Text,
         generation -> BigInt,
     }
 }
@@ -335,7 +336,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     dataset_themes,
     distributions,
     dataset_versions,
-    catalog_state,
+    state_generations,
     offers,
     access_requests,
     grants,
