@@ -7,7 +7,6 @@ use std::time::Duration;
 use pdx_core::{
     ApiKeyId, Clock, OrgKind, OrganizationId, Page, PageRequest, Principal, Role, RoleSet, UserId,
 };
-use pdx_storage::database::transaction;
 use pdx_storage::{Database, DbConnection};
 use serde::Serialize;
 
@@ -187,7 +186,7 @@ impl AccessService {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, AccessError> + Send + 'static,
     {
-        self.db.run(move |conn| transaction(conn, work)).await
+        self.db.write(work).await
     }
 
     async fn read<T, F>(&self, work: F) -> Result<T, AccessError>

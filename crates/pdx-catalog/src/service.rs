@@ -9,7 +9,6 @@ use futures_util::Stream;
 use pdx_access::audit::{self, AuditKind, AuditRecord, RequestContext};
 use pdx_access::model::Organization;
 use pdx_core::{Clock, DatasetId, DistributionId, OrganizationId, Page, PageRequest, Principal};
-use pdx_storage::database::transaction;
 use pdx_storage::{BlobError, BlobStore, Database, DbConnection};
 use serde::Serialize;
 
@@ -224,7 +223,7 @@ impl CatalogService {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, CatalogError> + Send + 'static,
     {
-        let result = self.db.run(move |conn| transaction(conn, work)).await;
+        let result = self.db.write(work).await;
         self.generation.expire();
         result
     }

@@ -136,7 +136,7 @@ async fn run<B: Batch>(
         let work = Arc::clone(&batch);
         let sqlite = database.backend() == Backend::Sqlite;
         let outcome = database
-            .run(move |conn| {
+            .run_as_writer(move |conn| {
                 if sqlite {
                     // Ledger commits are durable against power loss, not only against a crash:
                     // with group commit one fsync serves the whole batch.

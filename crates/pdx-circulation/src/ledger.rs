@@ -380,18 +380,16 @@ impl LedgerService {
     ) -> Result<u64, LedgerError> {
         let now = self.clock.now();
         self.db
-            .run(move |conn| {
-                pdx_storage::database::transaction(conn, |conn| {
-                    let mut entry = Entry::data_access();
-                    entry.kind = "ledger_read".into();
-                    entry.actor_user = Some(actor_user);
-                    entry.actor_org = Some(actor_org);
-                    entry.request_id = request_id;
-                    entry.decision = "success".into();
-                    entry.detail = Some(what);
-                    let seqs = crate::store::append(conn, std::slice::from_mut(&mut entry), now)?;
-                    Ok::<_, LedgerError>(seqs.first().copied().unwrap_or_default())
-                })
+            .write(move |conn| {
+                let mut entry = Entry::data_access();
+                entry.kind = "ledger_read".into();
+                entry.actor_user = Some(actor_user);
+                entry.actor_org = Some(actor_org);
+                entry.request_id = request_id;
+                entry.decision = "success".into();
+                entry.detail = Some(what);
+                let seqs = crate::store::append(conn, std::slice::from_mut(&mut entry), now)?;
+                Ok::<_, LedgerError>(seqs.first().copied().unwrap_or_default())
             })
             .await
     }

@@ -18,7 +18,6 @@ use pdx_catalog::model::{Dataset, DatasetStatus, Distribution};
 use pdx_core::{
     AccessRequestId, Clock, DistributionId, GrantId, OpeningClass, OrgKind, Principal, Role,
 };
-use pdx_storage::database::transaction;
 use pdx_storage::{Database, DbConnection};
 
 use crate::decision::{self, AccessDecision, Basis, Facts, Requester};
@@ -127,7 +126,7 @@ impl LicensingService {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, LicensingError> + Send + 'static,
     {
-        self.db.run(move |conn| transaction(conn, work)).await
+        self.db.write(work).await
     }
 
     async fn read<T, F>(&self, work: F) -> Result<T, LicensingError>

@@ -2,6 +2,13 @@
 
 mod ledger_cli;
 
+/// jemalloc instead of glibc's allocator: glibc gives each of the many threads that serve
+/// requests and run database work an arena of its own and keeps freed memory in each, which
+/// roughly doubled the server's resident memory under load.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;

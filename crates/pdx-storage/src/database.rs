@@ -2,11 +2,13 @@
 //! `Database::run` (off the async executor) and `transaction` (atomic, write-ready).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::Connection;
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::result::Error as DieselError;
+use tokio::sync::Semaphore;
 
 use crate::connection::{Backend, DatabaseUrl, DbConnection};
 use crate::error::StorageError;
@@ -69,6 +71,14 @@ impl r2d2::ManageConnection for ConnectionManager {
 pub struct Database {
     pool: r2d2::Pool<ConnectionManager>,
     url: DatabaseUrl,
+    /// One permit per pooled connection: [`Database::run`] waits for one asynchronously, so
+    /// work beyond the pool queues as tasks rather than as blocking threads parked on the pool.
+    permits: Arc<Semaphore>,
+    acquire_timeout: Duration,
+    /// On SQLite, which has one writer at a time, this process's writers take turns here, first
+    /// come first served, instead of in SQLite's busy handler, whose growing sleeps leave some
+    /// writers waiting for seconds under contention.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for Database {
@@ -109,6 +119,9 @@ impl Database {
         Ok(Self {
             pool,
             url: url.clone(),
+            permits: Arc::new(Semaphore::new(options.max_size.max(1) as usize)),
+            acquire_timeout: options.acquire_timeout,
+            writer: Arc::default(),
         })
     }
 
@@ -134,13 +147,52 @@ impl Database {
         E: From<StorageError> + Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
+        let permit = tokio::time::timeout(
+            self.acquire_timeout,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
+        .map_err(|_| StorageError::PoolExhausted)?
+        .map_err(|e| StorageError::Task(e.to_string()))?;
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = pool.get().map_err(StorageError::from)?;
             work(&mut conn)
         })
         .await
         .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+
+    /// Runs `work` in one write transaction (see [`transaction`]) on the blocking pool.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StorageError> + From<DieselError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        self.run_as_writer(move |conn| transaction(conn, work))
+            .await
+    }
+
+    /// Like [`Database::run`] for work that writes: on SQLite it waits for this process's
+    /// writer turn first and keeps it until the work is done (even when the caller stops
+    /// waiting).
+    pub async fn run_as_writer<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    {
+        let turn = match self.backend() {
+            Backend::Sqlite => Some(Arc::clone(&self.writer).lock_owned().await),
+            Backend::Postgres => None,
+        };
+        self.run(move |conn| {
+            let _turn = turn;
+            work(conn)
+        })
+        .await
     }
 
     /// Applies every pending embedded migration; returns the names of those applied.

@@ -239,3 +239,68 @@ fn unreachable_postgres_reports_the_real_cause() {
         other => panic!("expected a connection error, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writers_take_turns_in_the_order_they_asked() {
+    let Ok(dir) = tempfile::tempdir() else {
+        panic!("tempdir")
+    };
+    let url = DatabaseUrl::sqlite(dir.path().join("pdx.sqlite3"));
+    let Ok(db) = Database::connect(&url, PoolOptions::default()) else {
+        panic!("sqlite connect failed")
+    };
+    let created = db
+        .write(|conn| {
+            conn.batch_execute("CREATE TABLE turns (n BIGINT NOT NULL)")
+                .map_err(StorageError::from)
+        })
+        .await;
+    assert!(created.is_ok(), "{created:?}");
+    // A long write holds the turn while ten more writers ask for it, one after another.
+    let holder = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.write(|_| {
+                std::thread::sleep(Duration::from_millis(300));
+                Ok::<_, StorageError>(())
+            })
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut writers = Vec::new();
+    for n in 0..10_i64 {
+        let db = db.clone();
+        writers.push(tokio::spawn(async move {
+            db.write(move |conn| {
+                diesel::sql_query("INSERT INTO turns (n) VALUES ($1)")
+                    .bind::<BigInt, _>(n)
+                    .execute(conn)
+                    .map_err(StorageError::from)
+            })
+            .await
+        }));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(matches!(holder.await, Ok(Ok(()))));
+    for writer in writers {
+        assert!(matches!(writer.await, Ok(Ok(1))));
+    }
+    #[derive(QueryableByName)]
+    struct Turn {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let Ok(mut conn) = db.conn() else {
+        panic!("no conn")
+    };
+    let order = diesel::sql_query("SELECT n FROM turns ORDER BY rowid").load::<Turn>(&mut *conn);
+    let order: Vec<i64> = order
+        .map(|t| t.into_iter().map(|t| t.n).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        order,
+        (0..10).collect::<Vec<_>>(),
+        "first come, first served, not the busy handler's lottery"
+    );
+}
