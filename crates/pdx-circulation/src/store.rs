@@ -144,6 +144,12 @@ pub fn append_at(
             entry.actor_user.clone(),
         ));
     }
+    let end = first + entries.len() as u64;
+    if let DbConnection::Postgres(pg) = conn {
+        append_postgres(pg, &rows, to_i64(end, "size")?, &usage)?;
+        head.size = end;
+        return Ok(first..end);
+    }
     // SQLite allows at most 32,766 bound parameters per statement.
     for chunk in rows.chunks(2_000) {
         let values: Vec<_> = chunk
@@ -170,7 +176,6 @@ pub fn append_at(
             DbConnection::Postgres(pg) => insert.execute(pg)?,
         };
     }
-    let end = first + entries.len() as u64;
     diesel::update(ledger_head::table.find(1))
         .set(ledger_head::size.eq(to_i64(end, "size")?))
         .execute(conn)?;
@@ -192,6 +197,68 @@ pub fn append_at(
     }
     head.size = end;
     Ok(first..end)
+}
+
+/// The PostgreSQL append in one statement, one round trip: the rows as arrays, the head and the
+/// usage moved in the same statement's data-modifying CTEs.
+fn append_postgres(
+    pg: &mut diesel::PgConnection,
+    rows: &[EntryRow],
+    end: i64,
+    usage: &HashMap<String, Usage>,
+) -> Result<(), StorageError> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+    fn column<T: Clone>(rows: &[EntryRow], field: impl Fn(&EntryRow) -> &T) -> Vec<T> {
+        rows.iter().map(|row| field(row).clone()).collect()
+    }
+    let mut grants = Vec::with_capacity(usage.len());
+    let mut sums: [Vec<i64>; 4] = Default::default();
+    for (grant, add) in usage {
+        grants.push(grant.clone());
+        for (sum, value) in sums
+            .iter_mut()
+            .zip([add.requests, add.bytes, add.rows, add.fee])
+        {
+            sum.push(to_i64(value, "usage")?);
+        }
+    }
+    let [requests, bytes, rows_served, fee] = sums;
+    diesel::sql_query(
+        "WITH appended AS (\
+           INSERT INTO ledger_entries (seq, recorded_at, kind, decision, organization_id, \
+             dataset_id, grant_id, bytes, body, leaf_hash, actor_user_id) \
+           SELECT * FROM unnest($1::bigint[], $2::timestamp[], $3::text[], $4::text[], \
+             $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], \
+             $11::text[])), \
+         head AS (UPDATE ledger_head SET size = $12 WHERE singleton = 1) \
+         INSERT INTO ledger_usage (grant_id, requests, bytes, rows_served, fee) \
+         SELECT * FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::bigint[], \
+           $17::bigint[]) \
+         ON CONFLICT (grant_id) DO UPDATE SET \
+           requests = ledger_usage.requests + excluded.requests, \
+           bytes = ledger_usage.bytes + excluded.bytes, \
+           rows_served = ledger_usage.rows_served + excluded.rows_served, \
+           fee = ledger_usage.fee + excluded.fee",
+    )
+    .bind::<Array<BigInt>, _>(column(rows, |r| &r.0))
+    .bind::<Array<Timestamp>, _>(column(rows, |r| &r.1))
+    .bind::<Array<Text>, _>(column(rows, |r| &r.2))
+    .bind::<Array<Text>, _>(column(rows, |r| &r.3))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| &r.4))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| &r.5))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| &r.6))
+    .bind::<Array<BigInt>, _>(column(rows, |r| &r.7))
+    .bind::<Array<Text>, _>(column(rows, |r| &r.8))
+    .bind::<Array<Text>, _>(column(rows, |r| &r.9))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| &r.10))
+    .bind::<BigInt, _>(end)
+    .bind::<Array<Text>, _>(grants)
+    .bind::<Array<BigInt>, _>(requests)
+    .bind::<Array<BigInt>, _>(bytes)
+    .bind::<Array<BigInt>, _>(rows_served)
+    .bind::<Array<BigInt>, _>(fee)
+    .execute(pg)?;
+    Ok(())
 }
 
 /// Usage so far of each of these grants (ids), as of the caller's transaction; grants never
