@@ -154,25 +154,64 @@ const GENERATION_TTL: std::time::Duration = std::time::Duration::from_millis(250
 #[derive(Debug, Default)]
 struct Generation {
     known: Mutex<Option<(i64, std::time::Instant)>>,
+    /// Whether a request is reading the generation from the database right now.
+    refreshing: std::sync::atomic::AtomicBool,
+    /// Bumped by every own write: a read that began before it must not be stored after it.
+    writes: std::sync::atomic::AtomicU64,
 }
 
 impl Generation {
-    /// The generation, if it was read recently enough to trust.
-    fn fresh(&self) -> Option<i64> {
+    /// The generation to answer with without reading it: the one read recently enough to
+    /// trust, or, while another request is already reading the current one, the last one read
+    /// (so a slow read holds up one request, not every request arriving meanwhile). `None`
+    /// after this server's own write, which must be seen at once.
+    fn usable(&self) -> Option<i64> {
         let known = *self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        let refreshing = self.refreshing.load(std::sync::atomic::Ordering::Acquire);
         known
-            .filter(|(_, at)| at.elapsed() < GENERATION_TTL)
+            .filter(|(_, at)| refreshing || at.elapsed() < GENERATION_TTL)
             .map(|(generation, _)| generation)
     }
 
-    fn set(&self, generation: i64) {
-        *self.known.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((generation, std::time::Instant::now()));
+    /// Marks a read of the generation in progress until the returned guard is dropped.
+    fn refreshing(&self) -> Refreshing<'_> {
+        self.refreshing
+            .store(true, std::sync::atomic::Ordering::Release);
+        Refreshing {
+            generation: self,
+            writes: self.writes.load(std::sync::atomic::Ordering::Acquire),
+        }
+    }
+
+    /// Stores the generation a read found, unless this server wrote since the read began.
+    fn set(&self, generation: i64, read: &Refreshing<'_>) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.writes.load(std::sync::atomic::Ordering::Acquire) == read.writes {
+            *known = Some((generation, std::time::Instant::now()));
+        }
     }
 
     /// Forgets it: this server just wrote to the catalog.
     fn expire(&self) {
-        *self.known.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        *known = None;
+    }
+}
+
+/// A read of the generation in progress (see [`Generation::usable`]).
+struct Refreshing<'a> {
+    generation: &'a Generation,
+    /// The own-write count when the read began.
+    writes: u64,
+}
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        self.generation
+            .refreshing
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -230,11 +269,12 @@ impl CatalogService {
 
     /// The catalog generation: trusted from memory for a moment, else read.
     async fn generation(&self) -> Result<i64, CatalogError> {
-        if let Some(generation) = self.generation.fresh() {
+        if let Some(generation) = self.generation.usable() {
             return Ok(generation);
         }
+        let refreshing = self.generation.refreshing();
         let generation = self.read(store::generation).await?;
-        self.generation.set(generation);
+        self.generation.set(generation, &refreshing);
         Ok(generation)
     }
 
@@ -856,5 +896,51 @@ mod tests {
             guess(None, None, None),
             ("BIN".into(), "application/octet-stream".into())
         );
+    }
+
+    /// A generation read `age` ago.
+    fn known_since(generation: &Generation, value: i64, age: std::time::Duration) {
+        let at = std::time::Instant::now()
+            .checked_sub(age)
+            .unwrap_or_else(std::time::Instant::now);
+        *generation
+            .known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((value, at));
+    }
+
+    #[test]
+    fn a_stale_generation_is_used_only_while_another_request_reads_the_current_one() {
+        let generation = Generation::default();
+        assert_eq!(generation.usable(), None, "nothing read yet");
+        known_since(&generation, 7, GENERATION_TTL / 2);
+        assert_eq!(generation.usable(), Some(7), "fresh");
+        known_since(&generation, 7, GENERATION_TTL * 2);
+        assert_eq!(generation.usable(), None, "stale: read it");
+        let read = generation.refreshing();
+        assert_eq!(generation.usable(), Some(7), "someone is reading it");
+        generation.set(8, &read);
+        drop(read);
+        assert_eq!(generation.usable(), Some(8));
+    }
+
+    #[test]
+    fn an_own_write_is_seen_at_once_even_against_a_read_that_began_before_it() {
+        let generation = Generation::default();
+        known_since(&generation, 7, GENERATION_TTL * 2);
+        let read = generation.refreshing();
+        generation.expire();
+        assert_eq!(
+            generation.usable(),
+            None,
+            "after an own write nothing cached is trusted, even while a read is under way"
+        );
+        // The read began before the write, so what it found may predate it.
+        generation.set(7, &read);
+        drop(read);
+        assert_eq!(generation.usable(), None);
+        let read = generation.refreshing();
+        generation.set(8, &read);
+        assert_eq!(generation.usable(), Some(8));
     }
 }
