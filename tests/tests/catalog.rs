@@ -746,3 +746,64 @@ async fn themes_and_licences_are_served() {
         .collect();
     assert_eq!(ids, vec!["CC-BY-4.0", "CC0-1.0", "ODbL-1.0"]);
 }
+
+#[tokio::test]
+async fn a_renamed_publisher_shows_in_cached_dataset_views() {
+    let server = TestServer::spawn().await;
+    server.create_org("water", OrgKind::Agency).await;
+    server
+        .create_user(
+            "water",
+            "admin@water.test",
+            &[Role::Admin, Role::Publisher, Role::Reviewer],
+        )
+        .await;
+    let admin = server.access_token("admin@water.test").await;
+    server
+        .publish_dataset(
+            &admin,
+            &admin,
+            dataset("levels", "River levels", "Hourly river levels"),
+            "station,level\nA,3.2\n",
+        )
+        .await;
+    let publisher = |view: &Value| {
+        view["publisher"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let before = json(server.get("/api/v1/datasets/levels").await).await;
+    assert_eq!(
+        publisher(&before),
+        "Organisation water",
+        "the view is now cached"
+    );
+
+    let renamed = server
+        .call(
+            Method::PATCH,
+            "/api/v1/organizations/water",
+            Some(&admin),
+            Some(json!({"name": "Water Authority"})),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    // Cached catalog reads trust the catalog generation for a moment; the new name must show
+    // once that has passed, in the dataset view and in search results.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let view = json(server.get("/api/v1/datasets/levels").await).await;
+        let found = json(server.get("/api/v1/datasets?q=river").await).await;
+        if publisher(&view) == "Water Authority"
+            && publisher(&found["items"][0]) == "Water Authority"
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rename never reached the cached views: {view} / {found}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -270,6 +270,9 @@ pub fn update_organization(
         ))
         .execute(conn)?;
     state::bump(conn, state::ORGANIZATIONS)?;
+    // Organisations appear in the catalog as publishers: views cached per catalog generation
+    // must show the change too.
+    state::bump(conn, state::CATALOG)?;
     find_organization(conn, id)
 }
 
