@@ -180,8 +180,9 @@ impl ExchangeBatch {
     }
 }
 
-/// Most distributions whose facts are kept between batches; beyond it the cache starts over.
-const CACHED_DISTRIBUTIONS: usize = 1_024;
+/// Most distributions, and most requester–dataset pairs, whose facts are kept between batches;
+/// beyond either the cache starts over.
+const CACHED_FACTS: usize = 1_024;
 
 /// The facts requests are decided on, read under the ledger lock and kept from batch to batch:
 /// distributions with their datasets, organisations' verification, grants with their usage, and
@@ -205,7 +206,10 @@ impl FactCache {
     /// Drops what is no longer known to be current, given the generations and the ledger's size
     /// read under the lock of the batch that starts.
     fn revalidate(&mut self, generations: Vec<i64>, ledger_size: u64) {
-        if generations != self.generations || self.distributions.len() > CACHED_DISTRIBUTIONS {
+        if generations != self.generations
+            || self.distributions.len() > CACHED_FACTS
+            || self.grants.len() > CACHED_FACTS
+        {
             self.distributions.clear();
             self.verified.clear();
             self.grants.clear();
