@@ -21,10 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use diesel::connection::SimpleConnection as _;
-use ed25519_dalek::SigningKey;
-use pdx_circulation::verify::{TreeBuilder, verify_export};
-use pdx_circulation::{Checkpoint, Entry, LedgerKey};
-use pdx_core::{DatasetId, DistributionId, GrantId, OrganizationId, UserId};
+use pdx_circulation::synthetic::SyntheticLedger;
+use pdx_circulation::verify::verify_export;
 use pdx_storage::{Backend, Database, DatabaseUrl, DbConnection, PoolOptions};
 use pdx_tests::form_encode;
 use reqwest::Method;
@@ -1216,67 +1214,14 @@ struct Verification {
     runs: u32,
 }
 
-/// Generates `n` canonical entries like a busy exchange's (mostly data requests under 500
-/// grants of 50 organisations, some denied, some other events), signs a checkpoint over
-/// them and times `verify_export`, as `pdx-circulation`'s `verify_bench` example does.
+/// Times `verify_export` over a synthetic ledger of `n` entries (see
+/// `pdx_circulation::synthetic`, which `pdx-circulation`'s `verify_bench` example measures too).
 fn verify_offline(n: u64, runs: u32) -> anyhow::Result<Verification> {
-    const ORIGIN: &str = "pdx.bench/ledger";
-    let orgs: Vec<String> = (0..50).map(|_| OrganizationId::new().to_string()).collect();
-    let users: Vec<String> = (0..200).map(|_| UserId::new().to_string()).collect();
-    let grants: Vec<String> = (0..500).map(|_| GrantId::new().to_string()).collect();
-    let datasets: Vec<String> = (0..100).map(|_| DatasetId::new().to_string()).collect();
-    let distributions: Vec<String> = (0..100)
-        .map(|_| DistributionId::new().to_string())
-        .collect();
-    let pick = |items: &[String], seq: u64| {
-        let index = usize::try_from(seq % 10_007).unwrap_or(0) % items.len().max(1);
-        items.get(index).cloned()
-    };
-    let mut export = Vec::with_capacity(usize::try_from(n)?.saturating_mul(450));
-    let mut tree = TreeBuilder::new();
-    for seq in 0..n {
-        let mut entry = Entry::data_access();
-        entry.seq = seq;
-        entry.time = format!(
-            "2026-07-01T{:02}:{:02}:{:02}.{:06}Z",
-            (seq / 3_600_000) % 24,
-            (seq / 60_000) % 60,
-            (seq / 1_000) % 60,
-            (seq % 1_000) * 997
-        );
-        entry.request_id = Some(DistributionId::new().to_string());
-        entry.actor_org = pick(&orgs, seq);
-        entry.actor_user = pick(&users, seq);
-        entry.dataset = pick(&datasets, seq);
-        entry.distribution = pick(&distributions, seq);
-        entry.grant = pick(&grants, seq);
-        entry.purpose = Some("urban mobility research".to_owned());
-        if seq % 20 == 19 {
-            "grant_issued".clone_into(&mut entry.kind);
-            "success".clone_into(&mut entry.decision);
-            "approved".clone_into(&mut entry.reason);
-        } else if seq % 17 == 0 {
-            "deny".clone_into(&mut entry.decision);
-            "quota_exhausted".clone_into(&mut entry.reason);
-        } else {
-            "permit".clone_into(&mut entry.decision);
-            "grant".clone_into(&mut entry.reason);
-            entry.bytes = 10_240 + seq % 4096;
-            entry.rows = 100 + seq % 50;
-            entry.fee = seq % 3 * 100;
-        }
-        let line = entry.canonical();
-        tree.push(pdx_circulation::merkle::leaf_hash(&line));
-        export.extend_from_slice(&line);
-        export.push(b'\n');
-    }
-    let key = LedgerKey::new(ORIGIN, SigningKey::from_bytes(&[42; 32]))?;
-    let note = key.sign(&Checkpoint {
-        origin: ORIGIN.into(),
-        size: n,
-        root: tree.root(),
-    });
-    let verifier_key = key.verifier_key();
+    let SyntheticLedger {
+        export,
+        note,
+        verifier_key,
+    } = pdx_circulation::synthetic::ledger(n)?;
     let mut best = f64::INFINITY;
     for run in 1..=runs {
         let started = Instant::now();

@@ -400,14 +400,7 @@ async fn quota_holds_exactly_under_parallel_clients() {
     // An auditor's offline recount from the export matches: 5 permits, 11 quota denials.
     let auditor = auditor(&s).await;
     let (note, size) = checkpoint_covering(&s, before + 16).await;
-    let export = s
-        .server
-        .call(
-            Method::GET,
-            &format!("/api/v1/ledger/export?to={size}"),
-            Some(&auditor),
-            None,
-        )
+    let export = export_to(&s, &auditor, size)
         .await
         .text()
         .await
@@ -461,6 +454,18 @@ fn hashes(proof: &Value) -> Vec<pdx_circulation::Hash> {
             bytes.try_into().unwrap_or([0; 32])
         })
         .collect()
+}
+
+/// The ledger export of entries [0, `size`), as `token` reads it.
+async fn export_to(s: &Setup, token: &str, size: u64) -> reqwest::Response {
+    s.server
+        .call(
+            Method::GET,
+            &format!("/api/v1/ledger/export?to={size}"),
+            Some(token),
+            None,
+        )
+        .await
 }
 
 async fn auditor(s: &Setup) -> String {
@@ -666,15 +671,7 @@ async fn readers_see_their_scope_and_the_export_is_the_tree() {
         .await;
     assert_eq!(refused.status(), 403);
     let (note, size) = checkpoint_covering(&s, anonymous + 1).await;
-    let export = s
-        .server
-        .call(
-            Method::GET,
-            &format!("/api/v1/ledger/export?to={size}"),
-            Some(&auditor),
-            None,
-        )
-        .await;
+    let export = export_to(&s, &auditor, size).await;
     assert_eq!(export.status(), 200);
     assert_eq!(
         header(&export, "content-type").as_deref(),

@@ -3,7 +3,7 @@
 //! Merkle tree of RFC 6962/9162 with inclusion and consistency proofs ([`merkle`], and
 //! [`tree`] as a server caches it); checkpoints in the C2SP signed-note format
 //! ([`checkpoint`]), published with proofs, entries and export by [`ledger`]; and the offline
-//! verifier of an export ([`verify`]).
+//! verifier of an export ([`verify`]), measured on a [`synthetic`] ledger.
 
 pub mod appender;
 pub mod checkpoint;
@@ -11,6 +11,7 @@ pub mod entry;
 pub mod ledger;
 pub mod merkle;
 pub mod store;
+pub mod synthetic;
 pub mod tree;
 pub mod verify;
 
