@@ -210,7 +210,7 @@ async fn every_denial_is_logged_once_and_serves_no_data() {
     }
 
     let grant_id = grant(&s).await;
-    let wrong_purpose = download(&s, &s.conditional, Some(&s.enterprise), Some("marketing")).await;
+    let wrong_purpose = download(&s, &s.conditional, Some(&s.enterprise), Some("education")).await;
     assert_eq!(wrong_purpose.status(), 403);
     assert_eq!(
         ledger_entry(&s.server, receipt(&wrong_purpose)).reason,
@@ -773,40 +773,111 @@ async fn ranges_are_metered_by_the_bytes_served() {
     assert_eq!(usage["usage"]["bytes"], 9, "5 + 4 bytes actually served");
 }
 
+async fn grant_usage(s: &Setup, grant_id: &str) -> Value {
+    let path = format!("/api/v1/grants/{grant_id}");
+    json(
+        s.server
+            .call(Method::GET, &path, Some(&s.enterprise), None)
+            .await,
+    )
+    .await["usage"]
+        .clone()
+}
+
 #[tokio::test]
-async fn an_idempotent_retry_gets_the_first_receipt_and_is_counted_once() {
-    let s = setup(2).await;
+async fn an_idempotent_retry_repeats_the_first_answer_exactly_and_counts_nothing() {
+    let s = setup(3).await;
     let grant_id = grant(&s).await;
-    let first = fetch(&s, &s.conditional, &[("idempotency-key", "job-42")]).await;
-    assert_eq!(first.status(), 200);
+    let key = [("idempotency-key", "job-42"), ("range", "bytes=0-4")];
+    let first = fetch(&s, &s.conditional, &key).await;
+    assert_eq!(first.status(), 206);
     let seq = receipt(&first);
+    assert!(header(&first, "x-pdx-replay-seq").is_none());
+    assert_eq!(first.text().await.unwrap_or_default(), &CSV[..5]);
+
     let size = ledger_size(&s.server);
-    let retry = fetch(&s, &s.conditional, &[("idempotency-key", "job-42")]).await;
-    assert_eq!(retry.status(), 200);
-    assert_eq!(receipt(&retry), seq, "the same receipt");
+    let retry = fetch(&s, &s.conditional, &key).await;
+    assert_eq!(retry.status(), 206, "the same answer");
+    assert_eq!(receipt(&retry), seq, "with the same receipt");
+    let replay_seq: u64 = header(&retry, "x-pdx-replay-seq")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("the retry names its own entry"));
+    assert_eq!(
+        header(&retry, "content-range").as_deref(),
+        Some(format!("bytes 0-4/{}", CSV.len()).as_str())
+    );
     assert_eq!(
         retry.text().await.unwrap_or_default(),
-        CSV,
-        "and the same data"
+        &CSV[..5],
+        "the same bytes"
     );
-    assert_eq!(ledger_size(&s.server), size, "nothing new is logged");
+    assert_eq!(ledger_size(&s.server), size + 1, "the retry is recorded");
+    let replay = ledger_entry(&s.server, replay_seq);
+    assert_eq!(
+        (
+            replay.kind.as_str(),
+            replay.decision.as_str(),
+            replay.reason.as_str()
+        ),
+        ("data_replay", "permit", "replay")
+    );
+    assert_eq!(
+        (replay.bytes, replay.fee),
+        (5, 0),
+        "served again, charged nothing"
+    );
+    assert_eq!(replay.grant.as_deref(), Some(grant_id.as_str()));
+    assert_eq!(
+        replay.detail.as_ref().map(|d| d["original_seq"].clone()),
+        Some(json!(seq))
+    );
+    let usage = grant_usage(&s, &grant_id).await;
+    assert_eq!(
+        (usage["requests"].clone(), usage["bytes"].clone()),
+        (json!(1), json!(5))
+    );
 
-    let other = fetch(&s, &s.conditional, &[("idempotency-key", "job-43")]).await;
-    assert_eq!(other.status(), 200);
-    assert_ne!(receipt(&other), seq);
-    // The quota of 2 is used up; a retry of a counted request still gets its receipt.
-    let retry_at_limit = fetch(&s, &s.conditional, &[("idempotency-key", "job-42")]).await;
-    assert_eq!(retry_at_limit.status(), 200);
-    assert_eq!(receipt(&retry_at_limit), seq);
+    // The same key for anything else is refused, logged, and serves nothing.
+    for different in [
+        vec![("idempotency-key", "job-42"), ("range", "bytes=0-5")],
+        vec![("idempotency-key", "job-42")],
+    ] {
+        let before = ledger_size(&s.server);
+        let refused = fetch(&s, &s.conditional, &different).await;
+        let status = refused.status();
+        let entry = ledger_entry(&s.server, receipt(&refused));
+        let body = json(refused).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["code"], "idempotency_key_reused");
+        assert_eq!(
+            (entry.decision.as_str(), entry.reason.as_str(), entry.bytes),
+            ("deny", "idempotency_key_reused", 0)
+        );
+        assert_eq!(ledger_size(&s.server), before + 1);
+    }
+    let usage = grant_usage(&s, &grant_id).await;
+    assert_eq!(usage["requests"], 1, "refusals count nothing");
 
-    let exhausted = fetch(&s, &s.conditional, &[]).await;
-    assert_eq!(exhausted.status(), 429);
-    assert!(header(&exhausted, "retry-after").is_some());
-    let problem = json(exhausted).await;
-    assert_eq!(problem["code"], "quota_exhausted");
-    assert_eq!(problem["quota"]["grant"], grant_id.as_str());
-    assert_eq!(problem["quota"]["max_requests"], 2);
-    assert_eq!(problem["quota"]["requests_used"], 2);
+    // Once the quota is used up, the key serves no more.
+    for other in ["job-43", "job-44"] {
+        let served = fetch(&s, &s.conditional, &[("idempotency-key", other)]).await;
+        assert_eq!(served.status(), 200);
+    }
+    let after_quota = fetch(&s, &s.conditional, &key).await;
+    assert_eq!(after_quota.status(), 429);
+    assert!(
+        header(&after_quota, "retry-after").is_none(),
+        "waiting does not renew a grant's quota"
+    );
+    let entry = ledger_entry(&s.server, receipt(&after_quota));
+    assert_eq!(
+        (entry.decision.as_str(), entry.reason.as_str()),
+        ("deny", "quota_exhausted")
+    );
+    let problem = json(after_quota).await;
+    assert_eq!(problem["quota"]["requests_remaining"], 0);
+    assert_eq!(problem["quota"]["max_requests"], 3);
+
     let too_long = "k".repeat(300);
     let malformed = fetch(
         &s,
@@ -815,6 +886,164 @@ async fn an_idempotent_retry_gets_the_first_receipt_and_is_counted_once() {
     )
     .await;
     assert_eq!(malformed.status(), 422);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_never_serves_after_its_grant_is_suspended_or_revoked() {
+    let s = setup(10).await;
+    let grant_id = grant(&s).await;
+    let key = [("idempotency-key", "nightly-sync")];
+    assert_eq!(fetch(&s, &s.conditional, &key).await.status(), 200);
+    for (action, reason) in [("suspend", "grant_suspended"), ("revoke", "grant_revoked")] {
+        let changed = s
+            .server
+            .call(
+                Method::POST,
+                &format!("/api/v1/grants/{grant_id}/{action}"),
+                Some(&s.admin),
+                Some(json!({ "reason": "audit" })),
+            )
+            .await;
+        assert_eq!(changed.status(), 200, "{action}");
+        let retry = fetch(&s, &s.conditional, &key).await;
+        assert_eq!(retry.status(), 403, "{action}");
+        assert!(header(&retry, "x-pdx-replay-seq").is_none());
+        let entry = ledger_entry(&s.server, receipt(&retry));
+        assert_eq!(
+            (entry.decision.as_str(), entry.reason.as_str()),
+            ("deny", reason)
+        );
+        assert!(!retry.text().await.unwrap_or_default().contains("station"));
+    }
+}
+
+#[tokio::test]
+async fn a_byte_quota_refuses_a_request_that_would_pass_it_and_says_what_is_left() {
+    let s = setup(100).await;
+    let offer = s
+        .server
+        .call(
+            Method::PUT,
+            "/api/v1/datasets/levels/offer",
+            Some(&s.admin),
+            Some(json!({
+                "licence_id": "CC-BY-4.0", "purposes": ["research"], "max_term_days": 30,
+                "max_bytes": CSV.len() + 10, "fee_per_request": 5, "fee_per_mb": 100
+            })),
+        )
+        .await;
+    assert_eq!(offer.status(), 200);
+    let grant_id = grant(&s).await;
+    let whole = fetch(&s, &s.conditional, &[]).await;
+    assert_eq!(whole.status(), 200);
+    // 10 bytes are left: the whole file again would pass the quota.
+    let before = ledger_size(&s.server);
+    let over = fetch(&s, &s.conditional, &[]).await;
+    assert_eq!(over.status(), 429);
+    assert!(header(&over, "retry-after").is_none());
+    let entry = ledger_entry(&s.server, receipt(&over));
+    assert_eq!(
+        (entry.reason.as_str(), entry.bytes, entry.fee),
+        ("quota_exhausted", 0, 0)
+    );
+    let problem = json(over).await;
+    assert_eq!(problem["quota"]["bytes_remaining"], 10);
+    assert_eq!(problem["quota"]["bytes_requested"], CSV.len());
+    assert_eq!(ledger_size(&s.server), before + 1);
+    // A range that fits is served, and then nothing more.
+    let fits = fetch(&s, &s.conditional, &[("range", "bytes=0-9")]).await;
+    assert_eq!(fits.status(), 206);
+    let usage = grant_usage(&s, &grant_id).await;
+    assert_eq!(
+        usage["bytes"],
+        CSV.len() + 10,
+        "exactly the quota, never more"
+    );
+    let one_more = fetch(&s, &s.conditional, &[("range", "bytes=0-0")]).await;
+    assert_eq!(one_more.status(), 429);
+}
+
+#[tokio::test]
+async fn a_missing_file_is_refused_and_logged_without_a_permit_or_a_fee() {
+    let s = setup(10).await;
+    let grant_id = grant(&s).await;
+    let key = {
+        let Ok(mut conn) = s.server.database.database().conn() else {
+            panic!("no connection")
+        };
+        let id = s.conditional.parse().unwrap_or_else(|_| panic!("an id"));
+        pdx_catalog::store::find_distribution(&mut conn, id)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .storage_key
+            .unwrap_or_else(|| panic!("a stored file"))
+    };
+    let path = s.server.config.data_dir.join("blobs").join(&key);
+    std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let before = ledger_size(&s.server);
+    let refused = fetch(&s, &s.conditional, &[]).await;
+    assert_eq!(refused.status(), 503);
+    let entry = ledger_entry(&s.server, receipt(&refused));
+    assert_eq!(
+        (
+            entry.decision.as_str(),
+            entry.reason.as_str(),
+            entry.bytes,
+            entry.fee
+        ),
+        ("deny", "data_unavailable", 0, 0)
+    );
+    assert_eq!(json(refused).await["code"], "data_unavailable");
+    assert_eq!(ledger_size(&s.server), before + 1, "one entry, no permit");
+    assert_eq!(grant_usage(&s, &grant_id).await["requests"], 0);
+}
+
+#[tokio::test]
+async fn purposes_outside_the_vocabulary_are_refused_and_never_stored() {
+    let s = setup(10).await;
+    grant(&s).await;
+    let hostile = "research\u{202e}; DROP TABLE grants; --".repeat(20);
+    let mut request = s
+        .server
+        .client
+        .get(
+            s.server
+                .url(&format!("/api/v1/distributions/{}/data", s.conditional)),
+        )
+        .bearer_auth(&s.enterprise);
+    request = request.header("x-pdx-purpose", hostile.replace('\u{202e}', ""));
+    let refused = request.send().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(refused.status(), 422);
+    let entry = ledger_entry(&s.server, receipt(&refused));
+    assert_eq!(
+        (entry.reason.as_str(), entry.purpose),
+        ("unknown_purpose", None)
+    );
+    assert_eq!(json(refused).await["code"], "unknown_purpose");
+
+    let missing = download(&s, &s.conditional, Some(&s.enterprise), None).await;
+    assert_eq!(missing.status(), 400);
+    let entry = ledger_entry(&s.server, receipt(&missing));
+    assert_eq!(entry.reason, "purpose_required");
+    assert_eq!(json(missing).await["code"], "purpose_required");
+    // Open data needs no purpose.
+    assert_eq!(download(&s, &s.open, None, None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn downloads_are_named_after_their_title_per_rfc_6266() {
+    let s = setup(10).await;
+    let response = download(&s, &s.open, None, None).await;
+    let disposition = header(&response, "content-disposition").unwrap_or_default();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert!(
+        disposition.contains("filename=\"open-levels CSV.csv\""),
+        "the title, not the id: {disposition}"
+    );
+    assert!(
+        disposition.contains("filename*=UTF-8''open%2Dlevels%20CSV.csv"),
+        "{disposition}"
+    );
+    assert!(!disposition.contains(&s.open), "not the id: {disposition}");
 }
 
 #[tokio::test]
@@ -857,4 +1086,21 @@ async fn nothing_is_served_when_the_ledger_cannot_be_written() {
     let served = download(&s, &s.open, None, None).await;
     assert_eq!(served.status(), 200, "the appender recovers");
     assert_eq!(receipt(&served), before, "and the sequence has no gap");
+}
+
+#[tokio::test]
+async fn concurrent_retries_of_one_key_are_served_once_and_replayed_under_its_receipt() {
+    let s = setup(100).await;
+    let grant_id = grant(&s).await;
+    let retries = (0..12).map(|_| fetch(&s, &s.conditional, &[("idempotency-key", "burst")]));
+    let answers = futures_util::future::join_all(retries).await;
+    let receipts: std::collections::BTreeSet<u64> = answers.iter().map(receipt).collect();
+    assert_eq!(receipts.len(), 1, "one receipt for all: {receipts:?}");
+    for answer in answers {
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.unwrap_or_default(), CSV);
+    }
+    let usage = grant_usage(&s, &grant_id).await;
+    assert_eq!(usage["requests"], 1, "counted once");
+    assert_eq!(usage["bytes"], CSV.len());
 }

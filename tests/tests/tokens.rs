@@ -93,7 +93,7 @@ async fn assert_rejected(server: &TestServer, token: &str, why: &str) {
         header(&response, "www-authenticate").is_some_and(|h| h.starts_with("Bearer")),
         "{why}"
     );
-    assert_eq!(json(response).await["code"], "unauthorized", "{why}");
+    assert_eq!(json(response).await["code"], "invalid_token", "{why}");
 }
 
 #[tokio::test]

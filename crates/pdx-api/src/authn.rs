@@ -19,15 +19,15 @@ fn bearer(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     };
     let value = value
         .to_str()
-        .map_err(|_| ApiError::Unauthorized("the Authorization header is not readable".into()))?;
+        .map_err(|_| ApiError::invalid_token("the Authorization header is not readable"))?;
     match value.split_once(' ') {
         Some((scheme, token))
             if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
         {
             Ok(Some(token.trim()))
         }
-        _ => Err(ApiError::Unauthorized(
-            "the Authorization header must be `Bearer <access token>`".into(),
+        _ => Err(ApiError::invalid_token(
+            "the Authorization header must be `Bearer <access token>`",
         )),
     }
 }
@@ -58,7 +58,7 @@ impl FromRequest for Authenticated {
         ready(verify(req, false).and_then(|principal| {
             principal
                 .map(Self)
-                .ok_or_else(|| ApiError::Unauthorized("an access token is required".into()))
+                .ok_or_else(|| ApiError::authentication_required("an access token is required"))
         }))
     }
 }
@@ -76,7 +76,7 @@ impl FromRequest for AuthenticatedForPasswordChange {
         ready(verify(req, true).and_then(|principal| {
             principal
                 .map(Self)
-                .ok_or_else(|| ApiError::Unauthorized("an access token is required".into()))
+                .ok_or_else(|| ApiError::authentication_required("an access token is required"))
         }))
     }
 }

@@ -366,7 +366,7 @@ pub(crate) async fn search_datasets(
     let page = PageRequest::new(params.page, params.per_page);
     if params.mine == Some(true) {
         let principal = principal
-            .ok_or_else(|| ApiError::Unauthorized("`mine` needs an access token".into()))?;
+            .ok_or_else(|| ApiError::authentication_required("`mine` needs an access token"))?;
         let found = state
             .catalog
             .organization_datasets(&principal, page)

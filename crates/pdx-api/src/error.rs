@@ -73,7 +73,14 @@ pub struct Quota {
     pub max_bytes: Option<i64>,
     /// Bytes used.
     pub bytes_used: u64,
-    /// When the grant ends (RFC 3339).
+    /// Requests left (none: unlimited).
+    pub requests_remaining: Option<u64>,
+    /// Bytes left (none: unlimited): a request, or a `Range` of it, for at most this many
+    /// bytes can still be served.
+    pub bytes_remaining: Option<u64>,
+    /// The bytes this request asked for.
+    pub bytes_requested: u64,
+    /// When the grant ends (RFC 3339). Waiting does not renew a quota: only a new grant does.
     pub valid_until: String,
 }
 
@@ -110,9 +117,15 @@ pub enum ApiError {
         /// The limit, in bytes.
         limit: usize,
     },
-    /// No valid credentials were presented.
-    #[error("{0}")]
-    Unauthorized(String),
+    /// No valid credentials were presented: `authentication_required` when none were,
+    /// `invalid_token` when they were not valid.
+    #[error("{detail}")]
+    Unauthorized {
+        /// The stable code (the data path writes the same code to the ledger).
+        code: &'static str,
+        /// Why, for a human.
+        detail: String,
+    },
     /// The caller is known but may not do this.
     #[error("{detail}")]
     Forbidden {
@@ -124,14 +137,25 @@ pub enum ApiError {
     /// A data request refused by the access decision; the code is the reason.
     #[error("access to this data is refused: {0}")]
     AccessDenied(&'static str),
-    /// A quota of the grant is used up.
-    #[error("a quota of the grant is used up")]
+    /// A quota of the grant is used up, or too little of it is left for this request.
+    #[error("a quota of the grant does not allow this request")]
     QuotaExhausted {
-        /// Seconds until a retry could succeed, if known.
-        retry_after: u64,
         /// The quota and its use.
-        quota: Option<Quota>,
+        quota: Option<Box<Quota>>,
     },
+    /// A required part of the request is missing.
+    #[error("{message}")]
+    Required {
+        /// The stable code.
+        code: &'static str,
+        /// The missing field or header.
+        field: String,
+        /// What is missing, for a human.
+        message: String,
+    },
+    /// The data could not be read; nothing was served or charged.
+    #[error("the data cannot be read right now; nothing was served or charged")]
+    DataUnavailable,
     /// The requested byte range lies outside the data.
     #[error("the requested range lies outside the data's {size} bytes")]
     RangeNotSatisfiable {
@@ -210,7 +234,8 @@ impl ApiError {
             Self::InvalidQuery(_) => "invalid_query",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::Unauthorized(_) => "unauthorized",
+            Self::Unauthorized { code, .. } | Self::Required { code, .. } => code,
+            Self::DataUnavailable => "data_unavailable",
             Self::Forbidden { .. } => "forbidden",
             Self::PasswordChangeRequired => "password_change_required",
             Self::AccessDenied(reason) => reason,
@@ -237,7 +262,9 @@ impl ApiError {
             Self::InvalidQuery(_) => "Invalid query string",
             Self::UnsupportedMediaType { .. } => "Unsupported media type",
             Self::PayloadTooLarge { .. } => "Payload too large",
-            Self::Unauthorized(_) => "Unauthorized",
+            Self::Unauthorized { .. } => "Unauthorized",
+            Self::Required { .. } => "Required",
+            Self::DataUnavailable => "Data unavailable",
             Self::Forbidden { .. } => "Forbidden",
             Self::PasswordChangeRequired => "Password change required",
             Self::AccessDenied(_) => "Access denied",
@@ -251,6 +278,22 @@ impl ApiError {
             Self::OAuth { .. } => "Token request refused",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",
+        }
+    }
+
+    /// A 401 for a request that presented no credentials.
+    pub fn authentication_required(detail: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            code: "authentication_required",
+            detail: detail.into(),
+        }
+    }
+
+    /// A 401 for credentials that are not valid.
+    pub fn invalid_token(detail: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            code: "invalid_token",
+            detail: detail.into(),
         }
     }
 
@@ -282,9 +325,11 @@ impl ApiError {
             quota: None,
         };
         match self {
-            Self::Validation { field, .. } => problem.field = Some(field.clone()),
+            Self::Validation { field, .. } | Self::Required { field, .. } => {
+                problem.field = Some(field.clone());
+            }
             Self::Forbidden { check, .. } => problem.check = Some((*check).to_owned()),
-            Self::QuotaExhausted { quota, .. } => problem.quota.clone_from(quota),
+            Self::QuotaExhausted { quota, .. } => problem.quota = quota.as_deref().cloned(),
             Self::ClassificationRejected { rule, .. } => {
                 problem.rule = Some((*rule).to_owned());
                 problem.field = Some("classification".to_owned());
@@ -341,13 +386,14 @@ impl ResponseError for ApiError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::MalformedJson(_) | Self::BadRequest(_) | Self::InvalidQuery(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::MalformedJson(_)
+            | Self::BadRequest(_)
+            | Self::InvalidQuery(_)
+            | Self::Required { .. } => StatusCode::BAD_REQUEST,
             Self::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } | Self::PasswordChangeRequired | Self::AccessDenied(_) => {
                 StatusCode::FORBIDDEN
             }
@@ -361,7 +407,7 @@ impl ResponseError for ApiError {
             }
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::OAuth { status, .. } => *status,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::DataUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -376,19 +422,24 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
-            Self::TooManyRequests { retry_after, .. }
-            | Self::QuotaExhausted { retry_after, .. } => {
+            Self::TooManyRequests { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after));
             }
             Self::RangeNotSatisfiable { size } => {
                 response.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
             }
-            Self::Unauthorized(reason) => {
-                let reason = reason.replace('"', "'");
+            Self::Unauthorized {
+                code: "invalid_token",
+                detail,
+            } => {
+                let reason = detail.replace('"', "'");
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     format!("Bearer realm=\"pdx\", error=\"invalid_token\", error_description=\"{reason}\""),
                 ));
+            }
+            Self::Unauthorized { .. } => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"pdx\""));
             }
             Self::OAuth {
                 error: "invalid_client",
@@ -489,7 +540,7 @@ impl From<pdx_access::AccessError> for ApiError {
                 detail: error.to_string(),
             },
             E::InvalidToken(reason) => {
-                Self::Unauthorized(format!("invalid access token: {reason}"))
+                Self::invalid_token(format!("invalid access token: {reason}"))
             }
             E::Forbidden { check } => Self::Forbidden {
                 check,

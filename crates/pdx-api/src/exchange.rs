@@ -5,10 +5,11 @@
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
 use futures_util::StreamExt;
-use pdx_catalog::model::DistributionKind;
+use pdx_catalog::model::{Distribution, DistributionKind};
 use pdx_core::{DistributionId, RequestId};
 use pdx_licensing::decision::DenyReason;
-use pdx_licensing::exchange::{ByteRange, DataRequest, QuotaState, Refusal};
+use pdx_licensing::exchange::{ByteRange, DataRequest, Prepared, QuotaState, Refusal};
+use pdx_licensing::model::PURPOSES;
 
 use crate::error::{ApiError, Problem, Quota};
 use crate::state::ApiState;
@@ -17,6 +18,8 @@ use crate::state::ApiState;
 pub const X_PDX_LEDGER_SEQ: HeaderName = HeaderName::from_static("x-pdx-ledger-seq");
 /// The declared purpose of a data request.
 pub const X_PDX_PURPOSE: HeaderName = HeaderName::from_static("x-pdx-purpose");
+/// On an idempotent retry: the sequence number of the retry's own `data_replay` entry.
+pub const X_PDX_REPLAY_SEQ: HeaderName = HeaderName::from_static("x-pdx-replay-seq");
 
 /// A client's idempotency key: a retry under the same grant gets the first receipt.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -32,33 +35,163 @@ fn with_receipt(mut response: HttpResponse, seq: u64) -> HttpResponse {
 
 fn refusal(refusal: Refusal, quota: Option<QuotaState>, size: u64) -> ApiError {
     match refusal {
-        Refusal::InvalidToken => ApiError::Unauthorized("the access token is not valid".into()),
+        Refusal::InvalidToken => ApiError::invalid_token("the access token is not valid"),
+        Refusal::UnknownPurpose => ApiError::Validation {
+            code: "unknown_purpose",
+            field: "X-PDX-Purpose".into(),
+            message: format!("must be one of: {}", PURPOSES.join(", ")),
+        },
         Refusal::RangeNotSatisfiable => ApiError::RangeNotSatisfiable { size },
+        Refusal::IdempotencyKeyReused => ApiError::Validation {
+            code: "idempotency_key_reused",
+            field: "Idempotency-Key".into(),
+            message: "was first used for a different request (distribution, range, purpose or \
+                      data); use a new key for a new request"
+                .into(),
+        },
+        Refusal::DataUnavailable => ApiError::DataUnavailable,
         Refusal::Decision(DenyReason::AuthenticationRequired) => {
-            ApiError::Unauthorized("an access token is required for this data".into())
+            ApiError::authentication_required("an access token is required for this data")
         }
+        Refusal::Decision(DenyReason::PurposeRequired) => ApiError::Required {
+            code: "purpose_required",
+            field: "X-PDX-Purpose".into(),
+            message: format!(
+                "this data is obtained under a grant: declare the purpose in X-PDX-Purpose ({})",
+                PURPOSES.join(", ")
+            ),
+        },
         Refusal::Decision(DenyReason::QuotaExhausted) => ApiError::QuotaExhausted {
-            retry_after: quota
-                .as_ref()
-                .map_or(3600, |q| seconds_until(q.valid_until)),
-            quota: quota.map(|q| Quota {
-                grant: q.grant,
-                max_requests: q.max_requests,
-                requests_used: q.requests_used,
-                max_bytes: q.max_bytes,
-                bytes_used: q.bytes_used,
-                valid_until: q.valid_until.to_rfc3339(),
+            quota: quota.map(|q| {
+                Box::new(Quota {
+                    requests_remaining: q.requests_remaining(),
+                    bytes_remaining: q.bytes_remaining(),
+                    grant: q.grant,
+                    max_requests: q.max_requests,
+                    requests_used: q.requests_used,
+                    max_bytes: q.max_bytes,
+                    bytes_used: q.bytes_used,
+                    bytes_requested: q.bytes_requested,
+                    valid_until: q.valid_until.to_rfc3339(),
+                })
             }),
         },
         Refusal::Decision(reason) => ApiError::AccessDenied(reason.code()),
     }
 }
 
-/// A quota lasts as long as its grant: a retry can succeed only under a new grant.
-fn seconds_until(until: pdx_core::Timestamp) -> u64 {
-    u64::try_from((until - chrono::Utc::now()).num_seconds())
-        .unwrap_or(0)
-        .max(1)
+/// The body of a file answer, opened before the decision.
+enum Body {
+    /// A small file's bytes (the part asked for).
+    Memory(actix_web::web::Bytes),
+    /// A larger file's bytes, streamed from the blob store.
+    Stream(
+        futures_util::stream::BoxStream<
+            'static,
+            Result<actix_web::web::Bytes, pdx_storage::BlobError>,
+        >,
+    ),
+}
+
+/// A file answer made ready before the decision: what a permit would serve.
+struct Ready {
+    body: Body,
+    content_type: HeaderValue,
+    disposition: header::ContentDisposition,
+}
+
+/// Opens the file (or the part asked for) and builds the answer's headers, so that a permit is
+/// logged only for data about to be served. `None` when the file is missing, unreadable, of
+/// another size than recorded, or its headers cannot be built.
+async fn open_file(
+    state: &ApiState,
+    distribution: &Distribution,
+    range: Option<ByteRange>,
+) -> Option<Ready> {
+    let key = distribution.storage_key.as_deref()?;
+    let size = distribution.byte_size.and_then(|s| u64::try_from(s).ok())?;
+    let content_type = HeaderValue::from_str(&distribution.media_type).ok()?;
+    let part = range.and_then(|r| r.resolve(size));
+    let blobs = state.catalog.blobs();
+    let unreadable = |e: &pdx_storage::BlobError| {
+        tracing::warn!(error = %e, key, "a distribution's file cannot be read");
+    };
+    let resized = |found: u64| {
+        tracing::warn!(
+            key,
+            size,
+            found,
+            "a distribution's file has another size than recorded"
+        );
+    };
+    let body = if size <= pdx_storage::SMALL_BLOB {
+        let bytes = blobs.read_small(key).await.inspect_err(unreadable).ok()?;
+        if bytes.len() as u64 != size {
+            resized(bytes.len() as u64);
+            return None;
+        }
+        Body::Memory(match part {
+            Some((first, last)) => {
+                bytes.slice(usize::try_from(first).ok()?..usize::try_from(last + 1).ok()?)
+            }
+            None => bytes,
+        })
+    } else {
+        let (found, stream) = blobs
+            .open_stream(key, part.map(|(first, last)| first..last + 1))
+            .await
+            .inspect_err(unreadable)
+            .ok()?;
+        if found != size {
+            resized(found);
+            return None;
+        }
+        Body::Stream(stream)
+    };
+    Some(Ready {
+        body,
+        content_type,
+        disposition: attachment(&distribution.title, &distribution.format),
+    })
+}
+
+/// `Content-Disposition: attachment` per RFC 6266: the distribution's title as the file name
+/// (UTF-8 in `filename*`, an ASCII fallback in `filename`), with its format as the extension.
+pub(crate) fn attachment(title: &str, format: &str) -> header::ContentDisposition {
+    let cleaned: String = title
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | '"' | ':' | '*' | '?' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let stem: String = cleaned.trim().trim_matches('.').chars().take(120).collect();
+    let stem = if stem.is_empty() { "data" } else { &stem };
+    let name = format!("{stem}.{}", format.to_ascii_lowercase());
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    header::ContentDisposition {
+        disposition: header::DispositionType::Attachment,
+        parameters: vec![
+            header::DispositionParam::Filename(ascii),
+            header::DispositionParam::FilenameExt(header::ExtendedValue {
+                charset: header::Charset::Ext("UTF-8".into()),
+                language_tag: None,
+                value: name.into_bytes(),
+            }),
+        ],
+    }
 }
 
 /// Obtains a distribution's data. Open data needs no token; other data needs a grant and a
@@ -117,12 +250,25 @@ pub(crate) async fn get_data(
     let mut request = DataRequest {
         principal: None,
         distribution: path.into_inner(),
-        purpose: text(X_PDX_PURPOSE).map(str::to_owned),
+        purpose: None,
         request_id: req.extensions().get::<RequestId>().map(ToString::to_string),
         idempotency_key,
         range: text(header::RANGE).and_then(ByteRange::parse),
+        prepared: Prepared::Nothing,
         refused: None,
     };
+    // Only a value of the vocabulary reaches the ledger; anything else is refused, and logged
+    // without the text the client chose.
+    match headers
+        .get(X_PDX_PURPOSE)
+        .map(|v| v.to_str().map(str::trim))
+    {
+        None | Some(Ok("")) => {}
+        Some(Ok(purpose)) if PURPOSES.contains(&purpose) => {
+            request.purpose = Some(purpose.to_owned());
+        }
+        Some(_) => request.refused = Some(Refusal::UnknownPurpose),
+    }
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -136,6 +282,24 @@ pub(crate) async fn get_data(
             }
             _ => request.refused = Some(Refusal::InvalidToken),
         }
+    }
+    let facts = state
+        .catalog
+        .distribution_facts(request.distribution)
+        .await?;
+    let mut ready = None;
+    if request.refused.is_none() && facts.kind == DistributionKind::File {
+        ready = open_file(&state, &facts, request.range).await;
+        request.prepared = match (&ready, &facts.storage_key) {
+            (Some(_), Some(key)) => Prepared::File {
+                key: key.clone(),
+                size: facts
+                    .byte_size
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(0),
+            },
+            _ => Prepared::Unavailable,
+        };
     }
     let answer = state
         .licensing
@@ -157,52 +321,21 @@ pub(crate) async fn get_data(
             ));
         }
     };
-    match distribution.kind {
-        DistributionKind::Api => {
+    let mut response = match (distribution.kind, ready) {
+        (DistributionKind::Api, _) => {
             let location = distribution.access_url.unwrap_or_default();
-            Ok(with_receipt(
-                HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, location))
-                    .finish(),
-                answer.seq,
-            ))
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .finish()
         }
-        DistributionKind::File => {
-            let key = distribution.storage_key.clone().ok_or(ApiError::NotFound)?;
-            let blobs = state.catalog.blobs();
-            let blob_failure = |e| ApiError::from(pdx_catalog::CatalogError::from(e));
-            // Small files are served from memory; larger ones are streamed from the store.
-            let body = if size <= pdx_storage::SMALL_BLOB {
-                let bytes = blobs.read_small(&key).await.map_err(blob_failure)?;
-                let part = match served.range {
-                    Some((first, last)) => {
-                        let end =
-                            usize::try_from(last + 1).map_or(bytes.len(), |e| e.min(bytes.len()));
-                        let start = usize::try_from(first).map_or(end, |s| s.min(end));
-                        bytes.slice(start..end)
-                    }
-                    None => bytes,
-                };
-                futures_util::stream::once(std::future::ready(Ok(part))).boxed()
-            } else {
-                match served.range {
-                    Some((first, last)) => blobs.stream_range(&key, first..last + 1).await,
-                    None => blobs.stream(&key).await,
-                }
-                .map_err(blob_failure)?
-            };
-            let name = key.rsplit('/').next().unwrap_or("data").to_owned();
-            let extension = distribution.format.to_lowercase();
+        (DistributionKind::File, Some(ready)) => {
             let mut response = match served.range {
                 Some(_) => HttpResponse::PartialContent(),
                 None => HttpResponse::Ok(),
             };
             response
-                .insert_header((header::CONTENT_TYPE, distribution.media_type.clone()))
-                .insert_header((
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{name}.{extension}\""),
-                ))
+                .insert_header((header::CONTENT_TYPE, ready.content_type))
+                .insert_header((header::CONTENT_DISPOSITION, ready.disposition))
                 .insert_header((header::ACCEPT_RANGES, "bytes"))
                 .insert_header((header::CACHE_CONTROL, "no-store"));
             if let Some(sha256) = &distribution.sha256 {
@@ -218,12 +351,30 @@ pub(crate) async fn get_data(
                 }
                 None => size,
             };
-            let stream =
-                body.map(|chunk| chunk.map_err(actix_web::error::ErrorInternalServerError));
-            let response = response.body(actix_web::body::SizedStream::new(length, stream));
-            Ok(with_receipt(response, answer.seq))
+            match ready.body {
+                Body::Memory(bytes) => response.body(bytes),
+                Body::Stream(stream) => {
+                    let stream = stream
+                        .map(|chunk| chunk.map_err(actix_web::error::ErrorInternalServerError));
+                    response.body(actix_web::body::SizedStream::new(length, stream))
+                }
+            }
         }
+        // The batch permits a file only when the edge opened it.
+        (DistributionKind::File, None) => {
+            return Err(ApiError::Internal(
+                "a file was permitted that was not opened".into(),
+            ));
+        }
+    };
+    // A retry answers with the first answer's receipt; its own entry is named beside it.
+    if let Some(first) = served.replay_of {
+        if let Ok(value) = HeaderValue::from_str(&answer.seq.to_string()) {
+            response.headers_mut().insert(X_PDX_REPLAY_SEQ, value);
+        }
+        return Ok(with_receipt(response, first));
     }
+    Ok(with_receipt(response, answer.seq))
 }
 
 /// A failure to decide or log: if the ledger cannot be written, the request fails closed.
@@ -231,5 +382,28 @@ fn ledger_failure(error: pdx_licensing::LicensingError) -> ApiError {
     match error {
         pdx_licensing::LicensingError::Storage(storage) => ApiError::Unavailable(Box::new(storage)),
         other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachment_names_carry_the_title_in_utf8_and_a_safe_ascii_fallback() {
+        let disposition = attachment("深圳 公交/站点: \"2025\"", "CSV").to_string();
+        assert!(
+            disposition.starts_with("attachment; filename=\"__ ______ _2025_.csv\""),
+            "{disposition}"
+        );
+        assert!(
+            disposition.contains("filename*=UTF-8''%E6%B7%B1%E5%9C%B3%20"),
+            "{disposition}"
+        );
+        assert!(!disposition.contains('/'), "{disposition}");
+        assert_eq!(
+            attachment("..", "json").to_string(),
+            "attachment; filename=\"data.json\"; filename*=UTF-8''data.json"
+        );
     }
 }

@@ -221,6 +221,9 @@ type ViewCache = quick_cache::sync::Cache<(String, i64), Arc<DatasetView>>;
 /// Dataset views kept in the cache at most.
 const VIEW_CACHE_ENTRIES: usize = 4_096;
 
+/// Distributions kept per catalog generation, for the data path.
+type DistributionCache = quick_cache::sync::Cache<(DistributionId, i64), Arc<Distribution>>;
+
 /// The catalog of one PDX installation.
 #[derive(Debug, Clone)]
 pub struct CatalogService {
@@ -230,6 +233,7 @@ pub struct CatalogService {
     max_upload_bytes: u64,
     search_cache: Arc<Mutex<SearchCache>>,
     view_cache: Arc<ViewCache>,
+    distribution_cache: Arc<DistributionCache>,
     generation: Arc<Generation>,
 }
 
@@ -248,6 +252,7 @@ impl CatalogService {
             max_upload_bytes,
             search_cache: Arc::default(),
             view_cache: Arc::new(ViewCache::new(VIEW_CACHE_ENTRIES)),
+            distribution_cache: Arc::new(DistributionCache::new(VIEW_CACHE_ENTRIES)),
             generation: Arc::default(),
         }
     }
@@ -705,6 +710,26 @@ impl CatalogService {
         })
         .await?;
         Ok(distribution)
+    }
+
+    /// A distribution's stored facts (kind, file key, size, media type), with no visibility
+    /// check: for the data path, which opens the file before the access decision is taken.
+    /// Cached per catalog generation.
+    pub async fn distribution_facts(
+        &self,
+        id: DistributionId,
+    ) -> Result<Arc<Distribution>, CatalogError> {
+        let generation = self.generation().await?;
+        if let Some(found) = self.distribution_cache.get(&(id, generation)) {
+            return Ok(found);
+        }
+        let found = Arc::new(
+            self.read(move |conn| store::find_distribution(conn, id))
+                .await?,
+        );
+        self.distribution_cache
+            .insert((id, generation), Arc::clone(&found));
+        Ok(found)
     }
 
     /// A distribution, if its dataset is visible to the principal.

@@ -8,6 +8,9 @@ use crate::merkle::{Hash, leaf_hash};
 
 /// The kind of a data request's entry.
 pub const DATA_ACCESS: &str = "data_access";
+/// The kind of an idempotent retry's entry: served again under the first answer's receipt
+/// (`detail.original_seq`), never counted towards quotas or fees.
+pub const DATA_REPLAY: &str = "data_replay";
 
 /// An entry's fields in sorted order, so serialising it writes the canonical bytes directly
 /// (a test checks it against sorting a generic JSON value).

@@ -303,18 +303,41 @@ pub fn grant_usage(conn: &mut DbConnection, grant: &str) -> Result<Usage, Storag
         .unwrap_or_default())
 }
 
+/// What an idempotency key answered the first time: its receipt, the request it answered and
+/// the bytes it served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The sequence number of the first answer's entry.
+    pub seq: u64,
+    /// The request it answered (distribution, range asked for, purpose); none for keys
+    /// remembered before fingerprints were kept.
+    pub fingerprint: Option<String>,
+    /// The first and last byte served, when a range was.
+    pub range: Option<(u64, u64)>,
+}
+
 /// The receipt of an earlier request under `grant` with this idempotency key, if any.
 pub fn receipt(
     conn: &mut DbConnection,
     grant: &str,
     key: &str,
-) -> Result<Option<u64>, StorageError> {
-    let seq: Option<i64> = ledger_idempotency::table
+) -> Result<Option<Receipt>, StorageError> {
+    type Row = (i64, Option<String>, Option<i64>, Option<i64>);
+    let row: Option<Row> = ledger_idempotency::table
         .find((grant, key))
-        .select(ledger_idempotency::seq)
+        .select((
+            ledger_idempotency::seq,
+            ledger_idempotency::fingerprint,
+            ledger_idempotency::range_first,
+            ledger_idempotency::range_last,
+        ))
         .first(conn)
         .optional()?;
-    Ok(seq.map(to_u64))
+    Ok(row.map(|(seq, fingerprint, first, last)| Receipt {
+        seq: to_u64(seq),
+        fingerprint,
+        range: first.zip(last).map(|(f, l)| (to_u64(f), to_u64(l))),
+    }))
 }
 
 /// Remembers the receipt of a request under `grant` with this idempotency key.
@@ -322,13 +345,20 @@ pub fn remember_receipt(
     conn: &mut DbConnection,
     grant: &str,
     key: &str,
-    seq: u64,
+    receipt: &Receipt,
 ) -> Result<(), StorageError> {
+    let (first, last) = match receipt.range {
+        Some((first, last)) => (Some(to_i64(first, "range")?), Some(to_i64(last, "range")?)),
+        None => (None, None),
+    };
     diesel::insert_into(ledger_idempotency::table)
         .values((
             ledger_idempotency::grant_id.eq(grant),
             ledger_idempotency::idempotency_key.eq(key),
-            ledger_idempotency::seq.eq(to_i64(seq, "seq")?),
+            ledger_idempotency::seq.eq(to_i64(receipt.seq, "seq")?),
+            ledger_idempotency::fingerprint.eq(receipt.fingerprint.as_deref()),
+            ledger_idempotency::range_first.eq(first),
+            ledger_idempotency::range_last.eq(last),
         ))
         .execute(conn)?;
     Ok(())

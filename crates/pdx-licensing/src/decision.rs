@@ -48,6 +48,8 @@ pub enum DenyReason {
     GrantSuspended,
     /// The grant was revoked.
     GrantRevoked,
+    /// No purpose was declared, and the grant needs one.
+    PurposeRequired,
     /// The declared purpose is not one the grant allows.
     PurposeNotAllowed,
     /// A quota of the grant is used up.
@@ -71,6 +73,7 @@ impl DenyReason {
             Self::GrantExpired => "grant_expired",
             Self::GrantSuspended => "grant_suspended",
             Self::GrantRevoked => "grant_revoked",
+            Self::PurposeRequired => "purpose_required",
             Self::PurposeNotAllowed => "purpose_not_allowed",
             Self::QuotaExhausted => "quota_exhausted",
             Self::PolicyDenied => "policy_denied",
@@ -126,6 +129,9 @@ pub struct Facts<'a> {
     pub distribution: DistributionId,
     /// The declared purpose.
     pub purpose: Option<&'a str>,
+    /// The bytes the request would be served (the file, or the range asked for); a byte quota
+    /// is checked against them before anything is served.
+    pub bytes: u64,
     /// Now.
     pub now: Timestamp,
 }
@@ -179,13 +185,7 @@ pub fn decide(facts: &Facts<'_>) -> AccessDecision {
         .iter()
         .filter(|g| g.grant.organization_id == principal.org)
     {
-        match check_grant(
-            facts_of,
-            principal,
-            facts.distribution,
-            facts.purpose,
-            facts.now,
-        ) {
+        match check_grant(facts_of, principal, facts) {
             Ok(()) => {
                 return AccessDecision::Permit(Basis::Grant {
                     grant: facts_of.grant.id,
@@ -205,10 +205,9 @@ pub fn decide(facts: &Facts<'_>) -> AccessDecision {
 fn check_grant(
     facts: &GrantFacts,
     principal: &Principal,
-    distribution: DistributionId,
-    purpose: Option<&str>,
-    now: Timestamp,
+    request: &Facts<'_>,
 ) -> Result<(), DenyReason> {
+    let (distribution, purpose, now) = (request.distribution, request.purpose, request.now);
     let grant = &facts.grant;
     match grant.status(now) {
         GrantStatus::Revoked => return Err(DenyReason::GrantRevoked),
@@ -222,21 +221,18 @@ fn check_grant(
     if !grant.covers(distribution) {
         return Err(DenyReason::DistributionNotCovered);
     }
-    if !purpose.is_some_and(|p| grant.purposes.iter().any(|allowed| allowed == p)) {
+    let Some(purpose) = purpose else {
+        return Err(DenyReason::PurposeRequired);
+    };
+    if !grant.purposes.iter().any(|allowed| allowed == purpose) {
         return Err(DenyReason::PurposeNotAllowed);
     }
-    let over = |used: u64, limit: Option<i64>| {
-        limit.is_some_and(|l| i64::try_from(used).unwrap_or(i64::MAX) >= l)
-    };
-    if over(facts.usage.requests, grant.max_requests)
-        || over(facts.usage.bytes, grant.max_bytes)
-        || over(facts.usage.rows, grant.max_rows)
-    {
+    if quota_exceeded(facts, request.bytes) {
         return Err(DenyReason::QuotaExhausted);
     }
     let request = PolicyRequest {
         action: Action::Download,
-        purpose: purpose.map(str::to_owned),
+        purpose: Some(purpose.to_owned()),
         recipient: principal.org.to_string(),
     };
     let usage = Usage {
@@ -248,6 +244,22 @@ fn check_grant(
     } else {
         Err(DenyReason::PolicyDenied)
     }
+}
+
+/// Whether serving `bytes` more under this grant would pass one of its quotas: a request is one
+/// more request, and its bytes must fit in what is left (a request for no bytes, such as an
+/// idempotent retry, still needs some left).
+pub fn quota_exceeded(facts: &GrantFacts, bytes: u64) -> bool {
+    let grant = &facts.grant;
+    let over = |used: u64, more: u64, limit: Option<i64>| {
+        limit.is_some_and(|l| {
+            let limit = u64::try_from(l).unwrap_or(0);
+            used.saturating_add(more.max(1)) > limit
+        })
+    };
+    over(facts.usage.requests, 1, grant.max_requests)
+        || over(facts.usage.bytes, bytes, grant.max_bytes)
+        || over(facts.usage.rows, 0, grant.max_rows)
 }
 
 #[cfg(test)]
@@ -318,6 +330,7 @@ mod tests {
             grants,
             distribution: DistributionId::new(),
             purpose: Some("research"),
+            bytes: 0,
             now: now(),
         }
     }
@@ -481,7 +494,7 @@ mod tests {
             None,
             true,
             true,
-            DenyReason::PurposeNotAllowed,
+            DenyReason::PurposeRequired,
         );
         let mut used = grant(p.org, GrantState::Active);
         used.usage.requests = 10;
@@ -524,6 +537,44 @@ mod tests {
         assert!(
             matches!(decide(&f), AccessDecision::Permit(Basis::Grant { .. })),
             "the 10th request is within quota"
+        );
+    }
+
+    #[test]
+    fn byte_quota_refuses_a_request_that_would_pass_it() {
+        let p = principal(OrgKind::Enterprise);
+        let conditional = Classification {
+            sharing: SharingClass::Conditional,
+            opening: OpeningClass::Conditional,
+            grade: DataGrade::General,
+        };
+        let mut limited = grant(p.org, GrantState::Active);
+        limited.grant.max_requests = None;
+        limited.grant.max_bytes = Some(10_000);
+        limited.usage.bytes = 6_000;
+        let grants = std::slice::from_ref(&limited);
+        let decide_bytes = |bytes| {
+            let mut f = facts(Some(&p), conditional, grants);
+            f.bytes = bytes;
+            decide(&f)
+        };
+        assert!(matches!(
+            decide_bytes(4_000),
+            AccessDecision::Permit(Basis::Grant { .. })
+        ));
+        assert_eq!(
+            decide_bytes(4_001),
+            AccessDecision::Deny(DenyReason::QuotaExhausted),
+            "one byte beyond the quota"
+        );
+        limited.usage.bytes = 10_000;
+        let grants = std::slice::from_ref(&limited);
+        let mut f = facts(Some(&p), conditional, grants);
+        f.bytes = 0;
+        assert_eq!(
+            decide(&f),
+            AccessDecision::Deny(DenyReason::QuotaExhausted),
+            "nothing is served once the quota is used up, not even no bytes"
         );
     }
 }

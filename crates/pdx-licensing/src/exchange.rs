@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use pdx_catalog::model::{Dataset, DatasetStatus, Distribution, DistributionKind};
-use pdx_circulation::store as ledger;
+use pdx_circulation::store::{self as ledger, Receipt};
 use pdx_circulation::{AppendError, Batch, Entry};
 use pdx_core::{Clock, DatasetId, DistributionId, OrganizationId, Principal, Timestamp};
 use pdx_storage::{DbConnection, StorageError};
@@ -76,8 +76,14 @@ pub enum Refusal {
     Decision(DenyReason),
     /// The presented access token is not valid.
     InvalidToken,
+    /// The declared purpose is not in the purposes vocabulary.
+    UnknownPurpose,
     /// The requested byte range lies outside the data.
     RangeNotSatisfiable,
+    /// The idempotency key was first used for a different request.
+    IdempotencyKeyReused,
+    /// The data could not be read, so nothing was served.
+    DataUnavailable,
 }
 
 impl Refusal {
@@ -86,9 +92,29 @@ impl Refusal {
         match self {
             Self::Decision(reason) => reason.code(),
             Self::InvalidToken => "invalid_token",
+            Self::UnknownPurpose => "unknown_purpose",
             Self::RangeNotSatisfiable => "range_not_satisfiable",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::DataUnavailable => "data_unavailable",
         }
     }
+}
+
+/// What the edge opened of a file distribution before the request was decided, so that a
+/// permit is written only for data that is about to be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// Nothing to open: an API distribution, or a request refused before any decision.
+    Nothing,
+    /// The file under this storage key is open and holds `size` bytes.
+    File {
+        /// The storage key opened.
+        key: String,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// The file is missing or unreadable, or its answer cannot be built.
+    Unavailable,
 }
 
 /// One data request, as the HTTP edge hands it over.
@@ -98,14 +124,16 @@ pub struct DataRequest {
     pub principal: Option<Principal>,
     /// What they ask for.
     pub distribution: DistributionId,
-    /// The declared purpose.
+    /// The declared purpose (a value of the purposes vocabulary).
     pub purpose: Option<String>,
     /// The request id, for the ledger.
     pub request_id: Option<String>,
-    /// A client's idempotency key: a retry under the same grant gets the first receipt.
+    /// A client's idempotency key: a retry under the same grant gets the first answer again.
     pub idempotency_key: Option<String>,
     /// The bytes asked for.
     pub range: Option<ByteRange>,
+    /// What the edge opened of the data.
+    pub prepared: Prepared,
     /// Set when the edge refused the request before any decision (a bad token).
     pub refused: Option<Refusal>,
 }
@@ -123,20 +151,43 @@ pub struct QuotaState {
     pub max_bytes: Option<i64>,
     /// Bytes used.
     pub bytes_used: u64,
+    /// The bytes this request asked for.
+    pub bytes_requested: u64,
     /// When the grant ends.
     pub valid_until: Timestamp,
 }
 
-/// What is served: the basis, the bytes (inclusive range when partial) and whether this is a
-/// retry answered with an earlier receipt.
+impl QuotaState {
+    /// Requests left, when they are limited.
+    pub fn requests_remaining(&self) -> Option<u64> {
+        self.max_requests.map(|max| {
+            u64::try_from(max)
+                .unwrap_or(0)
+                .saturating_sub(self.requests_used)
+        })
+    }
+
+    /// Bytes left, when they are limited.
+    pub fn bytes_remaining(&self) -> Option<u64> {
+        self.max_bytes.map(|max| {
+            u64::try_from(max)
+                .unwrap_or(0)
+                .saturating_sub(self.bytes_used)
+        })
+    }
+}
+
+/// What is served: the basis, the bytes (inclusive range when partial) and, for an idempotent
+/// retry, the receipt of the first answer it repeats.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
     /// Why it is allowed.
     pub basis: Basis,
     /// The first and last byte served, when a range was asked for.
     pub range: Option<(u64, u64)>,
-    /// Whether an idempotency key matched an earlier request (nothing new was logged).
-    pub replayed: bool,
+    /// For a retry under an idempotency key: the first answer's receipt (this request's own
+    /// entry is a `data_replay` that counts nothing).
+    pub replay_of: Option<u64>,
 }
 
 /// The answer to a data request: its receipt and what to do.
@@ -155,13 +206,11 @@ pub struct DataAnswer {
 /// What one request became inside a batch, before its entry is appended.
 enum Pending {
     Failed(LicensingError),
-    Replay(DataAnswer),
-    /// A retry of an earlier request of the same batch (by position): its receipt.
-    ReplayOf(usize, DataAnswer),
     Log {
         entry: Box<Entry>,
-        answer: DataAnswer,
-        remember: Option<(String, String)>,
+        answer: Box<DataAnswer>,
+        /// An idempotency key to remember with this answer's receipt.
+        remember: Option<Box<(String, String, Receipt)>>,
     },
 }
 
@@ -224,10 +273,12 @@ impl FactCache {
     }
 }
 
-/// The facts of one batch: the cache, and the receipts given to idempotency keys so far.
+/// The facts of one batch: the cache, the receipts given to idempotency keys so far, and the
+/// sequence number the next entry of the batch will get.
 struct Memo<'a> {
     facts: &'a mut FactCache,
-    receipts: HashMap<(String, String), usize>,
+    receipts: HashMap<(String, String), Receipt>,
+    next_seq: u64,
 }
 
 impl Batch for ExchangeBatch {
@@ -247,14 +298,18 @@ impl Batch for ExchangeBatch {
         let mut memo = Memo {
             facts: &mut self.facts,
             receipts: HashMap::new(),
+            next_seq: head.size(),
         };
         let mut pending = Vec::with_capacity(requests.len());
-        for (index, request) in requests.into_iter().enumerate() {
-            let item = match prepare(conn, &mut memo, index, request, now) {
+        for request in requests {
+            let item = match prepare(conn, &mut memo, request, now) {
                 Ok(item) => item,
                 Err(LicensingError::Storage(e)) => return Err(e),
                 Err(e) => Pending::Failed(e),
             };
+            if matches!(item, Pending::Log { .. }) {
+                memo.next_seq += 1;
+            }
             pending.push(item);
         }
         let mut entries: Vec<Entry> = pending
@@ -263,41 +318,33 @@ impl Batch for ExchangeBatch {
                 Pending::Log { entry, .. } => {
                     Some(std::mem::replace(entry.as_mut(), Entry::data_access()))
                 }
-                _ => None,
+                Pending::Failed(_) => None,
             })
             .collect();
         let mut seqs = ledger::append_at(conn, &mut head, &mut entries, now)?;
-        let mut logged: Vec<Option<u64>> = Vec::with_capacity(pending.len());
-        for item in &pending {
-            logged.push(match item {
-                Pending::Log { .. } => Some(
-                    seqs.next()
-                        .ok_or_else(|| StorageError::Task("a ledger entry went missing".into()))?,
-                ),
-                _ => None,
-            });
-        }
         let mut answers = Vec::with_capacity(pending.len());
-        for (item, seq) in pending.into_iter().zip(&logged) {
+        for item in pending {
             answers.push(match item {
                 Pending::Failed(e) => Err(e),
-                Pending::Replay(answer) => Ok(answer),
-                Pending::ReplayOf(first, mut answer) => {
-                    answer.seq = logged.get(first).copied().flatten().ok_or_else(|| {
-                        StorageError::Task("a retried request went missing".into())
-                    })?;
-                    Ok(answer)
-                }
                 Pending::Log {
                     mut answer,
                     remember,
                     ..
                 } => {
-                    answer.seq = seq.unwrap_or_default();
-                    if let Some((grant, key)) = remember {
-                        ledger::remember_receipt(conn, &grant, &key, answer.seq)?;
+                    let seq = seqs
+                        .next()
+                        .ok_or_else(|| StorageError::Task("a ledger entry went missing".into()))?;
+                    if answer.seq != seq {
+                        return Err(StorageError::Task(
+                            "a ledger entry got another sequence number than foreseen".into(),
+                        ));
                     }
-                    Ok(answer)
+                    if let Some(remembered) = remember {
+                        let (grant, key, receipt) = &*remembered;
+                        ledger::remember_receipt(conn, grant, key, receipt)?;
+                    }
+                    answer.seq = seq;
+                    Ok(*answer)
                 }
             });
         }
@@ -312,10 +359,21 @@ impl Batch for ExchangeBatch {
     }
 }
 
+/// The request an idempotency key stands for: distribution, the range asked for, purpose and
+/// the file's digest. A retry must match it exactly.
+fn fingerprint(request: &DataRequest, distribution: &Distribution) -> String {
+    format!(
+        "{}|{:?}|{}|{}",
+        request.distribution,
+        request.range,
+        request.purpose.as_deref().unwrap_or(""),
+        distribution.sha256.as_deref().unwrap_or(""),
+    )
+}
+
 fn prepare(
     conn: &mut DbConnection,
     memo: &mut Memo<'_>,
-    index: usize,
     request: DataRequest,
     now: Timestamp,
 ) -> Result<Pending, LicensingError> {
@@ -333,6 +391,7 @@ fn prepare(
         }
     };
     let (distribution, dataset) = (&found.0, &found.1);
+    let seq = memo.next_seq;
     let mut entry = Entry::data_access();
     entry.request_id.clone_from(&request.request_id);
     entry.actor_user = request.principal.as_ref().map(|p| p.user.to_string());
@@ -346,12 +405,12 @@ fn prepare(
         entry.grant = grant;
         Pending::Log {
             entry: Box::new(entry),
-            answer: DataAnswer {
-                seq: 0,
+            answer: Box::new(DataAnswer {
+                seq,
                 distribution: distribution.clone(),
                 outcome: Err(refusal),
                 quota,
-            },
+            }),
             remember: None,
         }
     };
@@ -369,11 +428,25 @@ fn prepare(
             memo.facts.grants.insert(key, facts);
         }
     }
+    // What would be served: the file the edge opened (its size), or the range of it asked for.
+    let size = match (&request.prepared, distribution.kind) {
+        (Prepared::File { size, .. }, DistributionKind::File) => *size,
+        _ => 0,
+    };
+    let range = match (request.range, distribution.kind) {
+        (Some(range), DistributionKind::File) => Some(range.resolve(size)),
+        _ => None,
+    };
+    let bytes = match (range, distribution.kind) {
+        (Some(Some((first, last))), _) => last - first + 1,
+        (Some(None), _) | (None, DistributionKind::Api) => 0,
+        (None, DistributionKind::File) => size,
+    };
     let empty = Vec::new();
     let grants = grants_key
         .and_then(|k| memo.facts.grants.get(&k))
         .unwrap_or(&empty);
-    let decision = decision::decide(&Facts {
+    let mut facts = Facts {
         requester: Requester {
             principal,
             verified: principal.is_some_and(|p| memo.facts.verified.get(&p.org) == Some(&true)),
@@ -384,58 +457,58 @@ fn prepare(
         grants,
         distribution: distribution.id,
         purpose: request.purpose.as_deref(),
+        bytes,
         now,
-    });
+    };
+    let mut decision = decision::decide(&facts);
     // The grant the answer concerns: the one relied on, or the one whose refusal is reported.
-    let concerned: Option<&GrantFacts> = match decision {
-        AccessDecision::Permit(Basis::Grant { grant }) => {
-            grants.iter().find(|g| g.grant.id == grant)
-        }
-        AccessDecision::Deny(reason) if grant_reason(reason) => {
-            grants.iter().max_by_key(|g| g.grant.created_at)
-        }
+    let concerned_grant = |decision: AccessDecision| match decision {
+        AccessDecision::Permit(Basis::Grant { grant }) => Some(grant),
+        AccessDecision::Deny(reason) if grant_reason(reason) => grants
+            .iter()
+            .max_by_key(|g| g.grant.created_at)
+            .map(|g| g.grant.id),
         _ => None,
     };
-    let concerned_id = concerned.map(|g| g.grant.id);
-    let grant_id = concerned_id.map(|g| g.to_string());
-    let receipt_key = match (&request.idempotency_key, &grant_id, decision) {
+    // An idempotency key under the grant relied on (or out of quota): a retry of an earlier
+    // request repeats its answer when nothing about it differs and the grant still allows it.
+    let keyed = match (&request.idempotency_key, decision) {
         (
             Some(key),
-            Some(grant),
-            AccessDecision::Permit(_) | AccessDecision::Deny(DenyReason::QuotaExhausted),
-        ) => Some((grant.clone(), key.clone())),
+            AccessDecision::Permit(Basis::Grant { .. })
+            | AccessDecision::Deny(DenyReason::QuotaExhausted),
+        ) => concerned_grant(decision).map(|grant| (grant.to_string(), key.clone())),
         _ => None,
     };
-    let size = u64::try_from(distribution.byte_size.unwrap_or(0)).unwrap_or(0);
-    let range = match (request.range, distribution.kind) {
-        (Some(range), DistributionKind::File) => Some(range.resolve(size)),
-        _ => None,
-    };
-    if let (Some(key), Some(grant)) = (&receipt_key, concerned_id) {
-        let replay = |seq| DataAnswer {
-            seq,
-            distribution: distribution.clone(),
-            outcome: match range {
-                Some(None) => Err(Refusal::RangeNotSatisfiable),
-                range => Ok(Served {
-                    basis: Basis::Grant { grant },
-                    range: range.flatten(),
-                    replayed: true,
-                }),
-            },
-            quota: None,
+    let fingerprint = fingerprint(&request, distribution);
+    let mut replay_of = None;
+    if let Some(key) = &keyed {
+        let earlier = match memo.receipts.get(key) {
+            Some(receipt) => Some(receipt.clone()),
+            None => ledger::receipt(conn, &key.0, &key.1)?,
         };
-        if let Some(&first) = memo.receipts.get(key) {
-            return Ok(Pending::ReplayOf(first, replay(0)));
-        }
-        if let Some(seq) = ledger::receipt(conn, &key.0, &key.1)? {
-            return Ok(Pending::Replay(replay(seq)));
+        if let Some(earlier) = earlier {
+            let served = range.flatten();
+            if earlier.fingerprint.as_deref() != Some(fingerprint.as_str())
+                || earlier.range != served
+            {
+                let grant = Some(key.0.clone());
+                return Ok(refuse(entry, Refusal::IdempotencyKeyReused, None, grant));
+            }
+            // A retry counts nothing: it is decided as a request for no more bytes.
+            facts.bytes = 0;
+            decision = decision::decide(&facts);
+            replay_of = Some(earlier.seq);
         }
     }
+    let concerned_id = concerned_grant(decision);
+    let concerned: Option<&GrantFacts> =
+        concerned_id.and_then(|id| grants.iter().find(|g| g.grant.id == id));
+    let grant_id = concerned_id.map(|g| g.to_string());
     let basis = match decision {
         AccessDecision::Deny(reason) => {
             let quota = (reason == DenyReason::QuotaExhausted)
-                .then(|| concerned.map(quota_state))
+                .then(|| concerned.map(|g| quota_state(g, bytes)))
                 .flatten();
             return Ok(refuse(entry, Refusal::Decision(reason), quota, grant_id));
         }
@@ -446,53 +519,78 @@ fn prepare(
         Some(Some(r)) => Some(r),
         None => None,
     };
-    let bytes = match (served_range, distribution.kind) {
-        (Some((first, last)), _) => last - first + 1,
-        (None, DistributionKind::File) => size,
-        (None, DistributionKind::Api) => 0,
+    let opened = match (&request.prepared, distribution.kind) {
+        (_, DistributionKind::Api) => true,
+        (Prepared::File { key, .. }, DistributionKind::File) => {
+            distribution.storage_key.as_deref() == Some(key.as_str())
+        }
+        _ => false,
     };
-    entry.decision = "permit".into();
-    entry.reason = match basis {
-        Basis::Open => "open",
-        Basis::Owner => "owner",
-        Basis::Grant { .. } => "grant",
+    if !opened {
+        return Ok(refuse(entry, Refusal::DataUnavailable, None, grant_id));
     }
-    .into();
+    entry.decision = "permit".into();
     entry.bytes = bytes;
     entry.grant.clone_from(&grant_id);
-    if let Some(facts) = concerned {
-        let megabytes = bytes.div_ceil(1_000_000);
-        entry.fee = u64::try_from(facts.grant.fee_per_request).unwrap_or(0)
-            + u64::try_from(facts.grant.fee_per_mb).unwrap_or(0) * megabytes;
-    }
-    // Later requests of this batch see this one's usage.
-    if let (Some(key), Some(grant)) = (grants_key, concerned_id)
-        && let Some(facts) = memo
-            .facts
-            .grants
-            .get_mut(&key)
-            .and_then(|all| all.iter_mut().find(|g| g.grant.id == grant))
-    {
-        facts.usage.requests += 1;
-        facts.usage.bytes = facts.usage.bytes.saturating_add(bytes);
-    }
-    if let Some(key) = &receipt_key {
-        // A retry later in this batch gets this request's receipt.
-        memo.receipts.insert(key.clone(), index);
-    }
+    let remember = match replay_of {
+        Some(original) => {
+            // Served again under the first answer's receipt; no quota or fee is counted.
+            entry.kind = pdx_circulation::DATA_REPLAY.into();
+            entry.reason = "replay".into();
+            entry.detail = Some(serde_json::json!({ "original_seq": original }));
+            None
+        }
+        None => {
+            entry.reason = match basis {
+                Basis::Open => "open",
+                Basis::Owner => "owner",
+                Basis::Grant { .. } => "grant",
+            }
+            .into();
+            if let Some(facts) = concerned {
+                let megabytes = bytes.div_ceil(1_000_000);
+                entry.fee = u64::try_from(facts.grant.fee_per_request).unwrap_or(0)
+                    + u64::try_from(facts.grant.fee_per_mb).unwrap_or(0) * megabytes;
+            }
+            // Later requests of this batch see this one's usage.
+            if let (Some(key), Some(grant)) = (grants_key, concerned_id)
+                && let Some(facts) = memo
+                    .facts
+                    .grants
+                    .get_mut(&key)
+                    .and_then(|all| all.iter_mut().find(|g| g.grant.id == grant))
+            {
+                facts.usage.requests += 1;
+                facts.usage.bytes = facts.usage.bytes.saturating_add(bytes);
+            }
+            keyed
+                .filter(|_| matches!(basis, Basis::Grant { .. }))
+                .map(|(grant, key)| {
+                    let receipt = Receipt {
+                        seq,
+                        fingerprint: Some(fingerprint),
+                        range: served_range,
+                    };
+                    // A retry later in this batch gets this request's answer.
+                    memo.receipts
+                        .insert((grant.clone(), key.clone()), receipt.clone());
+                    Box::new((grant, key, receipt))
+                })
+        }
+    };
     Ok(Pending::Log {
         entry: Box::new(entry),
-        answer: DataAnswer {
-            seq: 0,
+        answer: Box::new(DataAnswer {
+            seq,
             distribution: distribution.clone(),
             outcome: Ok(Served {
                 basis,
                 range: served_range,
-                replayed: false,
+                replay_of,
             }),
             quota: None,
-        },
-        remember: receipt_key,
+        }),
+        remember,
     })
 }
 
@@ -511,13 +609,14 @@ fn grant_reason(reason: DenyReason) -> bool {
     )
 }
 
-fn quota_state(facts: &GrantFacts) -> QuotaState {
+fn quota_state(facts: &GrantFacts, bytes_requested: u64) -> QuotaState {
     QuotaState {
         grant: facts.grant.id.to_string(),
         max_requests: facts.grant.max_requests,
         requests_used: facts.usage.requests,
         max_bytes: facts.grant.max_bytes,
         bytes_used: facts.usage.bytes,
+        bytes_requested,
         valid_until: facts.grant.valid_until,
     }
 }
@@ -556,7 +655,7 @@ pub(crate) fn appender_failure(error: AppendError<LicensingError>) -> LicensingE
     match error {
         AppendError::Request(e) => e,
         AppendError::Storage(e) => LicensingError::Storage(e),
-        AppendError::Overloaded => LicensingError::Storage(StorageError::PoolExhausted),
+        AppendError::Overloaded => LicensingError::Storage(StorageError::Overloaded),
         AppendError::Stopped => {
             LicensingError::Storage(StorageError::Task("the ledger appender has stopped".into()))
         }

@@ -901,6 +901,11 @@ fn decide_in(
         grants: &grants,
         distribution: distribution.id,
         purpose,
+        // Asked about the whole file.
+        bytes: distribution
+            .byte_size
+            .and_then(|size| u64::try_from(size).ok())
+            .unwrap_or(0),
         now,
     });
     let grant = match decision {

@@ -181,33 +181,30 @@ impl BlobStore {
         })
     }
 
-    /// Streams a blob's bytes, for serving it without holding it in memory.
-    pub async fn stream(
+    /// Opens a blob for streaming the bytes `range` (end exclusive; all when none), returning
+    /// the blob's whole size beside the stream, so a caller can check it before serving.
+    pub async fn open_stream(
         &self,
         key: &str,
-    ) -> Result<futures_util::stream::BoxStream<'static, Result<Bytes, BlobError>>, BlobError> {
-        let result = self.store.get(&ObjectPath::from(key)).await?;
-        Ok(result
-            .into_stream()
-            .map(|chunk| chunk.map_err(BlobError::from))
-            .boxed())
-    }
-
-    /// Streams the bytes `range` of a blob (end exclusive).
-    pub async fn stream_range(
-        &self,
-        key: &str,
-        range: std::ops::Range<u64>,
-    ) -> Result<futures_util::stream::BoxStream<'static, Result<Bytes, BlobError>>, BlobError> {
+        range: Option<std::ops::Range<u64>>,
+    ) -> Result<
+        (
+            u64,
+            futures_util::stream::BoxStream<'static, Result<Bytes, BlobError>>,
+        ),
+        BlobError,
+    > {
         let options = object_store::GetOptions {
-            range: Some(object_store::GetRange::Bounded(range)),
+            range: range.map(object_store::GetRange::Bounded),
             ..Default::default()
         };
         let result = self.store.get_opts(&ObjectPath::from(key), options).await?;
-        Ok(result
+        let size = result.meta.size;
+        let stream = result
             .into_stream()
             .map(|chunk| chunk.map_err(BlobError::from))
-            .boxed())
+            .boxed();
+        Ok((size, stream))
     }
 
     /// Reads a whole blob (for small blobs and tests).

@@ -27,6 +27,9 @@ pub enum StorageError {
     /// Every pooled connection is in use and none came free in time.
     #[error("no database connection available (pool exhausted)")]
     PoolExhausted,
+    /// More work is queued for the database than this process accepts; retry shortly.
+    #[error("too much work is queued for the database (overloaded)")]
+    Overloaded,
     /// The database is busy with a competing writer or a serialization conflict; retry.
     #[error("database busy: {0}")]
     Busy(String),
@@ -62,7 +65,7 @@ impl StorageError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::PoolExhausted | Self::Busy(_) | Self::Connection(_)
+            Self::PoolExhausted | Self::Overloaded | Self::Busy(_) | Self::Connection(_)
         )
     }
 }

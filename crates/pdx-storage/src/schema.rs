@@ -292,6 +292,9 @@ diesel::table! {
         grant_id -> Text,
         idempotency_key -> Text,
         seq -> BigInt,
+        fingerprint -> Nullable<Text>,
+        range_first -> Nullable<BigInt>,
+        range_last -> Nullable<BigInt>,
     }
 }
 

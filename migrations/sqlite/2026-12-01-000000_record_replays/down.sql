@@ -1,0 +1,3 @@
+ALTER TABLE ledger_idempotency DROP COLUMN range_last;
+ALTER TABLE ledger_idempotency DROP COLUMN range_first;
+ALTER TABLE ledger_idempotency DROP COLUMN fingerprint;
