@@ -424,7 +424,10 @@ impl Node {
             .env("PDX_DATA_DIR", &self.data_dir)
             .env("PDX_DATABASE_URL", &self.database_url)
             .env("PDX_BIND", format!("127.0.0.1:{port}"))
-            .env("PDX_LOG_LEVEL", "warn");
+            .env("PDX_LOG_LEVEL", "warn")
+            // One load generator on loopback is one client address: no per-address limits.
+            .env("PDX_HTTP__ANONYMOUS_DATA_PER_MINUTE", "0")
+            .env("PDX_HTTP__FAILED_DATA_PER_MINUTE", "0");
         command
     }
 

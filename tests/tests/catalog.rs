@@ -686,6 +686,92 @@ async fn oversized_upload_is_refused_and_leaves_nothing() {
     assert!(files.is_empty(), "no blob left behind: {files:?}");
 }
 
+#[tokio::test]
+async fn an_upload_declared_too_large_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::spawn_with(|c| c.catalog.max_upload_bytes = 1024).await;
+    server.create_org("transport", OrgKind::Agency).await;
+    server
+        .create_user("transport", "pub@transport.test", &[Role::Publisher])
+        .await;
+    let token = server.access_token("pub@transport.test").await;
+    server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&token),
+            Some(dataset("big", "Big", "big")),
+        )
+        .await;
+    // Headers announcing 10 GB, then nothing: the answer must not wait for the body.
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let head = format!(
+        "POST /api/v1/datasets/big/distributions HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: text/csv\r\n\
+         Content-Length: 10000000000\r\n\r\nstation,level\n"
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("the server waited for a body it will refuse"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&answer[..read]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("payload_too_large"), "{text}");
+    assert!(walk(&server.config.data_dir.join("blobs")).is_empty());
+}
+
+#[tokio::test]
+async fn formats_and_media_types_that_would_break_headers_or_file_names_are_refused() {
+    let server = TestServer::spawn().await;
+    server.create_org("transport", OrgKind::Agency).await;
+    server
+        .create_user("transport", "pub@transport.test", &[Role::Publisher])
+        .await;
+    let token = server.access_token("pub@transport.test").await;
+    server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&token),
+            Some(dataset("odd", "Odd", "odd")),
+        )
+        .await;
+    for (query, content_type, field) in [
+        ("format=..%2F..%2Fetc", "text/csv", "format"),
+        (
+            "format=CSV%0D%0ASet-Cookie%3A%20a%3Db",
+            "text/csv",
+            "format",
+        ),
+        ("format=CSV", "html", "media_type"),
+        ("format=CSV", "text/<script>", "media_type"),
+    ] {
+        let response = server
+            .client
+            .post(server.url(&format!("/api/v1/datasets/odd/distributions?{query}")))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body("a,b\n1,2\n")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(response.status(), 422, "{query}");
+        assert_eq!(json(response).await["field"], field, "{query}");
+    }
+    assert!(
+        walk(&server.config.data_dir.join("blobs")).is_empty(),
+        "nothing kept"
+    );
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -50,7 +50,14 @@ async fn publish(
 }
 
 async fn setup(max_requests: i64) -> Setup {
-    let server = TestServer::spawn().await;
+    setup_with(max_requests, |_| {}).await
+}
+
+async fn setup_with(
+    max_requests: i64,
+    adjust: impl FnOnce(&mut pdx_server::config::Config),
+) -> Setup {
+    let server = TestServer::spawn_with(adjust).await;
     server.create_org("water", OrgKind::Agency).await;
     server.create_org("acme", OrgKind::Enterprise).await;
     server
@@ -1103,4 +1110,110 @@ async fn concurrent_retries_of_one_key_are_served_once_and_replayed_under_its_re
     let usage = grant_usage(&s, &grant_id).await;
     assert_eq!(usage["requests"], 1, "counted once");
     assert_eq!(usage["bytes"], CSV.len());
+}
+
+#[tokio::test]
+async fn anonymous_floods_and_runs_of_refusals_are_turned_away_per_address_without_growing_the_ledger()
+ {
+    let s = setup_with(100, |c| {
+        c.http.anonymous_data_per_minute = 3;
+        c.http.failed_data_per_minute = 2;
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(download(&s, &s.open, None, None).await.status(), 200);
+    }
+    let before = ledger_size(&s.server);
+    let flooded = download(&s, &s.open, None, None).await;
+    assert_eq!(flooded.status(), 429);
+    assert!(
+        header(&flooded, "retry-after")
+            .is_some_and(|w| w.parse::<u64>().is_ok_and(|w| (1..=60).contains(&w)))
+    );
+    assert!(header(&flooded, "x-pdx-ledger-seq").is_none());
+    assert_eq!(json(flooded).await["code"], "too_many_requests");
+    assert_eq!(
+        ledger_size(&s.server),
+        before,
+        "a flood does not grow the ledger"
+    );
+    // Signed-in requests are not anonymous ones.
+    assert_eq!(
+        download(&s, &s.open, Some(&s.enterprise), None)
+            .await
+            .status(),
+        200
+    );
+
+    // Two refusals (no grant yet), then the address waits, even for a request that would pass.
+    for _ in 0..2 {
+        let refused = download(&s, &s.conditional, Some(&s.enterprise), Some("research")).await;
+        assert_eq!(refused.status(), 403);
+    }
+    let waiting = download(&s, &s.open, Some(&s.enterprise), None).await;
+    assert_eq!(waiting.status(), 429);
+    assert!(header(&waiting, "retry-after").is_some());
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+    // The test client is the proxy: X-Forwarded-For names the clients it serves.
+    let s = setup_with(100, |c| {
+        c.http.anonymous_data_per_minute = 1;
+        c.http.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let from = |client: &'static str| {
+        s.server
+            .client
+            .get(
+                s.server
+                    .url(&format!("/api/v1/distributions/{}/data", s.open)),
+            )
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    assert_eq!(
+        from("198.51.100.7").await.map(|r| r.status().as_u16()).ok(),
+        Some(200)
+    );
+    assert_eq!(
+        from("198.51.100.8").await.map(|r| r.status().as_u16()).ok(),
+        Some(200),
+        "another client"
+    );
+    assert_eq!(
+        from("198.51.100.7").await.map(|r| r.status().as_u16()).ok(),
+        Some(429),
+        "the same client again"
+    );
+
+    let untrusted = setup_with(100, |c| c.http.anonymous_data_per_minute = 1).await;
+    let forged = |client: &'static str| {
+        untrusted
+            .server
+            .client
+            .get(
+                untrusted
+                    .server
+                    .url(&format!("/api/v1/distributions/{}/data", untrusted.open)),
+            )
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    assert_eq!(
+        forged("198.51.100.7")
+            .await
+            .map(|r| r.status().as_u16())
+            .ok(),
+        Some(200)
+    );
+    assert_eq!(
+        forged("198.51.100.8")
+            .await
+            .map(|r| r.status().as_u16())
+            .ok(),
+        Some(429),
+        "a client cannot escape its limit by naming another address"
+    );
 }

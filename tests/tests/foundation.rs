@@ -169,3 +169,163 @@ async fn api_reference_page_works_without_internet() {
         "the UI's JavaScript is served locally"
     );
 }
+
+fn security_headers_of(response: &reqwest::Response, what: &str) {
+    assert_eq!(
+        header(response, "x-content-type-options").as_deref(),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert_eq!(
+        header(response, "x-frame-options").as_deref(),
+        Some("DENY"),
+        "{what}"
+    );
+    assert_eq!(
+        header(response, "referrer-policy").as_deref(),
+        Some("no-referrer"),
+        "{what}"
+    );
+    let policy = header(response, "content-security-policy").unwrap_or_default();
+    assert!(
+        policy.contains("frame-ancestors 'none'"),
+        "{what}: {policy}"
+    );
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_hsts_only_over_https() {
+    let server = TestServer::spawn().await;
+    for (path, what) in [
+        ("/healthz", "a JSON answer"),
+        ("/does-not-exist", "a 404"),
+        (
+            "/api/v1/distributions/not-an-id/data",
+            "a refusal on the data path",
+        ),
+        ("/api/openapi.json", "the OpenAPI document"),
+    ] {
+        let response = server.get(path).await;
+        security_headers_of(&response, what);
+        assert_eq!(
+            header(&response, "content-security-policy").as_deref(),
+            Some("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+            "{what}"
+        );
+        assert!(
+            header(&response, "strict-transport-security").is_none(),
+            "plain http: {what}"
+        );
+    }
+    let docs = server.get("/api/docs/").await;
+    security_headers_of(&docs, "the API reference");
+    assert!(
+        header(&docs, "content-security-policy").is_some_and(|p| p.contains("script-src 'self'")),
+        "the reference page runs its own scripts only"
+    );
+
+    let https =
+        TestServer::spawn_with(|c| c.public_url = Some("https://data.example.gov".into())).await;
+    let response = https.get("/healthz").await;
+    assert_eq!(
+        header(&response, "strict-transport-security").as_deref(),
+        Some("max-age=31536000; includeSubDomains")
+    );
+}
+
+#[tokio::test]
+async fn cross_origin_calls_are_allowed_for_configured_origins_only_and_never_with_cookies() {
+    let server = TestServer::spawn_with(|c| {
+        c.http.cors_allowed_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        server
+            .client
+            .request(reqwest::Method::OPTIONS, server.url("/api/v1/datasets"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header(
+                "access-control-request-headers",
+                "authorization, x-pdx-purpose",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.example.com")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(
+        header(&allowed, "access-control-allow-origin").as_deref(),
+        Some("https://app.example.com")
+    );
+    assert!(header(&allowed, "access-control-allow-credentials").is_none());
+    let refused = preflight("https://evil.example")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(header(&refused, "access-control-allow-origin").is_none());
+    assert!(refused.status().is_client_error());
+
+    let simple = server
+        .client
+        .get(server.url("/api/v1/datasets"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        header(&simple, "access-control-allow-origin").as_deref(),
+        Some("https://app.example.com")
+    );
+    assert!(
+        header(&simple, "access-control-expose-headers")
+            .is_some_and(|h| h.contains("x-pdx-ledger-seq")),
+        "browser apps can read the receipt"
+    );
+
+    let default = TestServer::spawn().await;
+    let none = default
+        .client
+        .get(default.url("/api/v1/datasets"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(none.status(), 200, "same answer as without an origin");
+    assert!(
+        header(&none, "access-control-allow-origin").is_none(),
+        "no origin by default"
+    );
+}
+
+#[tokio::test]
+async fn metrics_answer_only_to_the_configured_token() {
+    let server =
+        TestServer::spawn_with(|c| c.http.metrics_token = Some("scrape-me-4711".into())).await;
+    let anonymous = server.get("/metrics").await;
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(json(anonymous).await["code"], "invalid_token");
+    let wrong = server
+        .client
+        .get(server.url("/metrics"))
+        .bearer_auth("scrape-me-4712")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wrong.status(), 401);
+    let right = server
+        .client
+        .get(server.url("/metrics"))
+        .bearer_auth("scrape-me-4711")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(right.status(), 200);
+    assert!(
+        right
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("pdx_http_requests_total")
+    );
+}

@@ -103,10 +103,14 @@ impl FromRequest for Context {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        // The peer address, not X-Forwarded-For: a header any client can forge.
+        // The peer address; X-Forwarded-For only from a trusted proxy (any client can forge it).
+        let address = match req.app_data::<web::Data<ApiState>>() {
+            Some(state) => state.edge.client_address(req),
+            None => req.peer_addr().map(|addr| addr.ip()),
+        };
         ready(Ok(Self(RequestContext {
             request_id: req.extensions().get::<RequestId>().map(ToString::to_string),
-            client_address: req.peer_addr().map(|addr| addr.ip().to_string()),
+            client_address: address.map(|ip| ip.to_string()),
         })))
     }
 }

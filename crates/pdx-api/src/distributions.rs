@@ -172,6 +172,9 @@ fn parse_columns(raw: &str) -> Result<Vec<Column>, ApiError> {
     Ok(columns.into_iter().map(Into::into).collect())
 }
 
+/// What a multipart upload may carry beside the file: boundaries and metadata fields.
+const MULTIPART_OVERHEAD: u64 = 1 << 20;
+
 /// Adds a distribution to a draft dataset. Send a file as `multipart/form-data` (fields
 /// `title`, `description`, `format`, `columns` before the `file` part), or as the raw body
 /// with its media type (metadata in the query string, the name in `Content-Disposition`),
@@ -214,6 +217,24 @@ pub(crate) async fn create_distribution(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    // A body declared larger than the limit is refused before a byte of it is read (a
+    // multipart body may carry its metadata fields beside the file).
+    let limit = state.catalog.max_upload_bytes();
+    let allowance = if essence == "multipart/form-data" {
+        MULTIPART_OVERHEAD
+    } else {
+        0
+    };
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit.saturating_add(allowance)) {
+        return Err(ApiError::PayloadTooLarge {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        });
+    }
     let distribution = if essence == "multipart/form-data" {
         let mut multipart = Multipart::new(req.headers(), payload);
         let mut input = DistributionInput::default();

@@ -217,9 +217,10 @@ pub(crate) fn attachment(title: &str, format: &str) -> header::ContentDispositio
         (status = 401, description = "Bad or missing token (logged)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Refused, with the reason code (logged)", body = Problem, content_type = "application/problem+json"),
         (status = 416, description = "The range lies outside the data (logged)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Malformed idempotency key", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Quota exhausted, with the quota in the body (logged)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The ledger cannot be written: nothing is served", body = Problem,
+        (status = 400, description = "A grant needs a purpose and none was declared (logged)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Malformed or reused idempotency key, or a purpose outside the vocabulary (logged unless malformed)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Quota exhausted, with what is left in the body (logged); or too many anonymous or refused requests from this address (with `Retry-After`, not logged)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The ledger cannot be written, or the file cannot be read (logged as `data_unavailable`): nothing is served or charged", body = Problem,
          content_type = "application/problem+json"),
     )
 )]
@@ -230,6 +231,23 @@ pub(crate) async fn get_data(
     path: web::Path<DistributionId>,
 ) -> Result<HttpResponse, ApiError> {
     let headers = req.headers();
+    // Per client address: a run of refusals, or a flood of anonymous requests, waits. Such
+    // turned-away requests are counted in metrics, not the ledger, so a flood cannot grow it.
+    let address = state.edge.client_address(&req);
+    let limited = state.edge.admit_after_failures(address).and_then(|()| {
+        if headers.contains_key(header::AUTHORIZATION) {
+            Ok(())
+        } else {
+            state.edge.admit_anonymous(address)
+        }
+    });
+    if let Err(wait) = limited {
+        metrics::counter!("pdx_data_requests_limited_total").increment(1);
+        return Err(ApiError::TooManyRequests {
+            retry_after: wait.as_secs().max(1),
+            detail: "too many data requests from this address; retry later".into(),
+        });
+    }
     let text = |name| {
         headers
             .get(name)
@@ -314,6 +332,7 @@ pub(crate) async fn get_data(
     let served = match answer.outcome {
         Ok(served) => served,
         Err(refused) => {
+            state.edge.failed(address);
             let error = refusal(refused, answer.quota, size);
             return Ok(with_receipt(
                 actix_web::ResponseError::error_response(&error),

@@ -80,12 +80,24 @@ pub(crate) async fn readyz(state: web::Data<ApiState>) -> Result<web::Json<Readi
 /// Prometheus metrics in the text exposition format (version 0.0.4).
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "Metrics", body = String,
-               content_type = "text/plain; version=0.0.4"))
+    responses(
+        (status = 200, description = "Metrics", body = String,
+         content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "A metrics token is configured and was not presented",
+         body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/metrics")]
-pub(crate) async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
-    HttpResponse::Ok()
+pub(crate) async fn metrics(
+    req: actix_web::HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.edge.may_read_metrics(&req) {
+        return Err(ApiError::invalid_token(
+            "the metrics need `Authorization: Bearer <metrics token>`",
+        ));
+    }
+    Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
-        .body(state.metrics.render())
+        .body(state.metrics.render()))
 }

@@ -10,6 +10,7 @@ pub mod ckan;
 pub mod datasets;
 pub mod dcat;
 pub mod distributions;
+pub mod edge;
 pub mod error;
 pub mod etag;
 pub mod exchange;

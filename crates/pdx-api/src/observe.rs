@@ -1,5 +1,6 @@
-//! The middleware every request passes through: request id, tracing span, metrics, and the
-//! guarantee that every error answer — ours or the framework's — is problem+json.
+//! The middleware every request passes through: request id, tracing span, metrics, security
+//! headers, and the guarantee that every error answer — ours or the framework's — is
+//! problem+json.
 
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use actix_web::{HttpMessage, ResponseError};
 use pdx_core::RequestId;
 use tracing::Instrument;
 
+use crate::edge;
 use crate::error::{ApiError, PROBLEM_JSON};
 
 /// The header carrying the request id, in both directions.
@@ -39,6 +41,10 @@ pub async fn observe(
             .and_then(|value| value.to_str().ok()),
     );
     req.extensions_mut().insert(request_id.clone());
+    let https = req
+        .app_data::<actix_web::web::Data<crate::ApiState>>()
+        .is_some_and(|state| state.edge.settings.https);
+    let docs = req.path().starts_with("/api/docs");
     let method = req.method().clone();
     let span = tracing::info_span!(
         "request",
@@ -69,6 +75,7 @@ pub async fn observe(
             if let Some(value) = header_value {
                 response.headers_mut().insert(X_REQUEST_ID, value);
             }
+            edge::decorate(response.headers_mut(), https, docs);
             let route = response.request().match_pattern();
             (response.status(), route, Ok(response))
         }
@@ -77,6 +84,7 @@ pub async fn observe(
             if let Some(value) = header_value {
                 rendered.headers_mut().insert(X_REQUEST_ID, value);
             }
+            edge::decorate(rendered.headers_mut(), https, docs);
             let status = rendered.status();
             let failure = InternalError::from_response(error.to_string(), rendered);
             (status, None, Err(failure.into()))

@@ -23,6 +23,8 @@ pub struct ApiState {
     pub ledger: LedgerService,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Security headers, client addresses, limits and who may read `/metrics`.
+    pub edge: std::sync::Arc<crate::edge::Edge>,
 }
 
 impl ApiState {

@@ -52,6 +52,7 @@ fn state(database: &TestDatabase) -> web::Data<ApiState> {
             std::sync::Arc::new(pdx_core::SystemClock),
         ),
         metrics: pdx_api::metrics::handle(),
+        edge: std::sync::Arc::default(),
     })
 }
 

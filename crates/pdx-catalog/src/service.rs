@@ -78,8 +78,48 @@ const FORMATS: &[(&str, &str, &str)] = &[
     ("TXT", "text/plain", "txt"),
 ];
 
-/// The format and media type of a distribution, from what is known of it.
-fn format_and_media_type(input: &DistributionInput) -> (String, String) {
+/// The format and media type of a distribution, from what is known of it. A format given
+/// must be a short token (it becomes a file extension) and a media type a well-formed
+/// `type/subtype` (it becomes a header); anything else is refused.
+fn format_and_media_type(input: &DistributionInput) -> Result<(String, String), CatalogError> {
+    if let Some(format) = &input.format {
+        let format = format.trim();
+        let valid = (1..=20).contains(&format.len())
+            && format
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-._".contains(c))
+            && format.starts_with(|c: char| c.is_ascii_alphanumeric());
+        if !valid {
+            return Err(CatalogError::invalid(
+                "format",
+                "must be 1-20 letters, digits, `+`, `-`, `.` or `_`, e.g. `CSV` or `GeoJSON`",
+            ));
+        }
+    }
+    if let Some(media) = &input.media_type {
+        let essence = media.split(';').next().unwrap_or(media).trim();
+        let token = |part: &str| {
+            !part.is_empty()
+                && part.len() <= 127
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+        };
+        let valid = essence
+            .split_once('/')
+            .is_some_and(|(kind, sub)| token(kind) && token(sub));
+        if !valid {
+            return Err(CatalogError::invalid(
+                "media_type",
+                "must be a media type such as `text/csv`",
+            ));
+        }
+    }
+    Ok(guess_format_and_media_type(input))
+}
+
+/// The format and media type inferred from a valid format, media type or file name.
+fn guess_format_and_media_type(input: &DistributionInput) -> (String, String) {
     let by_format = input.format.as_deref().and_then(|f| {
         FORMATS
             .iter()
@@ -103,7 +143,12 @@ fn format_and_media_type(input: &DistributionInput) -> (String, String) {
         (None, None) => "BIN".to_owned(),
     };
     let media_type = match (&input.media_type, known) {
-        (Some(given), _) if given != "application/octet-stream" => given.trim().to_owned(),
+        (Some(given), _) if given != "application/octet-stream" => given
+            .split(';')
+            .next()
+            .unwrap_or(given)
+            .trim()
+            .to_ascii_lowercase(),
         (_, Some((_, media, _))) => (*media).to_owned(),
         _ => "application/octet-stream".to_owned(),
     };
@@ -255,6 +300,11 @@ impl CatalogService {
             distribution_cache: Arc::new(DistributionCache::new(VIEW_CACHE_ENTRIES)),
             generation: Arc::default(),
         }
+    }
+
+    /// The largest file accepted in one upload, in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_bytes
     }
 
     /// The blob store (the data path streams from it).
@@ -615,6 +665,7 @@ impl CatalogService {
         if let Some(columns) = &input.columns {
             rules::validate_columns(columns)?;
         }
+        let (format, media_type) = format_and_media_type(&input)?;
         let id = DistributionId::new();
         let key = format!("datasets/{}/{id}", dataset.id);
         let stored = self
@@ -625,7 +676,6 @@ impl CatalogService {
                 BlobError::TooLarge { limit } => CatalogError::TooLarge { limit },
                 other => other.into(),
             })?;
-        let (format, media_type) = format_and_media_type(&input);
         let now = self.clock.now();
         let distribution = Distribution {
             id,
@@ -685,7 +735,7 @@ impl CatalogService {
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| CatalogError::invalid("title", "is required"))?;
-        let (format, media_type) = format_and_media_type(&input);
+        let (format, media_type) = format_and_media_type(&input)?;
         let now = self.clock.now();
         let distribution = Distribution {
             id: DistributionId::new(),
@@ -904,6 +954,7 @@ mod tests {
                 file_name: name.map(str::to_owned),
                 ..Default::default()
             })
+            .unwrap_or_else(|e| panic!("{e}"))
         };
         assert_eq!(
             guess(None, None, Some("stops.csv")),
@@ -921,6 +972,44 @@ mod tests {
             guess(None, None, None),
             ("BIN".into(), "application/octet-stream".into())
         );
+        assert_eq!(
+            guess(
+                Some("parquet"),
+                Some("Application/Vnd.Apache.Parquet; x=1"),
+                None
+            ),
+            ("Parquet".into(), "application/vnd.apache.parquet".into())
+        );
+    }
+
+    #[test]
+    fn formats_and_media_types_that_would_break_a_header_or_a_file_name_are_refused() {
+        let refused = |format: Option<&str>, media: Option<&str>| {
+            format_and_media_type(&DistributionInput {
+                format: format.map(str::to_owned),
+                media_type: media.map(str::to_owned),
+                ..Default::default()
+            })
+            .is_err()
+        };
+        for format in [
+            "",
+            "csv\r\nSet-Cookie: a=b",
+            "../etc",
+            "CSV ZIP",
+            &"X".repeat(21),
+        ] {
+            assert!(refused(Some(format), None), "{format:?}");
+        }
+        for media in [
+            "text",
+            "text/csv\r\nX-Evil: 1",
+            "text/<script>",
+            "/csv",
+            "text/",
+        ] {
+            assert!(refused(None, Some(media)), "{media:?}");
+        }
     }
 
     /// A generation read `age` ago.

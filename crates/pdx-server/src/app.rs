@@ -63,7 +63,7 @@ impl Application {
         let public_url = config.public_url(local);
 
         let access = open_access(&config, database.clone(), &public_url)?;
-        bootstrap(&access).await?;
+        bootstrap(&access, &config.data_dir).await?;
         let catalog = open_catalog(&config, database.clone())?;
         let ledger = open_ledger(&config, database.clone(), &public_url)?;
         let licensing = pdx_licensing::LicensingService::with_appender(
@@ -74,6 +74,7 @@ impl Application {
                 queue: config.ledger.queue,
             },
         );
+        let edge = edge_settings(&config, &public_url)?;
         let state = web::Data::new(ApiState {
             database,
             access,
@@ -81,6 +82,7 @@ impl Application {
             licensing,
             ledger,
             metrics: pdx_api::metrics::handle(),
+            edge: Arc::new(pdx_api::edge::Edge::new(edge.clone())),
         });
         spawn_expiry_recorder(state.licensing.clone());
         spawn_checkpoint_signer(
@@ -89,7 +91,9 @@ impl Application {
         );
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
-            pdx_api::mount(App::new().app_data(app_state.clone())).wrap(from_fn(pdx_api::observe))
+            pdx_api::mount(App::new().app_data(app_state.clone()))
+                .wrap(pdx_api::edge::cors(&edge))
+                .wrap(from_fn(pdx_api::observe))
         })
         .shutdown_timeout(config.shutdown_timeout_secs);
         if let Some(workers) = config.workers {
@@ -133,6 +137,23 @@ impl Application {
     }
 }
 
+/// The edge policy from the `[http]` section and the public URL.
+pub fn edge_settings(
+    config: &Config,
+    public_url: &str,
+) -> Result<pdx_api::edge::EdgeSettings, ServerError> {
+    let http = &config.http;
+    Ok(pdx_api::edge::EdgeSettings {
+        https: public_url.starts_with("https://"),
+        metrics_token: http.metrics_token.clone().filter(|t| !t.is_empty()),
+        trusted_proxies: pdx_api::edge::EdgeSettings::parse_proxies(&http.trusted_proxies)
+            .map_err(|e| ServerError::Config(format!("http.trusted_proxies: {e}")))?,
+        cors_origins: http.cors_allowed_origins.clone(),
+        anonymous_data_per_minute: http.anonymous_data_per_minute,
+        failed_data_per_minute: http.failed_data_per_minute,
+    })
+}
+
 /// Opens the pool, applies pending migrations and makes sure the installation has an identity.
 pub fn prepare_database(
     url: &pdx_storage::DatabaseUrl,
@@ -155,15 +176,35 @@ pub fn prepare_database(
     Ok(database)
 }
 
-/// On an empty database, creates the first platform admin and logs its one-time password,
-/// the only time it is ever shown.
-pub async fn bootstrap(access: &AccessService) -> Result<(), ServerError> {
+/// The file, in the data directory, that holds the first platform admin's one-time password.
+pub const BOOTSTRAP_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// On an empty database, creates the first platform admin and writes its one-time password to
+/// a file only the server's user can read; the log says where, never what.
+pub async fn bootstrap(
+    access: &AccessService,
+    data_dir: &std::path::Path,
+) -> Result<(), ServerError> {
     if let Some(admin) = access.bootstrap().await? {
+        let path = data_dir.join(BOOTSTRAP_PASSWORD_FILE);
+        // A file left from an earlier installation holds a password that no longer works.
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ServerError::io(format!(
+                    "cannot replace {}",
+                    path.display()
+                ))(e));
+            }
+        }
+        pdx_storage::private::write_file(&path, format!("{}\n", admin.password).as_bytes())
+            .map_err(ServerError::io(format!("cannot write {}", path.display())))?;
         tracing::warn!(
             email = %admin.email,
-            password = %admin.password,
-            "created the first platform admin with this one-time password; \
-             sign in and change it now, it is not shown again"
+            password_file = %path.display(),
+            "created the first platform admin; its one-time password is in password_file \
+             (readable by this user only): sign in, change it, then delete the file"
         );
     }
     Ok(())

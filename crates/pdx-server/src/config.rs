@@ -39,6 +39,39 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// The circulation ledger (`[ledger]`, environment `PDX_LEDGER__<KEY>`).
     pub ledger: LedgerConfig,
+    /// How PDX faces the network (`[http]`, environment `PDX_HTTP__<KEY>`).
+    pub http: HttpConfig,
+}
+
+/// Network-facing settings: proxies, browser origins, limits and the metrics token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` names the client.
+    /// Default: none, so the peer address is the client's.
+    pub trusted_proxies: Vec<String>,
+    /// Browser origins (e.g. `https://app.example.com`) allowed to call the API cross-origin;
+    /// `*` for any (never with cookies). Default: none.
+    pub cors_allowed_origins: Vec<String>,
+    /// When set, `/metrics` answers only to `Authorization: Bearer <token>`. Default: none.
+    pub metrics_token: Option<String>,
+    /// Anonymous data requests per client address and minute (0: unlimited). Default 600.
+    pub anonymous_data_per_minute: u32,
+    /// Refused data requests per client address and minute before its further data requests
+    /// are turned away for the rest of the minute (0: unlimited). Default 120.
+    pub failed_data_per_minute: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
+            metrics_token: None,
+            anonymous_data_per_minute: 600,
+            failed_data_per_minute: 120,
+        }
+    }
 }
 
 /// Circulation ledger settings.
@@ -169,6 +202,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             catalog: CatalogConfig::default(),
             ledger: LedgerConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -277,6 +311,10 @@ mod tests {
                 origin: parsed.ledger.origin.clone(),
                 signing_key_file: parsed.ledger.signing_key_file.clone(),
                 ..defaults.ledger.clone()
+            },
+            http: HttpConfig {
+                metrics_token: parsed.http.metrics_token.clone(),
+                ..defaults.http.clone()
             },
             ..defaults
         };

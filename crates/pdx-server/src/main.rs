@@ -153,7 +153,7 @@ async fn operator_access(config: &Config) -> anyhow::Result<pdx_access::AccessSe
         pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
     let public_url = config.public_url(config.bind_addr()?);
     let access = pdx_server::app::open_access(config, database, &public_url)?;
-    pdx_server::app::bootstrap(&access).await?;
+    pdx_server::app::bootstrap(&access, &config.data_dir).await?;
     Ok(access)
 }
 

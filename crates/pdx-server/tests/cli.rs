@@ -153,14 +153,22 @@ async fn serve_answers_then_stops_cleanly_on_sigterm() {
         .iter()
         .filter(|l| l.contains("first platform admin"))
         .collect();
-    assert_eq!(
-        bootstrap.len(),
-        1,
-        "the one-time password is logged exactly once"
-    );
+    assert_eq!(bootstrap.len(), 1, "the first admin is announced once");
     let line: serde_json::Value = serde_json::from_str(bootstrap[0]).unwrap_or_default();
     assert_eq!(line["email"], "admin@pdx.local");
-    assert!(line["password"].as_str().is_some_and(|p| p.len() >= 20));
+    assert!(line.get("password").is_none(), "{line}");
+    let file = data.path().join("initial-admin-password");
+    assert_eq!(line["password_file"], file.display().to_string());
+    let password = std::fs::read_to_string(&file).unwrap_or_default();
+    let password = password.trim();
+    assert!(password.len() >= 20, "a one-time password: {password:?}");
+    assert!(
+        lines.iter().all(|l| !l.contains(password)),
+        "the password is never logged"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o600), "readable by the server's user only");
 }
 
 #[test]
