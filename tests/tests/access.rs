@@ -816,3 +816,191 @@ async fn unsupported_grant_and_missing_fields_answer_oauth_errors() {
         "JSON bodies are understood too"
     );
 }
+
+async fn status_of(base: &str, server: &TestServer, token: &str) -> u16 {
+    server
+        .client
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Waits until the sibling refuses `token`; the revocation reaches other processes within a
+/// moment (they follow the database), not only the one that made it.
+async fn refused_on(base: &str, server: &TestServer, token: &str) -> bool {
+    for _ in 0..100 {
+        if status_of(base, server, token).await == 401 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_removed_members_tokens_stop_working_at_once_on_every_server() {
+    let server = TestServer::spawn().await;
+    let other = server.sibling().await;
+    server.create_org("acme", OrgKind::Enterprise).await;
+    server
+        .create_user("acme", "boss@acme.test", &[Role::Admin])
+        .await;
+    let leaver = server
+        .create_user("acme", "leaver@acme.test", &[Role::Member])
+        .await;
+    let demoted = server
+        .create_user("acme", "demoted@acme.test", &[Role::Admin, Role::Member])
+        .await;
+    let admin = server.access_token("boss@acme.test").await;
+    let leaving = server.access_token("leaver@acme.test").await;
+    let demoting = server.access_token("demoted@acme.test").await;
+    for token in [&leaving, &demoting] {
+        assert_eq!(status_of(&server.base_url, &server, token).await, 200);
+        assert_eq!(status_of(&other.base_url, &server, token).await, 200);
+    }
+    let removed = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/organizations/acme/members/{}", leaver.id),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), 204);
+    let refused = server
+        .call(Method::GET, "/api/v1/me", Some(&leaving), None)
+        .await;
+    assert_eq!(refused.status(), 401, "the next request on the same server");
+    assert_eq!(json(refused).await["code"], "invalid_token");
+    assert!(
+        refused_on(&other.base_url, &server, &leaving).await,
+        "and on the other server"
+    );
+
+    // A token carries its roles: after a change they must be asked for again.
+    let changed = server
+        .call(
+            Method::PUT,
+            &format!("/api/v1/organizations/acme/members/{}", demoted.id),
+            Some(&admin),
+            Some(json!({ "roles": ["member"] })),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    assert_eq!(status_of(&server.base_url, &server, &demoting).await, 401);
+    assert!(refused_on(&other.base_url, &server, &demoting).await);
+    let fresh = server.access_token("demoted@acme.test").await;
+    assert_eq!(
+        status_of(&server.base_url, &server, &fresh).await,
+        200,
+        "a new token works at once"
+    );
+    let me = json(
+        server
+            .call(Method::GET, "/api/v1/me", Some(&fresh), None)
+            .await,
+    )
+    .await;
+    assert_eq!(me["roles"], json!(["member"]));
+}
+
+#[tokio::test]
+async fn a_revoked_api_keys_tokens_and_a_changed_passwords_sessions_stop_working() {
+    let server = TestServer::spawn().await;
+    let other = server.sibling().await;
+    server.create_org("acme", OrgKind::Enterprise).await;
+    server
+        .create_user("acme", "ops@acme.test", &[Role::Admin, Role::Member])
+        .await;
+    let signed_in = server.sign_in("ops@acme.test", PASSWORD).await;
+    let token = signed_in["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let refresh = signed_in["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let created = json(
+        server
+            .call(
+                Method::POST,
+                "/api/v1/api-keys",
+                Some(&token),
+                Some(json!({ "name": "sync" })),
+            )
+            .await,
+    )
+    .await;
+    let key_token = json(
+        server
+            .token(&[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_id",
+                    created["client_id"].as_str().unwrap_or_default(),
+                ),
+                (
+                    "client_secret",
+                    created["client_secret"].as_str().unwrap_or_default(),
+                ),
+            ])
+            .await,
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(status_of(&other.base_url, &server, &key_token).await, 200);
+    let revoked = server
+        .call(
+            Method::DELETE,
+            &format!(
+                "/api/v1/api-keys/{}",
+                created["id"].as_str().unwrap_or_default()
+            ),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    assert_eq!(status_of(&server.base_url, &server, &key_token).await, 401);
+    assert!(refused_on(&other.base_url, &server, &key_token).await);
+    assert_eq!(
+        status_of(&server.base_url, &server, &token).await,
+        200,
+        "the user's own token is not the key's"
+    );
+
+    let changed = server
+        .call(
+            Method::POST,
+            "/api/v1/me/password",
+            Some(&token),
+            Some(json!({ "current_password": PASSWORD, "new_password": "a-brand-new-passphrase" })),
+        )
+        .await;
+    assert!(changed.status().is_success(), "{}", changed.status());
+    assert_eq!(
+        status_of(&server.base_url, &server, &token).await,
+        401,
+        "the old session ends"
+    );
+    assert!(refused_on(&other.base_url, &server, &token).await);
+    let refreshed = server
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await;
+    assert_eq!(refreshed.status(), 400, "its refresh token too");
+    let again = server
+        .sign_in("ops@acme.test", "a-brand-new-passphrase")
+        .await;
+    let again = again["access_token"].as_str().unwrap_or_default();
+    assert_eq!(
+        status_of(&server.base_url, &server, again).await,
+        200,
+        "a new sign-in works at once"
+    );
+}

@@ -9,6 +9,7 @@ pub mod model;
 pub mod password;
 pub mod permissions;
 pub mod refresh;
+pub mod revocation;
 pub mod secrets;
 pub mod service;
 pub mod store;

@@ -175,3 +175,18 @@ pub fn revoke_all_for(
     .set(refresh_tokens::revoked_at.eq(Some(now.naive_utc())))
     .execute(conn)?)
 }
+
+/// Revokes every refresh token of a user in every organisation (e.g. when the password changes).
+pub fn revoke_all_of_user(
+    conn: &mut DbConnection,
+    user: UserId,
+    now: Timestamp,
+) -> Result<usize, AccessError> {
+    Ok(diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user.to_string()))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Some(now.naive_utc())))
+    .execute(conn)?)
+}

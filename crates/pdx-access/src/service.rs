@@ -20,6 +20,7 @@ use crate::model::{
 use crate::password::{Argon2Params, PasswordHasher};
 use crate::permissions;
 use crate::refresh::{self, Rotation};
+use crate::revocation::{self, Subject};
 use crate::secrets::{SecretHasher, random_token};
 use crate::store::{self, NewOrganization, OrganizationChanges, OrganizationFilter};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
@@ -450,14 +451,21 @@ impl AccessService {
         }
         let new_hash = self.passwords.hash(new).await?;
         let (now, context, org) = (self.clock.now(), context.clone(), principal.org);
-        self.write(move |conn| {
-            store::set_password(conn, user_id, &new_hash, false, now)?;
-            let event = AuditRecord::success(AuditKind::PasswordChanged, Some(user_id), Some(org))
-                .subject(user_id);
-            audit::record(conn, &event, &context, now)?;
-            Ok(())
-        })
-        .await
+        let revoked = self
+            .write(move |conn| {
+                store::set_password(conn, user_id, &new_hash, false, now)?;
+                // Whoever held the old password holds no session of the account any more.
+                refresh::revoke_all_of_user(conn, user_id, now)?;
+                let revoked = revocation::revoke(conn, Subject::User(user_id), now)?;
+                let event =
+                    AuditRecord::success(AuditKind::PasswordChanged, Some(user_id), Some(org))
+                        .subject(user_id);
+                audit::record(conn, &event, &context, now)?;
+                Ok(revoked)
+            })
+            .await?;
+        self.tokens.revocations().committed(revoked);
+        Ok(())
     }
 
     /// An enterprise registers itself and its first user (its admin); it stays unverified
@@ -768,23 +776,29 @@ impl AccessService {
             ));
         }
         let (now, context, actor) = (self.clock.now(), context.clone(), principal.clone());
-        self.write(move |conn| {
-            let organization = store::find_organization(conn, org)?;
-            check_roles(roles, organization.kind)?;
-            let existing = store::roles_in(conn, user, org)?;
-            if existing.is_empty() {
-                return Err(AccessError::UserNotFound);
-            }
-            keep_an_admin(conn, &organization, existing, roles)?;
-            store::set_roles(conn, org, user, roles, now)?;
-            record_roles_changed(conn, &actor, org, user, existing, roles, &context, now)?;
-            let (account, _) = store::find_user(conn, user)?;
-            Ok(Member {
-                user: account,
-                roles,
+        let (member, revoked) = self
+            .write(move |conn| {
+                let organization = store::find_organization(conn, org)?;
+                check_roles(roles, organization.kind)?;
+                let existing = store::roles_in(conn, user, org)?;
+                if existing.is_empty() {
+                    return Err(AccessError::UserNotFound);
+                }
+                keep_an_admin(conn, &organization, existing, roles)?;
+                store::set_roles(conn, org, user, roles, now)?;
+                // Tokens carry the roles they were issued with: the old ones end now.
+                let revoked = revocation::revoke(conn, Subject::Member(user, org), now)?;
+                record_roles_changed(conn, &actor, org, user, existing, roles, &context, now)?;
+                let (account, _) = store::find_user(conn, user)?;
+                let member = Member {
+                    user: account,
+                    roles,
+                };
+                Ok((member, revoked))
             })
-        })
-        .await
+            .await?;
+        self.tokens.revocations().committed(revoked);
+        Ok(member)
     }
 
     /// Removes a member from an organisation and revokes their refresh tokens there.
@@ -797,23 +811,30 @@ impl AccessService {
     ) -> Result<(), AccessError> {
         permissions::manage_members(principal, org)?;
         let (now, context, actor) = (self.clock.now(), context.clone(), principal.clone());
-        self.write(move |conn| {
-            let organization = store::find_organization(conn, org)?;
-            let existing = store::roles_in(conn, user, org)?;
-            if existing.is_empty() {
-                return Err(AccessError::UserNotFound);
-            }
-            keep_an_admin(conn, &organization, existing, RoleSet::EMPTY)?;
-            store::set_roles(conn, org, user, RoleSet::EMPTY, now)?;
-            refresh::revoke_all_for(conn, user, org, now)?;
-            let event =
-                AuditRecord::success(AuditKind::MemberRemoved, Some(actor.user), Some(actor.org))
-                    .subject(user)
-                    .detail(serde_json::json!({ "organization": org, "roles": existing }));
-            audit::record(conn, &event, &context, now)?;
-            Ok(())
-        })
-        .await
+        let revoked = self
+            .write(move |conn| {
+                let organization = store::find_organization(conn, org)?;
+                let existing = store::roles_in(conn, user, org)?;
+                if existing.is_empty() {
+                    return Err(AccessError::UserNotFound);
+                }
+                keep_an_admin(conn, &organization, existing, RoleSet::EMPTY)?;
+                store::set_roles(conn, org, user, RoleSet::EMPTY, now)?;
+                refresh::revoke_all_for(conn, user, org, now)?;
+                let revoked = revocation::revoke(conn, Subject::Member(user, org), now)?;
+                let event = AuditRecord::success(
+                    AuditKind::MemberRemoved,
+                    Some(actor.user),
+                    Some(actor.org),
+                )
+                .subject(user)
+                .detail(serde_json::json!({ "organization": org, "roles": existing }));
+                audit::record(conn, &event, &context, now)?;
+                Ok(revoked)
+            })
+            .await?;
+        self.tokens.revocations().committed(revoked);
+        Ok(())
     }
 
     /// Creates an API key for the principal's organisation with (a subset of) their roles.
@@ -886,20 +907,40 @@ impl AccessService {
         context: &RequestContext,
     ) -> Result<ApiKey, AccessError> {
         let (now, context, actor) = (self.clock.now(), context.clone(), principal.clone());
-        self.write(move |conn| {
-            let key = api_keys::find(conn, id)?;
-            if key.organization_id != actor.org {
-                return Err(AccessError::ApiKeyNotFound);
-            }
-            permissions::revoke_api_key(&actor, &key)?;
-            let revoked = api_keys::revoke(conn, id, now)?;
-            let event =
-                AuditRecord::success(AuditKind::ApiKeyRevoked, Some(actor.user), Some(actor.org))
-                    .subject(id);
-            audit::record(conn, &event, &context, now)?;
-            Ok(revoked)
-        })
-        .await
+        let (key, revoked) = self
+            .write(move |conn| {
+                let key = api_keys::find(conn, id)?;
+                if key.organization_id != actor.org {
+                    return Err(AccessError::ApiKeyNotFound);
+                }
+                permissions::revoke_api_key(&actor, &key)?;
+                let key = api_keys::revoke(conn, id, now)?;
+                let revoked = revocation::revoke(conn, Subject::ApiKey(id), now)?;
+                let event = AuditRecord::success(
+                    AuditKind::ApiKeyRevoked,
+                    Some(actor.user),
+                    Some(actor.org),
+                )
+                .subject(id);
+                audit::record(conn, &event, &context, now)?;
+                Ok((key, revoked))
+            })
+            .await?;
+        self.tokens.revocations().committed(revoked);
+        Ok(key)
+    }
+
+    /// Reloads the revocations when another process changed them; run every moment by the
+    /// server, so a revocation anywhere ends the tokens everywhere within that moment.
+    pub async fn refresh_revocations(&self) -> Result<(), AccessError> {
+        let horizon = self.clock.now()
+            - chrono::Duration::from_std(
+                self.settings.tokens.access_ttl + self.settings.tokens.leeway,
+            )
+            .unwrap_or(chrono::Duration::hours(1));
+        let tokens = self.tokens.clone();
+        self.read(move |conn| Ok(tokens.revocations().refresh(conn, horizon)?))
+            .await
     }
 
     /// A page of the audit trail, newest first.

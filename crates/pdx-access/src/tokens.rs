@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AccessError;
 use crate::keys::KeyRing;
+use crate::revocation::Revocations;
 
 /// What tokens say about their issuer and how long they live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +95,8 @@ pub struct VerifiedToken {
     pub password_change_required: bool,
     /// Expiry, Unix seconds.
     pub expires_at: i64,
+    /// Issue time, Unix seconds (a revocation after it ends the token).
+    pub issued_at: i64,
 }
 
 /// Signs and verifies access tokens.
@@ -105,6 +108,8 @@ pub struct TokenService {
     /// Tokens already verified, until they expire: a signature is checked once per token,
     /// not once per request.
     verified: Arc<quick_cache::sync::Cache<String, VerifiedToken>>,
+    /// Subjects whose earlier tokens were revoked; checked on every request.
+    revocations: Arc<Revocations>,
 }
 
 /// Most verified tokens remembered at once.
@@ -118,7 +123,13 @@ impl TokenService {
             settings,
             clock,
             verified: Arc::new(quick_cache::sync::Cache::new(VERIFIED_TOKENS)),
+            revocations: Arc::default(),
         }
+    }
+
+    /// The revocations this process knows.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// The key ring, for publishing the JWKS.
@@ -134,7 +145,12 @@ impl TokenService {
     /// Signs an access token for `subject`.
     pub fn issue(&self, subject: &TokenSubject) -> Result<IssuedToken, AccessError> {
         let key = self.keys.signing_key()?;
-        let now = self.clock.now().timestamp();
+        let now = self.revocations.issued_at(
+            subject.user,
+            subject.org,
+            subject.api_key.as_ref().map(|(id, _)| *id),
+            self.clock.now().timestamp(),
+        );
         let ttl = i64::try_from(self.settings.access_ttl.as_secs()).unwrap_or(900);
         let (key_id, client_id) = match &subject.api_key {
             Some((id, client_id)) => (Some(id.to_string()), Some(client_id.clone())),
@@ -167,16 +183,30 @@ impl TokenService {
 
     /// Verifies a compact JWT and returns the principal it names.
     pub fn verify(&self, token: &str) -> Result<VerifiedToken, AccessError> {
-        if let Some(known) = self.verified.get(token) {
-            let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
-            if self.clock.now().timestamp() >= known.expires_at + leeway {
-                self.verified.remove(token);
-                return Err(AccessError::InvalidToken("expired"));
+        let verified = match self.verified.get(token) {
+            Some(known) => {
+                let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(0);
+                if self.clock.now().timestamp() >= known.expires_at + leeway {
+                    self.verified.remove(token);
+                    return Err(AccessError::InvalidToken("expired"));
+                }
+                known
             }
-            return Ok(known);
+            None => {
+                let verified = self.verify_signed(token)?;
+                self.verified.insert(token.to_owned(), verified.clone());
+                verified
+            }
+        };
+        let principal = &verified.principal;
+        if self.revocations.revoked(
+            principal.user,
+            principal.org,
+            principal.api_key,
+            verified.issued_at,
+        ) {
+            return Err(AccessError::InvalidToken("revoked"));
         }
-        let verified = self.verify_signed(token)?;
-        self.verified.insert(token.to_owned(), verified.clone());
         Ok(verified)
     }
 
@@ -249,6 +279,7 @@ impl TokenService {
             },
             password_change_required: claims.pwd_change,
             expires_at: claims.exp,
+            issued_at: claims.iat,
         })
     }
 }

@@ -64,6 +64,7 @@ impl Application {
 
         let access = open_access(&config, database.clone(), &public_url)?;
         bootstrap(&access, &config.data_dir).await?;
+        access.refresh_revocations().await?;
         let catalog = open_catalog(&config, database.clone())?;
         let ledger = open_ledger(&config, database.clone(), &public_url)?;
         let licensing = pdx_licensing::LicensingService::with_appender(
@@ -85,6 +86,7 @@ impl Application {
             edge: Arc::new(pdx_api::edge::Edge::new(edge.clone())),
         });
         spawn_expiry_recorder(state.licensing.clone());
+        spawn_revocation_follower(state.access.clone());
         spawn_checkpoint_signer(
             state.ledger.clone(),
             std::time::Duration::from_millis(config.ledger.checkpoint_interval_ms.max(10)),
@@ -224,6 +226,24 @@ fn spawn_expiry_recorder(licensing: pdx_licensing::LicensingService) {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(count, "recorded grant expiries"),
                 Err(error) => tracing::warn!(%error, "could not record grant expiries"),
+            }
+        }
+    });
+}
+
+/// How often the revocations of other processes are looked for.
+const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Follows token revocations made by other server processes on the same database (this
+/// process's own take effect at once).
+fn spawn_revocation_follower(access: AccessService) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REVOCATION_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = access.refresh_revocations().await {
+                tracing::warn!(%error, "could not read token revocations");
             }
         }
     });

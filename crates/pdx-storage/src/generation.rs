@@ -14,6 +14,8 @@ pub const CATALOG: &str = "catalog";
 pub const ORGANIZATIONS: &str = "organizations";
 /// Licences and grants.
 pub const LICENSING: &str = "licensing";
+/// Revocations of access tokens.
+pub const ACCESS: &str = "access";
 
 /// Marks the state `name` changed, inside the caller's transaction.
 pub fn bump(conn: &mut DbConnection, name: &str) -> Result<(), StorageError> {

@@ -287,6 +287,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Access tokens issued before a subject's instant are no longer accepted.
+    access_revocations (subject) {
+        subject -> Text,
+        valid_after -> Timestamp,
+    }
+}
+
+diesel::table! {
     /// Idempotency keys per grant and the receipt of their first request.
     ledger_idempotency (grant_id, idempotency_key) {
         grant_id -> Text,
@@ -347,5 +355,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_head,
     ledger_usage,
     ledger_idempotency,
+    access_revocations,
     ledger_checkpoints,
 );

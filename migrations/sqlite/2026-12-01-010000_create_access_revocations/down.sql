@@ -1,0 +1,2 @@
+DELETE FROM state_generations WHERE name = 'access';
+DROP TABLE access_revocations;
