@@ -622,3 +622,79 @@ async fn a_request_for_chosen_distributions_grants_only_those() {
         "distribution_not_covered"
     );
 }
+
+#[tokio::test]
+async fn publishers_of_the_owning_agency_set_offers_and_only_its_admins_manage_grants() {
+    let w = world().await;
+    offer(&w).await;
+    let publisher = w.server.access_token("pub@water.test").await;
+    let body = json!({
+        "licence_id": "pdx-dev-use-1.0", "purposes": ["research"], "max_term_days": 90, "max_requests": 10
+    });
+    let by_publisher = w
+        .server
+        .call(
+            Method::PUT,
+            "/api/v1/datasets/levels/offer",
+            Some(&publisher),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(
+        by_publisher.status(),
+        200,
+        "the owning agency's publisher sets the offer"
+    );
+    assert_eq!(json(by_publisher).await["max_requests"], 10);
+    for (token, who) in [
+        (&w.reviewer, "a reviewer"),
+        (&w.agency, "another agency"),
+        (&w.enterprise, "an enterprise"),
+    ] {
+        let refused = w
+            .server
+            .call(
+                Method::PUT,
+                "/api/v1/datasets/levels/offer",
+                Some(token),
+                Some(body.clone()),
+            )
+            .await;
+        let status = refused.status().as_u16();
+        assert!(status == 403 || status == 404, "{who}: {status}");
+    }
+    let approved = submit(&w, &w.enterprise, "research").await;
+    let id = json(approved).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let grant = json(
+        w.server
+            .call(
+                Method::POST,
+                &format!("/api/v1/access-requests/{id}/approve"),
+                Some(&w.reviewer),
+                None,
+            )
+            .await,
+    )
+    .await["grant"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let suspend = format!("/api/v1/grants/{grant}/suspend");
+    let by_publisher = w
+        .server
+        .call(Method::POST, &suspend, Some(&publisher), None)
+        .await;
+    let status = by_publisher.status().as_u16();
+    assert!(
+        status == 403 || status == 404,
+        "suspending stays with the admins: {status}"
+    );
+    let by_admin = w
+        .server
+        .call(Method::POST, &suspend, Some(&w.admin), None)
+        .await;
+    assert_eq!(by_admin.status(), 200);
+}

@@ -148,7 +148,7 @@ pub(crate) async fn get_offer(
         .ok_or_else(|| ApiError::ResourceNotFound("no offer is set for this dataset".into()))
 }
 
-/// Sets the offer of a dataset (admins of the owning agency).
+/// Sets the offer of a dataset (publishers and admins of the owning agency).
 #[utoipa::path(
     tag = "licensing",
     security(("bearer" = [])),

@@ -4,7 +4,8 @@
 //! | check | who passes |
 //! |---|---|
 //! | `manage_licences` | platform admin |
-//! | `manage_offer`, `manage_grants` | an admin of the dataset's owning agency |
+//! | `manage_offer` | a publisher or admin of the dataset's owning agency |
+//! | `manage_grants` (suspend, resume, revoke) | an admin of the dataset's owning agency |
 //! | `review_requests` | a reviewer or admin of the dataset's owning agency |
 //! | `request_access` | a member of a verified organisation other than the owner (not the platform) |
 //! | `view_request`, `view_grant` | the requesting/consumer organisation, the owning agency, auditors, platform admins |
@@ -208,7 +209,7 @@ impl LicensingService {
         .await
     }
 
-    /// Sets a dataset's offer (admins of the owning agency).
+    /// Sets a dataset's offer (publishers and admins of the owning agency).
     pub async fn put_offer(
         &self,
         principal: &Principal,
@@ -225,7 +226,7 @@ impl LicensingService {
         self.write(move |conn| {
             let dataset = visible_dataset(conn, Some(&principal), &dataset)?;
             allow(
-                owner_with(&principal, &dataset, &[Role::Admin]),
+                owner_with(&principal, &dataset, &[Role::Admin, Role::Publisher]),
                 "manage_offer",
             )?;
             store::licence_policy(conn, &input.licence_id)
