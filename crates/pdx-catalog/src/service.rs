@@ -257,6 +257,15 @@ impl CatalogService {
         }
     }
 
+    /// The same catalog (database, blobs and caches shared) reading time from another clock:
+    /// the demo loader replays a city's past with it.
+    pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            ..self.clone()
+        }
+    }
+
     /// The blob store (the data path streams from it).
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs

@@ -227,8 +227,8 @@ async fn load_demo(config: Config) -> anyhow::Result<()> {
     let access = operator_access(&config).await?;
     let database =
         pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
-    let catalog = pdx_server::app::open_catalog(&config, database)?;
-    let accounts = pdx_server::demo::load(&access, &catalog).await?;
+    let catalog = pdx_server::app::open_catalog(&config, database.clone())?;
+    let accounts = pdx_server::demo::load(&access, &catalog, &database).await?;
     print_accounts(&accounts, &config.public_url(config.bind_addr()?));
     Ok(())
 }
