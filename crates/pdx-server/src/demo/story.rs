@@ -208,9 +208,12 @@ impl Story<'_> {
                 self.next_slot = (day + 1, 0);
                 continue;
             };
-            // A few minutes into the hour, differently each time.
-            let minute = u32::try_from(self.rng.below(50)).unwrap_or(0);
-            let time = self.at(day, hour, minute);
+            // A few minutes into the hour, differently each slot but the same each time this
+            // slot is looked at, so a slot found to lie after `to` keeps its time for later.
+            let slot = u64::try_from(day).unwrap_or(0) * SLOTS.len() as u64 + index as u64;
+            let minute = u32::try_from(Rng(slot).below(50)).unwrap_or(0);
+            // Never before an event already told.
+            let time = self.at(day, hour, minute).max(now);
             if time >= to || time >= self.until {
                 break;
             }
@@ -709,7 +712,7 @@ impl Story<'_> {
             Some("product_development"),
             2.0,
             expiring.valid_from,
-            Some(expiring.valid_until + Duration::days(3)),
+            Some(expiring.valid_until + Duration::days(6)),
         )?;
 
         // Sharing between agencies under review, for important data.
@@ -766,11 +769,20 @@ impl Story<'_> {
             Some("research"),
             1.2,
             suspended.valid_from,
-            Some(suspended_on + Duration::days(2)),
+            Some(suspended_on + Duration::days(5)),
         )?;
 
         // An enterprise registers itself, is verified, and obtains a grant.
         let robotics = self.register(&REGISTRATIONS[0]).await?;
+        // Its developers try the data as soon as they have asked for it.
+        self.stream(
+            &robotics,
+            &["traffic-flow-longgang"],
+            Some("product_development"),
+            3.0,
+            self.at(17, 10, 0),
+            Some(self.at(18, 10, 40)),
+        )?;
         let request = self
             .submit(
                 (17, 9, 50),
@@ -825,7 +837,7 @@ impl Story<'_> {
             &pengcheng,
             &["5g-base-stations-futian"],
             Some("product_development"),
-            0.3,
+            1.0,
             self.at(20, 15, 0),
             Some(self.at(25, 0, 0)),
         )?;
@@ -863,7 +875,7 @@ impl Story<'_> {
             &qianhai,
             &["traffic-flow-nanshan"],
             Some("research"),
-            0.4,
+            1.0,
             self.at(26, 0, 0),
             Some(self.at(33, 0, 0)),
         )?;
