@@ -39,8 +39,9 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Load the demo catalog (a smart city's agencies, enterprises and ~40 datasets) and print
-    /// the demo accounts. Loading twice changes nothing.
+    /// Load the demo (a smart city's agencies, enterprises, ~40 datasets, licences, requests,
+    /// grants and ninety days of circulation) and print the demo accounts. Loading twice
+    /// changes nothing.
     Demo,
     /// Apply pending database migrations, then exit.
     Migrate,

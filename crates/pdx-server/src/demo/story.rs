@@ -987,3 +987,45 @@ impl Story<'_> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Timelike, Utc};
+
+    #[test]
+    fn slot_shares_make_one_day_of_requests() {
+        let total: f64 = SLOTS.iter().map(|(_, share)| share).sum();
+        assert!((total - 1.0).abs() < 1e-9, "{total}");
+        assert!(SLOTS.windows(2).all(|w| w[0].0 < w[1].0), "slots in order");
+    }
+
+    #[test]
+    fn the_story_starts_at_nine_in_the_morning_shenzhen_time_three_months_back() {
+        // 02:00 in Shenzhen on 1 December: the story's first day is 92 days earlier.
+        let until = Utc.with_ymd_and_hms(2026, 11, 30, 18, 0, 0).unwrap();
+        let start = start_of(until);
+        let local = start + Duration::hours(LOCAL_OFFSET_HOURS);
+        assert_eq!(local.hour(), 9);
+        assert_eq!(local.date_naive().to_string(), "2026-08-31");
+        // Everything dated on day 91 or before lies before `until`.
+        assert!(first_midnight(until) + Duration::days(92) <= until);
+    }
+
+    #[test]
+    fn registrations_have_valid_credit_codes_and_one_is_pending() {
+        for registration in REGISTRATIONS {
+            assert!(
+                pdx_access::model::CreditCode::parse(registration.credit_code).is_ok(),
+                "{}",
+                registration.slug
+            );
+        }
+        let pending: Vec<&str> = REGISTRATIONS
+            .iter()
+            .filter(|r| r.verified_on.is_none())
+            .map(|r| r.slug)
+            .collect();
+        assert_eq!(pending, vec![PENDING_ENTERPRISE]);
+    }
+}
