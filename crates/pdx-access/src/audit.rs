@@ -106,6 +106,9 @@ pub enum AuditKind {
     GrantRevoked,
     /// A grant's term passed.
     GrantExpired,
+    /// The demo loader wrote a city's generated past: the entries after this one that are dated
+    /// before it (within `detail.history_from`..`history_until`) are that history.
+    DemoLoaded,
 }
 
 impl AuditKind {
@@ -143,6 +146,7 @@ impl AuditKind {
             Self::GrantResumed => "grant_resumed",
             Self::GrantRevoked => "grant_revoked",
             Self::GrantExpired => "grant_expired",
+            Self::DemoLoaded => "demo_loaded",
         }
     }
 }

@@ -167,6 +167,15 @@ impl AccessService {
         })
     }
 
+    /// The same service reading the time of the events it records from another clock (tokens
+    /// keep theirs): the demo loader replays a city's past with it.
+    pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            ..self.clone()
+        }
+    }
+
     /// The token service (JWKS, settings).
     pub fn tokens(&self) -> &TokenService {
         &self.tokens
@@ -1077,6 +1086,20 @@ impl AccessService {
             .detail(serde_json::json!({ "removed": removed }));
         let now = self.clock.now();
         self.write(move |conn| audit::record(conn, &event, &operator_context(), now).map(drop))
+            .await
+    }
+
+    /// Records, at this service's time, that the demo loader is about to write a generated past
+    /// dated `history_from`..`history_until`, so the ledger says which of its entries are
+    /// backdated and by whom.
+    pub async fn record_demo_loaded(&self, detail: serde_json::Value) -> Result<u64, AccessError> {
+        let event = AuditRecord::success(AuditKind::DemoLoaded, None, None).detail(detail);
+        let now = self.clock.now();
+        let context = RequestContext {
+            request_id: None,
+            client_address: Some("demo-loader".to_owned()),
+        };
+        self.write(move |conn| audit::record(conn, &event, &context, now))
             .await
     }
 

@@ -307,6 +307,15 @@ impl CatalogService {
         self.max_upload_bytes
     }
 
+    /// The same catalog (database, blobs and caches shared) reading time from another clock:
+    /// the demo loader replays a city's past with it.
+    pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            ..self.clone()
+        }
+    }
+
     /// The blob store (the data path streams from it).
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs

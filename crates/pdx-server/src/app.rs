@@ -31,6 +31,8 @@ pub struct Application {
     public_url: String,
     server: Server,
     state: web::Data<ApiState>,
+    /// How often the ledger's growth is signed, once serving.
+    checkpoint_interval: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -85,12 +87,6 @@ impl Application {
             metrics: pdx_api::metrics::handle(),
             edge: Arc::new(pdx_api::edge::Edge::new(edge.clone())),
         });
-        spawn_expiry_recorder(state.licensing.clone());
-        spawn_revocation_follower(state.access.clone());
-        spawn_checkpoint_signer(
-            state.ledger.clone(),
-            std::time::Duration::from_millis(config.ledger.checkpoint_interval_ms.max(10)),
-        );
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             pdx_api::mount(App::new().app_data(app_state.clone()))
@@ -111,12 +107,20 @@ impl Application {
             public_url,
             server,
             state,
+            checkpoint_interval: Duration::from_millis(
+                config.ledger.checkpoint_interval_ms.max(10),
+            ),
         })
     }
 
     /// Loads the demo catalog into this server's database (once) and returns its accounts.
     pub async fn load_demo(&self) -> Result<Vec<crate::demo::DemoAccount>, ServerError> {
-        crate::demo::load(&self.state.access, &self.state.catalog).await
+        crate::demo::load(
+            &self.state.access,
+            &self.state.catalog,
+            &self.state.database,
+        )
+        .await
     }
 
     /// The port actually bound (useful with port 0).
@@ -130,7 +134,13 @@ impl Application {
     }
 
     /// Serves until the process receives SIGTERM or SIGINT, then drains in-flight requests.
+    /// The background work (expiry records, checkpoint signing) starts here, not in `build`, so
+    /// that what a demo load writes in between is recorded at the demo's times, not at the
+    /// wall clock's by a task that happened to tick during the load.
     pub async fn run_until_stopped(self) -> Result<(), ServerError> {
+        spawn_expiry_recorder(self.state.licensing.clone());
+        spawn_revocation_follower(self.state.access.clone());
+        spawn_checkpoint_signer(self.state.ledger.clone(), self.checkpoint_interval);
         self.server
             .await
             .map_err(ServerError::io("the HTTP server stopped with an error"))?;

@@ -1,18 +1,26 @@
-//! The demo catalog: a smart city's agencies, enterprises, auditor and some forty datasets
-//! with generated CSV, JSON and GeoJSON files, loaded deterministically through the services.
+//! The demo: a smart city's agencies, enterprises, platform admin, auditor and some forty
+//! datasets with generated CSV, JSON and GeoJSON files, and (in [`story`]) its last three
+//! months of licensing and circulation, loaded deterministically through the services.
 
+mod story;
+
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::NaiveDate;
+use chrono::{Duration, NaiveDate};
 use pdx_access::AccessService;
 use pdx_access::service::OrganizationInput;
 use pdx_catalog::CatalogService;
 use pdx_catalog::model::{DatasetInput, LifecycleAction};
 use pdx_catalog::service::DistributionInput;
 use pdx_core::{
-    Classification, DataGrade, OpeningClass, OrgKind, Principal, Role, RoleSet, SharingClass,
+    Classification, Clock, DataGrade, DistributionId, ManualClock, OpeningClass, OrgKind,
+    Principal, Role, RoleSet, SharingClass, SystemClock,
 };
+use pdx_licensing::LicensingService;
+use pdx_storage::Database;
 
 use crate::error::ServerError;
 
@@ -99,6 +107,13 @@ const ORGANIZATIONS: &[(&str, &str, &str, OrgKind, &str)] = &[
         "11440300MB2C00005N",
     ),
     (
+        "sz-data-bureau",
+        "深圳市政务服务和数据管理局",
+        "Shenzhen Government Services and Data Management Bureau",
+        OrgKind::Agency,
+        "11440300MB2C00006R",
+    ),
+    (
         "pengcheng-mobility",
         "鹏城出行科技有限公司",
         "Pengcheng Mobility Technology Co., Ltd.",
@@ -143,6 +158,8 @@ enum Kind {
     Gdp,
     Energy,
     Schools,
+    ServiceHalls,
+    ServiceCases,
 }
 
 struct Spec {
@@ -513,6 +530,31 @@ fn specs() -> Vec<Spec> {
             &format!("{year}年新登记企业名称、行业与注册资本。Businesses registered in {year} with industry and capital."),
             &["business", "企业登记"], &["ECON"], "monthly", OPEN, Kind::BusinessRegistrations));
     }
+    // The data bureau runs the platform for the city and publishes the government-service data.
+    all.push(spec(
+        "gov-service-halls",
+        "sz-data-bureau",
+        "政务服务大厅",
+        "Government service halls",
+        "各级政务服务大厅位置、办理时间与窗口数。Government service halls with opening hours and counters.",
+        &["government service", "政务服务", "办事大厅"],
+        &["GOVE", "REGI"],
+        "monthly",
+        OPEN,
+        Kind::ServiceHalls,
+    ));
+    all.push(spec(
+        "gov-service-cases",
+        "sz-data-bureau",
+        "政务服务办件量",
+        "Government service cases",
+        "按月、区和事项类别统计的政务服务办件量与网上办理率。Monthly government service cases per district and category, with the share handled online.",
+        &["government service", "政务服务", "办件量"],
+        &["GOVE", "SOCI"],
+        "monthly",
+        CONDITIONAL,
+        Kind::ServiceCases,
+    ));
     // A few in other states, so the workflow shows.
     if let Some(s) = all.iter_mut().find(|s| s.slug == "schools") {
         s.stage = Stage::Draft;
@@ -939,18 +981,147 @@ fn files(spec: &Spec, rng: &mut Rng) -> Vec<(String, Vec<u8>)> {
                 .collect();
             vec![csv(&["school_id", "name", "district", "pupils"], rows)]
         }
+        Kind::ServiceHalls => {
+            let halls: Vec<(String, f64, f64, &str, u64)> = (0..40)
+                .map(|i| {
+                    let (lon, lat, zh, _) = point(rng, i);
+                    (
+                        format!("{zh}政务服务中心第{}分中心", i / 8 + 1),
+                        lon,
+                        lat,
+                        zh,
+                        6 + rng.below(40),
+                    )
+                })
+                .collect();
+            let features = halls.iter().enumerate()
+                .map(|(i, (name, lon, lat, d, counters))| feature(*lon, *lat, serde_json::json!({ "hall_id": format!("H{:03}", i + 1), "name": name, "district": d, "hours": "09:00-18:00", "counters": counters })))
+                .collect();
+            let rows = halls
+                .iter()
+                .enumerate()
+                .map(|(i, (name, lon, lat, d, counters))| {
+                    vec![
+                        format!("H{:03}", i + 1),
+                        name.clone(),
+                        (*d).to_owned(),
+                        "09:00-18:00".to_owned(),
+                        counters.to_string(),
+                        format!("{lon:.6}"),
+                        format!("{lat:.6}"),
+                    ]
+                })
+                .collect();
+            vec![
+                geojson(features),
+                csv(
+                    &[
+                        "hall_id", "name", "district", "hours", "counters", "lon", "lat",
+                    ],
+                    rows,
+                ),
+            ]
+        }
+        Kind::ServiceCases => {
+            const CATEGORIES: [&str; 4] = [
+                "企业开办 business start-up",
+                "社会保障 social insurance",
+                "不动产登记 real estate",
+                "出入境 exit and entry",
+            ];
+            let rows = (0..24)
+                .flat_map(|m| DISTRICTS.iter().map(move |d| (m, d.0)))
+                .flat_map(|(m, d)| CATEGORIES.iter().map(move |c| (m, d, *c)))
+                .map(|(m, d, c)| {
+                    vec![
+                        format!("{}-{:02}", 2024 + m / 12, m % 12 + 1),
+                        d.to_owned(),
+                        c.to_owned(),
+                        format!("{}", 800 + rng.below(12_000)),
+                        format!("{:.3}", 0.55 + rng.unit() * 0.4),
+                    ]
+                })
+                .collect();
+            vec![csv(
+                &["month", "district", "category", "cases", "online_share"],
+                rows,
+            )]
+        }
     }
 }
 
-/// Loads the demo catalog unless it is already there; returns the demo accounts either way.
-pub async fn load(
-    access: &AccessService,
-    catalog: &CatalogService,
-) -> Result<Vec<DemoAccount>, ServerError> {
-    let mut accounts = vec![DemoAccount {
-        email: "auditor@demo.pdx".into(),
-        role: "auditor (platform)".into(),
-    }];
+/// The seed of the catalog's generated files.
+const FILES_SEED: u64 = 20_260_601;
+/// The seed of the story: its pace, its requests and its traffic.
+const STORY_SEED: u64 = 20_260_901;
+
+/// The services the demo's past is written through, all reading one manual clock.
+pub(crate) struct Past {
+    /// The clock the story moves forward.
+    pub clock: Arc<ManualClock>,
+    /// Accounts and organisations.
+    pub access: AccessService,
+    /// The catalog.
+    pub catalog: CatalogService,
+    /// Licences, offers, requests, grants and the data path's appender.
+    pub licensing: LicensingService,
+}
+
+/// One file of a dataset, as the data path opens it.
+#[derive(Debug, Clone)]
+pub(crate) struct File {
+    /// The distribution.
+    pub id: DistributionId,
+    /// Its storage key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What the story needs of the loaded catalog.
+pub(crate) struct City {
+    /// The demo users, by organisation slug and account name (`admin`, `reviewer` …).
+    pub principals: HashMap<(&'static str, &'static str), Principal>,
+    /// The files of each dataset, by slug.
+    pub files: HashMap<String, Vec<File>>,
+    /// The published open datasets, in catalog order.
+    pub open: Vec<String>,
+    /// The published datasets that are conditional for someone (sharing or opening class), with
+    /// their owning agency.
+    pub conditional: Vec<(String, &'static str, Classification)>,
+}
+
+impl City {
+    /// A demo user's principal.
+    pub(crate) fn principal(&self, org: &str, name: &str) -> Result<&Principal, ServerError> {
+        self.principals
+            .iter()
+            .find(|((o, n), _)| *o == org && *n == name)
+            .map(|(_, p)| p)
+            .ok_or_else(|| ServerError::Demo(format!("no demo account {name}@{org}")))
+    }
+
+    /// A dataset's files.
+    pub(crate) fn files(&self, slug: &str) -> Result<&[File], ServerError> {
+        self.files
+            .get(slug)
+            .map(Vec::as_slice)
+            .ok_or_else(|| ServerError::Demo(format!("no demo dataset {slug}")))
+    }
+}
+
+/// The demo accounts, as printed.
+fn accounts() -> Vec<DemoAccount> {
+    let mut accounts = vec![
+        DemoAccount {
+            email: "platform-admin@demo.pdx".into(),
+            role: "platform admin (verifies enterprises, licences)".into(),
+        },
+        DemoAccount {
+            email: "auditor@demo.pdx".into(),
+            role: "auditor (platform)".into(),
+        },
+    ];
     for (slug, _, en, kind, _) in ORGANIZATIONS {
         let roles = match kind {
             OrgKind::Agency => vec!["admin", "publisher", "reviewer"],
@@ -963,21 +1134,90 @@ pub async fn load(
             });
         }
     }
+    for registered in story::REGISTRATIONS {
+        accounts.push(DemoAccount {
+            email: registered.email.to_owned(),
+            role: if registered.verified_on.is_some() {
+                format!("admin of {} (registered itself)", registered.en)
+            } else {
+                format!(
+                    "admin of {} (registration pending verification)",
+                    registered.en
+                )
+            },
+        });
+    }
+    accounts
+}
+
+/// Loads the demo unless it is already there; returns the demo accounts either way.
+///
+/// The demo is a city's last three months: its catalog set up, licences and offers made,
+/// requests reviewed, grants used, suspended and expired, and the circulation of every day.
+/// That past is written through the services under a manual clock, in the order it happened,
+/// so every row and ledger entry is dated when it happened in the story, and every data request
+/// was decided by the real decision at its time. The ledger's first entry of the load, at the
+/// wall clock's time, says that the entries after it dated earlier are this generated history.
+pub async fn load(
+    access: &AccessService,
+    catalog: &CatalogService,
+    database: &Database,
+) -> Result<Vec<DemoAccount>, ServerError> {
+    let accounts = accounts();
     if access
         .resolve_organization(ORGANIZATIONS[0].0)
         .await
         .is_ok()
     {
-        let last = specs().pop().map(|s| s.slug).unwrap_or_default();
-        if complete(catalog, &last).await {
-            tracing::info!("the demo catalog is already loaded");
+        // The pending registration is the story's last step: it exists once a load finished.
+        if access
+            .resolve_organization(story::PENDING_ENTERPRISE)
+            .await
+            .is_ok()
+        {
+            tracing::info!("the demo is already loaded");
             return Ok(accounts);
         }
-        return Err(ServerError::Config(
+        return Err(ServerError::Demo(
             "a demo load was interrupted; start again from an empty data directory".into(),
         ));
     }
-    let op = |e: pdx_access::AccessError| ServerError::Access(e);
+    let started = std::time::Instant::now();
+    // History ends a minute before now, so whatever the server records next comes after it.
+    let until = SystemClock.now() - Duration::minutes(1);
+    let from = story::start_of(until);
+    access
+        .record_demo_loaded(serde_json::json!({
+            "history_from": from.to_rfc3339(),
+            "history_until": until.to_rfc3339(),
+            "seed": STORY_SEED,
+            "note": "the entries after this one dated before it are the demo's generated history",
+        }))
+        .await?;
+    let clock = Arc::new(ManualClock::new(from));
+    let shared: Arc<dyn Clock> = clock.clone();
+    let past = Past {
+        clock,
+        access: access.with_clock(Arc::clone(&shared)),
+        catalog: catalog.with_clock(Arc::clone(&shared)),
+        licensing: LicensingService::new(database.clone(), shared),
+    };
+    let mut pace = Rng(STORY_SEED);
+    let city = load_catalog(&past, &mut pace).await?;
+    let told = story::play(&past, &city, &mut pace, until).await?;
+    tracing::info!(
+        datasets = city.files.len(),
+        data_requests = told.data_requests,
+        days = told.days,
+        elapsed_ms = started.elapsed().as_millis(),
+        "loaded the demo"
+    );
+    Ok(accounts)
+}
+
+/// Creates the organisations, the demo users and the catalog, a few minutes apart each.
+async fn load_catalog(past: &Past, pace: &mut Rng) -> Result<City, ServerError> {
+    let (access, catalog) = (&past.access, &past.catalog);
     let mut org_ids = Vec::new();
     for (slug, zh, en, kind, code) in ORGANIZATIONS {
         let organization = access
@@ -989,22 +1229,34 @@ pub async fn load(
                 contact_email: Some(format!("contact@{slug}.demo.pdx")),
                 contact_phone: None,
             })
-            .await
-            .map_err(op)?;
+            .await?;
         org_ids.push((*slug, organization.id, *kind));
+        past.clock.advance(Duration::seconds(20));
     }
-    access
-        .create_user_as_operator(
-            "platform",
+    let platform = access.resolve_organization("platform").await?;
+    let mut principals = HashMap::new();
+    for (email, name, role, key) in [
+        (
+            "platform-admin@demo.pdx",
+            "Demo Platform Admin 平台管理员",
+            Role::PlatformAdmin,
+            "platform-admin",
+        ),
+        (
             "auditor@demo.pdx",
             "Demo Auditor 审计员",
-            DEMO_PASSWORD,
-            vec![Role::Auditor],
-            false,
-        )
-        .await
-        .map_err(op)?;
-    let mut principals = std::collections::HashMap::new();
+            Role::Auditor,
+            "auditor",
+        ),
+    ] {
+        let user = access
+            .create_user_as_operator("platform", email, name, DEMO_PASSWORD, vec![role], false)
+            .await?;
+        principals.insert(
+            ("platform", key),
+            demo_principal(user.id, platform, OrgKind::Platform, role),
+        );
+    }
     for (slug, org, kind) in &org_ids {
         let roles: &[(&str, Role)] = match kind {
             OrgKind::Agency => &[
@@ -1024,40 +1276,34 @@ pub async fn load(
                     vec![*role],
                     false,
                 )
-                .await
-                .map_err(op)?;
-            principals.insert(
-                (*slug, *name),
-                Principal {
-                    user: user.id,
-                    org: *org,
-                    org_kind: *kind,
-                    roles: [*role].into_iter().collect::<RoleSet>(),
-                    token_id: "demo-loader".into(),
-                    api_key: None,
-                },
-            );
+                .await?;
+            principals.insert((*slug, *name), demo_principal(user.id, *org, *kind, *role));
         }
+        past.clock.advance(Duration::seconds(30));
     }
-    let mut rng = Rng(20_260_601);
-    let context = pdx_access::RequestContext {
-        request_id: None,
-        client_address: Some("demo-loader".into()),
-    };
-    let catalog_error =
-        |e: pdx_catalog::CatalogError| ServerError::Config(format!("demo catalog: {e}"));
+    let mut rng = Rng(FILES_SEED);
+    let context = loader_context();
+    let catalog_error = |e: pdx_catalog::CatalogError| ServerError::Demo(format!("catalog: {e}"));
     let all = specs();
+    let mut city = City {
+        principals,
+        files: HashMap::new(),
+        open: Vec::new(),
+        conditional: Vec::new(),
+    };
     for spec in &all {
         let (Some(publisher), Some(reviewer)) = (
-            principals.get(&(spec.agency, "publisher")),
-            principals.get(&(spec.agency, "reviewer")),
+            city.principals.get(&(spec.agency, "publisher")),
+            city.principals.get(&(spec.agency, "reviewer")),
         ) else {
-            return Err(ServerError::Config(format!(
-                "demo catalog: unknown agency {}",
-                spec.agency
-            )));
+            return Err(ServerError::Demo(format!("unknown agency {}", spec.agency)));
         };
         let (sharing, opening, grade) = spec.classification;
+        let classification = Classification {
+            sharing,
+            opening,
+            grade,
+        };
         let input = DatasetInput {
             slug: Some(spec.slug.clone()),
             title: spec.title.clone(),
@@ -1078,11 +1324,7 @@ pub async fn load(
                 spec.agency.trim_start_matches("sz-").to_uppercase(),
                 rng.below(10_000)
             )),
-            classification: Classification {
-                sharing,
-                opening,
-                grade,
-            },
+            classification,
             licence: spec.licence.map(str::to_owned),
             landing_page: Some(format!("https://data.demo.pdx/{}", spec.slug)),
         };
@@ -1090,6 +1332,7 @@ pub async fn load(
             .create_dataset(publisher, input)
             .await
             .map_err(catalog_error)?;
+        let mut uploaded = Vec::new();
         for (format, bytes) in files(spec, &mut rng) {
             let extension = match format.as_str() {
                 "GeoJSON" => "geojson",
@@ -1097,7 +1340,7 @@ pub async fn load(
                 _ => "csv",
             };
             let body = futures_util::stream::iter([Ok::<Bytes, Infallible>(Bytes::from(bytes))]);
-            catalog
+            let distribution = catalog
                 .upload_distribution(
                     publisher,
                     &spec.slug,
@@ -1111,6 +1354,16 @@ pub async fn load(
                 )
                 .await
                 .map_err(catalog_error)?;
+            if let Some(key) = distribution.storage_key {
+                uploaded.push(File {
+                    id: distribution.id,
+                    key,
+                    size: distribution
+                        .byte_size
+                        .and_then(|s| u64::try_from(s).ok())
+                        .unwrap_or(0),
+                });
+            }
         }
         let steps: &[(LifecycleAction, bool)] = match spec.stage {
             Stage::Draft => &[],
@@ -1126,23 +1379,52 @@ pub async fn load(
             ],
         };
         for (action, by_reviewer) in steps {
+            // A reviewer takes a while to look at a submission.
+            past.clock.advance(Duration::seconds(
+                20 + i64::try_from(pace.below(180)).unwrap_or(0),
+            ));
             let actor = if *by_reviewer { reviewer } else { publisher };
             catalog
                 .transition(actor, &spec.slug, *action, None, &context)
                 .await
                 .map_err(catalog_error)?;
         }
+        if spec.stage == Stage::Published {
+            if opening == OpeningClass::Open {
+                city.open.push(spec.slug.clone());
+            } else if story::requestable_by_someone(classification) {
+                city.conditional
+                    .push((spec.slug.clone(), spec.agency, classification));
+            }
+        }
+        city.files.insert(spec.slug.clone(), uploaded);
+        past.clock.advance(Duration::seconds(30));
     }
-    tracing::info!(datasets = all.len(), "loaded the demo catalog");
-    Ok(accounts)
+    Ok(city)
 }
 
-/// Whether the dataset loaded last exists (in whatever state), i.e. a load finished.
-async fn complete(catalog: &CatalogService, last: &str) -> bool {
-    let Ok(page) = catalog.published_slugs(0, 1_000).await else {
-        return false;
-    };
-    page.iter().any(|slug| slug == last)
+fn demo_principal(
+    user: pdx_core::UserId,
+    org: pdx_core::OrganizationId,
+    kind: OrgKind,
+    role: Role,
+) -> Principal {
+    Principal {
+        user,
+        org,
+        org_kind: kind,
+        roles: [role].into_iter().collect::<RoleSet>(),
+        token_id: "demo-loader".into(),
+        api_key: None,
+    }
+}
+
+/// What the loader's events carry instead of a client's request.
+pub(crate) fn loader_context() -> pdx_access::RequestContext {
+    pdx_access::RequestContext {
+        request_id: None,
+        client_address: Some("demo-loader".into()),
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ pub enum ServerError {
     /// Access control could not be set up (keys, bootstrap).
     #[error(transparent)]
     Access(#[from] AccessError),
+    /// The demo could not be loaded.
+    #[error("demo: {0}")]
+    Demo(String),
     /// A file or socket operation failed.
     #[error("{context}: {source}")]
     Io {

@@ -39,8 +39,9 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Load the demo catalog (a smart city's agencies, enterprises and ~40 datasets) and print
-    /// the demo accounts. Loading twice changes nothing.
+    /// Load the demo (a smart city's agencies, enterprises, ~40 datasets, licences, requests,
+    /// grants and ninety days of circulation) and print the demo accounts. Loading twice
+    /// changes nothing.
     Demo,
     /// Apply pending database migrations, then exit.
     Migrate,
@@ -227,8 +228,8 @@ async fn load_demo(config: Config) -> anyhow::Result<()> {
     let access = operator_access(&config).await?;
     let database =
         pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
-    let catalog = pdx_server::app::open_catalog(&config, database)?;
-    let accounts = pdx_server::demo::load(&access, &catalog).await?;
+    let catalog = pdx_server::app::open_catalog(&config, database.clone())?;
+    let accounts = pdx_server::demo::load(&access, &catalog, &database).await?;
     print_accounts(&accounts, &config.public_url(config.bind_addr()?));
     Ok(())
 }
