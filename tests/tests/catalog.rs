@@ -261,7 +261,10 @@ async fn publisher_creates_uploads_submits_reviewer_publishes_and_anyone_finds_i
     )
     .await;
     let facets = &faceted["facets"];
-    assert_eq!(facets["theme"], json!([{ "value": "TRAN", "count": 1 }]));
+    assert_eq!(
+        facets["theme"],
+        json!([{ "value": "TRAN", "count": 1, "name": "交通运输 Transport" }])
+    );
     assert_eq!(
         facets["format"],
         json!([{ "value": "CSV", "count": 1 }, { "value": "GeoJSON", "count": 1 }])
@@ -272,7 +275,7 @@ async fn publisher_creates_uploads_submits_reviewer_publishes_and_anyone_finds_i
     );
     assert_eq!(
         facets["licence"],
-        json!([{ "value": "CC-BY-4.0", "count": 1 }])
+        json!([{ "value": "CC-BY-4.0", "count": 1, "name": "Creative Commons Attribution 4.0 International" }])
     );
     assert_eq!(facets["publisher"][0]["count"], 1);
     let filtered = json(
@@ -324,7 +327,11 @@ async fn facet_counts_cover_every_match_and_withdrawal_removes_from_search() {
     assert_eq!(both["items"].as_array().map(Vec::len), Some(1), "paged");
     assert_eq!(
         both["facets"]["theme"],
-        json!([{ "value": "TRAN", "count": 2 }])
+        json!([{ "value": "TRAN", "count": 2, "name": "交通运输 Transport" }])
+    );
+    assert_eq!(
+        both["facets"]["publisher"][0]["name"], "Organisation transport",
+        "publishers are named beside their ids"
     );
     assert_eq!(
         both["facets"]["keyword"],
@@ -351,7 +358,7 @@ async fn facet_counts_cover_every_match_and_withdrawal_removes_from_search() {
     assert_eq!(after["items"][0]["slug"], "stops-b");
     assert_eq!(
         after["facets"]["theme"],
-        json!([{ "value": "TRAN", "count": 1 }])
+        json!([{ "value": "TRAN", "count": 1, "name": "交通运输 Transport" }])
     );
     // The withdrawn record and its versions stay readable.
     let record = json(

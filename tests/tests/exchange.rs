@@ -514,10 +514,21 @@ async fn a_receipt_is_proven_included_in_a_later_signed_checkpoint() {
         )
         .await;
     assert_eq!(entry.status(), 200);
-    let entry: pdx_circulation::Entry = match serde_json::from_value(json(entry).await) {
+    let mut answer = json(entry).await;
+    let canonical = answer
+        .as_object_mut()
+        .and_then(|fields| fields.remove("canonical"))
+        .and_then(|c| c.as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no canonical line"));
+    let entry: pdx_circulation::Entry = match serde_json::from_value(answer) {
         Ok(entry) => entry,
         Err(e) => panic!("the entry is not a ledger entry: {e}"),
     };
+    assert_eq!(
+        canonical.as_bytes(),
+        entry.canonical(),
+        "the line is the entry's canonical bytes"
+    );
     assert_eq!((entry.seq, entry.decision.as_str()), (seq, "permit"));
     let proof = json(
         s.server
@@ -1216,4 +1227,80 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
         Some(429),
         "a client cannot escape its limit by naming another address"
     );
+}
+
+#[tokio::test]
+async fn ledger_filters_take_slugs_and_refuse_unknown_parameters_and_values() {
+    let s = setup(10).await;
+    grant(&s).await;
+    assert_eq!(fetch(&s, &s.conditional, &[]).await.status(), 200);
+    let entries = |query: String| {
+        let server = &s.server;
+        let admin = s.admin.clone();
+        async move {
+            server
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/ledger/entries?{query}"),
+                    Some(&admin),
+                    None,
+                )
+                .await
+        }
+    };
+    let by_id =
+        json(entries(format!("kind=data_access&dataset={}", dataset_id(&s).await)).await).await;
+    let by_slug = json(entries("kind=data_access&dataset=levels".into()).await).await;
+    assert!(
+        by_slug["total"].as_i64().is_some_and(|t| t >= 1),
+        "{by_slug}"
+    );
+    assert_eq!(by_id["total"], by_slug["total"]);
+    let by_org =
+        json(entries("kind=data_access&organization=acme&decision=permit".into()).await).await;
+    assert_eq!(by_org["total"], 1, "{by_org}");
+    let nobody = json(entries("organization=no-such-org".into()).await).await;
+    assert_eq!(nobody["total"], 0);
+    let entry = &by_slug["items"][0];
+    assert!(
+        entry["canonical"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("{\"actor_org\"")),
+        "the canonical line comes with the entry: {entry}"
+    );
+
+    let unknown = entries("colour=red".into()).await;
+    assert_eq!(unknown.status(), 400);
+    let problem = json(unknown).await;
+    assert_eq!(problem["code"], "invalid_query");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("colour")),
+        "{problem}"
+    );
+    let invalid = entries("decision=maybe".into()).await;
+    assert_eq!(invalid.status(), 422);
+    assert_eq!(json(invalid).await["code"], "invalid_parameter");
+    for (path, status) in [
+        ("/api/v1/datasets?colour=red", 400),
+        ("/api/v1/datasets?opening_class=secret", 422),
+        ("/api/v1/datasets?sort=random", 422),
+        ("/api/v1/datasets?page=many", 422),
+    ] {
+        let response = s.server.get(path).await;
+        assert_eq!(response.status(), status, "{path}");
+    }
+}
+
+async fn dataset_id(s: &Setup) -> String {
+    json(
+        s.server
+            .call(Method::GET, "/api/v1/datasets/levels", Some(&s.admin), None)
+            .await,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -13,6 +13,7 @@ use crate::state::ApiState;
 /// Filters and paging for the audit trail.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only this kind, e.g. `sign_in`, `roles_changed`, `api_key_created`.
     pub kind: Option<String>,

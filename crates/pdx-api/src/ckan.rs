@@ -453,6 +453,7 @@ async fn package_search(state: &ApiState, params: &Params) -> Result<Value, Ckan
                         organizations.get(&f.value).map(|(slug, _)| FacetCount {
                             value: slug.clone(),
                             count: f.count,
+                            name: f.name.clone(),
                         })
                     })
                     .collect(),
@@ -467,6 +468,7 @@ async fn package_search(state: &ApiState, params: &Params) -> Result<Value, Ckan
                     .map(|f| FacetCount {
                         value: f.value.to_lowercase(),
                         count: f.count,
+                        name: f.name.clone(),
                     })
                     .collect(),
                 "Groups",
@@ -486,13 +488,7 @@ async fn package_search(state: &ApiState, params: &Params) -> Result<Value, Ckan
         let items: Vec<Value> = values
             .iter()
             .map(|f| {
-                let display = match field.as_str() {
-                    "organization" => organizations
-                        .values()
-                        .find(|(slug, _)| *slug == f.value)
-                        .map_or(f.value.clone(), |(_, name)| name.clone()),
-                    _ => f.value.clone(),
-                };
+                let display = f.name.clone().unwrap_or_else(|| f.value.clone());
                 json!({ "name": f.value, "display_name": display, "count": f.count })
             })
             .collect();

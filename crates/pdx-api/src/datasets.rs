@@ -209,9 +209,22 @@ impl From<DatasetView> for DatasetResponse {
     }
 }
 
+/// The orders search results come in.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortParam {
+    /// Best matches first.
+    Relevance,
+    /// Most recently modified first.
+    Modified,
+    /// By title.
+    Title,
+}
+
 /// Search parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// Full-text query over title, description and keywords (Chinese or English).
     pub q: Option<String>,
@@ -224,13 +237,16 @@ pub struct SearchParams {
     /// Publishing organisation (slug or id).
     pub publisher: Option<String>,
     /// `open`, `conditional` or `closed`.
-    pub opening_class: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub opening_class: Option<OpeningClass>,
     /// `unconditional`, `conditional` or `none`.
-    pub sharing_class: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub sharing_class: Option<SharingClass>,
     /// Licence id.
     pub licence: Option<String>,
     /// `relevance` (default), `modified` or `title`.
-    pub sort: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub sort: Option<SortParam>,
     /// Page number, from 1.
     pub page: Option<u32>,
     /// Items per page, at most 100.
@@ -242,10 +258,14 @@ pub struct SearchParams {
 /// One facet value with its count.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FacetValue {
-    /// The value.
+    /// The value (what the filter of the same name takes).
     pub value: String,
     /// Matching datasets with it.
     pub count: i64,
+    /// What the value names: a publisher's name, a theme's labels (Chinese and English), a
+    /// licence's title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Facet counts over all matching datasets.
@@ -273,6 +293,7 @@ fn facet(values: Vec<FacetCount>) -> Vec<FacetValue> {
         .map(|f| FacetValue {
             value: f.value,
             count: f.count,
+            name: f.name,
         })
         .collect()
 }
@@ -315,11 +336,10 @@ pub(crate) async fn search_query(
     params: &SearchParams,
     page: PageRequest,
 ) -> Result<Option<SearchQuery>, ApiError> {
-    let sort = match params.sort.as_deref() {
-        None | Some("relevance") => Sort::Relevance,
-        Some("modified") => Sort::Modified,
-        Some("title") => Sort::Title,
-        Some(other) => return Err(ApiError::InvalidQuery(format!("unknown sort `{other}`"))),
+    let sort = match params.sort {
+        None | Some(SortParam::Relevance) => Sort::Relevance,
+        Some(SortParam::Modified) => Sort::Modified,
+        Some(SortParam::Title) => Sort::Title,
     };
     let publisher = match params.publisher.as_deref() {
         Some(key) => match state.catalog.organization_id(key).await? {
@@ -334,8 +354,8 @@ pub(crate) async fn search_query(
         keyword: params.keyword.clone(),
         format: params.format.clone(),
         publisher,
-        opening_class: params.opening_class.clone(),
-        sharing_class: params.sharing_class.clone(),
+        opening_class: params.opening_class.map(|c| c.as_str().to_owned()),
+        sharing_class: params.sharing_class.map(|c| c.as_str().to_owned()),
         licence: params.licence.clone(),
         modified_since: None,
         sort,

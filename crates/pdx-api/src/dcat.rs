@@ -17,6 +17,7 @@ use crate::state::ApiState;
 /// Filters and paging of the DCAT-AP catalog.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct CatalogParams {
     /// Full-text query.
     pub q: Option<String>,

@@ -128,6 +128,7 @@ pub struct ApiDistributionRequest {
 /// Metadata of a raw-body upload, in the query string.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct UploadParams {
     /// Title (the file name when absent).
     pub title: Option<String>,

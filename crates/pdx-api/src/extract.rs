@@ -16,7 +16,8 @@ pub fn json_config() -> web::JsonConfig {
         .error_handler(|error, _request| ApiError::from(error).into())
 }
 
-/// Query strings: 400 `invalid_query`.
+/// Query strings: a parameter the endpoint does not know is 400 `invalid_query` naming it; a
+/// known parameter with a value it cannot take is 422 `invalid_parameter`.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error, _request| ApiError::from(error).into())
 }
@@ -57,9 +58,20 @@ impl From<JsonPayloadError> for ApiError {
 
 impl From<QueryPayloadError> for ApiError {
     fn from(error: QueryPayloadError) -> Self {
-        match error {
-            QueryPayloadError::Deserialize(inner) => Self::InvalidQuery(inner.to_string()),
-            other => Self::InvalidQuery(other.to_string()),
+        let message = match error {
+            QueryPayloadError::Deserialize(inner) => inner.to_string(),
+            other => other.to_string(),
+        };
+        // serde names an unknown field ("unknown field `x`, expected one of …"); anything else
+        // is a value that does not fit its parameter.
+        if message.starts_with("unknown field") || message.starts_with("duplicate field") {
+            Self::InvalidQuery(message)
+        } else {
+            Self::Validation {
+                code: "invalid_parameter",
+                field: "query".into(),
+                message,
+            }
         }
     }
 }

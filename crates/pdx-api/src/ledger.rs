@@ -83,6 +83,7 @@ pub(crate) async fn get_key(state: web::Data<ApiState>) -> HttpResponse {
 /// Which checkpoint.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct CheckpointQuery {
     /// The tree size of an earlier checkpoint; the latest when absent.
     pub size: Option<u64>,
@@ -113,6 +114,7 @@ pub(crate) async fn get_checkpoint(
 /// Which inclusion proof.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
     /// The entry's sequence number (its leaf index).
     pub seq: u64,
@@ -159,6 +161,7 @@ pub(crate) async fn get_inclusion_proof(
 /// Which consistency proof.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
     /// The smaller tree size.
     pub from: u64,
@@ -199,9 +202,35 @@ pub(crate) async fn get_consistency_proof(
     }))
 }
 
+/// The decisions an entry can record.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionParam {
+    /// A data request served.
+    Permit,
+    /// A data request refused.
+    Deny,
+    /// Another act that succeeded.
+    Success,
+    /// Another act that failed.
+    Failure,
+}
+
+impl DecisionParam {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Permit => "permit",
+            Self::Deny => "deny",
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
 /// Filters and paging of the entries.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct EntriesQuery {
     /// Sequence numbers from (inclusive).
     pub from_seq: Option<u64>,
@@ -213,14 +242,15 @@ pub struct EntriesQuery {
     /// Recorded before (RFC 3339).
     #[param(value_type = Option<String>)]
     pub until: Option<Timestamp>,
-    /// Only this dataset (id).
+    /// Only this dataset (id or slug).
     pub dataset: Option<String>,
-    /// Only entries caused by this organisation (id).
+    /// Only entries caused by this organisation (id or slug).
     pub organization: Option<String>,
-    /// Only this kind, e.g. `data_access`, `grant_revoked`, `sign_in`.
+    /// Only this kind, e.g. `data_access`, `data_replay`, `grant_revoked`, `sign_in`.
     pub kind: Option<String>,
     /// Only this decision: `permit`, `deny`, `success`, `failure`.
-    pub decision: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub decision: Option<DecisionParam>,
     /// Page number, from 1.
     pub page: Option<u32>,
     /// Items per page, at most 100.
@@ -267,11 +297,16 @@ pub struct LedgerEntryResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
+    /// The entry's canonical line: the leaf data of the tree, exactly as in an export. This
+    /// answer, saved as a file, is what `pdx ledger prove inclusion --entry` takes.
+    pub canonical: String,
 }
 
 impl From<Entry> for LedgerEntryResponse {
     fn from(e: Entry) -> Self {
+        let canonical = String::from_utf8_lossy(&e.canonical()).into_owned();
         Self {
+            canonical,
             seq: e.seq,
             time: e.time,
             request_id: e.request_id,
@@ -326,15 +361,33 @@ pub(crate) async fn list_entries(
 ) -> Result<web::Json<LedgerEntryPage>, ApiError> {
     let query = query.into_inner();
     let page = PageRequest::new(query.page, query.per_page);
+    // Slugs name the same things as ids; one that names nothing matches nothing.
+    let nothing = || "00000000-0000-0000-0000-000000000000".to_owned();
+    let dataset = match query.dataset {
+        Some(key) => Some(match state.catalog.dataset(Some(&principal), &key).await {
+            Ok(view) => view.dataset.id.to_string(),
+            Err(pdx_catalog::CatalogError::DatasetNotFound) => nothing(),
+            Err(other) => return Err(other.into()),
+        }),
+        None => None,
+    };
+    let organization = match query.organization {
+        Some(key) => Some(match state.access.resolve_organization(&key).await {
+            Ok(org) => org.to_string(),
+            Err(pdx_access::AccessError::OrganizationNotFound) => nothing(),
+            Err(other) => return Err(other.into()),
+        }),
+        None => None,
+    };
     let filter = EntryFilter {
         from_seq: query.from_seq,
         to_seq: query.to_seq,
         since: query.since,
         until: query.until,
-        dataset: query.dataset,
-        organization: query.organization,
+        dataset,
+        organization,
         kind: query.kind,
-        decision: query.decision,
+        decision: query.decision.map(|d| d.as_str().to_owned()),
     };
     let what = serde_json::json!({
         "read": "entries", "from_seq": filter.from_seq, "to_seq": filter.to_seq,
@@ -386,6 +439,7 @@ pub(crate) async fn get_entry(
 /// How much to export.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// Export entries `[0, to)`; the latest checkpoint's size when absent.
     pub to: Option<u64>,

@@ -300,6 +300,7 @@ pub(crate) async fn submit_request(
 /// Which requests to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct RequestQuery {
     /// `true`: requests for the caller's agency's datasets (reviewers); otherwise the caller's own.
     pub queue: Option<bool>,
@@ -669,6 +670,7 @@ grant_endpoint!(
 /// Query of the access decision.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AccessQuery {
     /// The purpose the data would be used for.
     pub purpose: Option<String>,

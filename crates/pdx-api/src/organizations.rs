@@ -16,6 +16,7 @@ use crate::state::ApiState;
 /// Filters and paging for the organisation list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct OrganizationQuery {
     /// Only organisations of this kind: `agency`, `enterprise` or `platform`.
     #[param(value_type = Option<String>)]

@@ -62,6 +62,9 @@ pub struct FacetCount {
     pub value: String,
     /// Matching datasets with it.
     pub count: i64,
+    /// What the value names, for people: an organisation's name, a theme's or a licence's
+    /// title; none where the value speaks for itself.
+    pub name: Option<String>,
 }
 
 /// Facet counts over the matching datasets.
@@ -132,7 +135,11 @@ struct ColumnGroup {
 fn top(tally: BTreeMap<String, i64>, limit: i64) -> Vec<FacetCount> {
     let mut counts: Vec<FacetCount> = tally
         .into_iter()
-        .map(|(value, count)| FacetCount { value, count })
+        .map(|(value, count)| FacetCount {
+            value,
+            count,
+            name: None,
+        })
         .collect();
     counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
     counts.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -294,6 +301,7 @@ pub fn search(conn: &mut DbConnection, query: &SearchQuery) -> Result<SearchHits
                     .map(|r| FacetCount {
                         value: r.value,
                         count: r.n,
+                        name: None,
                     })
                     .collect())
             };

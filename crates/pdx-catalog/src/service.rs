@@ -586,7 +586,8 @@ impl CatalogService {
             .read(move |conn| {
                 metrics::counter!("pdx_catalog_search_cache_total", "outcome" => "miss")
                     .increment(1);
-                let hits = search::search(conn, &query)?;
+                let mut hits = search::search(conn, &query)?;
+                name_facets(conn, &mut hits.facets)?;
                 let datasets = store::datasets_by_ids(conn, &hits.ids)?;
                 let views = views(conn, datasets)?;
                 let results = Arc::new(SearchResults {
@@ -906,6 +907,35 @@ fn require(action: LifecycleAction, from: DatasetStatus) -> Result<DatasetStatus
 fn reload(conn: &mut DbConnection, id: DatasetId) -> Result<DatasetView, CatalogError> {
     let dataset = store::find_dataset(conn, &id.to_string())?;
     view(conn, dataset)
+}
+
+/// Names the facet values that are codes or ids: publishers by name, themes by their
+/// Chinese and English labels, licences by title.
+fn name_facets(conn: &mut DbConnection, facets: &mut Facets) -> Result<(), CatalogError> {
+    let ids: Vec<OrganizationId> = facets
+        .publisher
+        .iter()
+        .filter_map(|f| f.value.parse().ok())
+        .collect();
+    let names: HashMap<String, String> = pdx_access::store::find_organizations(conn, &ids)?
+        .into_iter()
+        .map(|org| (org.id.to_string(), org.name))
+        .collect();
+    for value in &mut facets.publisher {
+        value.name = names.get(&value.value).cloned();
+    }
+    for value in &mut facets.theme {
+        value.name = crate::vocabulary::theme(&value.value)
+            .map(|t| format!("{} {}", t.label_zh, t.label_en));
+    }
+    let titles: HashMap<String, String> = store::licences(conn)?
+        .into_iter()
+        .map(|l| (l.id, l.title))
+        .collect();
+    for value in &mut facets.licence {
+        value.name = titles.get(&value.value).cloned();
+    }
+    Ok(())
 }
 
 fn view(conn: &mut DbConnection, dataset: Dataset) -> Result<DatasetView, CatalogError> {

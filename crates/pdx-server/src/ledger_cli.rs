@@ -48,7 +48,8 @@ pub(crate) enum ProveCommand {
         /// The inclusion proof (JSON: leaf_index, tree_size, hashes).
         #[arg(long, value_name = "FILE")]
         proof: PathBuf,
-        /// The entry: its canonical JSON line, as in an export.
+        /// The entry: its canonical JSON line, as in an export, or the answer of
+        /// `GET /api/v1/ledger/entries/{seq}` saved as it is.
         #[arg(long, value_name = "FILE")]
         entry: PathBuf,
         /// The signed checkpoint.
@@ -125,7 +126,7 @@ fn execute(command: LedgerCommand) -> Result<String, VerifyError> {
         }) => {
             let key = verifier_key(&key)?;
             let proof = InclusionProof::from_json(&read_bytes(&proof)?)?;
-            let entry = read_bytes(&entry)?;
+            let entry = entry_line(read_bytes(&entry)?);
             let note = read_text(&checkpoint)?;
             let checkpoint = verify::check_inclusion(&proof, &entry, &note, &key)?;
             Ok(format!(
@@ -157,6 +158,19 @@ fn execute(command: LedgerCommand) -> Result<String, VerifyError> {
 fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> VerifyError {
     let what = path.display().to_string();
     move |source| VerifyError::Unreadable { what, source }
+}
+
+/// The canonical line of an entry given as that line (from an export) or as the API's answer
+/// for one entry (`GET /api/v1/ledger/entries/{seq}`), whose `canonical` field holds it.
+fn entry_line(bytes: Vec<u8>) -> Vec<u8> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        canonical: String,
+    }
+    match serde_json::from_slice::<Answer>(&bytes) {
+        Ok(answer) => answer.canonical.into_bytes(),
+        Err(_) => bytes,
+    }
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>, VerifyError> {

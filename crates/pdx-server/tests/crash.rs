@@ -301,6 +301,38 @@ async fn receipts_survive_sigkill_and_the_ledger_verifies_without_gaps() {
         "{}",
         String::from_utf8_lossy(&prove.stderr)
     );
+    // The API's answer for the entry, saved as it is, proves the same.
+    let answered = client
+        .get(format!("{base}/api/v1/ledger/entries/{seq}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let answer: serde_json::Value = serde_json::from_str(&answered).unwrap_or_default();
+    assert_eq!(
+        answer["canonical"], line,
+        "the answer carries the exported line"
+    );
+    let prove_answer = Command::new(env!("CARGO_BIN_EXE_pdx"))
+        .args(["ledger", "prove", "inclusion", "--proof"])
+        .arg(write("proof.json", &proof))
+        .arg("--entry")
+        .arg(write("answer.json", &answered))
+        .arg("--checkpoint")
+        .arg(&note_file)
+        .arg("--key")
+        .arg(&key_file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        prove_answer.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&prove_answer.stderr)
+    );
     drop(server);
 }
 
