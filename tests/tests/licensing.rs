@@ -698,3 +698,24 @@ async fn publishers_of_the_owning_agency_set_offers_and_only_its_admins_manage_g
         .await;
     assert_eq!(by_admin.status(), 200);
 }
+
+#[tokio::test]
+async fn an_enterprise_awaiting_verification_is_told_so() {
+    let w = world().await;
+    offer(&w).await;
+    let withdrawn = w
+        .server
+        .call(
+            Method::PUT,
+            "/api/v1/organizations/acme/verification",
+            Some(&w.root),
+            Some(json!({ "verified": false })),
+        )
+        .await;
+    assert_eq!(withdrawn.status(), 200);
+    let refused = submit(&w, &w.enterprise, "research").await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(json(refused).await["code"], "organization_not_verified");
+    let decision = access(&w, Some(&w.enterprise), "research").await;
+    assert_eq!(decision["reason"], "organization_not_verified");
+}

@@ -633,6 +633,7 @@ impl From<pdx_licensing::LicensingError> for ApiError {
                 check,
                 detail: format!("not permitted ({check})"),
             },
+            E::OrganizationNotVerified => Self::AccessDenied("organization_not_verified"),
             E::Catalog(catalog) => catalog.into(),
             E::Access(access) => access.into(),
             E::Storage(storage) => storage.into(),

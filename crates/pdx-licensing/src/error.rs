@@ -45,6 +45,11 @@ pub enum LicensingError {
         /// The action attempted.
         action: &'static str,
     },
+    /// The caller's organisation is not verified yet, so it cannot ask for data.
+    #[error(
+        "your organisation is awaiting verification by the platform; it can request data once verified"
+    )]
+    OrganizationNotVerified,
     /// The caller may not do this.
     #[error("not permitted: {check}")]
     Forbidden {

@@ -305,7 +305,9 @@ impl LicensingService {
                 });
             }
             let organization = pdx_access::store::find_organization(conn, principal.org)?;
-            allow(organization.verified, "request_access")?;
+            if !organization.verified {
+                return Err(LicensingError::OrganizationNotVerified);
+            }
             if dataset.status != DatasetStatus::Published {
                 return Err(LicensingError::invalid("dataset", "is not published"));
             }
