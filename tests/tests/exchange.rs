@@ -1304,3 +1304,194 @@ async fn dataset_id(s: &Setup) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// A TCP forwarder to PostgreSQL that a test can cut and restore, as a network outage would.
+struct Outage {
+    port: u16,
+    upstream: std::net::SocketAddr,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Outage {
+    async fn forward_to(upstream: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let outage = Self {
+            port,
+            upstream,
+            tasks: std::sync::Arc::default(),
+        };
+        outage.serve(listener);
+        outage
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let (upstream, tasks) = (self.upstream, std::sync::Arc::clone(&self.tasks));
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                tasks.lock().unwrap_or_else(|e| e.into_inner()).push(pipe);
+            }
+        });
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(accept);
+    }
+
+    /// Refuses new connections and cuts the open ones.
+    fn cut(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+
+    async fn restore(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.serve(listener);
+    }
+}
+
+/// Downloads open data anonymously and tells how long the answer took.
+async fn timed_download(s: &Setup) -> (reqwest::Response, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let response = download(s, &s.open, None, None).await;
+    (response, started.elapsed())
+}
+
+#[tokio::test]
+async fn while_the_database_is_unreachable_requests_are_refused_at_once_and_serving_resumes_after()
+{
+    let Ok(url) = std::env::var("PDX_TEST_DATABASE_URL") else {
+        // On SQLite there is no network to cut: the unwritable-file test covers it.
+        return;
+    };
+    if !url.starts_with("postgres") {
+        return;
+    }
+    let upstream: std::net::SocketAddr = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|host| host.parse().ok())
+        .unwrap_or_else(|| panic!("a host:port in {url}"));
+    let outage = Outage::forward_to(upstream).await;
+    let proxied = format!("127.0.0.1:{}", outage.port);
+    let s = setup_with(100, |c| {
+        c.database_url = c
+            .database_url
+            .take()
+            .map(|u| u.replacen(&upstream.to_string(), &proxied, 1));
+    })
+    .await;
+    let (served, _) = timed_download(&s).await;
+    assert_eq!(served.status(), 200);
+    let before = receipt(&served);
+
+    outage.cut();
+    // The first requests find the pooled connections cut and the database unreachable.
+    let mut refused = 0;
+    for _ in 0..50 {
+        let (response, _) = timed_download(&s).await;
+        assert_ne!(
+            response.status(),
+            200,
+            "nothing is served without its ledger entry"
+        );
+        if response.status() == 503 && json(response).await["code"] == "database_unreachable" {
+            refused += 1;
+            if refused == 3 {
+                break;
+            }
+        }
+    }
+    assert_eq!(refused, 3, "the breaker opened");
+    for _ in 0..5 {
+        let (response, took) = timed_download(&s).await;
+        assert_eq!(response.status(), 503);
+        assert!(header(&response, "retry-after").is_some());
+        assert!(header(&response, "x-pdx-ledger-seq").is_none());
+        assert!(
+            took < std::time::Duration::from_secs(1),
+            "refused at once, not after the pool's timeout: {took:?}"
+        );
+        assert_eq!(json(response).await["code"], "database_unreachable");
+    }
+    let ready = s.server.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert_eq!(json(ready).await["code"], "database_unreachable");
+
+    outage.restore().await;
+    let mut resumed = None;
+    for _ in 0..100 {
+        let (response, _) = timed_download(&s).await;
+        if response.status() == 200 {
+            resumed = Some(receipt(&response));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let resumed = resumed.unwrap_or_else(|| panic!("serving did not resume"));
+    assert!(resumed > before);
+    assert_eq!(s.server.get("/readyz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn while_the_database_file_is_unwritable_requests_are_refused_at_once() {
+    use diesel::connection::SimpleConnection;
+    let s = setup(10).await;
+    let Ok(mut conn) = s.server.database.database().conn() else {
+        panic!("no connection")
+    };
+    if !matches!(&*conn, pdx_storage::DbConnection::Sqlite(_)) {
+        return;
+    }
+    // The test runs as root, which file modes do not stop: the trigger fails every ledger
+    // write with SQLite's own error for a read-only database file.
+    let sabotage = "CREATE TRIGGER read_only BEFORE INSERT ON ledger_entries \
+                    BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END;";
+    conn.batch_execute(sabotage)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = ledger_size(&s.server);
+    for _ in 0..5 {
+        let (response, took) = timed_download(&s).await;
+        assert_eq!(response.status(), 503);
+        assert!(header(&response, "retry-after").is_some());
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+        assert!(
+            !response
+                .text()
+                .await
+                .unwrap_or_default()
+                .contains("station")
+        );
+    }
+    assert_eq!(ledger_size(&s.server), before, "nothing half-written");
+    conn.batch_execute("DROP TRIGGER read_only;")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut served = false;
+    for _ in 0..100 {
+        if timed_download(&s).await.0.status() == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(served, "serving resumes once the file is writable");
+}

@@ -217,6 +217,9 @@ pub enum ApiError {
     /// A dependency the server needs is not available right now; retry later.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database is known to be unreachable: refused at once, nothing done.
+    #[error("the database is unreachable; nothing was done, please retry shortly")]
+    DatabaseUnreachable,
     /// A bug or an unexpected failure; details only in the log.
     #[error("an internal error occurred")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -247,6 +250,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::OAuth { error, .. } => error,
             Self::Unavailable(_) => "service_unavailable",
+            Self::DatabaseUnreachable => "database_unreachable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -277,6 +281,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "Too many requests",
             Self::OAuth { .. } => "Token request refused",
             Self::Unavailable(_) => "Service unavailable",
+            Self::DatabaseUnreachable => "Database unreachable",
             Self::Internal(_) => "Internal error",
         }
     }
@@ -407,7 +412,9 @@ impl ResponseError for ApiError {
             }
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::OAuth { status, .. } => *status,
-            Self::Unavailable(_) | Self::DataUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::DataUnavailable | Self::DatabaseUnreachable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -419,7 +426,7 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::DatabaseUnreachable => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
             Self::TooManyRequests { retry_after, .. } => {
@@ -460,6 +467,7 @@ impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
         match error {
             StorageError::NotFound => Self::NotFound,
+            StorageError::Unreachable(_) => Self::DatabaseUnreachable,
             transient if transient.is_transient() => Self::Unavailable(Box::new(transient)),
             other => Self::internal(other),
         }

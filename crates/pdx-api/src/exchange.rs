@@ -10,6 +10,7 @@ use pdx_core::{DistributionId, RequestId};
 use pdx_licensing::decision::DenyReason;
 use pdx_licensing::exchange::{ByteRange, DataRequest, Prepared, QuotaState, Refusal};
 use pdx_licensing::model::PURPOSES;
+use pdx_storage::StorageError;
 
 use crate::error::{ApiError, Problem, Quota};
 use crate::state::ApiState;
@@ -399,6 +400,9 @@ pub(crate) async fn get_data(
 /// A failure to decide or log: if the ledger cannot be written, the request fails closed.
 fn ledger_failure(error: pdx_licensing::LicensingError) -> ApiError {
     match error {
+        pdx_licensing::LicensingError::Storage(StorageError::Unreachable(_)) => {
+            ApiError::DatabaseUnreachable
+        }
         pdx_licensing::LicensingError::Storage(storage) => ApiError::Unavailable(Box::new(storage)),
         other => other.into(),
     }

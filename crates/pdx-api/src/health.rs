@@ -62,6 +62,9 @@ pub(crate) async fn healthz() -> web::Json<Health> {
 )]
 #[get("/readyz")]
 pub(crate) async fn readyz(state: web::Data<ApiState>) -> Result<web::Json<Readiness>, ApiError> {
+    if state.database.breaker().open_cause().is_some() {
+        return Err(ApiError::DatabaseUnreachable);
+    }
     let database = state.database.clone();
     let loaded = tokio::time::timeout(READINESS_TIMEOUT, async move {
         database.run(instance::load).await

@@ -159,6 +159,7 @@ async fn run<B: Batch>(
             }
             Err(error) => {
                 tracing::error!(%error, requests = replies.len(), "a ledger batch failed");
+                database.report(&error);
                 if let Ok(mut work) = batch.lock() {
                     work.rolled_back();
                 }
@@ -176,6 +177,7 @@ fn replicate(error: &StorageError) -> StorageError {
         StorageError::PoolExhausted => StorageError::PoolExhausted,
         StorageError::Busy(m) => StorageError::Busy(m.clone()),
         StorageError::Connection(m) => StorageError::Connection(m.clone()),
+        StorageError::Unreachable(m) => StorageError::Unreachable(m.clone()),
         other => StorageError::Task(other.to_string()),
     }
 }

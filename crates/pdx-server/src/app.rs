@@ -140,6 +140,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<(), ServerError> {
         spawn_expiry_recorder(self.state.licensing.clone());
         spawn_revocation_follower(self.state.access.clone());
+        tokio::spawn(self.state.database.clone().watch_outages());
         spawn_checkpoint_signer(self.state.ledger.clone(), self.checkpoint_interval);
         self.server
             .await

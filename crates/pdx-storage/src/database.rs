@@ -10,6 +10,7 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::result::Error as DieselError;
 use tokio::sync::Semaphore;
 
+use crate::breaker::Breaker;
 use crate::connection::{Backend, DatabaseUrl, DbConnection};
 use crate::error::StorageError;
 use crate::migrations;
@@ -35,10 +36,12 @@ impl Default for PoolOptions {
     }
 }
 
-/// Opens connections for the pool, configured for PDX.
+/// Opens connections for the pool, configured for PDX; a connection that cannot be opened
+/// opens the breaker.
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    breaker: Arc<Breaker>,
 }
 
 impl r2d2::ManageConnection for ConnectionManager {
@@ -46,7 +49,7 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = StorageError;
 
     fn connect(&self) -> Result<DbConnection, StorageError> {
-        DbConnection::open(&self.url)
+        DbConnection::open(&self.url).inspect_err(|error| self.breaker.observe(error))
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
@@ -79,6 +82,8 @@ pub struct Database {
     /// come first served, instead of in SQLite's busy handler, whose growing sleeps leave some
     /// writers waiting for seconds under contention.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Open while the database is known to be unreachable: work is refused at once.
+    breaker: Arc<Breaker>,
 }
 
 impl fmt::Debug for Database {
@@ -105,7 +110,11 @@ impl Database {
         }
         // Open one connection first so that a bad URL or password surfaces verbatim,
         // rather than as r2d2's generic timeout.
-        let manager = ConnectionManager { url: url.clone() };
+        let breaker = Arc::new(Breaker::default());
+        let manager = ConnectionManager {
+            url: url.clone(),
+            breaker: Arc::clone(&breaker),
+        };
         drop(r2d2::ManageConnection::connect(&manager)?);
         let pool = r2d2::Pool::builder()
             .max_size(options.max_size.max(1))
@@ -122,7 +131,36 @@ impl Database {
             permits: Arc::new(Semaphore::new(options.max_size.max(1) as usize)),
             acquire_timeout: options.acquire_timeout,
             writer: Arc::default(),
+            breaker,
         })
+    }
+
+    /// The breaker: open while the database is known to be unreachable.
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    /// Takes note of a failure of database work: one that means the database is unreachable or
+    /// unwritable opens the breaker.
+    pub fn report(&self, error: &StorageError) {
+        self.breaker.observe(error);
+    }
+
+    /// Probes the database while the breaker is open, closing it once a fresh connection
+    /// answers; runs for the life of the process.
+    pub async fn watch_outages(self) {
+        let mut tick = tokio::time::interval(crate::breaker::PROBE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if self.breaker.open_cause().is_none() {
+                continue;
+            }
+            let (breaker, url) = (Arc::clone(&self.breaker), self.url.clone());
+            let probe = tokio::task::spawn_blocking(move || breaker.probe(&url));
+            // A probe that hangs (a black-holed network) is left behind, not waited for.
+            let _done = tokio::time::timeout(Duration::from_secs(2), probe).await;
+        }
     }
 
     /// The backend behind this pool.
@@ -147,6 +185,9 @@ impl Database {
         E: From<StorageError> + Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
     {
+        if let Some(cause) = self.breaker.open_cause() {
+            return Err(StorageError::Unreachable(cause).into());
+        }
         let permit = tokio::time::timeout(
             self.acquire_timeout,
             Arc::clone(&self.permits).acquire_owned(),
@@ -154,10 +195,11 @@ impl Database {
         .await
         .map_err(|_| StorageError::PoolExhausted)?
         .map_err(|e| StorageError::Task(e.to_string()))?;
-        let pool = self.pool.clone();
+        let (pool, breaker) = (self.pool.clone(), Arc::clone(&self.breaker));
+        let deadline = std::time::Instant::now() + self.acquire_timeout;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut conn = pool.get().map_err(StorageError::from)?;
+            let mut conn = checkout(&pool, &breaker, deadline)?;
             work(&mut conn)
         })
         .await
@@ -208,6 +250,36 @@ impl Database {
             conn.batch_execute("SELECT 1").map_err(StorageError::from)
         })
         .await
+    }
+}
+
+/// How long one wait for a pooled connection lasts before the breaker is looked at again.
+const CHECKOUT_SLICE: Duration = Duration::from_millis(50);
+
+/// Checks a connection out of the pool, waiting until `deadline` at most, and no longer once
+/// the breaker opens (a connection the pool tried to open failed).
+fn checkout(
+    pool: &r2d2::Pool<ConnectionManager>,
+    breaker: &Breaker,
+    deadline: std::time::Instant,
+) -> Result<PooledConnection, StorageError> {
+    loop {
+        let slice = deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .min(CHECKOUT_SLICE);
+        match pool.get_timeout(slice) {
+            Ok(conn) => return Ok(conn),
+            Err(e) => {
+                let error = StorageError::from(e);
+                breaker.observe(&error);
+                if let Some(cause) = breaker.open_cause() {
+                    return Err(StorageError::Unreachable(cause));
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(error);
+                }
+            }
+        }
     }
 }
 

@@ -36,6 +36,9 @@ pub enum StorageError {
     /// The database could not be reached or refused the connection.
     #[error("database unavailable: {0}")]
     Connection(String),
+    /// The database is known to be unreachable (the breaker is open): refused without trying.
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
     /// The configured database URL is not usable.
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),
@@ -65,7 +68,11 @@ impl StorageError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::PoolExhausted | Self::Overloaded | Self::Busy(_) | Self::Connection(_)
+            Self::PoolExhausted
+                | Self::Overloaded
+                | Self::Busy(_)
+                | Self::Connection(_)
+                | Self::Unreachable(_)
         )
     }
 }

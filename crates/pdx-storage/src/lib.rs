@@ -2,6 +2,7 @@
 //! the embedded migrations, the table definitions and the storage error type.
 
 pub mod blob;
+pub mod breaker;
 pub mod connection;
 pub mod database;
 pub mod error;
