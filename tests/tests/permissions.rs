@@ -308,3 +308,75 @@ fn credit_code(index: usize) -> String {
     let check = ALPHABET[(31 - sum % 31) % 31] as char;
     format!("{body}{check}")
 }
+
+#[tokio::test]
+async fn refused_management_calls_and_organisation_edits_are_recorded_in_the_ledger() {
+    let server = TestServer::spawn().await;
+    server.create_org("acme", OrgKind::Enterprise).await;
+    server
+        .create_user("platform", "root@pdx.test", &[Role::PlatformAdmin])
+        .await;
+    let member = server
+        .create_user("acme", "member@acme.test", &[Role::Member])
+        .await;
+    server
+        .create_user("acme", "admin@acme.test", &[Role::Admin])
+        .await;
+    let root = server.access_token("root@pdx.test").await;
+    let token = server.access_token("member@acme.test").await;
+    let refused = server
+        .call(
+            Method::POST,
+            "/api/v1/organizations",
+            Some(&token),
+            Some(json!({ "name": "Shadow Agency", "kind": "agency" })),
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    let check = json(refused).await["check"].clone();
+    let entries = json(
+        server
+            .call(
+                Method::GET,
+                "/api/v1/ledger/entries?kind=access_refused",
+                Some(&root),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(entries["total"], 1, "{entries}");
+    let entry = &entries["items"][0];
+    assert_eq!(entry["decision"], "failure");
+    assert_eq!(entry["reason"], check, "the check that refused");
+    assert_eq!(entry["actor_user"], member.id.to_string());
+    assert_eq!(entry["subject"], "/api/v1/organizations");
+    assert_eq!(entry["detail"]["method"], "POST");
+
+    let admin = server.access_token("admin@acme.test").await;
+    let edited = server
+        .call(
+            Method::PATCH,
+            "/api/v1/organizations/acme",
+            Some(&admin),
+            Some(json!({ "contact_phone": "+86 755 1234" })),
+        )
+        .await;
+    assert_eq!(edited.status(), 200);
+    let updates = json(
+        server
+            .call(
+                Method::GET,
+                "/api/v1/ledger/entries?kind=organization_updated",
+                Some(&root),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(updates["total"], 1, "{updates}");
+    assert_eq!(
+        updates["items"][0]["detail"]["contact_phone"],
+        "+86 755 1234"
+    );
+}

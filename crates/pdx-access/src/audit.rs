@@ -109,6 +109,8 @@ pub enum AuditKind {
     /// The demo loader wrote a city's generated past: the entries after this one that are dated
     /// before it (within `detail.history_from`..`history_until`) are that history.
     DemoLoaded,
+    /// An organisation's name or contacts were edited.
+    OrganizationUpdated,
 }
 
 impl AuditKind {
@@ -147,6 +149,7 @@ impl AuditKind {
             Self::GrantRevoked => "grant_revoked",
             Self::GrantExpired => "grant_expired",
             Self::DemoLoaded => "demo_loaded",
+            Self::OrganizationUpdated => "organization_updated",
         }
     }
 }

@@ -652,6 +652,7 @@ impl AccessService {
         name: Option<String>,
         contact_email: Option<Option<String>>,
         contact_phone: Option<Option<String>>,
+        context: &RequestContext,
     ) -> Result<Organization, AccessError> {
         permissions::edit_organization(principal, org)?;
         let changes = OrganizationChanges {
@@ -663,9 +664,24 @@ impl AccessService {
             contact_phone,
             verified: None,
         };
-        let now = self.clock.now();
-        self.write(move |conn| store::update_organization(conn, org, &changes, now))
-            .await
+        let (now, context, actor) = (self.clock.now(), context.clone(), principal.clone());
+        self.write(move |conn| {
+            let organization = store::update_organization(conn, org, &changes, now)?;
+            let event = AuditRecord::success(
+                AuditKind::OrganizationUpdated,
+                Some(actor.user),
+                Some(actor.org),
+            )
+            .subject(org)
+            .detail(serde_json::json!({
+                "name": changes.name,
+                "contact_email": changes.contact_email,
+                "contact_phone": changes.contact_phone,
+            }));
+            audit::record(conn, &event, &context, now)?;
+            Ok(organization)
+        })
+        .await
     }
 
     /// A platform admin verifies (or un-verifies) an organisation.

@@ -1,13 +1,14 @@
-//! The audit trail of access control, for auditors and platform admins.
+//! The audit trail of access control, for auditors and platform admins, and the record of
+//! every management call a permission check refused.
 
-use actix_web::{get, web};
+use actix_web::{HttpMessage, get, web};
 use pdx_access::audit::{AuditEvent, AuditFilter};
 use pdx_core::{OrganizationId, PageRequest, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::authn::Authenticated;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, RefusedBy};
 use crate::state::ApiState;
 
 /// Filters and paging for the audit trail.
@@ -117,4 +118,39 @@ pub(crate) async fn list_audit_events(
         per_page: found.per_page,
         items: found.items.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// Writes every management call refused by a permission check (403) to the ledger: who asked,
+/// for what, and which check refused. Refusals on the data path are already its own entries.
+pub async fn record_refusals(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let response = next.call(req).await?.map_into_boxed_body();
+    let refused = response.response().extensions().get::<RefusedBy>().copied();
+    if let Some(RefusedBy(check)) = refused {
+        let request = response.request();
+        let state = request.app_data::<web::Data<ApiState>>();
+        if let (Some(state), Some(principal)) = (state, crate::authn::principal_of(request)) {
+            let refusal = pdx_circulation::ledger::Refusal {
+                actor_user: principal.user.to_string(),
+                actor_org: principal.org.to_string(),
+                check: check.to_owned(),
+                route: request
+                    .match_pattern()
+                    .unwrap_or_else(|| request.path().to_owned()),
+                method: request.method().to_string(),
+                path: request.path().to_owned(),
+            };
+            let request_id = request
+                .extensions()
+                .get::<pdx_core::RequestId>()
+                .map(ToString::to_string);
+            if let Err(error) = state.ledger.record_refusal(refusal, request_id).await {
+                // The refusal stands either way; what failed is its record.
+                tracing::error!(%error, "a refused call could not be recorded in the ledger");
+            }
+        }
+    }
+    Ok(response)
 }

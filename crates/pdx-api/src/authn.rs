@@ -32,6 +32,11 @@ fn bearer(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     }
 }
 
+/// The caller a request's bearer token names, if it carries a valid one.
+pub(crate) fn principal_of(req: &HttpRequest) -> Option<Principal> {
+    verify(req, true).ok().flatten()
+}
+
 fn verify(req: &HttpRequest, allow_pending_password: bool) -> Result<Option<Principal>, ApiError> {
     let Some(token) = bearer(req)? else {
         return Ok(None);

@@ -12,6 +12,10 @@ use utoipa::ToSchema;
 
 use crate::observe;
 
+/// Marks an answer refused by a permission check, for the ledger (see `audit::record_refusals`).
+#[derive(Debug, Clone, Copy)]
+pub struct RefusedBy(pub &'static str);
+
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -459,7 +463,11 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.body(body)
+        let mut response = response.body(body);
+        if let Self::Forbidden { check, .. } = self {
+            response.extensions_mut().insert(RefusedBy(check));
+        }
+        response
     }
 }
 

@@ -184,6 +184,7 @@ pub struct UpdateOrganizationRequest {
 pub(crate) async fn update_organization(
     state: web::Data<ApiState>,
     Authenticated(principal): Authenticated,
+    Context(context): Context,
     path: web::Path<String>,
     body: web::Json<UpdateOrganizationRequest>,
 ) -> Result<web::Json<OrganizationResponse>, ApiError> {
@@ -197,6 +198,7 @@ pub(crate) async fn update_organization(
             body.name,
             body.contact_email,
             body.contact_phone,
+            &context,
         )
         .await?;
     Ok(web::Json(organization.into()))

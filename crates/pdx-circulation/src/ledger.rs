@@ -370,7 +370,8 @@ impl LedgerService {
             .await
     }
 
-    /// Records that someone read the ledger (`ledger_read`), with what they asked for.
+    /// Records that a principal read the ledger (entries or an export): reading is itself an
+    /// auditable act.
     pub async fn record_read(
         &self,
         actor_user: String,
@@ -378,21 +379,62 @@ impl LedgerService {
         what: serde_json::Value,
         request_id: Option<String>,
     ) -> Result<u64, LedgerError> {
+        let mut entry = Entry::data_access();
+        entry.kind = "ledger_read".into();
+        entry.actor_user = Some(actor_user);
+        entry.actor_org = Some(actor_org);
+        entry.request_id = request_id;
+        entry.decision = "success".into();
+        entry.detail = Some(what);
+        self.record(entry).await
+    }
+
+    /// Records an act refused at the HTTP edge (a management call its caller may not make):
+    /// who asked, for what, and the permission check that refused.
+    pub async fn record_refusal(
+        &self,
+        refusal: Refusal,
+        request_id: Option<String>,
+    ) -> Result<u64, LedgerError> {
+        let mut entry = Entry::data_access();
+        entry.kind = "access_refused".into();
+        entry.actor_user = Some(refusal.actor_user);
+        entry.actor_org = Some(refusal.actor_org);
+        entry.request_id = request_id;
+        entry.decision = "failure".into();
+        entry.reason = refusal.check;
+        entry.subject = Some(refusal.route);
+        entry.detail = Some(serde_json::json!({ "method": refusal.method, "path": refusal.path }));
+        self.record(entry).await
+    }
+
+    /// Appends one event entry in its own transaction.
+    async fn record(&self, mut entry: Entry) -> Result<u64, LedgerError> {
         let now = self.clock.now();
         self.db
             .write(move |conn| {
-                let mut entry = Entry::data_access();
-                entry.kind = "ledger_read".into();
-                entry.actor_user = Some(actor_user);
-                entry.actor_org = Some(actor_org);
-                entry.request_id = request_id;
-                entry.decision = "success".into();
-                entry.detail = Some(what);
                 let seqs = crate::store::append(conn, std::slice::from_mut(&mut entry), now)?;
                 Ok::<_, LedgerError>(seqs.first().copied().unwrap_or_default())
             })
             .await
     }
+}
+
+/// A refused management call, as [`LedgerService::record_refusal`] records it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// Who asked.
+    pub actor_user: String,
+    /// For which organisation.
+    pub actor_org: String,
+    /// The permission check that refused.
+    pub check: String,
+    /// The route asked for (its pattern, e.g. `/api/v1/grants/{id}/revoke`).
+    pub route: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The path asked for.
+    pub path: String,
 }
 
 fn decode(seq: i64, body: &str) -> Result<Entry, LedgerError> {

@@ -90,6 +90,7 @@ impl Application {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             pdx_api::mount(App::new().app_data(app_state.clone()))
+                .wrap(from_fn(pdx_api::audit::record_refusals))
                 .wrap(pdx_api::edge::cors(&edge))
                 .wrap(from_fn(pdx_api::observe))
         })
