@@ -51,11 +51,30 @@ async fn wrong_method_on_a_known_path_answers_problem_json() {
     let Ok(response) = response else {
         panic!("no response")
     };
-    assert!(matches!(response.status().as_u16(), 404 | 405));
+    assert_eq!(response.status(), 405);
+    assert_eq!(header(&response, "allow").as_deref(), Some("GET"));
     assert_eq!(
         header(&response, "content-type").as_deref(),
         Some("application/problem+json")
     );
+    assert_eq!(json(response).await["code"], "method_not_allowed");
+    let patch = server
+        .client
+        .patch(server.url("/api/v1/datasets/some-dataset"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(patch.status(), 405);
+    let allow = header(&patch, "allow").unwrap_or_default();
+    for method in ["GET", "PUT", "DELETE"] {
+        assert!(allow.contains(method), "{allow}");
+    }
+    let unknown = server
+        .client
+        .put(server.url("/api/v1/nowhere"))
+        .send()
+        .await;
+    assert_eq!(unknown.map(|r| r.status().as_u16()).ok(), Some(404));
 }
 
 #[tokio::test]

@@ -96,7 +96,10 @@ pub enum ApiError {
     NotFound,
     /// The path exists but not with this method.
     #[error("this method is not allowed on this resource")]
-    MethodNotAllowed,
+    MethodNotAllowed {
+        /// The methods it supports.
+        allowed: Vec<actix_web::http::Method>,
+    },
     /// The body is not syntactically valid JSON.
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
@@ -234,7 +237,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::MalformedJson(_) => "malformed_json",
             Self::InvalidBody(_) => "invalid_body",
             Self::BadRequest(_) => "bad_request",
@@ -263,7 +266,7 @@ impl ApiError {
     fn title(&self) -> &'static str {
         match self {
             Self::NotFound => "Not found",
-            Self::MethodNotAllowed => "Method not allowed",
+            Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::MalformedJson(_) => "Malformed JSON",
             Self::InvalidBody(_) => "Invalid request body",
             Self::BadRequest(_) => "Bad request",
@@ -374,7 +377,9 @@ impl ApiError {
                 "the request could not be understood".to_owned(),
             )),
             StatusCode::NOT_FOUND => Some(Self::NotFound),
-            StatusCode::METHOD_NOT_ALLOWED => Some(Self::MethodNotAllowed),
+            StatusCode::METHOD_NOT_ALLOWED => Some(Self::MethodNotAllowed {
+                allowed: Vec::new(),
+            }),
             StatusCode::PAYLOAD_TOO_LARGE => Some(Self::PayloadTooLarge { limit: 0 }),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Some(Self::UnsupportedMediaType {
                 expected: "application/json",
@@ -394,7 +399,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::MalformedJson(_)
             | Self::BadRequest(_)
             | Self::InvalidQuery(_)
@@ -435,6 +440,13 @@ impl ResponseError for ApiError {
             }
             Self::TooManyRequests { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after));
+            }
+            Self::MethodNotAllowed { allowed } if !allowed.is_empty() => {
+                let allow: Vec<&str> = allowed
+                    .iter()
+                    .map(actix_web::http::Method::as_str)
+                    .collect();
+                response.insert_header((header::ALLOW, allow.join(", ")));
             }
             Self::RangeNotSatisfiable { size } => {
                 response.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));

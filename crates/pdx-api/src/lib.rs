@@ -18,9 +18,11 @@ pub mod extract;
 pub mod health;
 pub mod ledger;
 pub mod licensing;
+pub mod methods;
 pub mod metrics;
 pub mod observe;
 pub mod organizations;
+pub mod problems;
 pub mod state;
 pub mod vocabularies;
 
@@ -173,11 +175,12 @@ pub fn mount<T>(app: App<T>) -> App<T>
 where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
-    let (app, openapi) = app
+    let (app, mut openapi) = app
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts();
+    problems::document(&mut openapi);
     app.app_data(extract::json_config())
         .app_data(extract::query_config())
         .app_data(extract::path_config())
@@ -188,12 +191,14 @@ where
 
 /// The OpenAPI document, exactly as served at `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    App::new()
+    let mut openapi = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts()
-        .1
+        .1;
+    problems::document(&mut openapi);
+    openapi
 }
 
 /// The OpenAPI document as committed at `openapi/openapi.json`: pretty JSON, final newline.
@@ -201,6 +206,13 @@ pub fn openapi_json() -> Result<String, serde_json::Error> {
     openapi().to_pretty_json().map(|json| json + "\n")
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+/// No route took the request: 405 with `Allow` when the path exists with other methods,
+/// otherwise 404.
+async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    match methods::allowed(req.path()) {
+        Some(allowed) if !allowed.contains(req.method()) => {
+            Err(ApiError::MethodNotAllowed { allowed })
+        }
+        _ => Err(ApiError::NotFound),
+    }
 }

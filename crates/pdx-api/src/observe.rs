@@ -31,10 +31,11 @@ pub fn current_request_id() -> Option<RequestId> {
 /// Wraps every request: assigns or echoes `X-Request-Id`, opens a span carrying it,
 /// records `pdx_http_*` metrics, and turns bodiless error answers into problem+json.
 pub async fn observe(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
+    drop_empty_parameters(&mut req);
     let request_id = RequestId::from_client_or_generate(
         req.headers()
             .get(X_REQUEST_ID)
@@ -116,6 +117,27 @@ pub async fn observe(
         tracing::debug!(status = status.as_u16(), latency_ms, "request served");
     }
     result
+}
+
+/// A query parameter given with no value (`?kind=&page=2`) is taken as not given, the same on
+/// every endpoint, rather than as an empty value that a number, id or enumeration refuses.
+fn drop_empty_parameters(req: &mut ServiceRequest) {
+    let Some(query) = req.uri().query() else {
+        return;
+    };
+    let empty = |pair: &&str| pair.is_empty() || pair.ends_with('=');
+    if !query.split('&').any(|pair| empty(&pair)) {
+        return;
+    }
+    let kept: Vec<&str> = query.split('&').filter(|pair| !empty(pair)).collect();
+    let rebuilt = if kept.is_empty() {
+        req.path().to_owned()
+    } else {
+        format!("{}?{}", req.path(), kept.join("&"))
+    };
+    if let Ok(uri) = rebuilt.parse() {
+        req.head_mut().uri = uri;
+    }
 }
 
 /// Replaces the body of an error answer that is not already problem+json (a framework default)
