@@ -152,7 +152,7 @@ async fn audit_trail(server: &TestServer, kind: &str) -> Vec<serde_json::Value> 
     };
     page.items
         .into_iter()
-        .map(|event| serde_json::to_value(event).unwrap())
+        .map(|event| serde_json::to_value(event).unwrap_or_else(|e| panic!("{e}")))
         .collect()
 }
 
@@ -162,7 +162,9 @@ fn execute(server: &TestServer, sql: &str) {
     let Ok(mut conn) = server.database.database().conn() else {
         panic!("no connection")
     };
-    diesel::sql_query(sql).execute(&mut conn).unwrap();
+    if let Err(error) = diesel::sql_query(sql).execute(&mut conn) {
+        panic!("{sql}: {error}");
+    }
 }
 
 #[tokio::test]
@@ -835,7 +837,7 @@ async fn account_requests_are_throttled_per_address_before_any_work() {
             ),
         )
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(sent.status(), 202);
     }
     for path in ["/api/v1/registrations", "/api/v1/password-resets"] {
@@ -844,7 +846,9 @@ async fn account_requests_are_throttled_per_address_before_any_work() {
         } else {
             json!({ "email": "u9@flood.test" })
         };
-        let refused = from("203.0.113.9", path, body).await.unwrap();
+        let refused = from("203.0.113.9", path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let retry_after: u64 = header(&refused, "retry-after")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
@@ -857,7 +861,7 @@ async fn account_requests_are_throttled_per_address_before_any_work() {
         json!({ "email": "u9@flood.test" }),
     )
     .await
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(elsewhere.status(), 202, "other addresses are not affected");
     let throttled: Vec<_> = audit_trail(&server, "registration_requested")
         .await
@@ -926,17 +930,23 @@ async fn sign_in_failures_slow_down_one_address_without_locking_the_owner_out() 
             .send()
     };
     for _ in 0..5 {
-        let failed = attempt("203.0.113.9", "not the password").await.unwrap();
+        let failed = attempt("203.0.113.9", "not the password")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(failed.status(), 400);
     }
     // From the guessing address even the right password must wait: guessing cannot go on …
     for _ in 0..3 {
-        let throttled = attempt("203.0.113.9", PASSWORD).await.unwrap();
+        let throttled = attempt("203.0.113.9", PASSWORD)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(header(&throttled, "retry-after").as_deref(), Some("1"));
         expect_problem(throttled, 429, "too_many_requests").await;
     }
     // … but the account is not locked: its owner signs in from elsewhere.
-    let owner = attempt("198.51.100.7", PASSWORD).await.unwrap();
+    let owner = attempt("198.51.100.7", PASSWORD)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(owner.status(), 200);
     let throttled: Vec<_> = audit_trail(&server, "sign_in")
         .await

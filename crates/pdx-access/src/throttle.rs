@@ -102,9 +102,7 @@ impl LoginThrottle {
 
     fn check_at(&self, account: &str, address: Option<&str>, now: Instant) -> Result<(), Refusal> {
         let address = address_key(address);
-        if let Err(refusal) = self.addresses.check_at(address, now) {
-            return Err(refusal);
-        }
+        self.addresses.check_at(address, now)?;
         let mut pairs = lock(&self.pairs);
         let Some(pair) = pairs.get_mut(&(account.to_owned(), address.to_owned())) else {
             return Ok(());
