@@ -214,6 +214,17 @@ pub fn create(
     now: Timestamp,
     ttl: chrono::Duration,
 ) -> Result<(TokenRecord, String), AccessError> {
+    insert(conn, secrets, new, now, ttl, None)
+}
+
+fn insert(
+    conn: &mut DbConnection,
+    secrets: &SecretHasher,
+    new: &NewToken,
+    now: Timestamp,
+    ttl: chrono::Duration,
+    revoked_at: Option<Timestamp>,
+) -> Result<(TokenRecord, String), AccessError> {
     let token = new_token_text()?;
     let id = uuid::Uuid::now_v7().to_string();
     diesel::insert_into(account_tokens::table)
@@ -229,9 +240,39 @@ pub fn create(
             account_tokens::created_at.eq(now.naive_utc()),
             account_tokens::expires_at.eq((now + ttl).naive_utc()),
             account_tokens::sent_at.eq(now.naive_utc()),
+            account_tokens::revoked_at.eq(revoked_at.map(|at| at.naive_utc())),
         ))
         .execute(conn)?;
     Ok((find_by_id(conn, &id)?, token))
+}
+
+/// Writes a withdrawn token that was never sent: where an address has no account (or has
+/// one, for a registration), the request writes what it would have written otherwise, so
+/// that how long the answer takes does not tell the two apart.
+pub fn create_decoy(
+    conn: &mut DbConnection,
+    secrets: &SecretHasher,
+    purpose: Purpose,
+    email: &str,
+    now: Timestamp,
+) -> Result<(), AccessError> {
+    let new = NewToken {
+        purpose,
+        email: email.to_owned(),
+        user: None,
+        organization: None,
+        created_by: None,
+        payload: serde_json::json!({ "decoy": true }),
+    };
+    insert(
+        conn,
+        secrets,
+        &new,
+        now,
+        chrono::Duration::zero(),
+        Some(now),
+    )
+    .map(drop)
 }
 
 /// The token with this id.

@@ -210,14 +210,21 @@ impl AccessService {
         );
         let secrets = self.secrets.clone();
         let address = email.clone();
-        // Both branches do the same reads and writes but one insert, and queue one message;
-        // delivery happens later, so the answer's timing says nothing about the address.
+        // Both branches do the same reads and writes and queue one message; delivery happens
+        // later, so the answer's timing says nothing about the address.
         let created = self
             .write(move |conn| {
                 store::check_organization_free(conn, slug.as_str(), Some(credit_code.as_str()))?;
                 one_time::revoke_unused(conn, Purpose::Registration, address.as_str(), None, now)?;
                 let known = store::find_user_by_email(conn, address.as_str())?.is_some();
                 let created = if known {
+                    one_time::create_decoy(
+                        conn,
+                        &secrets,
+                        Purpose::Registration,
+                        address.as_str(),
+                        now,
+                    )?;
                     None
                 } else {
                     let new = NewToken {
@@ -437,6 +444,13 @@ impl AccessService {
                         Ok(Some(created))
                     }
                     other => {
+                        one_time::create_decoy(
+                            conn,
+                            &secrets,
+                            Purpose::PasswordReset,
+                            address.as_str(),
+                            now,
+                        )?;
                         let reason = if other.is_some() {
                             "account_disabled"
                         } else {
