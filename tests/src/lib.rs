@@ -1,5 +1,6 @@
 //! Harness for end-to-end tests: a real PDX server on a free port, with its own data
-//! directory and disposable database (SQLite, or PostgreSQL per `PDX_TEST_DATABASE_URL`).
+//! directory and disposable database (SQLite, or PostgreSQL per `PDX_TEST_DATABASE_URL`), and
+//! its e-mail read back from the outbox directory.
 
 use pdx_access::AccessService;
 use pdx_access::model::{Organization, User};
@@ -315,6 +316,99 @@ impl TestServer {
         format!("{}{path}", self.base_url)
     }
 
+    /// Every message the server has written to its outbox, oldest first.
+    pub fn outbox(&self) -> Vec<Mail> {
+        let dir = self.config.outbox_dir();
+        let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.path())
+                    .filter(|path| path.extension().is_some_and(|e| e == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        paths.sort();
+        paths
+            .iter()
+            .map(|path| match std::fs::read_to_string(path) {
+                Ok(text) => Mail::parse(&text),
+                Err(error) => panic!("cannot read {}: {error}", path.display()),
+            })
+            .collect()
+    }
+
+    /// The messages to `to` whose subject contains `subject`, oldest first.
+    pub fn mail_to(&self, to: &str, subject: &str) -> Vec<Mail> {
+        self.outbox()
+            .into_iter()
+            .filter(|mail| mail.to == to && mail.subject.contains(subject))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) until there are `count` messages to `to` with `subject` in their
+    /// subject line, and returns the newest. Delivery is asynchronous, so tests wait for it.
+    pub async fn wait_for_mail(&self, to: &str, subject: &str, count: usize) -> Mail {
+        for _ in 0..500 {
+            let mut found = self.mail_to(to, subject);
+            if found.len() >= count
+                && let Some(mail) = found.pop()
+            {
+                return mail;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!(
+            "no message {count} to {to} about {subject:?}; outbox: {:?}",
+            self.outbox()
+        )
+    }
+
+    /// Registers an enterprise over HTTP and confirms it by the link e-mailed, with the
+    /// password [`PASSWORD`]; returns the confirmation's answer (organisation and user).
+    pub async fn register_enterprise(
+        &self,
+        email: &str,
+        slug: &str,
+        credit_code: &str,
+    ) -> serde_json::Value {
+        let requested = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/registrations",
+                None,
+                Some(serde_json::json!({
+                    "email": email,
+                    "display_name": "Li Wei",
+                    "organization_name": format!("Enterprise {slug}"),
+                    "slug": slug,
+                    "credit_code": credit_code,
+                })),
+            )
+            .await;
+        let status = requested.status();
+        assert_eq!(
+            status,
+            202,
+            "registration of {email}: {}",
+            json(requested).await
+        );
+        let previous = self.mail_to(email, "Confirm").len();
+        let mail = self.wait_for_mail(email, "Confirm", previous.max(1)).await;
+        let confirmed = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/registrations/confirm",
+                None,
+                Some(serde_json::json!({ "token": mail.token(), "password": PASSWORD })),
+            )
+            .await;
+        let status = confirmed.status();
+        let body = json(confirmed).await;
+        assert_eq!(status, 201, "confirmation of {email}: {body}");
+        body
+    }
+
     /// GETs `path`, panicking if no response arrives at all.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         match self.client.get(self.url(path)).send().await {
@@ -352,6 +446,93 @@ impl Drop for Sibling {
     }
 }
 
+/// One e-mail message from the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// The `To` address.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The decoded plain-text body.
+    pub body: String,
+}
+
+impl Mail {
+    /// Parses the little of RFC 5322 and MIME that PDX's plain-text messages use.
+    pub fn parse(text: &str) -> Self {
+        let text = text.replace("\r\n", "\n");
+        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+        // Unfold continuation lines.
+        let head = head.replace("\n ", " ").replace("\n\t", " ");
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|line| {
+                    let (key, value) = line.split_once(':')?;
+                    key.eq_ignore_ascii_case(name)
+                        .then(|| value.trim().to_owned())
+                })
+                .unwrap_or_default()
+        };
+        let to = header("To");
+        let to = match (to.find('<'), to.find('>')) {
+            (Some(start), Some(end)) if start < end => to[start + 1..end].to_owned(),
+            _ => to,
+        };
+        let body = match header("Content-Transfer-Encoding")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "base64" => {
+                use base64::Engine;
+                let compact: String = body.split_whitespace().collect();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .unwrap_or_default();
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            "quoted-printable" => decode_quoted_printable(body),
+            _ => body.to_owned(),
+        };
+        Self {
+            to,
+            subject: header("Subject"),
+            body,
+        }
+    }
+
+    /// The one-time token of the first link in the message (`…?token=<token>`).
+    pub fn token(&self) -> String {
+        let Some(start) = self.body.find("token=") else {
+            panic!("no link with a token in: {}", self.body)
+        };
+        self.body[start + "token=".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect()
+    }
+}
+
+fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\n", "");
+    let mut bytes = Vec::with_capacity(joined.len());
+    let raw = joined.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'='
+            && i + 2 < raw.len() + 1
+            && let Some(hex) = joined.get(i + 1..i + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            bytes.push(byte);
+            i += 3;
+            continue;
+        }
+        bytes.push(raw[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// Reads a response body as JSON, panicking with the body text when it is not JSON.
 pub async fn json(response: reqwest::Response) -> serde_json::Value {
     let text = response.text().await.unwrap_or_default();
@@ -368,4 +549,23 @@ pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
         .get(name)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
+}
+
+/// Asserts a problem+json refusal with this status and stable code; returns its body.
+pub async fn expect_problem(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
+    let got = response.status().as_u16();
+    let content_type = header(&response, "content-type");
+    let body = json(response).await;
+    assert_eq!(got, status, "{body}");
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/problem+json"),
+        "{body}"
+    );
+    assert_eq!(body["code"], code, "{body}");
+    body
 }

@@ -1,15 +1,15 @@
-//! Access control over real HTTP: registration and verification, sign-in, refresh rotation
-//! and reuse detection, API keys, password changes, throttling and the audit trail.
+//! Access control over real HTTP: registration confirmed by e-mail and verification,
+//! invitations, password resets, sign-in, refresh rotation and reuse detection, API keys,
+//! password changes, throttling and the audit trail.
 
 use pdx_core::{OrgKind, Role};
-use pdx_tests::{PASSWORD, TestServer, header, json};
+use pdx_tests::{PASSWORD, TestServer, expect_problem, header, json};
 use reqwest::Method;
 use serde_json::json;
 
 fn registration(email: &str, slug: &str, credit_code: &str) -> serde_json::Value {
     json!({
         "email": email,
-        "password": PASSWORD,
         "display_name": "Li Wei",
         "organization_name": "Example Logistics Co., Ltd.",
         "slug": slug,
@@ -25,21 +25,15 @@ async fn enterprise_registers_admin_verifies_member_signs_in_and_me_works() {
         .await;
 
     let registered = server
-        .call(
-            Method::POST,
-            "/api/v1/registrations",
-            None,
-            Some(registration(
-                "dev@logistics.test",
-                "example-logistics",
-                "91440300MA5F000007",
-            )),
+        .register_enterprise(
+            "dev@logistics.test",
+            "example-logistics",
+            "91440300MA5F000007",
         )
         .await;
-    assert_eq!(registered.status(), 201);
-    let registered = json(registered).await;
     assert_eq!(registered["organization"]["verified"], false);
     assert_eq!(registered["organization"]["kind"], "enterprise");
+    assert!(registered["user"]["email_confirmed_at"].is_string());
     let org_id = registered["organization"]["id"]
         .as_str()
         .unwrap_or_default()
@@ -112,89 +106,775 @@ async fn enterprise_registers_admin_verifies_member_signs_in_and_me_works() {
     assert_eq!(listed["items"][0]["slug"], "example-logistics");
 }
 
-#[tokio::test]
-async fn registration_rejects_bad_input_and_duplicates_without_partial_writes() {
-    let server = TestServer::spawn().await;
-    let bad_code = server
-        .call(
-            Method::POST,
-            "/api/v1/registrations",
-            None,
-            Some(registration(
-                "a@logistics.test",
-                "a-logistics",
-                "91440300MA5F000008",
-            )),
-        )
-        .await;
-    assert_eq!(bad_code.status(), 422);
-    let problem = json(bad_code).await;
-    assert_eq!(problem["code"], "validation_failed");
-    assert_eq!(problem["field"], "credit_code");
+async fn register(server: &TestServer, body: serde_json::Value) -> reqwest::Response {
+    server
+        .call(Method::POST, "/api/v1/registrations", None, Some(body))
+        .await
+}
 
-    let mut short = registration("b@logistics.test", "b-logistics", "91440300MA5F000007");
-    short["password"] = json!("short");
-    let short = server
-        .call(Method::POST, "/api/v1/registrations", None, Some(short))
-        .await;
-    assert_eq!(short.status(), 422);
-    assert_eq!(json(short).await["field"], "password");
+async fn post(server: &TestServer, path: &str, body: serde_json::Value) -> reqwest::Response {
+    server.call(Method::POST, path, None, Some(body)).await
+}
 
-    let first = server
-        .call(
-            Method::POST,
-            "/api/v1/registrations",
-            None,
-            Some(registration(
-                "c@logistics.test",
-                "c-logistics",
-                "91440300MA5F000007",
-            )),
-        )
-        .await;
-    assert_eq!(first.status(), 201);
-    // Same credit code, new e-mail and slug: refused, and no user is left behind.
-    let duplicate = server
-        .call(
-            Method::POST,
-            "/api/v1/registrations",
-            None,
-            Some(registration(
-                "d@logistics.test",
-                "d-logistics",
-                "91440300MA5F000007",
-            )),
-        )
-        .await;
-    assert_eq!(duplicate.status(), 409);
-    assert_eq!(json(duplicate).await["code"], "credit_code_taken");
-    let orphan = server
+async fn sign_in_status(server: &TestServer, email: &str, password: &str) -> u16 {
+    server
         .token(&[
             ("grant_type", "password"),
-            ("username", "d@logistics.test"),
-            ("password", PASSWORD),
+            ("username", email),
+            ("password", password),
         ])
-        .await;
-    assert_eq!(
-        orphan.status(),
-        400,
-        "the refused registration created no account"
-    );
+        .await
+        .status()
+        .as_u16()
+}
 
-    let same_email = server
-        .call(
-            Method::POST,
-            "/api/v1/registrations",
-            None,
-            Some(registration(
-                "c@logistics.test",
-                "e-logistics",
-                "12100000MB0000000L",
-            )),
+async fn audit_trail(server: &TestServer, kind: &str) -> Vec<serde_json::Value> {
+    let page = server
+        .operator()
+        .audit_events(
+            &pdx_core::Principal {
+                user: pdx_core::UserId::new(),
+                org: pdx_core::OrganizationId::new(),
+                org_kind: OrgKind::Platform,
+                roles: [Role::Auditor].into_iter().collect(),
+                token_id: String::new(),
+                api_key: None,
+            },
+            pdx_access::audit::AuditFilter {
+                kind: Some(kind.into()),
+                ..Default::default()
+            },
+            pdx_core::PageRequest::default(),
         )
         .await;
-    assert_eq!(same_email.status(), 409);
-    assert_eq!(json(same_email).await["code"], "email_taken");
+    let Ok(page) = page else {
+        panic!("audit trail: {page:?}")
+    };
+    page.items
+        .into_iter()
+        .map(|event| serde_json::to_value(event).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+/// Runs SQL against the server's database (to move a token's clock, not its logic).
+fn execute(server: &TestServer, sql: &str) {
+    use diesel::RunQueryDsl;
+    let Ok(mut conn) = server.database.database().conn() else {
+        panic!("no connection")
+    };
+    if let Err(error) = diesel::sql_query(sql).execute(&mut conn) {
+        panic!("{sql}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn registration_creates_nothing_until_its_one_time_link_is_followed() {
+    let server = TestServer::spawn().await;
+    let requested = register(
+        &server,
+        registration(
+            "dev@logistics.test",
+            "example-logistics",
+            "91440300MA5F000007",
+        ),
+    )
+    .await;
+    assert_eq!(requested.status(), 202);
+    assert_eq!(json(requested).await["status"], "check_email");
+
+    // Nothing exists yet: no account to sign in to, no organisation holding the slug.
+    assert_eq!(
+        sign_in_status(&server, "dev@logistics.test", PASSWORD).await,
+        400
+    );
+    let mail = server
+        .wait_for_mail("dev@logistics.test", "Confirm your e-mail", 1)
+        .await;
+    let link = format!("{}/confirm?token=", server.base_url);
+    assert!(mail.body.contains(&link), "{}", mail.body);
+    let token = mail.token();
+    assert!(token.starts_with("pdxo_"), "{token}");
+
+    let short = post(
+        &server,
+        "/api/v1/registrations/confirm",
+        json!({ "token": token, "password": "short" }),
+    )
+    .await;
+    assert_eq!(json(short).await["field"], "password");
+    let confirmed = post(
+        &server,
+        "/api/v1/registrations/confirm",
+        json!({ "token": token, "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(confirmed.status(), 201);
+    assert_eq!(json(confirmed).await["user"]["email"], "dev@logistics.test");
+    assert_eq!(
+        sign_in_status(&server, "dev@logistics.test", PASSWORD).await,
+        200
+    );
+
+    // The link works once: a replay, even with another password, is refused.
+    let replay = post(
+        &server,
+        "/api/v1/registrations/confirm",
+        json!({ "token": token, "password": "another long password" }),
+    )
+    .await;
+    expect_problem(replay, 410, "link_used").await;
+    assert_eq!(
+        sign_in_status(&server, "dev@logistics.test", "another long password").await,
+        400
+    );
+    let recorded = audit_trail(&server, "registration_requested").await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0]["detail"]["email_known"], false);
+    assert_eq!(audit_trail(&server, "enterprise_registered").await.len(), 1);
+}
+
+#[tokio::test]
+async fn registration_answers_a_taken_address_alike_and_tells_its_owner_instead() {
+    let server = TestServer::spawn().await;
+    server.create_org("water", OrgKind::Agency).await;
+    server
+        .create_user("water", "clerk@water.test", &[Role::Publisher])
+        .await;
+    let fresh = register(
+        &server,
+        registration("new@logistics.test", "new-logistics", "91440300MA5F000007"),
+    )
+    .await;
+    let taken = register(
+        &server,
+        registration("clerk@water.test", "other-logistics", "12100000MB0000000L"),
+    )
+    .await;
+    assert_eq!(
+        (fresh.status().as_u16(), taken.status().as_u16()),
+        (202, 202)
+    );
+    assert_eq!(json(fresh).await, json(taken).await, "the same answer");
+
+    let notice = server
+        .wait_for_mail("clerk@water.test", "Someone tried to register", 1)
+        .await;
+    assert!(!notice.body.contains("token="), "{}", notice.body);
+    assert!(notice.body.contains("/password-reset"), "{}", notice.body);
+    assert!(server.mail_to("clerk@water.test", "Confirm").is_empty());
+    // The owner's account is untouched.
+    assert_eq!(
+        sign_in_status(&server, "clerk@water.test", PASSWORD).await,
+        200
+    );
+    let recorded = audit_trail(&server, "registration_requested").await;
+    assert!(
+        recorded
+            .iter()
+            .any(|e| e["subject"] == "clerk@water.test" && e["detail"]["email_known"] == true),
+        "{recorded:?}"
+    );
+}
+
+#[tokio::test]
+async fn registration_rejects_bad_input_and_taken_organisations() {
+    let server = TestServer::spawn().await;
+    let bad_code = register(
+        &server,
+        registration("a@logistics.test", "a-logistics", "91440300MA5F000008"),
+    )
+    .await;
+    let problem = expect_problem(bad_code, 422, "validation_failed").await;
+    assert_eq!(problem["field"], "credit_code");
+
+    // The password is chosen by whoever follows the link, never in the registration.
+    let mut with_password = registration("b@logistics.test", "b-logistics", "91440300MA5F000007");
+    with_password["password"] = json!(PASSWORD);
+    let refused = register(&server, with_password).await;
+    expect_problem(refused, 422, "invalid_body").await;
+
+    server
+        .register_enterprise("c@logistics.test", "c-logistics", "91440300MA5F000007")
+        .await;
+    let same_code = register(
+        &server,
+        registration("d@logistics.test", "d-logistics", "91440300MA5F000007"),
+    )
+    .await;
+    expect_problem(same_code, 409, "credit_code_taken").await;
+    let same_slug = register(
+        &server,
+        registration("e@logistics.test", "c-logistics", "12100000MB0000000L"),
+    )
+    .await;
+    expect_problem(same_slug, 409, "slug_taken").await;
+}
+
+#[tokio::test]
+async fn one_time_links_are_bound_to_their_purpose_and_expire() {
+    let server = TestServer::spawn().await;
+    server.create_org("water", OrgKind::Agency).await;
+    server
+        .create_user("water", "clerk@water.test", &[Role::Publisher])
+        .await;
+    register(
+        &server,
+        registration(
+            "dev@logistics.test",
+            "example-logistics",
+            "91440300MA5F000007",
+        ),
+    )
+    .await;
+    let confirmation = server
+        .wait_for_mail("dev@logistics.test", "Confirm", 1)
+        .await
+        .token();
+    post(
+        &server,
+        "/api/v1/password-resets",
+        json!({ "email": "clerk@water.test" }),
+    )
+    .await;
+    let reset = server
+        .wait_for_mail("clerk@water.test", "Reset your PDX password", 1)
+        .await
+        .token();
+
+    // A token is unknown outside its purpose: a reset link cannot confirm a registration,
+    // a confirmation link cannot reset a password or accept an invitation.
+    let crossed = post(
+        &server,
+        "/api/v1/registrations/confirm",
+        json!({ "token": reset, "password": PASSWORD }),
+    )
+    .await;
+    expect_problem(crossed, 422, "link_invalid").await;
+    for path in ["/api/v1/password-resets/complete"] {
+        let crossed = post(
+            &server,
+            path,
+            json!({ "token": confirmation, "new_password": PASSWORD }),
+        )
+        .await;
+        expect_problem(crossed, 422, "link_invalid").await;
+    }
+    let crossed = post(
+        &server,
+        "/api/v1/invitations/accept",
+        json!({ "token": confirmation, "display_name": "X", "password": PASSWORD }),
+    )
+    .await;
+    expect_problem(crossed, 422, "link_invalid").await;
+    let forged = post(
+        &server,
+        "/api/v1/registrations/confirm",
+        json!({ "token": "pdxo_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "password": PASSWORD }),
+    )
+    .await;
+    expect_problem(forged, 422, "link_invalid").await;
+
+    execute(
+        &server,
+        "UPDATE account_tokens SET expires_at = '2000-01-01 00:00:00'",
+    );
+    let expired = post(
+        &server,
+        "/api/v1/registrations/confirm",
+        json!({ "token": confirmation, "password": PASSWORD }),
+    )
+    .await;
+    expect_problem(expired, 410, "link_expired").await;
+    let expired = post(
+        &server,
+        "/api/v1/password-resets/complete",
+        json!({ "token": reset, "new_password": "a different passphrase" }),
+    )
+    .await;
+    expect_problem(expired, 410, "link_expired").await;
+    assert_eq!(
+        sign_in_status(&server, "clerk@water.test", PASSWORD).await,
+        200,
+        "the password is unchanged"
+    );
+}
+
+#[tokio::test]
+async fn resending_a_confirmation_replaces_its_link_at_most_once_a_minute() {
+    let server = TestServer::spawn().await;
+    register(
+        &server,
+        registration(
+            "dev@logistics.test",
+            "example-logistics",
+            "91440300MA5F000007",
+        ),
+    )
+    .await;
+    let first = server
+        .wait_for_mail("dev@logistics.test", "Confirm", 1)
+        .await
+        .token();
+    let resend = || {
+        post(
+            &server,
+            "/api/v1/registrations/resend",
+            json!({ "email": "dev@logistics.test" }),
+        )
+    };
+    let at_once = resend().await;
+    assert_eq!(at_once.status(), 202);
+    let unknown = post(
+        &server,
+        "/api/v1/registrations/resend",
+        json!({ "email": "nobody@logistics.test" }),
+    )
+    .await;
+    assert_eq!(json(at_once).await, json(unknown).await, "the same answer");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        server.mail_to("dev@logistics.test", "Confirm").len(),
+        1,
+        "not again within a minute"
+    );
+
+    execute(
+        &server,
+        "UPDATE account_tokens SET sent_at = '2000-01-01 00:00:00'",
+    );
+    assert_eq!(resend().await.status(), 202);
+    let second = server
+        .wait_for_mail("dev@logistics.test", "Confirm", 2)
+        .await
+        .token();
+    assert_ne!(first, second);
+    let old = post(
+        &server,
+        "/api/v1/registrations/confirm",
+        json!({ "token": first, "password": PASSWORD }),
+    )
+    .await;
+    expect_problem(old, 422, "link_invalid").await;
+    let new = post(
+        &server,
+        "/api/v1/registrations/confirm",
+        json!({ "token": second, "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(new.status(), 201);
+    assert_eq!(audit_trail(&server, "confirmation_resent").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_password_reset_by_link_ends_every_session_of_the_account() {
+    let server = TestServer::spawn().await;
+    let other = server.sibling().await;
+    server.create_org("acme", OrgKind::Enterprise).await;
+    server
+        .create_user("acme", "ops@acme.test", &[Role::Admin])
+        .await;
+    let session = server.sign_in("ops@acme.test", PASSWORD).await;
+    let access = session["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let refresh = session["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let asked = post(
+        &server,
+        "/api/v1/password-resets",
+        json!({ "email": "ops@acme.test" }),
+    )
+    .await;
+    let unknown = post(
+        &server,
+        "/api/v1/password-resets",
+        json!({ "email": "nobody@acme.test" }),
+    )
+    .await;
+    assert_eq!(
+        (asked.status().as_u16(), unknown.status().as_u16()),
+        (202, 202)
+    );
+    assert_eq!(json(asked).await, json(unknown).await, "the same answer");
+    let mail = server
+        .wait_for_mail("ops@acme.test", "Reset your PDX password", 1)
+        .await;
+    assert!(
+        mail.body
+            .contains(&format!("{}/password-reset?token=", server.base_url))
+    );
+    let token = mail.token();
+
+    let short = post(
+        &server,
+        "/api/v1/password-resets/complete",
+        json!({ "token": token, "new_password": "short" }),
+    )
+    .await;
+    expect_problem(short, 422, "validation_failed").await;
+    let reset = post(
+        &server,
+        "/api/v1/password-resets/complete",
+        json!({ "token": token, "new_password": "a brand new passphrase" }),
+    )
+    .await;
+    assert_eq!(reset.status(), 204);
+
+    assert_eq!(status_of(&server.base_url, &server, &access).await, 401);
+    assert!(refused_on(&other.base_url, &server, &access).await);
+    let refreshed = server
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await;
+    assert_eq!(refreshed.status(), 400, "its refresh tokens end too");
+    assert_eq!(
+        sign_in_status(&server, "ops@acme.test", PASSWORD).await,
+        400
+    );
+    assert_eq!(
+        sign_in_status(&server, "ops@acme.test", "a brand new passphrase").await,
+        200
+    );
+    let replay = post(
+        &server,
+        "/api/v1/password-resets/complete",
+        json!({ "token": token, "new_password": "the attacker's passphrase" }),
+    )
+    .await;
+    expect_problem(replay, 410, "link_used").await;
+    server
+        .wait_for_mail("ops@acme.test", "Your PDX password was changed", 1)
+        .await;
+    assert_eq!(audit_trail(&server, "password_reset").await.len(), 1);
+    let probes = audit_trail(&server, "password_reset_requested").await;
+    assert!(
+        probes
+            .iter()
+            .any(|e| e["outcome"] == "failure" && e["detail"]["reason"] == "no_account")
+    );
+}
+
+#[tokio::test]
+async fn an_invitation_to_a_new_address_creates_the_account_when_its_holder_accepts() {
+    let server = TestServer::spawn().await;
+    server.create_org("water", OrgKind::Agency).await;
+    server
+        .create_user("water", "head@water.test", &[Role::Admin])
+        .await;
+    let admin = server.access_token("head@water.test").await;
+    // An admin cannot choose a password for anyone.
+    let with_password = server
+        .call(
+            Method::POST,
+            "/api/v1/organizations/water/members",
+            Some(&admin),
+            Some(
+                json!({ "email": "new@water.test", "password": "temporary password 1",
+                         "roles": ["publisher"] }),
+            ),
+        )
+        .await;
+    expect_problem(with_password, 422, "invalid_body").await;
+    let invited = server
+        .call(
+            Method::POST,
+            "/api/v1/organizations/water/members",
+            Some(&admin),
+            Some(json!({ "email": "New@Water.test", "roles": ["publisher"] })),
+        )
+        .await;
+    assert_eq!(invited.status(), 202);
+    let invitation = json(invited).await;
+    assert_eq!(invitation["status"], "pending");
+    assert_eq!(invitation["email"], "new@water.test");
+    assert_eq!(
+        sign_in_status(&server, "new@water.test", "temporary password 1").await,
+        400
+    );
+
+    let mail = server
+        .wait_for_mail("new@water.test", "You are invited to join", 1)
+        .await;
+    assert!(
+        mail.body.contains("choose your name and password"),
+        "{}",
+        mail.body
+    );
+    assert!(
+        mail.body
+            .contains(&format!("{}/invitations/accept?token=", server.base_url))
+    );
+    let token = mail.token();
+    let nameless = post(
+        &server,
+        "/api/v1/invitations/accept",
+        json!({ "token": token, "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(json(nameless).await["field"], "display_name");
+    let accepted = post(
+        &server,
+        "/api/v1/invitations/accept",
+        json!({ "token": token, "display_name": "New Clerk", "password": PASSWORD }),
+    )
+    .await;
+    assert_eq!(accepted.status(), 200);
+    let accepted = json(accepted).await;
+    assert_eq!(accepted["account_created"], true);
+    assert_eq!(accepted["roles"], json!(["publisher"]));
+    assert_eq!(accepted["user"]["password_change_required"], false);
+    let replay = post(
+        &server,
+        "/api/v1/invitations/accept",
+        json!({ "token": token, "display_name": "Someone", "password": "another long password" }),
+    )
+    .await;
+    expect_problem(replay, 410, "link_used").await;
+
+    let signed_in = server.sign_in("new@water.test", PASSWORD).await;
+    assert_eq!(signed_in["scope"], "publisher");
+    let listed = json(
+        server
+            .call(
+                Method::GET,
+                "/api/v1/organizations/water/invitations",
+                Some(&admin),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(listed[0]["status"], "used");
+    assert!(listed[0]["accepted_at"].is_string());
+    for kind in ["invitation_created", "invitation_accepted"] {
+        assert_eq!(audit_trail(&server, kind).await.len(), 1, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn an_existing_account_joins_only_when_its_holder_accepts_and_keeps_its_password() {
+    let server = TestServer::spawn().await;
+    server.create_org("water", OrgKind::Agency).await;
+    server.create_org("roads", OrgKind::Agency).await;
+    server
+        .create_user("water", "head@water.test", &[Role::Admin])
+        .await;
+    server
+        .create_user("roads", "clerk@roads.test", &[Role::Member])
+        .await;
+    let admin = server.access_token("head@water.test").await;
+    let invite = |email: &'static str| {
+        server.call(
+            Method::POST,
+            "/api/v1/organizations/water/members",
+            Some(&admin),
+            Some(json!({ "email": email, "roles": ["reviewer"] })),
+        )
+    };
+    let invited = json(invite("clerk@roads.test").await).await;
+    let members = json(
+        server
+            .call(
+                Method::GET,
+                "/api/v1/organizations/water/members",
+                Some(&admin),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        members.as_array().map(Vec::len),
+        Some(1),
+        "not a member before accepting"
+    );
+    let mail = server
+        .wait_for_mail("clerk@roads.test", "You are invited to join", 1)
+        .await;
+    assert!(mail.body.contains("existing PDX account"), "{}", mail.body);
+
+    // A second invitation replaces the first: the first link stops working.
+    execute(
+        &server,
+        "UPDATE account_tokens SET sent_at = '2000-01-01 00:00:00'",
+    );
+    let resent = server
+        .call(
+            Method::POST,
+            &format!(
+                "/api/v1/organizations/water/invitations/{}/resend",
+                invited["id"].as_str().unwrap_or_default()
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(resent.status(), 200);
+    let again = server
+        .call(
+            Method::POST,
+            &format!(
+                "/api/v1/organizations/water/invitations/{}/resend",
+                invited["id"].as_str().unwrap_or_default()
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let throttled = expect_problem(again, 429, "too_many_requests").await;
+    assert!(throttled["detail"].is_string());
+    let stale = post(
+        &server,
+        "/api/v1/invitations/accept",
+        json!({ "token": mail.token() }),
+    )
+    .await;
+    expect_problem(stale, 422, "link_invalid").await;
+    let token = server
+        .wait_for_mail("clerk@roads.test", "You are invited to join", 2)
+        .await
+        .token();
+    // A password sent along is not the account's new password: nobody but its holder sets it.
+    let accepted = post(
+        &server,
+        "/api/v1/invitations/accept",
+        json!({ "token": token, "display_name": "Mallory", "password": "chosen by someone else" }),
+    )
+    .await;
+    assert_eq!(accepted.status(), 200);
+    let accepted = json(accepted).await;
+    assert_eq!(accepted["account_created"], false);
+    assert_eq!(accepted["user"]["display_name"], "clerk@roads.test");
+    assert_eq!(
+        sign_in_status(&server, "clerk@roads.test", "chosen by someone else").await,
+        400
+    );
+    let in_water = server
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "clerk@roads.test"),
+            ("password", PASSWORD),
+            ("organization", "water"),
+        ])
+        .await;
+    assert_eq!(json(in_water).await["scope"], "reviewer");
+    expect_problem(invite("clerk@roads.test").await, 409, "already_member").await;
+
+    // A withdrawn invitation's link is dead.
+    let withdrawn = json(invite("late@water.test").await).await;
+    let id = withdrawn["id"].as_str().unwrap_or_default();
+    let revoked = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/organizations/water/invitations/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status(), 204);
+    let late = server
+        .wait_for_mail("late@water.test", "You are invited", 1)
+        .await
+        .token();
+    let dead = post(
+        &server,
+        "/api/v1/invitations/accept",
+        json!({ "token": late, "display_name": "Late", "password": PASSWORD }),
+    )
+    .await;
+    expect_problem(dead, 422, "link_invalid").await;
+    let twice = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/organizations/water/invitations/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    expect_problem(twice, 409, "invitation_not_pending").await;
+    // Another organisation's admin cannot see or touch it.
+    server
+        .create_user("roads", "head@roads.test", &[Role::Admin])
+        .await;
+    let roads = server.access_token("head@roads.test").await;
+    let foreign = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/organizations/roads/invitations/{id}"),
+            Some(&roads),
+            None,
+        )
+        .await;
+    expect_problem(foreign, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn account_requests_are_throttled_per_address_before_any_work() {
+    let server = TestServer::spawn_with(|config| {
+        config.auth.account_requests_per_address_per_hour = 3;
+        config.http.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let from = |address: &'static str, path: &'static str, body: serde_json::Value| {
+        server
+            .client
+            .post(server.url(path))
+            .header("x-forwarded-for", address)
+            .json(&body)
+            .send()
+    };
+    for i in 0..3 {
+        let sent = from(
+            "203.0.113.9",
+            "/api/v1/registrations",
+            registration(
+                &format!("u{i}@flood.test"),
+                &format!("flood-{i}"),
+                "91440300MA5F000007",
+            ),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sent.status(), 202);
+    }
+    for path in ["/api/v1/registrations", "/api/v1/password-resets"] {
+        let body = if path.ends_with("registrations") {
+            registration("u9@flood.test", "flood-9", "91440300MA5F000007")
+        } else {
+            json!({ "email": "u9@flood.test" })
+        };
+        let refused = from("203.0.113.9", path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let retry_after: u64 = header(&refused, "retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        assert!((1..=3600).contains(&retry_after), "{retry_after}");
+        expect_problem(refused, 429, "too_many_requests").await;
+    }
+    let elsewhere = from(
+        "198.51.100.7",
+        "/api/v1/password-resets",
+        json!({ "email": "u9@flood.test" }),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(elsewhere.status(), 202, "other addresses are not affected");
+    let throttled: Vec<_> = audit_trail(&server, "registration_requested")
+        .await
+        .into_iter()
+        .filter(|e| e["outcome"] == "failure")
+        .collect();
+    assert_eq!(
+        throttled.len(),
+        1,
+        "recorded once per throttling: {throttled:?}"
+    );
+    assert_eq!(throttled[0]["detail"]["reason"], "throttled");
+    assert_eq!(throttled[0]["client_address"], "203.0.113.9");
 }
 
 #[tokio::test]
@@ -227,36 +907,60 @@ async fn wrong_password_and_unknown_account_answer_the_same_invalid_grant() {
 }
 
 #[tokio::test]
-async fn repeated_failures_are_throttled_with_retry_after() {
-    let server = TestServer::spawn().await;
+async fn sign_in_failures_slow_down_one_address_without_locking_the_owner_out() {
+    let server = TestServer::spawn_with(|config| {
+        config.http.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
     server.create_org("water", OrgKind::Agency).await;
     server
         .create_user("water", "clerk@water.test", &[Role::Publisher])
         .await;
-    for _ in 0..5 {
-        let failed = server
-            .token(&[
+    let attempt = |address: &'static str, password: &'static str| {
+        server
+            .client
+            .post(server.url("/api/v1/auth/token"))
+            .header("x-forwarded-for", address)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(pdx_tests::form_encode(&[
                 ("grant_type", "password"),
                 ("username", "clerk@water.test"),
-                ("password", "not the password"),
-            ])
-            .await;
+                ("password", password),
+            ]))
+            .send()
+    };
+    for _ in 0..5 {
+        let failed = attempt("203.0.113.9", "not the password")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(failed.status(), 400);
     }
-    // Even the right password is refused while throttled: guessing cannot continue.
-    let throttled = server
-        .token(&[
-            ("grant_type", "password"),
-            ("username", "clerk@water.test"),
-            ("password", PASSWORD),
-        ])
-        .await;
-    assert_eq!(throttled.status(), 429);
-    let retry_after: u64 = header(&throttled, "retry-after")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    assert!((1..=900).contains(&retry_after), "{retry_after}");
-    assert_eq!(json(throttled).await["code"], "too_many_requests");
+    // From the guessing address even the right password must wait: guessing cannot go on …
+    for _ in 0..3 {
+        let throttled = attempt("203.0.113.9", PASSWORD)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(header(&throttled, "retry-after").as_deref(), Some("1"));
+        expect_problem(throttled, 429, "too_many_requests").await;
+    }
+    // … but the account is not locked: its owner signs in from elsewhere.
+    let owner = attempt("198.51.100.7", PASSWORD)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(owner.status(), 200);
+    let throttled: Vec<_> = audit_trail(&server, "sign_in")
+        .await
+        .into_iter()
+        .filter(|e| e["detail"]["reason"] == "throttled")
+        .collect();
+    assert_eq!(
+        throttled.len(),
+        1,
+        "one entry per throttling, not per attempt"
+    );
+    assert_eq!(throttled[0]["outcome"], "failure");
+    assert_eq!(throttled[0]["client_address"], "203.0.113.9");
+    assert_eq!(throttled[0]["subject"], "clerk@water.test");
 }
 
 #[tokio::test]
@@ -520,26 +1224,26 @@ async fn api_key_cannot_carry_roles_its_creator_lacks() {
 }
 
 #[tokio::test]
-async fn new_member_must_change_the_one_time_password_before_anything_else() {
+async fn operator_made_account_must_change_its_one_time_password_before_anything_else() {
     let server = TestServer::spawn().await;
     server.create_org("water", OrgKind::Agency).await;
     server
         .create_user("water", "head@water.test", &[Role::Admin])
         .await;
-    let admin = server.access_token("head@water.test").await;
-    let added = server
-        .call(
-            Method::POST,
-            "/api/v1/organizations/water/members",
-            Some(&admin),
-            Some(
-                json!({ "email": "new@water.test", "display_name": "New Clerk",
-                           "password": "temporary password 1", "roles": ["publisher"] }),
-            ),
+    // An operator's account with a one-time password (`pdx admin create-user` without
+    // --password-stdin).
+    let created = server
+        .operator()
+        .create_user_as_operator(
+            "water",
+            "new@water.test",
+            "New Clerk",
+            "temporary password 1",
+            vec![Role::Publisher],
+            true,
         )
         .await;
-    assert_eq!(added.status(), 201);
-    assert_eq!(json(added).await["user"]["password_change_required"], true);
+    assert!(created.is_ok_and(|user| user.password_change_required));
 
     let first = server
         .sign_in("new@water.test", "temporary password 1")

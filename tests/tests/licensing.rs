@@ -367,11 +367,9 @@ async fn closed_or_unshared_data_cannot_be_requested_and_unverified_enterprises_
         assert_eq!(json(refused).await["code"], "classification_forbids");
     }
     offer(&w).await;
-    let registered = w.server.call(Method::POST, "/api/v1/registrations", None, Some(json!({
-        "email": "new@startup.test", "password": pdx_tests::PASSWORD, "display_name": "New",
-        "organization_name": "Startup", "slug": "startup", "credit_code": "91440300MA5F000007"
-    }))).await;
-    assert_eq!(registered.status(), 201);
+    w.server
+        .register_enterprise("new@startup.test", "startup", "91440300MA5F000007")
+        .await;
     let unverified = w.server.access_token("new@startup.test").await;
     assert_eq!(submit(&w, &unverified, "research").await.status(), 403);
 }

@@ -129,19 +129,13 @@ async fn every_endpoint_allows_or_refuses_every_role_as_the_table_says() {
             )
             .await;
         let unverified = format!("pending-{index}");
-        let registered = server
-            .call(
-                Method::POST,
-                "/api/v1/registrations",
-                None,
-                Some(json!({
-                    "email": format!("owner{index}@pending.test"), "password": pdx_tests::PASSWORD,
-                    "display_name": "Owner", "organization_name": "Pending Co",
-                    "slug": unverified, "credit_code": credit_code(index),
-                })),
+        server
+            .register_enterprise(
+                &format!("owner{index}@pending.test"),
+                &unverified,
+                &credit_code(index),
             )
             .await;
-        assert_eq!(registered.status(), 201, "registration {index}");
 
         let cases: Vec<Case> = vec![
             (
@@ -214,11 +208,16 @@ async fn every_endpoint_allows_or_refuses_every_role_as_the_table_says() {
                 "add member",
                 Method::POST,
                 "/api/v1/organizations/water/members".into(),
-                Some(
-                    json!({ "email": format!("new{index}@water.test"), "display_name": "New",
-                          "password": "temporary password 1", "roles": ["member"] }),
-                ),
+                Some(json!({ "email": format!("new{index}@water.test"), "roles": ["member"] })),
                 vec![PlatformAdmin, AgencyAdmin],
+                false,
+            ),
+            (
+                "list invitations",
+                Method::GET,
+                "/api/v1/organizations/water/invitations".into(),
+                None,
+                vec![PlatformAdmin, Auditor, AgencyAdmin],
                 false,
             ),
             (

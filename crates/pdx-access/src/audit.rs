@@ -106,6 +106,22 @@ pub enum AuditKind {
     GrantRevoked,
     /// A grant's term passed.
     GrantExpired,
+    /// Someone asked to register an enterprise (failure: refused by the throttle).
+    RegistrationRequested,
+    /// A confirmation link was sent again.
+    ConfirmationResent,
+    /// A member was invited to an organisation.
+    InvitationCreated,
+    /// An invitation was sent again.
+    InvitationResent,
+    /// An invitation was withdrawn.
+    InvitationRevoked,
+    /// An invitation was accepted.
+    InvitationAccepted,
+    /// A password reset was asked for (failure: refused by the throttle).
+    PasswordResetRequested,
+    /// A password was reset through a link.
+    PasswordReset,
     /// The demo loader wrote a city's generated past: the entries after this one that are dated
     /// before it (within `detail.history_from`..`history_until`) are that history.
     DemoLoaded,
@@ -148,6 +164,14 @@ impl AuditKind {
             Self::GrantResumed => "grant_resumed",
             Self::GrantRevoked => "grant_revoked",
             Self::GrantExpired => "grant_expired",
+            Self::RegistrationRequested => "registration_requested",
+            Self::ConfirmationResent => "confirmation_resent",
+            Self::InvitationCreated => "invitation_created",
+            Self::InvitationResent => "invitation_resent",
+            Self::InvitationRevoked => "invitation_revoked",
+            Self::InvitationAccepted => "invitation_accepted",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
             Self::DemoLoaded => "demo_loaded",
             Self::OrganizationUpdated => "organization_updated",
         }

@@ -58,6 +58,33 @@ pub enum AccessError {
         /// How long until another attempt is considered.
         retry_after: Duration,
     },
+    /// Too many requests from this client address (registrations, resends, resets).
+    #[error("too many requests from this address; retry in {} s", retry_after.as_secs())]
+    RateLimited {
+        /// How long until another request is considered.
+        retry_after: Duration,
+    },
+    /// The account has not confirmed its e-mail address.
+    #[error("the e-mail address of this account is not confirmed; follow the link sent to it")]
+    EmailUnconfirmed,
+    /// A one-time link (token) is unknown, meant for something else, or withdrawn.
+    #[error("this link is not valid")]
+    LinkInvalid,
+    /// A one-time link (token) has expired.
+    #[error("this link has expired; ask for a new one")]
+    LinkExpired,
+    /// A one-time link (token) was already used.
+    #[error("this link was already used")]
+    LinkUsed,
+    /// The account already belongs to the organisation.
+    #[error("this account is already a member; change its roles instead")]
+    AlreadyMember,
+    /// No such invitation in this organisation.
+    #[error("invitation not found")]
+    InvitationNotFound,
+    /// The invitation was already accepted or withdrawn.
+    #[error("the invitation is no longer pending")]
+    InvitationNotPending,
     /// The refresh token is unknown, expired or revoked.
     #[error("the refresh token is invalid, expired or revoked")]
     InvalidRefreshToken,

@@ -203,6 +203,9 @@ pub struct User {
     pub disabled: bool,
     /// When it was created.
     pub created_at: Timestamp,
+    /// When control of the address was shown (a link followed, or an operator vouching);
+    /// an account without it cannot sign in.
+    pub email_confirmed_at: Option<Timestamp>,
 }
 
 /// The roles a user holds in one organisation.

@@ -1,5 +1,6 @@
-//! The access-control service the API calls: sign-in and token grants, registration,
-//! organisations, members, API keys and the audit trail, each behind its permission check.
+//! The access-control service the API calls: sign-in and token grants, organisations,
+//! members, API keys and the audit trail, each behind its permission check. Accounts by e-mail
+//! (registration, invitations, password resets) are in `service_accounts`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::api_keys::{self, ApiKey, CreatedApiKey, NewApiKey};
 use crate::audit::{self, AuditEvent, AuditFilter, AuditKind, AuditRecord, RequestContext};
 use crate::error::AccessError;
 use crate::keys::KeyRing;
+use crate::mail::{Mail, MailSettings, Mailer};
 use crate::model::{
     CreditCode, Email, Member, Membership, Organization, PasswordPolicy, Slug, User, parse_name,
 };
@@ -23,7 +25,7 @@ use crate::refresh::{self, Rotation};
 use crate::revocation::{self, Subject};
 use crate::secrets::{SecretHasher, random_token};
 use crate::store::{self, NewOrganization, OrganizationChanges, OrganizationFilter};
-use crate::throttle::{LoginThrottle, ThrottlePolicy};
+use crate::throttle::{LoginThrottle, RateLimiter, ThrottlePolicy};
 use crate::tokens::{TokenService, TokenSettings, TokenSubject, VerifiedToken};
 
 /// Slug of the platform operator's own organisation, created at bootstrap.
@@ -44,6 +46,35 @@ pub struct AccessSettings {
     pub throttle: ThrottlePolicy,
     /// The e-mail address of the first platform admin.
     pub bootstrap_admin_email: String,
+    /// One-time links and account requests.
+    pub accounts: AccountSettings,
+    /// How e-mail goes out.
+    pub mail: MailSettings,
+}
+
+/// How long one-time links last, and how many account requests an address may make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountSettings {
+    /// Lifetime of a registration's confirmation link.
+    pub confirmation_ttl: Duration,
+    /// Lifetime of an invitation.
+    pub invitation_ttl: Duration,
+    /// Lifetime of a password-reset link.
+    pub password_reset_ttl: Duration,
+    /// Registrations, resends and password-reset requests per client address and hour
+    /// (0: unlimited).
+    pub requests_per_address_per_hour: u32,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            confirmation_ttl: Duration::from_secs(24 * 3600),
+            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+            password_reset_ttl: Duration::from_secs(3600),
+            requests_per_address_per_hour: 20,
+        }
+    }
 }
 
 /// The answer of the token endpoint (RFC 6749 §5.1).
@@ -61,13 +92,12 @@ pub struct TokenGrant {
     pub scope: String,
 }
 
-/// An enterprise's self-registration.
-#[derive(Debug, Clone)]
+/// An enterprise's self-registration. The first user's password is chosen when the address
+/// is confirmed, by whoever controls it.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
 pub struct EnterpriseRegistration {
     /// The first user's e-mail address.
     pub email: String,
-    /// The first user's password.
-    pub password: String,
     /// The first user's name.
     pub display_name: String,
     /// The enterprise's name.
@@ -99,19 +129,6 @@ pub struct OrganizationInput {
     pub contact_phone: Option<String>,
 }
 
-/// A member to add: an existing account by e-mail, or a new one (then name and password).
-#[derive(Debug, Clone)]
-pub struct MemberInput {
-    /// The account's e-mail address.
-    pub email: String,
-    /// For a new account: its name.
-    pub display_name: Option<String>,
-    /// For a new account: its initial password, which must be changed at first sign-in.
-    pub password: Option<String>,
-    /// The roles to hold.
-    pub roles: Vec<Role>,
-}
-
 /// The signed-in user and where they belong.
 #[derive(Debug, Clone)]
 pub struct Me {
@@ -137,9 +154,11 @@ pub struct AccessService {
     clock: Arc<dyn Clock>,
     tokens: TokenService,
     passwords: PasswordHasher,
-    throttle: Arc<LoginThrottle>,
-    secrets: SecretHasher,
-    settings: Arc<AccessSettings>,
+    pub(crate) throttle: Arc<LoginThrottle>,
+    pub(crate) requests: Arc<RateLimiter>,
+    pub(crate) secrets: SecretHasher,
+    pub(crate) mailer: Mailer,
+    pub(crate) settings: Arc<AccessSettings>,
 }
 
 fn blocking_permits() -> usize {
@@ -159,6 +178,11 @@ impl AccessService {
         Ok(Self {
             tokens: TokenService::new(keys, settings.tokens.clone(), clock.clone()),
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
+            requests: Arc::new(RateLimiter::new(
+                settings.accounts.requests_per_address_per_hour,
+                Duration::from_secs(3600),
+            )),
+            mailer: Mailer::new(&settings.mail)?,
             db,
             clock,
             passwords,
@@ -176,6 +200,11 @@ impl AccessService {
         }
     }
 
+    /// The mailer (where e-mail goes).
+    pub fn mailer(&self) -> &Mailer {
+        &self.mailer
+    }
+
     /// The token service (JWKS, settings).
     pub fn tokens(&self) -> &TokenService {
         &self.tokens
@@ -191,7 +220,7 @@ impl AccessService {
         self.tokens.verify(bearer)
     }
 
-    async fn write<T, F>(&self, work: F) -> Result<T, AccessError>
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, AccessError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, AccessError> + Send + 'static,
@@ -199,7 +228,7 @@ impl AccessService {
         self.db.write(work).await
     }
 
-    async fn read<T, F>(&self, work: F) -> Result<T, AccessError>
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, AccessError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, AccessError> + Send + 'static,
@@ -227,6 +256,14 @@ impl AccessService {
         })
     }
 
+    pub(crate) fn now(&self) -> pdx_core::Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) fn passwords(&self) -> &PasswordHasher {
+        &self.passwords
+    }
+
     fn refresh_ttl(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.settings.refresh_ttl).unwrap_or(chrono::Duration::days(30))
     }
@@ -242,9 +279,23 @@ impl AccessService {
     ) -> Result<TokenGrant, AccessError> {
         let account = email.trim().to_lowercase();
         let address = context.client_address.as_deref();
-        self.throttle
-            .check(&account, address)
-            .map_err(|retry_after| AccessError::Throttled { retry_after })?;
+        // Before any argon2 work: a throttled attempt costs a map lookup, and is recorded once
+        // per throttling, not once per attempt.
+        if let Err(refusal) = self.throttle.check(&account, address) {
+            if refusal.first {
+                let event = AuditRecord::success(AuditKind::SignIn, None, None)
+                    .failed()
+                    .subject(&account)
+                    .detail(serde_json::json!({
+                        "reason": "throttled",
+                        "retry_after_secs": refusal.retry_after.as_secs(),
+                    }));
+                self.record(event, context).await;
+            }
+            return Err(AccessError::Throttled {
+                retry_after: refusal.retry_after,
+            });
+        }
 
         let lookup = account.clone();
         let found = self
@@ -258,12 +309,22 @@ impl AccessService {
                 self.throttle.failed(&account, address);
                 let event = AuditRecord::success(AuditKind::SignIn, found.map(|(u, _)| u.id), None)
                     .failed()
-                    .subject(&account);
+                    .subject(&account)
+                    .detail(serde_json::json!({ "reason": "invalid_credentials" }));
                 self.record(event, context).await;
                 return Err(AccessError::InvalidCredentials);
             }
         };
-        self.throttle.succeeded(&account);
+        self.throttle.succeeded(&account, address);
+        if user.email_confirmed_at.is_none() {
+            // Said only to whoever knows the password.
+            let event = AuditRecord::success(AuditKind::SignIn, Some(user.id), None)
+                .failed()
+                .subject(&account)
+                .detail(serde_json::json!({ "reason": "email_unconfirmed" }));
+            self.record(event, context).await;
+            return Err(AccessError::EmailUnconfirmed);
+        }
 
         let user_id = user.id;
         let memberships = self
@@ -470,18 +531,38 @@ impl AccessService {
                     AuditRecord::success(AuditKind::PasswordChanged, Some(user_id), Some(org))
                         .subject(user_id);
                 audit::record(conn, &event, &context, now)?;
-                Ok(revoked)
+                let (user, _) = store::find_user(conn, user_id)?;
+                Ok((revoked, user))
             })
             .await?;
+        let (revoked, user) = revoked;
         self.tokens.revocations().committed(revoked);
+        self.mailer.send(self.password_changed_mail(&user.email));
         Ok(())
     }
 
-    /// An enterprise registers itself and its first user (its admin); it stays unverified
-    /// until a platform admin verifies it.
-    pub async fn register_enterprise(
+    /// The notice that a password changed, so that an owner who did not change it can act.
+    pub(crate) fn password_changed_mail(&self, to: &str) -> Mail {
+        Mail {
+            to: to.to_owned(),
+            subject: "Your PDX password was changed".to_owned(),
+            body: format!(
+                "The password of your PDX account ({to}) was just changed, and every session of \
+                 the account was signed out.\n\n\
+                 If you did not change it, reset it now at:\n{}/password-reset\n",
+                self.mailer.public_url()
+            ),
+        }
+    }
+
+    /// Operator command (and the demo loader): registers an enterprise and its first user (its
+    /// admin) at once, the operator vouching for the address; the enterprise stays unverified
+    /// until a platform admin verifies it. Self-registration goes through
+    /// [`AccessService::request_registration`] and a confirmation link instead.
+    pub async fn register_enterprise_as_operator(
         &self,
         registration: EnterpriseRegistration,
+        password: &str,
         context: &RequestContext,
     ) -> Result<(Organization, User), AccessError> {
         let email = Email::parse(&registration.email)?;
@@ -493,10 +574,8 @@ impl AccessService {
             Some(raw) => Email::parse(raw)?,
             None => email.clone(),
         };
-        self.settings
-            .password_policy
-            .check(&registration.password)?;
-        let hash = self.passwords.hash(&registration.password).await?;
+        self.settings.password_policy.check(password)?;
+        let hash = self.passwords.hash(password).await?;
         let (now, context) = (self.clock.now(), context.clone());
         let new = NewOrganization {
             slug: slug.as_str().to_owned(),
@@ -723,62 +802,6 @@ impl AccessService {
         self.read(move |conn| {
             store::find_organization(conn, org)?;
             store::members_of(conn, org)
-        })
-        .await
-    }
-
-    /// Adds a member: an existing account gains roles, or a new account is created with a
-    /// one-time password that must be changed at first sign-in.
-    pub async fn add_member(
-        &self,
-        principal: &Principal,
-        org: OrganizationId,
-        input: MemberInput,
-        context: &RequestContext,
-    ) -> Result<Member, AccessError> {
-        permissions::manage_members(principal, org)?;
-        let email = Email::parse(&input.email)?;
-        let roles: RoleSet = input.roles.iter().copied().collect();
-        if roles.is_empty() {
-            return Err(AccessError::invalid(
-                "roles",
-                "at least one role is required",
-            ));
-        }
-        let new_account = match (&input.display_name, &input.password) {
-            (Some(name), Some(password)) => {
-                let name = parse_name("display_name", name)?;
-                self.settings.password_policy.check(password)?;
-                Some((name, self.passwords.hash(password).await?))
-            }
-            _ => None,
-        };
-        let (now, context, actor) = (self.clock.now(), context.clone(), principal.clone());
-        self.write(move |conn| {
-            let organization = store::find_organization(conn, org)?;
-            check_roles(roles, organization.kind)?;
-            let user = match store::find_user_by_email(conn, email.as_str())? {
-                Some((user, _)) => user,
-                None => {
-                    let (name, hash) = new_account.ok_or_else(|| {
-                        AccessError::invalid(
-                            "email",
-                            "no account has this address; give display_name and password to create one",
-                        )
-                    })?;
-                    let user = store::insert_user(conn, email.as_str(), &name, &hash, true, now)?;
-                    let event =
-                        AuditRecord::success(AuditKind::UserCreated, Some(actor.user), Some(actor.org))
-                            .subject(user.id);
-                    audit::record(conn, &event, &context, now)?;
-                    user
-                }
-            };
-            let existing = store::roles_in(conn, user.id, org)?;
-            let combined: RoleSet = existing.iter().chain(roles.iter()).collect();
-            store::set_roles(conn, org, user.id, combined, now)?;
-            record_roles_changed(conn, &actor, org, user.id, existing, combined, &context, now)?;
-            Ok(Member { user, roles: combined })
         })
         .await
     }
@@ -1120,7 +1143,7 @@ impl AccessService {
     }
 
     /// Records an event whose failure to record must not change the answer (it is logged).
-    async fn record(&self, event: AuditRecord, context: &RequestContext) {
+    pub(crate) async fn record(&self, event: AuditRecord, context: &RequestContext) {
         let (now, context) = (self.clock.now(), context.clone());
         let kind = event.kind;
         if let Err(error) = self
@@ -1139,7 +1162,7 @@ fn operator_context() -> RequestContext {
     }
 }
 
-fn slug_for(given: Option<&str>, name: &str) -> Result<Slug, AccessError> {
+pub(crate) fn slug_for(given: Option<&str>, name: &str) -> Result<Slug, AccessError> {
     match given {
         Some(slug) => Slug::parse(slug),
         None => Slug::derive_from(name).ok_or_else(|| {
@@ -1151,7 +1174,7 @@ fn slug_for(given: Option<&str>, name: &str) -> Result<Slug, AccessError> {
     }
 }
 
-fn check_roles(roles: RoleSet, kind: OrgKind) -> Result<(), AccessError> {
+pub(crate) fn check_roles(roles: RoleSet, kind: OrgKind) -> Result<(), AccessError> {
     match roles.iter().find(|role| !role.allowed_in(kind)) {
         Some(role) => Err(AccessError::RoleNotAllowed { role, kind }),
         None => Ok(()),
@@ -1180,7 +1203,7 @@ fn keep_an_admin(
 }
 
 #[allow(clippy::too_many_arguments, reason = "one audit record, many facts")]
-fn record_roles_changed(
+pub(crate) fn record_roles_changed(
     conn: &mut DbConnection,
     actor: &Principal,
     org: OrganizationId,

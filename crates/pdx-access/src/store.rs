@@ -60,6 +60,7 @@ struct UserRow {
     password_change_required: bool,
     disabled: bool,
     created_at: NaiveDateTime,
+    email_confirmed_at: Option<NaiveDateTime>,
 }
 
 impl UserRow {
@@ -71,6 +72,7 @@ impl UserRow {
             password_change_required: self.password_change_required,
             disabled: self.disabled,
             created_at: self.created_at.and_utc(),
+            email_confirmed_at: self.email_confirmed_at.map(|at| at.and_utc()),
         };
         Ok((user, self.password_hash))
     }
@@ -193,6 +195,31 @@ pub fn find_organization_by_slug(
         .try_into()
 }
 
+/// Refuses a slug or credit code an organisation already has.
+pub fn check_organization_free(
+    conn: &mut DbConnection,
+    slug: &str,
+    credit_code: Option<&str>,
+) -> Result<(), AccessError> {
+    let slug_taken: i64 = organizations::table
+        .filter(organizations::slug.eq(slug))
+        .count()
+        .get_result(conn)?;
+    if slug_taken > 0 {
+        return Err(AccessError::SlugTaken);
+    }
+    if let Some(code) = credit_code {
+        let code_taken: i64 = organizations::table
+            .filter(organizations::credit_code.eq(code))
+            .count()
+            .get_result(conn)?;
+        if code_taken > 0 {
+            return Err(AccessError::CreditCodeTaken);
+        }
+    }
+    Ok(())
+}
+
 /// Which organisations to list.
 #[derive(Debug, Clone, Default)]
 pub struct OrganizationFilter {
@@ -276,7 +303,9 @@ pub fn update_organization(
     find_organization(conn, id)
 }
 
-/// Inserts a user with an already-hashed password.
+/// Inserts a user with an already-hashed password. Every caller has seen control of the
+/// address shown (a followed link) or vouched for it (an operator), so the account is
+/// confirmed from the start.
 pub fn insert_user(
     conn: &mut DbConnection,
     email: &str,
@@ -296,6 +325,7 @@ pub fn insert_user(
             users::disabled.eq(false),
             users::created_at.eq(now.naive_utc()),
             users::updated_at.eq(now.naive_utc()),
+            users::email_confirmed_at.eq(Some(now.naive_utc())),
         ))
         .execute(conn)
         .map_err(StorageError::from);
@@ -314,6 +344,7 @@ fn user_columns() -> (
     users::password_change_required,
     users::disabled,
     users::created_at,
+    users::email_confirmed_at,
 ) {
     (
         users::id,
@@ -323,6 +354,7 @@ fn user_columns() -> (
         users::password_change_required,
         users::disabled,
         users::created_at,
+        users::email_confirmed_at,
     )
 }
 
@@ -371,6 +403,22 @@ pub fn set_password(
     } else {
         Err(AccessError::UserNotFound)
     }
+}
+
+/// Records that control of the account's address was shown, unless it already was.
+pub fn confirm_email(
+    conn: &mut DbConnection,
+    user: UserId,
+    now: Timestamp,
+) -> Result<(), AccessError> {
+    diesel::update(
+        users::table
+            .find(user.to_string())
+            .filter(users::email_confirmed_at.is_null()),
+    )
+    .set(users::email_confirmed_at.eq(Some(now.naive_utc())))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// How many user accounts exist.

@@ -1,5 +1,5 @@
 //! An access service for tests of this and dependent crates: real keys in a given
-//! directory, cheap password hashing, a fixed issuer and audience.
+//! directory (e-mail in its `outbox`), cheap password hashing, a fixed issuer and audience.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,10 +9,11 @@ use pdx_core::{Clock, SystemClock};
 use pdx_storage::Database;
 
 use crate::keys::KeyRing;
+use crate::mail::MailSettings;
 use crate::model::PasswordPolicy;
 use crate::password::Argon2Params;
 use crate::secrets::SecretHasher;
-use crate::service::{AccessService, AccessSettings};
+use crate::service::{AccessService, AccessSettings, AccountSettings};
 use crate::throttle::ThrottlePolicy;
 use crate::tokens::TokenSettings;
 
@@ -42,6 +43,14 @@ pub fn test_service(database: Database, keys_dir: &Path) -> AccessService {
         },
         throttle: ThrottlePolicy::default(),
         bootstrap_admin_email: "Admin@PDX.test".into(),
+        accounts: AccountSettings::default(),
+        mail: MailSettings {
+            from: "PDX <no-reply@pdx.test>".into(),
+            smtp_url: None,
+            outbox_dir: keys_dir.join("outbox"),
+            public_url: TEST_ISSUER.into(),
+            per_recipient_per_hour: 5,
+        },
     };
     match AccessService::new(
         database,

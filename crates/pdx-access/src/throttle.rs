@@ -1,45 +1,78 @@
-//! Sign-in throttling: failed attempts are counted per account and per client address in a
-//! fixed window; past the limit, attempts are refused without checking the password.
+//! Throttles of this process, checked before any password hashing: sign-in failures slow down
+//! one account from one client address progressively (never the account for everyone), an
+//! address failing across many accounts is refused for a window, and account requests
+//! (registrations, resends, password resets) and e-mails per recipient are counted per window.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How many failures are tolerated, and over how long.
+/// How sign-in failures are throttled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
-    /// Failed attempts allowed per account within the window.
-    pub per_account: u32,
-    /// Failed attempts allowed per client address within the window.
+    /// Failures of one account from one client address before each further attempt from
+    /// there must wait: 1 s after the next failure, doubling up to `window`.
+    pub free_failures: u32,
+    /// Failures from one client address, whatever the accounts, within `window` before that
+    /// address is refused for the rest of it.
     pub per_address: u32,
-    /// The window.
+    /// The window, and the longest wait.
     pub window: Duration,
 }
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
         Self {
-            per_account: 5,
+            free_failures: 5,
             per_address: 50,
             window: Duration::from_secs(15 * 60),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    failures: u32,
+/// An attempt turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// How long until another attempt is considered (at least a second).
+    pub retry_after: Duration,
+    /// Whether this is the first refusal since the throttle engaged: only that one is worth a
+    /// ledger entry, so that a flood of refused attempts does not become a flood of writes.
+    pub first: bool,
 }
 
 /// Entries kept before expired ones are swept, bounding memory under address scanning.
 const SWEEP_THRESHOLD: usize = 10_000;
 
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    failures: u32,
+    last_failure: Instant,
+    refusals: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    count: u32,
+    refusals: u32,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Counts failed sign-ins of this process.
 #[derive(Debug)]
 pub struct LoginThrottle {
     policy: ThrottlePolicy,
-    windows: Mutex<HashMap<String, Window>>,
+    pairs: Mutex<HashMap<(String, String), Pair>>,
+    addresses: RateLimiter,
+}
+
+fn address_key(address: Option<&str>) -> &str {
+    address.unwrap_or("-")
 }
 
 impl LoginThrottle {
@@ -47,79 +80,168 @@ impl LoginThrottle {
     pub fn new(policy: ThrottlePolicy) -> Self {
         Self {
             policy,
+            pairs: Mutex::new(HashMap::new()),
+            addresses: RateLimiter::new(policy.per_address, policy.window),
+        }
+    }
+
+    /// The wait imposed after `failures` failures of a pair.
+    fn delay(&self, failures: u32) -> Duration {
+        if self.policy.free_failures == 0 || failures < self.policy.free_failures {
+            return Duration::ZERO;
+        }
+        let doublings = (failures - self.policy.free_failures).min(20);
+        Duration::from_secs(1u64 << doublings).min(self.policy.window.max(Duration::from_secs(1)))
+    }
+
+    /// Refuses an attempt while the account is slowed down for this address, or the address
+    /// is over its limit; says how long to wait.
+    pub fn check(&self, account: &str, address: Option<&str>) -> Result<(), Refusal> {
+        self.check_at(account, address, Instant::now())
+    }
+
+    fn check_at(&self, account: &str, address: Option<&str>, now: Instant) -> Result<(), Refusal> {
+        let address = address_key(address);
+        self.addresses.check_at(address, now)?;
+        let mut pairs = lock(&self.pairs);
+        let Some(pair) = pairs.get_mut(&(account.to_owned(), address.to_owned())) else {
+            return Ok(());
+        };
+        let until = pair.last_failure + self.delay(pair.failures);
+        if now >= until {
+            return Ok(());
+        }
+        pair.refusals += 1;
+        Err(Refusal {
+            retry_after: (until - now).max(Duration::from_secs(1)),
+            first: pair.refusals == 1,
+        })
+    }
+
+    /// Counts a failed attempt of the account from the address.
+    pub fn failed(&self, account: &str, address: Option<&str>) {
+        self.failed_at(account, address, Instant::now());
+    }
+
+    fn failed_at(&self, account: &str, address: Option<&str>, now: Instant) {
+        let address = address_key(address);
+        self.addresses.hit_at(address, now).ok();
+        let window = self.policy.window;
+        let mut pairs = lock(&self.pairs);
+        if pairs.len() > SWEEP_THRESHOLD {
+            pairs.retain(|_, pair| now.duration_since(pair.last_failure) < window);
+        }
+        let pair = pairs
+            .entry((account.to_owned(), address.to_owned()))
+            .or_insert(Pair {
+                failures: 0,
+                last_failure: now,
+                refusals: 0,
+            });
+        // Failures long past are forgiven.
+        if now.duration_since(pair.last_failure) >= window {
+            pair.failures = 0;
+        }
+        pair.failures += 1;
+        pair.last_failure = now;
+        pair.refusals = 0;
+    }
+
+    /// Clears the account's failures from this address after a successful sign-in.
+    pub fn succeeded(&self, account: &str, address: Option<&str>) {
+        lock(&self.pairs).remove(&(account.to_owned(), address_key(address).to_owned()));
+    }
+
+    /// Clears the account's failures from every address (its owner just proved control of it,
+    /// e.g. by resetting the password).
+    pub fn forget_account(&self, account: &str) {
+        lock(&self.pairs).retain(|(key, _), _| key != account);
+    }
+}
+
+/// Counts events per key in fixed windows; past `limit` in a window, further events are
+/// refused until it ends. A limit of 0 means unlimited.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+impl RateLimiter {
+    /// At most `limit` events per key within `window`.
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit,
+            window: window.max(Duration::from_secs(1)),
             windows: Mutex::new(HashMap::new()),
         }
     }
 
-    fn keys(account: &str, address: Option<&str>) -> [(String, bool); 2] {
-        [
-            (format!("account:{account}"), true),
-            (format!("address:{}", address.unwrap_or("-")), false),
-        ]
+    /// Counts an event, refusing it (uncounted) when the key is over its limit.
+    pub fn hit(&self, key: &str) -> Result<(), Refusal> {
+        self.hit_at(key, Instant::now())
     }
 
-    /// Refuses an attempt when either the account or the address is over its limit;
-    /// returns how long to wait.
-    pub fn check(&self, account: &str, address: Option<&str>) -> Result<(), Duration> {
-        let now = Instant::now();
-        let windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut wait = Duration::ZERO;
-        for (key, is_account) in Self::keys(account, address) {
-            let limit = if is_account {
-                self.policy.per_account
-            } else {
-                self.policy.per_address
-            };
-            if let Some(window) = windows.get(&key) {
-                let age = now.duration_since(window.started);
-                if age < self.policy.window && window.failures >= limit {
-                    wait = wait.max(self.policy.window - age);
-                }
-            }
-        }
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait.max(Duration::from_secs(1)))
-        }
+    /// Whether an event would be refused, without counting it.
+    pub fn check(&self, key: &str) -> Result<(), Refusal> {
+        self.check_at(key, Instant::now())
     }
 
-    /// Counts a failed attempt.
-    pub fn failed(&self, account: &str, address: Option<&str>) {
-        let now = Instant::now();
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn current(&self, windows: &mut HashMap<String, Window>, key: &str, now: Instant) -> Window {
         if windows.len() > SWEEP_THRESHOLD {
-            let window = self.policy.window;
+            let window = self.window;
             windows.retain(|_, w| now.duration_since(w.started) < window);
         }
-        for (key, _) in Self::keys(account, address) {
-            let entry = windows.entry(key).or_insert(Window {
+        let entry = windows.entry(key.to_owned()).or_insert(Window {
+            started: now,
+            count: 0,
+            refusals: 0,
+        });
+        if now.duration_since(entry.started) >= self.window {
+            *entry = Window {
                 started: now,
-                failures: 0,
-            });
-            if now.duration_since(entry.started) >= self.policy.window {
-                *entry = Window {
-                    started: now,
-                    failures: 0,
-                };
-            }
-            entry.failures += 1;
+                count: 0,
+                refusals: 0,
+            };
         }
+        *entry
     }
 
-    /// Clears an account's failures after a successful sign-in.
-    pub fn succeeded(&self, account: &str) {
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        windows.remove(&format!("account:{account}"));
+    fn refusal(&self, window: &mut Window, now: Instant) -> Option<Refusal> {
+        if self.limit == 0 || window.count < self.limit {
+            return None;
+        }
+        window.refusals += 1;
+        let left = self
+            .window
+            .saturating_sub(now.duration_since(window.started));
+        Some(Refusal {
+            retry_after: left.max(Duration::from_secs(1)),
+            first: window.refusals == 1,
+        })
+    }
+
+    fn check_at(&self, key: &str, now: Instant) -> Result<(), Refusal> {
+        let mut windows = lock(&self.windows);
+        if !windows.contains_key(key) {
+            return Ok(());
+        }
+        let mut window = self.current(&mut windows, key, now);
+        let refusal = self.refusal(&mut window, now);
+        windows.insert(key.to_owned(), window);
+        refusal.map_or(Ok(()), Err)
+    }
+
+    fn hit_at(&self, key: &str, now: Instant) -> Result<(), Refusal> {
+        let mut windows = lock(&self.windows);
+        let mut window = self.current(&mut windows, key, now);
+        let refusal = self.refusal(&mut window, now);
+        if refusal.is_none() {
+            window.count += 1;
+        }
+        windows.insert(key.to_owned(), window);
+        refusal.map_or(Ok(()), Err)
     }
 }
 
@@ -129,36 +251,128 @@ mod tests {
 
     fn policy() -> ThrottlePolicy {
         ThrottlePolicy {
-            per_account: 3,
-            per_address: 5,
+            free_failures: 3,
+            per_address: 10,
             window: Duration::from_secs(60),
         }
     }
 
     #[test]
-    fn account_is_refused_after_its_limit_until_a_success_clears_it() {
+    fn failures_slow_down_the_pair_progressively_and_never_the_account_elsewhere() {
         let throttle = LoginThrottle::new(policy());
-        for _ in 0..3 {
-            assert!(throttle.check("a@x.cn", Some("10.0.0.1")).is_ok());
-            throttle.failed("a@x.cn", Some("10.0.0.1"));
+        let start = Instant::now();
+        let (a, home, attacker) = ("a@x.cn", Some("10.0.0.1"), Some("10.0.0.66"));
+        for _ in 0..2 {
+            throttle.failed_at(a, attacker, start);
+            assert!(
+                throttle.check_at(a, attacker, start).is_ok(),
+                "free failures"
+            );
         }
-        let wait = throttle.check("a@x.cn", Some("10.0.0.2"));
-        assert!(wait.is_err_and(|w| w <= Duration::from_secs(60) && w >= Duration::from_secs(1)));
-        assert!(
-            throttle.check("b@x.cn", Some("10.0.0.2")).is_ok(),
-            "other accounts unaffected"
+        throttle.failed_at(a, attacker, start);
+        let refused = throttle.check_at(a, attacker, start);
+        assert_eq!(
+            refused,
+            Err(Refusal {
+                retry_after: Duration::from_secs(1),
+                first: true
+            })
         );
-        throttle.succeeded("a@x.cn");
-        assert!(throttle.check("a@x.cn", Some("10.0.0.2")).is_ok());
+        assert!(
+            throttle
+                .check_at(a, attacker, start)
+                .is_err_and(|r| !r.first),
+            "only the first refusal is worth recording"
+        );
+        assert!(
+            throttle.check_at(a, home, start).is_ok(),
+            "the owner signs in from elsewhere"
+        );
+        // Each further failure doubles the wait: 2 s, 4 s, 8 s …
+        let (mut at, mut previous) = (start, 1);
+        for expected in [2, 4, 8, 16, 32, 60] {
+            at += Duration::from_secs(previous);
+            previous = expected;
+            assert!(throttle.check_at(a, attacker, at).is_ok());
+            throttle.failed_at(a, attacker, at);
+            let wait = throttle
+                .check_at(a, attacker, at)
+                .err()
+                .map(|r| r.retry_after);
+            assert_eq!(wait, Some(Duration::from_secs(expected)));
+        }
+        throttle.succeeded(a, attacker);
+        assert!(throttle.check_at(a, attacker, at).is_ok());
+    }
+
+    #[test]
+    fn old_failures_are_forgiven_after_the_window() {
+        let throttle = LoginThrottle::new(policy());
+        let start = Instant::now();
+        for _ in 0..3 {
+            throttle.failed_at("a@x.cn", None, start);
+        }
+        let later = start + Duration::from_secs(61);
+        throttle.failed_at("a@x.cn", None, later);
+        assert!(throttle.check_at("a@x.cn", None, later).is_ok());
     }
 
     #[test]
     fn address_is_refused_after_its_limit_across_accounts() {
         let throttle = LoginThrottle::new(policy());
-        for i in 0..5 {
-            throttle.failed(&format!("user{i}@x.cn"), Some("10.0.0.9"));
+        let now = Instant::now();
+        for i in 0..10 {
+            throttle.failed_at(&format!("user{i}@x.cn"), Some("10.0.0.9"), now);
         }
-        assert!(throttle.check("fresh@x.cn", Some("10.0.0.9")).is_err());
-        assert!(throttle.check("fresh@x.cn", Some("10.0.0.8")).is_ok());
+        assert!(
+            throttle
+                .check_at("fresh@x.cn", Some("10.0.0.9"), now)
+                .is_err()
+        );
+        assert!(
+            throttle
+                .check_at("fresh@x.cn", Some("10.0.0.8"), now)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn forgetting_an_account_clears_it_from_every_address() {
+        let throttle = LoginThrottle::new(policy());
+        let now = Instant::now();
+        for address in ["10.0.0.1", "10.0.0.2"] {
+            for _ in 0..3 {
+                throttle.failed_at("a@x.cn", Some(address), now);
+            }
+        }
+        throttle.forget_account("a@x.cn");
+        assert!(throttle.check_at("a@x.cn", Some("10.0.0.1"), now).is_ok());
+        assert!(throttle.check_at("a@x.cn", Some("10.0.0.2"), now).is_ok());
+    }
+
+    #[test]
+    fn rate_limiter_counts_per_key_and_window() {
+        let limiter = RateLimiter::new(2, Duration::from_secs(60));
+        let now = Instant::now();
+        assert!(limiter.hit_at("k", now).is_ok());
+        assert!(
+            limiter.check_at("k", now).is_ok(),
+            "checking does not count"
+        );
+        assert!(limiter.hit_at("k", now).is_ok());
+        let refused = limiter.hit_at("k", now + Duration::from_secs(15));
+        assert_eq!(
+            refused,
+            Err(Refusal {
+                retry_after: Duration::from_secs(45),
+                first: true
+            })
+        );
+        assert!(limiter.hit_at("other", now).is_ok());
+        assert!(limiter.hit_at("k", now + Duration::from_secs(60)).is_ok());
+        let unlimited = RateLimiter::new(0, Duration::from_secs(60));
+        for _ in 0..100 {
+            assert!(unlimited.hit_at("k", now).is_ok());
+        }
     }
 }

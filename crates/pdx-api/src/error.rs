@@ -185,6 +185,14 @@ pub enum ApiError {
         /// Why, for a human.
         detail: String,
     },
+    /// What the request refers to existed but is gone for good (a used or expired link).
+    #[error("{detail}")]
+    Gone {
+        /// The stable code.
+        code: &'static str,
+        /// Why, for a human.
+        detail: String,
+    },
     /// A field of the request is not acceptable.
     #[error("{field}: {message}")]
     Validation {
@@ -252,7 +260,9 @@ impl ApiError {
             Self::QuotaExhausted { .. } => "quota_exhausted",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::ResourceNotFound(_) => "not_found",
-            Self::Conflict { code, .. } | Self::Validation { code, .. } => code,
+            Self::Conflict { code, .. }
+            | Self::Gone { code, .. }
+            | Self::Validation { code, .. } => code,
             Self::ClassificationRejected { .. } => "classification_rejected",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::OAuth { error, .. } => error,
@@ -283,6 +293,7 @@ impl ApiError {
             Self::RangeNotSatisfiable { .. } => "Range not satisfiable",
             Self::ResourceNotFound(_) => "Not found",
             Self::Conflict { .. } => "Conflict",
+            Self::Gone { .. } => "Gone",
             Self::Validation { .. } => "Validation failed",
             Self::ClassificationRejected { .. } => "Classification rejected",
             Self::TooManyRequests { .. } => "Too many requests",
@@ -413,6 +424,7 @@ impl ResponseError for ApiError {
             }
             Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Gone { .. } => StatusCode::GONE,
             Self::Validation { .. } | Self::ClassificationRejected { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -544,9 +556,38 @@ impl From<pdx_access::AccessError> for ApiError {
                 code: "last_admin",
                 detail: error.to_string(),
             },
-            E::OrganizationNotFound | E::UserNotFound | E::ApiKeyNotFound => {
-                Self::ResourceNotFound(error.to_string())
+            E::AlreadyMember => Self::Conflict {
+                code: "already_member",
+                detail: error.to_string(),
+            },
+            E::InvitationNotPending => Self::Conflict {
+                code: "invitation_not_pending",
+                detail: error.to_string(),
+            },
+            E::LinkInvalid => Self::Validation {
+                code: "link_invalid",
+                field: "token".to_owned(),
+                message: error.to_string(),
+            },
+            E::LinkExpired => Self::Gone {
+                code: "link_expired",
+                detail: error.to_string(),
+            },
+            E::LinkUsed => Self::Gone {
+                code: "link_used",
+                detail: error.to_string(),
+            },
+            E::EmailUnconfirmed => {
+                oauth(StatusCode::BAD_REQUEST, "invalid_grant", error.to_string())
             }
+            E::RateLimited { retry_after } => Self::TooManyRequests {
+                retry_after: retry_after.as_secs().max(1),
+                detail: error.to_string(),
+            },
+            E::OrganizationNotFound
+            | E::UserNotFound
+            | E::ApiKeyNotFound
+            | E::InvitationNotFound => Self::ResourceNotFound(error.to_string()),
             E::InvalidCredentials
             | E::NotAMember
             | E::InvalidRefreshToken

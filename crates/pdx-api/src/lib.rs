@@ -55,7 +55,7 @@ every response carries an `X-Request-Id`.",
     ),
     tags(
         (name = "auth", description = "OAuth 2.0 tokens, revocation and signing keys"),
-        (name = "accounts", description = "The signed-in user and enterprise registration"),
+        (name = "accounts", description = "The signed-in user, enterprise registration, password resets and invitations, confirmed by e-mail"),
         (name = "organizations", description = "Agencies, enterprises and their members"),
         (name = "api-keys", description = "Credentials for machine clients"),
         (name = "audit", description = "The audit trail of access control"),
@@ -105,6 +105,11 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(accounts::get_me)
         .service(accounts::change_password)
         .service(accounts::register_enterprise)
+        .service(accounts::resend_confirmation)
+        .service(accounts::confirm_registration)
+        .service(accounts::request_password_reset)
+        .service(accounts::complete_password_reset)
+        .service(accounts::accept_invitation)
         .service(organizations::list_organizations)
         .service(organizations::create_organization)
         .service(organizations::get_organization)
@@ -114,6 +119,9 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(organizations::add_member)
         .service(organizations::set_member_roles)
         .service(organizations::remove_member)
+        .service(organizations::list_invitations)
+        .service(organizations::revoke_invitation)
+        .service(organizations::resend_invitation)
         .service(api_keys::create_api_key)
         .service(api_keys::list_api_keys)
         .service(api_keys::revoke_api_key)

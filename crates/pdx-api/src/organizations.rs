@@ -1,9 +1,11 @@
 //! Organisations and their members: listing and reading (public for verified ones),
-//! creation and verification by platform admins, membership management by org admins.
+//! creation and verification by platform admins, membership management and invitations by
+//! org admins.
 
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use pdx_access::model::Member;
-use pdx_access::service::{MemberInput, OrganizationInput};
+use pdx_access::service::OrganizationInput;
+use pdx_access::service_accounts::Invitation;
 use pdx_core::{OrgKind, PageRequest, Role, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -281,32 +283,77 @@ pub(crate) async fn list_members(
     Ok(web::Json(members.into_iter().map(Into::into).collect()))
 }
 
-/// A member to add.
+/// Someone to invite.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberRequest {
-    /// The account's e-mail address.
+    /// The address to invite; whoever controls it accepts (creating an account if it has none).
     pub email: String,
-    /// For a new account: its name.
-    pub display_name: Option<String>,
-    /// For a new account: a one-time password, to be changed at first sign-in.
-    pub password: Option<String>,
     /// Roles to grant: `admin`, `publisher`, `reviewer`, `member` (agencies);
     /// `admin`, `member` (enterprises); `platform_admin`, `auditor` (the platform).
     #[schema(value_type = Vec<String>, example = json!(["publisher"]))]
     pub roles: Vec<Role>,
 }
 
-/// Adds a member, creating the account if the address is new (org admins, platform admins).
+/// An invitation to join an organisation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InvitationResponse {
+    /// The invitation id.
+    pub id: String,
+    /// The organisation it admits to.
+    pub organization_id: String,
+    /// The address it was sent to.
+    pub email: String,
+    /// The roles it grants.
+    #[schema(value_type = Vec<String>, example = json!(["publisher"]))]
+    pub roles: Vec<Role>,
+    /// Who sent it.
+    pub invited_by: Option<String>,
+    /// `pending`, `used` (accepted), `revoked` or `expired`.
+    #[schema(example = "pending")]
+    pub status: String,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Last sent (RFC 3339).
+    pub sent_at: String,
+    /// When its link stops working (RFC 3339).
+    pub expires_at: String,
+    /// When it was accepted (RFC 3339).
+    pub accepted_at: Option<String>,
+}
+
+impl From<Invitation> for InvitationResponse {
+    fn from(invitation: Invitation) -> Self {
+        Self {
+            id: invitation.id,
+            organization_id: invitation.organization.to_string(),
+            email: invitation.email,
+            roles: invitation.roles.iter().collect(),
+            invited_by: invitation.invited_by.map(|u| u.to_string()),
+            status: invitation.status.as_str().to_owned(),
+            created_at: invitation.created_at.to_rfc3339(),
+            sent_at: invitation.sent_at.to_rfc3339(),
+            expires_at: invitation.expires_at.to_rfc3339(),
+            accepted_at: invitation.accepted_at.map(|at| at.to_rfc3339()),
+        }
+    }
+}
+
+/// Invites someone to the organisation (org admins, platform admins): a link goes to the
+/// address, and its holder accepts, with their existing account or a new one. Nobody else sets
+/// or sees the account's password. A newer invitation to the same address replaces the older.
 #[utoipa::path(
     tag = "organizations",
     security(("bearer" = [])),
     params(("org" = String, Path, description = "Organisation id or slug")),
     request_body = AddMemberRequest,
     responses(
-        (status = 201, description = "Added", body = MemberResponse),
+        (status = 202, description = "Invited; the invitation awaits acceptance", body = InvitationResponse),
         (status = 403, description = "Not permitted", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid roles or account data", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_member`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid address or roles", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The address had enough e-mail this hour", body = Problem,
+         content_type = "application/problem+json"),
     )
 )]
 #[post("/api/v1/organizations/{org}/members")]
@@ -319,21 +366,98 @@ pub(crate) async fn add_member(
 ) -> Result<HttpResponse, ApiError> {
     let org = state.access.resolve_organization(&path).await?;
     let body = body.into_inner();
-    let member = state
+    let invitation = state
         .access
-        .add_member(
-            &principal,
-            org,
-            MemberInput {
-                email: body.email,
-                display_name: body.display_name,
-                password: body.password,
-                roles: body.roles,
-            },
-            &context,
-        )
+        .invite_member(&principal, org, &body.email, body.roles, &context)
         .await?;
-    Ok(HttpResponse::Created().json(MemberResponse::from(member)))
+    Ok(HttpResponse::Accepted().json(InvitationResponse::from(invitation)))
+}
+
+/// Lists the organisation's invitations, newest first (its admins, platform admins, auditors).
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(("org" = String, Path, description = "Organisation id or slug")),
+    responses(
+        (status = 200, description = "The invitations", body = Vec<InvitationResponse>),
+        (status = 403, description = "Not permitted", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organisation", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/organizations/{org}/invitations")]
+pub(crate) async fn list_invitations(
+    state: web::Data<ApiState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<String>,
+) -> Result<web::Json<Vec<InvitationResponse>>, ApiError> {
+    let org = state.access.resolve_organization(&path).await?;
+    let invitations = state.access.invitations(&principal, org).await?;
+    Ok(web::Json(invitations.into_iter().map(Into::into).collect()))
+}
+
+/// Withdraws a pending invitation; its link stops working.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "Organisation id or slug"),
+        ("id" = String, Path, description = "The invitation id"),
+    ),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 403, description = "Not permitted", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such invitation here", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invitation_not_pending`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/api/v1/organizations/{org}/invitations/{id}")]
+pub(crate) async fn revoke_invitation(
+    state: web::Data<ApiState>,
+    Authenticated(principal): Authenticated,
+    Context(context): Context,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, id) = path.into_inner();
+    let org = state.access.resolve_organization(&org).await?;
+    state
+        .access
+        .revoke_invitation(&principal, org, &id, &context)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sends an invitation again with a new link and expiry (the old link stops working); at most
+/// once a minute.
+#[utoipa::path(
+    tag = "organizations",
+    security(("bearer" = [])),
+    params(
+        ("org" = String, Path, description = "Organisation id or slug"),
+        ("id" = String, Path, description = "The invitation id"),
+    ),
+    responses(
+        (status = 200, description = "Sent again", body = InvitationResponse),
+        (status = 403, description = "Not permitted", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such invitation here", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invitation_not_pending`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Sent too recently; see Retry-After", body = Problem,
+         content_type = "application/problem+json"),
+    )
+)]
+#[post("/api/v1/organizations/{org}/invitations/{id}/resend")]
+pub(crate) async fn resend_invitation(
+    state: web::Data<ApiState>,
+    Authenticated(principal): Authenticated,
+    Context(context): Context,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<InvitationResponse>, ApiError> {
+    let (org, id) = path.into_inner();
+    let org = state.access.resolve_organization(&org).await?;
+    let invitation = state
+        .access
+        .resend_invitation(&principal, org, &id, &context)
+        .await?;
+    Ok(web::Json(invitation.into()))
 }
 
 /// The roles a member should hold.

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 use pdx_access::keys::KeyRing;
+use pdx_access::mail::MailSettings;
 use pdx_access::model::PasswordPolicy;
 use pdx_access::password::Argon2Params;
 use pdx_access::secrets::SecretHasher;
+use pdx_access::service::AccountSettings;
 use pdx_access::throttle::ThrottlePolicy;
 use pdx_access::tokens::TokenSettings;
 use pdx_access::{AccessService, AccessSettings};
@@ -64,7 +66,16 @@ impl Application {
             .map_err(ServerError::io("cannot read the bound address"))?;
         let public_url = config.public_url(local);
 
-        let access = open_access(&config, database.clone(), &public_url)?;
+        let access = open_access(&config, database.clone(), &public_url)
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        match access.mailer().outbox() {
+            Some(outbox) => tracing::info!(
+                outbox = %outbox.display(),
+                "no SMTP relay configured ([mail] smtp_url): e-mail to account holders is written \
+                 to the outbox directory, one .eml file per message"
+            ),
+            None => tracing::info!("e-mail to account holders goes through the SMTP relay"),
+        }
         bootstrap(&access, &config.data_dir).await?;
         access.refresh_revocations().await?;
         let catalog = open_catalog(&config, database.clone())?;
@@ -355,11 +366,24 @@ pub fn open_access(
             parallelism: auth.argon2_parallelism,
         },
         throttle: ThrottlePolicy {
-            per_account: auth.login_failures_per_account,
+            free_failures: auth.login_failures_per_account,
             per_address: auth.login_failures_per_address,
             window: Duration::from_secs(auth.login_window_secs.max(1)),
         },
         bootstrap_admin_email: auth.bootstrap_admin_email.clone(),
+        accounts: AccountSettings {
+            confirmation_ttl: Duration::from_secs(auth.confirmation_ttl_secs.max(60)),
+            invitation_ttl: Duration::from_secs(auth.invitation_ttl_secs.max(60)),
+            password_reset_ttl: Duration::from_secs(auth.password_reset_ttl_secs.max(60)),
+            requests_per_address_per_hour: auth.account_requests_per_address_per_hour,
+        },
+        mail: MailSettings {
+            from: config.mail.from.clone(),
+            smtp_url: config.mail.smtp_url.clone(),
+            outbox_dir: config.outbox_dir(),
+            public_url: public_url.to_owned(),
+            per_recipient_per_hour: config.mail.per_recipient_per_hour,
+        },
     };
     Ok(AccessService::new(
         database,

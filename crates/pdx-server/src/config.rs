@@ -41,6 +41,36 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// How PDX faces the network (`[http]`, environment `PDX_HTTP__<KEY>`).
     pub http: HttpConfig,
+    /// E-mail to account holders (`[mail]`, environment `PDX_MAIL__<KEY>`).
+    pub mail: MailConfig,
+}
+
+/// How e-mail (confirmation, invitation and password-reset links) goes out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// The `From` of every message. Default `PDX <no-reply@pdx.local>`.
+    pub from: String,
+    /// An SMTP relay: `smtps://USER:PASSWORD@HOST:465` (TLS) or
+    /// `smtp://USER:PASSWORD@HOST:587?tls=required` (STARTTLS). Default: none, so messages are
+    /// written to `outbox_dir`.
+    pub smtp_url: Option<String>,
+    /// Where messages go when no SMTP relay is set, one `.eml` file each (mode 0600).
+    /// Default: `outbox` in the data directory.
+    pub outbox_dir: Option<PathBuf>,
+    /// Messages to one address per hour; further ones are not sent (0: unlimited). Default 5.
+    pub per_recipient_per_hour: u32,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            from: "PDX <no-reply@pdx.local>".to_owned(),
+            smtp_url: None,
+            outbox_dir: None,
+            per_recipient_per_hour: 5,
+        }
+    }
 }
 
 /// Network-facing settings: proxies, browser origins, limits and the metrics token.
@@ -144,12 +174,23 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// argon2id lanes. Default 1 (OWASP).
     pub argon2_parallelism: u32,
-    /// Failed sign-ins per account per window before refusing. Default 5.
+    /// Failed sign-ins of one account from one client address before each further attempt
+    /// from there must wait (1 s, then doubling up to `login_window_secs`); other addresses
+    /// are not affected. Default 5.
     pub login_failures_per_account: u32,
     /// Failed sign-ins per client address per window before refusing. Default 50.
     pub login_failures_per_address: u32,
-    /// The throttling window in seconds. Default 900.
+    /// The throttling window (and the longest wait) in seconds. Default 900.
     pub login_window_secs: u64,
+    /// Registrations, confirmation resends and password-reset requests per client address
+    /// per hour (0: unlimited). Default 20.
+    pub account_requests_per_address_per_hour: u32,
+    /// How long a registration's confirmation link works, in seconds. Default 86400 (a day).
+    pub confirmation_ttl_secs: u64,
+    /// How long an invitation works, in seconds. Default 604800 (a week).
+    pub invitation_ttl_secs: u64,
+    /// How long a password-reset link works, in seconds. Default 3600 (an hour).
+    pub password_reset_ttl_secs: u64,
     /// A PKCS#8 PEM Ed25519 key to sign tokens with, instead of the generated keys in
     /// `<data_dir>/keys/jwt` (rotation is then the operator's). Default: none.
     pub signing_key_file: Option<PathBuf>,
@@ -171,6 +212,10 @@ impl Default for AuthConfig {
             login_failures_per_account: 5,
             login_failures_per_address: 50,
             login_window_secs: 900,
+            account_requests_per_address_per_hour: 20,
+            confirmation_ttl_secs: 24 * 3600,
+            invitation_ttl_secs: 7 * 24 * 3600,
+            password_reset_ttl_secs: 3600,
             signing_key_file: None,
             bootstrap_admin_email: "admin@pdx.local".to_owned(),
         }
@@ -203,6 +248,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             ledger: LedgerConfig::default(),
             http: HttpConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -257,6 +303,14 @@ impl Config {
                 self.bind
             ))
         })
+    }
+
+    /// Where e-mail goes without an SMTP relay.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.mail
+            .outbox_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
     }
 
     /// The public base URL without a trailing slash, given the port actually bound.
@@ -315,6 +369,11 @@ mod tests {
             http: HttpConfig {
                 metrics_token: parsed.http.metrics_token.clone(),
                 ..defaults.http.clone()
+            },
+            mail: MailConfig {
+                smtp_url: parsed.mail.smtp_url.clone(),
+                outbox_dir: parsed.mail.outbox_dir.clone(),
+                ..defaults.mail.clone()
             },
             ..defaults
         };

@@ -37,6 +37,27 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        email_confirmed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// One-time tokens sent by e-mail (registration, invitation, password reset), kept as
+    /// keyed hashes.
+    account_tokens (id) {
+        id -> Text,
+        purpose -> Text,
+        token_hash -> Text,
+        email -> Text,
+        user_id -> Nullable<Text>,
+        organization_id -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        payload -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        sent_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -357,4 +378,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_idempotency,
     access_revocations,
     ledger_checkpoints,
+    account_tokens,
 );

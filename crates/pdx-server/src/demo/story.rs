@@ -948,8 +948,9 @@ impl Story<'_> {
         Ok(())
     }
 
-    /// An enterprise registers itself (with the demo password) and, for the verified one, a
-    /// platform admin verifies it; returns its admin's principal.
+    /// An enterprise is registered (with the demo password, its address vouched for by the
+    /// loader as an operator would) and, for the verified one, a platform admin verifies it;
+    /// returns its admin's principal.
     async fn register(&mut self, registration: &Registration) -> Result<Principal, ServerError> {
         // The verified one registered the day before it was verified; the pending one registers
         // at the story's current time, its end.
@@ -960,10 +961,9 @@ impl Story<'_> {
         let (organization, user) = self
             .past
             .access
-            .register_enterprise(
+            .register_enterprise_as_operator(
                 EnterpriseRegistration {
                     email: registration.email.to_owned(),
-                    password: DEMO_PASSWORD.to_owned(),
                     display_name: format!("Demo admin {}", registration.en),
                     organization_name: format!("{} {}", registration.zh, registration.en),
                     slug: Some(registration.slug.to_owned()),
@@ -971,6 +971,7 @@ impl Story<'_> {
                     contact_email: None,
                     contact_phone: None,
                 },
+                DEMO_PASSWORD,
                 &loader_context(),
             )
             .await?;
