@@ -408,6 +408,82 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_revision_changes_the_metadata_and_status_but_not_the_identity_or_version() {
+        let now = chrono::Utc::now();
+        let input = DatasetInput {
+            slug: Some("levels".into()),
+            title: "Levels".into(),
+            description: "River levels".into(),
+            keywords: vec!["river".into()],
+            themes: vec!["ENVI".into()],
+            contact_name: None,
+            contact_email: None,
+            spatial: None,
+            temporal_start: None,
+            temporal_end: None,
+            update_frequency: "daily".into(),
+            languages: vec!["zh".into()],
+            resource_code: None,
+            classification: Classification {
+                sharing: pdx_core::SharingClass::Conditional,
+                opening: pdx_core::OpeningClass::Conditional,
+                grade: pdx_core::DataGrade::General,
+            },
+            licence: None,
+            landing_page: None,
+        };
+        let published = Dataset {
+            id: DatasetId::new(),
+            organization_id: OrganizationId::new(),
+            slug: "levels".into(),
+            title: input.title.clone(),
+            description: input.description.clone(),
+            keywords: input.keywords.clone(),
+            themes: input.themes.clone(),
+            contact_name: None,
+            contact_email: None,
+            spatial: None,
+            temporal_start: None,
+            temporal_end: None,
+            update_frequency: input.update_frequency.clone(),
+            languages: input.languages.clone(),
+            resource_code: None,
+            classification: input.classification,
+            licence: None,
+            landing_page: None,
+            status: DatasetStatus::Published,
+            version: 3,
+            review_comment: None,
+            created_at: now,
+            modified_at: now,
+            published_at: Some(now),
+        };
+        assert_eq!(published.input(), input);
+        let mut next = input.clone();
+        next.slug = Some("renamed".into());
+        next.title = "Levels v4".into();
+        next.classification.opening = pdx_core::OpeningClass::Open;
+        next.licence = Some("CC-BY-4.0".into());
+        let revision = Revision {
+            status: DatasetStatus::InReview,
+            input: next,
+            distribution_changes: std::collections::BTreeMap::new(),
+            review_comment: None,
+            created_at: now,
+            modified_at: now + chrono::Duration::seconds(5),
+        };
+        let revised = published.revised(&revision);
+        assert_eq!(
+            (revised.id, revised.slug.as_str(), revised.version),
+            (published.id, "levels", 3)
+        );
+        assert_eq!(revised.title, "Levels v4");
+        assert_eq!(revised.classification.opening, pdx_core::OpeningClass::Open);
+        assert_eq!(revised.status, DatasetStatus::InReview);
+        assert_eq!(revised.modified_at, revision.modified_at);
+    }
+
+    #[test]
     fn lifecycle_allows_exactly_the_whitelisted_transitions() {
         use DatasetStatus::*;
         use LifecycleAction::*;

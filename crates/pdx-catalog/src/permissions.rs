@@ -88,3 +88,97 @@ pub fn view_versions(p: Option<&Principal>, dataset: &Dataset) -> Result<(), Cat
     }
     view_dataset(p, dataset)
 }
+
+#[cfg(test)]
+mod tests {
+    use pdx_core::{
+        Classification, DataGrade, DatasetId, DistributionId, OpeningClass, OrganizationId,
+        SharingClass,
+    };
+
+    use super::*;
+    use crate::model::DistributionKind;
+
+    fn dataset(status: DatasetStatus) -> Dataset {
+        let now = chrono::Utc::now();
+        Dataset {
+            id: DatasetId::new(),
+            organization_id: OrganizationId::new(),
+            slug: "levels".into(),
+            title: "Levels".into(),
+            description: String::new(),
+            keywords: Vec::new(),
+            themes: Vec::new(),
+            contact_name: None,
+            contact_email: None,
+            spatial: None,
+            temporal_start: None,
+            temporal_end: None,
+            update_frequency: "daily".into(),
+            languages: Vec::new(),
+            resource_code: None,
+            classification: Classification {
+                sharing: SharingClass::Conditional,
+                opening: OpeningClass::Conditional,
+                grade: DataGrade::General,
+            },
+            licence: None,
+            landing_page: None,
+            status,
+            version: 1,
+            review_comment: None,
+            created_at: now,
+            modified_at: now,
+            published_at: Some(now),
+        }
+    }
+
+    fn distribution(dataset: &Dataset, published_version: Option<i32>) -> Distribution {
+        Distribution {
+            id: DistributionId::new(),
+            dataset_id: dataset.id,
+            title: "CSV".into(),
+            description: None,
+            kind: DistributionKind::File,
+            format: "CSV".into(),
+            media_type: "text/csv".into(),
+            byte_size: Some(1),
+            sha256: None,
+            storage_key: None,
+            access_url: None,
+            columns: None,
+            created_at: dataset.created_at,
+            modified_at: dataset.created_at,
+            published_version,
+        }
+    }
+
+    #[test]
+    fn only_a_published_version_s_distributions_of_a_published_dataset_are_in_the_catalog() {
+        let published = dataset(DatasetStatus::Published);
+        assert!(in_published_catalog(
+            &published,
+            &distribution(&published, Some(1))
+        ));
+        assert!(
+            !in_published_catalog(&published, &distribution(&published, None)),
+            "added in a pending revision"
+        );
+        let other = dataset(DatasetStatus::Published);
+        assert!(
+            !in_published_catalog(&published, &distribution(&other, Some(1))),
+            "another dataset's distribution"
+        );
+        for status in [
+            DatasetStatus::Draft,
+            DatasetStatus::InReview,
+            DatasetStatus::Withdrawn,
+        ] {
+            let dataset = dataset(status);
+            assert!(
+                !in_published_catalog(&dataset, &distribution(&dataset, Some(1))),
+                "{status}"
+            );
+        }
+    }
+}
