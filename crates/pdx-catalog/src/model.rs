@@ -459,7 +459,7 @@ mod tests {
             published_at: Some(now),
         };
         assert_eq!(published.input(), input);
-        let mut next = input.clone();
+        let mut next = input;
         next.slug = Some("renamed".into());
         next.title = "Levels v4".into();
         next.classification.opening = pdx_core::OpeningClass::Open;
