@@ -1043,6 +1043,10 @@ async fn a_revision_under_way_keeps_the_published_version_public_and_the_owner_s
         )
         .await;
     assert_eq!(again.status(), 409);
+    assert_eq!(
+        json(again).await["detail"],
+        "cannot start a second revision of a dataset that is draft"
+    );
 
     // Review and return keep the published version public.
     a.server

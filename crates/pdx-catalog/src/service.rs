@@ -486,7 +486,8 @@ impl CatalogService {
                 (LifecycleAction::Revise, Some(revision)) => {
                     return Err(CatalogError::IllegalTransition {
                         from: revision.status,
-                        action: "revise (a revision is already pending)",
+                        // "cannot start a second revision of a dataset that is draft"
+                        action: "start a second revision of",
                     });
                 }
                 (LifecycleAction::Withdraw | LifecycleAction::Revise, _) | (_, None) => {
