@@ -143,6 +143,7 @@ pub(crate) fn seed(
                         columns: None,
                         created_at: now,
                         modified_at: now,
+                        published_version: Some(1),
                     },
                 )?;
                 store::set_status(conn, id, DatasetStatus::Published, None, Some(1), now)?;

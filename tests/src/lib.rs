@@ -264,6 +264,21 @@ impl TestServer {
             )
             .await;
         assert_eq!(created.status(), 201);
+        let distribution = self.upload_csv(publisher, &slug, csv).await;
+        let submit = format!("/api/v1/datasets/{slug}/submit");
+        self.call(reqwest::Method::POST, &submit, Some(publisher), None)
+            .await;
+        let publish = format!("/api/v1/datasets/{slug}/publish");
+        let published = self
+            .call(reqwest::Method::POST, &publish, Some(reviewer), None)
+            .await;
+        assert_eq!(published.status(), 200);
+        distribution
+    }
+
+    /// Uploads `csv` as a distribution of the dataset `slug` (a draft or a pending revision);
+    /// returns the distribution's id.
+    pub async fn upload_csv(&self, publisher: &str, slug: &str, csv: &str) -> String {
         let upload = self
             .client
             .post(self.url(&format!("/api/v1/datasets/{slug}/distributions")))
@@ -275,19 +290,50 @@ impl TestServer {
         let Ok(upload) = upload else {
             panic!("the upload failed")
         };
-        let distribution = json(upload).await["id"]
+        assert_eq!(upload.status(), 201);
+        json(upload).await["id"]
             .as_str()
             .unwrap_or_default()
-            .to_owned();
-        let submit = format!("/api/v1/datasets/{slug}/submit");
-        self.call(reqwest::Method::POST, &submit, Some(publisher), None)
+            .to_owned()
+    }
+
+    /// Starts a revision of the published dataset `slug` as `publisher` and replaces the
+    /// revision's metadata with `body`; returns the owner's view of the revision.
+    pub async fn revise_dataset(
+        &self,
+        publisher: &str,
+        slug: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let revise = format!("/api/v1/datasets/{slug}/revise");
+        let revised = self
+            .call(reqwest::Method::POST, &revise, Some(publisher), None)
             .await;
+        assert_eq!(revised.status(), 200);
+        let edited = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/datasets/{slug}"),
+                Some(publisher),
+                Some(body),
+            )
+            .await;
+        assert_eq!(edited.status(), 200);
+        json(edited).await
+    }
+
+    /// Submits the draft (or revision) `slug` as `publisher` and has `reviewer` publish it.
+    pub async fn submit_and_publish(&self, publisher: &str, reviewer: &str, slug: &str) {
+        let submit = format!("/api/v1/datasets/{slug}/submit");
+        let submitted = self
+            .call(reqwest::Method::POST, &submit, Some(publisher), None)
+            .await;
+        assert_eq!(submitted.status(), 200);
         let publish = format!("/api/v1/datasets/{slug}/publish");
         let published = self
             .call(reqwest::Method::POST, &publish, Some(reviewer), None)
             .await;
         assert_eq!(published.status(), 200);
-        distribution
     }
 
     /// Sends a request with an optional bearer token and JSON body.

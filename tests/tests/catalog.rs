@@ -900,3 +900,462 @@ async fn a_renamed_publisher_shows_in_cached_dataset_views() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// GETs `path` with an optional token and returns the status and JSON body.
+async fn read(a: &Agency, path: &str, token: Option<&str>) -> (u16, Value) {
+    let response = a.server.call(Method::GET, path, token, None).await;
+    let status = response.status().as_u16();
+    (status, json(response).await)
+}
+
+#[tokio::test]
+async fn a_revision_under_way_keeps_the_published_version_public_and_the_owner_sees_both() {
+    let a = agency().await;
+    publish(&a, "air", "Air quality 空气质量", "Hourly readings").await;
+    let mut revision = dataset("air", "Secret draft 机密草案 title", "Unreleased notes");
+    revision["opening_class"] = json!("conditional");
+    revision["keywords"] = json!(["embargoed"]);
+    let owners = a.server.revise_dataset(&a.publisher, "air", revision).await;
+    assert_eq!(owners["status"], "draft");
+    let added = a
+        .server
+        .upload_csv(&a.publisher, "air", "station,pm25\nFutian,12\n")
+        .await;
+    let geojson = a
+        .server
+        .client
+        .post(
+            a.server
+                .url("/api/v1/datasets/air/distributions?format=GeoJSON"),
+        )
+        .bearer_auth(&a.publisher)
+        .header("content-type", "application/geo+json")
+        .body(r#"{"type":"FeatureCollection","features":[]}"#)
+        .send()
+        .await;
+    assert_eq!(geojson.map(|r| r.status().as_u16()).ok(), Some(201));
+    let other = a.server.access_token("pub@health.test").await;
+
+    // Everyone else reads, searches and lists exactly what was published.
+    for token in [None, Some(other.as_str())] {
+        let (status, public) = read(&a, "/api/v1/datasets/air", token).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            (
+                public["status"].as_str(),
+                public["title"].as_str(),
+                public["opening_class"].as_str(),
+                public["version"].as_i64()
+            ),
+            (
+                Some("published"),
+                Some("Air quality 空气质量"),
+                Some("open"),
+                Some(1)
+            )
+        );
+        assert_eq!(public["distributions"].as_array().map(Vec::len), Some(1));
+        assert!(public.get("published_version").is_none(), "{public}");
+        let (_, found) = read(&a, "/api/v1/datasets?q=air", token).await;
+        assert_eq!(found["total"], 1);
+        assert_eq!(found["items"][0]["title"], "Air quality 空气质量");
+        assert_eq!(
+            found["items"][0]["distributions"].as_array().map(Vec::len),
+            Some(1)
+        );
+        for hidden in ["Secret", "机密", "Unreleased", "embargoed"] {
+            let (_, found) = read(
+                &a,
+                &format!("/api/v1/datasets?q={}", pdx_tests::urlencode(hidden)),
+                token,
+            )
+            .await;
+            assert_eq!(found["total"], 0, "the draft's {hidden:?} leaked");
+        }
+        assert_eq!(
+            found["facets"]["format"],
+            json!([{ "value": "CSV", "count": 1 }]),
+            "the revision's formats are not counted"
+        );
+        let (_, by_format) = read(&a, "/api/v1/datasets?format=GeoJSON", token).await;
+        assert_eq!(
+            by_format["total"], 0,
+            "the revision's formats are not searchable"
+        );
+        let (_, closed) = read(&a, "/api/v1/datasets?opening_class=conditional", token).await;
+        assert_eq!(closed["total"], 0, "the draft's classification leaked");
+        let (status, _) = read(&a, &format!("/api/v1/distributions/{added}"), token).await;
+        assert_eq!(status, 404, "a distribution of the revision is not public");
+        let (_, versions) = read(&a, "/api/v1/datasets/air/versions", token).await;
+        assert_eq!(versions.as_array().map(Vec::len), Some(1));
+    }
+
+    // The owning agency sees the revision, with the published version beside it.
+    let (_, mine) = read(&a, "/api/v1/datasets/air", Some(&a.reviewer)).await;
+    assert_eq!(
+        (
+            mine["status"].as_str(),
+            mine["title"].as_str(),
+            mine["opening_class"].as_str()
+        ),
+        (
+            Some("draft"),
+            Some("Secret draft 机密草案 title"),
+            Some("conditional")
+        )
+    );
+    let distributions = mine["distributions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(distributions.len(), 3);
+    assert_eq!(distributions[0]["published_version"], 1);
+    assert_eq!(distributions[1]["id"], added.as_str());
+    assert_eq!(distributions[1]["published_version"], Value::Null);
+    let published = &mine["published_version"];
+    assert_eq!(
+        (
+            published["status"].as_str(),
+            published["title"].as_str(),
+            published["version"].as_i64()
+        ),
+        (Some("published"), Some("Air quality 空气质量"), Some(1))
+    );
+    assert_eq!(published["distributions"].as_array().map(Vec::len), Some(1));
+    let (_, listed) = read(&a, "/api/v1/datasets?mine=true", Some(&a.publisher)).await;
+    assert_eq!(listed["items"][0]["title"], "Secret draft 机密草案 title");
+    let (status, _) = read(
+        &a,
+        &format!("/api/v1/distributions/{added}"),
+        Some(&a.publisher),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // A second revision cannot start beside the first.
+    let again = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/air/revise",
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(
+        json(again).await["detail"],
+        "cannot start a second revision of a dataset that is draft"
+    );
+
+    // Review and return keep the published version public.
+    a.server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/air/submit",
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    let returned = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/air/return",
+            Some(&a.reviewer),
+            Some(json!({ "comment": "cite the stations" })),
+        )
+        .await;
+    let returned = json(returned).await;
+    assert_eq!(
+        (
+            returned["status"].as_str(),
+            returned["review_comment"].as_str()
+        ),
+        (Some("draft"), Some("cite the stations"))
+    );
+    let (_, public) = read(&a, "/api/v1/datasets/air", None).await;
+    assert_eq!(
+        (public["status"].as_str(), public["title"].as_str()),
+        (Some("published"), Some("Air quality 空气质量"))
+    );
+
+    // Publishing the revision replaces the public version.
+    a.server
+        .submit_and_publish(&a.publisher, &a.reviewer, "air")
+        .await;
+    let (_, public) = read(&a, "/api/v1/datasets/air", None).await;
+    assert_eq!(
+        (
+            public["status"].as_str(),
+            public["title"].as_str(),
+            public["opening_class"].as_str(),
+            public["version"].as_i64()
+        ),
+        (
+            Some("published"),
+            Some("Secret draft 机密草案 title"),
+            Some("conditional"),
+            Some(2)
+        )
+    );
+    assert_eq!(public["distributions"].as_array().map(Vec::len), Some(3));
+    assert_eq!(public["distributions"][1]["published_version"], 2);
+    let (_, found) = read(&a, "/api/v1/datasets?q=机密", None).await;
+    assert_eq!(found["total"], 1);
+    let (_, found) = read(&a, "/api/v1/datasets?q=Hourly", None).await;
+    assert_eq!(found["total"], 0, "the old version left search");
+    let (_, mine) = read(&a, "/api/v1/datasets/air", Some(&a.publisher)).await;
+    assert!(mine.get("published_version").is_none(), "{mine}");
+    let (_, versions) = read(&a, "/api/v1/datasets/air/versions", None).await;
+    assert_eq!(versions.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        versions[1]["snapshot"]["dataset"]["title"],
+        "Air quality 空气质量"
+    );
+    assert_eq!(
+        versions[0]["snapshot"]["distributions"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+}
+
+#[tokio::test]
+async fn a_distribution_edited_in_a_revision_keeps_its_published_metadata_until_publication() {
+    let a = agency().await;
+    publish(&a, "stops", "Bus stops 公交站点", "All stops").await;
+    let (_, published) = read(&a, "/api/v1/datasets/stops", None).await;
+    let id = published["distributions"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    a.server
+        .revise_dataset(
+            &a.publisher,
+            "stops",
+            dataset("stops", "Bus stops 公交站点", "All stops"),
+        )
+        .await;
+    let patched = a
+        .server
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/distributions/{id}"),
+            Some(&a.publisher),
+            Some(json!({ "title": "Renamed in the revision" })),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    assert_eq!(json(patched).await["title"], "Renamed in the revision");
+    let (_, public) = read(&a, &format!("/api/v1/distributions/{id}"), None).await;
+    assert_eq!(public["title"], "Stops CSV");
+    let (_, public) = read(&a, "/api/v1/datasets/stops", None).await;
+    assert_eq!(public["distributions"][0]["title"], "Stops CSV");
+    let (_, mine) = read(&a, "/api/v1/datasets/stops", Some(&a.publisher)).await;
+    assert_eq!(mine["distributions"][0]["title"], "Renamed in the revision");
+    let deleted = a
+        .server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/distributions/{id}"),
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 422, "a published distribution stays");
+
+    a.server
+        .submit_and_publish(&a.publisher, &a.reviewer, "stops")
+        .await;
+    let (_, public) = read(&a, &format!("/api/v1/distributions/{id}"), None).await;
+    assert_eq!(public["title"], "Renamed in the revision");
+}
+
+#[tokio::test]
+async fn a_withdrawn_dataset_stays_withdrawn_while_a_revision_is_pending() {
+    let a = agency().await;
+    publish(&a, "old", "Old stops 旧站点", "Superseded stops").await;
+    a.server
+        .revise_dataset(
+            &a.publisher,
+            "old",
+            dataset("old", "New stops 新站点", "Current"),
+        )
+        .await;
+    let withdrawn = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/old/withdraw",
+            Some(&a.reviewer),
+            Some(json!({ "comment": "errors found" })),
+        )
+        .await;
+    assert_eq!(
+        withdrawn.status(),
+        200,
+        "withdrawal is not held up by a revision"
+    );
+    let owners = json(withdrawn).await;
+    assert_eq!(
+        (
+            owners["status"].as_str(),
+            owners["published_version"]["status"].as_str()
+        ),
+        (Some("draft"), Some("withdrawn"))
+    );
+    let (_, public) = read(&a, "/api/v1/datasets/old", None).await;
+    assert_eq!(
+        (public["status"].as_str(), public["title"].as_str()),
+        (Some("withdrawn"), Some("Old stops 旧站点"))
+    );
+    for q in ["stops", "New"] {
+        let (_, found) = read(&a, &format!("/api/v1/datasets?q={q}"), None).await;
+        assert_eq!(found["total"], 0, "{q}");
+    }
+    // Submitting the revision does not bring it back; publishing it does.
+    a.server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/old/submit",
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    let (_, public) = read(&a, "/api/v1/datasets/old", None).await;
+    assert_eq!(public["status"], "withdrawn");
+    let published = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/old/publish",
+            Some(&a.reviewer),
+            None,
+        )
+        .await;
+    assert_eq!(published.status(), 200);
+    let (_, public) = read(&a, "/api/v1/datasets/old", None).await;
+    assert_eq!(
+        (
+            public["status"].as_str(),
+            public["title"].as_str(),
+            public["version"].as_i64()
+        ),
+        (Some("published"), Some("New stops 新站点"), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn catalog_changes_are_audit_entries_in_the_ledger() {
+    let a = agency().await;
+    let created = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&a.publisher),
+            Some(dataset("audited", "Audited 审计", "x")),
+        )
+        .await;
+    let dataset_id = json(created).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    a.server
+        .call(
+            Method::PUT,
+            "/api/v1/datasets/audited",
+            Some(&a.publisher),
+            Some(dataset("audited", "Audited 审计 v2", "y")),
+        )
+        .await;
+    let distribution = a.server.upload_csv(&a.publisher, "audited", "a\n1\n").await;
+    let patched = a
+        .server
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/distributions/{distribution}"),
+            Some(&a.publisher),
+            Some(json!({ "title": "Renamed" })),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let removed = a
+        .server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/distributions/{distribution}"),
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), 204);
+    let deleted = a
+        .server
+        .call(
+            Method::DELETE,
+            "/api/v1/datasets/audited",
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    publish(&a, "revised", "Revised 修订", "z").await;
+    a.server
+        .call(
+            Method::POST,
+            "/api/v1/datasets/revised/revise",
+            Some(&a.publisher),
+            None,
+        )
+        .await;
+
+    a.server
+        .create_user("platform", "audit@pdx.test", &[Role::Auditor])
+        .await;
+    let auditor = a.server.access_token("audit@pdx.test").await;
+    for kind in [
+        "dataset_created",
+        "dataset_updated",
+        "distribution_added",
+        "distribution_updated",
+        "distribution_deleted",
+        "dataset_deleted",
+    ] {
+        let (_, events) = read(
+            &a,
+            &format!("/api/v1/audit-events?kind={kind}"),
+            Some(&auditor),
+        )
+        .await;
+        let items = events["items"].as_array().cloned().unwrap_or_default();
+        assert!(
+            items.iter().any(|e| e["subject"] == dataset_id.as_str()),
+            "{kind}: {events}"
+        );
+        if kind.starts_with("distribution") {
+            assert!(
+                items
+                    .iter()
+                    .any(|e| e["detail"]["distribution"] == distribution.as_str()),
+                "{kind} names the distribution: {events}"
+            );
+        }
+    }
+    let (_, revised) = read(
+        &a,
+        "/api/v1/audit-events?kind=dataset_revised",
+        Some(&auditor),
+    )
+    .await;
+    assert_eq!(revised["total"], 1, "{revised}");
+    // The agency reads them as ledger entries on its datasets.
+    let (_, entries) = read(
+        &a,
+        "/api/v1/ledger/entries?kind=dataset_revised",
+        Some(&a.reviewer),
+    )
+    .await;
+    assert_eq!(entries["total"], 1, "{entries}");
+}

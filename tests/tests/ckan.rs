@@ -192,3 +192,57 @@ async fn ckan_errors_use_the_ckan_error_types() {
     assert_eq!(status, 400);
     assert_eq!(unknown["success"], false);
 }
+
+#[tokio::test]
+async fn ckan_shows_the_published_version_of_a_dataset_under_revision() {
+    use pdx_core::{OrgKind, Role};
+    let server = TestServer::spawn().await;
+    server.create_org("water", OrgKind::Agency).await;
+    server
+        .create_user(
+            "water",
+            "admin@water.test",
+            &[Role::Admin, Role::Publisher, Role::Reviewer],
+        )
+        .await;
+    let admin = server.access_token("admin@water.test").await;
+    let body = |title: &str| {
+        json!({
+            "slug": "water", "title": title, "description": "River levels", "update_frequency": "hourly",
+            "languages": ["zh"], "sharing_class": "unconditional", "opening_class": "open",
+            "grade": "general", "licence": "CC-BY-4.0", "keywords": ["river"],
+        })
+    };
+    server
+        .publish_dataset(&admin, &admin, body("Published levels"), "a\n1\n")
+        .await;
+    let mut pending = body("Pending embargoed levels");
+    pending["keywords"] = json!(["embargoed"]);
+    pending["opening_class"] = json!("conditional");
+    pending["licence"] = Value::Null;
+    server.revise_dataset(&admin, "water", pending).await;
+    let added = server.upload_csv(&admin, "water", "a\n2\n").await;
+
+    let (status, shown) = get(&server, "/api/3/action/package_show?id=water").await;
+    assert_eq!(status, 200);
+    let package = &shown["result"];
+    assert_eq!(package["title"], "Published levels");
+    assert_eq!(package["isopen"], true);
+    assert_eq!(package["num_resources"], 1);
+    assert_eq!(package["tags"][0]["name"], "river");
+    let (_, found) = get(&server, "/api/3/action/package_search?q=levels").await;
+    assert_eq!(found["result"]["count"], 1);
+    assert_eq!(found["result"]["results"][0]["title"], "Published levels");
+    let (_, hidden) = get(&server, "/api/3/action/package_search?q=embargoed").await;
+    assert_eq!(hidden["result"]["count"], 0);
+    let (_, tags) = get(&server, "/api/3/action/tag_list").await;
+    assert_eq!(tags["result"], json!(["river"]));
+    let (status, _) = get(&server, &format!("/api/3/action/resource_show?id={added}")).await;
+    assert_eq!(status, 404, "the revision's file is not a resource yet");
+
+    server.submit_and_publish(&admin, &admin, "water").await;
+    let (_, shown) = get(&server, "/api/3/action/package_show?id=water").await;
+    assert_eq!(shown["result"]["title"], "Pending embargoed levels");
+    assert_eq!(shown["result"]["num_resources"], 2);
+    assert_eq!(shown["result"]["isopen"], false);
+}

@@ -168,3 +168,84 @@ async fn single_datasets_are_served_and_drafts_are_not() {
     assert_eq!(server.get("/dataset/schools.ttl").await.status(), 404);
     assert_eq!(server.get("/dataset/bus-stops.xml").await.status(), 404);
 }
+
+/// A server with an agency whose open dataset `water` is published, then revised (new title,
+/// a second file) without the revision being published.
+async fn revised_water() -> (TestServer, String) {
+    use pdx_core::{OrgKind, Role};
+    let server = TestServer::spawn().await;
+    server.create_org("water", OrgKind::Agency).await;
+    server
+        .create_user(
+            "water",
+            "admin@water.test",
+            &[Role::Admin, Role::Publisher, Role::Reviewer],
+        )
+        .await;
+    let admin = server.access_token("admin@water.test").await;
+    let body = |title: &str| {
+        serde_json::json!({
+            "slug": "water", "title": title, "description": "River levels", "update_frequency": "hourly",
+            "languages": ["zh"], "sharing_class": "unconditional", "opening_class": "open",
+            "grade": "general", "licence": "CC-BY-4.0",
+        })
+    };
+    server
+        .publish_dataset(&admin, &admin, body("Published levels"), "a\n1\n")
+        .await;
+    server
+        .revise_dataset(&admin, "water", body("Pending embargoed levels"))
+        .await;
+    server.upload_csv(&admin, "water", "a\n2\n").await;
+    (server, admin)
+}
+
+#[tokio::test]
+async fn a_dataset_under_revision_is_described_as_published() {
+    let (server, admin) = revised_water().await;
+    let titles = |triples: &[Triple]| -> Vec<String> {
+        triples
+            .iter()
+            .filter(|t| t.predicate.as_str() == format!("{DCT}title"))
+            .map(|t| t.object.to_string())
+            .collect()
+    };
+    for path in [
+        "/dataset/water.ttl",
+        "/catalog.ttl",
+        "/catalog.ttl?q=levels",
+    ] {
+        let (content_type, body) = fetch(&server, path).await;
+        let triples = parse(&content_type, &body);
+        assert_eq!(
+            subjects_of_type(&triples, &format!("{DCAT}Dataset")).len(),
+            1,
+            "{path}"
+        );
+        assert_eq!(
+            subjects_of_type(&triples, &format!("{DCAT}Distribution")).len(),
+            1,
+            "{path}: the revision's file is not described"
+        );
+        let titles = titles(&triples);
+        assert!(
+            titles.iter().any(|t| t.contains("Published levels")),
+            "{path}: {titles:?}"
+        );
+        assert!(
+            !titles.iter().any(|t| t.contains("embargoed")),
+            "{path}: the revision's title leaked: {titles:?}"
+        );
+    }
+    let (content_type, body) = fetch(&server, "/catalog.ttl?q=embargoed").await;
+    assert!(subjects_of_type(&parse(&content_type, &body), &format!("{DCAT}Dataset")).is_empty());
+    // Once published, the revision is what is described.
+    server.submit_and_publish(&admin, &admin, "water").await;
+    let (content_type, body) = fetch(&server, "/dataset/water.ttl").await;
+    let triples = parse(&content_type, &body);
+    assert!(titles(&triples).iter().any(|t| t.contains("embargoed")));
+    assert_eq!(
+        subjects_of_type(&triples, &format!("{DCAT}Distribution")).len(),
+        2
+    );
+}

@@ -1495,3 +1495,132 @@ async fn while_the_database_file_is_unwritable_requests_are_refused_at_once() {
     }
     assert!(served, "serving resumes once the file is writable");
 }
+
+/// The metadata of a dataset like `publish` makes, with another opening class and title.
+fn revised(slug: &str, title: &str, opening: &str) -> Value {
+    json!({
+        "slug": slug, "title": title, "description": "Water levels, revised", "update_frequency": "hourly",
+        "languages": ["zh"], "sharing_class": "conditional", "opening_class": opening, "grade": "general",
+        "licence": if opening == "open" { Value::from("CC-BY-4.0") } else { Value::Null },
+    })
+}
+
+async fn code_of(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let code = json(response).await["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (status, code)
+}
+
+#[tokio::test]
+async fn a_pending_revision_changes_nothing_about_who_may_obtain_the_data_until_it_is_published() {
+    let s = setup(100).await;
+    grant(&s).await;
+    let other = {
+        s.server.create_org("rival", OrgKind::Enterprise).await;
+        s.server
+            .create_user("rival", "dev@rival.test", &[Role::Member])
+            .await;
+        s.server.access_token("dev@rival.test").await
+    };
+    // The owner reclassifies the conditional dataset as open and adds a file, in a revision;
+    // the open dataset gets a revision too.
+    s.server
+        .revise_dataset(&s.admin, "levels", revised("levels", "Levels v2", "open"))
+        .await;
+    let added = s
+        .server
+        .upload_csv(&s.admin, "levels", "station,level\nC,9.9\n")
+        .await;
+    s.server
+        .revise_dataset(
+            &s.admin,
+            "open-levels",
+            revised("open-levels", "Open v2", "closed"),
+        )
+        .await;
+
+    // The published classification still decides: nothing opened, nothing closed.
+    assert_eq!(
+        code_of(download(&s, &s.conditional, None, None).await).await,
+        (401, "authentication_required".to_owned()),
+        "a reclassification to open in a pending revision opens nothing"
+    );
+    assert_eq!(
+        code_of(download(&s, &s.conditional, Some(&other), Some("research")).await).await,
+        (403, "no_grant".to_owned())
+    );
+    let granted = download(&s, &s.conditional, Some(&s.enterprise), Some("research")).await;
+    assert_eq!(
+        granted.status(),
+        200,
+        "the grantee still obtains the published data"
+    );
+    assert_eq!(granted.text().await.unwrap_or_default(), CSV);
+    let open = download(&s, &s.open, None, None).await;
+    assert_eq!(
+        open.status(),
+        200,
+        "open data stays open while its revision says closed"
+    );
+    assert_eq!(open.text().await.unwrap_or_default(), CSV);
+
+    // The file added in the revision is nobody's but the owner's until published.
+    for (token, purpose) in [
+        (None, None),
+        (Some(s.enterprise.as_str()), Some("research")),
+        (Some(other.as_str()), Some("research")),
+    ] {
+        assert_eq!(
+            code_of(download(&s, &added, token, purpose).await).await,
+            (403, "not_published".to_owned()),
+            "{token:?}"
+        );
+    }
+    let access = json(
+        s.server
+            .call(
+                Method::GET,
+                &format!("/api/v1/distributions/{added}/access?purpose=research"),
+                Some(&s.enterprise),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(access["reason"], "not_published");
+    let request = s.server.call(Method::POST, "/api/v1/access-requests", Some(&other), Some(json!({
+        "dataset": "levels", "purpose": "research", "statement": "Flood warnings for our routes",
+        "term_days": 30, "distributions": [added]
+    }))).await;
+    assert_eq!(
+        request.status(),
+        422,
+        "an unpublished distribution cannot be requested"
+    );
+    let own = download(&s, &added, Some(&s.admin), None).await;
+    assert_eq!(own.status(), 200, "the owner obtains its revision's file");
+
+    // Publishing the revision replaces the public version, classification included.
+    s.server
+        .submit_and_publish(&s.admin, &s.admin, "levels")
+        .await;
+    s.server
+        .submit_and_publish(&s.admin, &s.admin, "open-levels")
+        .await;
+    let opened = download(&s, &s.conditional, None, None).await;
+    assert_eq!(opened.status(), 200);
+    let added_public = download(&s, &added, None, None).await;
+    assert_eq!(added_public.status(), 200);
+    assert_eq!(
+        added_public.text().await.unwrap_or_default(),
+        "station,level\nC,9.9\n"
+    );
+    assert_eq!(
+        code_of(download(&s, &s.open, None, None).await).await,
+        (401, "authentication_required".to_owned()),
+        "closed once the revision is published"
+    );
+}

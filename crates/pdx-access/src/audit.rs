@@ -127,6 +127,20 @@ pub enum AuditKind {
     DemoLoaded,
     /// An organisation's name or contacts were edited.
     OrganizationUpdated,
+    /// A draft dataset was created.
+    DatasetCreated,
+    /// A draft's metadata, or a pending revision's, was changed.
+    DatasetUpdated,
+    /// A draft that was never published was deleted.
+    DatasetDeleted,
+    /// A revision of a published or withdrawn dataset was started.
+    DatasetRevised,
+    /// A file or API distribution was added to a draft or a pending revision.
+    DistributionAdded,
+    /// A distribution's title, description or column schema was changed.
+    DistributionUpdated,
+    /// A distribution that no published version holds was deleted.
+    DistributionDeleted,
 }
 
 impl AuditKind {
@@ -174,6 +188,13 @@ impl AuditKind {
             Self::PasswordReset => "password_reset",
             Self::DemoLoaded => "demo_loaded",
             Self::OrganizationUpdated => "organization_updated",
+            Self::DatasetCreated => "dataset_created",
+            Self::DatasetUpdated => "dataset_updated",
+            Self::DatasetDeleted => "dataset_deleted",
+            Self::DatasetRevised => "dataset_revised",
+            Self::DistributionAdded => "distribution_added",
+            Self::DistributionUpdated => "distribution_updated",
+            Self::DistributionDeleted => "distribution_deleted",
         }
     }
 }
@@ -239,7 +260,14 @@ fn subject_field(kind: AuditKind) -> Option<&'static str> {
         | AuditKind::DatasetPublished
         | AuditKind::DatasetWithdrawn
         | AuditKind::ClassificationChanged
-        | AuditKind::OfferSet => Some("dataset"),
+        | AuditKind::OfferSet
+        | AuditKind::DatasetCreated
+        | AuditKind::DatasetUpdated
+        | AuditKind::DatasetDeleted
+        | AuditKind::DatasetRevised
+        | AuditKind::DistributionAdded
+        | AuditKind::DistributionUpdated
+        | AuditKind::DistributionDeleted => Some("dataset"),
         AuditKind::GrantIssued
         | AuditKind::GrantSuspended
         | AuditKind::GrantResumed

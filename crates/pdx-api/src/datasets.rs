@@ -168,6 +168,11 @@ pub struct DatasetResponse {
     pub publisher: PublisherSummary,
     /// Files and API endpoints.
     pub distributions: Vec<DistributionResponse>,
+    /// Only in the owning agency's view of a dataset under revision (whose fields above are the
+    /// pending revision's): the published version, as everyone else sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(no_recursion)]
+    pub published_version: Option<Box<DatasetResponse>>,
 }
 
 impl From<DatasetView> for DatasetResponse {
@@ -205,6 +210,7 @@ impl From<DatasetView> for DatasetResponse {
                 name: view.publisher.name,
             },
             distributions: view.distributions.into_iter().map(Into::into).collect(),
+            published_version: view.published.map(|p| Box::new(Self::from(*p))),
         }
     }
 }
@@ -439,16 +445,20 @@ pub(crate) async fn search_datasets(
 pub(crate) async fn create_dataset(
     state: web::Data<ApiState>,
     Authenticated(principal): Authenticated,
+    Context(context): Context,
     body: web::Json<DatasetRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let view = state
         .catalog
-        .create_dataset(&principal, body.into_inner().into())
+        .create_dataset(&principal, body.into_inner().into(), &context)
         .await?;
     Ok(HttpResponse::Created().json(DatasetResponse::from(view)))
 }
 
-/// One dataset by id or slug. Drafts are visible only within the owning agency.
+/// One dataset by id or slug. Drafts are visible only within the owning agency. While a
+/// revision of a published dataset is pending, everyone sees the published version; the owning
+/// agency (and platform admins and auditors) see the revision, with the published version in
+/// `published_version`.
 #[utoipa::path(
     tag = "catalog",
     params(("id" = String, Path, description = "Dataset id or slug")),
@@ -469,7 +479,8 @@ pub(crate) async fn get_dataset(
     etag::json(&req, &DatasetResponse::from(view))
 }
 
-/// Replaces a draft's metadata (publishers and admins of the owning agency).
+/// Replaces a draft's metadata, or a pending revision's (publishers and admins of the owning
+/// agency); the published version stays public as it is until the revision is published.
 #[utoipa::path(
     tag = "catalog",
     security(("bearer" = [])),
@@ -487,12 +498,13 @@ pub(crate) async fn get_dataset(
 pub(crate) async fn update_dataset(
     state: web::Data<ApiState>,
     Authenticated(principal): Authenticated,
+    Context(context): Context,
     path: web::Path<String>,
     body: web::Json<DatasetRequest>,
 ) -> Result<web::Json<DatasetResponse>, ApiError> {
     let view = state
         .catalog
-        .update_dataset(&principal, &path, body.into_inner().into())
+        .update_dataset(&principal, &path, body.into_inner().into(), &context)
         .await?;
     Ok(web::Json(view.into()))
 }
@@ -512,9 +524,13 @@ pub(crate) async fn update_dataset(
 pub(crate) async fn delete_dataset(
     state: web::Data<ApiState>,
     Authenticated(principal): Authenticated,
+    Context(context): Context,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    state.catalog.delete_dataset(&principal, &path).await?;
+    state
+        .catalog
+        .delete_dataset(&principal, &path, &context)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -582,14 +598,14 @@ lifecycle_endpoint!(
     publish_dataset,
     "/api/v1/datasets/{id}/publish",
     LifecycleAction::Publish,
-    "Approves a dataset in review and publishes it as a new version (reviewers and admins of the owning agency).",
+    "Approves a dataset (or its revision) in review and publishes it as a new version, replacing the published one at once (reviewers and admins of the owning agency).",
     "Not a reviewer of the owning agency"
 );
 lifecycle_endpoint!(
     return_dataset,
     "/api/v1/datasets/{id}/return",
     LifecycleAction::Return,
-    "Returns a dataset in review to its publisher with a comment (reviewers and admins of the owning agency).",
+    "Returns a dataset (or its revision) in review to its publisher with a comment; a published version stays public (reviewers and admins of the owning agency).",
     "Not a reviewer of the owning agency"
 );
 lifecycle_endpoint!(
@@ -603,7 +619,7 @@ lifecycle_endpoint!(
     revise_dataset,
     "/api/v1/datasets/{id}/revise",
     LifecycleAction::Revise,
-    "Starts a new version of a published or withdrawn dataset: it returns to draft until published again.",
+    "Starts a new version of a published or withdrawn dataset: a pending revision (a draft, seen and edited by the owning agency) beside the published version, which stays public, searchable and obtainable as it is until the revision is published. A withdrawn dataset stays withdrawn meanwhile.",
     "Not a publisher of the owning agency"
 );
 

@@ -11,7 +11,7 @@ use pdx_core::DistributionId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::authn::{Authenticated, MaybeAuthenticated};
+use crate::authn::{Authenticated, Context, MaybeAuthenticated};
 use crate::error::{ApiError, Problem};
 use crate::etag;
 use crate::state::ApiState;
@@ -85,6 +85,9 @@ pub struct DistributionResponse {
     pub created_at: String,
     /// Last modified (RFC 3339).
     pub modified_at: String,
+    /// The dataset version it was first published in; `null` while only a draft or a pending
+    /// revision holds it (nobody but the owning agency may obtain it then).
+    pub published_version: Option<i32>,
 }
 
 impl From<Distribution> for DistributionResponse {
@@ -103,6 +106,7 @@ impl From<Distribution> for DistributionResponse {
             columns: d.columns.map(|cs| cs.into_iter().map(Into::into).collect()),
             created_at: d.created_at.to_rfc3339(),
             modified_at: d.modified_at.to_rfc3339(),
+            published_version: d.published_version,
         }
     }
 }
@@ -176,7 +180,8 @@ fn parse_columns(raw: &str) -> Result<Vec<Column>, ApiError> {
 /// What a multipart upload may carry beside the file: boundaries and metadata fields.
 const MULTIPART_OVERHEAD: u64 = 1 << 20;
 
-/// Adds a distribution to a draft dataset. Send a file as `multipart/form-data` (fields
+/// Adds a distribution to a draft dataset or to a pending revision (where it is not public, nor
+/// obtainable by anyone but the owning agency, until the revision is published). Send a file as `multipart/form-data` (fields
 /// `title`, `description`, `format`, `columns` before the `file` part), or as the raw body
 /// with its media type (metadata in the query string, the name in `Content-Disposition`),
 /// or an external API endpoint as JSON. Files are streamed, checksummed and size-limited.
@@ -202,6 +207,7 @@ pub(crate) async fn create_distribution(
     req: HttpRequest,
     state: web::Data<ApiState>,
     Authenticated(principal): Authenticated,
+    Context(context): Context,
     path: web::Path<String>,
     params: web::Query<UploadParams>,
     payload: web::Payload,
@@ -250,10 +256,13 @@ pub(crate) async fn create_distribution(
                     .and_then(|d| d.get_filename())
                     .map(str::to_owned);
                 input.media_type = field.content_type().map(ToString::to_string);
-                let upload =
-                    state
-                        .catalog
-                        .upload_distribution(&principal, &path, input.clone(), &mut field);
+                let upload = state.catalog.upload_distribution(
+                    &principal,
+                    &path,
+                    input.clone(),
+                    &mut field,
+                    &context,
+                );
                 stored = Some(upload.await?);
                 break;
             }
@@ -319,7 +328,7 @@ pub(crate) async fn create_distribution(
         };
         state
             .catalog
-            .add_api_distribution(&principal, &path, input)
+            .add_api_distribution(&principal, &path, input, &context)
             .await?
     } else {
         let params = params.into_inner();
@@ -335,7 +344,7 @@ pub(crate) async fn create_distribution(
         let mut payload = payload;
         state
             .catalog
-            .upload_distribution(&principal, &path, input, &mut payload)
+            .upload_distribution(&principal, &path, input, &mut payload, &context)
             .await?
     };
     Ok(HttpResponse::Created().json(DistributionResponse::from(distribution)))
@@ -380,7 +389,8 @@ pub struct UpdateDistributionRequest {
     pub columns: Option<Option<Vec<ColumnSchema>>>,
 }
 
-/// Changes a distribution's title, description or column schema (draft datasets only).
+/// Changes a distribution's title, description or column schema (drafts and pending revisions
+/// only; for a published distribution the change waits in the revision until it is published).
 #[utoipa::path(
     tag = "catalog",
     security(("bearer" = [])),
@@ -397,6 +407,7 @@ pub struct UpdateDistributionRequest {
 pub(crate) async fn update_distribution(
     state: web::Data<ApiState>,
     Authenticated(principal): Authenticated,
+    Context(context): Context,
     path: web::Path<DistributionId>,
     body: web::Json<UpdateDistributionRequest>,
 ) -> Result<web::Json<DistributionResponse>, ApiError> {
@@ -412,6 +423,7 @@ pub(crate) async fn update_distribution(
             body.title,
             body.description,
             columns,
+            &context,
         )
         .await?;
     Ok(web::Json(updated.into()))
@@ -433,11 +445,12 @@ pub(crate) async fn update_distribution(
 pub(crate) async fn delete_distribution(
     state: web::Data<ApiState>,
     Authenticated(principal): Authenticated,
+    Context(context): Context,
     path: web::Path<DistributionId>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .catalog
-        .delete_distribution(&principal, path.into_inner())
+        .delete_distribution(&principal, path.into_inner(), &context)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -61,7 +61,9 @@ impl fmt::Display for DatasetStatus {
     }
 }
 
-/// A lifecycle action.
+/// A lifecycle action. Editing, submitting, returning and publishing act on what the owning
+/// agency is working on — the dataset itself until its first publication, afterwards its pending
+/// revision; withdrawing and revising act on the published record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LifecycleAction {
     /// Change metadata or distributions.
@@ -74,7 +76,7 @@ pub enum LifecycleAction {
     Return,
     /// Take out of the catalog.
     Withdraw,
-    /// Start a new version.
+    /// Start a new version: a pending revision beside the published one.
     Revise,
 }
 
@@ -91,7 +93,8 @@ impl LifecycleAction {
         }
     }
 
-    /// The status after this action from `from`, if the lifecycle allows it.
+    /// The status after this action from `from`, if the lifecycle allows it. For `Revise`, the
+    /// status the new revision starts in; for `Publish` of a revision, the dataset's.
     pub fn apply(self, from: DatasetStatus) -> Option<DatasetStatus> {
         use DatasetStatus::{Draft, InReview, Published, Withdrawn};
         match (self, from) {
@@ -270,6 +273,108 @@ pub struct Distribution {
     pub created_at: Timestamp,
     /// Last modified.
     pub modified_at: Timestamp,
+    /// The version it was first published in; none while only a draft or a pending revision
+    /// holds it (then nobody but the owning agency may obtain it).
+    pub published_version: Option<i32>,
+}
+
+/// A published distribution's title, description and columns as a pending revision has them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DistributionChanges {
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Column schema.
+    pub columns: Option<Vec<Column>>,
+}
+
+impl DistributionChanges {
+    /// The changes a distribution has as it stands.
+    pub fn of(distribution: &Distribution) -> Self {
+        Self {
+            title: distribution.title.clone(),
+            description: distribution.description.clone(),
+            columns: distribution.columns.clone(),
+        }
+    }
+
+    /// The distribution with these changes applied.
+    pub fn apply(&self, distribution: &mut Distribution) {
+        distribution.title.clone_from(&self.title);
+        distribution.description.clone_from(&self.description);
+        distribution.columns.clone_from(&self.columns);
+    }
+}
+
+/// The pending revision of a published (or withdrawn) dataset: what its owning agency prepares
+/// for the next version while the dataset's record stays the version the public sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// `Draft` or `InReview`.
+    pub status: DatasetStatus,
+    /// The metadata and classification of the next version.
+    pub input: DatasetInput,
+    /// Changes to distributions already published, by distribution id. (Distributions added in
+    /// the revision are rows of their own, not yet published.)
+    pub distribution_changes: std::collections::BTreeMap<String, DistributionChanges>,
+    /// The reviewer's comment when returned.
+    pub review_comment: Option<String>,
+    /// Started.
+    pub created_at: Timestamp,
+    /// Last modified.
+    pub modified_at: Timestamp,
+}
+
+impl Dataset {
+    /// Its editable metadata.
+    pub fn input(&self) -> DatasetInput {
+        DatasetInput {
+            slug: Some(self.slug.clone()),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            keywords: self.keywords.clone(),
+            themes: self.themes.clone(),
+            contact_name: self.contact_name.clone(),
+            contact_email: self.contact_email.clone(),
+            spatial: self.spatial.clone(),
+            temporal_start: self.temporal_start,
+            temporal_end: self.temporal_end,
+            update_frequency: self.update_frequency.clone(),
+            languages: self.languages.clone(),
+            resource_code: self.resource_code.clone(),
+            classification: self.classification,
+            licence: self.licence.clone(),
+            landing_page: self.landing_page.clone(),
+        }
+    }
+
+    /// The dataset as a pending revision would make it: the revision's metadata, status and
+    /// comment (id, slug, version and publication date stay).
+    pub fn revised(&self, revision: &Revision) -> Self {
+        let input = &revision.input;
+        Self {
+            title: input.title.clone(),
+            description: input.description.clone(),
+            keywords: input.keywords.clone(),
+            themes: input.themes.clone(),
+            contact_name: input.contact_name.clone(),
+            contact_email: input.contact_email.clone(),
+            spatial: input.spatial.clone(),
+            temporal_start: input.temporal_start,
+            temporal_end: input.temporal_end,
+            update_frequency: input.update_frequency.clone(),
+            languages: input.languages.clone(),
+            resource_code: input.resource_code.clone(),
+            classification: input.classification,
+            licence: input.licence.clone(),
+            landing_page: input.landing_page.clone(),
+            status: revision.status,
+            review_comment: revision.review_comment.clone(),
+            modified_at: revision.modified_at,
+            ..self.clone()
+        }
+    }
 }
 
 /// A licence template.
@@ -301,6 +406,82 @@ pub struct DatasetVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revision_changes_the_metadata_and_status_but_not_the_identity_or_version() {
+        let now = chrono::Utc::now();
+        let input = DatasetInput {
+            slug: Some("levels".into()),
+            title: "Levels".into(),
+            description: "River levels".into(),
+            keywords: vec!["river".into()],
+            themes: vec!["ENVI".into()],
+            contact_name: None,
+            contact_email: None,
+            spatial: None,
+            temporal_start: None,
+            temporal_end: None,
+            update_frequency: "daily".into(),
+            languages: vec!["zh".into()],
+            resource_code: None,
+            classification: Classification {
+                sharing: pdx_core::SharingClass::Conditional,
+                opening: pdx_core::OpeningClass::Conditional,
+                grade: pdx_core::DataGrade::General,
+            },
+            licence: None,
+            landing_page: None,
+        };
+        let published = Dataset {
+            id: DatasetId::new(),
+            organization_id: OrganizationId::new(),
+            slug: "levels".into(),
+            title: input.title.clone(),
+            description: input.description.clone(),
+            keywords: input.keywords.clone(),
+            themes: input.themes.clone(),
+            contact_name: None,
+            contact_email: None,
+            spatial: None,
+            temporal_start: None,
+            temporal_end: None,
+            update_frequency: input.update_frequency.clone(),
+            languages: input.languages.clone(),
+            resource_code: None,
+            classification: input.classification,
+            licence: None,
+            landing_page: None,
+            status: DatasetStatus::Published,
+            version: 3,
+            review_comment: None,
+            created_at: now,
+            modified_at: now,
+            published_at: Some(now),
+        };
+        assert_eq!(published.input(), input);
+        let mut next = input;
+        next.slug = Some("renamed".into());
+        next.title = "Levels v4".into();
+        next.classification.opening = pdx_core::OpeningClass::Open;
+        next.licence = Some("CC-BY-4.0".into());
+        let revision = Revision {
+            status: DatasetStatus::InReview,
+            input: next,
+            distribution_changes: std::collections::BTreeMap::new(),
+            review_comment: None,
+            created_at: now,
+            modified_at: now + chrono::Duration::seconds(5),
+        };
+        let revised = published.revised(&revision);
+        assert_eq!(
+            (revised.id, revised.slug.as_str(), revised.version),
+            (published.id, "levels", 3)
+        );
+        assert_eq!(revised.title, "Levels v4");
+        assert_eq!(revised.classification.opening, pdx_core::OpeningClass::Open);
+        assert_eq!(revised.status, DatasetStatus::InReview);
+        assert_eq!(revised.modified_at, revision.modified_at);
+    }
 
     #[test]
     fn lifecycle_allows_exactly_the_whitelisted_transitions() {

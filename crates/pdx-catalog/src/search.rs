@@ -221,7 +221,8 @@ impl Matched {
         }
         if let Some(format) = &query.format {
             conditions.push(format!(
-                "d.id IN (SELECT dataset_id FROM distributions WHERE format = {})",
+                "d.id IN (SELECT dataset_id FROM distributions WHERE format = {} \
+                 AND published_version IS NOT NULL)",
                 bind(format)
             ));
         }
@@ -307,7 +308,13 @@ pub fn search(conn: &mut DbConnection, query: &SearchQuery) -> Result<SearchHits
             };
         facets.theme = facet("theme", "dataset_themes", "dataset_id")?;
         facets.keyword = facet("keyword", "dataset_keywords", "dataset_id")?;
-        facets.format = facet("format", "distributions", "dataset_id")?;
+        // Only distributions a published version holds: one added in a pending revision is not
+        // in the catalog yet.
+        facets.format = facet(
+            "format",
+            "(SELECT dataset_id, format FROM distributions WHERE published_version IS NOT NULL) f",
+            "dataset_id",
+        )?;
         // The four facets that are columns of `datasets` come from one grouped scan.
         let sql = format!(
             "SELECT d.organization_id AS organization_id, d.opening_class AS opening_class, \

@@ -14,15 +14,18 @@ use serde::Serialize;
 
 use crate::error::CatalogError;
 use crate::model::{
-    Column, Dataset, DatasetInput, DatasetStatus, DatasetVersion, Distribution, DistributionKind,
-    Licence, LifecycleAction,
+    Column, Dataset, DatasetInput, DatasetStatus, DatasetVersion, Distribution,
+    DistributionChanges, DistributionKind, Licence, LifecycleAction, Revision,
 };
 use crate::permissions;
 use crate::rules;
 use crate::search::{self, Facets, SearchQuery};
 use crate::store;
 
-/// A dataset with its publisher and distributions, as shown.
+/// A dataset with its publisher and distributions, as shown: to everyone the published version
+/// (the dataset as stored and the distributions a published version holds); to those who see
+/// drafts ([`permissions::view_drafts`]) what the owning agency works on — a draft, or a pending
+/// revision with the published version beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DatasetView {
     /// The dataset.
@@ -31,6 +34,18 @@ pub struct DatasetView {
     pub publisher: Organization,
     /// Its distributions.
     pub distributions: Vec<Distribution>,
+    /// While a revision is pending, in the owning agency's view of it: the version the public
+    /// sees.
+    pub published: Option<Box<DatasetView>>,
+}
+
+/// Which view of a dataset to build (see [`DatasetView`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Face {
+    /// What everyone sees.
+    Public,
+    /// What the owning agency works on.
+    Working,
 }
 
 /// A page of search results with facets.
@@ -260,8 +275,8 @@ impl Drop for Refreshing<'_> {
     }
 }
 
-/// Dataset views kept per catalog generation (by id or slug as asked).
-type ViewCache = quick_cache::sync::Cache<(String, i64), Arc<DatasetView>>;
+/// Dataset views kept per catalog generation (by id or slug as asked, and face).
+type ViewCache = quick_cache::sync::Cache<(String, i64, Face), Arc<DatasetView>>;
 
 /// Dataset views kept in the cache at most.
 const VIEW_CACHE_ENTRIES: usize = 4_096;
@@ -371,9 +386,15 @@ impl CatalogService {
         &self,
         principal: &Principal,
         input: DatasetInput,
+        context: &RequestContext,
     ) -> Result<DatasetView, CatalogError> {
         permissions::create_dataset(principal)?;
-        let (now, org) = (self.clock.now(), principal.org);
+        let (now, org, user, context) = (
+            self.clock.now(),
+            principal.org,
+            principal.user,
+            context.clone(),
+        );
         self.write(move |conn| {
             let input = Self::validate(conn, &input)?;
             let slug = match &input.slug {
@@ -383,27 +404,50 @@ impl CatalogService {
                     .unwrap_or_else(|| format!("dataset-{}", DatasetId::new().0.simple())),
             };
             let id = store::insert_dataset(conn, org, &slug, &input, now)?;
+            let event = AuditRecord::success(AuditKind::DatasetCreated, Some(user), Some(org))
+                .subject(id)
+                .detail(serde_json::json!({ "slug": slug }));
+            audit::record(conn, &event, &context, now)?;
             reload(conn, id)
         })
         .await
     }
 
-    /// Replaces a draft's metadata.
+    /// Replaces a draft's metadata, or a pending revision's (the published version stays as
+    /// it is until the revision is published).
     pub async fn update_dataset(
         &self,
         principal: &Principal,
         id: &str,
         input: DatasetInput,
+        context: &RequestContext,
     ) -> Result<DatasetView, CatalogError> {
-        let (now, principal, id) = (self.clock.now(), principal.clone(), id.to_owned());
+        let (now, principal, id, context) = (
+            self.clock.now(),
+            principal.clone(),
+            id.to_owned(),
+            context.clone(),
+        );
         self.write(move |conn| {
-            let dataset = store::find_dataset(conn, &id)?;
-            permissions::view_dataset(Some(&principal), &dataset)
-                .map_err(|_| CatalogError::DatasetNotFound)?;
-            permissions::edit_dataset(&principal, &dataset)?;
-            require(LifecycleAction::Edit, dataset.status)?;
+            let (dataset, revision) = editable_in(conn, &principal, &id)?;
             let input = Self::validate(conn, &input)?;
-            store::update_dataset(conn, dataset.id, &input, now)?;
+            let revised = revision.is_some();
+            match revision {
+                Some(mut revision) => {
+                    revision.input = input;
+                    revision.modified_at = now;
+                    store::save_revision(conn, dataset.id, &revision)?;
+                }
+                None => store::update_dataset(conn, dataset.id, &input, now)?,
+            }
+            let event = AuditRecord::success(
+                AuditKind::DatasetUpdated,
+                Some(principal.user),
+                Some(principal.org),
+            )
+            .subject(dataset.id)
+            .detail(serde_json::json!({ "revision": revised }));
+            audit::record(conn, &event, &context, now)?;
             reload(conn, dataset.id)
         })
         .await
@@ -427,62 +471,99 @@ impl CatalogService {
         );
         self.write(move |conn| {
             let dataset = store::find_dataset(conn, &id)?;
-            permissions::view_dataset(Some(&principal), &dataset).map_err(|_| CatalogError::DatasetNotFound)?;
+            permissions::view_dataset(Some(&principal), &dataset)
+                .map_err(|_| CatalogError::DatasetNotFound)?;
             match action {
                 LifecycleAction::Publish | LifecycleAction::Return | LifecycleAction::Withdraw => {
                     permissions::review_dataset(&principal, &dataset)?;
                 }
                 _ => permissions::edit_dataset(&principal, &dataset)?,
             }
-            let to = require(action, dataset.status)?;
-            let comment = comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+            let revision = store::find_revision(conn, dataset.id)?;
+            // Withdrawing and revising concern the published record; the rest what is being
+            // worked on: the pending revision when there is one.
+            let from = match (action, &revision) {
+                (LifecycleAction::Revise, Some(revision)) => {
+                    return Err(CatalogError::IllegalTransition {
+                        from: revision.status,
+                        // "cannot start a second revision of a dataset that is draft"
+                        action: "start a second revision of",
+                    });
+                }
+                (LifecycleAction::Withdraw | LifecycleAction::Revise, _) | (_, None) => {
+                    dataset.status
+                }
+                (_, Some(revision)) => revision.status,
+            };
+            let to = require(action, from)?;
+            let comment = comment
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty());
             if action == LifecycleAction::Return && comment.is_none() {
-                return Err(CatalogError::invalid("comment", "a returned dataset needs a comment for its publisher"));
+                return Err(CatalogError::invalid(
+                    "comment",
+                    "a returned dataset needs a comment for its publisher",
+                ));
             }
             let audit = |kind| {
-                AuditRecord::success(kind, Some(principal.user), Some(principal.org)).subject(dataset.id)
+                AuditRecord::success(kind, Some(principal.user), Some(principal.org))
+                    .subject(dataset.id)
             };
-            let version = match action {
+            let revised = revision.is_some();
+            match action {
                 LifecycleAction::Submit => {
-                    audit::record(conn, &audit(AuditKind::DatasetSubmitted), &context, now)?;
-                    None
+                    let event = audit(AuditKind::DatasetSubmitted)
+                        .detail(serde_json::json!({ "revision": revised }));
+                    audit::record(conn, &event, &context, now)?;
                 }
                 LifecycleAction::Return => {
-                    let event = audit(AuditKind::DatasetReturned).detail(serde_json::json!({ "comment": comment }));
+                    let event = audit(AuditKind::DatasetReturned)
+                        .detail(serde_json::json!({ "comment": comment, "revision": revised }));
                     audit::record(conn, &event, &context, now)?;
-                    None
                 }
                 LifecycleAction::Withdraw => {
-                    let event = audit(AuditKind::DatasetWithdrawn).detail(serde_json::json!({ "reason": comment }));
+                    let event = audit(AuditKind::DatasetWithdrawn)
+                        .detail(serde_json::json!({ "reason": comment }));
                     audit::record(conn, &event, &context, now)?;
-                    None
+                }
+                LifecycleAction::Revise => {
+                    let event = audit(AuditKind::DatasetRevised)
+                        .detail(serde_json::json!({ "from_version": dataset.version }));
+                    audit::record(conn, &event, &context, now)?;
                 }
                 LifecycleAction::Publish => {
-                    let version = dataset.version + 1;
-                    let previous = store::versions_of(conn, dataset.id)?.into_iter().next();
-                    if let Some(previous) = previous {
-                        let before = previous.snapshot["dataset"]["classification"].clone();
-                        let after = serde_json::to_value(dataset.classification).unwrap_or_default();
-                        if before != after {
-                            let event = audit(AuditKind::ClassificationChanged)
-                                .detail(serde_json::json!({ "before": before, "after": after, "version": version }));
-                            audit::record(conn, &event, &context, now)?;
-                        }
-                    }
-                    let mut published = dataset.clone();
-                    published.status = DatasetStatus::Published;
-                    published.version = version;
-                    let distributions = store::distributions_of(conn, &[dataset.id.to_string()])?;
-                    let snapshot = serde_json::json!({ "dataset": published, "distributions": distributions });
-                    store::insert_version(conn, dataset.id, version, &principal.user.to_string(), &snapshot, now)?;
-                    let event = audit(AuditKind::DatasetPublished).detail(serde_json::json!({ "version": version }));
-                    audit::record(conn, &event, &context, now)?;
-                    Some(version)
+                    publish(conn, &dataset, revision.as_ref(), &principal, &context, now)?;
+                    return reload(conn, dataset.id);
                 }
-                LifecycleAction::Revise | LifecycleAction::Edit => None,
+                LifecycleAction::Edit => {}
+            }
+            let kept_comment = if action == LifecycleAction::Return {
+                comment
+            } else {
+                None
             };
-            let kept_comment = if action == LifecycleAction::Return { comment.as_deref() } else { None };
-            store::set_status(conn, dataset.id, to, kept_comment, version, now)?;
+            match (action, revision) {
+                (LifecycleAction::Revise, _) => {
+                    let revision = Revision {
+                        status: to,
+                        input: dataset.input(),
+                        distribution_changes: std::collections::BTreeMap::new(),
+                        review_comment: None,
+                        created_at: now,
+                        modified_at: now,
+                    };
+                    store::save_revision(conn, dataset.id, &revision)?;
+                }
+                (LifecycleAction::Withdraw, _) | (_, None) => {
+                    store::set_status(conn, dataset.id, to, kept_comment.as_deref(), None, now)?;
+                }
+                (_, Some(mut revision)) => {
+                    revision.status = to;
+                    revision.review_comment = kept_comment;
+                    revision.modified_at = now;
+                    store::save_revision(conn, dataset.id, &revision)?;
+                }
+            }
             reload(conn, dataset.id)
         })
         .await
@@ -493,8 +574,14 @@ impl CatalogService {
         &self,
         principal: &Principal,
         id: &str,
+        context: &RequestContext,
     ) -> Result<(), CatalogError> {
-        let (principal, id) = (principal.clone(), id.to_owned());
+        let (now, principal, id, context) = (
+            self.clock.now(),
+            principal.clone(),
+            id.to_owned(),
+            context.clone(),
+        );
         let keys = self
             .write(move |conn| {
                 let dataset = store::find_dataset(conn, &id)?;
@@ -512,6 +599,14 @@ impl CatalogService {
                     .filter_map(|d| d.storage_key)
                     .collect();
                 store::delete_dataset(conn, dataset.id)?;
+                let event = AuditRecord::success(
+                    AuditKind::DatasetDeleted,
+                    Some(principal.user),
+                    Some(principal.org),
+                )
+                .subject(dataset.id)
+                .detail(serde_json::json!({ "slug": dataset.slug }));
+                audit::record(conn, &event, &context, now)?;
                 Ok(keys)
             })
             .await?;
@@ -521,31 +616,43 @@ impl CatalogService {
         Ok(())
     }
 
-    /// A dataset as the principal may see it.
+    /// A dataset as the principal may see it: the published version, or for those who see
+    /// drafts what the owning agency works on (see [`DatasetView`]).
     pub async fn dataset(
         &self,
         principal: Option<&Principal>,
         id: &str,
     ) -> Result<DatasetView, CatalogError> {
         let generation = self.generation().await?;
-        let key = (id.to_owned(), generation);
-        let view = match self.view_cache.get(&key) {
-            Some(view) => view,
-            None => {
-                let id = id.to_owned();
-                let view = self
-                    .read(move |conn| {
-                        let dataset = store::find_dataset(conn, &id)?;
-                        view(conn, dataset).map(Arc::new)
-                    })
-                    .await?;
-                self.view_cache.insert(key, Arc::clone(&view));
-                view
-            }
-        };
-        permissions::view_dataset(principal, &view.dataset)
+        let public = self.cached_view(id, generation, Face::Public).await?;
+        if permissions::view_drafts(principal, &public.dataset) {
+            let working = self.cached_view(id, generation, Face::Working).await?;
+            return Ok(DatasetView::clone(&working));
+        }
+        permissions::view_dataset(principal, &public.dataset)
             .map_err(|_| CatalogError::DatasetNotFound)?;
-        Ok(DatasetView::clone(&view))
+        Ok(DatasetView::clone(&public))
+    }
+
+    async fn cached_view(
+        &self,
+        id: &str,
+        generation: i64,
+        face: Face,
+    ) -> Result<Arc<DatasetView>, CatalogError> {
+        let key = (id.to_owned(), generation, face);
+        if let Some(view) = self.view_cache.get(&key) {
+            return Ok(view);
+        }
+        let id = id.to_owned();
+        let view = self
+            .read(move |conn| {
+                let dataset = store::find_dataset(conn, &id)?;
+                view(conn, dataset, face).map(Arc::new)
+            })
+            .await?;
+        self.view_cache.insert(key, Arc::clone(&view));
+        Ok(view)
     }
 
     /// The published versions of a dataset, newest first.
@@ -589,7 +696,7 @@ impl CatalogService {
                 let mut hits = search::search(conn, &query)?;
                 name_facets(conn, &mut hits.facets)?;
                 let datasets = store::datasets_by_ids(conn, &hits.ids)?;
-                let views = views(conn, datasets)?;
+                let views = views(conn, datasets, Face::Public)?;
                 let results = Arc::new(SearchResults {
                     page: Page::new(views, hits.total, page),
                     facets: hits.facets,
@@ -605,7 +712,7 @@ impl CatalogService {
         Ok(SearchResults::clone(&results))
     }
 
-    /// The principal's organisation's datasets in every status.
+    /// The principal's organisation's datasets in every status, as it works on them.
     pub async fn organization_datasets(
         &self,
         principal: &Principal,
@@ -614,7 +721,11 @@ impl CatalogService {
         let org = principal.org;
         self.read(move |conn| {
             let (datasets, total) = store::datasets_of(conn, org, page.offset(), page.limit())?;
-            Ok(Page::new(views(conn, datasets)?, total, page))
+            Ok(Page::new(
+                views(conn, datasets, Face::Working)?,
+                total,
+                page,
+            ))
         })
         .await
     }
@@ -647,25 +758,20 @@ impl CatalogService {
 
     async fn editable(&self, principal: &Principal, id: &str) -> Result<Dataset, CatalogError> {
         let (principal, id) = (principal.clone(), id.to_owned());
-        self.read(move |conn| {
-            let dataset = store::find_dataset(conn, &id)?;
-            permissions::view_dataset(Some(&principal), &dataset)
-                .map_err(|_| CatalogError::DatasetNotFound)?;
-            permissions::edit_dataset(&principal, &dataset)?;
-            require(LifecycleAction::Edit, dataset.status)?;
-            Ok(dataset)
-        })
-        .await
+        self.read(move |conn| editable_in(conn, &principal, &id).map(|(dataset, _)| dataset))
+            .await
     }
 
     /// Streams an uploaded file into the blob store and records it as a distribution of a
-    /// draft dataset. Nothing is kept if the upload fails or is too large.
+    /// draft dataset or of a pending revision (then nobody but the owning agency may obtain it
+    /// until the revision is published). Nothing is kept if the upload fails or is too large.
     pub async fn upload_distribution<S, E>(
         &self,
         principal: &Principal,
         dataset_id: &str,
         input: DistributionInput,
         body: S,
+        context: &RequestContext,
     ) -> Result<Distribution, CatalogError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -707,15 +813,15 @@ impl CatalogService {
             columns: input.columns,
             created_at: now,
             modified_at: now,
+            published_version: None,
         };
-        let saved = distribution.clone();
+        let (saved, principal, context) =
+            (distribution.clone(), principal.clone(), context.clone());
         let recorded = self
             .write(move |conn| {
                 // The dataset may have moved on while the bytes streamed.
-                let current = store::find_dataset(conn, &saved.dataset_id.to_string())?;
-                require(LifecycleAction::Edit, current.status)?;
-                store::insert_distribution(conn, &saved)?;
-                store::touch(conn, saved.dataset_id, now)
+                editable_in(conn, &principal, &saved.dataset_id.to_string())?;
+                add_distribution(conn, &saved, &principal, &context, now)
             })
             .await;
         if let Err(error) = recorded {
@@ -727,12 +833,14 @@ impl CatalogService {
         Ok(distribution)
     }
 
-    /// Adds an external API endpoint as a distribution of a draft dataset.
+    /// Adds an external API endpoint as a distribution of a draft dataset or of a pending
+    /// revision.
     pub async fn add_api_distribution(
         &self,
         principal: &Principal,
         dataset_id: &str,
         input: DistributionInput,
+        context: &RequestContext,
     ) -> Result<Distribution, CatalogError> {
         let dataset = self.editable(principal, dataset_id).await?;
         let access_url = rules::access_url(input.access_url.as_deref().unwrap_or_default())?;
@@ -762,11 +870,13 @@ impl CatalogService {
             columns: input.columns,
             created_at: now,
             modified_at: now,
+            published_version: None,
         };
-        let saved = distribution.clone();
+        let (saved, principal, context) =
+            (distribution.clone(), principal.clone(), context.clone());
         self.write(move |conn| {
-            store::insert_distribution(conn, &saved)?;
-            store::touch(conn, saved.dataset_id, now)
+            editable_in(conn, &principal, &saved.dataset_id.to_string())?;
+            add_distribution(conn, &saved, &principal, &context, now)
         })
         .await?;
         Ok(distribution)
@@ -792,7 +902,9 @@ impl CatalogService {
         Ok(found)
     }
 
-    /// A distribution, if its dataset is visible to the principal.
+    /// A distribution as the principal may see it: one a published version holds, as
+    /// published; for those who see drafts also one of a draft or a pending revision, with the
+    /// revision's changes.
     pub async fn distribution(
         &self,
         principal: Option<&Principal>,
@@ -800,16 +912,26 @@ impl CatalogService {
     ) -> Result<(Distribution, Dataset), CatalogError> {
         let principal = principal.cloned();
         self.read(move |conn| {
-            let distribution = store::find_distribution(conn, id)?;
+            let mut distribution = store::find_distribution(conn, id)?;
             let dataset = store::find_dataset(conn, &distribution.dataset_id.to_string())?;
-            permissions::view_dataset(principal.as_ref(), &dataset)
-                .map_err(|_| CatalogError::DistributionNotFound)?;
+            if permissions::view_drafts(principal.as_ref(), &dataset) {
+                if let Some(revision) = store::find_revision(conn, dataset.id)?
+                    && let Some(changes) = revision.distribution_changes.get(&id.to_string())
+                {
+                    changes.apply(&mut distribution);
+                }
+                return Ok((distribution, dataset));
+            }
+            if !permissions::is_public(&dataset) || distribution.published_version.is_none() {
+                return Err(CatalogError::DistributionNotFound);
+            }
             Ok((distribution, dataset))
         })
         .await
     }
 
-    /// Changes a distribution's title, description and columns (draft datasets only).
+    /// Changes a distribution's title, description and columns (drafts and pending revisions
+    /// only; a published distribution's changes wait in the revision until it is published).
     pub async fn update_distribution(
         &self,
         principal: &Principal,
@@ -817,6 +939,7 @@ impl CatalogService {
         title: Option<String>,
         description: Option<Option<String>>,
         columns: Option<Option<Vec<Column>>>,
+        context: &RequestContext,
     ) -> Result<Distribution, CatalogError> {
         let (current, dataset) = self.distribution(Some(principal), id).await?;
         self.editable(principal, &dataset.id.to_string()).await?;
@@ -824,56 +947,87 @@ impl CatalogService {
         if title.is_empty() {
             return Err(CatalogError::invalid("title", "must not be empty"));
         }
-        let description = description.unwrap_or(current.description);
-        let columns = columns.unwrap_or(current.columns);
-        if let Some(columns) = &columns {
+        let changes = DistributionChanges {
+            title,
+            description: description.unwrap_or(current.description),
+            columns: columns.unwrap_or(current.columns),
+        };
+        if let Some(columns) = &changes.columns {
             rules::validate_columns(columns)?;
         }
-        let now = self.clock.now();
+        let (now, principal, context) = (self.clock.now(), principal.clone(), context.clone());
         self.write(move |conn| {
-            store::update_distribution(
-                conn,
-                id,
-                &title,
-                description.as_deref(),
-                columns.as_deref(),
-                now,
-            )?;
-            store::touch(conn, dataset.id, now)?;
-            store::find_distribution(conn, id)
+            let (dataset, revision) = editable_in(conn, &principal, &dataset.id.to_string())?;
+            let mut distribution = store::find_distribution(conn, id)?;
+            let pending = match revision {
+                Some(mut revision) if distribution.published_version.is_some() => {
+                    revision
+                        .distribution_changes
+                        .insert(id.to_string(), changes.clone());
+                    revision.modified_at = now;
+                    store::save_revision(conn, dataset.id, &revision)?;
+                    changes.apply(&mut distribution);
+                    true
+                }
+                _ => {
+                    store::update_distribution(
+                        conn,
+                        id,
+                        &changes.title,
+                        changes.description.as_deref(),
+                        changes.columns.as_deref(),
+                        now,
+                    )?;
+                    touch_working(conn, dataset.id, now)?;
+                    distribution = store::find_distribution(conn, id)?;
+                    false
+                }
+            };
+            let event = AuditRecord::success(
+                AuditKind::DistributionUpdated,
+                Some(principal.user),
+                Some(principal.org),
+            )
+            .subject(dataset.id)
+            .detail(serde_json::json!({ "distribution": id, "revision": pending }));
+            audit::record(conn, &event, &context, now)?;
+            Ok(distribution)
         })
         .await
     }
 
-    /// Removes a distribution of a draft dataset that no published version includes.
+    /// Removes a distribution of a draft dataset or a pending revision that no published
+    /// version holds.
     pub async fn delete_distribution(
         &self,
         principal: &Principal,
         id: DistributionId,
+        context: &RequestContext,
     ) -> Result<(), CatalogError> {
         let (distribution, dataset) = self.distribution(Some(principal), id).await?;
         self.editable(principal, &dataset.id.to_string()).await?;
-        let now = self.clock.now();
-        let published = self
-            .write(move |conn| {
-                let published = store::versions_of(conn, dataset.id)?.iter().any(|v| {
-                    v.snapshot["distributions"]
-                        .as_array()
-                        .is_some_and(|ds| ds.iter().any(|d| d["id"] == id.to_string()))
-                });
-                if !published {
-                    store::delete_distribution(conn, id)?;
-                    store::touch(conn, dataset.id, now)?;
-                }
-                Ok(published)
-            })
-            .await?;
-        if published {
+        if distribution.published_version.is_some() {
             return Err(CatalogError::invalid(
                 "distribution",
-                "is part of a published version and stays available; publish a new version without it instead",
+                "is part of a published version and stays available",
             ));
         }
+        let (now, principal, context) = (self.clock.now(), principal.clone(), context.clone());
+        self.write(move |conn| {
+            let (dataset, _) = editable_in(conn, &principal, &dataset.id.to_string())?;
+            store::delete_distribution(conn, id)?;
+            touch_working(conn, dataset.id, now)?;
+            let event = AuditRecord::success(
+                AuditKind::DistributionDeleted,
+                Some(principal.user),
+                Some(principal.org),
+            )
+            .subject(dataset.id)
+            .detail(serde_json::json!({ "distribution": id }));
+            audit::record(conn, &event, &context, now)?;
+            Ok(())
+        })
+        .await?;
         if let Some(key) = distribution.storage_key {
             self.blobs.delete(&key).await?;
         }
@@ -904,9 +1058,144 @@ fn require(action: LifecycleAction, from: DatasetStatus) -> Result<DatasetStatus
     })
 }
 
+/// What is being worked on, for the owning agency: the dataset and its pending revision, if
+/// the principal may edit it and it (or its revision) is a draft.
+fn editable_in(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: &str,
+) -> Result<(Dataset, Option<Revision>), CatalogError> {
+    let dataset = store::find_dataset(conn, id)?;
+    permissions::view_dataset(Some(principal), &dataset)
+        .map_err(|_| CatalogError::DatasetNotFound)?;
+    permissions::edit_dataset(principal, &dataset)?;
+    let revision = store::find_revision(conn, dataset.id)?;
+    let status = revision.as_ref().map_or(dataset.status, |r| r.status);
+    require(LifecycleAction::Edit, status)?;
+    Ok((dataset, revision))
+}
+
+/// Marks what is being worked on modified: the pending revision, else the draft.
+fn touch_working(
+    conn: &mut DbConnection,
+    dataset: DatasetId,
+    now: pdx_core::Timestamp,
+) -> Result<(), CatalogError> {
+    match store::find_revision(conn, dataset)? {
+        Some(mut revision) => {
+            revision.modified_at = now;
+            store::save_revision(conn, dataset, &revision)
+        }
+        None => store::touch(conn, dataset, now),
+    }
+}
+
+/// Records a new distribution (not yet published) and audits it.
+fn add_distribution(
+    conn: &mut DbConnection,
+    distribution: &Distribution,
+    principal: &Principal,
+    context: &RequestContext,
+    now: pdx_core::Timestamp,
+) -> Result<(), CatalogError> {
+    store::insert_distribution(conn, distribution)?;
+    touch_working(conn, distribution.dataset_id, now)?;
+    let event = AuditRecord::success(
+        AuditKind::DistributionAdded,
+        Some(principal.user),
+        Some(principal.org),
+    )
+    .subject(distribution.dataset_id)
+    .detail(serde_json::json!({
+        "distribution": distribution.id,
+        "kind": distribution.kind.as_str(),
+        "format": distribution.format,
+        "byte_size": distribution.byte_size,
+        "sha256": distribution.sha256,
+    }));
+    audit::record(conn, &event, context, now)?;
+    Ok(())
+}
+
+/// Publishes what is in review as the next version, in the caller's transaction: the pending
+/// revision replaces the published version (metadata, classification, changes to
+/// distributions, and its new distributions join), or a first draft becomes the first version.
+fn publish(
+    conn: &mut DbConnection,
+    dataset: &Dataset,
+    revision: Option<&Revision>,
+    principal: &Principal,
+    context: &RequestContext,
+    now: pdx_core::Timestamp,
+) -> Result<(), CatalogError> {
+    let version = dataset.version + 1;
+    let audit = |kind| {
+        AuditRecord::success(kind, Some(principal.user), Some(principal.org)).subject(dataset.id)
+    };
+    let classification = revision.map_or(dataset.classification, |r| r.input.classification);
+    let previous = store::versions_of(conn, dataset.id)?.into_iter().next();
+    if let Some(previous) = previous {
+        let before = previous.snapshot["dataset"]["classification"].clone();
+        let after = serde_json::to_value(classification).unwrap_or_default();
+        if before != after {
+            let event = audit(AuditKind::ClassificationChanged).detail(
+                serde_json::json!({ "before": before, "after": after, "version": version }),
+            );
+            audit::record(conn, &event, context, now)?;
+        }
+    }
+    if let Some(revision) = revision {
+        store::update_dataset(conn, dataset.id, &revision.input, now)?;
+        for distribution in store::distributions_of(conn, &[dataset.id.to_string()])? {
+            if let Some(changes) = revision
+                .distribution_changes
+                .get(&distribution.id.to_string())
+            {
+                store::update_distribution(
+                    conn,
+                    distribution.id,
+                    &changes.title,
+                    changes.description.as_deref(),
+                    changes.columns.as_deref(),
+                    now,
+                )?;
+            }
+        }
+        store::delete_revision(conn, dataset.id)?;
+    }
+    store::publish_distributions(conn, dataset.id, version)?;
+    store::set_status(
+        conn,
+        dataset.id,
+        DatasetStatus::Published,
+        None,
+        Some(version),
+        now,
+    )?;
+    let stored = store::find_dataset(conn, &dataset.id.to_string())?;
+    let published = view(conn, stored, Face::Public)?;
+    let snapshot = serde_json::json!({
+        "dataset": published.dataset,
+        "distributions": published.distributions,
+    });
+    store::insert_version(
+        conn,
+        dataset.id,
+        version,
+        &principal.user.to_string(),
+        &snapshot,
+        now,
+    )?;
+    let event =
+        audit(AuditKind::DatasetPublished).detail(serde_json::json!({ "version": version }));
+    audit::record(conn, &event, context, now)?;
+    Ok(())
+}
+
+/// The dataset as the owning agency sees it after a change of its own.
 fn reload(conn: &mut DbConnection, id: DatasetId) -> Result<DatasetView, CatalogError> {
     let dataset = store::find_dataset(conn, &id.to_string())?;
-    view(conn, dataset)
+    view(conn, dataset, Face::Working)
 }
 
 /// Names the facet values that are codes or ids: publishers by name, themes by their
@@ -938,14 +1227,22 @@ fn name_facets(conn: &mut DbConnection, facets: &mut Facets) -> Result<(), Catal
     Ok(())
 }
 
-fn view(conn: &mut DbConnection, dataset: Dataset) -> Result<DatasetView, CatalogError> {
-    let mut views = views(conn, vec![dataset])?;
+fn view(
+    conn: &mut DbConnection,
+    dataset: Dataset,
+    face: Face,
+) -> Result<DatasetView, CatalogError> {
+    let mut views = views(conn, vec![dataset], face)?;
     views.pop().ok_or(CatalogError::DatasetNotFound)
 }
 
+/// Views of datasets: the public face (the dataset as stored, with the distributions a
+/// published version holds), or the working one (every distribution, and a pending revision
+/// applied with the public face beside it).
 fn views(
     conn: &mut DbConnection,
     datasets: Vec<Dataset>,
+    face: Face,
 ) -> Result<Vec<DatasetView>, CatalogError> {
     let ids: Vec<String> = datasets.iter().map(|d| d.id.to_string()).collect();
     let mut orgs: Vec<OrganizationId> = datasets.iter().map(|d| d.organization_id).collect();
@@ -956,8 +1253,18 @@ fn views(
             .into_iter()
             .map(|o| (o.id, o))
             .collect();
+    let (found, mut revisions) = match face {
+        Face::Public => (
+            store::published_distributions_of(conn, &ids)?,
+            HashMap::new(),
+        ),
+        Face::Working => (
+            store::distributions_of(conn, &ids)?,
+            store::revisions_of(conn, &ids)?,
+        ),
+    };
     let mut distributions: HashMap<DatasetId, Vec<Distribution>> = HashMap::new();
-    for distribution in store::distributions_of(conn, &ids)? {
+    for distribution in found {
         distributions
             .entry(distribution.dataset_id)
             .or_default()
@@ -971,10 +1278,39 @@ fn views(
                     "datasets.organization_id".into(),
                 )),
             )?;
+            let distributions = distributions.remove(&dataset.id).unwrap_or_default();
+            let Some(revision) = revisions.remove(&dataset.id.to_string()) else {
+                return Ok(DatasetView {
+                    distributions,
+                    publisher,
+                    dataset,
+                    published: None,
+                });
+            };
+            let published = DatasetView {
+                distributions: distributions
+                    .iter()
+                    .filter(|d| d.published_version.is_some())
+                    .cloned()
+                    .collect(),
+                publisher: publisher.clone(),
+                dataset: dataset.clone(),
+                published: None,
+            };
+            let mut working = distributions;
+            for distribution in &mut working {
+                if let Some(changes) = revision
+                    .distribution_changes
+                    .get(&distribution.id.to_string())
+                {
+                    changes.apply(distribution);
+                }
+            }
             Ok(DatasetView {
-                distributions: distributions.remove(&dataset.id).unwrap_or_default(),
+                dataset: dataset.revised(&revision),
                 publisher,
-                dataset,
+                distributions: working,
+                published: Some(Box::new(published)),
             })
         })
         .collect()

@@ -6,14 +6,15 @@ use diesel::prelude::*;
 use pdx_core::{Classification, DatasetId, DistributionId, OrganizationId, Timestamp};
 use pdx_storage::generation as state;
 use pdx_storage::schema::{
-    dataset_keywords, dataset_themes, dataset_versions, datasets, distributions, licences,
+    dataset_keywords, dataset_revisions, dataset_themes, dataset_versions, datasets, distributions,
+    licences,
 };
 use pdx_storage::{DbConnection, StorageError};
 
 use crate::error::CatalogError;
 use crate::model::{
     Column, Dataset, DatasetInput, DatasetStatus, DatasetVersion, Distribution, DistributionKind,
-    Licence,
+    Licence, Revision,
 };
 use crate::text::index_text;
 
@@ -422,6 +423,7 @@ struct DistributionRow {
     column_schema: Option<String>,
     created_at: NaiveDateTime,
     modified_at: NaiveDateTime,
+    published_version: Option<i32>,
 }
 
 impl DistributionRow {
@@ -452,6 +454,7 @@ impl DistributionRow {
                 .map_err(|_| corrupt("distributions.column_schema"))?,
             created_at: self.created_at.and_utc(),
             modified_at: self.modified_at.and_utc(),
+            published_version: self.published_version,
         })
     }
 }
@@ -486,6 +489,7 @@ pub fn insert_distribution(
                 distributions::column_schema.eq(columns),
                 distributions::created_at.eq(distribution.created_at.naive_utc()),
                 distributions::modified_at.eq(distribution.modified_at.naive_utc()),
+                distributions::published_version.eq(distribution.published_version),
             ),
         ))
         .execute(conn)?;
@@ -547,12 +551,137 @@ pub fn distributions_of(
         .collect()
 }
 
+/// The distributions of datasets that a published version holds, oldest first: what the
+/// public sees of them (one added in a pending revision is not among them).
+pub fn published_distributions_of(
+    conn: &mut DbConnection,
+    datasets: &[String],
+) -> Result<Vec<Distribution>, CatalogError> {
+    let rows: Vec<DistributionRow> = distributions::table
+        .filter(distributions::dataset_id.eq_any(datasets))
+        .filter(distributions::published_version.is_not_null())
+        .select(DistributionRow::as_select())
+        .order((distributions::created_at.asc(), distributions::id.asc()))
+        .load(conn)?;
+    rows.into_iter()
+        .map(DistributionRow::into_distribution)
+        .collect()
+}
+
+/// Marks a dataset's distributions that no version held yet as published in `version`.
+pub fn publish_distributions(
+    conn: &mut DbConnection,
+    dataset: DatasetId,
+    version: i32,
+) -> Result<(), CatalogError> {
+    diesel::update(
+        distributions::table
+            .filter(distributions::dataset_id.eq(dataset.to_string()))
+            .filter(distributions::published_version.is_null()),
+    )
+    .set(distributions::published_version.eq(Some(version)))
+    .execute(conn)?;
+    bump_generation(conn)?;
+    Ok(())
+}
+
 /// Deletes a distribution.
 pub fn delete_distribution(
     conn: &mut DbConnection,
     id: DistributionId,
 ) -> Result<(), CatalogError> {
     diesel::delete(distributions::table.find(id.to_string())).execute(conn)?;
+    bump_generation(conn)?;
+    Ok(())
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = dataset_revisions)]
+struct RevisionRow {
+    dataset_id: String,
+    status: String,
+    metadata: String,
+    distribution_changes: String,
+    review_comment: Option<String>,
+    created_at: NaiveDateTime,
+    modified_at: NaiveDateTime,
+}
+
+impl RevisionRow {
+    fn into_revision(self) -> Result<(String, Revision), CatalogError> {
+        let revision = Revision {
+            status: self
+                .status
+                .parse()
+                .map_err(|_| corrupt("dataset_revisions.status"))?,
+            input: serde_json::from_str(&self.metadata)
+                .map_err(|_| corrupt("dataset_revisions.metadata"))?,
+            distribution_changes: serde_json::from_str(&self.distribution_changes)
+                .map_err(|_| corrupt("dataset_revisions.distribution_changes"))?,
+            review_comment: self.review_comment,
+            created_at: self.created_at.and_utc(),
+            modified_at: self.modified_at.and_utc(),
+        };
+        Ok((self.dataset_id, revision))
+    }
+}
+
+/// The pending revision of a dataset, if one is under way.
+pub fn find_revision(
+    conn: &mut DbConnection,
+    dataset: DatasetId,
+) -> Result<Option<Revision>, CatalogError> {
+    dataset_revisions::table
+        .find(dataset.to_string())
+        .select(RevisionRow::as_select())
+        .first::<RevisionRow>(conn)
+        .optional()?
+        .map(|row| row.into_revision().map(|(_, revision)| revision))
+        .transpose()
+}
+
+/// The pending revisions of datasets, by dataset id.
+pub fn revisions_of(
+    conn: &mut DbConnection,
+    datasets: &[String],
+) -> Result<std::collections::HashMap<String, Revision>, CatalogError> {
+    let rows: Vec<RevisionRow> = dataset_revisions::table
+        .filter(dataset_revisions::dataset_id.eq_any(datasets))
+        .select(RevisionRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(RevisionRow::into_revision).collect()
+}
+
+/// Stores a dataset's pending revision, replacing the one there was.
+pub fn save_revision(
+    conn: &mut DbConnection,
+    dataset: DatasetId,
+    revision: &Revision,
+) -> Result<(), CatalogError> {
+    let metadata = serde_json::to_string(&revision.input)
+        .map_err(|e| CatalogError::invalid("metadata", e.to_string()))?;
+    let changes = serde_json::to_string(&revision.distribution_changes)
+        .map_err(|e| CatalogError::invalid("distributions", e.to_string()))?;
+    let key = dataset.to_string();
+    diesel::delete(dataset_revisions::table.find(&key)).execute(conn)?;
+    diesel::insert_into(dataset_revisions::table)
+        .values((
+            dataset_revisions::dataset_id.eq(&key),
+            dataset_revisions::status.eq(revision.status.as_str()),
+            dataset_revisions::metadata.eq(metadata),
+            dataset_revisions::distribution_changes.eq(changes),
+            dataset_revisions::review_comment.eq(&revision.review_comment),
+            dataset_revisions::created_at.eq(revision.created_at.naive_utc()),
+            dataset_revisions::modified_at.eq(revision.modified_at.naive_utc()),
+        ))
+        .execute(conn)?;
+    bump_generation(conn)?;
+    Ok(())
+}
+
+/// Removes a dataset's pending revision (once published).
+pub fn delete_revision(conn: &mut DbConnection, dataset: DatasetId) -> Result<(), CatalogError> {
+    diesel::delete(dataset_revisions::table.find(dataset.to_string())).execute(conn)?;
     bump_generation(conn)?;
     Ok(())
 }

@@ -119,7 +119,9 @@ pub struct Facts<'a> {
     pub requester: Requester<'a>,
     /// The publishing agency.
     pub owner: OrganizationId,
-    /// Whether the dataset is published.
+    /// Whether the distribution is in the published catalog: its dataset is published and a
+    /// published version holds it (not only a pending revision). The classification is the
+    /// published version's, whatever a pending revision says.
     pub published: bool,
     /// Its classification.
     pub classification: Classification,

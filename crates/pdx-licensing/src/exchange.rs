@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use pdx_catalog::model::{Dataset, DatasetStatus, Distribution, DistributionKind};
+use pdx_catalog::model::{Dataset, Distribution, DistributionKind};
 use pdx_circulation::store::{self as ledger, Receipt};
 use pdx_circulation::{AppendError, Batch, Entry};
 use pdx_core::{Clock, DatasetId, DistributionId, OrganizationId, Principal, Timestamp};
@@ -452,7 +452,9 @@ fn prepare(
             verified: principal.is_some_and(|p| memo.facts.verified.get(&p.org) == Some(&true)),
         },
         owner: dataset.organization_id,
-        published: dataset.status == DatasetStatus::Published,
+        // The dataset as stored is the published version while a revision is pending; a
+        // distribution only that revision holds is not published yet.
+        published: pdx_catalog::permissions::in_published_catalog(dataset, distribution),
         classification: dataset.classification,
         grants,
         distribution: distribution.id,

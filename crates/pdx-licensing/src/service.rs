@@ -324,11 +324,13 @@ impl LicensingService {
                 })
             })?;
             if !distributions.is_empty() {
-                let own: Vec<DistributionId> =
-                    pdx_catalog::store::distributions_of(conn, &[dataset.id.to_string()])?
-                        .into_iter()
-                        .map(|d| d.id)
-                        .collect();
+                let own: Vec<DistributionId> = pdx_catalog::store::published_distributions_of(
+                    conn,
+                    &[dataset.id.to_string()],
+                )?
+                .into_iter()
+                .map(|d| d.id)
+                .collect();
                 if let Some(foreign) = distributions.iter().find(|d| !own.contains(d)) {
                     return Err(LicensingError::invalid(
                         "distributions",
@@ -899,7 +901,7 @@ fn decide_in(
             verified,
         },
         owner: dataset.organization_id,
-        published: dataset.status == DatasetStatus::Published,
+        published: pdx_catalog::permissions::in_published_catalog(&dataset, &distribution),
         classification: dataset.classification,
         grants: &grants,
         distribution: distribution.id,

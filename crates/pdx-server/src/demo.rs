@@ -1329,7 +1329,7 @@ async fn load_catalog(past: &Past, pace: &mut Rng) -> Result<City, ServerError> 
             landing_page: Some(format!("https://data.demo.pdx/{}", spec.slug)),
         };
         catalog
-            .create_dataset(publisher, input)
+            .create_dataset(publisher, input, &context)
             .await
             .map_err(catalog_error)?;
         let mut uploaded = Vec::new();
@@ -1351,6 +1351,7 @@ async fn load_catalog(past: &Past, pace: &mut Rng) -> Result<City, ServerError> 
                         ..DistributionInput::default()
                     },
                     body,
+                    &context,
                 )
                 .await
                 .map_err(catalog_error)?;

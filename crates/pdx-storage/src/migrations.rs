@@ -116,6 +116,18 @@ mod tests {
         if let Err(drift) = check_parity(&sqlite, &postgres) {
             panic!("{drift}");
         }
+        // The timestamp is the migration's version: two with one timestamp, and one is skipped.
+        let mut versions: Vec<&str> = sqlite
+            .iter()
+            .map(|name| name.split('_').next().unwrap_or(name))
+            .collect();
+        let before = versions.len();
+        versions.dedup();
+        assert_eq!(
+            versions.len(),
+            before,
+            "two migrations share a timestamp: {sqlite:?}"
+        );
     }
 
     #[test]

@@ -195,6 +195,7 @@ diesel::table! {
         column_schema -> Nullable<Text>,
         created_at -> Timestamp,
         modified_at -> Timestamp,
+        published_version -> Nullable<Integer>,
     }
 }
 
@@ -206,6 +207,20 @@ diesel::table! {
         published_at -> Timestamp,
         published_by -> Text,
         snapshot -> Text,
+    }
+}
+
+diesel::table! {
+    /// A published dataset's pending revision (metadata as JSON, with changes to its published
+    /// distributions), beside the published version the dataset's row keeps.
+    dataset_revisions (dataset_id) {
+        dataset_id -> Text,
+        status -> Text,
+        metadata -> Text,
+        distribution_changes -> Text,
+        review_comment -> Nullable<Text>,
+        created_at -> Timestamp,
+        modified_at -> Timestamp,
     }
 }
 
@@ -353,6 +368,7 @@ diesel::joinable!(dataset_keywords -> datasets (dataset_id));
 diesel::joinable!(dataset_themes -> datasets (dataset_id));
 diesel::joinable!(distributions -> datasets (dataset_id));
 diesel::joinable!(dataset_versions -> datasets (dataset_id));
+diesel::joinable!(dataset_revisions -> datasets (dataset_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     instance,
@@ -365,6 +381,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     licences,
     datasets,
     dataset_keywords,
+    dataset_revisions,
     dataset_themes,
     distributions,
     dataset_versions,

@@ -1,0 +1,2 @@
+ALTER TABLE distributions DROP COLUMN published_version;
+DROP TABLE dataset_revisions;
