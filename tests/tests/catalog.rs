@@ -1163,7 +1163,8 @@ async fn a_distribution_edited_in_a_revision_keeps_its_published_metadata_until_
             None,
         )
         .await;
-    assert_eq!(deleted.status(), 422, "a published distribution stays");
+    assert_eq!(deleted.status(), 409, "a published distribution stays");
+    assert_eq!(json(deleted).await["code"], "distribution_published");
 
     a.server
         .submit_and_publish(&a.publisher, &a.reviewer, "stops")

@@ -151,12 +151,13 @@ pub(crate) async fn get_me(
 pub struct ChangePasswordRequest {
     /// The current password.
     pub current_password: String,
-    /// The new password (at least the configured minimum length).
+    /// The new password (at least the configured minimum length, 12 by default).
+    #[schema(min_length = 12)]
     pub new_password: String,
 }
 
-/// Changes the caller's password; required first after a one-time password.
-/// Tokens issued before keep their claims until they expire: sign in again afterwards.
+/// Changes the caller's password; required first after a one-time password. Every session of
+/// the account ends (its access and refresh tokens): sign in again afterwards.
 #[utoipa::path(
     tag = "accounts",
     security(("bearer" = [])),
@@ -193,7 +194,7 @@ pub(crate) async fn change_password(
 #[serde(deny_unknown_fields)]
 pub struct RegisterEnterpriseRequest {
     /// The first user's e-mail address; they become the enterprise's admin once it is confirmed.
-    #[schema(example = "dev@example-logistics.cn")]
+    #[schema(example = "dev@example-logistics.cn", format = Email)]
     pub email: String,
     /// The first user's name.
     #[schema(example = "Li Wei")]
@@ -202,13 +203,16 @@ pub struct RegisterEnterpriseRequest {
     #[schema(example = "Example Logistics Co., Ltd.")]
     pub organization_name: String,
     /// A URL-safe name; derived from the name when it is in Latin letters.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$")]
     pub slug: Option<String>,
     /// The unified social credit code (18 characters, GB 32100-2015).
     #[schema(example = "91440300MA5F000007")]
     pub credit_code: String,
     /// A contact address; the user's when absent.
+    #[schema(format = Email)]
     pub contact_email: Option<String>,
     /// A contact telephone number.
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00-\\x1f]+$")]
     pub contact_phone: Option<String>,
 }
 
@@ -278,7 +282,7 @@ pub(crate) async fn register_enterprise(
 #[serde(deny_unknown_fields)]
 pub struct EmailRequest {
     /// The e-mail address.
-    #[schema(example = "dev@example-logistics.cn")]
+    #[schema(example = "dev@example-logistics.cn", format = Email)]
     pub email: String,
 }
 
@@ -316,6 +320,7 @@ pub struct ConfirmRegistrationRequest {
     /// The `token` of the link (`<public_url>/confirm?token=…`).
     pub token: String,
     /// The first user's password (at least the configured minimum length).
+    #[schema(min_length = 12)]
     pub password: String,
 }
 
@@ -393,6 +398,7 @@ pub struct CompletePasswordResetRequest {
     /// The `token` of the link (`<public_url>/password-reset?token=…`).
     pub token: String,
     /// The new password.
+    #[schema(min_length = 12)]
     pub new_password: String,
 }
 
@@ -432,6 +438,7 @@ pub struct AcceptInvitationRequest {
     /// For a new account: its name.
     pub display_name: Option<String>,
     /// For a new account: its password.
+    #[schema(min_length = 12)]
     pub password: Option<String>,
 }
 

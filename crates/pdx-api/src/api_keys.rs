@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::authn::{Authenticated, Context};
 use crate::error::{ApiError, Problem};
+use crate::schemas::RoleName;
 use crate::state::ApiState;
 
 /// An API key (never its secret).
@@ -60,10 +61,10 @@ impl From<ApiKey> for ApiKeyResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
     /// A name to recognise it by.
-    #[schema(example = "nightly sync")]
+    #[schema(example = "nightly sync", min_length = 1, max_length = 200)]
     pub name: String,
     /// Roles it may use, a subset of the creator's; all of them when absent.
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<RoleName>>, min_items = 1)]
     pub roles: Option<Vec<Role>>,
     /// When it stops working (RFC 3339); never when absent.
     pub expires_at: Option<DateTime<Utc>>,

@@ -19,10 +19,10 @@ pub struct AuditQuery {
     /// Only this kind, e.g. `sign_in`, `roles_changed`, `api_key_created`.
     pub kind: Option<String>,
     /// Only events by this user.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = Uuid)]
     pub actor_user_id: Option<UserId>,
     /// Only events by members of this organisation.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = Uuid)]
     pub actor_organization_id: Option<OrganizationId>,
     /// Page number, from 1.
     pub page: Option<u32>,

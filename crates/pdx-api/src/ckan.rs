@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::authn::MaybeAuthenticated;
 use crate::error::ApiError;
+use crate::schemas::CkanAction;
 use crate::state::ApiState;
 
 /// The CKAN version whose API this mirrors.
@@ -601,12 +602,44 @@ async fn dispatch(
             let limit = params.int("limit")?.unwrap_or(1000).clamp(1, 10_000);
             Ok(json!(state.catalog.keywords(params.str("query"), limit).await?))
         }
+        "help_show" => {
+            let name = params.required("name")?;
+            match help_text(&name) {
+                Some(text) => Ok(json!(text)),
+                None => Err(CkanError {
+                    kind: "Not Found Error",
+                    message: format!("Action name not known: {name}"),
+                    status: StatusCode::NOT_FOUND,
+                }),
+            }
+        }
         other => Err(CkanError {
             kind: "Not Found Error",
             message: format!("Action name not known: {other}"),
             status: StatusCode::BAD_REQUEST,
         }),
     }
+}
+
+/// What each action does, as CKAN's `help_show` tells it (every answer's `help` points there).
+fn help_text(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "status_show" => "Return the site's status: CKAN version, site URL, title and extensions.",
+        "package_list" => {
+            "Return the names (slugs) of the published datasets. :param limit, offset"
+        }
+        "package_show" => "Return one dataset. :param id: the dataset's id or name",
+        "package_search" => {
+            "Search the published datasets. :param q, fq, facet.field, rows, start, sort"
+        }
+        "resource_show" => "Return one resource (distribution). :param id: the resource id",
+        "organization_list" => "Return the organisations' names. :param all_fields",
+        "organization_show" => "Return one organisation. :param id: its id or name",
+        "license_list" => "Return the licences datasets can be published under.",
+        "tag_list" => "Return the tags (keywords) in use. :param query, limit",
+        "help_show" => "Return the help text of an action. :param name: the action's name",
+        _ => return None,
+    })
 }
 
 async fn respond(
@@ -638,16 +671,17 @@ async fn respond(
 
 /// The actions served, for the API reference.
 const ACTIONS: &str = "status_show, package_list, package_show, package_search, resource_show, \
-organization_list, organization_show, license_list, tag_list";
+organization_list, organization_show, license_list, tag_list, help_show";
 
 /// A CKAN action with its parameters in the query string, answered in CKAN's envelope.
 #[utoipa::path(
     get,
     path = "/api/3/action/{action}",
     tag = "ckan",
-    params(("action" = String, Path, description = ACTIONS)),
+    params(("action" = inline(CkanAction), Path, description = ACTIONS)),
     responses(
         (status = 200, description = "`{help, success: true, result}`", body = Object),
+        (status = 400, description = "A parameter CKAN's envelope reports as invalid (`{help, success: false, error}`)", body = Object),
         (status = 404, description = "`{help, success: false, error: {__type, message}}`", body = Object),
         (status = 409, description = "Validation error in CKAN's envelope", body = Object),
     )
@@ -667,10 +701,11 @@ pub(crate) async fn action_v3_get(
     post,
     path = "/api/3/action/{action}",
     tag = "ckan",
-    params(("action" = String, Path, description = ACTIONS)),
+    params(("action" = inline(CkanAction), Path, description = ACTIONS)),
     request_body(content = Object, description = "The action's parameters"),
     responses(
         (status = 200, description = "`{help, success: true, result}`", body = Object),
+        (status = 400, description = "A parameter CKAN's envelope reports as invalid (`{help, success: false, error}`)", body = Object),
         (status = 404, description = "`{help, success: false, error: {__type, message}}`", body = Object),
         (status = 409, description = "Validation error in CKAN's envelope", body = Object),
     )
@@ -691,8 +726,13 @@ pub(crate) async fn action_v3_post(
     get,
     path = "/api/action/{action}",
     tag = "ckan",
-    params(("action" = String, Path, description = ACTIONS)),
-    responses((status = 200, description = "`{help, success: true, result}`", body = Object))
+    params(("action" = inline(CkanAction), Path, description = ACTIONS)),
+    responses(
+        (status = 200, description = "`{help, success: true, result}`", body = Object),
+        (status = 400, description = "A parameter CKAN's envelope reports as invalid (`{help, success: false, error}`)", body = Object),
+        (status = 404, description = "`{help, success: false, error: {__type, message}}`", body = Object),
+        (status = 409, description = "Validation error in CKAN's envelope", body = Object),
+    )
 )]
 #[get("/api/action/{action}")]
 pub(crate) async fn action_get(
@@ -709,9 +749,14 @@ pub(crate) async fn action_get(
     post,
     path = "/api/action/{action}",
     tag = "ckan",
-    params(("action" = String, Path, description = ACTIONS)),
+    params(("action" = inline(CkanAction), Path, description = ACTIONS)),
     request_body(content = Object, description = "The action's parameters"),
-    responses((status = 200, description = "`{help, success: true, result}`", body = Object))
+    responses(
+        (status = 200, description = "`{help, success: true, result}`", body = Object),
+        (status = 400, description = "A parameter CKAN's envelope reports as invalid (`{help, success: false, error}`)", body = Object),
+        (status = 404, description = "`{help, success: false, error: {__type, message}}`", body = Object),
+        (status = 409, description = "Validation error in CKAN's envelope", body = Object),
+    )
 )]
 #[post("/api/action/{action}")]
 pub(crate) async fn action_post(

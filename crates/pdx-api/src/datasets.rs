@@ -14,6 +14,7 @@ use crate::authn::{Authenticated, Context, MaybeAuthenticated};
 use crate::distributions::DistributionResponse;
 use crate::error::{ApiError, Problem};
 use crate::etag;
+use crate::schemas::{GradeName, OpeningClassName, SharingClassName, SortName};
 use crate::state::ApiState;
 
 /// A dataset's metadata, as a publisher writes it.
@@ -24,7 +25,11 @@ pub struct DatasetRequest {
     #[schema(example = "shenzhen-bus-stops")]
     pub slug: Option<String>,
     /// Title, in Chinese and/or English.
-    #[schema(example = "深圳市公交站点 Shenzhen bus stops")]
+    #[schema(
+        example = "深圳市公交站点 Shenzhen bus stops",
+        min_length = 1,
+        max_length = 300
+    )]
     pub title: String,
     /// Description.
     pub description: String,
@@ -54,13 +59,13 @@ pub struct DatasetRequest {
     /// Resource code in the government resource catalog.
     pub resource_code: Option<String>,
     /// `unconditional`, `conditional` or `none`.
-    #[schema(value_type = String, example = "unconditional")]
+    #[schema(value_type = SharingClassName, example = "unconditional")]
     pub sharing_class: SharingClass,
     /// `open`, `conditional` or `closed`.
-    #[schema(value_type = String, example = "open")]
+    #[schema(value_type = OpeningClassName, example = "open")]
     pub opening_class: OpeningClass,
     /// `general`, `important` or `core`.
-    #[schema(value_type = String, example = "general")]
+    #[schema(value_type = GradeName, example = "general")]
     pub grade: DataGrade,
     /// Licence id from `/api/v1/licences`; required when the opening class is `open`.
     #[schema(example = "CC-BY-4.0")]
@@ -243,15 +248,15 @@ pub struct SearchParams {
     /// Publishing organisation (slug or id).
     pub publisher: Option<String>,
     /// `open`, `conditional` or `closed`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<OpeningClassName>)]
     pub opening_class: Option<OpeningClass>,
     /// `unconditional`, `conditional` or `none`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<SharingClassName>)]
     pub sharing_class: Option<SharingClass>,
     /// Licence id.
     pub licence: Option<String>,
     /// `relevance` (default), `modified` or `title`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<SortName>)]
     pub sort: Option<SortParam>,
     /// Page number, from 1.
     pub page: Option<u32>,

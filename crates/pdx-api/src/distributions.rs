@@ -143,7 +143,8 @@ pub struct UploadParams {
 }
 
 /// A multipart upload: metadata fields first, then the file.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code, reason = "documents the multipart form for OpenAPI")]
 pub struct MultipartUpload {
     /// Title (the file name when absent).
@@ -281,6 +282,7 @@ pub(crate) async fn create_distribution(
                 "title" => input.title = Some(value),
                 "description" => input.description = Some(value),
                 "format" => input.format = Some(value),
+                "columns" if value.trim().is_empty() => {}
                 "columns" => input.columns = Some(parse_columns(&value)?),
                 other => {
                     return Err(ApiError::Validation {
@@ -378,6 +380,7 @@ pub(crate) async fn get_distribution(
 #[serde(deny_unknown_fields)]
 pub struct UpdateDistributionRequest {
     /// New title.
+    #[schema(min_length = 1, max_length = 300)]
     pub title: Option<String>,
     /// New description, or `null`.
     #[serde(default, deserialize_with = "crate::extract::present")]

@@ -647,6 +647,10 @@ impl From<pdx_catalog::CatalogError> for ApiError {
                 code: "illegal_transition",
                 detail: error.to_string(),
             },
+            E::DistributionPublished => Self::Conflict {
+                code: "distribution_published",
+                detail: error.to_string(),
+            },
             E::Forbidden { check } => Self::Forbidden {
                 check,
                 detail: format!("not permitted ({check})"),

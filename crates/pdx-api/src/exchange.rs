@@ -13,6 +13,7 @@ use pdx_licensing::model::PURPOSES;
 use pdx_storage::StorageError;
 
 use crate::error::{ApiError, Problem, Quota};
+use crate::schemas::PurposeName;
 use crate::state::ApiState;
 
 /// The receipt: the ledger sequence number of this request's entry.
@@ -205,15 +206,15 @@ pub(crate) fn attachment(title: &str, format: &str) -> header::ContentDispositio
     tag = "exchange",
     params(
         ("id" = String, Path, description = "Distribution id"),
-        ("X-PDX-Purpose" = Option<String>, Header, description = "The purpose the data is obtained for"),
+        ("X-PDX-Purpose" = Option<PurposeName>, Header, description = "The purpose the data is obtained for (needed for data obtained under a grant)"),
         ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1023`"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key under the same grant return the same receipt and are counted once"),
     ),
     responses(
-        (status = 200, description = "The data; `X-PDX-Ledger-Seq` is the receipt", body = String,
-         content_type = "application/octet-stream"),
+        (status = 200, description = "The data, in the distribution's media type; `X-PDX-Ledger-Seq` is the receipt", body = String,
+         content_type = "*/*"),
         (status = 206, description = "The requested range of the data", body = String,
-         content_type = "application/octet-stream"),
+         content_type = "*/*"),
         (status = 303, description = "An API distribution: go to its endpoint"),
         (status = 401, description = "Bad or missing token (logged)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Refused, with the reason code (logged)", body = Problem, content_type = "application/problem+json"),

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::authn::Authenticated;
 use crate::error::{ApiError, Problem};
+use crate::schemas::DecisionName;
 use crate::state::ApiState;
 
 /// The tree size an answer is about.
@@ -237,10 +238,10 @@ pub struct EntriesQuery {
     /// Sequence numbers to (exclusive).
     pub to_seq: Option<u64>,
     /// Recorded at or after (RFC 3339).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<Timestamp>,
     /// Recorded before (RFC 3339).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<Timestamp>,
     /// Only this dataset (id or slug).
     pub dataset: Option<String>,
@@ -249,7 +250,7 @@ pub struct EntriesQuery {
     /// Only this kind, e.g. `data_access`, `data_replay`, `grant_revoked`, `sign_in`.
     pub kind: Option<String>,
     /// Only this decision: `permit`, `deny`, `success`, `failure`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<DecisionName>)]
     pub decision: Option<DecisionParam>,
     /// Page number, from 1.
     pub page: Option<u32>,

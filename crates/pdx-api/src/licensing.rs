@@ -255,7 +255,7 @@ pub struct SubmitRequest {
     /// Term asked, in days (at most the offer's maximum).
     pub term_days: i32,
     /// Distribution ids wanted; all of the dataset's when absent.
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
     pub distributions: Option<Vec<DistributionId>>,
 }
 
@@ -269,6 +269,7 @@ pub struct SubmitRequest {
     responses(
         (status = 201, description = "Submitted (or granted at once)", body = AccessRequestResponse),
         (status = 403, description = "Own dataset, or organisation not verified", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dataset (or distribution) visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not requestable, or invalid terms", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -414,6 +415,7 @@ pub(crate) async fn approve_request(
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
     /// Why.
+    #[schema(min_length = 1, max_length = 2000)]
     pub reason: Option<String>,
 }
 

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::accounts::{OrganizationResponse, UserResponse};
 use crate::authn::{Authenticated, Context, MaybeAuthenticated};
 use crate::error::{ApiError, Problem};
+use crate::schemas::{OrgKindName, RoleName};
 use crate::state::ApiState;
 
 /// Filters and paging for the organisation list.
@@ -21,7 +22,7 @@ use crate::state::ApiState;
 #[serde(deny_unknown_fields)]
 pub struct OrganizationQuery {
     /// Only organisations of this kind: `agency`, `enterprise` or `platform`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<OrgKindName>)]
     pub kind: Option<OrgKind>,
     /// `false` lists those awaiting verification (platform admins and auditors only).
     pub verified: Option<bool>,
@@ -85,7 +86,7 @@ pub struct CreateOrganizationRequest {
     #[schema(example = "shenzhen-transport")]
     pub slug: Option<String>,
     /// `agency` or `enterprise`.
-    #[schema(value_type = String, example = "agency")]
+    #[schema(value_type = OrgKindName, example = "agency")]
     pub kind: OrgKind,
     /// Unified social credit code.
     pub credit_code: Option<String>,
@@ -291,7 +292,7 @@ pub struct AddMemberRequest {
     pub email: String,
     /// Roles to grant: `admin`, `publisher`, `reviewer`, `member` (agencies);
     /// `admin`, `member` (enterprises); `platform_admin`, `auditor` (the platform).
-    #[schema(value_type = Vec<String>, example = json!(["publisher"]))]
+    #[schema(value_type = Vec<RoleName>, example = json!(["publisher"]), min_items = 1)]
     pub roles: Vec<Role>,
 }
 
@@ -305,7 +306,7 @@ pub struct InvitationResponse {
     /// The address it was sent to.
     pub email: String,
     /// The roles it grants.
-    #[schema(value_type = Vec<String>, example = json!(["publisher"]))]
+    #[schema(value_type = Vec<RoleName>, example = json!(["publisher"]), min_items = 1)]
     pub roles: Vec<Role>,
     /// Who sent it.
     pub invited_by: Option<String>,
@@ -465,7 +466,7 @@ pub(crate) async fn resend_invitation(
 #[serde(deny_unknown_fields)]
 pub struct SetRolesRequest {
     /// The complete set of roles.
-    #[schema(value_type = Vec<String>, example = json!(["reviewer", "publisher"]))]
+    #[schema(value_type = Vec<RoleName>, example = json!(["reviewer", "publisher"]), min_items = 1)]
     pub roles: Vec<Role>,
 }
 

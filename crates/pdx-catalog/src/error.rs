@@ -37,6 +37,11 @@ pub enum CatalogError {
         /// What was attempted.
         action: &'static str,
     },
+    /// The distribution is part of a published version, which stays available.
+    #[error(
+        "the distribution is part of a published version and stays available; publish a version without it instead"
+    )]
+    DistributionPublished,
     /// The caller may not do this.
     #[error("not permitted: {check}")]
     Forbidden {

@@ -1007,10 +1007,7 @@ impl CatalogService {
         let (distribution, dataset) = self.distribution(Some(principal), id).await?;
         self.editable(principal, &dataset.id.to_string()).await?;
         if distribution.published_version.is_some() {
-            return Err(CatalogError::invalid(
-                "distribution",
-                "is part of a published version and stays available",
-            ));
+            return Err(CatalogError::DistributionPublished);
         }
         let (now, principal, context) = (self.clock.now(), principal.clone(), context.clone());
         self.write(move |conn| {
