@@ -120,37 +120,37 @@ pub(crate) async fn list_audit_events(
     }))
 }
 
-/// Writes every management call refused by a permission check (403) to the ledger: who asked,
-/// for what, and which check refused. Refusals on the data path are already its own entries.
-pub async fn record_refusals(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let response = next.call(req).await?.map_into_boxed_body();
-    let refused = response.response().extensions().get::<RefusedBy>().copied();
-    if let Some(RefusedBy(check)) = refused {
-        let request = response.request();
-        let state = request.app_data::<web::Data<ApiState>>();
-        if let (Some(state), Some(principal)) = (state, crate::authn::principal_of(request)) {
-            let refusal = pdx_circulation::ledger::Refusal {
-                actor_user: principal.user.to_string(),
-                actor_org: principal.org.to_string(),
-                check: check.to_owned(),
-                route: request
-                    .match_pattern()
-                    .unwrap_or_else(|| request.path().to_owned()),
-                method: request.method().to_string(),
-                path: request.path().to_owned(),
-            };
-            let request_id = request
-                .extensions()
-                .get::<pdx_core::RequestId>()
-                .map(ToString::to_string);
-            if let Err(error) = state.ledger.record_refusal(refusal, request_id).await {
-                // The refusal stands either way; what failed is its record.
-                tracing::error!(%error, "a refused call could not be recorded in the ledger");
-            }
-        }
+/// Writes a management call refused by a permission check (403) to the ledger: who asked, for
+/// what, and which check refused. Refusals on the data path are already its own entries. The
+/// request observer calls it for every answer that carries the mark of such a refusal.
+pub(crate) async fn record_refusal(
+    response: &actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+) {
+    let Some(RefusedBy(check)) = response.response().extensions().get::<RefusedBy>().copied()
+    else {
+        return;
+    };
+    let request = response.request();
+    let state = request.app_data::<web::Data<ApiState>>();
+    let (Some(state), Some(principal)) = (state, crate::authn::principal_of(request)) else {
+        return;
+    };
+    let refusal = pdx_circulation::ledger::Refusal {
+        actor_user: principal.user.to_string(),
+        actor_org: principal.org.to_string(),
+        check: check.to_owned(),
+        route: request
+            .match_pattern()
+            .unwrap_or_else(|| request.path().to_owned()),
+        method: request.method().to_string(),
+        path: request.path().to_owned(),
+    };
+    let request_id = request
+        .extensions()
+        .get::<pdx_core::RequestId>()
+        .map(ToString::to_string);
+    if let Err(error) = state.ledger.record_refusal(refusal, request_id).await {
+        // The refusal stands either way; what failed is its record.
+        tracing::error!(%error, "a refused call could not be recorded in the ledger");
     }
-    Ok(response)
 }

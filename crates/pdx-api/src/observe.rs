@@ -61,7 +61,13 @@ pub async fn observe(
             request_id.clone(),
             async move {
                 match next.call(req).await {
-                    Ok(response) => Ok(as_problem(response.map_into_boxed_body())),
+                    Ok(response) => {
+                        let response = response.map_into_boxed_body();
+                        if response.status() == actix_web::http::StatusCode::FORBIDDEN {
+                            crate::audit::record_refusal(&response).await;
+                        }
+                        Ok(as_problem(response))
+                    }
                     Err(error) => Err((error.error_response(), error)),
                 }
             }

