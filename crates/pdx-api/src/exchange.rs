@@ -3,6 +3,8 @@
 //! reason — before any byte of data is sent; the answer carries the entry's sequence number.
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use std::sync::{Arc, OnceLock};
+
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
 use futures_util::StreamExt;
 use pdx_catalog::model::{Distribution, DistributionKind};
@@ -99,7 +101,7 @@ enum Body {
 struct Ready {
     body: Body,
     content_type: HeaderValue,
-    disposition: header::ContentDisposition,
+    disposition: HeaderValue,
 }
 
 /// Opens the file (or the part asked for) and builds the answer's headers, so that a permit is
@@ -107,12 +109,12 @@ struct Ready {
 /// another size than recorded, or its headers cannot be built.
 async fn open_file(
     state: &ApiState,
-    distribution: &Distribution,
+    distribution: &Arc<Distribution>,
     range: Option<ByteRange>,
 ) -> Option<Ready> {
     let key = distribution.storage_key.as_deref()?;
     let size = distribution.byte_size.and_then(|s| u64::try_from(s).ok())?;
-    let content_type = HeaderValue::from_str(&distribution.media_type).ok()?;
+    let (content_type, disposition) = answer_headers(distribution)?;
     let part = range.and_then(|r| r.resolve(size));
     let blobs = state.catalog.blobs();
     let unreadable = |e: &pdx_storage::BlobError| {
@@ -153,8 +155,39 @@ async fn open_file(
     Some(Ready {
         body,
         content_type,
-        disposition: attachment(&distribution.title, &distribution.format),
+        disposition,
     })
+}
+
+/// Distributions whose answer headers were built, with the catalog's facts they were built
+/// from: they are reused while the catalog hands out the same facts (it replaces them when the
+/// distribution changes), so each is built once, not on every download.
+type PreparedHeaders =
+    quick_cache::sync::Cache<DistributionId, (Arc<Distribution>, HeaderValue, HeaderValue)>;
+
+/// A distribution's `Content-Type` and `Content-Disposition` values; `None` when they cannot
+/// be built.
+fn answer_headers(distribution: &Arc<Distribution>) -> Option<(HeaderValue, HeaderValue)> {
+    static PREPARED: OnceLock<PreparedHeaders> = OnceLock::new();
+    let prepared = PREPARED.get_or_init(|| PreparedHeaders::new(4_096));
+    if let Some((facts, content_type, disposition)) = prepared.get(&distribution.id)
+        && Arc::ptr_eq(&facts, distribution)
+    {
+        return Some((content_type, disposition));
+    }
+    let content_type = HeaderValue::from_str(&distribution.media_type).ok()?;
+    let disposition =
+        HeaderValue::from_str(&attachment(&distribution.title, &distribution.format).to_string())
+            .ok()?;
+    prepared.insert(
+        distribution.id,
+        (
+            Arc::clone(distribution),
+            content_type.clone(),
+            disposition.clone(),
+        ),
+    );
+    Some((content_type, disposition))
 }
 
 /// `Content-Disposition: attachment` per RFC 6266: the distribution's title as the file name
