@@ -1470,6 +1470,31 @@ async fn audit_trail_records_sign_ins_role_changes_and_keys() {
     )
     .await;
     assert_eq!(only_keys["total"], 1);
+    // An organisation is named by its slug as well as by its id.
+    let by_slug = json(
+        server
+            .call(
+                Method::GET,
+                "/api/v1/audit-events?kind=api_key_created&actor_organization_id=acme",
+                Some(&auditor),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(by_slug["total"], 1, "{by_slug}");
+    let nobody = json(
+        server
+            .call(
+                Method::GET,
+                "/api/v1/audit-events?actor_organization_id=no-such-org",
+                Some(&auditor),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(nobody["total"], 0);
     let denied = server
         .call(Method::GET, "/api/v1/audit-events", Some(&ops), None)
         .await;

@@ -21,9 +21,8 @@ pub struct AuditQuery {
     /// Only events by this user.
     #[param(value_type = Option<String>, format = Uuid)]
     pub actor_user_id: Option<UserId>,
-    /// Only events by members of this organisation.
-    #[param(value_type = Option<String>, format = Uuid)]
-    pub actor_organization_id: Option<OrganizationId>,
+    /// Only events by members of this organisation (id or slug).
+    pub actor_organization_id: Option<String>,
     /// Page number, from 1.
     pub page: Option<u32>,
     /// Items per page, at most 100.
@@ -106,10 +105,19 @@ pub(crate) async fn list_audit_events(
 ) -> Result<web::Json<AuditEventPage>, ApiError> {
     let query = query.into_inner();
     let page = PageRequest::new(query.page, query.per_page);
+    // A slug names the same organisation as its id; one that names nothing matches nothing.
+    let actor_org = match query.actor_organization_id {
+        Some(key) => Some(match state.access.resolve_organization(&key).await {
+            Ok(id) => id,
+            Err(pdx_access::AccessError::OrganizationNotFound) => OrganizationId::new(),
+            Err(other) => return Err(other.into()),
+        }),
+        None => None,
+    };
     let filter = AuditFilter {
         kind: query.kind,
         actor_user: query.actor_user_id,
-        actor_org: query.actor_organization_id,
+        actor_org,
     };
     let found = state.access.audit_events(&principal, filter, page).await?;
     Ok(web::Json(AuditEventPage {
