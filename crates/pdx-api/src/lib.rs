@@ -68,7 +68,17 @@ every response carries an `X-Request-Id`.",
         (name = "ckan", description = "CKAN-compatible Action API (/api/3/action and /api/action)"),
         (name = "operations", description = "Health, readiness and metrics for operators"),
     ),
-    components(schemas(Problem)),
+    components(schemas(
+        Problem,
+        schemas::RoleName,
+        schemas::OrgKindName,
+        schemas::PurposeName,
+        schemas::SharingClassName,
+        schemas::OpeningClassName,
+        schemas::GradeName,
+        schemas::SortName,
+        schemas::DecisionName,
+    )),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
