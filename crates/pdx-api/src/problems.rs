@@ -5,8 +5,62 @@ use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, ResponseBuilder};
 
 /// Adds the problem answers an operation can give, where its own documentation does not
-/// already name them.
+/// already name them, and says of headers and raw data what a client may send and receive.
 pub fn document(openapi: &mut OpenApi) {
+    add_problems(openapi);
+    if let Ok(mut value) = serde_json::to_value(&*openapi) {
+        tidy(&mut value);
+        if let Ok(tidied) = serde_json::from_value(value) {
+            *openapi = tidied;
+        }
+    }
+}
+
+/// A header is absent or a string, never JSON `null`: an optional header's schema is its
+/// value's. Data served in the distribution's own media type (`*/*`) has no schema.
+fn tidy(document: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut().filter_map(Value::as_object_mut))
+    {
+        if let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        {
+            for parameter in parameters.iter_mut().filter(|p| p["in"] == "header") {
+                let schema = &mut parameter["schema"];
+                let one_of = schema.get("oneOf").and_then(Value::as_array);
+                let types = schema.get("type").and_then(Value::as_array);
+                if let Some(value) = one_of.and_then(|i| i.iter().find(|s| s["type"] != "null")) {
+                    *schema = value.clone();
+                } else if let Some(kind) = types.and_then(|t| t.iter().find(|t| *t != "null")) {
+                    schema["type"] = kind.clone();
+                }
+                if parameter["name"] == "Idempotency-Key" {
+                    parameter["schema"]["maxLength"] = 255.into();
+                    parameter["schema"]["pattern"] = "^[!-~]+$".into();
+                }
+            }
+        }
+        if let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        {
+            for response in responses.values_mut() {
+                if let Some(any) = response.pointer_mut("/content/*~1*") {
+                    *any = Value::Object(serde_json::Map::new());
+                }
+            }
+        }
+    }
+}
+
+fn add_problems(openapi: &mut OpenApi) {
     for item in openapi.paths.paths.values_mut() {
         let operations = [
             item.get.as_mut(),
