@@ -1624,3 +1624,53 @@ async fn a_pending_revision_changes_nothing_about_who_may_obtain_the_data_until_
         "closed once the revision is published"
     );
 }
+
+#[tokio::test]
+async fn one_agency_cannot_read_another_agencys_ledger_entries() {
+    let s = setup(10).await;
+    grant(&s).await;
+    let served = fetch(&s, &s.conditional, &[]).await;
+    assert_eq!(served.status(), 200);
+    let seq = receipt(&served);
+    s.server.create_org("health", OrgKind::Agency).await;
+    s.server
+        .create_user("health", "admin@health.test", &[Role::Admin])
+        .await;
+    let other = s.server.access_token("admin@health.test").await;
+    let entry = s
+        .server
+        .call(
+            Method::GET,
+            &format!("/api/v1/ledger/entries/{seq}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(
+        entry.status(),
+        404,
+        "another agency's data request is not in its scope"
+    );
+    let listed = json(
+        s.server
+            .call(
+                Method::GET,
+                "/api/v1/ledger/entries?dataset=levels",
+                Some(&other),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(listed["total"], 0, "{listed}");
+    let owner = s
+        .server
+        .call(
+            Method::GET,
+            &format!("/api/v1/ledger/entries/{seq}"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(owner.status(), 200, "the owning agency reads it");
+}
