@@ -587,23 +587,12 @@ impl AccessService {
             contact_phone: registration.contact_phone.clone(),
         };
         self.write(move |conn| {
-            let organization = store::insert_organization(conn, &new, now)?;
-            let user = store::insert_user(conn, email.as_str(), &display_name, &hash, false, now)?;
-            store::set_roles(
-                conn,
-                organization.id,
-                user.id,
-                [Role::Admin].into_iter().collect(),
-                now,
-            )?;
-            let event = AuditRecord::success(
-                AuditKind::EnterpriseRegistered,
-                Some(user.id),
-                Some(organization.id),
-            )
-            .subject(organization.id);
-            audit::record(conn, &event, &context, now)?;
-            Ok((organization, user))
+            let admin = FirstAdmin {
+                email: email.as_str(),
+                display_name: &display_name,
+                password_hash: &hash,
+            };
+            insert_enterprise(conn, &new, &admin, serde_json::json!({}), &context, now)
         })
         .await
     }
@@ -1220,4 +1209,48 @@ pub(crate) fn record_roles_changed(
         .subject(user)
         .detail(serde_json::json!({ "organization": org, "before": before, "after": after }));
     audit::record(conn, &event, context, now).map(drop)
+}
+
+/// The first user of a registering enterprise, who becomes its admin.
+pub(crate) struct FirstAdmin<'a> {
+    pub(crate) email: &'a str,
+    pub(crate) display_name: &'a str,
+    pub(crate) password_hash: &'a str,
+}
+
+/// Creates an enterprise (unverified) with its first user as its admin and records the
+/// registration, inside the caller's transaction.
+pub(crate) fn insert_enterprise(
+    conn: &mut DbConnection,
+    new: &NewOrganization,
+    admin: &FirstAdmin<'_>,
+    detail: serde_json::Value,
+    context: &RequestContext,
+    now: pdx_core::Timestamp,
+) -> Result<(Organization, User), AccessError> {
+    let organization = store::insert_organization(conn, new, now)?;
+    let user = store::insert_user(
+        conn,
+        admin.email,
+        admin.display_name,
+        admin.password_hash,
+        false,
+        now,
+    )?;
+    store::set_roles(
+        conn,
+        organization.id,
+        user.id,
+        [Role::Admin].into_iter().collect(),
+        now,
+    )?;
+    let event = AuditRecord::success(
+        AuditKind::EnterpriseRegistered,
+        Some(user.id),
+        Some(organization.id),
+    )
+    .subject(organization.id)
+    .detail(detail);
+    audit::record(conn, &event, context, now)?;
+    Ok((organization, user))
 }

@@ -13,7 +13,9 @@ use crate::one_time::{self, NewToken, Purpose, Status, TokenRecord};
 use crate::permissions;
 use crate::refresh;
 use crate::revocation::{self, Subject};
-use crate::service::{AccessService, EnterpriseRegistration, check_roles, slug_for};
+use crate::service::{
+    AccessService, EnterpriseRegistration, FirstAdmin, check_roles, insert_enterprise, slug_for,
+};
 use crate::store::{self, NewOrganization};
 
 /// Least time between two sends of the same confirmation link.
@@ -344,43 +346,22 @@ impl AccessService {
         let context = context.clone();
         self.write(move |conn| {
             one_time::consume(conn, &record.id, now)?;
-            let organization = store::insert_organization(
-                conn,
-                &NewOrganization {
-                    slug: registration.slug.clone().unwrap_or_default(),
-                    name: registration.organization_name.clone(),
-                    kind: pdx_core::OrgKind::Enterprise,
-                    credit_code: Some(registration.credit_code.clone()),
-                    verified: false,
-                    contact_email: registration.contact_email.clone(),
-                    contact_phone: registration.contact_phone.clone(),
-                },
-                now,
-            )?;
-            let user = store::insert_user(
-                conn,
-                &record.email,
-                &registration.display_name,
-                &hash,
-                false,
-                now,
-            )?;
-            store::set_roles(
-                conn,
-                organization.id,
-                user.id,
-                [Role::Admin].into_iter().collect(),
-                now,
-            )?;
-            let event = AuditRecord::success(
-                AuditKind::EnterpriseRegistered,
-                Some(user.id),
-                Some(organization.id),
-            )
-            .subject(organization.id)
-            .detail(serde_json::json!({ "email_confirmed": true }));
-            audit::record(conn, &event, &context, now)?;
-            Ok((organization, user))
+            let new = NewOrganization {
+                slug: registration.slug.clone().unwrap_or_default(),
+                name: registration.organization_name.clone(),
+                kind: pdx_core::OrgKind::Enterprise,
+                credit_code: Some(registration.credit_code.clone()),
+                verified: false,
+                contact_email: registration.contact_email.clone(),
+                contact_phone: registration.contact_phone.clone(),
+            };
+            let admin = FirstAdmin {
+                email: &record.email,
+                display_name: &registration.display_name,
+                password_hash: &hash,
+            };
+            let detail = serde_json::json!({ "email_confirmed": true });
+            insert_enterprise(conn, &new, &admin, detail, &context, now)
         })
         .await
     }
