@@ -220,18 +220,6 @@ impl From<DatasetView> for DatasetResponse {
     }
 }
 
-/// The orders search results come in.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SortParam {
-    /// Best matches first.
-    Relevance,
-    /// Most recently modified first.
-    Modified,
-    /// By title.
-    Title,
-}
-
 /// Search parameters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -257,7 +245,7 @@ pub struct SearchParams {
     pub licence: Option<String>,
     /// `relevance` (default), `modified` or `title`.
     #[param(value_type = Option<SortName>)]
-    pub sort: Option<SortParam>,
+    pub sort: Option<SortName>,
     /// Page number, from 1.
     pub page: Option<u32>,
     /// Items per page, at most 100.
@@ -348,9 +336,9 @@ pub(crate) async fn search_query(
     page: PageRequest,
 ) -> Result<Option<SearchQuery>, ApiError> {
     let sort = match params.sort {
-        None | Some(SortParam::Relevance) => Sort::Relevance,
-        Some(SortParam::Modified) => Sort::Modified,
-        Some(SortParam::Title) => Sort::Title,
+        None | Some(SortName::Relevance) => Sort::Relevance,
+        Some(SortName::Modified) => Sort::Modified,
+        Some(SortName::Title) => Sort::Title,
     };
     let publisher = match params.publisher.as_deref() {
         Some(key) => match state.catalog.organization_id(key).await? {

@@ -203,31 +203,6 @@ pub(crate) async fn get_consistency_proof(
     }))
 }
 
-/// The decisions an entry can record.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DecisionParam {
-    /// A data request served.
-    Permit,
-    /// A data request refused.
-    Deny,
-    /// Another act that succeeded.
-    Success,
-    /// Another act that failed.
-    Failure,
-}
-
-impl DecisionParam {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Permit => "permit",
-            Self::Deny => "deny",
-            Self::Success => "success",
-            Self::Failure => "failure",
-        }
-    }
-}
-
 /// Filters and paging of the entries.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -251,7 +226,7 @@ pub struct EntriesQuery {
     pub kind: Option<String>,
     /// Only this decision: `permit`, `deny`, `success`, `failure`.
     #[param(value_type = Option<DecisionName>)]
-    pub decision: Option<DecisionParam>,
+    pub decision: Option<DecisionName>,
     /// Page number, from 1.
     pub page: Option<u32>,
     /// Items per page, at most 100.

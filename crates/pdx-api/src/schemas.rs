@@ -1,8 +1,9 @@
 //! Schemas of the controlled values the API takes (roles, kinds, classes, purposes, sort
 //! orders, CKAN actions), so the OpenAPI document names exactly the values each field accepts.
 //! The domain types live in crates that do not know utoipa; these mirror them for the document.
+//! Values that exist only at the HTTP edge (sort order, decision filter) are parsed as these.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A role: in an agency `admin`, `publisher`, `reviewer`, `member`; in an enterprise `admin`,
@@ -91,7 +92,7 @@ pub enum GradeName {
 }
 
 /// The order of search results.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SortName {
     /// Best matches first.
@@ -103,7 +104,7 @@ pub enum SortName {
 }
 
 /// The decision an entry records.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionName {
     /// A data request served.
@@ -114,6 +115,18 @@ pub enum DecisionName {
     Success,
     /// Another act that failed.
     Failure,
+}
+
+impl DecisionName {
+    /// The decision as the ledger writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Permit => "permit",
+            Self::Deny => "deny",
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
 }
 
 /// The CKAN actions PDX answers.
