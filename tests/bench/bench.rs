@@ -42,6 +42,8 @@ const LARGE_BYTES: usize = 10 * 1024 * 1024;
 const LARGE_CONNECTIONS: u32 = 8;
 /// The purpose declared with every authorised download (one of the offer's).
 const PURPOSE: &str = "research";
+/// Open distributions the varied download scenario picks from.
+const VARIED_FILES: usize = 100;
 /// The name of the proof scenario (its load is made when it runs).
 const PROOF_SCENARIO: &str = "ledger inclusion proof";
 /// The password of the benchmark's users.
@@ -745,6 +747,8 @@ struct Fixture {
     conditional_large: String,
     large_bytes: usize,
     open_small: String,
+    /// Distributions of another open dataset, downloaded at random by the varied scenario.
+    open_many: Vec<String>,
     open_slug: String,
     client_id: String,
     client_secret: String,
@@ -780,6 +784,19 @@ impl Fixture {
             .into_iter()
             .next()
             .context("the open dataset has no distribution")?;
+        // Files of the same size with different bytes, so no two answers are the same.
+        let many: Vec<(String, Vec<u8>)> = (0..VARIED_FILES)
+            .map(|i| {
+                let mut bytes = small.clone();
+                bytes.extend_from_slice(format!("# file {i:03}\n").as_bytes());
+                (format!("air quality, part {i}"), bytes)
+            })
+            .collect();
+        let files: Vec<(&str, &[u8])> = many
+            .iter()
+            .map(|(title, bytes)| (title.as_str(), bytes.as_slice()))
+            .collect();
+        let open_many = publish_dataset(api, &agency, "bench-open-many", "open", &files)?;
         api.call(
             Method::PUT,
             "/api/v1/datasets/bench-conditional/offer",
@@ -817,6 +834,7 @@ impl Fixture {
             conditional_large,
             large_bytes: large.len(),
             open_small,
+            open_many,
             open_slug: "bench-open".to_owned(),
             client_id: text(&key, "client_id")?,
             client_secret: text(&key, "client_secret")?,
@@ -1007,6 +1025,21 @@ impl Scenario {
                     connections,
                 )
             }),
+            Self::Ready(Load {
+                ledger: true,
+                request_lua: Some(random_path_lua(
+                    &fixture
+                        .open_many
+                        .iter()
+                        .map(|id| data(id))
+                        .collect::<Vec<_>>(),
+                )),
+                ..Load::get(
+                    "anonymous open 10 KB download, varied (random of 100 files)",
+                    data(&fixture.open_many[0]),
+                    connections,
+                )
+            }),
             Self::Ready(download(
                 "authorised 10 MB download",
                 &fixture.conditional_large,
@@ -1033,6 +1066,15 @@ impl Scenario {
             Self::Proof { connections },
         ]
     }
+}
+
+/// Lua defining wrk's `request()` as a GET of one of `paths`, picked at random each time.
+fn random_path_lua(paths: &[String]) -> String {
+    let list: Vec<String> = paths.iter().map(|p| format!("\"{p}\"")).collect();
+    format!(
+        "local paths = {{{}}}\nrequest = function()\n  return wrk.format(nil, paths[math.random(#paths)])\nend\n",
+        list.join(", ")
+    )
 }
 
 /// Proofs of random entries in the tree of the latest signed checkpoint.
