@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use pdx_core::{OrgKind, OrganizationId, Role, RoleSet, Timestamp, UserId};
+use pdx_storage::feed::{self, CatalogChange};
 use pdx_storage::generation as state;
 use pdx_storage::schema::{memberships, organizations, users};
 use pdx_storage::{DbConnection, StorageError};
@@ -297,9 +298,9 @@ pub fn update_organization(
         ))
         .execute(conn)?;
     state::bump(conn, state::ORGANIZATIONS)?;
-    // Organisations appear in the catalog as publishers: views cached per catalog generation
-    // must show the change too.
-    state::bump(conn, state::CATALOG)?;
+    // Organisations appear in the catalog as publishers: cached views and every process's
+    // search index must show the change too.
+    feed::record(conn, &CatalogChange::Organization(id.to_string()))?;
     find_organization(conn, id)
 }
 

@@ -317,6 +317,7 @@ const FACET_FIELDS: &[&str] = &[
     "groups",
     "opening_class",
     "sharing_class",
+    "grade",
 ];
 
 /// Applies one `field:value` filter of `fq` to the query.
@@ -333,6 +334,7 @@ async fn apply_filter(
         "groups" => query.theme = Some(value.to_ascii_uppercase()),
         "opening_class" => query.opening_class = Some(value),
         "sharing_class" => query.sharing_class = Some(value),
+        "grade" => query.grade = Some(value),
         "organization" | "owner_org" => match state.catalog.organization_id(&value).await? {
             Some(id) => query.publisher = Some(id.to_string()),
             None => return Ok(false),
@@ -475,6 +477,7 @@ async fn package_search(state: &ApiState, params: &Params) -> Result<Value, Ckan
                 "Groups",
             ),
             "opening_class" => (facets.opening_class.clone(), "Opening class"),
+            "grade" => (facets.grade.clone(), "Data grade"),
             _ => (facets.sharing_class.clone(), "Sharing class"),
         };
         facet_map.insert(

@@ -1,6 +1,8 @@
 //! Datasets: search with facets, reads with ETags, and the publishing lifecycle
 //! (create, edit, submit, publish or return, withdraw, revise) with version history.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::NaiveDate;
 use pdx_catalog::DatasetView;
@@ -225,7 +227,10 @@ impl From<DatasetView> for DatasetResponse {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
-    /// Full-text query over title, description and keywords (Chinese or English).
+    /// Full-text query over title, keywords, description, publisher, place and themes, in
+    /// Chinese or English: every word must match (English words in any inflection; a typo is
+    /// forgiven in queries of up to three words); "quoted words" must appear together. At most
+    /// 500 characters.
     pub q: Option<String>,
     /// Theme code.
     pub theme: Option<String>,
@@ -241,6 +246,9 @@ pub struct SearchParams {
     /// `unconditional`, `conditional` or `none`.
     #[param(value_type = Option<SharingClassName>)]
     pub sharing_class: Option<SharingClass>,
+    /// Data grade: `general`, `important` or `core`.
+    #[param(value_type = Option<GradeName>)]
+    pub grade: Option<DataGrade>,
     /// Licence id.
     pub licence: Option<String>,
     /// `relevance` (default), `modified` or `title`.
@@ -280,6 +288,9 @@ pub struct FacetsResponse {
     pub opening_class: Vec<FacetValue>,
     /// By sharing class.
     pub sharing_class: Vec<FacetValue>,
+    /// By data grade.
+    #[serde(default)]
+    pub grade: Vec<FacetValue>,
     /// By licence.
     pub licence: Vec<FacetValue>,
     /// By keyword.
@@ -305,6 +316,7 @@ impl From<Facets> for FacetsResponse {
             format: facet(f.format),
             opening_class: facet(f.opening_class),
             sharing_class: facet(f.sharing_class),
+            grade: facet(f.grade),
             licence: facet(f.licence),
             keyword: facet(f.keyword),
         }
@@ -324,6 +336,32 @@ pub struct DatasetPage {
     pub per_page: u32,
     /// Facet counts over all matches.
     pub facets: FacetsResponse,
+    /// For a text query: the matched words of each dataset of the page, by dataset id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub highlights: BTreeMap<String, HighlightResponse>,
+}
+
+/// The words of a dataset that matched a text query: HTML-escaped text with each matched word
+/// in `<mark>`, ready to insert into a page.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HighlightResponse {
+    /// The title.
+    pub title: String,
+    /// The passage of the description with the most matched words; empty when none matched.
+    pub description: String,
+}
+
+/// The longest text query accepted, in characters.
+const MAX_QUERY_CHARS: usize = 500;
+
+/// Refuses a text query longer than [`MAX_QUERY_CHARS`].
+fn check_query_text(q: Option<&str>) -> Result<(), ApiError> {
+    match q {
+        Some(text) if text.chars().count() > MAX_QUERY_CHARS => Err(ApiError::InvalidQuery(
+            format!("q is longer than {MAX_QUERY_CHARS} characters"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Values per facet in search answers.
@@ -335,6 +373,7 @@ pub(crate) async fn search_query(
     params: &SearchParams,
     page: PageRequest,
 ) -> Result<Option<SearchQuery>, ApiError> {
+    check_query_text(params.q.as_deref())?;
     let sort = match params.sort {
         None | Some(SortName::Relevance) => Sort::Relevance,
         Some(SortName::Modified) => Sort::Modified,
@@ -355,6 +394,7 @@ pub(crate) async fn search_query(
         publisher,
         opening_class: params.opening_class.map(|c| c.as_str().to_owned()),
         sharing_class: params.sharing_class.map(|c| c.as_str().to_owned()),
+        grade: params.grade.map(|g| g.as_str().to_owned()),
         licence: params.licence.clone(),
         modified_since: None,
         sort,
@@ -396,6 +436,7 @@ pub(crate) async fn search_datasets(
             per_page: found.per_page,
             items: found.items.into_iter().map(Into::into).collect(),
             facets: FacetsResponse::default(),
+            highlights: BTreeMap::new(),
         };
         return etag::json(&req, &body);
     }
@@ -408,6 +449,17 @@ pub(crate) async fn search_datasets(
                 per_page: found.page.per_page,
                 items: found.page.items.into_iter().map(Into::into).collect(),
                 facets: found.facets.into(),
+                highlights: found
+                    .highlights
+                    .into_iter()
+                    .map(|(id, h)| {
+                        let highlight = HighlightResponse {
+                            title: h.title,
+                            description: h.description,
+                        };
+                        (id, highlight)
+                    })
+                    .collect(),
             }
         }
         None => DatasetPage {
@@ -416,7 +468,84 @@ pub(crate) async fn search_datasets(
             page: page.page,
             per_page: page.per_page,
             facets: FacetsResponse::default(),
+            highlights: BTreeMap::new(),
         },
+    };
+    etag::json(&req, &body)
+}
+
+/// Parameters of search-box suggestions.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestParams {
+    /// What has been typed so far (Chinese or English); the last word is completed. At most
+    /// 500 characters.
+    pub q: String,
+    /// Suggestions of each kind, 1 to 20 (default 8).
+    pub limit: Option<u32>,
+}
+
+/// Suggestions for a search box.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SuggestResponse {
+    /// Published datasets whose title or keywords match what was typed, best first.
+    pub datasets: Vec<SuggestedDatasetResponse>,
+    /// Keywords containing what was typed, among matching datasets, most used first.
+    pub keywords: Vec<FacetValue>,
+}
+
+/// A dataset offered as a completion.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SuggestedDatasetResponse {
+    /// Dataset id.
+    pub id: String,
+    /// URL-safe name.
+    pub slug: String,
+    /// Title.
+    pub title: String,
+    /// The title, HTML-escaped, with the typed words in `<mark>`.
+    pub highlight: String,
+}
+
+/// Suggestions for a search box as it is typed into: titles of published datasets and
+/// keywords that complete the words typed so far, in Chinese or English.
+#[utoipa::path(
+    tag = "catalog",
+    params(SuggestParams),
+    responses(
+        (status = 200, description = "Completions", body = SuggestResponse),
+        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/datasets/suggest")]
+pub(crate) async fn suggest_datasets(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    params: web::Query<SuggestParams>,
+) -> Result<HttpResponse, ApiError> {
+    check_query_text(Some(&params.q))?;
+    let limit = match params.limit {
+        None => 8,
+        Some(limit @ 1..=20) => limit,
+        Some(_) => return Err(ApiError::InvalidQuery("limit must be 1 to 20".into())),
+    };
+    let found = state
+        .catalog
+        .suggest(params.q.clone(), usize::try_from(limit).unwrap_or(8))
+        .await?;
+    let body = SuggestResponse {
+        datasets: found
+            .datasets
+            .into_iter()
+            .map(|d| SuggestedDatasetResponse {
+                id: d.id,
+                slug: d.slug,
+                title: d.title,
+                highlight: d.highlight,
+            })
+            .collect(),
+        keywords: facet(found.keywords),
     };
     etag::json(&req, &body)
 }

@@ -668,6 +668,7 @@ impl From<pdx_catalog::CatalogError> for ApiError {
             E::Blob(other) => Self::Unavailable(Box::new(other)),
             E::Access(access) => access.into(),
             E::Storage(storage) => storage.into(),
+            search @ E::Search(_) => Self::Internal(Box::new(search)),
         }
     }
 }

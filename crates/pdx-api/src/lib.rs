@@ -138,6 +138,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(api_keys::revoke_api_key)
         .service(audit::list_audit_events)
         .service(datasets::search_datasets)
+        .service(datasets::suggest_datasets)
         .service(datasets::create_dataset)
         .service(datasets::get_dataset)
         .service(datasets::update_dataset)

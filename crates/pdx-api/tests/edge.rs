@@ -31,6 +31,10 @@ fn state(database: &TestDatabase) -> web::Data<ApiState> {
         std::sync::Arc::new(pdx_core::SystemClock),
         blobs,
         1 << 20,
+        match pdx_catalog::search::SearchIndex::in_memory() {
+            Ok(search) => std::sync::Arc::new(search),
+            Err(error) => panic!("search index: {error}"),
+        },
     );
     web::Data::new(ApiState {
         database: database.database().clone(),

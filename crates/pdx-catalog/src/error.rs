@@ -63,6 +63,9 @@ pub enum CatalogError {
     /// A storage failure.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The search index failed.
+    #[error("search index: {0}")]
+    Search(String),
 }
 
 impl From<diesel::result::Error> for CatalogError {

@@ -1,7 +1,7 @@
 //! The catalog service the API calls: dataset lifecycle, distributions and uploads, reads
 //! with visibility rules, search and versions; each action behind its permission check.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -9,6 +9,7 @@ use futures_util::Stream;
 use pdx_access::audit::{self, AuditKind, AuditRecord, RequestContext};
 use pdx_access::model::Organization;
 use pdx_core::{Clock, DatasetId, DistributionId, OrganizationId, Page, PageRequest, Principal};
+use pdx_storage::feed::{self, CatalogChange};
 use pdx_storage::{BlobError, BlobStore, Database, DbConnection};
 use serde::Serialize;
 
@@ -19,7 +20,7 @@ use crate::model::{
 };
 use crate::permissions;
 use crate::rules;
-use crate::search::{self, Facets, SearchQuery};
+use crate::search::{Facets, Highlight, SearchIndex, SearchQuery, Suggestions};
 use crate::store;
 
 /// A dataset with its publisher and distributions, as shown: to everyone the published version
@@ -55,6 +56,8 @@ pub struct SearchResults {
     pub page: Page<DatasetView>,
     /// Facet counts over all matches.
     pub facets: Facets,
+    /// The matched words of each dataset of the page, by dataset id (text queries only).
+    pub highlights: HashMap<String, Highlight>,
 }
 
 /// Metadata of a new distribution.
@@ -170,41 +173,6 @@ fn guess_format_and_media_type(input: &DistributionInput) -> (String, String) {
     (format, media_type)
 }
 
-/// Searches answered recently, keyed by the query, valid while the catalog's generation is
-/// unchanged. Bounded; the oldest entries go first.
-#[derive(Debug, Default)]
-struct SearchCache {
-    entries: HashMap<String, (i64, Arc<SearchResults>)>,
-    order: VecDeque<String>,
-}
-
-/// Searches kept in the cache at most.
-const SEARCH_CACHE_ENTRIES: usize = 1024;
-
-impl SearchCache {
-    fn get(&self, key: &str, generation: i64) -> Option<Arc<SearchResults>> {
-        self.entries
-            .get(key)
-            .filter(|(g, _)| *g == generation)
-            .map(|(_, r)| r.clone())
-    }
-
-    fn put(&mut self, key: String, generation: i64, results: Arc<SearchResults>) {
-        if self
-            .entries
-            .insert(key.clone(), (generation, results))
-            .is_none()
-        {
-            self.order.push_back(key);
-        }
-        while self.order.len() > SEARCH_CACHE_ENTRIES {
-            if let Some(oldest) = self.order.pop_front() {
-                self.entries.remove(&oldest);
-            }
-        }
-    }
-}
-
 /// How long a catalog generation read from the database is trusted. This server's own writes
 /// are seen at once; another server process's writes within this time.
 const GENERATION_TTL: std::time::Duration = std::time::Duration::from_millis(250);
@@ -291,26 +259,27 @@ pub struct CatalogService {
     clock: Arc<dyn Clock>,
     blobs: BlobStore,
     max_upload_bytes: u64,
-    search_cache: Arc<Mutex<SearchCache>>,
+    search: Arc<SearchIndex>,
     view_cache: Arc<ViewCache>,
     distribution_cache: Arc<DistributionCache>,
     generation: Arc<Generation>,
 }
 
 impl CatalogService {
-    /// A catalog over a database and a blob store.
+    /// A catalog over a database, a blob store and a search index.
     pub fn new(
         db: Database,
         clock: Arc<dyn Clock>,
         blobs: BlobStore,
         max_upload_bytes: u64,
+        search: Arc<SearchIndex>,
     ) -> Self {
         Self {
             db,
             clock,
             blobs,
             max_upload_bytes,
-            search_cache: Arc::default(),
+            search,
             view_cache: Arc::new(ViewCache::new(VIEW_CACHE_ENTRIES)),
             distribution_cache: Arc::new(DistributionCache::new(VIEW_CACHE_ENTRIES)),
             generation: Arc::default(),
@@ -343,7 +312,58 @@ impl CatalogService {
     {
         let result = self.db.write(work).await;
         self.generation.expire();
+        if result.is_ok() {
+            // This process's own writes are searchable as soon as they are answered.
+            if let Err(error) = self.follow_changes().await {
+                tracing::warn!(%error, "search index: could not follow the catalog's changes");
+            }
+        }
         result
+    }
+
+    /// Brings the search index up to date with the catalog's change feed (every process's
+    /// writes); returns how many changes it applied.
+    pub async fn follow_changes(&self) -> Result<usize, CatalogError> {
+        let search = self.search.clone();
+        self.read(move |conn| search.follow(conn)).await
+    }
+
+    /// Opens the search index for serving: catches up with the feed, or rebuilds it when it
+    /// was never built or belongs to another database, logging progress. Returns whether it
+    /// rebuilt.
+    pub async fn prepare_search(&self) -> Result<bool, CatalogError> {
+        let search = self.search.clone();
+        self.read(move |conn| {
+            search.prepare(conn, &|indexed, total| {
+                if indexed % 10_000 < 500 || indexed == total {
+                    tracing::info!(indexed, total, "search index: rebuilding");
+                }
+            })
+        })
+        .await
+    }
+
+    /// Rebuilds the search index from the database now; returns the datasets indexed.
+    pub async fn rebuild_search(&self) -> Result<u64, CatalogError> {
+        let search = self.search.clone();
+        self.read(move |conn| {
+            search.rebuild(conn, &|indexed, total| {
+                tracing::info!(indexed, total, "search index: rebuilding");
+            })
+        })
+        .await
+    }
+
+    /// Asks every server process's search index to rebuild itself (through the change feed).
+    pub async fn request_reindex(&self) -> Result<(), CatalogError> {
+        self.db
+            .write(|conn| Ok(feed::record(conn, &CatalogChange::Everything)?))
+            .await
+    }
+
+    /// The search index.
+    pub fn search_index(&self) -> &SearchIndex {
+        &self.search
     }
 
     /// The catalog generation: trusted from memory for a moment, else read.
@@ -671,45 +691,34 @@ impl CatalogService {
         .await
     }
 
-    /// Searches published datasets. Answers are cached per catalog generation: any catalog
-    /// write, by any server process, makes earlier answers stale.
+    /// Searches published datasets with the search index; the page's datasets are read from
+    /// the database as anyone sees them.
     pub async fn search(
         &self,
         query: SearchQuery,
         page: PageRequest,
     ) -> Result<SearchResults, CatalogError> {
-        let cache = self.search_cache.clone();
-        let key = format!("{query:?}|{page:?}");
-        let generation = self.generation().await?;
-        let cached = cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key, generation);
-        if let Some(results) = cached {
-            metrics::counter!("pdx_catalog_search_cache_total", "outcome" => "hit").increment(1);
-            return Ok(SearchResults::clone(&results));
-        }
-        let results = self
-            .read(move |conn| {
-                metrics::counter!("pdx_catalog_search_cache_total", "outcome" => "miss")
-                    .increment(1);
-                let mut hits = search::search(conn, &query)?;
-                name_facets(conn, &mut hits.facets)?;
-                let datasets = store::datasets_by_ids(conn, &hits.ids)?;
-                let views = views(conn, datasets, Face::Public)?;
-                let results = Arc::new(SearchResults {
-                    page: Page::new(views, hits.total, page),
-                    facets: hits.facets,
-                });
-                cache.lock().unwrap_or_else(PoisonError::into_inner).put(
-                    key,
-                    generation,
-                    results.clone(),
-                );
-                Ok(results)
+        let search = self.search.clone();
+        self.read(move |conn| {
+            let mut hits = search.search(&query)?;
+            name_facets(conn, &mut hits.facets)?;
+            // Only what is published now: the index may lag a write by a moment.
+            let views = public_views(conn, &hits.ids)?;
+            Ok(SearchResults {
+                page: Page::new(views, hits.total, page),
+                facets: hits.facets,
+                highlights: hits.highlights,
             })
-            .await?;
-        Ok(SearchResults::clone(&results))
+        })
+        .await
+    }
+
+    /// Completions for a search box: titles and keywords of published datasets.
+    pub async fn suggest(&self, text: String, limit: usize) -> Result<Suggestions, CatalogError> {
+        let search = self.search.clone();
+        tokio::task::spawn_blocking(move || search.suggest(&text, limit))
+            .await
+            .map_err(|e| CatalogError::Search(e.to_string()))?
     }
 
     /// The principal's organisation's datasets in every status, as it works on them.
@@ -972,6 +981,7 @@ impl CatalogService {
                 _ => {
                     store::update_distribution(
                         conn,
+                        dataset.id,
                         id,
                         &changes.title,
                         changes.description.as_deref(),
@@ -1012,7 +1022,7 @@ impl CatalogService {
         let (now, principal, context) = (self.clock.now(), principal.clone(), context.clone());
         self.write(move |conn| {
             let (dataset, _) = editable_in(conn, &principal, &dataset.id.to_string())?;
-            store::delete_distribution(conn, id)?;
+            store::delete_distribution(conn, dataset.id, id)?;
             touch_working(conn, dataset.id, now)?;
             let event = AuditRecord::success(
                 AuditKind::DistributionDeleted,
@@ -1150,6 +1160,7 @@ fn publish(
             {
                 store::update_distribution(
                     conn,
+                    dataset.id,
                     distribution.id,
                     &changes.title,
                     changes.description.as_deref(),
@@ -1231,6 +1242,18 @@ fn view(
 ) -> Result<DatasetView, CatalogError> {
     let mut views = views(conn, vec![dataset], face)?;
     views.pop().ok_or(CatalogError::DatasetNotFound)
+}
+
+/// The public views of those of `ids` that are published, for the search index.
+pub(crate) fn public_views(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<Vec<DatasetView>, CatalogError> {
+    let published = store::datasets_by_ids(conn, ids)?
+        .into_iter()
+        .filter(|d| d.status == DatasetStatus::Published)
+        .collect();
+    views(conn, published, Face::Public)
 }
 
 /// Views of datasets: the public face (the dataset as stored, with the distributions a

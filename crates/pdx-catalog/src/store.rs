@@ -4,6 +4,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use pdx_core::{Classification, DatasetId, DistributionId, OrganizationId, Timestamp};
+use pdx_storage::feed::{self, CatalogChange};
 use pdx_storage::generation as state;
 use pdx_storage::schema::{
     dataset_keywords, dataset_revisions, dataset_themes, dataset_versions, datasets, distributions,
@@ -107,10 +108,14 @@ impl DatasetRow {
     }
 }
 
-/// Marks the catalog changed: cached searches computed before are stale from now on.
-/// Every write below calls it, inside the caller's transaction.
-fn bump_generation(conn: &mut DbConnection) -> Result<(), CatalogError> {
-    Ok(state::bump(conn, state::CATALOG)?)
+/// Marks a dataset changed, inside the caller's transaction: views cached before are stale
+/// from now on, and every process's search index re-indexes the dataset (`pdx_storage::feed`).
+/// Every write below calls it.
+fn changed(conn: &mut DbConnection, dataset: DatasetId) -> Result<(), CatalogError> {
+    Ok(feed::record(
+        conn,
+        &CatalogChange::Dataset(dataset.to_string()),
+    )?)
 }
 
 /// The catalog's current generation.
@@ -151,7 +156,7 @@ pub fn insert_dataset(
         Err(StorageError::UniqueViolation { .. }) => return Err(CatalogError::SlugTaken),
         Err(other) => return Err(other.into()),
     }
-    bump_generation(conn)?;
+    changed(conn, id)?;
     replace_terms(conn, id, input)?;
     Ok(id)
 }
@@ -247,7 +252,7 @@ pub fn update_dataset(
     diesel::update(datasets::table.find(id.to_string()))
         .set(metadata_columns(input, now))
         .execute(conn)?;
-    bump_generation(conn)?;
+    changed(conn, id)?;
     replace_terms(conn, id, input)
 }
 
@@ -269,7 +274,7 @@ pub fn set_status(
             datasets::modified_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
-    bump_generation(conn)?;
+    changed(conn, id)?;
     if let Some(version) = version {
         diesel::update(datasets::table.find(&key))
             .set(datasets::version.eq(version))
@@ -290,14 +295,14 @@ pub fn touch(conn: &mut DbConnection, id: DatasetId, now: Timestamp) -> Result<(
     diesel::update(datasets::table.find(id.to_string()))
         .set(datasets::modified_at.eq(now.naive_utc()))
         .execute(conn)?;
-    bump_generation(conn)?;
+    changed(conn, id)?;
     Ok(())
 }
 
 /// Deletes a dataset and (by cascade) its terms, distributions and versions.
 pub fn delete_dataset(conn: &mut DbConnection, id: DatasetId) -> Result<(), CatalogError> {
     diesel::delete(datasets::table.find(id.to_string())).execute(conn)?;
-    bump_generation(conn)?;
+    changed(conn, id)?;
     Ok(())
 }
 
@@ -353,20 +358,58 @@ pub fn datasets_by_ids(
         .load(conn)?;
     keywords.sort();
     themes.sort();
+    let group = |terms: Vec<(String, String)>| {
+        let mut grouped: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for (dataset, term) in terms {
+            grouped.entry(dataset).or_default().push(term);
+        }
+        grouped
+    };
+    let (mut keywords, mut themes) = (group(keywords), group(themes));
     let mut by_id = std::collections::HashMap::new();
     for row in rows {
-        let key = row.id.clone();
-        let own = |terms: &[(String, String)]| {
-            terms
-                .iter()
-                .filter(|(d, _)| *d == key)
-                .map(|(_, t)| t.clone())
-                .collect()
-        };
-        let dataset = row.into_dataset(own(&keywords), own(&themes))?;
+        let own_keywords = keywords.remove(&row.id).unwrap_or_default();
+        let own_themes = themes.remove(&row.id).unwrap_or_default();
+        let dataset = row.into_dataset(own_keywords, own_themes)?;
         by_id.insert(dataset.id.to_string(), dataset);
     }
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+/// Ids of published datasets after `after` in id order, at most `limit`: the search index is
+/// rebuilt from them page by page.
+pub fn published_ids_after(
+    conn: &mut DbConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, CatalogError> {
+    Ok(datasets::table
+        .filter(datasets::status.eq(DatasetStatus::Published.as_str()))
+        .filter(datasets::id.gt(after))
+        .select(datasets::id)
+        .order(datasets::id.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// How many datasets are published.
+pub fn published_count(conn: &mut DbConnection) -> Result<u64, CatalogError> {
+    let count: i64 = datasets::table
+        .filter(datasets::status.eq(DatasetStatus::Published.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Ids of an organisation's datasets in any status.
+pub fn dataset_ids_of(
+    conn: &mut DbConnection,
+    organization: &str,
+) -> Result<Vec<String>, CatalogError> {
+    Ok(datasets::table
+        .filter(datasets::organization_id.eq(organization))
+        .select(datasets::id)
+        .load(conn)?)
 }
 
 /// Every dataset slug with its status, for listings such as CKAN's `package_list`.
@@ -493,13 +536,14 @@ pub fn insert_distribution(
             ),
         ))
         .execute(conn)?;
-    bump_generation(conn)?;
+    changed(conn, distribution.dataset_id)?;
     Ok(())
 }
 
 /// Changes a distribution's title, description and column schema.
 pub fn update_distribution(
     conn: &mut DbConnection,
+    dataset: DatasetId,
     id: DistributionId,
     title: &str,
     description: Option<&str>,
@@ -518,7 +562,7 @@ pub fn update_distribution(
             distributions::modified_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
-    bump_generation(conn)?;
+    changed(conn, dataset)?;
     Ok(())
 }
 
@@ -581,17 +625,18 @@ pub fn publish_distributions(
     )
     .set(distributions::published_version.eq(Some(version)))
     .execute(conn)?;
-    bump_generation(conn)?;
+    changed(conn, dataset)?;
     Ok(())
 }
 
 /// Deletes a distribution.
 pub fn delete_distribution(
     conn: &mut DbConnection,
+    dataset: DatasetId,
     id: DistributionId,
 ) -> Result<(), CatalogError> {
     diesel::delete(distributions::table.find(id.to_string())).execute(conn)?;
-    bump_generation(conn)?;
+    changed(conn, dataset)?;
     Ok(())
 }
 
@@ -675,14 +720,14 @@ pub fn save_revision(
             dataset_revisions::modified_at.eq(revision.modified_at.naive_utc()),
         ))
         .execute(conn)?;
-    bump_generation(conn)?;
+    changed(conn, dataset)?;
     Ok(())
 }
 
 /// Removes a dataset's pending revision (once published).
 pub fn delete_revision(conn: &mut DbConnection, dataset: DatasetId) -> Result<(), CatalogError> {
     diesel::delete(dataset_revisions::table.find(dataset.to_string())).execute(conn)?;
-    bump_generation(conn)?;
+    changed(conn, dataset)?;
     Ok(())
 }
 

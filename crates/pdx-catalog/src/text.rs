@@ -1,28 +1,13 @@
-//! Search text: words in Latin script and CJK characters as unigrams and bigrams, the same
-//! way for indexing and for queries, so that both backends' full-text engines find Chinese.
+//! The text kept in `datasets.search_text`: words in Latin script and CJK characters as
+//! unigrams and bigrams. Catalog search no longer reads it (the search index does the work, see
+//! [`crate::search`]); it is kept up to date so that a server of the previous release sharing
+//! the database during a rolling upgrade still finds what it searches for, and can be dropped
+//! with the column in a later release.
 
 /// Whether `c` is a CJK ideograph or kana/hangul, segmented into n-grams rather than words.
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0x20000..=0x2FFFF)
-}
-
-/// A token of search text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Token {
-    /// A lower-cased word of letters and digits.
-    Word(String),
-    /// A CJK unigram or bigram.
-    Cjk(String),
-}
-
-impl Token {
-    /// The token text.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Word(s) | Self::Cjk(s) => s,
-        }
-    }
 }
 
 fn runs(text: &str) -> Vec<(bool, String)> {
@@ -66,27 +51,6 @@ pub fn index_text(parts: &[&str]) -> String {
     tokens.join(" ")
 }
 
-/// The tokens a query must all match: words (matched as prefixes), CJK bigrams, or a single
-/// CJK character when that is all a run holds.
-pub fn query_tokens(query: &str) -> Vec<Token> {
-    let mut tokens = Vec::new();
-    for (cjk, run) in runs(query) {
-        if cjk {
-            let chars: Vec<char> = run.chars().collect();
-            if chars.len() == 1 {
-                tokens.push(Token::Cjk(run));
-            } else {
-                tokens.extend(chars.windows(2).map(|w| Token::Cjk(w.iter().collect())));
-            }
-        } else {
-            tokens.push(Token::Word(run));
-        }
-    }
-    tokens.dedup();
-    tokens.truncate(32);
-    tokens
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,19 +61,5 @@ mod tests {
             index_text(&["公交站点 Bus-Stops 2024"]),
             "公 交 站 点 公交 交站 站点 bus stops 2024"
         );
-    }
-
-    #[test]
-    fn query_matches_what_the_index_holds() {
-        let index = index_text(&["深圳市公交站点"]);
-        for token in query_tokens("公交站") {
-            assert!(index.split(' ').any(|t| t == token.as_str()), "{token:?}");
-        }
-        assert_eq!(query_tokens("水"), vec![Token::Cjk("水".into())]);
-        assert_eq!(
-            query_tokens("Air  quality!"),
-            vec![Token::Word("air".into()), Token::Word("quality".into())]
-        );
-        assert!(query_tokens("  -- ").is_empty());
     }
 }

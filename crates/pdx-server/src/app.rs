@@ -20,6 +20,7 @@ use pdx_access::tokens::TokenSettings;
 use pdx_access::{AccessService, AccessSettings};
 use pdx_api::ApiState;
 use pdx_catalog::CatalogService;
+use pdx_catalog::search::{Opened, SearchIndex};
 use pdx_circulation::LedgerService;
 use pdx_core::{Clock, SystemClock};
 use pdx_storage::{BlobStore, Database, instance};
@@ -79,6 +80,12 @@ impl Application {
         bootstrap(&access, &config.data_dir).await?;
         access.refresh_revocations().await?;
         let catalog = open_catalog(&config, database.clone())?;
+        let rebuilt = catalog.prepare_search().await?;
+        tracing::info!(
+            datasets = catalog.search_index().documents(),
+            rebuilt,
+            "search index ready"
+        );
         let ledger = open_ledger(&config, database.clone(), &public_url)?;
         let licensing = pdx_licensing::LicensingService::with_appender(
             database.clone(),
@@ -155,6 +162,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<(), ServerError> {
         spawn_expiry_recorder(self.state.licensing.clone());
         spawn_revocation_follower(self.state.access.clone());
+        spawn_search_follower(self.state.catalog.clone());
         tokio::spawn(self.state.database.clone().watch_outages());
         spawn_checkpoint_signer(self.state.ledger.clone(), self.checkpoint_interval);
         self.server
@@ -275,6 +283,24 @@ fn spawn_revocation_follower(access: AccessService) {
     });
 }
 
+/// How often the catalog's change feed is read.
+const SEARCH_FEED_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Follows the catalog's change feed, so that writes made through other server processes
+/// reach this process's search index (its own are applied as they are made).
+fn spawn_search_follower(catalog: CatalogService) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SEARCH_FEED_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = catalog.follow_changes().await {
+                tracing::warn!(%error, "search index: could not follow the catalog's changes");
+            }
+        }
+    });
+}
+
 /// Signs a checkpoint whenever the ledger has grown, at most once per interval.
 fn spawn_checkpoint_signer(ledger: LedgerService, interval: std::time::Duration) {
     tokio::spawn(async move {
@@ -325,12 +351,40 @@ pub fn open_catalog(config: &Config, database: Database) -> Result<CatalogServic
     }
     .map_err(|e| ServerError::Config(format!("catalog.blob_store: {e}")))?;
     tracing::info!(location = blobs.location(), "blob store ready");
+    let search = open_search_index(config)?;
     Ok(CatalogService::new(
         database,
         Arc::new(SystemClock),
         blobs,
         config.catalog.max_upload_bytes,
+        Arc::new(search),
     ))
+}
+
+/// Where the search index lives.
+pub fn search_index_dir(config: &Config) -> std::path::PathBuf {
+    config
+        .catalog
+        .search_index
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("search"))
+}
+
+/// Opens the search index (to be prepared before serving).
+pub fn open_search_index(config: &Config) -> Result<SearchIndex, ServerError> {
+    let dir = search_index_dir(config);
+    let (index, opened) = SearchIndex::open(&dir)?;
+    match opened {
+        Opened::Existing => tracing::info!(dir = %dir.display(), "search index opened"),
+        Opened::Created => tracing::info!(dir = %dir.display(), "search index created"),
+        Opened::Replaced(reason) => {
+            tracing::warn!(dir = %dir.display(), %reason, "search index unusable: replaced by a new one");
+        }
+        Opened::InMemory(reason) => {
+            tracing::warn!(%reason, "search index kept in memory");
+        }
+    }
+    Ok(index)
 }
 
 /// Where PDX keeps its generated JWT signing keys.

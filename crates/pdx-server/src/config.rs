@@ -143,6 +143,9 @@ pub struct CatalogConfig {
     pub blob_store: Option<String>,
     /// Largest file accepted in one upload, in bytes. Default 1073741824 (1 GiB).
     pub max_upload_bytes: u64,
+    /// The search index's directory, which this server process alone writes (another process
+    /// finding it in use keeps its index in memory). Default: `search` in the data directory.
+    pub search_index: Option<PathBuf>,
 }
 
 impl Default for CatalogConfig {
@@ -150,6 +153,7 @@ impl Default for CatalogConfig {
         Self {
             blob_store: None,
             max_upload_bytes: 1 << 30,
+            search_index: None,
         }
     }
 }

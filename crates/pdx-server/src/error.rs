@@ -15,6 +15,9 @@ pub enum ServerError {
     /// Access control could not be set up (keys, bootstrap).
     #[error(transparent)]
     Access(#[from] AccessError),
+    /// The catalog (its search index in particular) could not be opened.
+    #[error(transparent)]
+    Catalog(#[from] pdx_catalog::CatalogError),
     /// The demo could not be loaded.
     #[error("demo: {0}")]
     Demo(String),

@@ -62,6 +62,9 @@ enum Command {
     /// Manage the JWT signing keys in the data directory.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The catalog's search index.
+    #[command(subcommand)]
+    Search(SearchCommand),
     /// Offline checks of the circulation ledger (no network, no database): verify an export
     /// against a signed checkpoint and recount usage, or check a proof.
     #[command(subcommand)]
@@ -110,6 +113,13 @@ enum AdminCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SearchCommand {
+    /// Rebuild the search index from the database, with progress. While a server holds the
+    /// index, asks every running server (through the database) to rebuild its own instead.
+    Reindex,
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Add a new signing key; older keys keep verifying until their tokens expire, and keys
     /// past that are removed. Running servers pick the new key up within 30 seconds.
@@ -127,6 +137,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             run_async(cli.config.as_deref(), |config| admin(config, command))
         }
         Command::Keys(KeysCommand::Rotate) => run_async(cli.config.as_deref(), rotate_keys),
+        Command::Search(SearchCommand::Reindex) => run_async(cli.config.as_deref(), reindex),
         Command::Ledger(command) => return Ok(ledger_cli::run(command)),
     };
     done.map(|()| std::process::ExitCode::SUCCESS)
@@ -221,6 +232,28 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is for the operator"
+)]
+async fn reindex(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let database =
+        pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
+    let catalog = pdx_server::app::open_catalog(&config, database)?;
+    if catalog.search_index().location().is_none() {
+        catalog.request_reindex().await?;
+        println!(
+            "The search index is in use by a running server: every running server will rebuild its index now (see their logs)."
+        );
+        return Ok(());
+    }
+    let indexed = catalog.rebuild_search().await?;
+    println!("Search index rebuilt: {indexed} published datasets.");
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod connection;
 pub mod database;
 pub mod error;
+pub mod feed;
 pub mod generation;
 pub mod instance;
 pub mod migrations;

@@ -225,6 +225,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// The catalog's change feed, in commit order: a dataset, an organisation or (neither) the
+    /// whole catalog changed.
+    catalog_changes (seq) {
+        seq -> BigInt,
+        dataset_id -> Nullable<Text>,
+        organization_id -> Nullable<Text>,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     /// Generation counters of cached state (catalog, organisations, licensing): each bumped by
     /// every write to its state.
     state_generations (name) {
@@ -386,6 +397,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     distributions,
     dataset_versions,
     state_generations,
+    catalog_changes,
     offers,
     access_requests,
     grants,

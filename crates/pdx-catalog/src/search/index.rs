@@ -1,0 +1,720 @@
+//! The search index: one document per published dataset (its public face), kept in a
+//! directory of its own and following the catalog's change feed. The index records, with each
+//! commit, the database it follows and the last change it holds, so a restart opens it and
+//! catches up; an index that is missing, unreadable, of another schema or of another database
+//! is rebuilt from the database.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use pdx_storage::feed::{self, CatalogChange};
+use pdx_storage::{DbConnection, instance};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::{Count, FacetCollector, FacetCounts, TopDocs};
+use tantivy::directory::error::LockError;
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query};
+use tantivy::schema::{
+    FAST, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
+    TantivyError, Term,
+};
+
+use super::analysis::{self, ANALYZER};
+use super::query::{self, FilterFields, Mode, TextFields};
+use super::{
+    FacetCount, Facets, Highlight, SearchHits, SearchQuery, Sort, SuggestedDataset, Suggestions,
+};
+use crate::error::CatalogError;
+use crate::service::{DatasetView, public_views};
+use crate::store;
+use crate::vocabulary;
+
+/// Changes this version of the index's layout; an index of another is rebuilt.
+const SCHEMA_VERSION: u32 = 1;
+/// Memory for documents being indexed before they are written out.
+const WRITER_MEMORY: usize = 32 * 1024 * 1024;
+/// Datasets loaded from the database at a time while indexing.
+const BATCH: i64 = 500;
+/// Feed entries read at a time.
+const FEED_BATCH: i64 = 1_000;
+/// The facet dimensions, in the order of [`Facets`]'s fields.
+const DIMENSIONS: [&str; 8] = [
+    "theme",
+    "publisher",
+    "format",
+    "opening_class",
+    "sharing_class",
+    "grade",
+    "licence",
+    "keyword",
+];
+/// Characters of description around the matched words in a highlight.
+const DESCRIPTION_SNIPPET_CHARS: usize = 240;
+/// Titles are shown whole in highlights up to this many characters.
+const TITLE_SNIPPET_CHARS: usize = 500;
+
+/// The index's fields.
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    id: Field,
+    slug: Field,
+    title: Field,
+    description: Field,
+    keywords: Field,
+    context: Field,
+    facets: Field,
+    modified: Field,
+    title_sort: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text = |stored: bool| {
+        let indexing = TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+        let options = TextOptions::default().set_indexing_options(indexing);
+        if stored {
+            options.set_stored()
+        } else {
+            options
+        }
+    };
+    let fields = Fields {
+        id: builder.add_text_field("id", STRING | STORED),
+        slug: builder.add_text_field("slug", STORED),
+        title: builder.add_text_field("title", text(true)),
+        description: builder.add_text_field("description", text(true)),
+        keywords: builder.add_text_field("keywords", text(false)),
+        context: builder.add_text_field("context", text(false)),
+        facets: builder.add_facet_field("facets", FacetOptions::default()),
+        modified: builder.add_i64_field("modified", INDEXED | FAST),
+        title_sort: builder.add_text_field("title_sort", STRING | FAST),
+    };
+    (builder.build(), fields)
+}
+
+/// What an index's commit records: the layout, the database and the last change it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    schema: u32,
+    instance: String,
+    feed: i64,
+}
+
+/// How an index was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// From its directory, as last committed.
+    Existing,
+    /// New and empty: nothing was there.
+    Created,
+    /// New and empty, replacing what could not be used (the reason).
+    Replaced(String),
+    /// In memory: the directory is another process's (the reason).
+    InMemory(String),
+}
+
+/// The catalog's search index in one server process.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+    /// The last feed sequence number the index holds; negative until it is built.
+    applied: AtomicI64,
+    /// The database the index was built from, when known.
+    instance: Mutex<Option<String>>,
+    location: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex")
+            .field("location", &self.location)
+            .field("applied", &self.applied)
+            .finish_non_exhaustive()
+    }
+}
+
+fn engine(error: TantivyError) -> CatalogError {
+    CatalogError::Search(error.to_string())
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it (empty, to be built) when there is none or what is
+    /// there cannot be used; in memory when another process holds the directory.
+    pub fn open(dir: &Path) -> Result<(Self, Opened), CatalogError> {
+        let (schema, _) = schema();
+        let existing = dir.join("meta.json").exists();
+        let mut opened = if existing {
+            Opened::Existing
+        } else {
+            Opened::Created
+        };
+        let index = match existing.then(|| Index::open_in_dir(dir)) {
+            Some(Ok(index)) if index.schema() == schema => index,
+            other => {
+                if let Some(result) = other {
+                    let reason = match result {
+                        Ok(_) => "its schema differs".to_owned(),
+                        Err(error) => error.to_string(),
+                    };
+                    opened = Opened::Replaced(reason);
+                }
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir)
+                        .map_err(|e| CatalogError::Search(format!("{}: {e}", dir.display())))?;
+                }
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| CatalogError::Search(format!("{}: {e}", dir.display())))?;
+                Index::create_in_dir(dir, schema).map_err(engine)?
+            }
+        };
+        match Self::with_index(index, Some(dir.to_owned())) {
+            Ok(search) => {
+                if opened == Opened::Existing {
+                    search.read_stamp();
+                }
+                Ok((search, opened))
+            }
+            Err(TantivyError::LockFailure(LockError::LockBusy, _)) => {
+                let reason = format!("{} is in use by another process", dir.display());
+                Ok((Self::in_memory()?, Opened::InMemory(reason)))
+            }
+            Err(error) => Err(engine(error)),
+        }
+    }
+
+    /// An empty index in memory, to be built.
+    pub fn in_memory() -> Result<Self, CatalogError> {
+        let (schema, _) = schema();
+        Self::with_index(Index::create_in_ram(schema), None).map_err(engine)
+    }
+
+    fn with_index(index: Index, location: Option<PathBuf>) -> Result<Self, TantivyError> {
+        index.tokenizers().register(ANALYZER, analysis::analyzer());
+        let (_, fields) = schema();
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Self {
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            fields,
+            applied: AtomicI64::new(-1),
+            instance: Mutex::new(None),
+            location,
+        })
+    }
+
+    /// Reads what the last commit recorded.
+    fn read_stamp(&self) {
+        let stamp = self
+            .index
+            .load_metas()
+            .ok()
+            .and_then(|metas| metas.payload)
+            .and_then(|payload| serde_json::from_str::<Stamp>(&payload).ok());
+        if let Some(stamp) = stamp.filter(|s| s.schema == SCHEMA_VERSION) {
+            self.applied.store(stamp.feed, Ordering::SeqCst);
+            *self.instance.lock().unwrap_or_else(PoisonError::into_inner) = Some(stamp.instance);
+        }
+    }
+
+    /// Where the index lives; none when in memory.
+    pub fn location(&self) -> Option<&Path> {
+        self.location.as_deref()
+    }
+
+    /// The last change of the feed the index holds; negative before it is built.
+    pub fn applied(&self) -> i64 {
+        self.applied.load(Ordering::SeqCst)
+    }
+
+    /// Published datasets in the index.
+    pub fn documents(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Makes the index current: rebuilds it when it was never built, was built from another
+    /// database or is ahead of the feed (a database restored from an older backup), else
+    /// applies the changes since it was last committed. `progress` hears of a rebuild as it
+    /// goes (datasets indexed so far, and in all). Returns whether it rebuilt.
+    pub fn prepare(
+        &self,
+        conn: &mut DbConnection,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<bool, CatalogError> {
+        let database = instance::load(conn)?.id.to_string();
+        let known = self
+            .instance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let stale = self.applied() < 0
+            || known.as_deref() != Some(database.as_str())
+            || self.applied() > feed::latest(conn)?;
+        if stale {
+            self.rebuild(conn, progress)?;
+        } else {
+            self.follow(conn)?;
+        }
+        Ok(stale)
+    }
+
+    /// Rebuilds the index from the published catalog.
+    pub fn rebuild(
+        &self,
+        conn: &mut DbConnection,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<u64, CatalogError> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let indexed = self.rebuild_locked(&mut writer, conn, progress)?;
+        self.reader.reload().map_err(engine)?;
+        Ok(indexed)
+    }
+
+    fn rebuild_locked(
+        &self,
+        writer: &mut IndexWriter,
+        conn: &mut DbConnection,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<u64, CatalogError> {
+        // The feed's head is read first: changes committed while the catalog is read are
+        // applied again afterwards, which is harmless.
+        let head = feed::latest(conn)?;
+        let database = instance::load(conn)?.id.to_string();
+        let total = store::published_count(conn)?;
+        writer.delete_all_documents().map_err(engine)?;
+        let (mut after, mut indexed) = (String::new(), 0u64);
+        loop {
+            let ids = store::published_ids_after(conn, &after, BATCH)?;
+            let Some(last) = ids.last() else { break };
+            after = last.clone();
+            for view in public_views(conn, &ids)? {
+                writer.add_document(self.document(&view)).map_err(engine)?;
+                indexed += 1;
+            }
+            progress(indexed, total);
+        }
+        self.commit(writer, head, &database)?;
+        Ok(indexed)
+    }
+
+    fn commit(
+        &self,
+        writer: &mut IndexWriter,
+        feed: i64,
+        database: &str,
+    ) -> Result<(), CatalogError> {
+        let stamp = Stamp {
+            schema: SCHEMA_VERSION,
+            instance: database.to_owned(),
+            feed,
+        };
+        let payload = serde_json::to_string(&stamp)
+            .map_err(|e| CatalogError::Search(format!("index stamp: {e}")))?;
+        let mut prepared = writer.prepare_commit().map_err(engine)?;
+        prepared.set_payload(&payload);
+        prepared.commit().map_err(engine)?;
+        self.applied.store(feed, Ordering::SeqCst);
+        *self.instance.lock().unwrap_or_else(PoisonError::into_inner) = Some(stamp.instance);
+        Ok(())
+    }
+
+    /// Applies the feed's changes since the index was last committed, whichever process made
+    /// them; returns how many changes it applied.
+    /// Does nothing before the index is built ([`SearchIndex::prepare`]).
+    pub fn follow(&self, conn: &mut DbConnection) -> Result<usize, CatalogError> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut applied = 0;
+        if self.applied() < 0 {
+            return Ok(0);
+        }
+        loop {
+            let entries = feed::after(conn, self.applied(), FEED_BATCH)?;
+            let Some(last) = entries.last().map(|e| e.seq) else {
+                break;
+            };
+            applied += entries.len();
+            if entries
+                .iter()
+                .any(|e| e.change == CatalogChange::Everything)
+            {
+                tracing::info!("search index: rebuild asked for through the change feed");
+                self.rebuild_locked(&mut writer, conn, &|indexed, total| {
+                    tracing::info!(indexed, total, "search index: rebuilding");
+                })?;
+                continue;
+            }
+            let mut datasets: BTreeSet<String> = BTreeSet::new();
+            for entry in entries {
+                match entry.change {
+                    CatalogChange::Dataset(id) => {
+                        datasets.insert(id);
+                    }
+                    CatalogChange::Organization(id) => {
+                        datasets.extend(store::dataset_ids_of(conn, &id)?);
+                    }
+                    CatalogChange::Everything => {}
+                }
+            }
+            let ids: Vec<String> = datasets.into_iter().collect();
+            for chunk in ids.chunks(usize::try_from(BATCH).unwrap_or(500)) {
+                for id in chunk {
+                    writer.delete_term(Term::from_field_text(self.fields.id, id));
+                }
+                for view in public_views(conn, chunk)? {
+                    writer.add_document(self.document(&view)).map_err(engine)?;
+                }
+            }
+            let database = instance::load(conn)?.id.to_string();
+            self.commit(&mut writer, last, &database)?;
+        }
+        if applied > 0 {
+            self.reader.reload().map_err(engine)?;
+        }
+        Ok(applied)
+    }
+
+    /// The document of a published dataset.
+    fn document(&self, view: &DatasetView) -> TantivyDocument {
+        let f = self.fields;
+        let dataset = &view.dataset;
+        let mut doc = TantivyDocument::new();
+        doc.add_text(f.id, dataset.id.to_string());
+        doc.add_text(f.slug, &dataset.slug);
+        doc.add_text(f.title, &dataset.title);
+        doc.add_text(f.title_sort, &dataset.title);
+        doc.add_text(f.description, &dataset.description);
+        for keyword in &dataset.keywords {
+            doc.add_text(f.keywords, keyword);
+        }
+        doc.add_text(f.context, &view.publisher.name);
+        if let Some(spatial) = &dataset.spatial {
+            doc.add_text(f.context, spatial);
+        }
+        for code in &dataset.themes {
+            if let Some(theme) = vocabulary::theme(code) {
+                doc.add_text(f.context, theme.label_zh);
+                doc.add_text(f.context, theme.label_en);
+            }
+        }
+        for distribution in &view.distributions {
+            doc.add_text(f.context, &distribution.title);
+        }
+        doc.add_i64(f.modified, dataset.modified_at.timestamp_micros());
+        let mut facets: BTreeSet<(&str, String)> = BTreeSet::new();
+        for theme in &dataset.themes {
+            facets.insert(("theme", theme.clone()));
+        }
+        for keyword in &dataset.keywords {
+            facets.insert(("keyword", keyword.clone()));
+        }
+        for distribution in &view.distributions {
+            facets.insert(("format", distribution.format.clone()));
+        }
+        let class = &dataset.classification;
+        facets.insert(("publisher", dataset.organization_id.to_string()));
+        facets.insert(("opening_class", class.opening.as_str().to_owned()));
+        facets.insert(("sharing_class", class.sharing.as_str().to_owned()));
+        facets.insert(("grade", class.grade.as_str().to_owned()));
+        if let Some(licence) = &dataset.licence {
+            facets.insert(("licence", licence.clone()));
+        }
+        for (dimension, value) in facets {
+            doc.add_facet(f.facets, query::facet(dimension, &value));
+        }
+        doc
+    }
+
+    fn text_fields(&self) -> [(Field, f32); 4] {
+        [
+            (self.fields.title, 4.0),
+            (self.fields.keywords, 2.0),
+            (self.fields.description, 1.0),
+            (self.fields.context, 0.5),
+        ]
+    }
+
+    /// The query for a search; `None` when its text can match nothing.
+    fn query(&self, search: &SearchQuery) -> Result<Option<Box<dyn Query>>, CatalogError> {
+        let filter_fields = FilterFields {
+            facets: self.fields.facets,
+            modified: self.fields.modified,
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = query::filters(filter_fields, search)
+            .into_iter()
+            .map(|q| (Occur::Must, q))
+            .collect();
+        if let Some(text) = search.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            let mut analyzer = self
+                .index
+                .tokenizer_for_field(self.fields.title)
+                .map_err(engine)?;
+            let weighted = self.text_fields();
+            match query::text_query(&mut analyzer, TextFields(&weighted), text, Mode::Search) {
+                Some(text) => clauses.push((Occur::Must, text)),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(if clauses.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            Box::new(BooleanQuery::new(clauses))
+        }))
+    }
+
+    /// Searches the published catalog.
+    pub fn search(&self, search: &SearchQuery) -> Result<SearchHits, CatalogError> {
+        let Some(query) = self.query(search)? else {
+            return Ok(SearchHits::default());
+        };
+        let searcher = self.reader.searcher();
+        let has_text = search.text.as_deref().is_some_and(|t| !t.trim().is_empty());
+        let limit = usize::try_from(search.limit.max(0)).unwrap_or(0);
+        let offset = usize::try_from(search.offset.max(0)).unwrap_or(0);
+        let top = TopDocs::with_limit(limit.max(1)).and_offset(offset);
+        let facets = (search.facet_limit > 0).then(|| {
+            let mut collector = FacetCollector::for_field("facets");
+            for dimension in DIMENSIONS {
+                collector.add_facet(format!("/{dimension}").as_str());
+            }
+            collector
+        });
+        let (addresses, total, counts) = match (search.sort, has_text) {
+            (Sort::Relevance, true) => {
+                let top = top.tweak_score(|segment: &tantivy::SegmentReader| {
+                    let modified = segment
+                        .fast_fields()
+                        .i64("modified")
+                        .map(|column| column.first_or_default_col(0));
+                    move |doc, score| {
+                        let modified = modified.as_ref().map_or(0, |c| c.get_val(doc));
+                        (score, modified)
+                    }
+                });
+                collect(&searcher, &query, top, facets)?
+            }
+            (Sort::Relevance | Sort::Modified, _) => {
+                let top = top.order_by_fast_field::<i64>("modified", Order::Desc);
+                collect(&searcher, &query, top, facets)?
+            }
+            (Sort::Title, _) => {
+                let top = top.order_by_string_fast_field("title_sort", Order::Asc);
+                collect(&searcher, &query, top, facets)?
+            }
+        };
+        let addresses = if limit == 0 { Vec::new() } else { addresses };
+        let mut hits = SearchHits {
+            total: i64::try_from(total).unwrap_or(i64::MAX),
+            facets: counts
+                .map(|counts| facet_counts(&counts, search.facet_limit))
+                .unwrap_or_default(),
+            ..SearchHits::default()
+        };
+        let snippets = if has_text {
+            let mut title =
+                SnippetGenerator::create(&searcher, &*query, self.fields.title).map_err(engine)?;
+            title.set_max_num_chars(TITLE_SNIPPET_CHARS);
+            let mut description =
+                SnippetGenerator::create(&searcher, &*query, self.fields.description)
+                    .map_err(engine)?;
+            description.set_max_num_chars(DESCRIPTION_SNIPPET_CHARS);
+            Some((title, description))
+        } else {
+            None
+        };
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address).map_err(engine)?;
+            let Some(id) = text_of(&doc, self.fields.id) else {
+                continue;
+            };
+            if let Some((title, description)) = &snippets {
+                hits.highlights.insert(
+                    id.clone(),
+                    Highlight {
+                        title: marked(title, &doc, self.fields.title),
+                        description: {
+                            let snippet = description.snippet_from_doc(&doc);
+                            if snippet.highlighted().is_empty() {
+                                String::new()
+                            } else {
+                                marked_html(snippet)
+                            }
+                        },
+                    },
+                );
+            }
+            hits.ids.push(id);
+        }
+        Ok(hits)
+    }
+
+    /// Completions for what has been typed into a search box: matching titles and keywords.
+    pub fn suggest(&self, text: &str, limit: usize) -> Result<Suggestions, CatalogError> {
+        let mut analyzer = self
+            .index
+            .tokenizer_for_field(self.fields.title)
+            .map_err(engine)?;
+        let weighted = [(self.fields.title, 2.0), (self.fields.keywords, 1.0)];
+        let Some(query) =
+            query::text_query(&mut analyzer, TextFields(&weighted), text, Mode::Suggest)
+        else {
+            return Ok(Suggestions::default());
+        };
+        let searcher = self.reader.searcher();
+        let mut keywords = FacetCollector::for_field("facets");
+        keywords.add_facet("/keyword");
+        let (top, counts) = searcher
+            .search(
+                &*query,
+                &(TopDocs::with_limit(limit.max(1)).order_by_score(), keywords),
+            )
+            .map_err(engine)?;
+        let mut title =
+            SnippetGenerator::create(&searcher, &*query, self.fields.title).map_err(engine)?;
+        title.set_max_num_chars(TITLE_SNIPPET_CHARS);
+        let mut suggestions = Suggestions::default();
+        for (_, address) in top.into_iter().take(limit) {
+            let doc: TantivyDocument = searcher.doc(address).map_err(engine)?;
+            let (Some(id), Some(slug), Some(name)) = (
+                text_of(&doc, self.fields.id),
+                text_of(&doc, self.fields.slug),
+                text_of(&doc, self.fields.title),
+            ) else {
+                continue;
+            };
+            suggestions.datasets.push(SuggestedDataset {
+                id,
+                slug,
+                highlight: marked(&title, &doc, self.fields.title),
+                title: name,
+            });
+        }
+        let typed = text.trim().to_lowercase();
+        let last_word = typed.split_whitespace().last().unwrap_or_default();
+        let mut found: Vec<FacetCount> = counts
+            .get("/keyword")
+            .filter_map(|(facet, count)| {
+                let value = last_segment(facet)?;
+                let lower = value.to_lowercase();
+                (lower.contains(&typed) || (!last_word.is_empty() && lower.contains(last_word)))
+                    .then(|| FacetCount {
+                        value,
+                        count: i64::try_from(count).unwrap_or(i64::MAX),
+                        name: None,
+                    })
+            })
+            .collect();
+        found.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        found.truncate(limit);
+        suggestions.keywords = found;
+        Ok(suggestions)
+    }
+}
+
+/// Runs a query with a top-documents collector, a count and, when asked, facet counts.
+fn collect<C, K>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    top: C,
+    facets: Option<FacetCollector>,
+) -> Result<(Vec<DocAddress>, usize, Option<FacetCounts>), CatalogError>
+where
+    C: tantivy::collector::Collector<Fruit = Vec<(K, DocAddress)>>,
+{
+    let addresses = |found: Vec<(K, DocAddress)>| found.into_iter().map(|(_, a)| a).collect();
+    match facets {
+        Some(facets) => {
+            let (found, total, counts) = searcher
+                .search(query, &(top, Count, facets))
+                .map_err(engine)?;
+            Ok((addresses(found), total, Some(counts)))
+        }
+        None => {
+            let (found, total) = searcher.search(query, &(top, Count)).map_err(engine)?;
+            Ok((addresses(found), total, None))
+        }
+    }
+}
+
+fn text_of(doc: &TantivyDocument, field: Field) -> Option<String> {
+    doc.get_first(field)
+        .and_then(|value| value.as_str())
+        .map(str::to_owned)
+}
+
+fn last_segment(facet: &tantivy::schema::Facet) -> Option<String> {
+    facet.to_path().last().map(|s| (*s).to_owned())
+}
+
+/// A field's text with the query's words marked, HTML-escaped.
+fn marked(generator: &SnippetGenerator, doc: &TantivyDocument, field: Field) -> String {
+    let snippet = generator.snippet_from_doc(doc);
+    if snippet.highlighted().is_empty() {
+        // Matched elsewhere, or loosely: the text as it is, escaped.
+        return text_of(doc, field).map(|t| escape(&t)).unwrap_or_default();
+    }
+    marked_html(snippet)
+}
+
+fn marked_html(mut snippet: tantivy::snippet::Snippet) -> String {
+    snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
+    snippet.to_html()
+}
+
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// Facet counts by dimension: the `limit` most frequent values, ties by value.
+fn facet_counts(counts: &FacetCounts, limit: i64) -> Facets {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let dimension = |name: &str| {
+        let mut values: Vec<FacetCount> = counts
+            .get(format!("/{name}").as_str())
+            .filter_map(|(facet, count)| {
+                Some(FacetCount {
+                    value: last_segment(facet)?,
+                    count: i64::try_from(count).unwrap_or(i64::MAX),
+                    name: None,
+                })
+            })
+            .collect();
+        values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        values.truncate(limit);
+        values
+    };
+    Facets {
+        theme: dimension("theme"),
+        publisher: dimension("publisher"),
+        format: dimension("format"),
+        opening_class: dimension("opening_class"),
+        sharing_class: dimension("sharing_class"),
+        grade: dimension("grade"),
+        licence: dimension("licence"),
+        keyword: dimension("keyword"),
+    }
+}
