@@ -357,9 +357,11 @@ const MAX_QUERY_CHARS: usize = 500;
 /// Refuses a text query longer than [`MAX_QUERY_CHARS`].
 fn check_query_text(q: Option<&str>) -> Result<(), ApiError> {
     match q {
-        Some(text) if text.chars().count() > MAX_QUERY_CHARS => Err(ApiError::InvalidQuery(
-            format!("q is longer than {MAX_QUERY_CHARS} characters"),
-        )),
+        Some(text) if text.chars().count() > MAX_QUERY_CHARS => Err(ApiError::Validation {
+            code: "invalid_parameter",
+            field: "q".into(),
+            message: format!("longer than {MAX_QUERY_CHARS} characters"),
+        }),
         _ => Ok(()),
     }
 }
@@ -412,7 +414,8 @@ pub(crate) async fn search_query(
     responses(
         (status = 200, description = "A page of datasets with facets", body = DatasetPage),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
-        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Unknown parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter of the wrong type or out of range (`q` longer than 500 characters)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/api/v1/datasets")]
@@ -515,7 +518,8 @@ pub struct SuggestedDatasetResponse {
     params(SuggestParams),
     responses(
         (status = 200, description = "Completions", body = SuggestResponse),
-        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Unknown parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter out of range (`q` too long, `limit` not 1 to 20)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/api/v1/datasets/suggest")]
@@ -528,7 +532,13 @@ pub(crate) async fn suggest_datasets(
     let limit = match params.limit {
         None => 8,
         Some(limit @ 1..=20) => limit,
-        Some(_) => return Err(ApiError::InvalidQuery("limit must be 1 to 20".into())),
+        Some(_) => {
+            return Err(ApiError::Validation {
+                code: "invalid_parameter",
+                field: "limit".into(),
+                message: "must be 1 to 20".into(),
+            });
+        }
     };
     let found = state
         .catalog

@@ -204,6 +204,10 @@ pub(crate) async fn update_organization(
             &context,
         )
         .await?;
+    // The publisher's name is searchable: this server's search answers show it at once.
+    if let Err(error) = state.catalog.follow_changes().await {
+        tracing::warn!(%error, "search index: could not follow the catalog's changes");
+    }
     Ok(web::Json(organization.into()))
 }
 

@@ -363,6 +363,7 @@ mod tests {
             },
             catalog: CatalogConfig {
                 blob_store: parsed.catalog.blob_store.clone(),
+                search_index: parsed.catalog.search_index.clone(),
                 ..defaults.catalog.clone()
             },
             ledger: LedgerConfig {

@@ -544,14 +544,16 @@ impl SearchIndex {
                 hits.highlights.insert(
                     id.clone(),
                     Highlight {
-                        title: marked(title, &doc, self.fields.title),
-                        description: {
-                            let snippet = description.snippet_from_doc(&doc);
-                            if snippet.highlighted().is_empty() {
-                                String::new()
-                            } else {
-                                marked_html(snippet)
-                            }
+                        title: marked(title, &doc, self.fields.title, TITLE_SNIPPET_CHARS),
+                        description: if description.snippet_from_doc(&doc).is_empty() {
+                            String::new()
+                        } else {
+                            marked(
+                                description,
+                                &doc,
+                                self.fields.description,
+                                DESCRIPTION_SNIPPET_CHARS,
+                            )
                         },
                     },
                 );
@@ -582,9 +584,7 @@ impl SearchIndex {
                 &(TopDocs::with_limit(limit.max(1)).order_by_score(), keywords),
             )
             .map_err(engine)?;
-        let mut title =
-            SnippetGenerator::create(&searcher, &*query, self.fields.title).map_err(engine)?;
-        title.set_max_num_chars(TITLE_SNIPPET_CHARS);
+        let (terms, last) = query::typed_terms(&mut analyzer, text);
         let mut suggestions = Suggestions::default();
         for (_, address) in top.into_iter().take(limit) {
             let doc: TantivyDocument = searcher.doc(address).map_err(engine)?;
@@ -598,7 +598,7 @@ impl SearchIndex {
             suggestions.datasets.push(SuggestedDataset {
                 id,
                 slug,
-                highlight: marked(&title, &doc, self.fields.title),
+                highlight: completed(&mut analyzer, &name, &terms, last.as_deref()),
                 title: name,
             });
         }
@@ -659,19 +659,92 @@ fn last_segment(facet: &tantivy::schema::Facet) -> Option<String> {
     facet.to_path().last().map(|s| (*s).to_owned())
 }
 
-/// A field's text with the query's words marked, HTML-escaped.
-fn marked(generator: &SnippetGenerator, doc: &TantivyDocument, field: Field) -> String {
+/// A field's text with the query's words in `<mark>`, HTML-escaped: the whole text when it
+/// has at most `whole_up_to` characters, else the passage with the most matched words between
+/// ellipses.
+fn marked(
+    generator: &SnippetGenerator,
+    doc: &TantivyDocument,
+    field: Field,
+    whole_up_to: usize,
+) -> String {
+    let text = text_of(doc, field).unwrap_or_default();
     let snippet = generator.snippet_from_doc(doc);
-    if snippet.highlighted().is_empty() {
-        // Matched elsewhere, or loosely: the text as it is, escaped.
-        return text_of(doc, field).map(|t| escape(&t)).unwrap_or_default();
+    let fragment = snippet.fragment_range();
+    let highlighted: Vec<std::ops::Range<usize>> =
+        tantivy::snippet::collapse_overlapped_ranges(snippet.highlighted())
+            .into_iter()
+            .map(|r| r.start + fragment.start..r.end + fragment.start)
+            .filter(|r| r.end <= text.len())
+            .collect();
+    let (start, end) = if text.chars().count() <= whole_up_to || highlighted.is_empty() {
+        (0, text.len())
+    } else {
+        // The fragment ends at its last word: keep what follows up to the next space.
+        let end = text[fragment.end..]
+            .find(char::is_whitespace)
+            .map_or(text.len(), |at| fragment.end + at);
+        (fragment.start, end)
+    };
+    let mut html = String::new();
+    if start > 0 {
+        html.push('…');
     }
-    marked_html(snippet)
+    let mut at = start;
+    for range in highlighted {
+        if range.start < at || range.end > end {
+            continue;
+        }
+        html.push_str(&escape(&text[at..range.start]));
+        html.push_str("<mark>");
+        html.push_str(&escape(&text[range.clone()]));
+        html.push_str("</mark>");
+        at = range.end;
+    }
+    html.push_str(&escape(&text[at..end]));
+    if end < text.len() {
+        html.push('…');
+    }
+    html
 }
 
-fn marked_html(mut snippet: tantivy::snippet::Snippet) -> String {
-    snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
-    snippet.to_html()
+/// A title with the words typed in `<mark>` (the last one also where it begins a word),
+/// HTML-escaped.
+fn completed(
+    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+    text: &str,
+    terms: &[String],
+    last: Option<&str>,
+) -> String {
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut stream = analyzer.token_stream(text);
+    while stream.advance() {
+        let token = stream.token();
+        let typed = terms.contains(&token.text)
+            || last.is_some_and(|prefix| token.text.starts_with(prefix))
+            || last.is_some_and(|prefix| {
+                text[token.offset_from..token.offset_to]
+                    .to_lowercase()
+                    .starts_with(prefix)
+            });
+        if typed {
+            ranges.push(token.offset_from..token.offset_to);
+        }
+    }
+    let mut html = String::new();
+    let mut at = 0;
+    for range in tantivy::snippet::collapse_overlapped_ranges(&ranges) {
+        if range.start < at {
+            continue;
+        }
+        html.push_str(&escape(&text[at..range.start]));
+        html.push_str("<mark>");
+        html.push_str(&escape(&text[range.clone()]));
+        html.push_str("</mark>");
+        at = range.end;
+    }
+    html.push_str(&escape(&text[at..]));
+    html
 }
 
 fn escape(text: &str) -> String {

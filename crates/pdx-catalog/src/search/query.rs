@@ -84,6 +84,29 @@ fn words(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(usize, Word)> {
         .collect()
 }
 
+/// The terms of what was typed (each word and its parts), and the last word when the text ends
+/// in it (still being typed): what suggestions highlight.
+pub(super) fn typed_terms(
+    analyzer: &mut TextAnalyzer,
+    text: &str,
+) -> (Vec<String>, Option<String>) {
+    let found = words(analyzer, text);
+    let ends_in_word = text
+        .trim_end()
+        .chars()
+        .last()
+        .is_some_and(char::is_alphanumeric);
+    let last = found
+        .last()
+        .filter(|_| ends_in_word)
+        .map(|(_, w)| w.term.clone());
+    let terms = found
+        .into_iter()
+        .flat_map(|(_, w)| std::iter::once(w.term).chain(w.parts))
+        .collect();
+    (terms, last)
+}
+
 /// Splits text into its quoted phrases and the rest.
 fn phrases_and_rest(text: &str) -> (Vec<&str>, String) {
     let mut phrases = Vec::new();
