@@ -689,3 +689,47 @@ async fn a_write_on_one_server_reaches_the_search_of_another_within_a_second() {
     .await;
     assert_eq!(find(&c.server, "卫生健康委员会").await.len(), 2);
 }
+
+#[tokio::test]
+async fn the_index_renders_a_dataset_exactly_as_the_database_read_does() {
+    let c = catalog().await;
+    // An outsider's read is answered from the database; an anonymous one from the index.
+    c.server
+        .create_user("transport", "viewer@transport.test", &[Role::Publisher])
+        .await;
+    let outsider = c.server.access_token("admin@health.test").await;
+    for slug in ["bus-routes", "parking", "hospital-beds"] {
+        let path = format!("/api/v1/datasets/{slug}");
+        let anonymous = c.server.get(&path).await;
+        assert_eq!(anonymous.status(), 200);
+        let anonymous_etag = pdx_tests::header(&anonymous, "etag");
+        let anonymous = anonymous.bytes().await.unwrap_or_default();
+        let database = c
+            .server
+            .call(Method::GET, &path, Some(&outsider), None)
+            .await;
+        assert_eq!(database.status(), 200);
+        assert_eq!(
+            pdx_tests::header(&database, "etag"),
+            anonymous_etag,
+            "{slug}"
+        );
+        let database = database.bytes().await.unwrap_or_default();
+        assert_eq!(
+            String::from_utf8_lossy(&anonymous),
+            String::from_utf8_lossy(&database),
+            "{slug}"
+        );
+    }
+    // The search page holds the same renderings.
+    let page = search(&c.server, "q=parking&theme=TRAN").await;
+    let read = json(c.server.get("/api/v1/datasets/parking").await).await;
+    assert_eq!(page["items"][0], read);
+    // Drafts are not in the index and stay invisible to anonymous readers.
+    expect_problem(
+        c.server.get("/api/v1/datasets/bus-depot-plans").await,
+        404,
+        "not_found",
+    )
+    .await;
+}

@@ -443,38 +443,70 @@ pub(crate) async fn search_datasets(
         };
         return etag::json(&req, &body);
     }
-    let body = match search_query(&state, &params, page).await? {
-        Some(query) => {
-            let found = state.catalog.search(query, page).await?;
-            DatasetPage {
-                total: found.page.total,
-                page: found.page.page,
-                per_page: found.page.per_page,
-                items: found.page.items.into_iter().map(Into::into).collect(),
-                facets: found.facets.into(),
-                highlights: found
-                    .highlights
-                    .into_iter()
-                    .map(|(id, h)| {
-                        let highlight = HighlightResponse {
-                            title: h.title,
-                            description: h.description,
-                        };
-                        (id, highlight)
-                    })
-                    .collect(),
-            }
-        }
-        None => DatasetPage {
+    let Some(query) = search_query(&state, &params, page).await? else {
+        let body = DatasetPage {
             items: Vec::new(),
             total: 0,
             page: page.page,
             per_page: page.per_page,
             facets: FacetsResponse::default(),
             highlights: BTreeMap::new(),
-        },
+        };
+        return etag::json(&req, &body);
     };
-    etag::json(&req, &body)
+    let found = state.catalog.search_rendered(query, page).await?;
+    let highlights: BTreeMap<String, HighlightResponse> = found
+        .highlights
+        .into_iter()
+        .map(|(id, h)| {
+            let highlight = HighlightResponse {
+                title: h.title,
+                description: h.description,
+            };
+            (id, highlight)
+        })
+        .collect();
+    let body = rendered_page(
+        &found.page,
+        &FacetsResponse::from(found.facets),
+        &highlights,
+    )?;
+    Ok(etag::bytes(&req, body, "application/json"))
+}
+
+/// A [`DatasetPage`] as JSON, its items the datasets as the search index rendered them.
+fn rendered_page(
+    page: &pdx_core::Page<Vec<u8>>,
+    facets: &FacetsResponse,
+    highlights: &BTreeMap<String, HighlightResponse>,
+) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::with_capacity(page.items.iter().map(Vec::len).sum::<usize>() + 4096);
+    body.extend_from_slice(b"{\"items\":[");
+    for (i, item) in page
+        .items
+        .iter()
+        .filter(|item| !item.is_empty())
+        .enumerate()
+    {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(item);
+    }
+    body.extend_from_slice(
+        format!(
+            "],\"total\":{},\"page\":{},\"per_page\":{},\"facets\":",
+            page.total, page.page, page.per_page
+        )
+        .as_bytes(),
+    );
+    serde_json::to_writer(&mut body, facets).map_err(ApiError::internal)?;
+    if !highlights.is_empty() {
+        body.extend_from_slice(b",\"highlights\":");
+        serde_json::to_writer(&mut body, highlights).map_err(ApiError::internal)?;
+    }
+    body.push(b'}');
+    Ok(body)
 }
 
 /// Parameters of search-box suggestions.
@@ -607,6 +639,13 @@ pub(crate) async fn get_dataset(
     MaybeAuthenticated(principal): MaybeAuthenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    // Anyone sees a published dataset as the search index rendered it; the database answers
+    // the rest (drafts and revisions for those who may see them, withdrawn records).
+    if principal.is_none()
+        && let Some(rendered) = state.catalog.rendered(&path).await?
+    {
+        return Ok(etag::bytes(&req, rendered, "application/json"));
+    }
     let view = state.catalog.dataset(principal.as_ref(), &path).await?;
     etag::json(&req, &DatasetResponse::from(view))
 }

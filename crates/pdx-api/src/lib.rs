@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod observe;
 pub mod organizations;
 pub mod problems;
+pub mod render;
 pub mod schemas;
 pub mod state;
 pub mod vocabularies;

@@ -31,7 +31,9 @@ fn state(database: &TestDatabase) -> web::Data<ApiState> {
         std::sync::Arc::new(pdx_core::SystemClock),
         blobs,
         1 << 20,
-        match pdx_catalog::search::SearchIndex::in_memory() {
+        match pdx_catalog::search::SearchIndex::in_memory(std::sync::Arc::new(
+            pdx_api::render::DatasetJson::new(),
+        )) {
             Ok(search) => std::sync::Arc::new(search),
             Err(error) => panic!("search index: {error}"),
         },

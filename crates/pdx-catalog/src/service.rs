@@ -60,6 +60,17 @@ pub struct SearchResults {
     pub highlights: HashMap<String, Highlight>,
 }
 
+/// A page of search results as the index renders them, with facets.
+#[derive(Debug, Clone)]
+pub struct RenderedResults {
+    /// Each dataset of the page, rendered.
+    pub page: Page<Vec<u8>>,
+    /// Facet counts over all matches.
+    pub facets: Facets,
+    /// The matched words of each dataset of the page, by dataset id (text queries only).
+    pub highlights: HashMap<String, Highlight>,
+}
+
 /// Metadata of a new distribution.
 #[derive(Debug, Clone, Default)]
 pub struct DistributionInput {
@@ -260,6 +271,7 @@ pub struct CatalogService {
     blobs: BlobStore,
     max_upload_bytes: u64,
     search: Arc<SearchIndex>,
+    licence_titles: Arc<LicenceTitles>,
     view_cache: Arc<ViewCache>,
     distribution_cache: Arc<DistributionCache>,
     generation: Arc<Generation>,
@@ -280,6 +292,7 @@ impl CatalogService {
             blobs,
             max_upload_bytes,
             search,
+            licence_titles: Arc::default(),
             view_cache: Arc::new(ViewCache::new(VIEW_CACHE_ENTRIES)),
             distribution_cache: Arc::new(DistributionCache::new(VIEW_CACHE_ENTRIES)),
             generation: Arc::default(),
@@ -692,16 +705,16 @@ impl CatalogService {
     }
 
     /// Searches published datasets with the search index; the page's datasets are read from
-    /// the database as anyone sees them.
+    /// the database as anyone sees them (for answers built from the views: CKAN, DCAT).
     pub async fn search(
         &self,
         query: SearchQuery,
         page: PageRequest,
     ) -> Result<SearchResults, CatalogError> {
-        let search = self.search.clone();
+        let (search, licences) = (self.search.clone(), self.licence_titles.clone());
         self.read(move |conn| {
             let mut hits = search.search(&query)?;
-            name_facets(conn, &mut hits.facets)?;
+            name_facets(conn, &search, &licences, &mut hits.facets)?;
             // Only what is published now: the index may lag a write by a moment.
             let views = public_views(conn, &hits.ids)?;
             Ok(SearchResults {
@@ -711,6 +724,42 @@ impl CatalogService {
             })
         })
         .await
+    }
+
+    /// Searches published datasets with the search index alone: the page holds each dataset's
+    /// public rendering as the index stores it ([`crate::search::Render`]).
+    pub async fn search_rendered(
+        &self,
+        query: SearchQuery,
+        page: PageRequest,
+    ) -> Result<RenderedResults, CatalogError> {
+        let (search, licences) = (self.search.clone(), self.licence_titles.clone());
+        let mut hits = tokio::task::spawn_blocking(move || search.search(&query))
+            .await
+            .map_err(|e| CatalogError::Search(e.to_string()))??;
+        if !name_facets_from_memory(&self.search, &licences, &mut hits.facets) {
+            let (search, mut facets) = (self.search.clone(), std::mem::take(&mut hits.facets));
+            hits.facets = self
+                .read(move |conn| {
+                    name_facets(conn, &search, &licences, &mut facets)?;
+                    Ok(facets)
+                })
+                .await?;
+        }
+        Ok(RenderedResults {
+            page: Page::new(hits.rendered, hits.total, page),
+            facets: hits.facets,
+            highlights: hits.highlights,
+        })
+    }
+
+    /// The public rendering of a published dataset (by id or slug) from the search index;
+    /// none when the index does not hold it (a draft, withdrawn, unknown).
+    pub async fn rendered(&self, id_or_slug: &str) -> Result<Option<Vec<u8>>, CatalogError> {
+        let (search, id) = (self.search.clone(), id_or_slug.to_owned());
+        tokio::task::spawn_blocking(move || search.rendered(&id))
+            .await
+            .map_err(|e| CatalogError::Search(e.to_string()))?
     }
 
     /// Completions for a search box: titles and keywords of published datasets.
@@ -1206,33 +1255,109 @@ fn reload(conn: &mut DbConnection, id: DatasetId) -> Result<DatasetView, Catalog
     view(conn, dataset, Face::Working)
 }
 
-/// Names the facet values that are codes or ids: publishers by name, themes by their
-/// Chinese and English labels, licences by title.
-fn name_facets(conn: &mut DbConnection, facets: &mut Facets) -> Result<(), CatalogError> {
-    let ids: Vec<OrganizationId> = facets
-        .publisher
-        .iter()
-        .filter_map(|f| f.value.parse().ok())
-        .collect();
-    let names: HashMap<String, String> = pdx_access::store::find_organizations(conn, &ids)?
-        .into_iter()
-        .map(|org| (org.id.to_string(), org.name))
-        .collect();
+/// Names the facet values that are codes or ids: publishers by name (as the search index
+/// holds them, else from the database), themes by their Chinese and English labels, licences
+/// by title.
+fn name_facets(
+    conn: &mut DbConnection,
+    search: &SearchIndex,
+    licences: &LicenceTitles,
+    facets: &mut Facets,
+) -> Result<(), CatalogError> {
+    let mut unknown: Vec<OrganizationId> = Vec::new();
     for value in &mut facets.publisher {
-        value.name = names.get(&value.value).cloned();
+        value.name = search.publisher_name(&value.value);
+        if value.name.is_none() {
+            unknown.extend(value.value.parse::<OrganizationId>().ok());
+        }
+    }
+    if !unknown.is_empty() {
+        let names: HashMap<String, String> = pdx_access::store::find_organizations(conn, &unknown)?
+            .into_iter()
+            .map(|org| (org.id.to_string(), org.name))
+            .collect();
+        for value in &mut facets.publisher {
+            if value.name.is_none() {
+                value.name = names.get(&value.value).cloned();
+            }
+        }
     }
     for value in &mut facets.theme {
         value.name = crate::vocabulary::theme(&value.value)
             .map(|t| format!("{} {}", t.label_zh, t.label_en));
     }
-    let titles: HashMap<String, String> = store::licences(conn)?
-        .into_iter()
-        .map(|l| (l.id, l.title))
-        .collect();
-    for value in &mut facets.licence {
-        value.name = titles.get(&value.value).cloned();
+    if !facets.licence.is_empty() {
+        let titles = licences.get(conn)?;
+        for value in &mut facets.licence {
+            value.name = titles.get(&value.value).cloned();
+        }
     }
     Ok(())
+}
+
+/// Names the facet values as [`name_facets`] does, from what is in memory; false when that is
+/// not enough (a publisher the index has not named, licence titles not read lately).
+fn name_facets_from_memory(
+    search: &SearchIndex,
+    licences: &LicenceTitles,
+    facets: &mut Facets,
+) -> bool {
+    let titles = if facets.licence.is_empty() {
+        None
+    } else {
+        match licences.cached() {
+            Some(titles) => Some(titles),
+            None => return false,
+        }
+    };
+    for value in &mut facets.publisher {
+        value.name = search.publisher_name(&value.value);
+        if value.name.is_none() {
+            return false;
+        }
+    }
+    for value in &mut facets.theme {
+        value.name = crate::vocabulary::theme(&value.value)
+            .map(|t| format!("{} {}", t.label_zh, t.label_en));
+    }
+    if let Some(titles) = titles {
+        for value in &mut facets.licence {
+            value.name = titles.get(&value.value).cloned();
+        }
+    }
+    true
+}
+
+/// How long licence titles read from the database name facet values.
+const LICENCE_TITLES_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Licence titles by id, read at most once a minute: they name facet values in every search.
+#[derive(Debug, Default)]
+struct LicenceTitles(Mutex<Option<(std::time::Instant, Arc<HashMap<String, String>>)>>);
+
+impl LicenceTitles {
+    /// The titles, when read lately.
+    fn cached(&self) -> Option<Arc<HashMap<String, String>>> {
+        match &*self.0.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some((read, titles)) if read.elapsed() < LICENCE_TITLES_TTL => Some(titles.clone()),
+            _ => None,
+        }
+    }
+
+    fn get(&self, conn: &mut DbConnection) -> Result<Arc<HashMap<String, String>>, CatalogError> {
+        if let Some(titles) = self.cached() {
+            return Ok(titles);
+        }
+        let titles: Arc<HashMap<String, String>> = Arc::new(
+            store::licences(conn)?
+                .into_iter()
+                .map(|l| (l.id, l.title))
+                .collect(),
+        );
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((std::time::Instant::now(), titles.clone()));
+        Ok(titles)
+    }
 }
 
 fn view(

@@ -373,7 +373,8 @@ pub fn search_index_dir(config: &Config) -> std::path::PathBuf {
 /// Opens the search index (to be prepared before serving).
 pub fn open_search_index(config: &Config) -> Result<SearchIndex, ServerError> {
     let dir = search_index_dir(config);
-    let (index, opened) = SearchIndex::open(&dir)?;
+    let render = Arc::new(pdx_api::render::DatasetJson::new());
+    let (index, opened) = SearchIndex::open(&dir, render)?;
     match opened {
         Opened::Existing => tracing::info!(dir = %dir.display(), "search index opened"),
         Opened::Created => tracing::info!(dir = %dir.display(), "search index created"),

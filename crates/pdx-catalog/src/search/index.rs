@@ -5,9 +5,10 @@
 //! is rebuilt from the database.
 
 use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use pdx_storage::feed::{self, CatalogChange};
 use pdx_storage::{DbConnection, instance};
@@ -28,7 +29,8 @@ use tantivy::{
 use super::analysis::{self, ANALYZER};
 use super::query::{self, FilterFields, Mode, TextFields};
 use super::{
-    FacetCount, Facets, Highlight, SearchHits, SearchQuery, Sort, SuggestedDataset, Suggestions,
+    FacetCount, Facets, Highlight, Render, SearchHits, SearchQuery, Sort, SuggestedDataset,
+    Suggestions,
 };
 use crate::error::CatalogError;
 use crate::service::{DatasetView, public_views};
@@ -71,6 +73,7 @@ struct Fields {
     facets: Field,
     modified: Field,
     title_sort: Field,
+    public: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -88,7 +91,7 @@ fn schema() -> (Schema, Fields) {
     };
     let fields = Fields {
         id: builder.add_text_field("id", STRING | STORED),
-        slug: builder.add_text_field("slug", STORED),
+        slug: builder.add_text_field("slug", STRING | STORED),
         title: builder.add_text_field("title", text(true)),
         description: builder.add_text_field("description", text(true)),
         keywords: builder.add_text_field("keywords", text(false)),
@@ -96,6 +99,7 @@ fn schema() -> (Schema, Fields) {
         facets: builder.add_facet_field("facets", FacetOptions::default()),
         modified: builder.add_i64_field("modified", INDEXED | FAST),
         title_sort: builder.add_text_field("title_sort", STRING | FAST),
+        public: builder.add_bytes_field("public", STORED),
     };
     (builder.build(), fields)
 }
@@ -104,6 +108,7 @@ fn schema() -> (Schema, Fields) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
     schema: u32,
+    render: String,
     instance: String,
     feed: i64,
 }
@@ -132,6 +137,9 @@ pub struct SearchIndex {
     /// The database the index was built from, when known.
     instance: Mutex<Option<String>>,
     location: Option<PathBuf>,
+    render: Arc<dyn Render>,
+    /// Publishers' names by organisation id, as the documents hold them (facet names).
+    publishers: RwLock<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -150,7 +158,7 @@ fn engine(error: TantivyError) -> CatalogError {
 impl SearchIndex {
     /// Opens the index in `dir`, creating it (empty, to be built) when there is none or what is
     /// there cannot be used; in memory when another process holds the directory.
-    pub fn open(dir: &Path) -> Result<(Self, Opened), CatalogError> {
+    pub fn open(dir: &Path, render: Arc<dyn Render>) -> Result<(Self, Opened), CatalogError> {
         let (schema, _) = schema();
         let existing = dir.join("meta.json").exists();
         let mut opened = if existing {
@@ -177,7 +185,7 @@ impl SearchIndex {
                 Index::create_in_dir(dir, schema).map_err(engine)?
             }
         };
-        match Self::with_index(index, Some(dir.to_owned())) {
+        match Self::with_index(index, Some(dir.to_owned()), render.clone()) {
             Ok(search) => {
                 if opened == Opened::Existing {
                     search.read_stamp();
@@ -186,19 +194,23 @@ impl SearchIndex {
             }
             Err(TantivyError::LockFailure(LockError::LockBusy, _)) => {
                 let reason = format!("{} is in use by another process", dir.display());
-                Ok((Self::in_memory()?, Opened::InMemory(reason)))
+                Ok((Self::in_memory(render)?, Opened::InMemory(reason)))
             }
             Err(error) => Err(engine(error)),
         }
     }
 
     /// An empty index in memory, to be built.
-    pub fn in_memory() -> Result<Self, CatalogError> {
+    pub fn in_memory(render: Arc<dyn Render>) -> Result<Self, CatalogError> {
         let (schema, _) = schema();
-        Self::with_index(Index::create_in_ram(schema), None).map_err(engine)
+        Self::with_index(Index::create_in_ram(schema), None, render).map_err(engine)
     }
 
-    fn with_index(index: Index, location: Option<PathBuf>) -> Result<Self, TantivyError> {
+    fn with_index(
+        index: Index,
+        location: Option<PathBuf>,
+        render: Arc<dyn Render>,
+    ) -> Result<Self, TantivyError> {
         index.tokenizers().register(ANALYZER, analysis::analyzer());
         let (_, fields) = schema();
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
@@ -214,6 +226,8 @@ impl SearchIndex {
             applied: AtomicI64::new(-1),
             instance: Mutex::new(None),
             location,
+            render,
+            publishers: RwLock::default(),
         })
     }
 
@@ -225,7 +239,8 @@ impl SearchIndex {
             .ok()
             .and_then(|metas| metas.payload)
             .and_then(|payload| serde_json::from_str::<Stamp>(&payload).ok());
-        if let Some(stamp) = stamp.filter(|s| s.schema == SCHEMA_VERSION) {
+        let render = self.render.version();
+        if let Some(stamp) = stamp.filter(|s| s.schema == SCHEMA_VERSION && s.render == render) {
             self.applied.store(stamp.feed, Ordering::SeqCst);
             *self.instance.lock().unwrap_or_else(PoisonError::into_inner) = Some(stamp.instance);
         }
@@ -296,6 +311,10 @@ impl SearchIndex {
         let database = instance::load(conn)?.id.to_string();
         let total = store::published_count(conn)?;
         writer.delete_all_documents().map_err(engine)?;
+        self.publishers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         let (mut after, mut indexed) = (String::new(), 0u64);
         loop {
             let ids = store::published_ids_after(conn, &after, BATCH)?;
@@ -319,6 +338,7 @@ impl SearchIndex {
     ) -> Result<(), CatalogError> {
         let stamp = Stamp {
             schema: SCHEMA_VERSION,
+            render: self.render.version(),
             instance: database.to_owned(),
             feed,
         };
@@ -391,7 +411,12 @@ impl SearchIndex {
     fn document(&self, view: &DatasetView) -> TantivyDocument {
         let f = self.fields;
         let dataset = &view.dataset;
+        self.publishers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(view.publisher.id.to_string(), view.publisher.name.clone());
         let mut doc = TantivyDocument::new();
+        doc.add_bytes(f.public, &self.render.render(view));
         doc.add_text(f.id, dataset.id.to_string());
         doc.add_text(f.slug, &dataset.slug);
         doc.add_text(f.title, &dataset.title);
@@ -558,9 +583,39 @@ impl SearchIndex {
                     },
                 );
             }
+            hits.rendered.push(bytes_of(&doc, self.fields.public));
             hits.ids.push(id);
         }
         Ok(hits)
+    }
+
+    /// The public rendering of a published dataset, by id or slug; none when it is not in
+    /// the index (not published, or unknown).
+    pub fn rendered(&self, id_or_slug: &str) -> Result<Option<Vec<u8>>, CatalogError> {
+        let searcher = self.reader.searcher();
+        for field in [self.fields.id, self.fields.slug] {
+            let query = tantivy::query::TermQuery::new(
+                Term::from_field_text(field, id_or_slug),
+                IndexRecordOption::Basic,
+            );
+            let found = searcher
+                .search(&query, &TopDocs::with_limit(1).order_by_score())
+                .map_err(engine)?;
+            if let Some((_, address)) = found.first() {
+                let doc: TantivyDocument = searcher.doc(*address).map_err(engine)?;
+                return Ok(Some(bytes_of(&doc, self.fields.public)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A publisher's name as the index holds it.
+    pub fn publisher_name(&self, id: &str) -> Option<String> {
+        self.publishers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
     }
 
     /// Completions for what has been typed into a search box: matching titles and keywords.
@@ -653,6 +708,13 @@ fn text_of(doc: &TantivyDocument, field: Field) -> Option<String> {
     doc.get_first(field)
         .and_then(|value| value.as_str())
         .map(str::to_owned)
+}
+
+fn bytes_of(doc: &TantivyDocument, field: Field) -> Vec<u8> {
+    doc.get_first(field)
+        .and_then(|value| value.as_bytes())
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
 }
 
 fn last_segment(facet: &tantivy::schema::Facet) -> Option<String> {

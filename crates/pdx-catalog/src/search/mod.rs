@@ -12,6 +12,32 @@ use serde::Serialize;
 
 pub use index::{Opened, SearchIndex};
 
+use crate::service::DatasetView;
+
+/// How the index renders a published dataset for anyone to read: the API's JSON of it. The
+/// index stores each dataset's rendering, so that searches and anonymous reads are answered
+/// from the index without the database.
+pub trait Render: Send + Sync + 'static {
+    /// Names the rendering's format: an index rendered in another is rebuilt.
+    fn version(&self) -> String;
+    /// The public rendering of a published dataset.
+    fn render(&self, view: &DatasetView) -> Vec<u8>;
+}
+
+/// The dataset view as JSON, for indexes whose renderings nobody reads (tests, tools).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ViewJson;
+
+impl Render for ViewJson {
+    fn version(&self) -> String {
+        "view-json/1".to_owned()
+    }
+
+    fn render(&self, view: &DatasetView) -> Vec<u8> {
+        serde_json::to_vec(view).unwrap_or_default()
+    }
+}
+
 /// How results are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sort {
@@ -111,6 +137,8 @@ pub struct SearchHits {
     pub facets: Facets,
     /// Highlights by dataset id, when the query had text.
     pub highlights: HashMap<String, Highlight>,
+    /// The public rendering of each dataset of the page ([`Render`]), in order.
+    pub rendered: Vec<Vec<u8>>,
 }
 
 /// Completions for a search box.
