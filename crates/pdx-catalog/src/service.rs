@@ -1333,22 +1333,25 @@ const LICENCE_TITLES_TTL: std::time::Duration = std::time::Duration::from_secs(6
 
 /// Licence titles by id, read at most once a minute: they name facet values in every search.
 #[derive(Debug, Default)]
-struct LicenceTitles(Mutex<Option<(std::time::Instant, Arc<HashMap<String, String>>)>>);
+struct LicenceTitles(Mutex<Option<(std::time::Instant, Arc<Titles>)>>);
+
+/// Titles by id.
+type Titles = HashMap<String, String>;
 
 impl LicenceTitles {
     /// The titles, when read lately.
-    fn cached(&self) -> Option<Arc<HashMap<String, String>>> {
+    fn cached(&self) -> Option<Arc<Titles>> {
         match &*self.0.lock().unwrap_or_else(PoisonError::into_inner) {
             Some((read, titles)) if read.elapsed() < LICENCE_TITLES_TTL => Some(titles.clone()),
             _ => None,
         }
     }
 
-    fn get(&self, conn: &mut DbConnection) -> Result<Arc<HashMap<String, String>>, CatalogError> {
+    fn get(&self, conn: &mut DbConnection) -> Result<Arc<Titles>, CatalogError> {
         if let Some(titles) = self.cached() {
             return Ok(titles);
         }
-        let titles: Arc<HashMap<String, String>> = Arc::new(
+        let titles: Arc<Titles> = Arc::new(
             store::licences(conn)?
                 .into_iter()
                 .map(|l| (l.id, l.title))
