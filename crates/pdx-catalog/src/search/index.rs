@@ -68,8 +68,7 @@ struct Fields {
     slug: Field,
     title: Field,
     description: Field,
-    keywords: Field,
-    context: Field,
+    text: Field,
     facets: Field,
     modified: Field,
     title_sort: Field,
@@ -93,9 +92,8 @@ fn schema() -> (Schema, Fields) {
         id: builder.add_text_field("id", STRING | STORED),
         slug: builder.add_text_field("slug", STRING | STORED),
         title: builder.add_text_field("title", text(true)),
-        description: builder.add_text_field("description", text(true)),
-        keywords: builder.add_text_field("keywords", text(false)),
-        context: builder.add_text_field("context", text(false)),
+        description: builder.add_text_field("description", STORED),
+        text: builder.add_text_field("text", text(false)),
         facets: builder.add_facet_field("facets", FacetOptions::default()),
         modified: builder.add_i64_field("modified", INDEXED | FAST),
         title_sort: builder.add_text_field("title_sort", STRING | FAST),
@@ -422,21 +420,24 @@ impl SearchIndex {
         doc.add_text(f.title, &dataset.title);
         doc.add_text(f.title_sort, &dataset.title);
         doc.add_text(f.description, &dataset.description);
+        // Everything a visitor may look for, the title included, in one field.
+        doc.add_text(f.text, &dataset.title);
         for keyword in &dataset.keywords {
-            doc.add_text(f.keywords, keyword);
+            doc.add_text(f.text, keyword);
         }
-        doc.add_text(f.context, &view.publisher.name);
+        doc.add_text(f.text, &dataset.description);
+        doc.add_text(f.text, &view.publisher.name);
         if let Some(spatial) = &dataset.spatial {
-            doc.add_text(f.context, spatial);
+            doc.add_text(f.text, spatial);
         }
         for code in &dataset.themes {
             if let Some(theme) = vocabulary::theme(code) {
-                doc.add_text(f.context, theme.label_zh);
-                doc.add_text(f.context, theme.label_en);
+                doc.add_text(f.text, theme.label_zh);
+                doc.add_text(f.text, theme.label_en);
             }
         }
         for distribution in &view.distributions {
-            doc.add_text(f.context, &distribution.title);
+            doc.add_text(f.text, &distribution.title);
         }
         doc.add_i64(f.modified, dataset.modified_at.timestamp_micros());
         let mut facets: BTreeSet<(&str, String)> = BTreeSet::new();
@@ -463,17 +464,17 @@ impl SearchIndex {
         doc
     }
 
-    fn text_fields(&self) -> [(Field, f32); 4] {
-        [
-            (self.fields.title, 4.0),
-            (self.fields.keywords, 2.0),
-            (self.fields.description, 1.0),
-            (self.fields.context, 0.5),
-        ]
+    /// The fields text is looked for in: the title weighs most.
+    fn text_fields(&self) -> [(Field, f32); 2] {
+        [(self.fields.title, 3.0), (self.fields.text, 1.0)]
     }
 
     /// The query for a search; `None` when its text can match nothing.
-    fn query(&self, search: &SearchQuery) -> Result<Option<Box<dyn Query>>, CatalogError> {
+    fn query(
+        &self,
+        search: &SearchQuery,
+        mode: Mode,
+    ) -> Result<Option<Box<dyn Query>>, CatalogError> {
         let filter_fields = FilterFields {
             facets: self.fields.facets,
             modified: self.fields.modified,
@@ -488,7 +489,7 @@ impl SearchIndex {
                 .tokenizer_for_field(self.fields.title)
                 .map_err(engine)?;
             let weighted = self.text_fields();
-            match query::text_query(&mut analyzer, TextFields(&weighted), text, Mode::Search) {
+            match query::text_query(&mut analyzer, TextFields(&weighted), text, mode) {
                 Some(text) => clauses.push((Occur::Must, text)),
                 None => return Ok(None),
             }
@@ -501,8 +502,27 @@ impl SearchIndex {
     }
 
     /// Searches the published catalog.
+    /// Searches the published catalog: words as typed, or, when they find nothing, forgiving
+    /// a typo and completing the last word of a short query.
     pub fn search(&self, search: &SearchQuery) -> Result<SearchHits, CatalogError> {
-        let Some(query) = self.query(search)? else {
+        let hits = self.search_in(search, Mode::Strict)?;
+        let forgivable = |text: &str| -> Result<bool, CatalogError> {
+            let mut analyzer = self
+                .index
+                .tokenizer_for_field(self.fields.title)
+                .map_err(engine)?;
+            Ok(query::forgivable(&mut analyzer, text))
+        };
+        match search.text.as_deref() {
+            Some(text) if hits.total == 0 && forgivable(text)? => {
+                self.search_in(search, Mode::Forgiving)
+            }
+            _ => Ok(hits),
+        }
+    }
+
+    fn search_in(&self, search: &SearchQuery, mode: Mode) -> Result<SearchHits, CatalogError> {
+        let Some(query) = self.query(search, mode)? else {
             return Ok(SearchHits::default());
         };
         let searcher = self.reader.searcher();
@@ -552,10 +572,25 @@ impl SearchIndex {
             let mut title =
                 SnippetGenerator::create(&searcher, &*query, self.fields.title).map_err(engine)?;
             title.set_max_num_chars(TITLE_SNIPPET_CHARS);
-            let mut description =
-                SnippetGenerator::create(&searcher, &*query, self.fields.description)
-                    .map_err(engine)?;
-            description.set_max_num_chars(DESCRIPTION_SNIPPET_CHARS);
+            // The description is searched as part of `text`: its words are the query's there.
+            let mut terms = std::collections::BTreeMap::new();
+            query.query_terms(&mut |term, _| {
+                if term.field() == self.fields.text
+                    && let Some(text) = term.value().as_str()
+                {
+                    terms.insert(text.to_owned(), 1.0);
+                }
+            });
+            let analyzer = self
+                .index
+                .tokenizer_for_field(self.fields.title)
+                .map_err(engine)?;
+            let description = SnippetGenerator::new(
+                terms,
+                analyzer,
+                self.fields.description,
+                DESCRIPTION_SNIPPET_CHARS,
+            );
             Some((title, description))
         } else {
             None
@@ -624,7 +659,7 @@ impl SearchIndex {
             .index
             .tokenizer_for_field(self.fields.title)
             .map_err(engine)?;
-        let weighted = [(self.fields.title, 2.0), (self.fields.keywords, 1.0)];
+        let weighted = self.text_fields();
         let Some(query) =
             query::text_query(&mut analyzer, TextFields(&weighted), text, Mode::Suggest)
         else {

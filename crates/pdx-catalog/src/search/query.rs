@@ -16,7 +16,9 @@ use tantivy::tokenizer::TextAnalyzer;
 use super::SearchQuery;
 use super::analysis::is_cjk;
 
-/// The text fields a query looks in, each with its weight (a title match counts most).
+/// The fields a query looks in, each with its weight: first the title (where a match counts
+/// most, and words typed together are also looked for as a phrase), then all searchable text,
+/// the title included, where every word must match.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct TextFields<'a>(pub &'a [(Field, f32)]);
 
@@ -29,9 +31,11 @@ impl TextFields<'_> {
 /// How forgiving a query is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
-    /// A search: short queries forgive a typo in a Latin-script word and complete the last
-    /// one as a prefix.
-    Search,
+    /// Words as typed (in any inflection).
+    Strict,
+    /// When strict words find nothing: a short query forgives a typo in a Latin-script word and
+    /// completes its last word (or a lone Chinese character) as a prefix.
+    Forgiving,
     /// A search box being typed into: the last word, in any script, is completed.
     Suggest,
 }
@@ -171,33 +175,51 @@ fn in_any_field(fields: TextFields<'_>, term: &str) -> Box<dyn Query> {
         .collect())
 }
 
+/// Whether the words of `text` could be matched more loosely than strictly ([`Mode`]).
+pub(super) fn forgivable(analyzer: &mut TextAnalyzer, text: &str) -> bool {
+    let found = words(analyzer, text);
+    found.len() <= SHORT_QUERY_WORDS
+        && found.iter().any(|(_, w)| {
+            let chars = w.term.chars().count();
+            if is_latin(&w.term) {
+                chars >= PREFIX_MIN_CHARS
+            } else {
+                chars == 1
+            }
+        })
+}
+
 /// Whether a word is a Latin-script word, where typos and prefixes are worth forgiving.
 fn is_latin(term: &str) -> bool {
     !term.chars().any(is_cjk) && term.chars().any(char::is_alphabetic)
 }
 
-/// How one word may match: itself, or all its parts; for short queries also within one typo,
-/// or (the last word) as the start of a longer one.
+/// How one word may match. Strictly: the word in the searchable text (for a long Chinese word,
+/// every dictionary word inside it, which the word's own occurrences hold too), scored higher
+/// where the title has it. Forgiving, for short queries: also within one typo, or (the last
+/// word) as the start of a longer one. Suggesting: the last word as the start of one.
 fn word_query(
     fields: TextFields<'_>,
     word: &Word,
     loose: bool,
     completion: Option<Mode>,
 ) -> Box<dyn Query> {
-    let mut ways = vec![in_any_field(fields, &word.term)];
-    if !word.parts.is_empty() {
-        ways.push(all(word
-            .parts
-            .iter()
-            .map(|part| in_any_field(fields, part))
-            .collect()));
-    }
+    let mut weighted = fields.weighted();
+    let Some((title, title_weight)) = weighted.next() else {
+        return Box::new(EmptyQuery);
+    };
+    let text = weighted.next().map_or(title, |(field, _)| field);
+    let required: Box<dyn Query> = if word.parts.is_empty() {
+        term_query(text, &word.term)
+    } else {
+        all(word.parts.iter().map(|part| term_query(text, part)).collect())
+    };
     let chars = word.term.chars().count();
     let latin = is_latin(&word.term);
     let typo = loose && latin && chars >= TYPO_MIN_CHARS;
     let prefix = match completion {
         // A single Chinese character stands for the words it begins.
-        Some(Mode::Search) => {
+        Some(Mode::Forgiving) => {
             loose
                 && (if latin {
                     chars >= PREFIX_MIN_CHARS
@@ -206,20 +228,35 @@ fn word_query(
                 })
         }
         Some(Mode::Suggest) => !latin || chars >= PREFIX_MIN_CHARS,
-        None => false,
+        Some(Mode::Strict) | None => false,
     };
-    for (field, weight) in fields.weighted() {
-        let term = Term::from_field_text(field, &word.term);
-        if typo {
-            let query = FuzzyTermQuery::new(term.clone(), 1, true);
-            ways.push(boosted(Box::new(query), LOOSE_WEIGHT * weight));
+    let required = if typo || prefix {
+        let mut ways = vec![required];
+        for (field, weight) in [(title, title_weight), (text, 1.0)] {
+            let term = Term::from_field_text(field, &word.term);
+            if typo {
+                let query = FuzzyTermQuery::new(term.clone(), 1, true);
+                ways.push(boosted(Box::new(query), LOOSE_WEIGHT * weight));
+            }
+            if prefix {
+                let query = FuzzyTermQuery::new_prefix(term, 0, true);
+                ways.push(boosted(Box::new(query), LOOSE_WEIGHT * weight));
+            }
         }
-        if prefix {
-            let query = FuzzyTermQuery::new_prefix(term, 0, true);
-            ways.push(boosted(Box::new(query), LOOSE_WEIGHT * weight));
-        }
+        any(ways)
+    } else {
+        required
+    };
+    if title == text {
+        return required;
     }
-    any(ways)
+    Box::new(BooleanQuery::new(vec![
+        (Occur::Must, required),
+        (
+            Occur::Should,
+            boosted(term_query(title, &word.term), title_weight),
+        ),
+    ]))
 }
 
 /// A phrase in any text field (a single word when the phrase has one).
@@ -262,7 +299,8 @@ pub(super) fn text_query(
     if rest_words.is_empty() && phrase_words.is_empty() {
         return None;
     }
-    let loose = rest_words.len() + phrase_words.len() <= SHORT_QUERY_WORDS;
+    let loose =
+        mode == Mode::Forgiving && rest_words.len() + phrase_words.len() <= SHORT_QUERY_WORDS;
     let ends_in_word = text
         .trim_end()
         .chars()
@@ -278,9 +316,10 @@ pub(super) fn text_query(
     }
     let mut clauses: Vec<(Occur, Box<dyn Query>)> =
         required.into_iter().map(|q| (Occur::Must, q)).collect();
-    if rest_words.len() > 1 {
-        // Words typed together rank higher where they stand together.
-        clauses.push((Occur::Should, phrase_query(fields, &rest_words)));
+    if rest_words.len() > 1 && rest_words.len() <= SHORT_QUERY_WORDS {
+        // Words typed together rank higher where they stand together in a title.
+        let title = TextFields(&fields.0[..1]);
+        clauses.push((Occur::Should, phrase_query(title, &rest_words)));
     }
     Some(Box::new(BooleanQuery::new(clauses)))
 }
@@ -357,8 +396,8 @@ mod tests {
         let text = schema.add_text_field("t", tantivy::schema::TEXT);
         let weighted = [(text, 1.0)];
         let fields = TextFields(&weighted);
-        assert!(text_query(&mut analyzer(), fields, "the of", Mode::Search).is_none());
-        assert!(text_query(&mut analyzer(), fields, "?!", Mode::Search).is_none());
-        assert!(text_query(&mut analyzer(), fields, "bus", Mode::Search).is_some());
+        assert!(text_query(&mut analyzer(), fields, "the of", Mode::Strict).is_none());
+        assert!(text_query(&mut analyzer(), fields, "?!", Mode::Strict).is_none());
+        assert!(text_query(&mut analyzer(), fields, "bus", Mode::Strict).is_some());
     }
 }
