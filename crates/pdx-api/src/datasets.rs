@@ -574,8 +574,7 @@ pub(crate) async fn suggest_datasets(
     };
     let found = state
         .catalog
-        .suggest(params.q.clone(), usize::try_from(limit).unwrap_or(8))
-        .await?;
+        .suggest(&params.q, usize::try_from(limit).unwrap_or(8))?;
     let body = SuggestResponse {
         datasets: found
             .datasets
@@ -642,7 +641,7 @@ pub(crate) async fn get_dataset(
     // Anyone sees a published dataset as the search index rendered it; the database answers
     // the rest (drafts and revisions for those who may see them, withdrawn records).
     if principal.is_none()
-        && let Some(rendered) = state.catalog.rendered(&path).await?
+        && let Some(rendered) = state.catalog.rendered(&path)?
     {
         return Ok(etag::bytes(&req, rendered, "application/json"));
     }

@@ -102,6 +102,15 @@ fn schema() -> (Schema, Fields) {
     (builder.build(), fields)
 }
 
+/// The index's settings: documents (about 2 KB each, mostly the rendered JSON) are stored in
+/// blocks of 8 KB, so reading the twenty of a page decompresses little more than them.
+fn settings() -> tantivy::IndexSettings {
+    tantivy::IndexSettings {
+        docstore_blocksize: 8192,
+        ..tantivy::IndexSettings::default()
+    }
+}
+
 /// What an index's commit records: the layout, the database and the last change it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
@@ -165,11 +174,11 @@ impl SearchIndex {
             Opened::Created
         };
         let index = match existing.then(|| Index::open_in_dir(dir)) {
-            Some(Ok(index)) if index.schema() == schema => index,
+            Some(Ok(index)) if index.schema() == schema && *index.settings() == settings() => index,
             other => {
                 if let Some(result) = other {
                     let reason = match result {
-                        Ok(_) => "its schema differs".to_owned(),
+                        Ok(_) => "its schema or settings differ".to_owned(),
                         Err(error) => error.to_string(),
                     };
                     opened = Opened::Replaced(reason);
@@ -180,7 +189,11 @@ impl SearchIndex {
                 }
                 std::fs::create_dir_all(dir)
                     .map_err(|e| CatalogError::Search(format!("{}: {e}", dir.display())))?;
-                Index::create_in_dir(dir, schema).map_err(engine)?
+                Index::builder()
+                    .schema(schema)
+                    .settings(settings())
+                    .create_in_dir(dir)
+                    .map_err(engine)?
             }
         };
         match Self::with_index(index, Some(dir.to_owned()), render.clone()) {
@@ -201,7 +214,12 @@ impl SearchIndex {
     /// An empty index in memory, to be built.
     pub fn in_memory(render: Arc<dyn Render>) -> Result<Self, CatalogError> {
         let (schema, _) = schema();
-        Self::with_index(Index::create_in_ram(schema), None, render).map_err(engine)
+        let index = Index::builder()
+            .schema(schema)
+            .settings(settings())
+            .create_in_ram()
+            .map_err(engine)?;
+        Self::with_index(index, None, render).map_err(engine)
     }
 
     fn with_index(
@@ -325,6 +343,12 @@ impl SearchIndex {
             progress(indexed, total);
         }
         self.commit(writer, head, &database)?;
+        // A freshly built index is read far more than written: one segment answers fastest.
+        let segments = self.index.searchable_segment_ids().map_err(engine)?;
+        if segments.len() > 1 {
+            writer.merge(&segments).wait().map_err(engine)?;
+            drop(writer.garbage_collect_files().wait());
+        }
         Ok(indexed)
     }
 
@@ -538,19 +562,7 @@ impl SearchIndex {
             collector
         });
         let (addresses, total, counts) = match (search.sort, has_text) {
-            (Sort::Relevance, true) => {
-                let top = top.tweak_score(|segment: &tantivy::SegmentReader| {
-                    let modified = segment
-                        .fast_fields()
-                        .i64("modified")
-                        .map(|column| column.first_or_default_col(0));
-                    move |doc, score| {
-                        let modified = modified.as_ref().map_or(0, |c| c.get_val(doc));
-                        (score, modified)
-                    }
-                });
-                collect(&searcher, &query, top, facets)?
-            }
+            (Sort::Relevance, true) => collect(&searcher, &query, top.order_by_score(), facets)?,
             (Sort::Relevance | Sort::Modified, _) => {
                 let top = top.order_by_fast_field::<i64>("modified", Order::Desc);
                 collect(&searcher, &query, top, facets)?
@@ -604,17 +616,17 @@ impl SearchIndex {
                 hits.highlights.insert(
                     id.clone(),
                     Highlight {
-                        title: marked(title, &doc, self.fields.title, TITLE_SNIPPET_CHARS),
-                        description: if description.snippet_from_doc(&doc).is_empty() {
-                            String::new()
-                        } else {
-                            marked(
-                                description,
-                                &doc,
-                                self.fields.description,
-                                DESCRIPTION_SNIPPET_CHARS,
-                            )
-                        },
+                        title: marked(title, &doc, self.fields.title, TITLE_SNIPPET_CHARS)
+                            .unwrap_or_else(|| {
+                                escape(&text_of(&doc, self.fields.title).unwrap_or_default())
+                            }),
+                        description: marked(
+                            description,
+                            &doc,
+                            self.fields.description,
+                            DESCRIPTION_SNIPPET_CHARS,
+                        )
+                        .unwrap_or_default(),
                     },
                 );
             }
@@ -758,15 +770,18 @@ fn last_segment(facet: &tantivy::schema::Facet) -> Option<String> {
 
 /// A field's text with the query's words in `<mark>`, HTML-escaped: the whole text when it
 /// has at most `whole_up_to` characters, else the passage with the most matched words between
-/// ellipses.
+/// ellipses; none when no word of the query is in it.
 fn marked(
     generator: &SnippetGenerator,
     doc: &TantivyDocument,
     field: Field,
     whole_up_to: usize,
-) -> String {
+) -> Option<String> {
     let text = text_of(doc, field).unwrap_or_default();
     let snippet = generator.snippet_from_doc(doc);
+    if snippet.is_empty() {
+        return None;
+    }
     let fragment = snippet.fragment_range();
     let highlighted: Vec<std::ops::Range<usize>> =
         tantivy::snippet::collapse_overlapped_ranges(snippet.highlighted())
@@ -774,7 +789,7 @@ fn marked(
             .map(|r| r.start + fragment.start..r.end + fragment.start)
             .filter(|r| r.end <= text.len())
             .collect();
-    let (start, end) = if text.chars().count() <= whole_up_to || highlighted.is_empty() {
+    let (start, end) = if text.chars().count() <= whole_up_to {
         (0, text.len())
     } else {
         // The fragment ends at its last word: keep what follows up to the next space.
@@ -802,7 +817,7 @@ fn marked(
     if end < text.len() {
         html.push('…');
     }
-    html
+    Some(html)
 }
 
 /// A title with the words typed in `<mark>` (the last one also where it begins a word),

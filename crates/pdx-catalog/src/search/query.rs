@@ -212,7 +212,11 @@ fn word_query(
     let required: Box<dyn Query> = if word.parts.is_empty() {
         term_query(text, &word.term)
     } else {
-        all(word.parts.iter().map(|part| term_query(text, part)).collect())
+        all(word
+            .parts
+            .iter()
+            .map(|part| term_query(text, part))
+            .collect())
     };
     let chars = word.term.chars().count();
     let latin = is_latin(&word.term);
