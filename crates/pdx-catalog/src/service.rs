@@ -367,6 +367,15 @@ impl CatalogService {
         .await
     }
 
+    /// Removes changes older than `age` from the change feed; returns how many.
+    pub async fn prune_changes(&self, age: std::time::Duration) -> Result<usize, CatalogError> {
+        let age = chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
+        let before = (chrono::Utc::now() - age).naive_utc();
+        self.db
+            .write(move |conn| Ok(feed::prune(conn, before)?))
+            .await
+    }
+
     /// Asks every server process's search index to rebuild itself (through the change feed).
     pub async fn request_reindex(&self) -> Result<(), CatalogError> {
         self.db

@@ -286,16 +286,33 @@ fn spawn_revocation_follower(access: AccessService) {
 /// How often the catalog's change feed is read.
 const SEARCH_FEED_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// How long the change feed keeps a change: far longer than any running process needs; an
+/// index offline for longer is rebuilt when it starts.
+const SEARCH_FEED_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// How often old changes are pruned from the feed.
+const SEARCH_FEED_PRUNE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Follows the catalog's change feed, so that writes made through other server processes
-/// reach this process's search index (its own are applied as they are made).
+/// reach this process's search index (its own are applied as they are made), and prunes
+/// changes older than the retention.
 fn spawn_search_follower(catalog: CatalogService) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SEARCH_FEED_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned = std::time::Instant::now();
         loop {
             tick.tick().await;
             if let Err(error) = catalog.follow_changes().await {
                 tracing::warn!(%error, "search index: could not follow the catalog's changes");
+            }
+            if pruned.elapsed() >= SEARCH_FEED_PRUNE {
+                pruned = std::time::Instant::now();
+                match catalog.prune_changes(SEARCH_FEED_RETENTION).await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "catalog change feed pruned"),
+                    Err(error) => tracing::warn!(%error, "could not prune the catalog change feed"),
+                }
             }
         }
     });

@@ -108,7 +108,30 @@ fn log_has(log: &Path, text: &str) -> bool {
 
 /// Withdraws a dataset straight in the database, as another server process would: the status
 /// changes and the change is recorded in the feed, in one transaction.
-async fn withdraw_behind_the_servers_back(database: &TestDatabase, slug: &'static str) {
+/// Two published datasets' slugs, other than the bus stops.
+async fn two_published(base: &str) -> [String; 2] {
+    let response = reqwest::get(format!("{base}/api/v1/datasets?sort=title&per_page=5")).await;
+    let Ok(response) = response else {
+        panic!("search failed")
+    };
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let slugs: Vec<String> = body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["slug"].as_str().map(str::to_owned))
+                .filter(|s| s != "bus-stops")
+                .collect()
+        })
+        .unwrap_or_default();
+    match slugs.as_slice() {
+        [a, b, ..] => [a.clone(), b.clone()],
+        _ => panic!("fewer than two published datasets: {body}"),
+    }
+}
+
+async fn withdraw_behind_the_servers_back(database: &TestDatabase, slug: String) {
     let done = database
         .database()
         .write(move |conn| {
@@ -150,7 +173,7 @@ async fn the_index_survives_restarts_catches_up_and_is_rebuilt_when_unusable() {
 
     // While no server runs, a dataset is withdrawn: the next start reopens the index and
     // applies the change from the feed rather than rebuilding.
-    withdraw_behind_the_servers_back(&database, "bus-stops").await;
+    withdraw_behind_the_servers_back(&database, "bus-stops".to_owned()).await;
     let second = logs.path().join("second.log");
     let server = serve(data.path(), &database, port, &second);
     assert_eq!(ready(&base).await, published - 1);
@@ -186,6 +209,23 @@ async fn the_index_survives_restarts_catches_up_and_is_rebuilt_when_unusable() {
     assert_eq!(ready(&base).await, published - 1);
     assert!(log_has(&third, "search index unusable"), "{third:?}");
     assert!(log_has(&third, "\"rebuilt\":true"));
+    let [first, second] = two_published(&base).await;
+    server.stop().await;
+
+    // Changes pruned from the feed while the server was down leave a gap it cannot catch up
+    // over: it rebuilds, and what changed meanwhile is right.
+    withdraw_behind_the_servers_back(&database, first).await;
+    withdraw_behind_the_servers_back(&database, second).await;
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).naive_utc();
+    let pruned = database
+        .database()
+        .write(move |conn| feed::prune(conn, later))
+        .await;
+    assert!(pruned.is_ok_and(|removed| removed > 0));
+    let fourth = logs.path().join("fourth.log");
+    let server = serve(data.path(), &database, port, &fourth);
+    assert_eq!(ready(&base).await, published - 3);
+    assert!(log_has(&fourth, "\"rebuilt\":true"), "{fourth:?}");
     server.stop().await;
 
     // With no server running, `pdx search reindex` rebuilds the index itself.
@@ -200,7 +240,7 @@ async fn the_index_survives_restarts_catches_up_and_is_rebuilt_when_unusable() {
         String::from_utf8_lossy(&rebuilt.stdout).trim(),
         format!(
             "Search index rebuilt: {} published datasets.",
-            published - 1
+            published - 3
         )
     );
 }

@@ -89,3 +89,26 @@ pub fn latest(conn: &mut DbConnection) -> Result<i64, StorageError> {
         .first(conn)?;
     Ok(latest.unwrap_or(0))
 }
+
+/// The earliest sequence number still in the feed; none when it is empty.
+pub fn earliest(conn: &mut DbConnection) -> Result<Option<i64>, StorageError> {
+    Ok(catalog_changes::table
+        .select(diesel::dsl::min(catalog_changes::seq))
+        .first(conn)?)
+}
+
+/// Removes changes recorded before `before`, keeping the latest (so the sequence never
+/// restarts). Every running process has applied them long since; an index that was offline
+/// meanwhile sees the gap ([`earliest`]) and is rebuilt. Returns how many were removed.
+pub fn prune(
+    conn: &mut DbConnection,
+    before: chrono::NaiveDateTime,
+) -> Result<usize, StorageError> {
+    let latest = latest(conn)?;
+    Ok(diesel::delete(
+        catalog_changes::table
+            .filter(catalog_changes::changed_at.lt(before))
+            .filter(catalog_changes::seq.lt(latest)),
+    )
+    .execute(conn)?)
+}

@@ -278,7 +278,8 @@ impl SearchIndex {
     }
 
     /// Makes the index current: rebuilds it when it was never built, was built from another
-    /// database or is ahead of the feed (a database restored from an older backup), else
+    /// database, is ahead of the feed (a database restored from an older backup) or behind
+    /// what the feed still holds (offline longer than the feed keeps changes), else
     /// applies the changes since it was last committed. `progress` hears of a rebuild as it
     /// goes (datasets indexed so far, and in all). Returns whether it rebuilt.
     pub fn prepare(
@@ -292,9 +293,13 @@ impl SearchIndex {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
+        // Changes after the index's last one have been pruned from the feed: it cannot catch
+        // up.
+        let pruned = feed::earliest(conn)?.is_some_and(|earliest| earliest > self.applied() + 1);
         let stale = self.applied() < 0
             || known.as_deref() != Some(database.as_str())
-            || self.applied() > feed::latest(conn)?;
+            || self.applied() > feed::latest(conn)?
+            || pruned;
         if stale {
             self.rebuild(conn, progress)?;
         } else {
