@@ -40,7 +40,7 @@ use crate::vocabulary;
 /// Changes this version of the index's layout; an index of another is rebuilt.
 const SCHEMA_VERSION: u32 = 1;
 /// Memory for documents being indexed before they are written out.
-const WRITER_MEMORY: usize = 32 * 1024 * 1024;
+const WRITER_MEMORY: usize = 16 * 1024 * 1024;
 /// Datasets loaded from the database at a time while indexing.
 const BATCH: i64 = 500;
 /// Feed entries read at a time.

@@ -17,8 +17,7 @@ use super::SearchQuery;
 use super::analysis::is_cjk;
 
 /// The fields a query looks in, each with its weight: first the title (where a match counts
-/// most, and words typed together are also looked for as a phrase), then all searchable text,
-/// the title included, where every word must match.
+/// most), then all searchable text, the title included, where every word must match.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct TextFields<'a>(pub &'a [(Field, f32)]);
 
@@ -318,14 +317,9 @@ pub(super) fn text_query(
     for words in &phrase_words {
         required.push(phrase_query(fields, words));
     }
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-        required.into_iter().map(|q| (Occur::Must, q)).collect();
-    if rest_words.len() > 1 && rest_words.len() <= SHORT_QUERY_WORDS {
-        // Words typed together rank higher where they stand together in a title.
-        let title = TextFields(&fields.0[..1]);
-        clauses.push((Occur::Should, phrase_query(title, &rest_words)));
-    }
-    Some(Box::new(BooleanQuery::new(clauses)))
+    Some(Box::new(BooleanQuery::new(
+        required.into_iter().map(|q| (Occur::Must, q)).collect(),
+    )))
 }
 
 /// The fields filters use.
