@@ -347,13 +347,19 @@ impl SearchIndex {
             }
             progress(indexed, total);
         }
-        self.commit(writer, head, &database)?;
         // A freshly built index is read far more than written: one segment answers fastest.
-        let segments = self.index.searchable_segment_ids().map_err(engine)?;
-        if segments.len() > 1 {
-            writer.merge(&segments).wait().map_err(engine)?;
-            drop(writer.garbage_collect_files().wait());
-        }
+        // Background merges pause meanwhile, so that they take none of the segments merged.
+        writer.set_merge_policy(Box::new(tantivy::merge_policy::NoMergePolicy));
+        let built = self.commit(writer, head, &database).and_then(|()| {
+            let segments = self.index.searchable_segment_ids().map_err(engine)?;
+            if segments.len() > 1 {
+                writer.merge(&segments).wait().map_err(engine)?;
+            }
+            Ok(())
+        });
+        writer.set_merge_policy(Box::new(tantivy::merge_policy::LogMergePolicy::default()));
+        built?;
+        drop(writer.garbage_collect_files().wait());
         Ok(indexed)
     }
 
