@@ -565,8 +565,15 @@ async fn suggestions_complete_titles_and_keywords_in_both_languages() {
             .await;
         expect_problem(response, 422, "invalid_parameter").await;
     }
-    let missing = c.server.get("/api/v1/datasets/suggest").await;
-    expect_problem(missing, 422, "invalid_parameter").await;
+    for nothing in ["", "?q=", "?q=%20%20"] {
+        let empty = json(
+            c.server
+                .get(&format!("/api/v1/datasets/suggest{nothing}"))
+                .await,
+        )
+        .await;
+        assert_eq!(empty, json!({"datasets": [], "keywords": []}), "{nothing}");
+    }
     let unknown = c.server.get("/api/v1/datasets/suggest?q=bus&x=1").await;
     expect_problem(unknown, 400, "invalid_query").await;
 }

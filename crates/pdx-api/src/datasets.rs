@@ -515,8 +515,8 @@ fn rendered_page(
 #[serde(deny_unknown_fields)]
 pub struct SuggestParams {
     /// What has been typed so far (Chinese or English); the last word is completed. At most
-    /// 500 characters.
-    pub q: String,
+    /// 500 characters; nothing typed, nothing suggested.
+    pub q: Option<String>,
     /// Suggestions of each kind, 1 to 20 (default 8).
     pub limit: Option<u32>,
 }
@@ -560,7 +560,7 @@ pub(crate) async fn suggest_datasets(
     state: web::Data<ApiState>,
     params: web::Query<SuggestParams>,
 ) -> Result<HttpResponse, ApiError> {
-    check_query_text(Some(&params.q))?;
+    check_query_text(params.q.as_deref())?;
     let limit = match params.limit {
         None => 8,
         Some(limit @ 1..=20) => limit,
@@ -572,9 +572,10 @@ pub(crate) async fn suggest_datasets(
             });
         }
     };
-    let found = state
-        .catalog
-        .suggest(&params.q, usize::try_from(limit).unwrap_or(8))?;
+    let found = state.catalog.suggest(
+        params.q.as_deref().unwrap_or_default(),
+        usize::try_from(limit).unwrap_or(8),
+    )?;
     let body = SuggestResponse {
         datasets: found
             .datasets
