@@ -231,6 +231,7 @@ pub struct SearchParams {
     /// Chinese or English: every word must match (English words in any inflection; a typo is
     /// forgiven in queries of up to three words); "quoted words" must appear together. At most
     /// 500 characters.
+    #[param(max_length = 500)]
     pub q: Option<String>,
     /// Theme code.
     pub theme: Option<String>,
@@ -516,8 +517,10 @@ fn rendered_page(
 pub struct SuggestParams {
     /// What has been typed so far (Chinese or English); the last word is completed. At most
     /// 500 characters; nothing typed, nothing suggested.
+    #[param(max_length = 500)]
     pub q: Option<String>,
     /// Suggestions of each kind, 1 to 20 (default 8).
+    #[param(minimum = 1, maximum = 20)]
     pub limit: Option<u32>,
 }
 

@@ -31,10 +31,12 @@ fn table() -> &'static [(Vec<String>, Vec<Method>)] {
     })
 }
 
-/// The methods `path` supports, when it is a documented path (none when it is not).
+/// The methods `path` supports, when it is a documented path (none when it is not). Where
+/// several templates fit, the most literal ones decide, as in routing: `/datasets/suggest` is
+/// that path, not `/datasets/{id}`.
 pub fn allowed(path: &str) -> Option<Vec<Method>> {
     let segments: Vec<&str> = path.split('/').collect();
-    let mut found: Option<Vec<Method>> = None;
+    let mut found: Option<(usize, Vec<Method>)> = None;
     for (template, methods) in table() {
         if template.len() == segments.len()
             && template
@@ -42,15 +44,21 @@ pub fn allowed(path: &str) -> Option<Vec<Method>> {
                 .zip(&segments)
                 .all(|(t, s)| segment_matches(t, s))
         {
-            let all = found.get_or_insert_with(Vec::new);
-            for method in methods {
-                if !all.contains(method) {
-                    all.push(method.clone());
+            let literal = template.iter().filter(|t| !t.contains('{')).count();
+            match &mut found {
+                Some((best, _)) if *best > literal => continue,
+                Some((best, all)) if *best == literal => {
+                    for method in methods {
+                        if !all.contains(method) {
+                            all.push(method.clone());
+                        }
+                    }
                 }
+                _ => found = Some((literal, methods.clone())),
             }
         }
     }
-    found
+    found.map(|(_, methods)| methods)
 }
 
 /// Whether a path segment fits a template segment, where each `{name}` stands for one or more
@@ -77,6 +85,14 @@ fn segment_matches(template: &str, segment: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_literal_path_is_not_taken_for_a_parameter() {
+        let suggest = allowed("/api/v1/datasets/suggest").unwrap_or_default();
+        assert_eq!(suggest, [Method::GET]);
+        let dataset = allowed("/api/v1/datasets/bus-stops").unwrap_or_default();
+        assert!(dataset.contains(&Method::PUT) && dataset.contains(&Method::DELETE));
+    }
 
     #[test]
     fn templates_match_their_paths_only() {

@@ -43,9 +43,18 @@ fn url(field: &'static str, value: Option<&str>) -> Result<Option<String>, Catal
     Ok(value)
 }
 
-/// A dataset slug: 2-100 of a-z, 0-9 and '-'.
+/// Slugs that name API paths beside `/api/v1/datasets/{id}`.
+const RESERVED_SLUGS: &[&str] = &["suggest"];
+
+/// A dataset slug: 2-100 of a-z, 0-9 and '-', not one the API's paths use.
 pub fn slug(value: &str) -> Result<String, CatalogError> {
     let slug = value.trim();
+    if RESERVED_SLUGS.contains(&slug) {
+        return Err(CatalogError::invalid(
+            "slug",
+            format!("`{slug}` is reserved for the API"),
+        ));
+    }
     let valid = (2..=100).contains(&slug.len())
         && slug
             .bytes()
@@ -209,4 +218,16 @@ pub fn validate_columns(columns: &[Column]) -> Result<(), CatalogError> {
 pub fn access_url(value: &str) -> Result<String, CatalogError> {
     url("access_url", Some(value))?
         .ok_or_else(|| CatalogError::invalid("access_url", "is required"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slug_the_api_uses_as_a_path_is_refused() {
+        assert!(slug("suggest").is_err());
+        assert!(slug("suggestions").is_ok());
+        assert_eq!(derive_slug("Suggest"), None);
+    }
 }
