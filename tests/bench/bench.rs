@@ -51,6 +51,20 @@ const PASSWORD: &str = "benchmark password, long enough";
 const AGENCY_ADMIN: &str = "publisher@bench-env.test";
 const ENTERPRISE_USER: &str = "analyst@bench-analytics.test";
 const SEARCH_PATH: &str = "/api/v1/datasets?q=air%20quality&theme=ENVI&format=CSV";
+/// wrk's `request()` for the varied search: subjects, places, facets and pages at random.
+const VARIED_SEARCH_LUA: &str = include_str!("varied_search.lua");
+/// Lua seeding each wrk thread's generator apart (as `varied_search.lua` does): LuaJIT starts
+/// every thread with the same seed, so both threads would otherwise ask the same sequence.
+const SEED_THREADS_LUA: &str = r#"function init(args)
+  local urandom = assert(io.open("/dev/urandom", "rb"))
+  local a, b, c, d = urandom:read(4):byte(1, 4)
+  urandom:close()
+  math.randomseed(((a * 256 + b) * 256 + c) * 256 + d)
+end
+"#;
+/// wrk's default timeout: an answer later than this counts as a timeout error, and its latency
+/// is left out of the percentiles.
+const WRK_TIMEOUT: &str = "2 s";
 /// How long a run's in-flight requests get to land in the ledger after wrk stops.
 const SETTLE: Duration = Duration::from_millis(500);
 
@@ -143,9 +157,11 @@ impl Options {
         ensure!(connections >= 1, "--connections must be at least 1");
         let duration_secs = duration.unwrap_or(if quick { 3 } else { 20 });
         ensure!(duration_secs >= 1, "--duration must be at least 1 second");
+        let datasets = datasets.unwrap_or(if quick { 2_000 } else { 100_000 });
+        ensure!(datasets >= 1, "--datasets must be at least 1");
         Ok(Some(Self {
             backends,
-            datasets: datasets.unwrap_or(if quick { 2_000 } else { 100_000 }),
+            datasets,
             duration_secs,
             warmup_secs: if quick { 1 } else { 2 },
             connections,
@@ -246,7 +262,7 @@ fn run_backend(backend: Backend, pdx: &Path, options: &Options) -> anyhow::Resul
     );
     let fixture = Fixture::publish(&api)?;
     let mut scenarios = Vec::new();
-    for scenario in Scenario::all(&fixture, options.connections) {
+    for scenario in Scenario::all(&fixture, options.datasets, options.connections) {
         if !options.selects(scenario.name()) {
             continue;
         }
@@ -989,7 +1005,7 @@ impl Scenario {
         }
     }
 
-    fn all(fixture: &Fixture, connections: u32) -> Vec<Self> {
+    fn all(fixture: &Fixture, datasets: usize, connections: u32) -> Vec<Self> {
         let data = |id: &str| format!("/api/v1/distributions/{id}/data");
         let download = |name, id: &str, connections, bytes| Load {
             headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
@@ -1005,11 +1021,34 @@ impl Scenario {
                 format!("/api/v1/datasets/{}", fixture.open_slug),
                 connections,
             )),
+            Self::Ready(Load {
+                // The seeder names its datasets `bench-0` to `bench-{N-1}`.
+                request_lua: Some(seeded_threads_lua(&format!(
+                    "request = function()\n  return wrk.format(nil, \"/api/v1/datasets/bench-\" .. math.random(0, {}))\nend\n",
+                    datasets - 1
+                ))),
+                ..Load::get(
+                    "dataset metadata read, varied",
+                    format!("/api/v1/datasets/bench-{}", datasets / 2),
+                    connections,
+                )
+            }),
             Self::Ready(Load::get(
                 "catalog search, text + 2 facets",
                 SEARCH_PATH.to_owned(),
                 connections,
             )),
+            Self::Ready(Load {
+                request_lua: Some(VARIED_SEARCH_LUA.to_owned()),
+                ..Load::get(
+                    "catalog search, varied",
+                    format!(
+                        "/api/v1/datasets?q={}&format=CSV&page=2",
+                        pdx_tests::urlencode("空气质量 南山区")
+                    ),
+                    connections,
+                )
+            }),
             Self::Ready(download(
                 "authorised 10 KB download",
                 &fixture.conditional_small,
@@ -1071,10 +1110,15 @@ impl Scenario {
 /// Lua defining wrk's `request()` as a GET of one of `paths`, picked at random each time.
 fn random_path_lua(paths: &[String]) -> String {
     let list: Vec<String> = paths.iter().map(|p| format!("\"{p}\"")).collect();
-    format!(
+    seeded_threads_lua(&format!(
         "local paths = {{{}}}\nrequest = function()\n  return wrk.format(nil, paths[math.random(#paths)])\nend\n",
         list.join(", ")
-    )
+    ))
+}
+
+/// A wrk script drawing random numbers, with each thread's generator seeded apart.
+fn seeded_threads_lua(request: &str) -> String {
+    format!("{SEED_THREADS_LUA}{request}")
 }
 
 /// Proofs of random entries in the tree of the latest signed checkpoint.
@@ -1089,11 +1133,11 @@ fn proof_scenario(api: &Api, connections: u32) -> anyhow::Result<Load> {
     ensure!(size > 0, "the latest checkpoint is empty");
     let path = |seq: &str| format!("/api/v1/ledger/proof/inclusion?seq={seq}&tree_size={size}");
     Ok(Load {
-        request_lua: Some(format!(
+        request_lua: Some(seeded_threads_lua(&format!(
             "request = function()\n  return wrk.format(nil, \"{}\" .. math.random(0, {}) .. \"&tree_size={size}\")\nend\n",
             "/api/v1/ledger/proof/inclusion?seq=",
             size - 1
-        )),
+        ))),
         ..Load::get(PROOF_SCENARIO, path(&(size / 2).to_string()), connections)
     })
 }
@@ -1122,11 +1166,19 @@ fn measure(
     std::fs::write(&script, load.lua())
         .with_context(|| format!("cannot write {}", script.display()))?;
     let warmup = wrk(load, &api.url(&load.path), &script, options.warmup_secs)?;
+    // An overloaded server's errors and timeouts are figures to report, not a broken load: only
+    // a warm-up whose answers were all errors stops the run.
     ensure!(
-        warmup.requests > 0 && warmup.non_2xx == 0,
+        warmup.requests == 0 || warmup.requests > warmup.non_2xx,
         "{}: the warm-up failed: {warmup:?}",
         load.name
     );
+    if warmup.requests == 0 || warmup.errors() > 0 {
+        eprintln!(
+            "   warning: the warm-up completed {} requests, with {} non-2xx and {} socket errors",
+            warmup.requests, warmup.non_2xx, warmup.socket_errors
+        );
+    }
     std::thread::sleep(SETTLE);
     let before = ledger_size(database)?;
     let result = wrk(load, &api.url(&load.path), &script, options.duration_secs)?;
@@ -1146,11 +1198,12 @@ fn measure(
         bytes: load.bytes,
     };
     eprintln!(
-        "   {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, RSS {} MiB (peak {} MiB){}",
+        "   {:.0} req/s, p50 {}, p99 {}, {} errors ({} timeouts), RSS {} MiB (peak {} MiB){}",
         measured.wrk.requests_per_sec,
-        measured.wrk.p50_ms,
-        measured.wrk.p99_ms,
+        measured.wrk.p50(),
+        measured.wrk.p99(),
         measured.wrk.errors(),
+        measured.wrk.timeouts,
         server.memory_kib("VmRSS").unwrap_or(0) / 1024,
         measured.peak_rss_kib.unwrap_or(0) / 1024,
         measured
@@ -1170,11 +1223,32 @@ struct WrkResult {
     p99_ms: f64,
     non_2xx: u64,
     socket_errors: u64,
+    /// Answers later than wrk's timeout (counted in `socket_errors` too).
+    timeouts: u64,
 }
 
 impl WrkResult {
     fn errors(&self) -> u64 {
         self.non_2xx + self.socket_errors
+    }
+
+    fn p50(&self) -> String {
+        self.percentile(self.p50_ms, 0.5)
+    }
+
+    fn p99(&self) -> String {
+        self.percentile(self.p99_ms, 0.01)
+    }
+
+    /// A latency percentile for the report, whose `tail` share of answers is slower. wrk's
+    /// percentiles leave out the answers that timed out: when more than the tail did, the
+    /// percentile is only known to be above the timeout.
+    fn percentile(&self, ms: f64, tail: f64) -> String {
+        if self.timeouts as f64 > tail * self.requests as f64 {
+            format!("> {WRK_TIMEOUT}")
+        } else {
+            format!("{ms:.2} ms")
+        }
     }
 }
 
@@ -1216,8 +1290,11 @@ fn parse_wrk(output: &str) -> anyhow::Result<WrkResult> {
         } else if let Some(value) = line.strip_prefix("Socket errors:") {
             // "connect 0, read 0, write 0, timeout 0"
             for part in value.split(',') {
-                let count = part.split_whitespace().last().unwrap_or("0");
-                result.socket_errors += count.parse::<u64>()?;
+                let count: u64 = part.split_whitespace().last().unwrap_or("0").parse()?;
+                result.socket_errors += count;
+                if part.trim_start().starts_with("timeout") {
+                    result.timeouts = count;
+                }
             }
         } else if line.contains(" requests in ") {
             let count = line.split_whitespace().next().unwrap_or_default();
@@ -1400,13 +1477,13 @@ fn report(
             );
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.2} ms | {:.2} ms | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.name,
                 run.backend,
                 s.connections,
                 thousands(s.wrk.requests_per_sec),
-                s.wrk.p50_ms,
-                s.wrk.p99_ms,
+                s.wrk.p50(),
+                s.wrk.p99(),
                 count(s.wrk.errors()),
                 s.peak_rss_kib
                     .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024)),

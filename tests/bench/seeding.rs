@@ -125,7 +125,10 @@ pub(crate) fn seed(
                     &input,
                     now,
                 )?;
-                let (format, media_type) = FORMATS[(i / SUBJECTS.len()) % FORMATS.len()];
+                // Every subject meets every place in every format, for the varied search's
+                // combinations.
+                let (format, media_type) =
+                    FORMATS[(i / (SUBJECTS.len() * PLACES.len())) % FORMATS.len()];
                 store::insert_distribution(
                     conn,
                     &Distribution {
