@@ -62,6 +62,9 @@ const SEED_THREADS_LUA: &str = r#"function init(args)
   math.randomseed(((a * 256 + b) * 256 + c) * 256 + d)
 end
 "#;
+/// wrk's default timeout: an answer later than this counts as a timeout error, and its latency
+/// is left out of the percentiles.
+const WRK_TIMEOUT: &str = "2 s";
 /// How long a run's in-flight requests get to land in the ledger after wrk stops.
 const SETTLE: Duration = Duration::from_millis(500);
 
@@ -1195,11 +1198,12 @@ fn measure(
         bytes: load.bytes,
     };
     eprintln!(
-        "   {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, RSS {} MiB (peak {} MiB){}",
+        "   {:.0} req/s, p50 {}, p99 {}, {} errors ({} timeouts), RSS {} MiB (peak {} MiB){}",
         measured.wrk.requests_per_sec,
-        measured.wrk.p50_ms,
-        measured.wrk.p99_ms,
+        measured.wrk.p50(),
+        measured.wrk.p99(),
         measured.wrk.errors(),
+        measured.wrk.timeouts,
         server.memory_kib("VmRSS").unwrap_or(0) / 1024,
         measured.peak_rss_kib.unwrap_or(0) / 1024,
         measured
@@ -1219,11 +1223,32 @@ struct WrkResult {
     p99_ms: f64,
     non_2xx: u64,
     socket_errors: u64,
+    /// Answers later than wrk's timeout (counted in `socket_errors` too).
+    timeouts: u64,
 }
 
 impl WrkResult {
     fn errors(&self) -> u64 {
         self.non_2xx + self.socket_errors
+    }
+
+    fn p50(&self) -> String {
+        self.percentile(self.p50_ms, 0.5)
+    }
+
+    fn p99(&self) -> String {
+        self.percentile(self.p99_ms, 0.01)
+    }
+
+    /// A latency percentile for the report, whose `tail` share of answers is slower. wrk's
+    /// percentiles leave out the answers that timed out: when more than the tail did, the
+    /// percentile is only known to be above the timeout.
+    fn percentile(&self, ms: f64, tail: f64) -> String {
+        if self.timeouts as f64 > tail * self.requests as f64 {
+            format!("> {WRK_TIMEOUT}")
+        } else {
+            format!("{ms:.2} ms")
+        }
     }
 }
 
@@ -1265,8 +1290,11 @@ fn parse_wrk(output: &str) -> anyhow::Result<WrkResult> {
         } else if let Some(value) = line.strip_prefix("Socket errors:") {
             // "connect 0, read 0, write 0, timeout 0"
             for part in value.split(',') {
-                let count = part.split_whitespace().last().unwrap_or("0");
-                result.socket_errors += count.parse::<u64>()?;
+                let count: u64 = part.split_whitespace().last().unwrap_or("0").parse()?;
+                result.socket_errors += count;
+                if part.trim_start().starts_with("timeout") {
+                    result.timeouts = count;
+                }
             }
         } else if line.contains(" requests in ") {
             let count = line.split_whitespace().next().unwrap_or_default();
@@ -1449,13 +1477,13 @@ fn report(
             );
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.2} ms | {:.2} ms | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.name,
                 run.backend,
                 s.connections,
                 thousands(s.wrk.requests_per_sec),
-                s.wrk.p50_ms,
-                s.wrk.p99_ms,
+                s.wrk.p50(),
+                s.wrk.p99(),
                 count(s.wrk.errors()),
                 s.peak_rss_kib
                     .map_or_else(|| "?".to_owned(), |kib| format!("{} MiB", kib / 1024)),
