@@ -125,7 +125,6 @@ const HEALTH: &[Seed] = &[
 
 struct Catalog {
     server: TestServer,
-    transport: String,
     health: String,
 }
 
@@ -224,11 +223,7 @@ async fn catalog() -> Catalog {
         )
         .await;
     assert_eq!(created.status(), 201);
-    Catalog {
-        server,
-        transport,
-        health,
-    }
+    Catalog { server, health }
 }
 
 async fn search_at(base: &str, query: &str) -> Value {
@@ -616,7 +611,6 @@ async fn hostile_queries_get_a_clear_error_or_an_empty_answer() {
     // Many words make one bounded query, not an error.
     let many = vec!["bus"; 80].join(" ");
     assert_eq!(find(&c.server, &many).await.len(), 2);
-    let _ = (&c.transport, &c.health);
 }
 
 /// Polls `base`'s search for `query` until `done` holds, for at most `within`.
@@ -701,9 +695,6 @@ async fn a_write_on_one_server_reaches_the_search_of_another_within_a_second() {
 async fn the_index_renders_a_dataset_exactly_as_the_database_read_does() {
     let c = catalog().await;
     // An outsider's read is answered from the database; an anonymous one from the index.
-    c.server
-        .create_user("transport", "viewer@transport.test", &[Role::Publisher])
-        .await;
     let outsider = c.server.access_token("admin@health.test").await;
     for slug in ["bus-routes", "parking", "hospital-beds"] {
         let path = format!("/api/v1/datasets/{slug}");

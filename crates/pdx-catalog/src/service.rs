@@ -1267,13 +1267,15 @@ fn name_facets(
     licences: &LicenceTitles,
     facets: &mut Facets,
 ) -> Result<(), CatalogError> {
-    let mut unknown: Vec<OrganizationId> = Vec::new();
-    for value in &mut facets.publisher {
-        value.name = search.publisher_name(&value.value);
-        if value.name.is_none() {
-            unknown.extend(value.value.parse::<OrganizationId>().ok());
-        }
+    if name_facets_from_memory(search, licences, facets) {
+        return Ok(());
     }
+    let unknown: Vec<OrganizationId> = facets
+        .publisher
+        .iter()
+        .filter(|value| value.name.is_none())
+        .filter_map(|value| value.value.parse().ok())
+        .collect();
     if !unknown.is_empty() {
         let names: HashMap<String, String> = pdx_access::store::find_organizations(conn, &unknown)?
             .into_iter()
@@ -1285,50 +1287,43 @@ fn name_facets(
             }
         }
     }
-    for value in &mut facets.theme {
-        value.name = crate::vocabulary::theme(&value.value)
-            .map(|t| format!("{} {}", t.label_zh, t.label_en));
-    }
     if !facets.licence.is_empty() {
         let titles = licences.get(conn)?;
-        for value in &mut facets.licence {
-            value.name = titles.get(&value.value).cloned();
-        }
+        name_licences(facets, &titles);
     }
     Ok(())
 }
 
 /// Names the facet values as [`name_facets`] does, from what is in memory; false when that is
-/// not enough (a publisher the index has not named, licence titles not read lately).
+/// not enough (a publisher the index has not named, licence titles not read lately), with
+/// what could be named named.
 fn name_facets_from_memory(
     search: &SearchIndex,
     licences: &LicenceTitles,
     facets: &mut Facets,
 ) -> bool {
-    let titles = if facets.licence.is_empty() {
-        None
-    } else {
-        match licences.cached() {
-            Some(titles) => Some(titles),
-            None => return false,
-        }
-    };
-    for value in &mut facets.publisher {
-        value.name = search.publisher_name(&value.value);
-        if value.name.is_none() {
-            return false;
-        }
-    }
     for value in &mut facets.theme {
         value.name = crate::vocabulary::theme(&value.value)
             .map(|t| format!("{} {}", t.label_zh, t.label_en));
     }
-    if let Some(titles) = titles {
-        for value in &mut facets.licence {
-            value.name = titles.get(&value.value).cloned();
+    let mut complete = true;
+    for value in &mut facets.publisher {
+        value.name = search.publisher_name(&value.value);
+        complete &= value.name.is_some();
+    }
+    if !facets.licence.is_empty() {
+        match licences.cached() {
+            Some(titles) => name_licences(facets, &titles),
+            None => complete = false,
         }
     }
-    true
+    complete
+}
+
+fn name_licences(facets: &mut Facets, titles: &Titles) {
+    for value in &mut facets.licence {
+        value.name = titles.get(&value.value).cloned();
+    }
 }
 
 /// How long licence titles read from the database name facet values.

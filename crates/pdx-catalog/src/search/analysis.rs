@@ -26,11 +26,6 @@ fn jieba() -> &'static Jieba {
     JIEBA.get_or_init(Jieba::new)
 }
 
-/// Loads the segmenter's dictionary now rather than on the first search.
-pub fn warm_up() {
-    jieba();
-}
-
 /// The analyzer of every text field: segmentation, lower case, English stop words, stemming.
 pub fn analyzer() -> TextAnalyzer {
     let stop_words = StopWordFilter::new(Language::English)

@@ -499,6 +499,13 @@ impl SearchIndex {
         doc
     }
 
+    /// The analyser of every text field (see [`analysis`]).
+    fn analyzer(&self) -> Result<tantivy::tokenizer::TextAnalyzer, CatalogError> {
+        self.index
+            .tokenizer_for_field(self.fields.title)
+            .map_err(engine)
+    }
+
     /// The fields text is looked for in: the title weighs most.
     fn text_fields(&self) -> [(Field, f32); 2] {
         [(self.fields.title, 3.0), (self.fields.text, 1.0)]
@@ -519,10 +526,7 @@ impl SearchIndex {
             .map(|q| (Occur::Must, q))
             .collect();
         if let Some(text) = search.text.as_deref().filter(|t| !t.trim().is_empty()) {
-            let mut analyzer = self
-                .index
-                .tokenizer_for_field(self.fields.title)
-                .map_err(engine)?;
+            let mut analyzer = self.analyzer()?;
             let weighted = self.text_fields();
             match query::text_query(&mut analyzer, TextFields(&weighted), text, mode) {
                 Some(text) => clauses.push((Occur::Must, text)),
@@ -542,10 +546,7 @@ impl SearchIndex {
     pub fn search(&self, search: &SearchQuery) -> Result<SearchHits, CatalogError> {
         let hits = self.search_in(search, Mode::Strict)?;
         let forgivable = |text: &str| -> Result<bool, CatalogError> {
-            let mut analyzer = self
-                .index
-                .tokenizer_for_field(self.fields.title)
-                .map_err(engine)?;
+            let mut analyzer = self.analyzer()?;
             Ok(query::forgivable(&mut analyzer, text))
         };
         match search.text.as_deref() {
@@ -604,10 +605,7 @@ impl SearchIndex {
                     terms.insert(text.to_owned(), 1.0);
                 }
             });
-            let analyzer = self
-                .index
-                .tokenizer_for_field(self.fields.title)
-                .map_err(engine)?;
+            let analyzer = self.analyzer()?;
             let description = SnippetGenerator::new(
                 terms,
                 analyzer,
@@ -678,10 +676,7 @@ impl SearchIndex {
 
     /// Completions for what has been typed into a search box: matching titles and keywords.
     pub fn suggest(&self, text: &str, limit: usize) -> Result<Suggestions, CatalogError> {
-        let mut analyzer = self
-            .index
-            .tokenizer_for_field(self.fields.title)
-            .map_err(engine)?;
+        let mut analyzer = self.analyzer()?;
         let weighted = self.text_fields();
         let Some(query) =
             query::text_query(&mut analyzer, TextFields(&weighted), text, Mode::Suggest)
@@ -809,26 +804,7 @@ fn marked(
             .map_or(text.len(), |at| fragment.end + at);
         (fragment.start, end)
     };
-    let mut html = String::new();
-    if start > 0 {
-        html.push('…');
-    }
-    let mut at = start;
-    for range in highlighted {
-        if range.start < at || range.end > end {
-            continue;
-        }
-        html.push_str(&escape(&text[at..range.start]));
-        html.push_str("<mark>");
-        html.push_str(&escape(&text[range.clone()]));
-        html.push_str("</mark>");
-        at = range.end;
-    }
-    html.push_str(&escape(&text[at..end]));
-    if end < text.len() {
-        html.push('…');
-    }
-    Some(html)
+    Some(mark_up(text.as_str(), start..end, &highlighted))
 }
 
 /// A title with the words typed in `<mark>` (the last one also where it begins a word),
@@ -854,10 +830,20 @@ fn completed(
             ranges.push(token.offset_from..token.offset_to);
         }
     }
+    let ranges = tantivy::snippet::collapse_overlapped_ranges(&ranges);
+    mark_up(text, 0..text.len(), &ranges)
+}
+
+/// The part `shown` of `text`, HTML-escaped, with the byte ranges `marked` (ordered, not
+/// overlapping) in `<mark>`, and an ellipsis where text is left out before or after.
+fn mark_up(text: &str, shown: std::ops::Range<usize>, marked: &[std::ops::Range<usize>]) -> String {
     let mut html = String::new();
-    let mut at = 0;
-    for range in tantivy::snippet::collapse_overlapped_ranges(&ranges) {
-        if range.start < at {
+    if shown.start > 0 {
+        html.push('…');
+    }
+    let mut at = shown.start;
+    for range in marked {
+        if range.start < at || range.end > shown.end {
             continue;
         }
         html.push_str(&escape(&text[at..range.start]));
@@ -866,7 +852,10 @@ fn completed(
         html.push_str("</mark>");
         at = range.end;
     }
-    html.push_str(&escape(&text[at..]));
+    html.push_str(&escape(&text[at..shown.end]));
+    if shown.end < text.len() {
+        html.push('…');
+    }
     html
 }
 

@@ -94,20 +94,23 @@ pub(super) fn typed_terms(
     text: &str,
 ) -> (Vec<String>, Option<String>) {
     let found = words(analyzer, text);
-    let ends_in_word = text
-        .trim_end()
-        .chars()
-        .last()
-        .is_some_and(char::is_alphanumeric);
     let last = found
         .last()
-        .filter(|_| ends_in_word)
+        .filter(|_| ends_in_word(text))
         .map(|(_, w)| w.term.clone());
     let terms = found
         .into_iter()
         .flat_map(|(_, w)| std::iter::once(w.term).chain(w.parts))
         .collect();
     (terms, last)
+}
+
+/// Whether `text`, trailing spaces aside, ends in a word rather than punctuation or a quote.
+fn ends_in_word(text: &str) -> bool {
+    text.trim_end()
+        .chars()
+        .last()
+        .is_some_and(char::is_alphanumeric)
 }
 
 /// Splits text into its quoted phrases and the rest.
@@ -304,11 +307,7 @@ pub(super) fn text_query(
     }
     let loose =
         mode == Mode::Forgiving && rest_words.len() + phrase_words.len() <= SHORT_QUERY_WORDS;
-    let ends_in_word = text
-        .trim_end()
-        .chars()
-        .last()
-        .is_some_and(char::is_alphanumeric);
+    let ends_in_word = ends_in_word(text);
     let mut required: Vec<Box<dyn Query>> = Vec::new();
     for (i, (_, word)) in rest_words.iter().enumerate() {
         let last = ends_in_word && i + 1 == rest_words.len();
