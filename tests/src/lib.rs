@@ -70,15 +70,28 @@ impl TestServer {
 
     /// Starts a server with the demo catalog loaded.
     pub async fn spawn_demo() -> Self {
-        Self::start(|_| {}, true).await
+        Self::start(|_| {}, true, None).await
     }
 
     /// Starts a server after `adjust` has changed its configuration.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::start(adjust, false).await
+        Self::start(adjust, false, None).await
     }
 
-    async fn start(adjust: impl FnOnce(&mut Config), demo: bool) -> Self {
+    /// Starts a server whose every decision, token and ledger entry takes the time from
+    /// `clock`, after `adjust` has changed its configuration.
+    pub async fn spawn_at(
+        clock: std::sync::Arc<dyn pdx_core::Clock>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start(adjust, false, Some(clock)).await
+    }
+
+    async fn start(
+        adjust: impl FnOnce(&mut Config),
+        demo: bool,
+        clock: Option<std::sync::Arc<dyn pdx_core::Clock>>,
+    ) -> Self {
         let database = TestDatabase::empty();
         let data_dir = match tempfile::Builder::new().prefix("pdx-e2e-").tempdir() {
             Ok(dir) => dir,
@@ -98,7 +111,8 @@ impl TestServer {
         config.auth.argon2_iterations = 1;
         config.ledger.checkpoint_interval_ms = 50;
         adjust(&mut config);
-        let app = match Application::build(config.clone()).await {
+        let clock = clock.unwrap_or_else(|| std::sync::Arc::new(pdx_core::SystemClock));
+        let app = match Application::build_with_clock(config.clone(), clock).await {
             Ok(app) => app,
             Err(error) => panic!("the server did not start: {error}"),
         };
@@ -163,7 +177,12 @@ impl TestServer {
                 Err(error) => panic!("cannot connect to the server's database: {error}"),
             };
         let public_url = self.config.public_url.clone().unwrap_or_default();
-        match pdx_server::app::open_access(&self.config, database, &public_url) {
+        match pdx_server::app::open_access(
+            &self.config,
+            database,
+            &public_url,
+            std::sync::Arc::new(pdx_core::SystemClock),
+        ) {
             Ok(access) => access,
             Err(error) => panic!("cannot open access control: {error}"),
         }

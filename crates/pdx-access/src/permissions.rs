@@ -14,6 +14,8 @@
 //! | `list_organization_api_keys` | that organisation's admin (others see their own keys only) |
 //! | `revoke_api_key` | the key's creator, that organisation's admin |
 //! | `read_audit` | auditor, platform admin |
+//! | `read_all_accounts` | auditor, platform admin (others read the usage of their own organisation only) |
+//! | `read_accounts` | that organisation's members, auditor, platform admin |
 
 use pdx_core::{OrgKind, OrganizationId, Principal, Role};
 
@@ -102,4 +104,14 @@ pub fn read_audit(p: &Principal) -> Result<(), AccessError> {
         p.has(Role::Auditor) || p.has(Role::PlatformAdmin),
         "read_audit",
     )
+}
+
+/// Read every organisation's usage and statements.
+pub fn read_all_accounts(p: &Principal) -> bool {
+    p.has(Role::Auditor) || p.has(Role::PlatformAdmin)
+}
+
+/// Read an organisation's statements.
+pub fn read_accounts(p: &Principal, org: OrganizationId) -> Result<(), AccessError> {
+    allow(p.org == org || read_all_accounts(p), "read_accounts")
 }

@@ -49,7 +49,7 @@ fn scope_of(principal: &Principal) -> ReadScope {
     }
 }
 
-async fn record_read(
+pub(crate) async fn record_read(
     state: &ApiState,
     req: &HttpRequest,
     principal: &Principal,
@@ -110,6 +110,78 @@ pub(crate) async fn get_checkpoint(
         .content_type("text/plain; charset=utf-8")
         .insert_header((X_PDX_TREE_SIZE, size.to_string()))
         .body(note))
+}
+
+/// A published checkpoint.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointSummary {
+    /// The tree size it signs.
+    pub size: u64,
+    /// The signed note.
+    pub note: String,
+    /// When it was signed (RFC 3339).
+    pub signed_at: String,
+}
+
+/// The live ledger's verification status.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LedgerStatusResponse {
+    /// Whether every check passed.
+    pub verified: bool,
+    /// Entries in the ledger.
+    pub size: u64,
+    /// Entries recorded since the latest checkpoint (signed within the checkpoint interval).
+    pub unsigned_entries: u64,
+    /// The latest signed checkpoint: its signature checked with the ledger's key and its
+    /// root recomputed from the stored entries.
+    pub latest_checkpoint: Option<CheckpointSummary>,
+    /// The checkpoint published before it.
+    pub previous_checkpoint: Option<CheckpointSummary>,
+    /// The consistency proof from the previous checkpoint to the latest, checked by the
+    /// server; anyone can check it again with `pdx ledger prove consistency`.
+    pub consistency_proof: Option<ConsistencyProofResponse>,
+    /// What did not check out; empty when verified.
+    pub problems: Vec<String>,
+    /// When the checks ran.
+    pub checked_at: String,
+}
+
+fn summary(checkpoint: pdx_circulation::ledger::SignedCheckpoint) -> CheckpointSummary {
+    CheckpointSummary {
+        size: checkpoint.size,
+        note: checkpoint.note,
+        signed_at: Entry::format_time(checkpoint.signed_at),
+    }
+}
+
+/// The live ledger's verification status: the latest signed checkpoint checked against the
+/// ledger's key and against the root of the stored entries, and the consistency proof from
+/// the checkpoint before it, checked by the server. Public, like checkpoints and proofs: it
+/// reveals sizes and hashes only.
+#[utoipa::path(
+    tag = "ledger",
+    responses((status = 200, description = "The verification status", body = LedgerStatusResponse))
+)]
+#[get("/api/v1/ledger/status")]
+pub(crate) async fn get_status(
+    state: web::Data<ApiState>,
+) -> Result<web::Json<LedgerStatusResponse>, ApiError> {
+    let status = state.ledger.status().await?;
+    let signed = status.latest.as_ref().map_or(0, |c| c.size);
+    Ok(web::Json(LedgerStatusResponse {
+        verified: status.problems.is_empty(),
+        size: status.size,
+        unsigned_entries: status.size.saturating_sub(signed),
+        latest_checkpoint: status.latest.map(summary),
+        previous_checkpoint: status.previous.map(summary),
+        consistency_proof: status.consistency.map(|p| ConsistencyProofResponse {
+            from: p.from,
+            to: p.to,
+            hashes: p.hashes.iter().map(|h| STANDARD.encode(h)).collect(),
+        }),
+        problems: status.problems,
+        checked_at: Entry::format_time(status.checked_at),
+    }))
 }
 
 /// Which inclusion proof.
@@ -227,10 +299,170 @@ pub struct EntriesQuery {
     /// Only this decision: `permit`, `deny`, `success`, `failure`.
     #[param(value_type = Option<DecisionName>)]
     pub decision: Option<DecisionName>,
+    /// Only this reason: a denial's code (e.g. `quota_exhausted`, `no_grant`) or a permit's
+    /// basis (`open`, `owner`, `grant`).
+    pub reason: Option<String>,
+    /// Only entries relying on this grant (id).
+    pub grant: Option<String>,
+    /// Only entries declaring this purpose.
+    pub purpose: Option<String>,
+    /// Only entries on datasets of this provider organisation (id or slug).
+    pub provider: Option<String>,
+    /// `json` (a page, the default), or every matching entry as `csv` or `ndjson` (one
+    /// canonical entry per line); `Accept: text/csv` or `application/x-ndjson` ask the same.
+    pub format: Option<EntriesFormat>,
     /// Page number, from 1.
     pub page: Option<u32>,
     /// Items per page, at most 100.
     pub per_page: Option<u32>,
+}
+
+/// How a search's entries are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntriesFormat {
+    /// A page of entries as JSON.
+    Json,
+    /// Every matching entry, one CSV row each.
+    Csv,
+    /// Every matching entry, one canonical line each.
+    Ndjson,
+}
+
+/// Entries per database read while streaming a search's result.
+const EXPORT_BATCH: i64 = 5_000;
+/// The longest filter value accepted, in characters.
+const MAX_FILTER_CHARS: usize = 200;
+
+/// The format asked for: the `format` parameter, else the `Accept` header.
+fn entries_format(req: &HttpRequest, asked: Option<EntriesFormat>) -> EntriesFormat {
+    if let Some(format) = asked {
+        return format;
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let wants = |media: &str| accept.split(',').any(|p| p.trim().starts_with(media));
+    if wants("text/csv") {
+        EntriesFormat::Csv
+    } else if wants("application/x-ndjson") {
+        EntriesFormat::Ndjson
+    } else {
+        EntriesFormat::Json
+    }
+}
+
+/// The CSV header of a search's result.
+const CSV_COLUMNS: [&str; 17] = [
+    "seq",
+    "time",
+    "kind",
+    "decision",
+    "reason",
+    "actor_org",
+    "actor_user",
+    "provider_org",
+    "dataset",
+    "distribution",
+    "grant",
+    "purpose",
+    "bytes",
+    "rows",
+    "fee",
+    "request_id",
+    "subject",
+];
+
+/// Entries as CSV rows (with the header first when `header`).
+fn csv_rows(entries: &[Entry], header: bool) -> Result<web::Bytes, std::io::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    if header {
+        out.write_record(CSV_COLUMNS)?;
+    }
+    for e in entries {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        out.write_record([
+            e.seq.to_string(),
+            e.time.clone(),
+            e.kind.clone(),
+            e.decision.clone(),
+            e.reason.clone(),
+            text(&e.actor_org),
+            text(&e.actor_user),
+            text(&e.provider_org),
+            text(&e.dataset),
+            text(&e.distribution),
+            text(&e.grant),
+            text(&e.purpose),
+            e.bytes.to_string(),
+            e.rows.to_string(),
+            e.fee.to_string(),
+            text(&e.request_id),
+            text(&e.subject),
+        ])?;
+    }
+    out.into_inner()
+        .map(web::Bytes::from)
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// Every entry matching a search, streamed batch after batch in ledger order.
+fn stream_entries(
+    ledger: pdx_circulation::LedgerService,
+    scope: ReadScope,
+    filter: EntryFilter,
+    format: EntriesFormat,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> {
+    let start = filter.from_seq.unwrap_or(0);
+    futures_util::stream::unfold(Some((start, true)), move |state| {
+        let (ledger, filter) = (ledger.clone(), filter.clone());
+        async move {
+            let (from, first) = state?;
+            let batch = ledger
+                .entry_batch(
+                    scope,
+                    EntryFilter {
+                        from_seq: Some(from),
+                        ..filter
+                    },
+                    EXPORT_BATCH,
+                )
+                .await;
+            let entries = match batch {
+                Ok(entries) => entries,
+                Err(error) => {
+                    return Some((
+                        Err(actix_web::error::ErrorInternalServerError(
+                            error.to_string(),
+                        )),
+                        None,
+                    ));
+                }
+            };
+            if entries.is_empty() && !first {
+                return None;
+            }
+            let next = entries
+                .last()
+                .map(|e| e.seq + 1)
+                .filter(|_| entries.len() as i64 == EXPORT_BATCH);
+            let body = match format {
+                EntriesFormat::Csv => csv_rows(&entries, first)
+                    .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string())),
+                _ => {
+                    let mut body = Vec::new();
+                    for entry in &entries {
+                        body.extend_from_slice(&entry.canonical());
+                        body.push(b'\n');
+                    }
+                    Ok(web::Bytes::from(body))
+                }
+            };
+            Some((body, next.map(|n| (n, false))))
+        }
+    })
 }
 
 /// One ledger entry (its canonical bytes are the leaf data of the tree).
@@ -254,6 +486,9 @@ pub struct LedgerEntryResponse {
     pub distribution: Option<String>,
     /// The grant relied on.
     pub grant: Option<String>,
+    /// The organisation whose dataset a data request concerned (its provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_org: Option<String>,
     /// The declared purpose.
     pub purpose: Option<String>,
     /// `permit`/`deny` (data access) or `success`/`failure`.
@@ -292,6 +527,7 @@ impl From<Entry> for LedgerEntryResponse {
             dataset: e.dataset,
             distribution: e.distribution,
             grant: e.grant,
+            provider_org: e.provider_org,
             purpose: e.purpose,
             decision: e.decision,
             reason: e.reason,
@@ -317,15 +553,24 @@ pub struct LedgerEntryPage {
     pub per_page: u32,
 }
 
-/// Ledger entries within the caller's scope, in ledger order, filtered and paged. The read
-/// is recorded in the ledger.
+/// Ledger entries within the caller's scope, in ledger order, filtered and paged — an
+/// auditor's search across every organisation, slugs accepted for datasets and organisations.
+/// With `format=csv` or `format=ndjson` (or the matching `Accept`) every matching entry is
+/// streamed instead of a page. The read is recorded in the ledger.
 #[utoipa::path(
     tag = "ledger",
     security(("bearer" = [])),
     params(EntriesQuery),
     responses(
-        (status = 200, description = "A page of entries", body = LedgerEntryPage),
+        (status = 200, description = "A page of entries, or every matching entry as CSV or NDJSON",
+            content(
+                (LedgerEntryPage = "application/json"),
+                (String = "text/csv"),
+                (String = "application/x-ndjson"),
+            )
+        ),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A filter value that cannot be used", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/api/v1/ledger/entries")]
@@ -334,8 +579,29 @@ pub(crate) async fn list_entries(
     state: web::Data<ApiState>,
     Authenticated(principal): Authenticated,
     query: web::Query<EntriesQuery>,
-) -> Result<web::Json<LedgerEntryPage>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
+    for (field, value) in [
+        ("dataset", &query.dataset),
+        ("organization", &query.organization),
+        ("provider", &query.provider),
+        ("kind", &query.kind),
+        ("reason", &query.reason),
+        ("grant", &query.grant),
+        ("purpose", &query.purpose),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.chars().count() > MAX_FILTER_CHARS)
+        {
+            return Err(ApiError::Validation {
+                code: "invalid_parameter",
+                field: field.into(),
+                message: format!("longer than {MAX_FILTER_CHARS} characters"),
+            });
+        }
+    }
+    let format = entries_format(&req, query.format);
     let page = PageRequest::new(query.page, query.per_page);
     // Slugs name the same things as ids; one that names nothing matches nothing.
     let nothing = || "00000000-0000-0000-0000-000000000000".to_owned();
@@ -347,14 +613,21 @@ pub(crate) async fn list_entries(
         }),
         None => None,
     };
-    let organization = match query.organization {
-        Some(key) => Some(match state.access.resolve_organization(&key).await {
-            Ok(org) => org.to_string(),
-            Err(pdx_access::AccessError::OrganizationNotFound) => nothing(),
-            Err(other) => return Err(other.into()),
-        }),
-        None => None,
+    let organization_id = |key: Option<String>| {
+        let state = state.clone();
+        async move {
+            Ok::<_, ApiError>(match key {
+                Some(key) => Some(match state.access.resolve_organization(&key).await {
+                    Ok(org) => org.to_string(),
+                    Err(pdx_access::AccessError::OrganizationNotFound) => nothing(),
+                    Err(other) => return Err(other.into()),
+                }),
+                None => None,
+            })
+        }
     };
+    let organization = organization_id(query.organization).await?;
+    let provider = organization_id(query.provider).await?;
     let filter = EntryFilter {
         from_seq: query.from_seq,
         to_seq: query.to_seq,
@@ -364,18 +637,37 @@ pub(crate) async fn list_entries(
         organization,
         kind: query.kind,
         decision: query.decision.map(|d| d.as_str().to_owned()),
+        reason: query.reason,
+        grant: query.grant,
+        purpose: query.purpose,
+        provider,
     };
     let what = serde_json::json!({
-        "read": "entries", "from_seq": filter.from_seq, "to_seq": filter.to_seq,
+        "read": if format == EntriesFormat::Json { "entries" } else { "entries_export" },
+        "format": format, "from_seq": filter.from_seq, "to_seq": filter.to_seq,
+        "since": filter.since, "until": filter.until,
         "dataset": filter.dataset, "organization": filter.organization, "kind": filter.kind,
-        "decision": filter.decision, "page": page.page,
+        "decision": filter.decision, "reason": filter.reason, "grant": filter.grant,
+        "purpose": filter.purpose, "provider": filter.provider, "page": page.page,
     });
-    let found = state
-        .ledger
-        .entries(scope_of(&principal), filter, page)
-        .await?;
+    let scope = scope_of(&principal);
+    if format != EntriesFormat::Json {
+        record_read(&state, &req, &principal, what).await?;
+        let (media, extension) = match format {
+            EntriesFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+            _ => ("application/x-ndjson", "ndjson"),
+        };
+        return Ok(HttpResponse::Ok()
+            .content_type(media)
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"ledger-entries.{extension}\""),
+            ))
+            .streaming(stream_entries(state.ledger.clone(), scope, filter, format)));
+    }
+    let found = state.ledger.entries(scope, filter, page).await?;
     record_read(&state, &req, &principal, what).await?;
-    Ok(web::Json(LedgerEntryPage {
+    Ok(HttpResponse::Ok().json(LedgerEntryPage {
         total: found.total,
         page: found.page,
         per_page: found.per_page,

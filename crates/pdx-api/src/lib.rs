@@ -1,6 +1,7 @@
 //! The PDX HTTP API: handlers, problem+json errors, request observation, and the OpenAPI
 //! document, which is generated from the same registrations that build the route table.
 
+pub mod accounting;
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
@@ -65,6 +66,7 @@ every response carries an `X-Request-Id`.",
         (name = "licensing", description = "Licences and policies, offers, access requests, grants and access decisions"),
         (name = "exchange", description = "The data path: authorised, metered and logged before serving"),
         (name = "ledger", description = "The circulation ledger: signed checkpoints, proofs, entries and export"),
+        (name = "accounting", description = "Usage, statements and fees, counted from the ledger"),
         (name = "dcat", description = "DCAT-AP 3 catalog in Turtle, RDF/XML and JSON-LD"),
         (name = "ckan", description = "CKAN-compatible Action API (/api/3/action and /api/action)"),
         (name = "operations", description = "Health, readiness and metrics for operators"),
@@ -174,11 +176,15 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(licensing::get_access)
         .service(ledger::get_key)
         .service(ledger::get_checkpoint)
+        .service(ledger::get_status)
         .service(ledger::get_inclusion_proof)
         .service(ledger::get_consistency_proof)
         .service(ledger::list_entries)
         .service(ledger::get_entry)
         .service(ledger::export)
+        .service(accounting::get_usage)
+        .service(accounting::get_statement)
+        .service(accounting::get_anomalies)
         .service(dcat::get_catalog)
         .service(dcat::get_dataset_rdf)
         .service(ckan::action_v3_get)

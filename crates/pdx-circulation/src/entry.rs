@@ -27,6 +27,8 @@ struct Sorted<'a> {
     fee: u64,
     grant: &'a Option<String>,
     kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_org: &'a Option<String>,
     purpose: &'a Option<String>,
     reason: &'a str,
     request_id: &'a Option<String>,
@@ -74,6 +76,10 @@ pub struct Entry {
     pub distribution: Option<String>,
     /// The grant relied on.
     pub grant: Option<String>,
+    /// The organisation that published the dataset of a data request (its provider); absent
+    /// from entries of other kinds and from data requests recorded before providers were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_org: Option<String>,
     /// The declared purpose.
     pub purpose: Option<String>,
     /// `permit` or `deny` for data access; `success` or `failure` for other events.
@@ -108,6 +114,7 @@ impl Entry {
             fee: self.fee,
             grant: &self.grant,
             kind: &self.kind,
+            provider_org: &self.provider_org,
             purpose: &self.purpose,
             reason: &self.reason,
             request_id: &self.request_id,
@@ -131,6 +138,7 @@ impl Entry {
             dataset: None,
             distribution: None,
             grant: None,
+            provider_org: None,
             purpose: None,
             decision: String::new(),
             reason: String::new(),
@@ -173,6 +181,7 @@ mod tests {
             dataset: Some("d".into()),
             distribution: Some("x".into()),
             grant: None,
+            provider_org: None,
             purpose: Some("research".into()),
             decision: "permit".into(),
             reason: "open".into(),
@@ -228,6 +237,8 @@ mod tests {
         assert_eq!(event.canonical(), generic(&event));
         event.subject = Some("s".into());
         event.detail = Some(serde_json::json!({ "b": [{ "z": 1, "a": 2 }], "a": null }));
+        assert_eq!(event.canonical(), generic(&event));
+        event.provider_org = Some("agency".into());
         assert_eq!(event.canonical(), generic(&event));
     }
 

@@ -13,6 +13,8 @@ use pdx_core::{Clock, OrganizationId, Page, PageRequest, Timestamp};
 use pdx_storage::schema::{datasets, ledger_checkpoints, ledger_entries};
 use pdx_storage::{Database, DbConnection, StorageError};
 
+use crate::accounting::{self, Calendar, Rebuilt, Side, StatementLines, UsageQuery, UsageRow};
+use crate::anomalies::Thresholds;
 use crate::checkpoint::{Checkpoint, LedgerKey};
 use crate::entry::Entry;
 use crate::merkle::{Hash, MerkleError};
@@ -105,6 +107,14 @@ pub struct EntryFilter {
     pub kind: Option<String>,
     /// Only this decision.
     pub decision: Option<String>,
+    /// Only this reason (a denial's code, a permit's basis).
+    pub reason: Option<String>,
+    /// Only entries relying on this grant (id).
+    pub grant: Option<String>,
+    /// Only entries declaring this purpose.
+    pub purpose: Option<String>,
+    /// Only entries on datasets of this organisation (id).
+    pub provider: Option<String>,
 }
 
 /// An inclusion or consistency proof, as the API returns it.
@@ -176,6 +186,7 @@ pub struct LedgerService {
     tree: Arc<RwLock<TreeCache>>,
     chunks: Arc<ChunkCache>,
     clock: Arc<dyn Clock>,
+    thresholds: Thresholds,
 }
 
 impl std::fmt::Debug for LedgerService {
@@ -195,6 +206,7 @@ impl LedgerService {
             tree: Arc::new(RwLock::new(TreeCache::new())),
             chunks: Arc::new(ChunkCache::new(CACHED_CHUNKS)),
             clock,
+            thresholds: Thresholds::default(),
         }
     }
 
@@ -267,6 +279,92 @@ impl LedgerService {
         .await
     }
 
+    /// The live ledger's verification status: its size, the latest signed checkpoint checked
+    /// against the key and against the root recomputed from the stored entries, and the
+    /// consistency proof from the checkpoint published before it, checked as an auditor's
+    /// `pdx ledger prove consistency` would.
+    pub async fn status(&self) -> Result<LedgerStatus, LedgerError> {
+        let verifier_key = self.verifier_key();
+        let checked_at = self.clock.now();
+        self.with_tree(None, move |stored, tree| {
+            let size = tree.size();
+            let latest: Vec<(i64, String, chrono::NaiveDateTime)> = ledger_checkpoints::table
+                .select((
+                    ledger_checkpoints::size,
+                    ledger_checkpoints::note,
+                    ledger_checkpoints::signed_at,
+                ))
+                .order(ledger_checkpoints::size.desc())
+                .limit(2)
+                .load(stored.0)?;
+            let mut checkpoints =
+                latest
+                    .into_iter()
+                    .map(|(size, note, signed_at)| SignedCheckpoint {
+                        size: u64::try_from(size).unwrap_or(0),
+                        note,
+                        signed_at: signed_at.and_utc(),
+                    });
+            let (latest, previous) = (checkpoints.next(), checkpoints.next());
+            let mut problems = Vec::new();
+            if let Some(latest) = &latest {
+                match crate::checkpoint::NoteVerifier::parse(&verifier_key)
+                    .and_then(|v| v.verify(&latest.note))
+                {
+                    Ok(signed) if signed.size != latest.size => problems.push(format!(
+                        "the checkpoint stored at size {} is signed for size {}",
+                        latest.size, signed.size
+                    )),
+                    Ok(_) if latest.size > size => problems.push(format!(
+                        "the checkpoint covers {} entries but the ledger holds {size}",
+                        latest.size
+                    )),
+                    Ok(signed) => {
+                        if tree.root(latest.size, stored)? != signed.root {
+                            problems.push(format!(
+                                "the root of the stored entries [0, {}) is not the signed root",
+                                latest.size
+                            ));
+                        }
+                    }
+                    Err(error) => problems.push(format!("the latest checkpoint: {error}")),
+                }
+            }
+            let consistency = match (&previous, &latest) {
+                (Some(old), Some(new)) if old.size <= size && new.size <= size => {
+                    let hashes = tree.consistency_proof(old.size, new.size, stored)?;
+                    let proof = crate::verify::ConsistencyProof {
+                        from: old.size,
+                        to: new.size,
+                        hashes,
+                    };
+                    if let Err(error) = crate::verify::check_consistency(
+                        &proof,
+                        &old.note,
+                        &new.note,
+                        &verifier_key,
+                    ) {
+                        problems.push(format!(
+                            "the checkpoint of size {} does not extend that of size {}: {error}",
+                            new.size, old.size
+                        ));
+                    }
+                    Some(proof)
+                }
+                _ => None,
+            };
+            Ok(LedgerStatus {
+                size,
+                latest,
+                previous,
+                consistency,
+                problems,
+                checked_at,
+            })
+        })
+        .await
+    }
+
     /// The signed checkpoint of this size, or the latest.
     pub async fn checkpoint(&self, size: Option<u64>) -> Result<(u64, String), LedgerError> {
         self.db
@@ -331,6 +429,30 @@ impl LedgerService {
             .await
     }
 
+    /// Up to `limit` entries within the reader's scope from `filter.from_seq` on, in ledger
+    /// order, without counting them: an export of a search's result reads it this way, batch
+    /// after batch.
+    pub async fn entry_batch(
+        &self,
+        scope: ReadScope,
+        filter: EntryFilter,
+        limit: i64,
+    ) -> Result<Vec<Entry>, LedgerError> {
+        self.db
+            .run(move |conn| {
+                let bodies: Vec<(i64, String)> = scoped(scope, &filter)
+                    .select((ledger_entries::seq, ledger_entries::body))
+                    .order(ledger_entries::seq.asc())
+                    .limit(limit)
+                    .load(conn)?;
+                bodies
+                    .into_iter()
+                    .map(|(seq, body)| decode(seq, &body))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+    }
+
     /// One entry, if it is within the reader's scope.
     pub async fn entry(&self, scope: ReadScope, seq: u64) -> Result<Entry, LedgerError> {
         self.db
@@ -366,6 +488,140 @@ impl LedgerService {
                     return Err(StorageError::CorruptRow("ledger entries missing".into()).into());
                 }
                 Ok(rows)
+            })
+            .await
+    }
+
+    /// Makes sure the usage roll-ups exist: built from the ledger in `configured`'s time zone
+    /// if they never were (the first start after an upgrade, or of a new platform). Returns
+    /// the zone they are kept in and what a build did.
+    pub async fn prepare_accounting(
+        &self,
+        configured: Calendar,
+    ) -> Result<(Calendar, Option<Rebuilt>), LedgerError> {
+        let now = self.clock.now();
+        self.db
+            .write(move |conn| {
+                if let Some(kept) = accounting::kept_in(conn)? {
+                    return Ok((kept, None));
+                }
+                let built = accounting::rebuild(conn, configured, now, |_| {})?;
+                Ok::<_, LedgerError>((configured, Some(built)))
+            })
+            .await
+    }
+
+    /// Rebuilds the usage roll-ups from the ledger's entries in `calendar`'s time zone, in
+    /// one transaction holding the ledger's write lock; `progress` hears the entries read.
+    pub async fn rebuild_accounting(
+        &self,
+        calendar: Calendar,
+        progress: impl FnMut(u64) + Send + 'static,
+    ) -> Result<Rebuilt, LedgerError> {
+        let now = self.clock.now();
+        self.db
+            .write(move |conn| {
+                Ok::<_, LedgerError>(accounting::rebuild(conn, calendar, now, progress)?)
+            })
+            .await
+    }
+
+    /// Usage from the roll-ups, with the calendar they are kept in.
+    pub async fn usage(&self, query: UsageQuery) -> Result<(Calendar, Vec<UsageRow>), LedgerError> {
+        self.db
+            .run(move |conn| {
+                let calendar = accounting::kept_in(conn)?.unwrap_or_default();
+                Ok::<_, LedgerError>((calendar, accounting::usage(conn, &query)?))
+            })
+            .await
+    }
+
+    /// The anomaly rules' thresholds.
+    pub fn anomaly_thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// The same ledger with other anomaly thresholds.
+    pub fn with_anomaly_thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.thresholds = thresholds;
+        self
+    }
+
+    /// The anomalies of what was recorded on the local days `[first, last]`, with the
+    /// calendar they are in and its first and next instants.
+    pub async fn anomalies(
+        &self,
+        grants: Vec<crate::anomalies::GrantTerms>,
+        first: chrono::NaiveDate,
+        last: chrono::NaiveDate,
+    ) -> Result<
+        (
+            Calendar,
+            Timestamp,
+            Timestamp,
+            Vec<crate::anomalies::Finding>,
+        ),
+        LedgerError,
+    > {
+        let thresholds = self.thresholds;
+        self.db
+            .run(move |conn| {
+                let thresholds = thresholds;
+                let calendar = accounting::kept_in(conn)?.unwrap_or_default();
+                let start = calendar.start(first);
+                let end = calendar.start(last.succ_opt().unwrap_or(last));
+                let found =
+                    crate::anomalies::find(conn, calendar, &thresholds, &grants, start, end)?;
+                Ok::<_, LedgerError>((calendar, start, end, found))
+            })
+            .await
+    }
+
+    /// The calendar accounting periods are kept in.
+    pub async fn accounting_calendar(&self) -> Result<Calendar, LedgerError> {
+        self.db
+            .run(move |conn| Ok::<_, LedgerError>(accounting::kept_in(conn)?.unwrap_or_default()))
+            .await
+    }
+
+    /// The statement lines of an organisation (id) on each of `sides` for the local month
+    /// `month` is in, computed from the entries below the latest signed checkpoint: the
+    /// calendar, the checkpoint (size and signed note; none before the first) and the lines.
+    pub async fn statement(
+        &self,
+        organization: String,
+        sides: Vec<Side>,
+        month: chrono::NaiveDate,
+    ) -> Result<Statement, LedgerError> {
+        self.db
+            .run(move |conn| {
+                let calendar = accounting::kept_in(conn)?.unwrap_or_default();
+                let checkpoint: Option<(i64, String)> = ledger_checkpoints::table
+                    .select((ledger_checkpoints::size, ledger_checkpoints::note))
+                    .order(ledger_checkpoints::size.desc())
+                    .first(conn)
+                    .optional()?;
+                let below = checkpoint
+                    .as_ref()
+                    .map_or(0, |(size, _)| u64::try_from(*size).unwrap_or(0));
+                let (start, end) = (
+                    calendar.start(accounting::month_start(month)),
+                    calendar.start(accounting::next_month(month)),
+                );
+                let mut parts = Vec::with_capacity(sides.len());
+                for side in sides {
+                    let lines =
+                        accounting::statement(conn, &organization, side, start, end, below)?;
+                    parts.push((side, lines));
+                }
+                Ok::<_, LedgerError>(Statement {
+                    calendar,
+                    start,
+                    end,
+                    checkpoint: checkpoint
+                        .map(|(size, note)| (u64::try_from(size).unwrap_or(0), note)),
+                    sides: parts,
+                })
             })
             .await
     }
@@ -418,6 +674,49 @@ impl LedgerService {
             })
             .await
     }
+}
+
+/// One side of an organisation's month, as [`LedgerService::statement`] computes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// The time zone of the month.
+    pub calendar: Calendar,
+    /// The month's first instant.
+    pub start: Timestamp,
+    /// The next month's first instant.
+    pub end: Timestamp,
+    /// The checkpoint the lines were computed against: its size and signed note.
+    pub checkpoint: Option<(u64, String)>,
+    /// The lines of each side asked for.
+    pub sides: Vec<(Side, StatementLines)>,
+}
+
+/// A checkpoint as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The tree size it signs.
+    pub size: u64,
+    /// The signed note.
+    pub note: String,
+    /// When it was signed.
+    pub signed_at: Timestamp,
+}
+
+/// What [`LedgerService::status`] found.
+#[derive(Debug, Clone)]
+pub struct LedgerStatus {
+    /// Entries in the ledger.
+    pub size: u64,
+    /// The latest signed checkpoint (none before the first).
+    pub latest: Option<SignedCheckpoint>,
+    /// The one published before it.
+    pub previous: Option<SignedCheckpoint>,
+    /// The proof that the latest extends the previous one, as checked.
+    pub consistency: Option<crate::verify::ConsistencyProof>,
+    /// Everything that did not check out; empty when the ledger verifies.
+    pub problems: Vec<String>,
+    /// When the checks ran.
+    pub checked_at: Timestamp,
 }
 
 /// A refused management call, as [`LedgerService::record_refusal`] records it.
@@ -484,6 +783,24 @@ fn scoped(scope: ReadScope, filter: &EntryFilter) -> Scoped<'static> {
     }
     if let Some(decision) = &filter.decision {
         query = query.filter(ledger_entries::decision.eq(decision.clone()));
+    }
+    if let Some(reason) = &filter.reason {
+        query = query.filter(ledger_entries::reason.eq(reason.clone()));
+    }
+    if let Some(grant) = &filter.grant {
+        query = query.filter(ledger_entries::grant_id.eq(grant.clone()));
+    }
+    if let Some(purpose) = &filter.purpose {
+        query = query.filter(ledger_entries::purpose.eq(purpose.clone()));
+    }
+    if let Some(provider) = &filter.provider {
+        query = query.filter(
+            ledger_entries::dataset_id.eq_any(
+                datasets::table
+                    .filter(datasets::organization_id.eq(provider.clone()))
+                    .select(datasets::id.nullable()),
+            ),
+        );
     }
     query
 }

@@ -3,8 +3,11 @@
 //! Merkle tree of RFC 6962/9162 with inclusion and consistency proofs ([`merkle`], and
 //! [`tree`] as a server caches it); checkpoints in the C2SP signed-note format
 //! ([`checkpoint`]), published with proofs, entries and export by [`ledger`]; and the offline
-//! verifier of an export ([`verify`]), measured on a [`synthetic`] ledger.
+//! verifier of an export ([`verify`]), measured on a [`synthetic`] ledger; and [`accounting`]:
+//! usage rolled up by local day with every append, and monthly statements.
 
+pub mod accounting;
+pub mod anomalies;
 pub mod appender;
 pub mod checkpoint;
 pub mod entry;

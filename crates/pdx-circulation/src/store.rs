@@ -10,6 +10,7 @@ use pdx_core::Timestamp;
 use pdx_storage::schema::{ledger_entries, ledger_head, ledger_idempotency, ledger_usage};
 use pdx_storage::{DbConnection, StorageError};
 
+use crate::accounting::{Calendar, Deltas, ROLLUP_COLUMNS, ROLLUP_CONFLICT};
 use crate::entry::{DATA_ACCESS, Entry};
 
 /// What has been served under a grant: permitted data requests and their sums.
@@ -47,6 +48,8 @@ fn to_u64(value: i64) -> u64 {
 #[derive(Debug)]
 pub struct Head {
     size: u64,
+    /// The time zone the usage roll-ups are kept in; none before they are first built.
+    calendar: Option<Calendar>,
 }
 
 impl Head {
@@ -60,21 +63,32 @@ impl Head {
 /// A decision that depends on usage must take it before reading usage, so that concurrent
 /// requests are decided one after another and quotas cannot overshoot.
 pub fn lock(conn: &mut DbConnection) -> Result<Head, StorageError> {
-    let size: i64 = match conn {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        size: i64,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        time_zone: Option<String>,
+    }
+    const HEAD: &str = "SELECT h.size, s.time_zone FROM ledger_head h \
+        LEFT JOIN ledger_rollup_state s ON s.singleton = 1 WHERE h.singleton = 1";
+    let locked: Locked = match conn {
         // SQLite: the caller's BEGIN IMMEDIATE already holds the database's write lock.
-        DbConnection::Sqlite(_) => ledger_head::table
-            .find(1)
-            .select(ledger_head::size)
-            .first(conn)?,
-        DbConnection::Postgres(pg) => ledger_head::table
-            .find(1)
-            .select(ledger_head::size)
-            .for_update()
-            .first(pg)?,
+        DbConnection::Sqlite(sqlite) => diesel::sql_query(HEAD).get_result(sqlite)?,
+        DbConnection::Postgres(pg) => {
+            diesel::sql_query(format!("{HEAD} FOR UPDATE OF h")).get_result(pg)?
+        }
     };
-    let size =
-        u64::try_from(size).map_err(|_| StorageError::CorruptRow("ledger_head.size".into()))?;
-    Ok(Head { size })
+    let size = u64::try_from(locked.size)
+        .map_err(|_| StorageError::CorruptRow("ledger_head.size".into()))?;
+    let calendar = locked
+        .time_zone
+        .map(|zone| {
+            Calendar::new(&zone)
+                .map_err(|e| StorageError::CorruptRow(format!("ledger_rollup_state: {e}")))
+        })
+        .transpose()?;
+    Ok(Head { size, calendar })
 }
 
 type EntryRow = (
@@ -87,6 +101,8 @@ type EntryRow = (
     Option<String>,
     i64,
     String,
+    String,
+    Option<String>,
     String,
     Option<String>,
 );
@@ -118,6 +134,8 @@ pub fn append_at(
     let time = Entry::format_time(now);
     let mut rows: Vec<EntryRow> = Vec::with_capacity(entries.len());
     let mut usage: HashMap<String, Usage> = HashMap::new();
+    let mut rollups = Deltas::default();
+    let today = head.calendar.map(|calendar| calendar.day(now));
     for (next, entry) in (first..).zip(entries.iter_mut()) {
         entry.seq = next;
         entry.time.clone_from(&time);
@@ -129,6 +147,9 @@ pub fn append_at(
             && let Some(grant) = &entry.grant
         {
             usage.entry(grant.clone()).or_default().add(entry);
+        }
+        if let Some(day) = today {
+            rollups.add(day, entry);
         }
         rows.push((
             to_i64(next, "seq")?,
@@ -142,11 +163,13 @@ pub fn append_at(
             body,
             leaf,
             entry.actor_user.clone(),
+            entry.reason.clone(),
+            entry.purpose.clone(),
         ));
     }
     let end = first + entries.len() as u64;
     if let DbConnection::Postgres(pg) = conn {
-        append_postgres(pg, &rows, to_i64(end, "size")?, &usage)?;
+        append_postgres(pg, &rows, to_i64(end, "size")?, &usage, &rollups)?;
         head.size = end;
         return Ok(first..end);
     }
@@ -167,6 +190,8 @@ pub fn append_at(
                     ledger_entries::body.eq(&r.8),
                     ledger_entries::leaf_hash.eq(&r.9),
                     ledger_entries::actor_user_id.eq(&r.10),
+                    ledger_entries::reason.eq(&r.11),
+                    ledger_entries::purpose.eq(&r.12),
                 )
             })
             .collect();
@@ -195,6 +220,7 @@ pub fn append_at(
         .bind::<diesel::sql_types::BigInt, _>(to_i64(add.fee, "fee")?)
         .execute(conn)?;
     }
+    rollups.write(conn)?;
     head.size = end;
     Ok(first..end)
 }
@@ -206,6 +232,7 @@ fn append_postgres(
     rows: &[EntryRow],
     end: i64,
     usage: &HashMap<String, Usage>,
+    rollups: &Deltas,
 ) -> Result<(), StorageError> {
     use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
     fn column<T: Clone>(rows: &[EntryRow], field: impl Fn(&EntryRow) -> &T) -> Vec<T> {
@@ -223,13 +250,20 @@ fn append_postgres(
         }
     }
     let [requests, bytes, rows_served, fee] = sums;
-    diesel::sql_query(
-        "WITH appended AS (\
+    let columns = rollups.columns()?;
+    let [day, dataset, provider, consumer, grant, purpose, outcome] = columns.keys;
+    let [r_requests, r_bytes, r_rows, r_fee, first_seq, last_seq] = columns.sums;
+    diesel::sql_query(format!(
+        "WITH rollups AS (INSERT INTO ledger_rollups {ROLLUP_COLUMNS} \
+           SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::text[], \
+             $22::text[], $23::text[], $24::text[], $25::bigint[], $26::bigint[], \
+             $27::bigint[], $28::bigint[], $29::bigint[], $30::bigint[]) {ROLLUP_CONFLICT}), \
+         appended AS (\
            INSERT INTO ledger_entries (seq, recorded_at, kind, decision, organization_id, \
-             dataset_id, grant_id, bytes, body, leaf_hash, actor_user_id) \
+             dataset_id, grant_id, bytes, body, leaf_hash, actor_user_id, reason, purpose) \
            SELECT * FROM unnest($1::bigint[], $2::timestamp[], $3::text[], $4::text[], \
              $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], \
-             $11::text[])), \
+             $11::text[], $31::text[], $32::text[])), \
          head AS (UPDATE ledger_head SET size = $12 WHERE singleton = 1) \
          INSERT INTO ledger_usage (grant_id, requests, bytes, rows_served, fee) \
          SELECT * FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::bigint[], \
@@ -239,7 +273,7 @@ fn append_postgres(
            bytes = ledger_usage.bytes + excluded.bytes, \
            rows_served = ledger_usage.rows_served + excluded.rows_served, \
            fee = ledger_usage.fee + excluded.fee",
-    )
+    ))
     .bind::<Array<BigInt>, _>(column(rows, |r| &r.0))
     .bind::<Array<Timestamp>, _>(column(rows, |r| &r.1))
     .bind::<Array<Text>, _>(column(rows, |r| &r.2))
@@ -257,6 +291,21 @@ fn append_postgres(
     .bind::<Array<BigInt>, _>(bytes)
     .bind::<Array<BigInt>, _>(rows_served)
     .bind::<Array<BigInt>, _>(fee)
+    .bind::<Array<Text>, _>(day)
+    .bind::<Array<Text>, _>(dataset)
+    .bind::<Array<Text>, _>(provider)
+    .bind::<Array<Text>, _>(consumer)
+    .bind::<Array<Text>, _>(grant)
+    .bind::<Array<Text>, _>(purpose)
+    .bind::<Array<Text>, _>(outcome)
+    .bind::<Array<BigInt>, _>(r_requests)
+    .bind::<Array<BigInt>, _>(r_bytes)
+    .bind::<Array<BigInt>, _>(r_rows)
+    .bind::<Array<BigInt>, _>(r_fee)
+    .bind::<Array<BigInt>, _>(first_seq)
+    .bind::<Array<BigInt>, _>(last_seq)
+    .bind::<Array<Text>, _>(column(rows, |r| &r.11))
+    .bind::<Array<Nullable<Text>>, _>(column(rows, |r| &r.12))
     .execute(pg)?;
     Ok(())
 }

@@ -34,6 +34,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
+use crate::accounting::{Calendar, Figures, Outcome as RequestOutcome};
 use crate::checkpoint::{Checkpoint, CheckpointError, NoteVerifier};
 use crate::entry::{DATA_ACCESS, Entry};
 use crate::merkle::{self, Hash, MerkleError, empty_root, leaf_hash, node_hash};
@@ -211,6 +212,21 @@ pub struct Report {
     pub grants: BTreeMap<String, UsageCount>,
     /// Usage per acting organisation.
     pub organisations: BTreeMap<String, UsageCount>,
+    /// The time zone of `months`.
+    pub time_zone: String,
+    /// Per local month (`YYYY-MM`; `unknown` for an entry whose time cannot be read) and
+    /// organisation: the data requests it made and those made for its data, as the usage and
+    /// statements of the API count them.
+    pub months: BTreeMap<String, BTreeMap<String, PartyFigures>>,
+}
+
+/// An organisation's data requests in a period, from both sides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PartyFigures {
+    /// The requests it made.
+    pub consumer: Figures,
+    /// The requests made for its datasets.
+    pub provider: Figures,
 }
 
 fn base64_hash<S: serde::Serializer>(hash: &Hash, serializer: S) -> Result<S::Ok, S::Error> {
@@ -265,28 +281,55 @@ impl TreeBuilder {
     }
 }
 
-/// Verifies an NDJSON export against a signed checkpoint and recounts usage from it.
+/// Verifies an NDJSON export against a signed checkpoint and recounts usage from it, by
+/// month in the default accounting time zone.
 pub fn verify_export(
     export: impl BufRead,
     checkpoint_note: &str,
     verifier_key: &str,
 ) -> Result<Report, VerifyError> {
+    verify_export_in(export, checkpoint_note, verifier_key, Calendar::default())
+}
+
+/// [`verify_export`], counting months in `calendar`'s time zone.
+pub fn verify_export_in(
+    export: impl BufRead,
+    checkpoint_note: &str,
+    verifier_key: &str,
+    calendar: Calendar,
+) -> Result<Report, VerifyError> {
     // Past a few workers the single reader (and the fold of leaves) is the limit.
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(8);
-    verify_export_with(export, checkpoint_note, verifier_key, threads, CHUNK_BYTES)
+    verify_export_with(
+        export,
+        checkpoint_note,
+        verifier_key,
+        Scan {
+            threads,
+            chunk_bytes: CHUNK_BYTES,
+            calendar,
+        },
+    )
+}
+
+/// How an export is scanned.
+#[derive(Debug, Clone, Copy)]
+struct Scan {
+    threads: usize,
+    chunk_bytes: usize,
+    calendar: Calendar,
 }
 
 fn verify_export_with(
     export: impl BufRead,
     checkpoint_note: &str,
     verifier_key: &str,
-    threads: usize,
-    chunk_bytes: usize,
+    how: Scan,
 ) -> Result<Report, VerifyError> {
     let checkpoint = NoteVerifier::parse(verifier_key)?.verify(checkpoint_note)?;
-    let (tree, tally) = scan(export, threads.max(1), chunk_bytes.max(1))?;
+    let (tree, tally) = scan(export, how)?;
     let entries = tree.size();
     if entries < checkpoint.size {
         return Err(VerifyError::Truncated {
@@ -308,7 +351,7 @@ fn verify_export_with(
             expected: encode_hash(&checkpoint.root),
         });
     }
-    Ok(tally.into_report(checkpoint))
+    Ok(tally.into_report(checkpoint, how.calendar))
 }
 
 /// A worker's result for one chunk of whole lines: the seq of its first line, the leaves up to
@@ -339,11 +382,8 @@ enum LineError {
 /// allocate every grant's key again for every chunk); they are added up at the end. Chunk
 /// buffers go round from the reader to a worker and back, so no chunk is allocated (and its
 /// pages faulted in) afresh.
-fn scan(
-    mut export: impl BufRead,
-    threads: usize,
-    chunk_bytes: usize,
-) -> Result<(TreeBuilder, Tally), VerifyError> {
+fn scan(mut export: impl BufRead, how: Scan) -> Result<(TreeBuilder, Tally), VerifyError> {
+    let (threads, chunk_bytes) = (how.threads.max(1), how.chunk_bytes.max(1));
     // Chunks read but not yet folded: enough that no worker waits for a slow one's result.
     let in_flight = 4 * threads;
     let (task_tx, task_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(in_flight);
@@ -355,7 +395,7 @@ fn scan(
                 let (task_rx, done_tx) = (&task_rx, done_tx.clone());
                 scope.spawn(move || {
                     let mut check = LineCheck::default();
-                    let mut tally = Tally::default();
+                    let mut tally = Tally::new(how.calendar);
                     loop {
                         let task = match task_rx.lock() {
                             Ok(tasks) => tasks.recv(),
@@ -427,7 +467,7 @@ fn scan(
                 reason: format!("longer than {MAX_LINE} bytes"),
             });
         }
-        let mut tally = Tally::default();
+        let mut tally = Tally::new(how.calendar);
         for worker in workers {
             tally.merge(worker.join().map_err(|_| stopped())?);
         }
@@ -582,6 +622,8 @@ struct Facts<'a> {
     decision: Cow<'a, [u8]>,
     grant: Option<Cow<'a, [u8]>>,
     actor_org: Option<Cow<'a, [u8]>>,
+    provider_org: Option<Cow<'a, [u8]>>,
+    time: Cow<'a, [u8]>,
     bytes: u64,
     rows: u64,
     fee: u64,
@@ -595,6 +637,8 @@ impl From<Entry> for Facts<'_> {
             decision: entry.decision.into_bytes().into(),
             grant: entry.grant.map(|grant| grant.into_bytes().into()),
             actor_org: entry.actor_org.map(|org| org.into_bytes().into()),
+            provider_org: entry.provider_org.map(|org| org.into_bytes().into()),
+            time: entry.time.into_bytes().into(),
             bytes: entry.bytes,
             rows: entry.rows,
             fee: entry.fee,
@@ -625,6 +669,8 @@ struct FactIndex {
     decision: usize,
     grant: Option<usize>,
     actor_org: Option<usize>,
+    provider_org: Option<usize>,
+    time: usize,
     bytes: usize,
     rows: usize,
     fee: usize,
@@ -891,6 +937,8 @@ fn learn_shape(line: &[u8], facts: &Facts<'_>) -> Option<Shape> {
             decision: find("decision")?,
             grant: find("grant"),
             actor_org: find("actor_org"),
+            provider_org: find("provider_org"),
+            time: find("time")?,
             bytes: find("bytes")?,
             rows: find("rows")?,
             fee: find("fee")?,
@@ -936,6 +984,8 @@ fn facts_at<'a>(
         decision: string(index.decision)?,
         grant: optional(index.grant)?,
         actor_org: optional(index.actor_org)?,
+        provider_org: optional(index.provider_org)?,
+        time: string(index.time)?,
         bytes: integer(index.bytes)?,
         rows: integer(index.rows)?,
         fee: integer(index.fee)?,
@@ -1210,20 +1260,95 @@ fn texts<V>(counts: impl IntoIterator<Item = (Vec<u8>, V)>) -> BTreeMap<String, 
     counts.into_iter().map(|(k, v)| (text(k), v)).collect()
 }
 
+/// A local month as a number (`year * 12 + month - 1`); [`UNKNOWN_MONTH`] for a time that
+/// cannot be read.
+type Month = i32;
+const UNKNOWN_MONTH: Month = i32::MIN;
+
 /// Counts gathered while scanning, merged chunk by chunk.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Tally {
     kinds: Counts,
     decisions: Counts,
     total: UsageCount,
     grants: Map<UsageCount>,
     organisations: Map<UsageCount>,
+    calendar: Calendar,
+    /// The last UTC minute (`YYYY-MM-DDTHH:MM`) seen and its local month: entries come in
+    /// time order, so most lines are in the same minute as the one before.
+    last_minute: Option<([u8; 16], Month)>,
+    months: HashMap<(Month, Vec<u8>), PartyFigures>,
 }
 
 impl Tally {
+    fn new(calendar: Calendar) -> Self {
+        Self {
+            kinds: Counts::default(),
+            decisions: Counts::default(),
+            total: UsageCount::default(),
+            grants: Map::default(),
+            organisations: Map::default(),
+            calendar,
+            last_minute: None,
+            months: HashMap::new(),
+        }
+    }
+
+    /// The local month of an entry's time.
+    fn month(&mut self, time: &[u8]) -> Month {
+        // Only a UTC time ("…Z") is in the same local month as every other time of its minute.
+        let minute: Option<[u8; 16]> = time
+            .get(..16)
+            .filter(|_| time.last() == Some(&b'Z'))
+            .and_then(|m| m.try_into().ok());
+        if let (Some(minute), Some((last, month))) = (minute, self.last_minute)
+            && minute == last
+        {
+            return month;
+        }
+        let month = std::str::from_utf8(time)
+            .ok()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(UNKNOWN_MONTH, |t| {
+                use chrono::Datelike;
+                let day = self.calendar.day(t.to_utc());
+                day.year() * 12 + day.month0() as i32
+            });
+        if let Some(minute) = minute {
+            self.last_minute = Some((minute, month));
+        }
+        month
+    }
+
+    /// Counts a data request for its consumer and its provider in its local month.
+    fn add_party(&mut self, facts: &Facts<'_>) {
+        let Some(outcome) = std::str::from_utf8(&facts.kind)
+            .ok()
+            .zip(std::str::from_utf8(&facts.decision).ok())
+            .and_then(|(kind, decision)| RequestOutcome::of_kind(kind, decision))
+        else {
+            return;
+        };
+        let month = self.month(&facts.time);
+        let mut count = |org: &Option<Cow<'_, [u8]>>, provider: bool| {
+            if let Some(org) = org {
+                let party = self.months.entry((month, org.to_vec())).or_default();
+                let figures = if provider {
+                    &mut party.provider
+                } else {
+                    &mut party.consumer
+                };
+                figures.count(outcome, 1, facts.bytes, facts.rows, facts.fee);
+            }
+        };
+        count(&facts.actor_org, false);
+        count(&facts.provider_org, true);
+    }
+
     fn add(&mut self, facts: Facts<'_>) {
         self.kinds.add(&facts.kind, 1);
         self.decisions.add(&facts.decision, 1);
+        self.add_party(&facts);
         if *facts.kind != *DATA_ACCESS.as_bytes() {
             return;
         }
@@ -1253,10 +1378,30 @@ impl Tally {
         for (org, usage) in other.organisations {
             update(&mut self.organisations, org.into(), |u| u.merge(&usage));
         }
+        for (key, figures) in other.months {
+            let party = self.months.entry(key).or_default();
+            party.consumer.merge(&figures.consumer);
+            party.provider.merge(&figures.provider);
+        }
     }
 
-    fn into_report(self, checkpoint: Checkpoint) -> Report {
+    fn into_report(self, checkpoint: Checkpoint, calendar: Calendar) -> Report {
+        let mut months: BTreeMap<String, BTreeMap<String, PartyFigures>> = BTreeMap::new();
+        for ((month, org), figures) in self.months {
+            let name = if month == UNKNOWN_MONTH {
+                "unknown".to_owned()
+            } else {
+                format!(
+                    "{:04}-{:02}",
+                    month.div_euclid(12),
+                    month.rem_euclid(12) + 1
+                )
+            };
+            months.entry(name).or_default().insert(text(org), figures);
+        }
         Report {
+            time_zone: calendar.name().to_owned(),
+            months,
             origin: checkpoint.origin,
             entries: checkpoint.size,
             root: checkpoint.root,
@@ -1472,7 +1617,12 @@ mod tests {
         threads: usize,
         chunk: usize,
     ) -> Result<Report, VerifyError> {
-        verify_export_with(lines.join(&b'\n').as_slice(), note, key, threads, chunk)
+        let how = Scan {
+            threads,
+            chunk_bytes: chunk,
+            calendar: Calendar::default(),
+        };
+        verify_export_with(lines.join(&b'\n').as_slice(), note, key, how)
     }
 
     /// The exact rule: the line decodes and is its entry's canonical bytes.

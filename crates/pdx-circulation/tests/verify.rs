@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
+use pdx_circulation::accounting::{Calendar, Figures};
 use pdx_circulation::merkle::{self, Hash};
 use pdx_circulation::verify::{
-    ConsistencyProof, InclusionProof, Report, UsageCount, VerifyError, check_consistency,
-    check_inclusion, verify_export,
+    ConsistencyProof, InclusionProof, PartyFigures, Report, UsageCount, VerifyError,
+    check_consistency, check_inclusion, verify_export, verify_export_in,
 };
 use pdx_circulation::{Checkpoint, Entry, LedgerKey};
 use serde_json::json;
@@ -181,7 +182,157 @@ fn expected_report() -> Report {
             ("beta", usage(1, 2, 500, 5, 0)),
             ("gamma 公司", usage(1, 0, 1, 1, 1)),
         ]),
+        time_zone: "Asia/Shanghai".into(),
+        months: BTreeMap::from([(
+            "2026-07".to_owned(),
+            BTreeMap::from([
+                ("acme".to_owned(), consumed(3, 1, 7000, 70, 200)),
+                ("beta".to_owned(), consumed(1, 2, 500, 5, 0)),
+                ("gamma 公司".to_owned(), consumed(1, 0, 1, 1, 1)),
+            ]),
+        )]),
     }
+}
+
+fn consumed(requests: u64, denied: u64, bytes: u64, rows: u64, fee: u64) -> PartyFigures {
+    PartyFigures {
+        consumer: Figures {
+            requests,
+            denied,
+            replays: 0,
+            bytes,
+            rows,
+            fee,
+        },
+        provider: Figures::default(),
+    }
+}
+
+/// A data request at `time` by `consumer` for data of `provider`.
+fn request(seq: u64, time: &str, kind: &str, consumer: &str, decision: &str, fee: u64) -> Vec<u8> {
+    canonical(json!({
+        "seq": seq,
+        "time": time,
+        "request_id": null,
+        "kind": kind,
+        "actor_user": null,
+        "actor_org": consumer,
+        "provider_org": "agency",
+        "dataset": "ds-1",
+        "distribution": "dist-1",
+        "grant": "g1",
+        "purpose": "research",
+        "decision": decision,
+        "reason": "grant",
+        "bytes": 10,
+        "rows": 0,
+        "fee": fee,
+    }))
+}
+
+#[test]
+fn months_are_local_and_count_both_parties_of_a_request() {
+    // Shanghai's December starts at 2026-11-30T16:00:00Z; UTC's a day later.
+    let lines = vec![
+        request(
+            0,
+            "2026-11-30T15:59:59.000000Z",
+            "data_access",
+            "acme",
+            "permit",
+            5,
+        ),
+        request(
+            1,
+            "2026-11-30T16:00:00.000000Z",
+            "data_access",
+            "acme",
+            "permit",
+            7,
+        ),
+        request(
+            2,
+            "2026-11-30T16:00:01.000000Z",
+            "data_access",
+            "acme",
+            "deny",
+            0,
+        ),
+        request(
+            3,
+            "2026-11-30T16:00:02.000000Z",
+            "data_replay",
+            "acme",
+            "permit",
+            0,
+        ),
+    ];
+    let figures = |requests, denied, replays, bytes, fee| Figures {
+        requests,
+        denied,
+        replays,
+        bytes,
+        rows: 0,
+        fee,
+    };
+    let both = |f: Figures| PartyFigures {
+        consumer: f,
+        provider: Figures::default(),
+    };
+    let provided = |f: Figures| PartyFigures {
+        consumer: Figures::default(),
+        provider: f,
+    };
+    let shanghai = verify_export(
+        export(&lines).as_slice(),
+        &note(&lines, 1),
+        &key(1).verifier_key(),
+    );
+    let Ok(shanghai) = shanghai else {
+        panic!("{shanghai:?}");
+    };
+    let november = figures(1, 0, 0, 10, 5);
+    let december = figures(1, 1, 1, 10, 7);
+    assert_eq!(
+        shanghai.months,
+        BTreeMap::from([
+            (
+                "2026-11".to_owned(),
+                BTreeMap::from([
+                    ("acme".to_owned(), both(november)),
+                    ("agency".to_owned(), provided(november)),
+                ])
+            ),
+            (
+                "2026-12".to_owned(),
+                BTreeMap::from([
+                    ("acme".to_owned(), both(december)),
+                    ("agency".to_owned(), provided(december)),
+                ])
+            ),
+        ])
+    );
+    let utc = verify_export_in(
+        export(&lines).as_slice(),
+        &note(&lines, 1),
+        &key(1).verifier_key(),
+        Calendar::new("UTC").unwrap_or_default(),
+    );
+    let Ok(utc) = utc else {
+        panic!("{utc:?}");
+    };
+    assert_eq!(utc.time_zone, "UTC");
+    let all = figures(2, 1, 1, 20, 12);
+    assert_eq!(
+        utc.months,
+        BTreeMap::from([(
+            "2026-11".to_owned(),
+            BTreeMap::from([
+                ("acme".to_owned(), both(all)),
+                ("agency".to_owned(), provided(all)),
+            ])
+        )])
+    );
 }
 
 /// Verifies `lines` against a note, returning the exit code of the failure.

@@ -397,6 +397,7 @@ fn prepare(
     entry.actor_user = request.principal.as_ref().map(|p| p.user.to_string());
     entry.actor_org = request.principal.as_ref().map(|p| p.org.to_string());
     entry.dataset = Some(dataset.id.to_string());
+    entry.provider_org = Some(dataset.organization_id.to_string());
     entry.distribution = Some(distribution.id.to_string());
     entry.purpose.clone_from(&request.purpose);
     let refuse = |mut entry: Entry, refusal: Refusal, quota: Option<QuotaState>, grant| {

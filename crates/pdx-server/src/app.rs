@@ -50,6 +50,15 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Creates the data directory, opens and migrates the database, and binds the listener.
     pub async fn build(config: Config) -> Result<Self, ServerError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with the clock every decision, token and ledger entry reads the
+    /// time from (tests set it to cross a month's end).
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ServerError> {
         std::fs::create_dir_all(&config.data_dir).map_err(ServerError::io(format!(
             "cannot create the data directory {}",
             config.data_dir.display()
@@ -67,7 +76,7 @@ impl Application {
             .map_err(ServerError::io("cannot read the bound address"))?;
         let public_url = config.public_url(local);
 
-        let access = open_access(&config, database.clone(), &public_url)
+        let access = open_access(&config, database.clone(), &public_url, clock.clone())
             .map_err(|e| ServerError::Config(e.to_string()))?;
         match access.mailer().outbox() {
             Some(outbox) => tracing::info!(
@@ -79,17 +88,18 @@ impl Application {
         }
         bootstrap(&access, &config.data_dir).await?;
         access.refresh_revocations().await?;
-        let catalog = open_catalog(&config, database.clone())?;
+        let catalog = open_catalog(&config, database.clone(), clock.clone())?;
         let rebuilt = catalog.prepare_search().await?;
         tracing::info!(
             datasets = catalog.search_index().documents(),
             rebuilt,
             "search index ready"
         );
-        let ledger = open_ledger(&config, database.clone(), &public_url)?;
+        let ledger = open_ledger(&config, database.clone(), &public_url, clock.clone())?;
+        prepare_accounting(&config, &ledger).await?;
         let licensing = pdx_licensing::LicensingService::with_appender(
             database.clone(),
-            Arc::new(SystemClock),
+            clock,
             pdx_circulation::AppenderOptions {
                 max_batch: config.ledger.max_batch,
                 queue: config.ledger.queue,
@@ -332,6 +342,33 @@ fn spawn_checkpoint_signer(ledger: LedgerService, interval: std::time::Duration)
     });
 }
 
+/// Builds the usage roll-ups if they never were, and says so when they are kept in another
+/// time zone than the configured one.
+async fn prepare_accounting(config: &Config, ledger: &LedgerService) -> Result<(), ServerError> {
+    let configured = config.accounting.calendar()?;
+    let (kept, built) = ledger
+        .prepare_accounting(configured)
+        .await
+        .map_err(|e| ServerError::Config(format!("usage roll-ups: {e}")))?;
+    if let Some(built) = built {
+        tracing::info!(
+            time_zone = kept.name(),
+            entries = built.entries,
+            requests = built.requests,
+            "usage roll-ups built from the ledger"
+        );
+    }
+    if kept != configured {
+        tracing::warn!(
+            kept = kept.name(),
+            configured = configured.name(),
+            "accounting.time_zone differs from the zone the usage roll-ups are kept in; they stay \
+             in the kept zone until `pdx accounting rebuild` is run with every server stopped"
+        );
+    }
+    Ok(())
+}
+
 /// The ledger's origin: configured, or the public URL's host and port with `/ledger`.
 pub fn ledger_origin(config: &Config, public_url: &str) -> String {
     config.ledger.origin.clone().unwrap_or_else(|| {
@@ -348,6 +385,7 @@ pub fn open_ledger(
     config: &Config,
     database: Database,
     public_url: &str,
+    clock: Arc<dyn Clock>,
 ) -> Result<LedgerService, ServerError> {
     let path = config
         .ledger
@@ -357,11 +395,16 @@ pub fn open_ledger(
     let key =
         pdx_circulation::ledger::load_or_create_key(&path, &ledger_origin(config, public_url))
             .map_err(|e| ServerError::Config(e.to_string()))?;
-    Ok(LedgerService::new(database, key, Arc::new(SystemClock)))
+    Ok(LedgerService::new(database, key, clock)
+        .with_anomaly_thresholds(config.accounting.anomalies))
 }
 
 /// Builds the catalog: its blob store and upload limit.
-pub fn open_catalog(config: &Config, database: Database) -> Result<CatalogService, ServerError> {
+pub fn open_catalog(
+    config: &Config,
+    database: Database,
+    clock: Arc<dyn Clock>,
+) -> Result<CatalogService, ServerError> {
     let blobs = match &config.catalog.blob_store {
         Some(url) => BlobStore::open(url),
         None => BlobStore::local(&config.data_dir.join("blobs")),
@@ -371,7 +414,7 @@ pub fn open_catalog(config: &Config, database: Database) -> Result<CatalogServic
     let search = open_search_index(config)?;
     Ok(CatalogService::new(
         database,
-        Arc::new(SystemClock),
+        clock,
         blobs,
         config.catalog.max_upload_bytes,
         Arc::new(search),
@@ -415,9 +458,9 @@ pub fn open_access(
     config: &Config,
     database: Database,
     public_url: &str,
+    clock: Arc<dyn Clock>,
 ) -> Result<AccessService, ServerError> {
     let auth = &config.auth;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let access_ttl = Duration::from_secs(auth.access_token_ttl_secs.max(1));
     let keys = match &auth.signing_key_file {
         Some(file) => KeyRing::open_file(file, access_ttl, clock.clone())?,

@@ -39,6 +39,9 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// The circulation ledger (`[ledger]`, environment `PDX_LEDGER__<KEY>`).
     pub ledger: LedgerConfig,
+    /// Usage accounting and audit reports (`[accounting]`, environment
+    /// `PDX_ACCOUNTING__<KEY>`).
+    pub accounting: AccountingConfig,
     /// How PDX faces the network (`[http]`, environment `PDX_HTTP__<KEY>`).
     pub http: HttpConfig,
     /// E-mail to account holders (`[mail]`, environment `PDX_MAIL__<KEY>`).
@@ -120,6 +123,34 @@ pub struct LedgerConfig {
     pub max_batch: usize,
     /// Most data requests waiting for the ledger; beyond it requests get 503.
     pub queue: usize,
+}
+
+/// Usage accounting: the time zone its days and months are in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountingConfig {
+    /// The IANA time zone of accounting days and months. Default `Asia/Shanghai`. Changing it
+    /// takes `pdx accounting rebuild` with every server stopped.
+    pub time_zone: String,
+    /// The anomaly report's thresholds (`[accounting.anomalies]`).
+    pub anomalies: pdx_circulation::anomalies::Thresholds,
+}
+
+impl Default for AccountingConfig {
+    fn default() -> Self {
+        Self {
+            time_zone: pdx_circulation::accounting::DEFAULT_TIME_ZONE.to_owned(),
+            anomalies: pdx_circulation::anomalies::Thresholds::default(),
+        }
+    }
+}
+
+impl AccountingConfig {
+    /// The configured time zone's calendar.
+    pub fn calendar(&self) -> Result<pdx_circulation::accounting::Calendar, ServerError> {
+        pdx_circulation::accounting::Calendar::new(&self.time_zone)
+            .map_err(|e| ServerError::Config(format!("accounting.time_zone: {e}")))
+    }
 }
 
 impl Default for LedgerConfig {
@@ -253,6 +284,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             http: HttpConfig::default(),
             mail: MailConfig::default(),
+            accounting: AccountingConfig::default(),
         }
     }
 }
@@ -278,9 +310,11 @@ impl Config {
                 .iter()
                 .any(|n| key.as_str().eq_ignore_ascii_case(n))
         }));
-        figment
+        let config = figment
             .extract::<Self>()
-            .map_err(|error| ServerError::Config(error.to_string()))
+            .map_err(|error| ServerError::Config(error.to_string()))?;
+        config.accounting.calendar()?;
+        Ok(config)
     }
 
     /// The database to use: `database_url`, or the SQLite file in the data directory.

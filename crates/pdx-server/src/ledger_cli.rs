@@ -10,15 +10,24 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{Parser, Subcommand};
 use pdx_circulation::Checkpoint;
 use pdx_circulation::verify::{
     self, ConsistencyProof, InclusionProof, Report, UsageCount, VerifyError,
 };
 
+/// `pdx ledger …` parsed on its own, for callers other than the `pdx` binary.
+#[derive(Debug, Parser)]
+#[command(name = "pdx ledger")]
+pub struct LedgerArgs {
+    /// What to check.
+    #[command(subcommand)]
+    pub command: LedgerCommand,
+}
+
 /// Offline checks of the circulation ledger.
 #[derive(Debug, Subcommand)]
-pub(crate) enum LedgerCommand {
+pub enum LedgerCommand {
     /// Verify an NDJSON ledger export against a signed checkpoint and recount usage.
     ///
     /// Detects edited, deleted, inserted and reordered entries and forged checkpoints, then
@@ -34,6 +43,13 @@ pub(crate) enum LedgerCommand {
         /// The ledger's verifier key (`name+id+key`), or a file holding it.
         #[arg(long, value_name = "FILE_OR_KEY")]
         key: String,
+        /// The IANA time zone of the monthly figures per organisation: the platform's
+        /// accounting time zone, which GET /api/v1/accounting/usage states.
+        #[arg(long, value_name = "ZONE", default_value = pdx_circulation::accounting::DEFAULT_TIME_ZONE)]
+        time_zone: String,
+        /// Print the report as JSON instead of tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a proof returned by the API.
     #[command(subcommand)]
@@ -42,7 +58,7 @@ pub(crate) enum LedgerCommand {
 
 /// The proofs `pdx ledger prove` checks.
 #[derive(Debug, Subcommand)]
-pub(crate) enum ProveCommand {
+pub enum ProveCommand {
     /// Check that an entry is in the tree of a signed checkpoint.
     Inclusion {
         /// The inclusion proof (JSON: leaf_index, tree_size, hashes).
@@ -78,7 +94,7 @@ pub(crate) enum ProveCommand {
 }
 
 /// Runs a ledger command: prints its report, or the error and its exit code.
-pub(crate) fn run(command: LedgerCommand) -> ExitCode {
+pub fn run(command: LedgerCommand) -> ExitCode {
     match execute(command) {
         Ok(report) => {
             print_out(&report);
@@ -104,18 +120,36 @@ fn print_error(error: &VerifyError) {
     );
 }
 
-fn execute(command: LedgerCommand) -> Result<String, VerifyError> {
+/// Runs a command: its output, or why it failed.
+pub fn execute(command: LedgerCommand) -> Result<String, VerifyError> {
     match command {
         LedgerCommand::Verify {
             export,
             checkpoint,
             key,
+            time_zone,
+            json,
         } => {
+            let calendar = pdx_circulation::accounting::Calendar::new(&time_zone).map_err(|e| {
+                VerifyError::Unreadable {
+                    what: "--time-zone".into(),
+                    source: std::io::Error::other(e.to_string()),
+                }
+            })?;
             let key = verifier_key(&key)?;
             let note = read_text(&checkpoint)?;
             let file = File::open(&export).map_err(unreadable(&export))?;
-            let report =
-                verify::verify_export(BufReader::with_capacity(1 << 20, file), &note, &key)?;
+            let report = verify::verify_export_in(
+                BufReader::with_capacity(1 << 20, file),
+                &note,
+                &key,
+                calendar,
+            )?;
+            if json {
+                let mut text = serde_json::to_string_pretty(&report).unwrap_or_default();
+                text.push('\n');
+                return Ok(text);
+            }
             Ok(render_report(&report))
         }
         LedgerCommand::Prove(ProveCommand::Inclusion {
@@ -250,7 +284,52 @@ fn render_report(report: &Report) -> String {
         };
     table(&mut out, "grant", &report.grants);
     table(&mut out, "organisation", &report.organisations);
+    render_months(&mut out, report);
     out
+}
+
+/// The figures per local month and organisation, as the accounting API's usage and
+/// statements count them: each organisation as consumer (what it received and owes) and as
+/// provider (what it delivered and earns).
+fn render_months(out: &mut String, report: &Report) {
+    let width = report
+        .months
+        .values()
+        .flat_map(|orgs| orgs.keys())
+        .map(|k| k.chars().count())
+        .chain(["organisation".len()])
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "by month ({}) and organisation:", report.time_zone);
+    let _ = writeln!(
+        out,
+        "{:<7}  {:<width$}  {:<8}  {:>10}  {:>8}  {:>8}  {:>16}  {:>12}  {:>12}",
+        "month",
+        "organisation",
+        "side",
+        "permitted",
+        "denied",
+        "replays",
+        "bytes",
+        "rows",
+        "fee (fen)"
+    );
+    for (month, orgs) in &report.months {
+        for (org, party) in orgs {
+            for (side, f) in [("consumer", &party.consumer), ("provider", &party.provider)] {
+                if *f == pdx_circulation::accounting::Figures::default() {
+                    continue;
+                }
+                let pad = width.saturating_sub(org.chars().count());
+                let _ = writeln!(
+                    out,
+                    "{month:<7}  {org}{:pad$}  {side:<8}  {:>10}  {:>8}  {:>8}  {:>16}  {:>12}  {:>12}",
+                    "", f.requests, f.denied, f.replays, f.bytes, f.rows, f.fee
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]

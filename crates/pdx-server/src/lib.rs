@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod ledger_cli;
 pub mod telemetry;
 
 pub use app::Application;

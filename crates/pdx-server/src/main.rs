@@ -1,7 +1,5 @@
 //! The `pdx` command: serve the platform, migrate its database, or write its OpenAPI document.
 
-mod ledger_cli;
-
 /// jemalloc instead of glibc's allocator: glibc gives each of the many threads that serve
 /// requests and run database work an arena of its own and keeps freed memory in each, which
 /// roughly doubled the server's resident memory under load.
@@ -10,10 +8,12 @@ mod ledger_cli;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use pdx_server::{Application, Config, telemetry};
+use pdx_core::SystemClock;
+use pdx_server::{Application, Config, ledger_cli, telemetry};
 
 /// PDX, the Public Data Exchange: a catalog, licensed exchange and verifiable circulation
 /// ledger for public data.
@@ -65,6 +65,9 @@ enum Command {
     /// The catalog's search index.
     #[command(subcommand)]
     Search(SearchCommand),
+    /// Usage accounting kept from the ledger.
+    #[command(subcommand)]
+    Accounting(AccountingCommand),
     /// Offline checks of the circulation ledger (no network, no database): verify an export
     /// against a signed checkpoint and recount usage, or check a proof.
     #[command(subcommand)]
@@ -120,6 +123,18 @@ enum SearchCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum AccountingCommand {
+    /// Rebuild the usage roll-ups from the ledger's entries, in one transaction, in the
+    /// configured time zone (accounting.time_zone) or the one given. To change the zone, stop
+    /// every server, set accounting.time_zone, run this, and start them again.
+    Rebuild {
+        /// An IANA time zone, e.g. Asia/Shanghai; default: accounting.time_zone.
+        #[arg(long, value_name = "ZONE")]
+        time_zone: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Add a new signing key; older keys keep verifying until their tokens expire, and keys
     /// past that are removed. Running servers pick the new key up within 30 seconds.
@@ -138,6 +153,11 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Keys(KeysCommand::Rotate) => run_async(cli.config.as_deref(), rotate_keys),
         Command::Search(SearchCommand::Reindex) => run_async(cli.config.as_deref(), reindex),
+        Command::Accounting(AccountingCommand::Rebuild { time_zone }) => {
+            run_async(cli.config.as_deref(), |config| {
+                rebuild_accounting(config, time_zone)
+            })
+        }
         Command::Ledger(command) => return Ok(ledger_cli::run(command)),
     };
     done.map(|()| std::process::ExitCode::SUCCESS)
@@ -164,7 +184,8 @@ async fn operator_access(config: &Config) -> anyhow::Result<pdx_access::AccessSe
     let database =
         pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
     let public_url = config.public_url(config.bind_addr()?);
-    let access = pdx_server::app::open_access(config, database, &public_url)?;
+    let access =
+        pdx_server::app::open_access(config, database, &public_url, Arc::new(SystemClock))?;
     pdx_server::app::bootstrap(&access, &config.data_dir).await?;
     Ok(access)
 }
@@ -244,7 +265,7 @@ async fn reindex(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let database =
         pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
-    let catalog = pdx_server::app::open_catalog(&config, database)?;
+    let catalog = pdx_server::app::open_catalog(&config, database, Arc::new(SystemClock))?;
     if catalog.search_index().location().is_none() {
         catalog.request_reindex().await?;
         println!(
@@ -257,11 +278,49 @@ async fn reindex(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is for the operator"
+)]
+async fn rebuild_accounting(config: Config, time_zone: Option<String>) -> anyhow::Result<()> {
+    let calendar = match time_zone {
+        Some(zone) => pdx_circulation::accounting::Calendar::new(&zone)
+            .map_err(|e| anyhow::anyhow!("--time-zone: {e}"))?,
+        None => config.accounting.calendar()?,
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let database =
+        pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
+    let public_url = config.public_url(config.bind_addr()?);
+    let ledger =
+        pdx_server::app::open_ledger(&config, database, &public_url, Arc::new(SystemClock))?;
+    let started = std::time::Instant::now();
+    let mut reported = std::time::Instant::now();
+    let built = ledger
+        .rebuild_accounting(calendar, move |entries| {
+            if reported.elapsed() >= std::time::Duration::from_secs(2) {
+                reported = std::time::Instant::now();
+                tracing::info!(entries, "rebuilding usage roll-ups");
+            }
+        })
+        .await?;
+    println!(
+        "Usage roll-ups rebuilt in {}: {} data requests of {} ledger entries in {} rows, in {:.1} s.",
+        calendar.name(),
+        built.requests,
+        built.entries,
+        built.rows,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 async fn load_demo(config: Config) -> anyhow::Result<()> {
     let access = operator_access(&config).await?;
     let database =
         pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
-    let catalog = pdx_server::app::open_catalog(&config, database.clone())?;
+    let catalog = pdx_server::app::open_catalog(&config, database.clone(), Arc::new(SystemClock))?;
     let accounts = pdx_server::demo::load(&access, &catalog, &database).await?;
     print_accounts(&accounts, &config.public_url(config.bind_addr()?));
     Ok(())

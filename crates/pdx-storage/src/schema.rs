@@ -319,6 +319,8 @@ diesel::table! {
         body -> Text,
         leaf_hash -> Text,
         actor_user_id -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        purpose -> Nullable<Text>,
     }
 }
 
@@ -364,6 +366,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Usage per local day, dataset, provider, consumer, grant, purpose and outcome.
+    ledger_rollups (day, dataset_id, provider_id, consumer_id, grant_id, purpose, outcome) {
+        day -> Text,
+        dataset_id -> Text,
+        provider_id -> Text,
+        consumer_id -> Text,
+        grant_id -> Text,
+        purpose -> Text,
+        outcome -> Text,
+        requests -> BigInt,
+        bytes -> BigInt,
+        rows_served -> BigInt,
+        fee -> BigInt,
+        first_seq -> BigInt,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The time zone of the roll-ups' days.
+    ledger_rollup_state (singleton) {
+        singleton -> Integer,
+        time_zone -> Text,
+        rebuilt_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     /// The ledger's size; its row is locked by every append.
     ledger_head (singleton) {
         singleton -> Integer,
@@ -403,6 +433,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     grants,
     ledger_entries,
     ledger_head,
+    ledger_rollups,
+    ledger_rollup_state,
     ledger_usage,
     ledger_idempotency,
     access_revocations,

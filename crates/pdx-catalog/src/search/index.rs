@@ -37,8 +37,8 @@ use crate::service::{DatasetView, public_views};
 use crate::store;
 use crate::vocabulary;
 
-/// Changes this version of the index's layout; an index of another is rebuilt.
-const SCHEMA_VERSION: u32 = 1;
+/// Changes with the index's layout or its analysis (the dictionary); an index of another is rebuilt.
+const SCHEMA_VERSION: u32 = 2;
 /// Memory for documents being indexed before they are written out.
 const WRITER_MEMORY: usize = 16 * 1024 * 1024;
 /// Datasets loaded from the database at a time while indexing.

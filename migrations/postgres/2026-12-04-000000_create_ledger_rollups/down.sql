@@ -1,0 +1,2 @@
+DROP TABLE ledger_rollup_state;
+DROP TABLE ledger_rollups;
