@@ -422,12 +422,16 @@ mod tests {
         );
         let serialized = serde_json::to_value(Config::default()).unwrap_or_default();
         let mut keys = Vec::new();
-        for (key, value) in serialized.as_object().into_iter().flatten() {
-            match value.as_object() {
-                Some(section) => keys.extend(section.keys().cloned()),
-                None => keys.push(key.clone()),
+        // Keys of sections and of sections within them (`[accounting.anomalies]`).
+        fn collect(value: &serde_json::Value, keys: &mut Vec<String>) {
+            for (key, value) in value.as_object().into_iter().flatten() {
+                match value.as_object() {
+                    Some(_) => collect(value, keys),
+                    None => keys.push(key.clone()),
+                }
             }
         }
+        collect(&serialized, &mut keys);
         for key in keys {
             assert!(
                 text.contains(&format!("{key} = ")),
