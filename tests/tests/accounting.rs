@@ -838,7 +838,22 @@ async fn a_statement_is_csv_when_asked_for() {
         panic!("no answer");
     };
     assert_eq!(by_accept.status(), 200);
-    assert_eq!(by_accept.text().await.unwrap_or_default(), text);
+    // The same statement; a later checkpoint (the first read is itself an entry) may count it.
+    let without_checkpoint = |text: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .map(|l| {
+                l.split(',')
+                    .enumerate()
+                    .filter(|(i, _)| *i != 3)
+                    .map(|(_, v)| v.to_owned())
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_checkpoint(&by_accept.text().await.unwrap_or_default()),
+        without_checkpoint(&text)
+    );
 }
 
 #[tokio::test]
@@ -1050,4 +1065,141 @@ async fn the_anomaly_report_names_a_used_up_grant_with_its_entries_and_only_audi
         )
         .await;
     assert_eq!(long.status(), 422);
+}
+
+#[tokio::test]
+async fn an_agency_discloses_its_year_and_may_make_the_report_public() {
+    let w = world().await;
+    traffic(&w).await;
+    let path = "/api/v1/organizations/water/disclosures/2026";
+    let report = get(&w, &w.water_admin, path).await;
+    assert_eq!(report["year"], 2026);
+    assert_eq!(report["public"], false);
+    assert_eq!(report["start"], "2026-01-01T00:00:00+08:00");
+    assert_eq!(report["end"], "2027-01-01T00:00:00+08:00");
+    // Two datasets published this year: one open, one conditional, both of general grade.
+    let published = &report["datasets"]["published"];
+    assert_eq!(published["total"], 2, "{report}");
+    assert_eq!(published["by_opening"]["open"]["general"], 1);
+    assert_eq!(published["by_opening"]["conditional"]["general"], 1);
+    assert_eq!(published["by_sharing"]["conditional"]["general"], 2);
+    assert_eq!(report["datasets"]["in_catalog"]["total"], 2);
+    // Two requests received and approved at once; two grants issued.
+    assert_eq!(report["requests"]["received"], 2);
+    assert_eq!(report["requests"]["by_status"]["approved"], 2);
+    assert_eq!(report["requests"]["median_decision_seconds"], 0);
+    assert_eq!(report["requests"]["grants_issued"], 2);
+    // The circulation of its data is the provider side of the year's usage.
+    let size = CSV.len() as u64;
+    assert_eq!(report["circulation"], figures(8, 2, 1, 8 * size, 4 * FEE));
+    assert_eq!(
+        report["circulation_by_month"]["2026-11"],
+        figures(6, 1, 0, 6 * size, 3 * FEE)
+    );
+
+    // Who may read it while it is not public.
+    let status = |token: Option<&str>, path: &str| {
+        let (token, path) = (token.map(str::to_owned), path.to_owned());
+        let server = &w.server;
+        async move {
+            server
+                .call(Method::GET, &path, token.as_deref(), None)
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(None, path).await, 401);
+    assert_eq!(status(Some(&w.transport_clerk), path).await, 403);
+    assert_eq!(status(Some(&w.acme_dev), path).await, 403);
+    assert_eq!(status(Some(&w.auditor), path).await, 200);
+    assert_eq!(
+        status(
+            Some(&w.auditor),
+            "/api/v1/organizations/acme/disclosures/2026"
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        status(
+            Some(&w.auditor),
+            "/api/v1/organizations/water/disclosures/1999"
+        )
+        .await,
+        422
+    );
+
+    // Only the agency's admin makes it public; then anyone reads it, and it is listed.
+    let publish = |token: &str| {
+        let token = token.to_owned();
+        let server = &w.server;
+        async move {
+            server
+                .call(
+                    Method::PUT,
+                    "/api/v1/organizations/water/disclosures/2026/publication",
+                    Some(&token),
+                    Some(json!({ "public": true })),
+                )
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(publish(&w.acme_dev).await, 403);
+    assert_eq!(publish(&w.transport_clerk).await, 403);
+    assert_eq!(publish(&w.water_admin).await, 200);
+    let public = json(w.server.get(path).await).await;
+    assert_eq!(public["public"], true);
+    assert_eq!(public["circulation"], report["circulation"]);
+    let listed = json(w.server.get("/api/v1/disclosures").await).await;
+    assert_eq!(listed[0]["organization_slug"], "water");
+    assert_eq!(listed[0]["year"], 2026);
+    assert_eq!(
+        json(
+            w.server
+                .get("/api/v1/organizations/water/disclosures/2025")
+                .await
+        )
+        .await["code"],
+        "authentication_required"
+    );
+    let csv = w
+        .server
+        .get("/api/v1/organizations/water/disclosures/2026.csv")
+        .await;
+    assert_eq!(csv.status(), 200);
+    let text = csv.text().await.unwrap_or_default();
+    assert!(
+        text.starts_with("organization,year,section,item,value\n"),
+        "{text}"
+    );
+    assert!(text.contains("water,2026,requests,received,2\n"), "{text}");
+    assert!(
+        text.contains(&format!("water,2026,circulation,fee_fen,{}\n", 4 * FEE)),
+        "{text}"
+    );
+
+    // Publishing and reading were recorded.
+    let published = get(
+        &w,
+        &w.auditor,
+        "/api/v1/ledger/entries?kind=disclosure_publication",
+    )
+    .await;
+    assert_eq!(published["total"], 1);
+    let reads = get(
+        &w,
+        &w.auditor,
+        "/api/v1/ledger/entries?kind=ledger_read&per_page=100",
+    )
+    .await;
+    let anonymous_reads = reads["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["detail"]["read"] == "disclosure" && e["actor_org"].is_null())
+        .count();
+    assert!(anonymous_reads >= 2, "{reads}");
 }

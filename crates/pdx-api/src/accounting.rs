@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, put, web};
 use chrono::NaiveDate;
 use pdx_access::permissions;
 use pdx_circulation::accounting::{
@@ -883,4 +883,389 @@ pub(crate) async fn get_anomalies(
             })
             .collect(),
     }))
+}
+
+/// The requests part of a disclosure report.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DisclosureRequests {
+    /// Access requests for the agency's datasets submitted in the year.
+    pub received: u64,
+    /// Of those, by their state now: `submitted`, `approved`, `rejected`, `withdrawn`.
+    pub by_status: BTreeMap<String, u64>,
+    /// Of those, decided automatically (inter-agency sharing without review).
+    pub decided_automatically: u64,
+    /// The median time from submission to decision, in seconds.
+    pub median_decision_seconds: Option<i64>,
+    /// Grants issued on the agency's datasets in the year.
+    pub grants_issued: u64,
+}
+
+/// An agency's annual disclosure report: the datasets it opened and shared, the requests it
+/// received and how it decided them, the grants it issued, and the circulation of its data.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DisclosureReport {
+    /// The agency (id).
+    pub organization: String,
+    /// Its slug.
+    pub organization_slug: String,
+    /// Its name.
+    pub organization_name: String,
+    /// The calendar year.
+    pub year: i32,
+    /// The IANA time zone of the year.
+    pub time_zone: String,
+    /// The year's first instant.
+    pub start: String,
+    /// The next year's first instant.
+    pub end: String,
+    /// Whether the agency has made the report public.
+    pub public: bool,
+    /// Datasets first published in the year (`published`) and in the catalog at its end
+    /// (`in_catalog`), each by opening class and by sharing class, then grade.
+    #[schema(value_type = Object)]
+    pub datasets: serde_json::Value,
+    /// Requests received and their decisions, and grants issued.
+    pub requests: DisclosureRequests,
+    /// Data requests for the agency's datasets in the year: volumes and fees.
+    pub circulation: FiguresResponse,
+    /// The same by month (`YYYY-MM`).
+    pub circulation_by_month: BTreeMap<String, FiguresResponse>,
+}
+
+/// A year of a disclosure path: `2026` or `2026.csv`.
+fn parse_year(text: &str) -> Result<i32, ApiError> {
+    text.trim_end_matches(".csv")
+        .parse::<i32>()
+        .ok()
+        .filter(|y| (2000..=2100).contains(y))
+        .ok_or_else(|| invalid("year", "a year from 2000 to 2100"))
+}
+
+/// The CSV form of a disclosure report: one `section,item,value` row per figure.
+fn disclosure_csv(report: &DisclosureReport) -> Result<String, ApiError> {
+    let failed = |e: csv::Error| ApiError::Internal(Box::new(e));
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(["organization", "year", "section", "item", "value"])
+        .map_err(failed)?;
+    let mut row = |section: &str, item: &str, value: String| {
+        out.write_record([
+            report.organization_slug.as_str(),
+            &report.year.to_string(),
+            section,
+            item,
+            &value,
+        ])
+    };
+    for (part, counts) in report.datasets.as_object().into_iter().flatten() {
+        row(
+            &format!("datasets_{part}"),
+            "total",
+            counts["total"].to_string(),
+        )
+        .map_err(failed)?;
+        for by in ["by_opening", "by_sharing"] {
+            for (class, grades) in counts[by].as_object().into_iter().flatten() {
+                for (grade, n) in grades.as_object().into_iter().flatten() {
+                    row(
+                        &format!("datasets_{part}_{by}"),
+                        &format!("{class}/{grade}"),
+                        n.to_string(),
+                    )
+                    .map_err(failed)?;
+                }
+            }
+        }
+    }
+    let requests = &report.requests;
+    row("requests", "received", requests.received.to_string()).map_err(failed)?;
+    for (status, n) in &requests.by_status {
+        row("requests_by_status", status, n.to_string()).map_err(failed)?;
+    }
+    row(
+        "requests",
+        "decided_automatically",
+        requests.decided_automatically.to_string(),
+    )
+    .map_err(failed)?;
+    row(
+        "requests",
+        "median_decision_seconds",
+        requests
+            .median_decision_seconds
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    )
+    .map_err(failed)?;
+    row("grants", "issued", requests.grants_issued.to_string()).map_err(failed)?;
+    let figures = |f: &FiguresResponse| {
+        [
+            ("requests", f.requests),
+            ("denied", f.denied),
+            ("replays", f.replays),
+            ("bytes", f.bytes),
+            ("rows", f.rows),
+            ("fee_fen", f.fee),
+        ]
+    };
+    for (item, value) in figures(&report.circulation) {
+        row("circulation", item, value.to_string()).map_err(failed)?;
+    }
+    for (month, f) in &report.circulation_by_month {
+        for (item, value) in figures(f) {
+            row(&format!("circulation_{month}"), item, value.to_string()).map_err(failed)?;
+        }
+    }
+    let bytes = out
+        .into_inner()
+        .map_err(|e| ApiError::Internal(Box::new(e.into_error())))?;
+    String::from_utf8(bytes).map_err(|e| ApiError::Internal(Box::new(e)))
+}
+
+/// An agency's annual disclosure report for a calendar year in the accounting time zone:
+/// datasets opened and shared by class and grade, access requests received and how they were
+/// decided (with the median decision time), grants issued, and the volumes and fees of the
+/// requests for its data. JSON, or CSV with a year ending in `.csv` or `Accept: text/csv`.
+/// The agency's members, auditors and platform admins read it; anyone once the agency has
+/// made it public. The read is recorded in the ledger.
+#[utoipa::path(
+    tag = "accounting",
+    params(
+        ("organization" = String, Path, description = "The agency's id or slug"),
+        ("year" = String, Path, description = "The year, e.g. `2026`, or `2026.csv` for CSV"),
+    ),
+    responses(
+        (status = 200, description = "The report",
+            content(
+                (DisclosureReport = "application/json"),
+                (String = "text/csv"),
+            )
+        ),
+        (status = 401, description = "Not public, and not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not public, and another organisation's", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a year", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/api/v1/organizations/{organization}/disclosures/{year}")]
+pub(crate) async fn get_disclosure(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    crate::authn::MaybeAuthenticated(principal): crate::authn::MaybeAuthenticated,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (key, year_text) = path.into_inner();
+    let csv = wants_csv(&req, &year_text);
+    let year = parse_year(&year_text)?;
+    let organization = state
+        .access
+        .organization(principal.as_ref(), &key)
+        .await
+        .ok()
+        .filter(|org| org.kind == pdx_core::OrgKind::Agency)
+        .ok_or_else(|| ApiError::ResourceNotFound("no such agency".into()))?;
+    let org = organization.id.to_string();
+    let public = state.ledger.disclosure_public(org.clone(), year).await?;
+    if !public {
+        match &principal {
+            None => {
+                return Err(ApiError::authentication_required(
+                    "this disclosure report is not public: sign in",
+                ));
+            }
+            Some(p) => permissions::read_accounts(p, organization.id)?,
+        }
+    }
+    let calendar = state.ledger.accounting_calendar().await?;
+    let first = NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or_default();
+    let last = NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or_default();
+    let (start, end) = (
+        calendar.start(first),
+        calendar.start(last.succ_opt().unwrap_or(last)),
+    );
+    let catalog = state
+        .catalog
+        .disclosure(organization.id, start, end)
+        .await?;
+    let requests = state
+        .licensing
+        .disclosure(catalog.datasets.clone(), start, end)
+        .await?;
+    let (_, months) = state
+        .ledger
+        .usage(UsageQuery {
+            from: first,
+            to: last,
+            period: Period::Month,
+            group_by: Vec::new(),
+            dataset: None,
+            provider: Some(org.clone()),
+            consumer: None,
+            grant: None,
+            purpose: None,
+            decision: None,
+            party: None,
+        })
+        .await?;
+    let mut total = Figures::default();
+    let mut by_month = BTreeMap::new();
+    for row in months {
+        total.merge(&row.figures);
+        by_month.insert(row.period, FiguresResponse::from(row.figures));
+    }
+    let report = DisclosureReport {
+        organization: org.clone(),
+        organization_slug: organization.slug.clone(),
+        organization_name: organization.name.clone(),
+        year,
+        time_zone: calendar.name().to_owned(),
+        start: calendar.local(start),
+        end: calendar.local(end),
+        public,
+        datasets: serde_json::to_value(&catalog).unwrap_or_default(),
+        requests: DisclosureRequests {
+            received: requests.received,
+            by_status: requests.by_status,
+            decided_automatically: requests.decided_automatically,
+            median_decision_seconds: requests.median_decision_seconds,
+            grants_issued: requests.grants_issued,
+        },
+        circulation: total.into(),
+        circulation_by_month: by_month,
+    };
+    let request_id = req
+        .extensions()
+        .get::<pdx_core::RequestId>()
+        .map(ToString::to_string);
+    state
+        .ledger
+        .record_report_read(
+            principal
+                .as_ref()
+                .map(|p| (p.user.to_string(), p.org.to_string())),
+            serde_json::json!({
+                "read": "disclosure", "organization": org, "year": year,
+                "format": if csv { "csv" } else { "json" },
+            }),
+            request_id,
+        )
+        .await?;
+    if csv {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"disclosure-{}-{year}.csv\"",
+                    organization.slug
+                ),
+            ))
+            .body(disclosure_csv(&report)?));
+    }
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Whether a disclosure report is public.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosurePublication {
+    /// `true`: anyone may read it; `false`: only the agency, auditors and platform admins.
+    pub public: bool,
+}
+
+/// Makes an agency's disclosure report of a year public (or private again). The agency's
+/// admins and platform admins; recorded in the ledger.
+#[utoipa::path(
+    tag = "accounting",
+    security(("bearer" = [])),
+    params(
+        ("organization" = String, Path, description = "The agency's id or slug"),
+        ("year" = i32, Path, description = "The year"),
+    ),
+    request_body = DisclosurePublication,
+    responses(
+        (status = 200, description = "Changed", body = DisclosurePublication),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the agency's admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agency", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a year", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/api/v1/organizations/{organization}/disclosures/{year}/publication")]
+pub(crate) async fn put_disclosure_publication(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<(String, String)>,
+    body: web::Json<DisclosurePublication>,
+) -> Result<web::Json<DisclosurePublication>, ApiError> {
+    let (key, year_text) = path.into_inner();
+    let year = parse_year(&year_text)?;
+    let organization = state
+        .access
+        .organization(Some(&principal), &key)
+        .await
+        .ok()
+        .filter(|org| org.kind == pdx_core::OrgKind::Agency)
+        .ok_or_else(|| ApiError::ResourceNotFound("no such agency".into()))?;
+    permissions::edit_organization(&principal, organization.id)?;
+    let request_id = req
+        .extensions()
+        .get::<pdx_core::RequestId>()
+        .map(ToString::to_string);
+    state
+        .ledger
+        .set_disclosure_public(
+            organization.id.to_string(),
+            year,
+            body.public,
+            (principal.user.to_string(), principal.org.to_string()),
+            request_id,
+        )
+        .await?;
+    Ok(web::Json(DisclosurePublication {
+        public: body.public,
+    }))
+}
+
+/// A public disclosure report.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PublicDisclosure {
+    /// The agency (id).
+    pub organization: String,
+    /// Its slug.
+    pub organization_slug: String,
+    /// Its name.
+    pub organization_name: String,
+    /// The year.
+    pub year: i32,
+    /// Where the report is.
+    pub href: String,
+}
+
+/// The disclosure reports agencies have made public, newest year first. Anyone.
+#[utoipa::path(
+    tag = "accounting",
+    responses((status = 200, description = "The public reports", body = Vec<PublicDisclosure>))
+)]
+#[get("/api/v1/disclosures")]
+pub(crate) async fn list_public_disclosures(
+    state: web::Data<ApiState>,
+) -> Result<web::Json<Vec<PublicDisclosure>>, ApiError> {
+    let mut found = Vec::new();
+    for (org, year) in state.ledger.public_disclosures().await? {
+        let Ok(organization) = state.access.organization(None, &org).await else {
+            continue;
+        };
+        found.push(PublicDisclosure {
+            href: format!(
+                "/api/v1/organizations/{}/disclosures/{year}",
+                organization.slug
+            ),
+            organization: org,
+            organization_slug: organization.slug,
+            organization_name: organization.name,
+            year,
+        });
+    }
+    Ok(web::Json(found))
 }

@@ -2,6 +2,7 @@
 //! and publishing lifecycle, distributions in the blob store, search, and DCAT-AP output.
 
 pub mod dcat;
+pub mod disclosure;
 pub mod error;
 pub mod model;
 pub mod permissions;

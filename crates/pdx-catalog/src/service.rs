@@ -407,6 +407,17 @@ impl CatalogService {
         self.db.run(work).await
     }
 
+    /// The catalog part of an agency's disclosure report for `[start, end)`.
+    pub async fn disclosure(
+        &self,
+        org: OrganizationId,
+        start: pdx_core::Timestamp,
+        end: pdx_core::Timestamp,
+    ) -> Result<crate::disclosure::CatalogDisclosure, CatalogError> {
+        self.read(move |conn| crate::disclosure::catalog_disclosure(conn, org, start, end))
+            .await
+    }
+
     /// Every licence.
     pub async fn licences(&self) -> Result<Vec<Licence>, CatalogError> {
         self.read(store::licences).await

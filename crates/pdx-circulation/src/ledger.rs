@@ -10,7 +10,7 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use pdx_core::{Clock, OrganizationId, Page, PageRequest, Timestamp};
-use pdx_storage::schema::{datasets, ledger_checkpoints, ledger_entries};
+use pdx_storage::schema::{datasets, disclosures, ledger_checkpoints, ledger_entries};
 use pdx_storage::{Database, DbConnection, StorageError};
 
 use crate::accounting::{self, Calendar, Rebuilt, Side, StatementLines, UsageQuery, UsageRow};
@@ -575,6 +575,91 @@ impl LedgerService {
                 Ok::<_, LedgerError>((calendar, start, end, found))
             })
             .await
+    }
+
+    /// Whether an organisation's disclosure report of a year is public.
+    pub async fn disclosure_public(&self, org: String, year: i32) -> Result<bool, LedgerError> {
+        self.db
+            .run(move |conn| {
+                let public: Option<bool> = disclosures::table
+                    .find((org, year))
+                    .select(disclosures::public)
+                    .first(conn)
+                    .optional()?;
+                Ok::<_, LedgerError>(public.unwrap_or(false))
+            })
+            .await
+    }
+
+    /// The disclosure reports made public: organisation (id) and year, newest year first.
+    pub async fn public_disclosures(&self) -> Result<Vec<(String, i32)>, LedgerError> {
+        self.db
+            .run(move |conn| {
+                Ok::<_, LedgerError>(
+                    disclosures::table
+                        .filter(disclosures::public.eq(true))
+                        .order((disclosures::year.desc(), disclosures::organization_id.asc()))
+                        .select((disclosures::organization_id, disclosures::year))
+                        .load(conn)?,
+                )
+            })
+            .await
+    }
+
+    /// Makes an organisation's disclosure report of a year public or not, recording who did
+    /// it in the ledger in the same transaction; returns the entry's sequence number.
+    pub async fn set_disclosure_public(
+        &self,
+        org: String,
+        year: i32,
+        public: bool,
+        actor: (String, String),
+        request_id: Option<String>,
+    ) -> Result<u64, LedgerError> {
+        let now = self.clock.now();
+        self.db
+            .write(move |conn| {
+                diesel::delete(disclosures::table.find((org.clone(), year))).execute(conn)?;
+                diesel::insert_into(disclosures::table)
+                    .values((
+                        disclosures::organization_id.eq(&org),
+                        disclosures::year.eq(year),
+                        disclosures::public.eq(public),
+                        disclosures::changed_at.eq(now.naive_utc()),
+                    ))
+                    .execute(conn)?;
+                let mut entry = Entry::data_access();
+                entry.kind = "disclosure_publication".into();
+                entry.actor_user = Some(actor.0);
+                entry.actor_org = Some(actor.1);
+                entry.request_id = request_id;
+                entry.decision = "success".into();
+                entry.subject = Some(org);
+                entry.detail = Some(serde_json::json!({ "year": year, "public": public }));
+                let seqs = crate::store::append(conn, std::slice::from_mut(&mut entry), now)?;
+                Ok::<_, LedgerError>(seqs.first().copied().unwrap_or_default())
+            })
+            .await
+    }
+
+    /// Records that someone read a report; an anonymous reader (of a public report) has no
+    /// user or organisation.
+    pub async fn record_report_read(
+        &self,
+        actor: Option<(String, String)>,
+        what: serde_json::Value,
+        request_id: Option<String>,
+    ) -> Result<u64, LedgerError> {
+        let mut entry = Entry::data_access();
+        entry.kind = "ledger_read".into();
+        if let Some((user, org)) = actor {
+            entry.actor_user = Some(user);
+            entry.actor_org = Some(org);
+        }
+        entry.request_id = request_id;
+        entry.decision = "success".into();
+        entry.detail = Some(what);
+        self.record(entry).await
     }
 
     /// The calendar accounting periods are kept in.

@@ -2,6 +2,7 @@
 //! deterministic evaluator — on which offers, access requests and grants are built.
 
 pub mod decision;
+pub mod disclosure;
 pub mod error;
 pub mod exchange;
 pub mod model;

@@ -138,6 +138,18 @@ impl LicensingService {
         self.db.run(work).await
     }
 
+    /// The requests part of an agency's disclosure report: requests for `datasets` submitted
+    /// in `[start, end)` and grants on them issued then.
+    pub async fn disclosure(
+        &self,
+        datasets: Vec<String>,
+        start: pdx_core::Timestamp,
+        end: pdx_core::Timestamp,
+    ) -> Result<crate::disclosure::RequestDisclosure, LicensingError> {
+        self.read(move |conn| crate::disclosure::request_disclosure(conn, &datasets, start, end))
+            .await
+    }
+
     /// Creates a development-use licence with its policy (platform admins).
     pub async fn create_licence(
         &self,

@@ -385,6 +385,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Agencies' annual disclosure reports made public.
+    disclosures (organization_id, year) {
+        organization_id -> Text,
+        year -> Integer,
+        public -> Bool,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     /// The time zone of the roll-ups' days.
     ledger_rollup_state (singleton) {
         singleton -> Integer,
@@ -435,6 +445,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_head,
     ledger_rollups,
     ledger_rollup_state,
+    disclosures,
     ledger_usage,
     ledger_idempotency,
     access_revocations,
