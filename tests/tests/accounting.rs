@@ -507,6 +507,29 @@ async fn usage_statements_and_an_offline_recount_agree_across_a_month_boundary()
     assert_eq!(days["total"], months["total"]);
     assert_eq!(months["from"], "2026-11-01T00:00:00+08:00");
     assert_eq!(months["until"], "2027-01-01T00:00:00+08:00");
+    // A grant's timeline: acme's, by day, as its holder sees it.
+    let timeline = get(
+        &w,
+        &w.acme_dev,
+        &format!(
+            "/api/v1/accounting/usage?grant={}&period=day&from=2026-11-30&to=2026-12-01",
+            w.acme_grant
+        ),
+    )
+    .await;
+    let days: Vec<(&str, &Value)> = timeline["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| Some((r["period"].as_str()?, &r["figures"])))
+        .collect();
+    assert_eq!(
+        days,
+        [
+            ("2026-11-30", &figures(3, 0, 0, 3 * size, 3 * FEE)),
+            ("2026-12-01", &figures(0, 1, 0, 0, 0)),
+        ]
+    );
     // Anonymous requests are in the totals: 3 open downloads besides the parties' 8.
     assert_eq!(months["total"]["requests"], 3 + 3 + 1 + 1);
 }
