@@ -19,7 +19,9 @@ CREATE TABLE ledger_rollups (
     first_seq BIGINT NOT NULL,
     last_seq BIGINT NOT NULL,
     PRIMARY KEY (day, dataset_id, provider_id, consumer_id, grant_id, purpose, outcome)
-);
+) WITH (fillfactor = 50);
+-- Room on every page, so that the append's update of a day's row (no key column changes) is
+-- a heap-only tuple update and touches no index.
 CREATE INDEX ledger_rollups_consumer ON ledger_rollups (consumer_id, day);
 CREATE INDEX ledger_rollups_provider ON ledger_rollups (provider_id, day);
 

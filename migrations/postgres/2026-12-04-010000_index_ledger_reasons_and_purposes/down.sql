@@ -1,3 +1,0 @@
-DROP INDEX ledger_entries_recorded_org;
-DROP INDEX ledger_entries_reason;
-ALTER TABLE ledger_entries DROP COLUMN purpose, DROP COLUMN reason;
