@@ -68,8 +68,10 @@ impl From<OutcomeName> for Outcome {
 #[serde(deny_unknown_fields)]
 pub struct UsageParams {
     /// The first local day (`YYYY-MM-DD`) or month (`YYYY-MM`) counted.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?$")]
     pub from: String,
     /// The last local day or month counted (inclusive).
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?$")]
     pub to: String,
     /// Rows per `day` or per `month` (default).
     pub period: Option<PeriodName>,
@@ -660,7 +662,7 @@ fn wants_csv(req: &HttpRequest, month: &str) -> bool {
     security(("bearer" = [])),
     params(
         ("organization" = String, Path, description = "The organisation's id or slug"),
-        ("month" = String, Path, description = "`YYYY-MM`, or `YYYY-MM.csv` for CSV"),
+        ("month" = String, Path, description = "`YYYY-MM`, or `YYYY-MM.csv` for CSV", pattern = "^[0-9]{4}-(0[1-9]|1[0-2])(\\.csv)?$"),
         StatementParams,
     ),
     responses(
@@ -759,8 +761,10 @@ pub(crate) async fn get_statement(
 #[serde(deny_unknown_fields)]
 pub struct AnomalyParams {
     /// The first local day (`YYYY-MM-DD`) or month (`YYYY-MM`) looked at.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?$")]
     pub from: String,
     /// The last local day or month looked at (inclusive).
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?$")]
     pub to: String,
 }
 
@@ -1031,7 +1035,7 @@ fn disclosure_csv(report: &DisclosureReport) -> Result<String, ApiError> {
     tag = "accounting",
     params(
         ("organization" = String, Path, description = "The agency's id or slug"),
-        ("year" = String, Path, description = "The year, e.g. `2026`, or `2026.csv` for CSV"),
+        ("year" = String, Path, description = "The year, e.g. `2026`, or `2026.csv` for CSV", pattern = "^(20[0-9]{2}|2100)(\\.csv)?$"),
     ),
     responses(
         (status = 200, description = "The report",
@@ -1179,7 +1183,7 @@ pub struct DisclosurePublication {
     security(("bearer" = [])),
     params(
         ("organization" = String, Path, description = "The agency's id or slug"),
-        ("year" = i32, Path, description = "The year"),
+        ("year" = i32, Path, description = "The year", minimum = 2000, maximum = 2100),
     ),
     request_body = DisclosurePublication,
     responses(
