@@ -20,15 +20,13 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::authn::Authenticated;
 use crate::error::{ApiError, Problem};
-use crate::ledger::record_read;
+use crate::ledger::{accepts, check_filter_lengths, dataset_id, organization_id, record_read};
 use crate::state::ApiState;
 
 /// Most days a daily usage answer spans.
 const MAX_DAYS: i64 = 366;
 /// Most months a monthly usage answer spans.
 const MAX_MONTHS: i64 = 120;
-/// The longest filter value accepted, in characters.
-const MAX_FILTER_CHARS: usize = 200;
 
 /// How long a usage period is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -214,48 +212,6 @@ fn parse_dimensions(text: Option<&str>) -> Result<Vec<Dimension>, ApiError> {
     Ok(dimensions.into_iter().collect())
 }
 
-fn check_length(field: &str, value: Option<&str>) -> Result<(), ApiError> {
-    match value {
-        Some(v) if v.chars().count() > MAX_FILTER_CHARS => Err(invalid(
-            field,
-            format!("longer than {MAX_FILTER_CHARS} characters"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// An id that names nothing, for a slug that names nothing: the filter then matches nothing.
-fn nothing() -> String {
-    "00000000-0000-0000-0000-000000000000".to_owned()
-}
-
-async fn organization_id(
-    state: &ApiState,
-    key: Option<String>,
-) -> Result<Option<String>, ApiError> {
-    let Some(key) = key else { return Ok(None) };
-    Ok(Some(match state.access.resolve_organization(&key).await {
-        Ok(org) => org.to_string(),
-        Err(pdx_access::AccessError::OrganizationNotFound) => nothing(),
-        Err(other) => return Err(other.into()),
-    }))
-}
-
-async fn dataset_id(
-    state: &ApiState,
-    principal: &Principal,
-    key: Option<String>,
-) -> Result<Option<String>, ApiError> {
-    let Some(key) = key else { return Ok(None) };
-    Ok(Some(
-        match state.catalog.dataset(Some(principal), &key).await {
-            Ok(view) => view.dataset.id.to_string(),
-            Err(pdx_catalog::CatalogError::DatasetNotFound) => nothing(),
-            Err(other) => return Err(other.into()),
-        },
-    ))
-}
-
 /// The period's first instant and the next period's.
 fn bounds(calendar: Calendar, period: Period, first_day: NaiveDate) -> (String, String) {
     let next = match period {
@@ -312,15 +268,13 @@ pub(crate) async fn get_usage(
         _ => {}
     }
     let group_by = parse_dimensions(params.group_by.as_deref())?;
-    for (field, value) in [
+    check_filter_lengths(&[
         ("dataset", &params.dataset),
         ("provider", &params.provider),
         ("consumer", &params.consumer),
         ("grant", &params.grant),
         ("purpose", &params.purpose),
-    ] {
-        check_length(field, value.as_deref())?;
-    }
+    ])?;
     let query = UsageQuery {
         from,
         to,
@@ -640,16 +594,7 @@ fn statement_csv(statement: &StatementResponse) -> Result<String, ApiError> {
 
 /// Whether the client asked for CSV: a `.csv` path or `Accept: text/csv`.
 fn wants_csv(req: &HttpRequest, month: &str) -> bool {
-    month.ends_with(".csv")
-        || req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| {
-                accept
-                    .split(',')
-                    .any(|part| part.trim().starts_with("text/csv"))
-            })
+    month.ends_with(".csv") || accepts(req, "text/csv")
 }
 
 /// An organisation's statement for a local month: as consumer, what it received under which

@@ -334,20 +334,73 @@ const EXPORT_BATCH: i64 = 5_000;
 /// The longest filter value accepted, in characters.
 const MAX_FILTER_CHARS: usize = 200;
 
+/// Refuses a filter value longer than [`MAX_FILTER_CHARS`], naming its parameter.
+pub(crate) fn check_filter_lengths(filters: &[(&str, &Option<String>)]) -> Result<(), ApiError> {
+    for (field, value) in filters {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.chars().count() > MAX_FILTER_CHARS)
+        {
+            return Err(ApiError::Validation {
+                code: "invalid_parameter",
+                field: (*field).into(),
+                message: format!("longer than {MAX_FILTER_CHARS} characters"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An id that names nothing, for a slug that names nothing: a filter on it matches nothing.
+fn nothing() -> String {
+    "00000000-0000-0000-0000-000000000000".to_owned()
+}
+
+/// The id of an organisation filter given by id or slug.
+pub(crate) async fn organization_id(
+    state: &ApiState,
+    key: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let Some(key) = key else { return Ok(None) };
+    Ok(Some(match state.access.resolve_organization(&key).await {
+        Ok(org) => org.to_string(),
+        Err(pdx_access::AccessError::OrganizationNotFound) => nothing(),
+        Err(other) => return Err(other.into()),
+    }))
+}
+
+/// The id of a dataset filter given by id or slug, as the reader may see it.
+pub(crate) async fn dataset_id(
+    state: &ApiState,
+    principal: &Principal,
+    key: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    let Some(key) = key else { return Ok(None) };
+    Ok(Some(
+        match state.catalog.dataset(Some(principal), &key).await {
+            Ok(view) => view.dataset.id.to_string(),
+            Err(pdx_catalog::CatalogError::DatasetNotFound) => nothing(),
+            Err(other) => return Err(other.into()),
+        },
+    ))
+}
+
+/// Whether the request's `Accept` header names a media type (by prefix, parameters aside).
+pub(crate) fn accepts(req: &HttpRequest, media: &str) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|p| p.trim().starts_with(media)))
+}
+
 /// The format asked for: the `format` parameter, else the `Accept` header.
 fn entries_format(req: &HttpRequest, asked: Option<EntriesFormat>) -> EntriesFormat {
     if let Some(format) = asked {
         return format;
     }
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let wants = |media: &str| accept.split(',').any(|p| p.trim().starts_with(media));
-    if wants("text/csv") {
+    if accepts(req, "text/csv") {
         EntriesFormat::Csv
-    } else if wants("application/x-ndjson") {
+    } else if accepts(req, "application/x-ndjson") {
         EntriesFormat::Ndjson
     } else {
         EntriesFormat::Json
@@ -581,7 +634,7 @@ pub(crate) async fn list_entries(
     query: web::Query<EntriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    for (field, value) in [
+    check_filter_lengths(&[
         ("dataset", &query.dataset),
         ("organization", &query.organization),
         ("provider", &query.provider),
@@ -589,45 +642,13 @@ pub(crate) async fn list_entries(
         ("reason", &query.reason),
         ("grant", &query.grant),
         ("purpose", &query.purpose),
-    ] {
-        if value
-            .as_deref()
-            .is_some_and(|v| v.chars().count() > MAX_FILTER_CHARS)
-        {
-            return Err(ApiError::Validation {
-                code: "invalid_parameter",
-                field: field.into(),
-                message: format!("longer than {MAX_FILTER_CHARS} characters"),
-            });
-        }
-    }
+    ])?;
     let format = entries_format(&req, query.format);
     let page = PageRequest::new(query.page, query.per_page);
     // Slugs name the same things as ids; one that names nothing matches nothing.
-    let nothing = || "00000000-0000-0000-0000-000000000000".to_owned();
-    let dataset = match query.dataset {
-        Some(key) => Some(match state.catalog.dataset(Some(&principal), &key).await {
-            Ok(view) => view.dataset.id.to_string(),
-            Err(pdx_catalog::CatalogError::DatasetNotFound) => nothing(),
-            Err(other) => return Err(other.into()),
-        }),
-        None => None,
-    };
-    let organization_id = |key: Option<String>| {
-        let state = state.clone();
-        async move {
-            Ok::<_, ApiError>(match key {
-                Some(key) => Some(match state.access.resolve_organization(&key).await {
-                    Ok(org) => org.to_string(),
-                    Err(pdx_access::AccessError::OrganizationNotFound) => nothing(),
-                    Err(other) => return Err(other.into()),
-                }),
-                None => None,
-            })
-        }
-    };
-    let organization = organization_id(query.organization).await?;
-    let provider = organization_id(query.provider).await?;
+    let dataset = dataset_id(&state, &principal, query.dataset).await?;
+    let organization = organization_id(&state, query.organization).await?;
+    let provider = organization_id(&state, query.provider).await?;
     let filter = EntryFilter {
         from_seq: query.from_seq,
         to_seq: query.to_seq,

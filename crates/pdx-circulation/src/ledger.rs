@@ -720,14 +720,8 @@ impl LedgerService {
         what: serde_json::Value,
         request_id: Option<String>,
     ) -> Result<u64, LedgerError> {
-        let mut entry = Entry::data_access();
-        entry.kind = "ledger_read".into();
-        entry.actor_user = Some(actor_user);
-        entry.actor_org = Some(actor_org);
-        entry.request_id = request_id;
-        entry.decision = "success".into();
-        entry.detail = Some(what);
-        self.record(entry).await
+        self.record_report_read(Some((actor_user, actor_org)), what, request_id)
+            .await
     }
 
     /// Records an act refused at the HTTP edge (a management call its caller may not make):
