@@ -361,7 +361,7 @@ pub fn kept_in(conn: &mut DbConnection) -> Result<Option<Calendar>, StorageError
 /// What a rebuild of the roll-ups did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Rebuilt {
-    /// Ledger entries read.
+    /// How far into the ledger the rebuild read: one past the last data request counted.
     pub entries: u64,
     /// Data requests counted.
     pub requests: u64,

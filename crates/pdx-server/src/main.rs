@@ -306,7 +306,7 @@ async fn rebuild_accounting(config: Config, time_zone: Option<String>) -> anyhow
         })
         .await?;
     println!(
-        "Usage roll-ups rebuilt in {}: {} data requests of {} ledger entries in {} rows, in {:.1} s.",
+        "Usage roll-ups rebuilt in {}: {} data requests up to ledger entry {} in {} rows, in {:.1} s.",
         calendar.name(),
         built.requests,
         built.entries,
