@@ -2,11 +2,6 @@
 //! searchable in Chinese and English, with demo accounts that sign in; licences, offers,
 //! requests and grants in every state, a pending registration, and three months of
 //! circulation that verify offline; and the README's path from request to download.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "in a test a failed unwrap is a failed assertion, and reads more plainly"
-)]
 
 use std::collections::BTreeSet;
 

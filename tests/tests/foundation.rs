@@ -28,9 +28,9 @@ async fn readyz_reports_the_migrated_database() {
 }
 
 #[tokio::test]
-async fn unknown_route_answers_problem_json_404() {
+async fn unknown_api_route_answers_problem_json_404() {
     let server = TestServer::spawn().await;
-    let response = server.get("/does-not-exist").await;
+    let response = server.get("/api/v1/does-not-exist").await;
     assert_eq!(response.status(), 404);
     assert_eq!(
         header(&response, "content-type").as_deref(),
@@ -217,7 +217,7 @@ async fn every_answer_carries_the_security_headers_and_hsts_only_over_https() {
     let server = TestServer::spawn().await;
     for (path, what) in [
         ("/healthz", "a JSON answer"),
-        ("/does-not-exist", "a 404"),
+        ("/api/v1/does-not-exist", "a 404 of the API"),
         (
             "/api/v1/distributions/not-an-id/data",
             "a refusal on the data path",

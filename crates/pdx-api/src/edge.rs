@@ -204,10 +204,25 @@ const DOCS_POLICY: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/// The portal's pages load this server's stylesheet and script, post their forms here, and
+/// nothing else; no inline script or style.
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
+
 /// Adds the security headers to an answer: `docs` for the API reference page, `https` when
-/// PDX is reached over https. The request observer calls it for every answer, errors included.
+/// PDX is reached over https; an HTML answer elsewhere is a portal page. The request observer
+/// calls it for every answer, errors included.
 pub(crate) fn decorate(headers: &mut HeaderMap, https: bool, docs: bool) {
-    let policy = if docs { DOCS_POLICY } else { API_POLICY };
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    let policy = match (docs, html) {
+        (true, _) => DOCS_POLICY,
+        (false, true) => PAGE_POLICY,
+        (false, false) => API_POLICY,
+    };
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

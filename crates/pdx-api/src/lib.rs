@@ -203,7 +203,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
 }
 
 /// Adds the API to an application: routes, extractor error handling, the OpenAPI document
-/// and its reference page, and the problem+json answer for unknown paths.
+/// and its reference page. The server answers unknown paths, with [`not_found`] for those the
+/// API [owns](owns_path).
 pub fn mount<T>(app: App<T>) -> App<T>
 where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
@@ -219,7 +220,6 @@ where
         .app_data(extract::path_config())
         .service(web::redirect("/api/docs", DOCS_PATH))
         .service(SwaggerUi::new("/api/docs/{_:.*}").url(OPENAPI_PATH, openapi))
-        .default_service(web::to(not_found))
 }
 
 /// The OpenAPI document, exactly as served at `/api/openapi.json`.
@@ -239,9 +239,24 @@ pub fn openapi_json() -> Result<String, serde_json::Error> {
     openapi().to_pretty_json().map(|json| json + "\n")
 }
 
+/// Whether a path is the API's (its unknown ones included, which answer problem+json): the
+/// API, its reference, the well-known documents, DCAT, health and metrics. The portal has the
+/// rest.
+pub fn owns_path(path: &str) -> bool {
+    const PREFIXES: [&str; 6] = [
+        "/api/",
+        "/.well-known/",
+        "/dataset/",
+        "/catalog.",
+        "/healthz",
+        "/readyz",
+    ];
+    path == "/api" || path == "/metrics" || PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
 /// No route took the request: 405 with `Allow` when the path exists with other methods,
 /// otherwise 404.
-async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     match methods::allowed(req.path()) {
         Some(allowed) if !allowed.contains(req.method()) => {
             Err(ApiError::MethodNotAllowed { allowed })

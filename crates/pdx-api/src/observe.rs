@@ -153,13 +153,16 @@ fn as_problem(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    // Our own answers are JSON already: problem+json, or the CKAN API's error envelope.
+    // Our own answers are JSON already (problem+json, or the CKAN API's error envelope) or
+    // the portal's error pages.
     let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| {
             let value = value.as_bytes();
-            value.starts_with(PROBLEM_JSON.as_bytes()) || value.starts_with(b"application/json")
+            value.starts_with(PROBLEM_JSON.as_bytes())
+                || value.starts_with(b"application/json")
+                || value.starts_with(b"text/html")
         });
     if is_ours {
         return response;

@@ -99,7 +99,7 @@ impl Application {
         prepare_accounting(&config, &ledger).await?;
         let licensing = pdx_licensing::LicensingService::with_appender(
             database.clone(),
-            clock,
+            clock.clone(),
             pdx_circulation::AppenderOptions {
                 max_batch: config.ledger.max_batch,
                 queue: config.ledger.queue,
@@ -115,15 +115,32 @@ impl Application {
             metrics: pdx_api::metrics::handle(),
             edge: Arc::new(pdx_api::edge::Edge::new(edge.clone())),
         });
+        let portal = web::Data::new(pdx_web::WebState::new(
+            state.access.clone(),
+            state.catalog.clone(),
+            state.licensing.clone(),
+            state.ledger.clone(),
+            clock,
+            pdx_web::PortalSettings {
+                name_zh: config.portal.name_zh.clone(),
+                name_en: config.portal.name_en.clone(),
+            },
+        ));
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
-            pdx_api::mount(App::new().app_data(app_state.clone()))
-                // Without configured origins there is nothing to answer cross-origin.
-                .wrap(actix_web::middleware::Condition::new(
-                    !edge.cors_origins.is_empty(),
-                    pdx_api::edge::cors(&edge),
-                ))
-                .wrap(from_fn(pdx_api::observe))
+            pdx_api::mount(
+                App::new()
+                    .app_data(app_state.clone())
+                    .app_data(portal.clone()),
+            )
+            .configure(pdx_web::routes)
+            .default_service(web::to(not_found))
+            // Without configured origins there is nothing to answer cross-origin.
+            .wrap(actix_web::middleware::Condition::new(
+                !edge.cors_origins.is_empty(),
+                pdx_api::edge::cors(&edge),
+            ))
+            .wrap(from_fn(pdx_api::observe))
         })
         .shutdown_timeout(config.shutdown_timeout_secs);
         if let Some(workers) = config.workers {
@@ -180,6 +197,19 @@ impl Application {
             .map_err(ServerError::io("the HTTP server stopped with an error"))?;
         tracing::info!("PDX stopped");
         Ok(())
+    }
+}
+
+/// No route took the request: the API's problem+json (404, or 405 with `Allow`) for its
+/// paths, the portal's page for everything else.
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    if pdx_api::owns_path(req.path()) {
+        match pdx_api::not_found(req).await {
+            Ok(response) => response,
+            Err(error) => actix_web::ResponseError::error_response(&error),
+        }
+    } else {
+        pdx_web::not_found(req).await
     }
 }
 

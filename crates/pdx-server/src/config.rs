@@ -46,6 +46,29 @@ pub struct Config {
     pub http: HttpConfig,
     /// E-mail to account holders (`[mail]`, environment `PDX_MAIL__<KEY>`).
     pub mail: MailConfig,
+    /// The web portal (`[portal]`, environment `PDX_PORTAL__<KEY>`).
+    pub portal: PortalConfig,
+}
+
+/// How the web portal presents itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortalConfig {
+    /// The portal's name in Chinese, shown in every page's header and title. Default
+    /// `公共数据开放平台`.
+    pub name_zh: String,
+    /// The portal's name in English. Default `Public Data Exchange`.
+    pub name_en: String,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        let names = pdx_web::PortalSettings::default();
+        Self {
+            name_zh: names.name_zh,
+            name_en: names.name_en,
+        }
+    }
 }
 
 /// How e-mail (confirmation, invitation and password-reset links) goes out.
@@ -285,6 +308,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             mail: MailConfig::default(),
             accounting: AccountingConfig::default(),
+            portal: PortalConfig::default(),
         }
     }
 }

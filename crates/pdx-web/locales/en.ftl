@@ -1,0 +1,206 @@
+# The PDX portal in English. Every message here has a counterpart in zh-CN.ftl (a test checks).
+
+## Frame
+skip-to-content = Skip to main content
+nav-label = Main
+nav-home = Home
+nav-datasets = Datasets
+nav-organizations = Organisations
+nav-reports = Reports
+nav-api = API
+language-switch = Language
+crumbs-label = You are here
+footer-about = PDX publishes the city's public data. Every download and data request is recorded in a tamper-evident ledger that anyone can verify.
+footer-about-link = About PDX
+footer-api-docs = API documentation
+footer-dcat = DCAT catalogue
+footer-ckan = CKAN API
+footer-ledger-key = Ledger public key
+footer-checkpoint = Latest ledger checkpoint
+footer-accessibility = Accessibility
+
+## Home
+home-title = Find and use the city's public data
+home-lead = Search datasets published by the city's agencies. Open data can be downloaded straight away; other data can be requested for a stated purpose.
+home-total = Datasets published:
+home-themes = Browse by theme
+home-newest = Recently updated
+home-all-newest = All datasets, most recently updated first
+home-most-used = Most used in the last 30 days
+home-most-used-none = No downloads yet in the last 30 days.
+home-requests = { $count ->
+    [one] 1 request
+   *[other] { COUNT($count) } requests
+}
+home-how-title = How to get data
+home-how-open = Open data: download it at once, no account needed.
+home-how-conditional = Data shared on request: sign in with your organisation's account, request access stating your purpose, and the publishing agency decides.
+home-how-ledger = Every download and every decision is written to the circulation ledger, so that use of public data can be audited.
+
+## Search
+search-label = Search datasets
+search-placeholder = For example: bus stops, 空气质量
+search-button = Search
+search-hint = Search in Chinese or English. Use quotation marks for an exact phrase.
+search-title = All datasets
+search-title-for = Datasets matching “{ $query }”
+search-count = { $count ->
+    [one] 1 dataset
+   *[other] { COUNT($count) } datasets
+}
+search-none-title = No datasets match your search
+search-none-words = Check the spelling, or try fewer or more general words.
+search-none-filters = Remove some of the filters on the left.
+search-none-languages = Try the same subject in the other language.
+search-clear = Start a new search
+facets-label = Filter results
+facet-theme = Theme
+facet-publisher = Publisher
+facet-format = Format
+facet-opening = Availability to the public
+facet-sharing = Sharing between agencies
+facet-grade = Data grade
+facet-licence = Licence
+facet-remove = (remove this filter)
+sort-label = Sort by
+sort-relevance = Best match
+sort-modified = Recently updated
+sort-title = Title
+pager-label = Pages of results
+pager-previous = Previous
+pager-next = Next
+card-updated = updated
+card-formats = Formats
+
+## Classification
+class-opening = Availability to the public
+class-sharing = Sharing between agencies
+class-grade = Data grade
+class-rules-link = How data is classified
+opening-open = Open data
+opening-open-about = Anyone may download it, without an account. Downloads are recorded anonymously.
+opening-conditional = On request
+opening-conditional-about = Enterprises and organisations may request it for a stated purpose; the publishing agency reviews each request and sets the terms of use.
+opening-closed = Not open to the public
+opening-closed-about = This data is not released to the public. Its description is published so that people know it exists.
+sharing-unconditional = Shared with agencies
+sharing-unconditional-about = Government agencies receive it on request, without review.
+sharing-conditional = Shared with agencies on review
+sharing-conditional-about = Government agencies may request it; the publishing agency reviews each request.
+sharing-none = Not shared
+sharing-none-about = Not shared with other agencies.
+grade-general = General data
+grade-general-about = Data whose misuse would cause limited harm.
+grade-important = Important data
+grade-important-about = Data that could harm public interests if leaked or misused; never released as open data.
+grade-core = Core data
+grade-core-about = Data essential to national security and the economy; never open to the public and shared only under strict conditions.
+
+## Dataset
+dataset-published-by = Published by
+dataset-keywords = Keywords
+dataset-files = Files and services
+dataset-no-files = No files have been published for this dataset yet.
+dataset-classes = Who can get this data
+dataset-metadata = About this dataset
+dataset-withdrawn = Withdrawn.
+dataset-withdrawn-detail = The publisher has withdrawn this dataset: its description stays here for reference, but its data can no longer be obtained.
+file-withdrawn = No longer available
+dataset-machines = For developers and harvesters
+get-title = Can I have this data?
+get-open = Yes — download it now.
+get-open-detail = This is open data. You do not need an account.
+get-open-ledger = Each download is recorded in the public ledger, without personal details.
+get-download = Download
+get-conditional = Yes, on request.
+get-conditional-detail = Sign in with your organisation's account and request access, saying what you will use the data for. The publishing agency reviews the request and sets the terms.
+get-sign-in = Sign in to request access
+get-register = No account yet?
+get-register-link = Register your enterprise
+get-agencies-only = Only for government agencies.
+get-agencies-only-detail = This data is not open to the public. Government agencies can obtain it through inter-agency sharing.
+get-closed = Not available.
+get-closed-detail = This data is neither open to the public nor shared between agencies. Its description is published so that people know it exists.
+file-name = Name
+file-format = Format
+file-size = Size
+file-updated = Updated
+file-action = Get it
+file-download = Download
+file-open-api = Open the service
+file-on-request = On request
+meta-resource-code = Resource code
+meta-publisher = Publisher
+meta-frequency = Update frequency
+meta-themes = Themes
+meta-spatial = Area covered
+meta-temporal = Period covered
+meta-contact = Contact
+meta-licence = Licence
+meta-licence-agreement = Terms agreed for each grant of access
+meta-version = Version
+meta-first-published = First published
+meta-modified = Last updated
+frequency-continuous = Continuously updated
+frequency-hourly = Updated hourly
+frequency-daily = Updated daily
+frequency-weekly = Updated weekly
+frequency-monthly = Updated monthly
+frequency-quarterly = Updated quarterly
+frequency-annual = Updated yearly
+frequency-irregular = Updated irregularly
+frequency-unknown = Update frequency not stated
+
+## Organisations
+orgs-title = Organisations
+orgs-lead = The agencies that publish data on this platform.
+org-kind-agency = Government agency
+org-kind-enterprise = Enterprise
+org-kind-platform = Platform operator
+org-datasets = { $count ->
+    [one] 1 published dataset
+   *[other] { COUNT($count) } published datasets
+}
+org-no-datasets = This organisation has not published any datasets yet.
+org-all-datasets = See all its datasets
+org-reports = Annual reports
+org-no-reports = No annual report has been made public yet.
+
+## Reports
+reports-title = Annual reports
+reports-lead = Each year, agencies report what data they opened and shared, how they decided requests for access, and how much was used. These are the reports they have made public.
+reports-none = No agency has made an annual report public yet.
+reports-agency = Agency
+reports-year = Year
+reports-formats = Download
+report-year = Report for { $year }
+
+## About
+about-title = About PDX
+about-lead = PDX, the Public Data Exchange, is where the city's agencies publish their data and where other agencies, enterprises and residents obtain it — openly, by sharing between agencies, or under a licence — with every request recorded in a ledger that auditors can verify.
+about-ways = Three ways to get data
+about-classes = How data is classified
+about-classes-lead = Every dataset carries three labels, set by the publishing agency under the national rules for public data. Together they decide who may obtain it.
+about-grade-rule = The stricter label always wins: core data is never open to the public, and important data is never released as open data.
+
+## Accessibility
+a11y-title = Accessibility statement
+a11y-lead = We want everyone to be able to use this portal. It aims to meet the Web Content Accessibility Guidelines (WCAG) 2.1 at level AA.
+a11y-keyboard = Every page can be used with a keyboard alone, and the focus is always visible.
+a11y-no-script = Every page works without JavaScript.
+a11y-contrast = Text has a contrast ratio of at least 4.5:1, and colour is never the only way information is shown.
+a11y-languages = Every page is available in Chinese and English.
+a11y-report = If something does not work for you, please tell the platform's operator, quoting the page's address.
+
+## Errors
+error-not-found-title = Page not found
+error-not-found-body = There is no page at this address. It may have moved, or the dataset may have been withdrawn.
+error-forbidden-title = You cannot see this page
+error-forbidden-body = Your account does not give you access to this page. If you think it should, ask your organisation's administrator.
+error-unavailable-title = The service is busy
+error-unavailable-body = The platform cannot answer right now. Please try again in a few seconds.
+error-internal-title = Something went wrong
+error-internal-body = The platform could not show this page. The problem has been recorded; please try again later.
+error-go-home = Go to the home page
+error-search = Search datasets
+error-request-id = If you contact support, quote this reference:

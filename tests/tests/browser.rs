@@ -1,0 +1,246 @@
+//! The portal in a real browser: headless Chromium driven over WebDriver (Debian's `chromium`
+//! and `chromium-driver`), on the demo. Screenshots of every page visited are saved under
+//! `target/tmp/portal-screenshots/<test>/`.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions: a failed unwrap is a failed assertion"
+)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use pdx_tests::TestServer;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A headless Chromium under its own chromedriver; both stop when it is dropped.
+struct Browser {
+    client: Client,
+    driver: Child,
+    shots: PathBuf,
+    taken: usize,
+}
+
+impl Browser {
+    async fn start(test: &str, language: &str, width: u32, height: u32) -> Self {
+        for program in [CHROMEDRIVER, CHROMIUM] {
+            assert!(
+                std::path::Path::new(program).exists(),
+                "{program} is missing: the portal's browser tests need Debian's chromium and \
+                 chromium-driver (apt-get install chromium chromium-driver)"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".to_owned(),
+            serde_json::json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    format!("--window-size={width},{height}"),
+                    format!("--lang={language}"),
+                ],
+                "prefs": { "intl.accept_languages": language },
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let mut client = None;
+        for _ in 0..100 {
+            match ClientBuilder::new(connector.clone())
+                .capabilities(capabilities.clone())
+                .connect(&webdriver)
+                .await
+            {
+                Ok(connected) => {
+                    client = Some(connected);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let client = client.expect("chromedriver answers within 10 s");
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("portal-screenshots")
+            .join(test);
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots).unwrap();
+        Self {
+            client,
+            driver,
+            shots,
+            taken: 0,
+        }
+    }
+
+    async fn shot(&mut self, name: &str) {
+        self.taken += 1;
+        let png = self.client.screenshot().await.unwrap();
+        let path = self.shots.join(format!("{:02}-{name}.png", self.taken));
+        std::fs::write(&path, png).unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(5))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} does not appear: {e}"))
+    }
+
+    async fn close(mut self) {
+        self.client.clone().close().await.unwrap();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_visitor_searches_in_chinese_finds_a_dataset_and_reads_it_in_english() {
+    let server = TestServer::spawn_demo().await;
+    let mut browser = Browser::start("anonymous-visitor", "zh-CN", 1280, 900).await;
+    let c = browser.client.clone();
+
+    c.goto(&server.url("/")).await.unwrap();
+    assert_eq!(browser.text("h1").await, "查找和使用本市公共数据");
+    browser.shot("home-zh").await;
+
+    // Type into the search box and submit with the keyboard.
+    let q = c.find(Locator::Id("q")).await.unwrap();
+    q.send_keys("公交站点").await.unwrap();
+    // The suggestions appear under the box.
+    let suggestion = browser.wait_for("#q-suggestions a").await;
+    assert!(suggestion.text().await.unwrap().contains("公交"));
+    browser.shot("suggestions").await;
+    browser.click("form.search button[type=submit]").await;
+    browser.wait_for("#result-count").await;
+    assert!(browser.text("h1").await.contains("公交站点"));
+    let first = c.find(Locator::Css("ol.cards li.card h3 a")).await.unwrap();
+    assert!(first.html(true).await.unwrap().contains("<mark>"));
+    browser.shot("results-zh").await;
+
+    // Narrow by a facet, then open the bus stops.
+    browser.click(".facets a[href*='theme=TRAN']").await;
+    browser.wait_for(".facets a.on").await;
+    browser.click("a[href='/datasets/bus-stops']").await;
+    browser.wait_for("aside.get").await;
+    assert!(
+        browser
+            .text("aside.get")
+            .await
+            .contains("可以，现在就能下载")
+    );
+    browser.shot("dataset-zh").await;
+
+    // Switch to English: the same page, in English, remembered on the next page.
+    browser.click("a[hreflang='en']").await;
+    browser.wait_for("html[lang='en']").await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/datasets/bus-stops");
+    assert!(
+        browser
+            .text("aside.get")
+            .await
+            .contains("Yes — download it now.")
+    );
+    browser.shot("dataset-en").await;
+    c.goto(&server.url("/datasets?q=air%20quality"))
+        .await
+        .unwrap();
+    assert!(browser.text("h1").await.contains("air quality"));
+    browser.shot("results-en").await;
+
+    // A page that does not exist: the friendly page, with the request id.
+    c.goto(&server.url("/datasets/no-such-dataset"))
+        .await
+        .unwrap();
+    assert_eq!(browser.text("h1").await, "Page not found");
+    assert!(!browser.text(".request-id code").await.is_empty());
+    browser.shot("not-found-en").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn pages_work_on_a_phone_and_with_the_keyboard_alone() {
+    let server = TestServer::spawn_demo().await;
+    let mut browser = Browser::start("phone", "en", 390, 844).await;
+    let c = browser.client.clone();
+    c.goto(&server.url("/datasets/taxi-trips-2024"))
+        .await
+        .unwrap();
+    // Nothing is wider than the screen.
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow,
+        serde_json::Value::Bool(false),
+        "the page scrolls sideways"
+    );
+    assert!(browser.text("aside.get").await.contains("Yes, on request."));
+    browser.shot("dataset-phone").await;
+
+    // The first Tab reaches the skip link, which moves the focus to the main content.
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E004}")
+        .await
+        .unwrap();
+    let focused = c.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("class").await.unwrap().as_deref(),
+        Some("skip")
+    );
+    browser.shot("skip-link").await;
+    focused.send_keys("\u{E007}").await.unwrap();
+    let hash = c
+        .execute("return window.location.hash;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(hash, serde_json::Value::String("#main".to_owned()));
+    c.goto(&server.url("/")).await.unwrap();
+    browser.shot("home-phone").await;
+    browser.close().await;
+}

@@ -1,0 +1,306 @@
+//! The portal over real HTTP on the demo: pages in both languages, the language switch, search
+//! with facets and highlights, the dataset page's "can I have it", error pages, and what a
+//! hostile query string does.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "helpers outside #[test] functions: a failed unwrap is a failed assertion"
+)]
+
+use pdx_tests::{TestServer, header};
+
+async fn page(server: &TestServer, path: &str, language: Option<&str>) -> (u16, String) {
+    let mut request = server.client.get(server.url(path));
+    if let Some(language) = language {
+        request = request.header("accept-language", language);
+    }
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    if status < 300 {
+        let content_type = header(&response, "content-type").unwrap_or_default();
+        assert!(
+            content_type.starts_with("text/html"),
+            "GET {path}: {content_type}"
+        );
+    }
+    (status, response.text().await.expect("a body"))
+}
+
+#[tokio::test]
+async fn home_answers_in_chinese_by_default_and_in_english_when_asked() {
+    let server = TestServer::spawn_demo().await;
+    let (status, zh) = page(&server, "/", None).await;
+    assert_eq!(status, 200);
+    assert!(zh.contains(r#"<html lang="zh-CN">"#));
+    assert!(zh.contains("查找和使用本市公共数据"));
+    assert!(zh.contains("按主题浏览"));
+    assert!(!zh.contains("[["), "a translation is missing");
+
+    let (status, en) = page(&server, "/", Some("en-GB,en;q=0.9,zh;q=0.5")).await;
+    assert_eq!(status, 200);
+    assert!(en.contains(r#"<html lang="en">"#));
+    assert!(en.contains("Find and use the city"));
+    assert!(en.contains("Browse by theme"));
+    // The newest datasets are listed, with links to their pages.
+    assert!(en.contains(r#"href="/datasets/"#));
+}
+
+#[tokio::test]
+async fn language_switch_is_remembered_and_returns_only_to_local_pages() {
+    let server = TestServer::spawn().await;
+    let switched = server.get("/lang/en?next=/datasets%3Fq%3Dbus").await;
+    assert_eq!(switched.status(), 303);
+    assert_eq!(header(&switched, "location").unwrap(), "/datasets?q=bus");
+    let cookie = header(&switched, "set-cookie").unwrap();
+    assert!(cookie.starts_with("pdx_lang=en"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+
+    let page = server
+        .client
+        .get(server.url("/datasets"))
+        .header("cookie", "pdx_lang=en")
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"<html lang="en">"#), "the cookie wins");
+
+    for hostile in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let next = pdx_tests::urlencode(hostile);
+        let switched = server.get(&format!("/lang/zh?next={next}")).await;
+        assert_eq!(switched.status(), 303);
+        assert_eq!(header(&switched, "location").unwrap(), "/", "{hostile}");
+    }
+    let (status, _) = page_status(&server, "/lang/fr").await;
+    assert_eq!(status, 404);
+}
+
+async fn page_status(server: &TestServer, path: &str) -> (u16, String) {
+    let response = server.get(path).await;
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn search_in_chinese_finds_datasets_with_highlights_facets_and_paging() {
+    let server = TestServer::spawn_demo().await;
+    let (status, body) = page(&server, "/datasets?q=%E5%85%AC%E4%BA%A4", None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#"href="/datasets/bus-stops""#), "{body}");
+    assert!(
+        body.contains("<mark>公交</mark>"),
+        "matched words are marked"
+    );
+    assert!(body.contains("与“公交”相关的数据集"));
+    // Facets are links that add a filter, keeping the query.
+    assert!(
+        body.contains("/datasets?q=%E5%85%AC%E4%BA%A4&amp;theme=TRAN"),
+        "{body}"
+    );
+
+    let (_, filtered) = page(&server, "/datasets?q=%E5%85%AC%E4%BA%A4&theme=TRAN", None).await;
+    assert!(
+        filtered.contains(r#"aria-current="true""#),
+        "the chosen facet is marked"
+    );
+    let (_, elsewhere) = page(&server, "/datasets?q=%E5%85%AC%E4%BA%A4&theme=HEAL", None).await;
+    assert!(elsewhere.contains("没有找到符合条件的数据集"));
+
+    // All datasets, page 2, sorted by title, in English.
+    let (status, paged) = page(&server, "/datasets?sort=title&page=2", Some("en")).await;
+    assert_eq!(status, 200);
+    assert!(paged.contains(r#"rel="prev""#));
+    assert!(paged.contains(r#"<span aria-current="page">2</span>"#));
+}
+
+#[tokio::test]
+async fn dataset_page_says_who_can_have_the_data_and_how() {
+    let server = TestServer::spawn_demo().await;
+    let (status, open) = page(&server, "/datasets/bus-stops", Some("en")).await;
+    assert_eq!(status, 200);
+    assert!(open.contains("Yes — download it now."));
+    assert!(
+        open.contains("/data\" download"),
+        "a download link for the open file"
+    );
+    assert!(open.contains("Open data"));
+    assert!(
+        open.contains("/dataset/") && open.contains(".ttl"),
+        "DCAT link"
+    );
+    assert!(open.contains("package_show?id=bus-stops"), "CKAN link");
+    assert!(!open.contains(">open<"), "no internal codes on screen");
+
+    let (_, conditional) = page(&server, "/datasets/taxi-trips-2024", Some("en")).await;
+    assert!(conditional.contains("Yes, on request."));
+    assert!(conditional.contains("/sign-in?next=/datasets/taxi-trips-2024"));
+    assert!(
+        !conditional.contains("/data\" download"),
+        "no download link"
+    );
+
+    let (_, agencies) = page(&server, "/datasets/infectious-disease-weekly", None).await;
+    assert!(agencies.contains("仅限政务部门获取。"));
+    let (_, closed) = page(&server, "/datasets/inpatient-records", None).await;
+    assert!(closed.contains("暂不提供。"));
+    assert!(closed.contains("核心数据"));
+}
+
+#[tokio::test]
+async fn unknown_pages_get_a_friendly_page_and_unknown_api_paths_a_problem() {
+    let server = TestServer::spawn().await;
+    let response = server
+        .client
+        .get(server.url("/no-such-page"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let request_id = header(&response, "x-request-id").unwrap();
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Page not found"));
+    assert!(body.contains(&request_id), "the request id is on the page");
+
+    let (status, body) = page(&server, "/datasets/no-such-dataset", None).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("页面不存在"));
+
+    let api = server.get("/api/v1/no-such-thing").await;
+    assert_eq!(api.status(), 404);
+    assert_eq!(
+        header(&api, "content-type").unwrap(),
+        "application/problem+json"
+    );
+}
+
+#[tokio::test]
+async fn drafts_datasets_in_review_and_withdrawn_ones_are_not_shown_to_the_public() {
+    let server = TestServer::spawn_demo().await;
+    // The demo leaves these in the draft and in-review states.
+    for slug in ["schools", "energy-consumption"] {
+        let (status, _) = page_status(&server, &format!("/datasets/{slug}")).await;
+        assert_eq!(status, 404, "{slug}");
+        let (_, organisation) = page(&server, "/organizations/sz-statistics", None).await;
+        assert!(
+            !organisation.contains(&format!("/datasets/{slug}\"")),
+            "{slug}"
+        );
+    }
+    let (_, results) = page(&server, "/datasets?q=%E4%B8%AD%E5%B0%8F%E5%AD%A6", None).await;
+    assert!(
+        !results.contains("/datasets/schools\""),
+        "the draft is not found by search"
+    );
+    // A withdrawn dataset keeps its page, says so, and offers no data.
+    let (status, withdrawn) =
+        page(&server, "/datasets/business-registrations-2024", Some("en")).await;
+    assert_eq!(status, 200);
+    assert!(withdrawn.contains("The publisher has withdrawn this dataset"));
+    assert!(!withdrawn.contains("/data\" download"));
+    assert!(!withdrawn.contains("Can I have this data?"));
+    // A published one for contrast.
+    let (status, _) = page_status(&server, "/datasets/population-by-district").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn hostile_query_strings_are_escaped_bounded_and_harmless() {
+    let server = TestServer::spawn_demo().await;
+    let script = pdx_tests::urlencode("<script>alert(1)</script>\"'");
+    let (status, body) = page(&server, &format!("/datasets?q={script}"), None).await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("<script>alert(1)"), "the query is escaped");
+    assert!(body.contains("&lt;script&gt;"));
+
+    let long = "公".repeat(5_000);
+    let (status, body) = page(
+        &server,
+        &format!("/datasets?q={}", pdx_tests::urlencode(&long)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        !body.contains(&"公".repeat(201)),
+        "the query is cut to 200 characters"
+    );
+
+    for query in [
+        "page=999999999",
+        "page=-3",
+        "page=abc",
+        "sort=%00",
+        "theme=%ff%fe",
+        "q=%22unclosed",
+    ] {
+        let (status, _) = page(&server, &format!("/datasets?{query}"), None).await;
+        assert_eq!(status, 200, "{query}");
+    }
+    let (status, _) = page(&server, "/organizations/%3Cscript%3E", None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn pages_allow_their_own_stylesheet_and_forms_and_nothing_else() {
+    let server = TestServer::spawn().await;
+    let response = server.get("/").await;
+    assert_eq!(response.status(), 200);
+    let policy = header(&response, "content-security-policy").unwrap();
+    assert!(policy.contains("style-src 'self'"), "{policy}");
+    assert!(policy.contains("form-action 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let body = response.text().await.unwrap();
+    let stylesheet = body
+        .split(r#"rel="stylesheet" href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let css = server.get(&stylesheet).await;
+    assert_eq!(css.status(), 200);
+    assert!(header(&css, "cache-control").unwrap().contains("immutable"));
+    assert!(
+        header(&css, "content-type")
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let (status, _) = page_status(&server, "/static/pdx-000000000000.css").await;
+    assert_eq!(status, 404);
+
+    // The API keeps its own policy.
+    let api = server.get("/api/v1/themes").await;
+    let policy = header(&api, "content-security-policy").unwrap();
+    assert!(policy.starts_with("default-src 'none'"));
+    assert!(policy.contains("form-action 'none'"));
+}
+
+#[tokio::test]
+async fn organisation_pages_list_agencies_and_their_datasets() {
+    let server = TestServer::spawn_demo().await;
+    let (status, list) = page(&server, "/organizations", Some("en")).await;
+    assert_eq!(status, 200);
+    assert!(list.contains(r#"href="/organizations/sz-transport""#));
+    let (status, transport) = page(&server, "/organizations/sz-transport", Some("en")).await;
+    assert_eq!(status, 200);
+    assert!(transport.contains(r#"href="/datasets/bus-stops""#));
+    assert!(transport.contains("Annual reports"));
+    let (status, _) = page(&server, "/reports", None).await;
+    assert_eq!(status, 200);
+    for path in ["/about", "/accessibility"] {
+        let (status, body) = page(&server, path, Some("en")).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(!body.contains("[["), "{path} misses a translation");
+    }
+}
