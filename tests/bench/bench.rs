@@ -1102,6 +1102,27 @@ impl Scenario {
                     connections,
                 )
             }),
+            Self::Ready(Load::get("portal home page", "/".to_owned(), connections)),
+            Self::Ready(Load {
+                // The same varied searches as the API's, as the portal's result pages.
+                request_lua: Some(VARIED_SEARCH_LUA.replace("/api/v1/datasets?", "/datasets?")),
+                ..Load::get(
+                    "portal search results page, varied",
+                    format!("/datasets?q={}", pdx_tests::urlencode("空气质量")),
+                    connections,
+                )
+            }),
+            Self::Ready(Load {
+                request_lua: Some(seeded_threads_lua(&format!(
+                    "request = function()\n  return wrk.format(nil, \"/datasets/bench-\" .. math.random(0, {}))\nend\n",
+                    datasets - 1
+                ))),
+                ..Load::get(
+                    "portal dataset page, varied",
+                    format!("/datasets/bench-{}", datasets / 2),
+                    connections,
+                )
+            }),
             Self::Proof { connections },
         ]
     }

@@ -244,3 +244,68 @@ async fn pages_work_on_a_phone_and_with_the_keyboard_alone() {
     browser.shot("home-phone").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_member_signs_in_sees_the_workspace_and_signs_out() {
+    let server = TestServer::spawn_demo().await;
+    let mut browser = Browser::start("sign-in", "zh-CN", 1280, 900).await;
+    let c = browser.client.clone();
+    c.goto(&server.url("/datasets/taxi-trips-2024"))
+        .await
+        .unwrap();
+    browser.click("aside.get a.button").await;
+    browser.wait_for("form[action='/sign-in']").await;
+    browser.shot("sign-in-zh").await;
+    // A wrong password: the error summary, focused on the field.
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("member@pengcheng-mobility.demo.pdx")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("wrong")
+        .await
+        .unwrap();
+    browser
+        .click("form[action='/sign-in'] button[type=submit]")
+        .await;
+    browser.wait_for(".error-summary").await;
+    assert!(
+        browser
+            .text(".error-summary")
+            .await
+            .contains("电子邮箱或密码不正确")
+    );
+    browser.shot("sign-in-error-zh").await;
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("pdx-demo-2026")
+        .await
+        .unwrap();
+    browser
+        .click("form[action='/sign-in'] button[type=submit]")
+        .await;
+    // Back on the dataset the member came from, signed in.
+    browser.wait_for("aside.get").await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/datasets/taxi-trips-2024"
+    );
+    browser.click("a[href='/workspace']").await;
+    browser.wait_for("ul.grants, .work").await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/workspace/enterprise"
+    );
+    assert!(browser.text("h1").await.contains("本单位的数据使用"));
+    browser.shot("workspace-enterprise-zh").await;
+    browser.click("form[action='/sign-out'] button").await;
+    browser.wait_for("a[href^='/sign-in']").await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    browser.shot("signed-out").await;
+    browser.close().await;
+}

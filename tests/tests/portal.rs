@@ -304,3 +304,267 @@ async fn organisation_pages_list_agencies_and_their_datasets() {
         assert!(!body.contains("[["), "{path} misses a translation");
     }
 }
+
+/// The value of a cookie set by a response.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_owned())
+}
+
+fn hidden(body: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    body.split(&marker)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no hidden {name}"))
+        .to_owned()
+}
+
+/// Signs in through the form; returns the session cookie.
+async fn sign_in(server: &TestServer, email: &str) -> String {
+    let form = server.get("/sign-in").await;
+    let bound = set_cookie(&form, "pdx_form").expect("the form's cookie");
+    let token = hidden(&form.text().await.unwrap(), "csrf");
+    let signed_in = server
+        .client
+        .post(server.url("/sign-in"))
+        .header("cookie", format!("pdx_form={bound}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(pdx_tests::form_encode(&[
+            ("csrf", &token),
+            ("next", "/workspace"),
+            ("email", email),
+            ("password", "pdx-demo-2026"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303, "{email} signs in");
+    assert_eq!(header(&signed_in, "location").unwrap(), "/workspace");
+    let raw = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("pdx_session="))
+        .unwrap()
+        .to_owned();
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Lax"),
+        "{raw}"
+    );
+    assert!(!raw.contains("Secure"), "not over plain http: {raw}");
+    set_cookie(&signed_in, "pdx_session").unwrap()
+}
+
+async fn get_with(server: &TestServer, path: &str, session: &str) -> reqwest::Response {
+    server
+        .client
+        .get(server.url(path))
+        .header("cookie", format!("pdx_session={session}"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_form_posted_without_its_token_is_refused_and_changes_nothing() {
+    let server = TestServer::spawn_demo().await;
+    // Sign-in without the form's token, or with a token of another browser.
+    let refused = server
+        .client
+        .post(server.url("/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=member%40pengcheng-mobility.demo.pdx&password=pdx-demo-2026")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(set_cookie(&refused, "pdx_session").is_none());
+    let forged = server
+        .client
+        .post(server.url("/sign-in"))
+        .header("cookie", "pdx_form=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb&email=member%40pengcheng-mobility.demo.pdx&password=pdx-demo-2026")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged.text().await.unwrap().contains("表单已失效"));
+
+    // Sign-out without the session's token leaves the session alive.
+    let session = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    let refused = server
+        .client
+        .post(server.url("/sign-out"))
+        .header("cookie", format!("pdx_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        get_with(&server, "/workspace/enterprise", &session)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn signing_out_revokes_the_session_on_the_server() {
+    let server = TestServer::spawn_demo().await;
+    let session = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    let workspace = get_with(&server, "/workspace", &session).await;
+    assert_eq!(workspace.status(), 303);
+    assert_eq!(
+        header(&workspace, "location").unwrap(),
+        "/workspace/enterprise"
+    );
+    let page = get_with(&server, "/workspace/enterprise", &session).await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("grants of access"), "the enterprise's grants");
+    assert!(body.contains("<meter"), "usage against quota as bars");
+    let token = hidden(&body, "csrf");
+
+    let signed_out = server
+        .client
+        .post(server.url("/sign-out"))
+        .header("cookie", format!("pdx_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 303);
+    assert_eq!(set_cookie(&signed_out, "pdx_session").as_deref(), Some(""));
+    // The old cookie, replayed, is worth nothing: the session was revoked in the database.
+    let replayed = get_with(&server, "/workspace/enterprise", &session).await;
+    assert_eq!(replayed.status(), 303);
+    assert!(
+        header(&replayed, "location")
+            .unwrap()
+            .starts_with("/sign-in")
+    );
+    // A sibling process sharing the database refuses it too.
+    let sibling = server.sibling().await;
+    let elsewhere = server
+        .client
+        .get(sibling.url("/workspace/enterprise"))
+        .header("cookie", format!("pdx_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 303);
+}
+
+#[tokio::test]
+async fn each_workspace_refuses_the_wrong_role() {
+    let server = TestServer::spawn_demo().await;
+    let enterprise = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    let agency = sign_in(&server, "reviewer@sz-miit.demo.pdx").await;
+    let auditor = sign_in(&server, "auditor@demo.pdx").await;
+    for (session, own, others) in [
+        (
+            &enterprise,
+            "/workspace/enterprise",
+            ["/workspace/agency", "/workspace/audit"],
+        ),
+        (
+            &agency,
+            "/workspace/agency",
+            ["/workspace/enterprise", "/workspace/audit"],
+        ),
+        (
+            &auditor,
+            "/workspace/audit",
+            ["/workspace/enterprise", "/workspace/agency"],
+        ),
+    ] {
+        let page = get_with(&server, own, session).await;
+        assert_eq!(page.status(), 200, "{own}");
+        let body = page.text().await.unwrap();
+        assert!(!body.contains("[["), "{own} misses a translation");
+        for other in others {
+            let refused = get_with(&server, other, session).await;
+            assert_eq!(refused.status(), 403, "{own} user at {other}");
+            assert!(
+                refused
+                    .text()
+                    .await
+                    .unwrap()
+                    .contains("You cannot see this page")
+            );
+        }
+    }
+    // Signed out, a workspace asks to sign in first and comes back after.
+    let anonymous = server.get("/workspace/audit").await;
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(
+        header(&anonymous, "location").unwrap(),
+        "/sign-in?next=%2Fworkspace%2Faudit"
+    );
+    // The auditor sees the ledger verified; the reviewer sees the review queue.
+    let audit = get_with(&server, "/workspace/audit", &auditor)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(audit.contains("Verified"), "{audit}");
+    let review = get_with(&server, "/workspace/agency", &agency)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(review.contains("Review queue"));
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_said_next_to_the_form_without_saying_which_part() {
+    let server = TestServer::spawn_demo().await;
+    let form = server.get("/sign-in?next=//evil.example").await;
+    let bound = set_cookie(&form, "pdx_form").unwrap();
+    let body = form.text().await.unwrap();
+    assert_eq!(
+        hidden(&body, "next"),
+        "/workspace",
+        "only local pages after sign-in"
+    );
+    let token = hidden(&body, "csrf");
+    let wrong = server
+        .client
+        .post(server.url("/sign-in"))
+        .header("cookie", format!("pdx_form={bound}"))
+        .header("accept-language", "en")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(pdx_tests::form_encode(&[
+            ("csrf", &token),
+            ("email", "member@pengcheng-mobility.demo.pdx"),
+            ("password", "not-the-password"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 422);
+    assert!(set_cookie(&wrong, "pdx_session").is_none());
+    let body = wrong.text().await.unwrap();
+    assert!(body.contains("The e-mail address or password is not right."));
+    assert!(body.contains(r#"class="error-summary""#));
+    assert!(
+        body.contains("member@pengcheng-mobility.demo.pdx"),
+        "the address is kept"
+    );
+    assert!(
+        !body.contains("not-the-password"),
+        "the password is never echoed"
+    );
+}

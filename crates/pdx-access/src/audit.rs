@@ -46,6 +46,8 @@ impl Outcome {
 pub enum AuditKind {
     /// A password sign-in (success or failure).
     SignIn,
+    /// A portal session was ended by signing out.
+    SignOut,
     /// An API key exchanged for a token (success or failure).
     ClientCredentials,
     /// A used refresh token was presented again; its family was revoked.
@@ -148,6 +150,7 @@ impl AuditKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::SignIn => "sign_in",
+            Self::SignOut => "sign_out",
             Self::ClientCredentials => "client_credentials",
             Self::RefreshTokenReuse => "refresh_token_reuse",
             Self::TokenRevoked => "token_revoked",

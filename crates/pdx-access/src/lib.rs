@@ -16,6 +16,7 @@ pub mod revocation;
 pub mod secrets;
 pub mod service;
 pub mod service_accounts;
+pub mod sessions;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -151,7 +151,7 @@ pub struct BootstrapAdmin {
 #[derive(Debug, Clone)]
 pub struct AccessService {
     db: Database,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     tokens: TokenService,
     passwords: PasswordHasher,
     pub(crate) throttle: Arc<LoginThrottle>,
@@ -268,15 +268,16 @@ impl AccessService {
         chrono::Duration::from_std(self.settings.refresh_ttl).unwrap_or(chrono::Duration::days(30))
     }
 
-    /// The `password` grant: e-mail and password, optionally choosing the organisation
-    /// (slug or id) for users in several.
-    pub async fn sign_in(
+    /// Checks an e-mail and password (throttled, audited when refused) and chooses the
+    /// membership to act in: the organisation given (slug or id), else the first. Sign-in by
+    /// token and by portal session both start here.
+    pub(crate) async fn check_password(
         &self,
         email: &str,
         password: &str,
         organization: Option<&str>,
         context: &RequestContext,
-    ) -> Result<TokenGrant, AccessError> {
+    ) -> Result<(User, Membership), AccessError> {
         let account = email.trim().to_lowercase();
         let address = context.client_address.as_deref();
         // Before any argon2 work: a throttled attempt costs a map lookup, and is recorded once
@@ -337,7 +338,22 @@ impl AccessService {
             None => memberships.into_iter().next(),
         }
         .ok_or(AccessError::NotAMember)?;
+        Ok((user, membership))
+    }
 
+    /// The `password` grant: e-mail and password, optionally choosing the organisation
+    /// (slug or id) for users in several.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        organization: Option<&str>,
+        context: &RequestContext,
+    ) -> Result<TokenGrant, AccessError> {
+        let (user, membership) = self
+            .check_password(email, password, organization, context)
+            .await?;
+        let user_id = user.id;
         let subject = TokenSubject {
             user: user.id,
             org: membership.organization.id,

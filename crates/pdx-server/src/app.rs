@@ -125,6 +125,7 @@ impl Application {
                 name_zh: config.portal.name_zh.clone(),
                 name_en: config.portal.name_en.clone(),
             },
+            edge.https,
         ));
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {

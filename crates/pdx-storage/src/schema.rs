@@ -87,6 +87,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Signed-in sessions of the web portal; the cookie's secret is stored only as a hash.
+    web_sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        organization_id -> Text,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     /// Machine-client credentials; the secret is stored only as a keyed hash.
     api_keys (id) {
         id -> Text,
@@ -427,6 +440,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     memberships,
     refresh_tokens,
+    web_sessions,
     api_keys,
     audit_events,
     licences,

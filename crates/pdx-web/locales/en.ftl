@@ -115,8 +115,6 @@ get-download = Download
 get-conditional = Yes, on request.
 get-conditional-detail = Sign in with your organisation's account and request access, saying what you will use the data for. The publishing agency reviews the request and sets the terms.
 get-sign-in = Sign in to request access
-get-register = No account yet?
-get-register-link = Register your enterprise
 get-agencies-only = Only for government agencies.
 get-agencies-only-detail = This data is not open to the public. Government agencies can obtain it through inter-agency sharing.
 get-closed = Not available.
@@ -150,6 +148,82 @@ frequency-quarterly = Updated quarterly
 frequency-annual = Updated yearly
 frequency-irregular = Updated irregularly
 frequency-unknown = Update frequency not stated
+
+## Accounts
+account-sign-in = Sign in
+account-workspace = My workspace
+account-sign-out = Sign out
+sign-in-title = Sign in
+sign-in-email = E-mail address
+sign-in-password = Password
+sign-in-button = Sign in
+sign-in-missing = Enter your e-mail address and password.
+sign-in-invalid = The e-mail address or password is not right.
+sign-in-throttled = Too many attempts. Wait a few minutes, then try again.
+sign-in-unconfirmed = Confirm your e-mail address first: follow the link in the message we sent you.
+sign-in-no-organisation = Your account does not belong to any organisation yet. Ask your organisation's administrator to add you.
+form-error-summary = There is a problem
+form-expired-title = This form has expired
+form-expired-body = For your security, forms can only be sent from the page that showed them, for a limited time. Nothing was changed.
+form-expired-back = Go back and try again
+
+## Workspaces
+workspace-tasks = Your tasks
+workspace-overview = Overview
+workspace-enterprise-title = Your organisation's data
+workspace-agency-title = Your agency's datasets
+workspace-audit-title = Audit
+workspace-grants = { $count ->
+    [one] 1 grant of access
+   *[other] { COUNT($count) } grants of access
+}
+workspace-no-grants = Your organisation has no grants yet. Find a dataset and request access to it.
+workspace-requests = { $count ->
+    [one] Access requests (1 awaiting a decision)
+   *[other] Access requests ({ COUNT($count) } awaiting a decision)
+}
+workspace-no-requests = Your organisation has not requested access to any data yet.
+workspace-queue = { $count ->
+    [one] Review queue (1)
+   *[other] Review queue ({ COUNT($count) })
+}
+workspace-queue-empty = No requests are waiting for a decision.
+workspace-datasets = { $count ->
+    [one] 1 dataset
+   *[other] { COUNT($count) } datasets
+}
+grant-active = In force
+grant-expired = Expired
+grant-suspended = Suspended
+grant-revoked = Revoked
+grant-valid = valid
+grant-requests = Requests
+grant-bytes = Data received
+grant-no-limit = no limit
+request-dataset = Dataset
+request-purpose = Purpose
+request-submitted = Submitted
+request-state = State
+request-submitted-state = Awaiting decision
+request-approved = Approved
+request-rejected = Rejected
+request-withdrawn = Withdrawn
+purpose-research = Research
+purpose-public-service = Public service
+purpose-product-development = Product development
+purpose-education = Education
+purpose-journalism = Journalism
+purpose-statistics = Statistics
+status-draft = Draft
+status-in-review = In review
+status-published = Published
+status-withdrawn = Withdrawn
+audit-ledger = The circulation ledger
+audit-verified = Verified: the latest checkpoint is signed and extends the one before it
+audit-problems = Problems found
+audit-size = Entries
+audit-latest = Entries covered by the latest signed checkpoint
+audit-checked = Checked at
 
 ## Organisations
 orgs-title = Organisations

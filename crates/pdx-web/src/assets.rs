@@ -51,6 +51,6 @@ pub(crate) async fn static_asset(req: HttpRequest, name: web::Path<String>) -> H
             .content_type(asset.content_type)
             .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
             .body(asset.body),
-        None => crate::error::not_found_page(&crate::page::Ctx::of(&req)),
+        None => crate::error::not_found_page(&crate::page::Ctx::load(&req).await),
     }
 }

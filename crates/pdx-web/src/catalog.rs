@@ -231,7 +231,7 @@ pub(crate) fn cards(rendered: &[Vec<u8>]) -> Vec<Card> {
 /// The home page: search, themes with counts, newest and most used datasets.
 #[get("/")]
 pub(crate) async fn home(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
-    let ctx = Ctx::of(&req);
+    let ctx = Ctx::load(&req).await;
     finish(home_page(ctx, &state).await)
 }
 
@@ -341,7 +341,7 @@ fn search_box(ctx: &Ctx, form: Option<&SearchForm>, large: bool) -> Markup {
 /// Search results with facets, highlights and paging.
 #[get("/datasets")]
 pub(crate) async fn search(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
-    let ctx = Ctx::of(&req);
+    let ctx = Ctx::load(&req).await;
     let form = SearchForm::parse(req.query_string());
     finish(search_page(ctx, &state, form).await)
 }
@@ -590,7 +590,7 @@ pub(crate) async fn dataset(
     state: web::Data<WebState>,
     slug: web::Path<String>,
 ) -> HttpResponse {
-    let ctx = Ctx::of(&req);
+    let ctx = Ctx::load(&req).await;
     finish(dataset_page(ctx, &state, &slug).await)
 }
 
@@ -765,7 +765,6 @@ fn how_to_get(ctx: &Ctx, view: &DatasetView) -> Markup {
                 }
                 OpeningClass::Conditional => {
                     a.button href={ "/sign-in?next=/datasets/" (view.dataset.slug) } { (ctx.t("get-sign-in")) }
-                    p.small { (ctx.t("get-register")) " " a href="/register" { (ctx.t("get-register-link")) } }
                 }
                 OpeningClass::Closed => {}
             }

@@ -128,7 +128,7 @@ pub fn not_found_page(ctx: &Ctx) -> HttpResponse {
 
 /// The portal's answer to a path no route took.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    not_found_page(&Ctx::of(&req))
+    not_found_page(&Ctx::load(&req).await)
 }
 
 /// A page's result: the page, or the error page in the visitor's language.

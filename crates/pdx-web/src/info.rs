@@ -14,7 +14,7 @@ use crate::words;
 /// The annual disclosure reports agencies have made public.
 #[get("/reports")]
 pub(crate) async fn reports(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
-    let ctx = Ctx::of(&req);
+    let ctx = Ctx::load(&req).await;
     finish(reports_page(ctx, &state).await)
 }
 
@@ -72,7 +72,7 @@ async fn reports_page(ctx: Ctx, state: &WebState) -> PageResult {
 /// What PDX is, how data is obtained and what each class means.
 #[get("/about")]
 pub(crate) async fn about(req: HttpRequest) -> HttpResponse {
-    let ctx = Ctx::of(&req);
+    let ctx = Ctx::load(&req).await;
     let lang = ctx.lang;
     let content = html! {
         h1 { (ctx.t("about-title")) }
@@ -114,7 +114,7 @@ pub(crate) async fn about(req: HttpRequest) -> HttpResponse {
 /// The accessibility statement.
 #[get("/accessibility")]
 pub(crate) async fn accessibility(req: HttpRequest) -> HttpResponse {
-    let ctx = Ctx::of(&req);
+    let ctx = Ctx::load(&req).await;
     let content = html! {
         h1 { (ctx.t("a11y-title")) }
         p.lead { (ctx.t("a11y-lead")) }

@@ -8,7 +8,9 @@ pub mod i18n;
 pub mod info;
 pub mod organizations;
 pub mod page;
+pub mod session;
 pub mod words;
+pub mod workspace;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -97,6 +99,8 @@ pub struct WebState {
     pub clock: Arc<dyn Clock>,
     /// Names.
     pub settings: PortalSettings,
+    /// Whether the portal is reached over https (cookies are then `Secure`).
+    pub https: bool,
     licences: Arc<Kept<Vec<(String, String)>>>,
     most_used: Arc<Kept<Vec<(String, String, i64)>>>,
 }
@@ -118,8 +122,10 @@ impl WebState {
         ledger: LedgerService,
         clock: Arc<dyn Clock>,
         settings: PortalSettings,
+        https: bool,
     ) -> Self {
         Self {
+            https,
             access,
             catalog,
             licensing,
@@ -207,6 +213,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(info::reports)
         .service(info::about)
         .service(info::accessibility)
+        .service(session::sign_in_form)
+        .service(session::sign_in)
+        .service(session::sign_out)
+        .service(workspace::workspace)
+        .service(workspace::enterprise)
+        .service(workspace::agency)
+        .service(workspace::audit)
         .service(assets::static_asset)
         .service(switch_language);
 }
@@ -221,7 +234,7 @@ async fn switch_language(req: HttpRequest, lang: web::Path<String>) -> HttpRespo
             .filter(|next| is_local_path(next))
             .unwrap_or_else(|| "/".to_owned());
     let Some(lang) = Lang::from_slug(&lang) else {
-        return error::not_found_page(&page::Ctx::of(&req));
+        return error::not_found_page(&page::Ctx::load(&req).await);
     };
     let https = req.connection_info().scheme() == "https";
     let cookie = actix_web::cookie::Cookie::build(LANG_COOKIE, lang.slug())

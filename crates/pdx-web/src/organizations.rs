@@ -19,7 +19,7 @@ pub(crate) async fn list_organizations(
     req: HttpRequest,
     state: web::Data<WebState>,
 ) -> HttpResponse {
-    let ctx = Ctx::of(&req);
+    let ctx = Ctx::load(&req).await;
     finish(organizations_page(ctx, &state).await)
 }
 
@@ -64,7 +64,7 @@ pub(crate) async fn organization(
     state: web::Data<WebState>,
     slug: web::Path<String>,
 ) -> HttpResponse {
-    let ctx = Ctx::of(&req);
+    let ctx = Ctx::load(&req).await;
     finish(organization_page(ctx, &state, &slug).await)
 }
 

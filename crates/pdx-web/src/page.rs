@@ -1,8 +1,6 @@
 //! What every page shares: the request's context (language, path, request id) and the frame
 //! around a page's content (header with navigation and the language switch, footer).
 
-use std::future::{Ready, ready};
-
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
@@ -24,6 +22,8 @@ pub struct Ctx {
     pub request_id: String,
     /// The portal's name in the visitor's language.
     pub site: String,
+    /// The signed-in session, if any.
+    pub session: Option<pdx_access::sessions::Session>,
 }
 
 impl Ctx {
@@ -53,7 +53,23 @@ impl Ctx {
             here,
             request_id,
             site,
+            session: None,
         }
+    }
+
+    /// The context of a request, with the session its cookie names (read from the database;
+    /// a request without the cookie costs nothing more).
+    pub async fn load(req: &HttpRequest) -> Self {
+        let mut ctx = Self::of(req);
+        let secret = req.cookie(crate::session::SESSION_COOKIE);
+        if let (Some(secret), Some(state)) = (secret, req.app_data::<web::Data<WebState>>()) {
+            match state.access.session(secret.value()).await {
+                Ok(session) => ctx.session = session,
+                // The page is still shown, as to someone signed out.
+                Err(error) => tracing::warn!(%error, "cannot read the portal session"),
+            }
+        }
+        ctx
     }
 
     /// A message in the visitor's language.
@@ -64,10 +80,11 @@ impl Ctx {
 
 impl FromRequest for Ctx {
     type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Ctx::of(req)))
+        let req = req.clone();
+        Box::pin(async move { Ok(Ctx::load(&req).await) })
     }
 }
 
@@ -116,6 +133,7 @@ pub fn frame(ctx: &Ctx, title: &str, content: Markup) -> Markup {
                         }
                         div.tools {
                             (language_switch(ctx))
+                            (account(ctx))
                         }
                     }
                 }
@@ -143,6 +161,26 @@ fn language_switch(ctx: &Ctx) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// Sign in, or who is signed in with their workspace and sign-out.
+fn account(ctx: &Ctx) -> Markup {
+    match &ctx.session {
+        None => {
+            let next =
+                serde_urlencoded::to_string([("next", ctx.here.as_str())]).unwrap_or_default();
+            html! { a.account href={ "/sign-in?" (next) } { (ctx.t("account-sign-in")) } }
+        }
+        Some(session) => html! {
+            div.account {
+                a href="/workspace" title={ (session.organization_name) " · " (session.email) } { (ctx.t("account-workspace")) }
+                form.inline method="post" action="/sign-out" {
+                    input type="hidden" name="csrf" value=(session.csrf_token);
+                    button.link type="submit" { (ctx.t("account-sign-out")) }
+                }
+            }
+        },
     }
 }
 

@@ -1,0 +1,389 @@
+//! The signed-in workspaces: each role's landing page with its tasks and figures. The rights
+//! are the services' own (the same permission checks as the API); a workspace refuses the
+//! wrong role with the 403 page.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use maud::{Markup, html};
+use pdx_core::{OrgKind, PageRequest, Principal, Role};
+use pdx_licensing::model::{GrantState, RequestStatus};
+
+use crate::WebState;
+use crate::error::{PageResult, WebError, finish};
+use crate::i18n::Arg;
+use crate::page::{Ctx, frame, ok};
+
+/// Which workspace a principal works in.
+fn workspace_of(principal: &Principal) -> Option<&'static str> {
+    if principal.has(Role::Auditor) || principal.has(Role::PlatformAdmin) {
+        Some("/workspace/audit")
+    } else {
+        match principal.org_kind {
+            OrgKind::Enterprise => Some("/workspace/enterprise"),
+            OrgKind::Agency => Some("/workspace/agency"),
+            OrgKind::Platform => None,
+        }
+    }
+}
+
+fn to_sign_in(ctx: &Ctx) -> HttpResponse {
+    let next = serde_urlencoded::to_string([("next", ctx.here.as_str())]).unwrap_or_default();
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/sign-in?{next}")))
+        .finish()
+}
+
+/// The signed-in person's workspace, by role.
+#[get("/workspace")]
+pub(crate) async fn workspace(req: HttpRequest) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let Some(session) = &ctx.session else {
+        return to_sign_in(&ctx);
+    };
+    match workspace_of(&session.principal) {
+        Some(path) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, path))
+            .finish(),
+        None => WebError::Forbidden.page(&ctx),
+    }
+}
+
+/// The signed-in principal, or the answer to give instead: sign in first, or not yours.
+fn principal_for(
+    ctx: &Ctx,
+    allowed: impl Fn(&Principal) -> bool,
+) -> Result<Principal, Box<HttpResponse>> {
+    match &ctx.session {
+        None => Err(Box::new(to_sign_in(ctx))),
+        Some(session) if allowed(&session.principal) => Ok(session.principal.clone()),
+        Some(_) => Err(Box::new(WebError::Forbidden.page(ctx))),
+    }
+}
+
+fn side_nav(ctx: &Ctx, items: &[(&str, String)]) -> Markup {
+    html! {
+        nav.side aria-label=(ctx.t("workspace-tasks")) {
+            ul {
+                @for (href, label) in items {
+                    li {
+                        @if ctx.here == *href {
+                            a href=(href) aria-current="page" { (label) }
+                        } @else {
+                            a href=(href) { (label) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn shell(ctx: &Ctx, title: &str, nav: Markup, content: Markup) -> HttpResponse {
+    let who = ctx
+        .session
+        .as_ref()
+        .map(|s| format!("{} · {}", s.organization_name, s.email))
+        .unwrap_or_default();
+    ok(frame(
+        ctx,
+        title,
+        html! {
+            div.workspace {
+                (nav)
+                div.work {
+                    p.meta { (who) }
+                    h1 { (title) }
+                    (content)
+                }
+            }
+        },
+    ))
+}
+
+/// An enterprise's workspace: its access requests and its grants with usage against quota.
+#[get("/workspace/enterprise")]
+pub(crate) async fn enterprise(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let principal = match principal_for(&ctx, |p| p.org_kind == OrgKind::Enterprise) {
+        Ok(principal) => principal,
+        Err(answer) => return *answer,
+    };
+    finish(enterprise_page(ctx, &state, principal).await)
+}
+
+async fn enterprise_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageResult {
+    let fail = |e: pdx_licensing::LicensingError| (ctx.clone(), WebError::Internal(e.to_string()));
+    let requests = state
+        .licensing
+        .requests(&principal, false)
+        .await
+        .map_err(fail)?;
+    let grants = state.licensing.grants(&principal).await.map_err(fail)?;
+    let usage = state
+        .licensing
+        .usage_of(grants.iter().map(|g| g.id).collect())
+        .await
+        .map_err(fail)?;
+    let mut titles = std::collections::HashMap::new();
+    for id in requests
+        .iter()
+        .map(|r| r.dataset_id)
+        .chain(grants.iter().map(|g| g.dataset_id))
+    {
+        if let std::collections::hash_map::Entry::Vacant(slot) = titles.entry(id)
+            && let Ok(view) = state
+                .catalog
+                .dataset(Some(&principal), &id.to_string())
+                .await
+        {
+            slot.insert((view.dataset.slug, view.dataset.title));
+        }
+    }
+    let lang = ctx.lang;
+    let now = state.clock.now();
+    let open_requests = requests
+        .iter()
+        .filter(|r| r.status == RequestStatus::Submitted)
+        .count();
+    let nav = side_nav(
+        &ctx,
+        &[
+            ("/workspace/enterprise", ctx.t("workspace-overview")),
+            ("/datasets", ctx.t("nav-datasets")),
+        ],
+    );
+    let content = html! {
+        section aria-labelledby="grants-title" {
+            h2 #grants-title { (lang.t_with("workspace-grants", &[("count", Arg::Number(grants.len() as i64))])) }
+            @if grants.is_empty() {
+                p { (ctx.t("workspace-no-grants")) }
+            }
+            ul.grants {
+                @for (grant, used) in grants.iter().zip(usage.iter()) {
+                    @let expired = grant.valid_until <= now;
+                    @let (state_key, tone) = match grant.state {
+                        GrantState::Active if expired => ("grant-expired", "closed"),
+                        GrantState::Active => ("grant-active", "open"),
+                        GrantState::Suspended => ("grant-suspended", "conditional"),
+                        GrantState::Revoked => ("grant-revoked", "closed"),
+                    };
+                    li.grant {
+                        h3 {
+                            @match titles.get(&grant.dataset_id) {
+                                Some((slug, title)) => a href={ "/datasets/" (slug) } { (title) },
+                                None => (grant.dataset_id),
+                            }
+                        }
+                        p {
+                            span.tag.(tone) { (ctx.t(state_key)) }
+                            " " (ctx.t("grant-valid")) " "
+                            (lang.date(grant.valid_from.date_naive())) " – " (lang.date(grant.valid_until.date_naive()))
+                        }
+                        (quota(&ctx, "grant-requests", i64::try_from(used.requests).unwrap_or(i64::MAX), grant.max_requests, false))
+                        (quota(&ctx, "grant-bytes", i64::try_from(used.bytes).unwrap_or(i64::MAX), grant.max_bytes, true))
+                    }
+                }
+            }
+        }
+        section aria-labelledby="requests-title" {
+            h2 #requests-title { (lang.t_with("workspace-requests", &[("count", Arg::Number(open_requests as i64))])) }
+            @if requests.is_empty() {
+                p { (ctx.t("workspace-no-requests")) }
+            } @else {
+                div.table-wrap {
+                    table {
+                        thead { tr {
+                            th scope="col" { (ctx.t("request-dataset")) }
+                            th scope="col" { (ctx.t("request-purpose")) }
+                            th scope="col" { (ctx.t("request-submitted")) }
+                            th scope="col" { (ctx.t("request-state")) }
+                        } }
+                        tbody {
+                            @for request in &requests {
+                                @let (key, tone) = match request.status {
+                                    RequestStatus::Submitted => ("request-submitted-state", "conditional"),
+                                    RequestStatus::Approved => ("request-approved", "open"),
+                                    RequestStatus::Rejected => ("request-rejected", "closed"),
+                                    RequestStatus::Withdrawn => ("request-withdrawn", "closed"),
+                                };
+                                tr {
+                                    th scope="row" {
+                                        @match titles.get(&request.dataset_id) {
+                                            Some((slug, title)) => a href={ "/datasets/" (slug) } { (title) },
+                                            None => (request.dataset_id),
+                                        }
+                                    }
+                                    td { (purpose_name(&ctx, &request.purpose)) }
+                                    td { (lang.date(request.created_at.date_naive())) }
+                                    td { span.tag.(tone) { (ctx.t(key)) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(shell(
+        &ctx,
+        &ctx.t("workspace-enterprise-title"),
+        nav,
+        content,
+    ))
+}
+
+/// A purpose in words.
+fn purpose_name(ctx: &Ctx, purpose: &str) -> String {
+    if pdx_licensing::model::PURPOSES.contains(&purpose) {
+        ctx.t(&format!("purpose-{}", purpose.replace('_', "-")))
+    } else {
+        purpose.to_owned()
+    }
+}
+
+/// Used against allowed, as a bar with the figures in words beside it.
+fn quota(ctx: &Ctx, key: &str, used: i64, allowed: Option<i64>, bytes: bool) -> Markup {
+    let lang = ctx.lang;
+    let show = |n: i64| if bytes { lang.bytes(n) } else { lang.number(n) };
+    match allowed {
+        Some(allowed) if allowed > 0 => {
+            let percent = (used.saturating_mul(100) / allowed).clamp(0, 100);
+            html! {
+                div.quota {
+                    span.quota-label { (ctx.t(key)) ": " (show(used)) " / " (show(allowed)) }
+                    meter min="0" max=(allowed) value=(used.min(allowed)) high=(allowed * 9 / 10) optimum="0" {
+                        (percent) "%"
+                    }
+                }
+            }
+        }
+        _ => html! {
+            div.quota { span.quota-label { (ctx.t(key)) ": " (show(used)) " · " (ctx.t("grant-no-limit")) } }
+        },
+    }
+}
+
+/// An agency's workspace: its datasets by state and its review queue.
+#[get("/workspace/agency")]
+pub(crate) async fn agency(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let principal = match principal_for(&ctx, |p| p.org_kind == OrgKind::Agency) {
+        Ok(principal) => principal,
+        Err(answer) => return *answer,
+    };
+    finish(agency_page(ctx, &state, principal).await)
+}
+
+async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageResult {
+    let datasets = state
+        .catalog
+        .organization_datasets(&principal, PageRequest::new(Some(1), Some(100)))
+        .await
+        .map_err(|e| (ctx.clone(), e.into()))?;
+    let reviews = principal.roles.contains_any(&[Role::Reviewer, Role::Admin]);
+    let queue = if reviews {
+        state
+            .licensing
+            .requests(&principal, true)
+            .await
+            .map_err(|e| (ctx.clone(), WebError::Internal(e.to_string())))?
+    } else {
+        Vec::new()
+    };
+    let lang = ctx.lang;
+    let nav = side_nav(
+        &ctx,
+        &[
+            ("/workspace/agency", ctx.t("workspace-overview")),
+            ("/datasets", ctx.t("nav-datasets")),
+        ],
+    );
+    let content = html! {
+        @if reviews {
+            section aria-labelledby="queue-title" {
+                h2 #queue-title { (lang.t_with("workspace-queue", &[("count", Arg::Number(queue.len() as i64))])) }
+                @if queue.is_empty() {
+                    p { (ctx.t("workspace-queue-empty")) }
+                } @else {
+                    ul.compact {
+                        @for request in &queue {
+                            li {
+                                (purpose_name(&ctx, &request.purpose)) " · "
+                                (lang.date(request.created_at.date_naive()))
+                                span.meta { (request.statement.chars().take(140).collect::<String>()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="datasets-title" {
+            h2 #datasets-title { (lang.t_with("workspace-datasets", &[("count", Arg::Number(datasets.total))])) }
+            div.table-wrap {
+                table {
+                    thead { tr {
+                        th scope="col" { (ctx.t("file-name")) }
+                        th scope="col" { (ctx.t("request-state")) }
+                        th scope="col" { (ctx.t("meta-modified")) }
+                    } }
+                    tbody {
+                        @for view in &datasets.items {
+                            @let d = &view.dataset;
+                            tr {
+                                th scope="row" { (d.title) }
+                                td { span.tag { (ctx.t(&format!("status-{}", d.status.as_str().replace('_', "-")))) } }
+                                td { (lang.date(d.modified_at.date_naive())) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(shell(&ctx, &ctx.t("workspace-agency-title"), nav, content))
+}
+
+/// The auditor's workspace: the live ledger's verification status.
+#[get("/workspace/audit")]
+pub(crate) async fn audit(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let principal =
+        match principal_for(&ctx, |p| p.has(Role::Auditor) || p.has(Role::PlatformAdmin)) {
+            Ok(principal) => principal,
+            Err(answer) => return *answer,
+        };
+    finish(audit_page(ctx, &state, principal).await)
+}
+
+async fn audit_page(ctx: Ctx, state: &WebState, _principal: Principal) -> PageResult {
+    let status = state
+        .ledger
+        .status()
+        .await
+        .map_err(|e| (ctx.clone(), e.into()))?;
+    let lang = ctx.lang;
+    let nav = side_nav(&ctx, &[("/workspace/audit", ctx.t("workspace-overview"))]);
+    let verified = status.problems.is_empty();
+    let content = html! {
+        section aria-labelledby="ledger-title" {
+            h2 #ledger-title { (ctx.t("audit-ledger")) }
+            p {
+                span.tag.(if verified { "open" } else { "closed" }) {
+                    (ctx.t(if verified { "audit-verified" } else { "audit-problems" }))
+                }
+            }
+            dl.metadata {
+                dt { (ctx.t("audit-size")) } dd { (lang.number(i64::try_from(status.size).unwrap_or(i64::MAX))) }
+                @if let Some(latest) = &status.latest {
+                    dt { (ctx.t("audit-latest")) }
+                    dd { (lang.number(i64::try_from(latest.size).unwrap_or(i64::MAX))) }
+                }
+                dt { (ctx.t("audit-checked")) } dd { (lang.date(status.checked_at.date_naive())) " " (status.checked_at.format("%H:%M:%S UTC")) }
+            }
+            @if !verified {
+                ul { @for problem in &status.problems { li { (problem) } } }
+            }
+        }
+    };
+    Ok(shell(&ctx, &ctx.t("workspace-audit-title"), nav, content))
+}
