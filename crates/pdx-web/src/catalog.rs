@@ -235,21 +235,39 @@ pub(crate) async fn home(req: HttpRequest, state: web::Data<WebState>) -> HttpRe
     finish(home_page(ctx, &state).await)
 }
 
+/// What the home page shows of the catalog.
+#[derive(Debug)]
+pub(crate) struct HomeFigures {
+    total: i64,
+    themes: Vec<FacetCount>,
+    newest: Vec<Card>,
+}
+
+impl WebState {
+    async fn home_figures(&self) -> Result<std::sync::Arc<HomeFigures>, WebError> {
+        if let Some(kept) = self.home.fresh() {
+            return Ok(kept);
+        }
+        let page = PageRequest::new(Some(1), Some(6));
+        let newest = SearchQuery {
+            sort: Sort::Modified,
+            offset: page.offset(),
+            limit: page.limit(),
+            facet_limit: 20,
+            ..SearchQuery::default()
+        };
+        let found = self.catalog.search_rendered(newest, page).await?;
+        Ok(self.home.keep(HomeFigures {
+            total: found.page.total,
+            themes: found.facets.theme,
+            newest: cards(&found.page.items),
+        }))
+    }
+}
+
 async fn home_page(ctx: Ctx, state: &WebState) -> PageResult {
-    let newest_page = PageRequest::new(Some(1), Some(6));
-    let newest = SearchQuery {
-        sort: Sort::Modified,
-        offset: newest_page.offset(),
-        limit: newest_page.limit(),
-        facet_limit: 20,
-        ..SearchQuery::default()
-    };
-    let found = state
-        .catalog
-        .search_rendered(newest, newest_page)
-        .await
-        .map_err(|e| (ctx.clone(), e.into()))?;
-    let newest = cards(&found.page.items);
+    let found = state.home_figures().await.map_err(|e| (ctx.clone(), e))?;
+    let newest = &found.newest;
     let most_used = state.most_used(6).await.map_err(|e| (ctx.clone(), e))?;
     let lang = ctx.lang;
     let content = html! {
@@ -257,12 +275,12 @@ async fn home_page(ctx: Ctx, state: &WebState) -> PageResult {
             h1 #home-title { (ctx.t("home-title")) }
             p.lead { (ctx.t("home-lead")) }
             (search_box(&ctx, None, true))
-            p.hint { (ctx.t("home-total")) " " strong { (lang.number(found.page.total)) } }
+            p.hint { (ctx.t("home-total")) " " strong { (lang.number(found.total)) } }
         }
         section aria-labelledby="themes-title" {
             h2 #themes-title { (ctx.t("home-themes")) }
             ul.tiles {
-                @for theme in &found.facets.theme {
+                @for theme in &found.themes {
                     li {
                         a href={ "/datasets?theme=" (theme.value) } {
                             span.tile-name { (words::theme_name(lang, &theme.value)) }
@@ -276,7 +294,7 @@ async fn home_page(ctx: Ctx, state: &WebState) -> PageResult {
             section aria-labelledby="newest-title" {
                 h2 #newest-title { (ctx.t("home-newest")) }
                 ul.compact {
-                    @for card in &newest {
+                    @for card in newest {
                         li {
                             a href={ "/datasets/" (card.slug) } { (card.title) }
                             span.meta { (card.publisher.name) " · " (lang.timestamp_date(&card.modified_at)) }

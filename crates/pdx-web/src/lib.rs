@@ -60,18 +60,31 @@ impl PortalSettings {
 /// How long figures that change slowly (licence titles, the most used datasets) are reused.
 const SLOW_FIGURES_TTL: Duration = Duration::from_secs(60);
 
+/// How long the home page's catalog figures (total, themes with counts, newest) are reused:
+/// they are the same for every visitor, and counting themes over the whole catalog is the
+/// dearest part of the page. A publication shows there within this time (in search at once).
+const HOME_FIGURES_TTL: Duration = Duration::from_secs(10);
+
 /// A value computed at most once per interval.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Kept<T> {
+    ttl: Duration,
     value: Mutex<Option<(Instant, Arc<T>)>>,
 }
 
 impl<T> Kept<T> {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            value: Mutex::new(None),
+        }
+    }
+
     fn fresh(&self) -> Option<Arc<T>> {
         let guard = self.value.lock().ok()?;
         guard
             .as_ref()
-            .filter(|(at, _)| at.elapsed() < SLOW_FIGURES_TTL)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, value)| Arc::clone(value))
     }
 
@@ -103,6 +116,7 @@ pub struct WebState {
     pub https: bool,
     licences: Arc<Kept<Vec<(String, String)>>>,
     most_used: Arc<Kept<Vec<(String, String, i64)>>>,
+    home: Arc<Kept<catalog::HomeFigures>>,
 }
 
 impl std::fmt::Debug for WebState {
@@ -132,8 +146,9 @@ impl WebState {
             ledger,
             clock,
             settings,
-            licences: Arc::default(),
-            most_used: Arc::default(),
+            licences: Arc::new(Kept::new(SLOW_FIGURES_TTL)),
+            most_used: Arc::new(Kept::new(SLOW_FIGURES_TTL)),
+            home: Arc::new(Kept::new(HOME_FIGURES_TTL)),
         }
     }
 
