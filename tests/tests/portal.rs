@@ -569,10 +569,6 @@ async fn a_wrong_password_is_said_next_to_the_form_without_saying_which_part() {
     );
 }
 
-fn pdx_api_path(path: &str) -> bool {
-    path.starts_with("/api/") || path.starts_with("/dataset/") || path.starts_with("/catalog.")
-}
-
 /// The `href`s of a page, unescaped.
 fn links(body: &str) -> Vec<String> {
     body.split("href=\"")
@@ -609,7 +605,7 @@ async fn crawling_the_demo_portal_in_both_languages_finds_no_broken_link_or_miss
             );
             // The API's own documents (its reference, JSON, DCAT) are checked to answer, not
             // crawled.
-            if !content_type.starts_with("text/html") || pdx_api_path(&path) {
+            if !content_type.starts_with("text/html") || pdx_api::owns_path(&path) {
                 continue;
             }
             pages += 1;

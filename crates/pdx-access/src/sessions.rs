@@ -8,6 +8,7 @@ use pdx_storage::schema::{users, web_sessions};
 
 use crate::audit::{self, AuditKind, AuditRecord, RequestContext};
 use crate::error::AccessError;
+use crate::model::Membership;
 use crate::secrets::{random_token, token_hash};
 use crate::service::AccessService;
 
@@ -79,20 +80,9 @@ impl AccessService {
         })
         .await?;
         Ok(OpenedSession {
-            session: Session {
-                principal: Principal {
-                    user: user.id,
-                    org: membership.organization.id,
-                    org_kind: membership.organization.kind,
-                    roles: membership.roles,
-                    token_id: session_token_id(&secret),
-                    api_key: None,
-                },
-                email: user.email,
-                organization_name: membership.organization.name,
-                csrf_token,
-                expires_at,
-            },
+            session: Session::of(
+                user.id, membership, &secret, user.email, csrf_token, expires_at,
+            ),
             secret,
         })
     }
@@ -103,11 +93,7 @@ impl AccessService {
         if !secret.starts_with(PREFIX) || secret.len() > 128 {
             return Ok(None);
         }
-        let (id, now, token_id) = (
-            token_hash(secret),
-            self.clock.now(),
-            session_token_id(secret),
-        );
+        let (id, now) = (token_hash(secret), self.clock.now());
         let found: Option<(String, String, String, NaiveDateTime, String, bool)> = self
             .read(move |conn| {
                 Ok(web_sessions::table
@@ -145,20 +131,14 @@ impl AccessService {
         let Some(membership) = membership else {
             return Ok(None);
         };
-        Ok(Some(Session {
-            principal: Principal {
-                user: user_id,
-                org: org_id,
-                org_kind: membership.organization.kind,
-                roles: membership.roles,
-                token_id,
-                api_key: None,
-            },
+        Ok(Some(Session::of(
+            user_id,
+            membership,
+            secret,
             email,
-            organization_name: membership.organization.name,
             csrf_token,
-            expires_at: expires_at.and_utc(),
-        }))
+            expires_at.and_utc(),
+        )))
     }
 
     /// Signs out: the session named by this secret can no longer be used, in any process.
@@ -188,6 +168,33 @@ impl AccessService {
             Ok(())
         })
         .await
+    }
+}
+
+impl Session {
+    /// The session of `user` acting in `membership`'s organisation with the roles held there.
+    fn of(
+        user: UserId,
+        membership: Membership,
+        secret: &str,
+        email: String,
+        csrf_token: String,
+        expires_at: Timestamp,
+    ) -> Self {
+        Self {
+            principal: Principal {
+                user,
+                org: membership.organization.id,
+                org_kind: membership.organization.kind,
+                roles: membership.roles,
+                token_id: session_token_id(secret),
+                api_key: None,
+            },
+            email,
+            organization_name: membership.organization.name,
+            csrf_token,
+            expires_at,
+        }
     }
 }
 

@@ -69,7 +69,7 @@ sort-title = Title
 pager-label = Pages of results
 pager-previous = Previous
 pager-next = Next
-card-updated = updated
+card-updated = last updated
 card-formats = Formats
 
 ## Classification

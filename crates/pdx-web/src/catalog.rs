@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
 use crate::i18n::{Arg, Lang};
-use crate::page::{Ctx, frame, marked, ok};
+use crate::page::{Ctx, crumbs, frame, marked, ok};
 use crate::words;
 
 /// Results per page.
@@ -168,7 +168,7 @@ impl SearchForm {
         } else {
             pairs.retain(|(name, _)| *name != field);
             if let Some(value) = value {
-                pairs.push((field_static(field), value.to_owned()));
+                pairs.push((field, value.to_owned()));
             }
         }
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
@@ -196,21 +196,6 @@ impl SearchForm {
             limit: page.limit(),
             facet_limit: 12,
         }
-    }
-}
-
-fn field_static(field: &str) -> &'static str {
-    match field {
-        "q" => "q",
-        "theme" => "theme",
-        "publisher" => "publisher",
-        "format" => "format",
-        "opening" => "opening",
-        "sharing" => "sharing",
-        "grade" => "grade",
-        "licence" => "licence",
-        "sort" => "sort",
-        _ => "page",
     }
 }
 
@@ -500,7 +485,7 @@ fn sort_links(ctx: &Ctx, form: &SearchForm) -> Markup {
     let current = form.sort.as_deref().unwrap_or("relevance");
     html! {
         nav.sort aria-label=(ctx.t("sort-label")) {
-            span { (ctx.t("sort-label")) ": " }
+            span { (ctx.t("sort-label")) (ctx.lang.colon()) }
             @for (value, key) in [("relevance", "sort-relevance"), ("modified", "sort-modified"), ("title", "sort-title")] {
                 @if value == current {
                     strong aria-current="true" { (ctx.t(key)) }
@@ -630,14 +615,12 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
     let lang = ctx.lang;
     let class = d.classification;
     let withdrawn = d.status == DatasetStatus::Withdrawn;
+    let publisher_page = format!("/organizations/{}", view.publisher.slug);
     let content = html! {
-        nav.crumbs aria-label=(ctx.t("crumbs-label")) {
-            ol {
-                li { a href="/" { (ctx.t("nav-home")) } }
-                li { a href="/datasets" { (ctx.t("nav-datasets")) } }
-                li { a href={ "/organizations/" (view.publisher.slug) } { (view.publisher.name) } }
-            }
-        }
+        (crumbs(&ctx, &[
+            ("/datasets", &ctx.t("nav-datasets")),
+            (&publisher_page, &view.publisher.name),
+        ]))
         article.dataset {
             header {
                 @if withdrawn {
@@ -679,11 +662,11 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
             section aria-labelledby="classes-title" {
                 h2 #classes-title { (ctx.t("dataset-classes")) }
                 dl.classes {
-                    dt { (ctx.t("class-opening")) ": " (ctx.t(words::opening_key(class.opening))) }
+                    dt { (ctx.t("class-opening")) (ctx.lang.colon()) (ctx.t(words::opening_key(class.opening))) }
                     dd { (ctx.t(&format!("{}-about", words::opening_key(class.opening)))) }
-                    dt { (ctx.t("class-sharing")) ": " (ctx.t(words::sharing_key(class.sharing))) }
+                    dt { (ctx.t("class-sharing")) (ctx.lang.colon()) (ctx.t(words::sharing_key(class.sharing))) }
                     dd { (ctx.t(&format!("{}-about", words::sharing_key(class.sharing)))) }
-                    dt { (ctx.t("class-grade")) ": " (ctx.t(words::grade_key(class.grade))) }
+                    dt { (ctx.t("class-grade")) (ctx.lang.colon()) (ctx.t(words::grade_key(class.grade))) }
                     dd { (ctx.t(&format!("{}-about", words::grade_key(class.grade)))) }
                 }
                 p { a href="/about#classes" { (ctx.t("class-rules-link")) } }

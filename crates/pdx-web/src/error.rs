@@ -49,6 +49,15 @@ impl From<pdx_access::AccessError> for WebError {
     }
 }
 
+impl From<pdx_licensing::LicensingError> for WebError {
+    fn from(error: pdx_licensing::LicensingError) -> Self {
+        match error {
+            pdx_licensing::LicensingError::Forbidden { .. } => WebError::Forbidden,
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<pdx_circulation::LedgerError> for WebError {
     fn from(error: pdx_circulation::LedgerError) -> Self {
         WebError::Internal(error.to_string())

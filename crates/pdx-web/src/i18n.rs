@@ -183,6 +183,14 @@ impl Lang {
         text.into_owned()
     }
 
+    /// The colon after a label: full-width in Chinese.
+    pub fn colon(self) -> &'static str {
+        match self {
+            Lang::Zh => "：",
+            Lang::En => ": ",
+        }
+    }
+
     /// An integer with thousands separators (both languages group by three on screen).
     pub fn number(self, n: i64) -> String {
         let digits = n.unsigned_abs().to_string();
@@ -295,8 +303,8 @@ mod tests {
 
     #[test]
     fn every_message_formats_without_errors_in_both_languages() {
-        for lang in Lang::ALL {
-            for key in keys(SOURCES[if lang == Lang::Zh { 0 } else { 1 }].1) {
+        for (lang, source) in SOURCES {
+            for key in keys(source) {
                 let text = lang.t(&key);
                 assert!(!text.starts_with("[["), "{key} has no value in {lang:?}");
             }

@@ -10,7 +10,7 @@ use crate::WebState;
 use crate::catalog::cards;
 use crate::error::{PageResult, WebError, finish};
 use crate::i18n::Arg;
-use crate::page::{Ctx, frame, ok};
+use crate::page::{Ctx, crumbs, frame, ok};
 use crate::words;
 
 /// The publishing agencies.
@@ -101,12 +101,7 @@ async fn organization_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult
     let lang = ctx.lang;
     let datasets = cards(&found.page.items);
     let content = html! {
-        nav.crumbs aria-label=(ctx.t("crumbs-label")) {
-            ol {
-                li { a href="/" { (ctx.t("nav-home")) } }
-                li { a href="/organizations" { (ctx.t("nav-organizations")) } }
-            }
-        }
+        (crumbs(&ctx, &[("/organizations", &ctx.t("nav-organizations"))]))
         h1 { (org.name) }
         p.meta {
             (ctx.t(match org.kind {

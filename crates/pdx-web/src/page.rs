@@ -76,6 +76,11 @@ impl Ctx {
     pub fn t(&self, key: &str) -> String {
         self.lang.t(key)
     }
+
+    /// `next=<this page>`, encoded, for links that should come back here.
+    pub fn next_query(&self) -> String {
+        serde_urlencoded::to_string([("next", self.here.as_str())]).unwrap_or_default()
+    }
 }
 
 impl FromRequest for Ctx {
@@ -147,7 +152,7 @@ pub fn frame(ctx: &Ctx, title: &str, content: Markup) -> Markup {
 }
 
 fn language_switch(ctx: &Ctx) -> Markup {
-    let next = serde_urlencoded::to_string([("next", ctx.here.as_str())]).unwrap_or_default();
+    let next = ctx.next_query();
     html! {
         ul.lang aria-label=(ctx.t("language-switch")) {
             @for lang in Lang::ALL {
@@ -167,11 +172,9 @@ fn language_switch(ctx: &Ctx) -> Markup {
 /// Sign in, or who is signed in with their workspace and sign-out.
 fn account(ctx: &Ctx) -> Markup {
     match &ctx.session {
-        None => {
-            let next =
-                serde_urlencoded::to_string([("next", ctx.here.as_str())]).unwrap_or_default();
-            html! { a.account href={ "/sign-in?" (next) } { (ctx.t("account-sign-in")) } }
-        }
+        None => html! {
+            a.account href={ "/sign-in?" (ctx.next_query()) } { (ctx.t("account-sign-in")) }
+        },
         Some(session) => html! {
             div.account {
                 a href="/workspace" title={ (session.organization_name) " · " (session.email) } { (ctx.t("account-workspace")) }
@@ -197,6 +200,20 @@ fn footer(ctx: &Ctx) -> Markup {
                     li { a href="/api/v1/ledger/key" { (ctx.t("footer-ledger-key")) } }
                     li { a href="/api/v1/ledger/checkpoint" { (ctx.t("footer-checkpoint")) } }
                     li { a href="/accessibility" { (ctx.t("footer-accessibility")) } }
+                }
+            }
+        }
+    }
+}
+
+/// The breadcrumbs above a page: home, then each (path, label).
+pub fn crumbs(ctx: &Ctx, trail: &[(&str, &str)]) -> Markup {
+    html! {
+        nav.crumbs aria-label=(ctx.t("crumbs-label")) {
+            ol {
+                li { a href="/" { (ctx.t("nav-home")) } }
+                @for (href, label) in trail {
+                    li { a href=(href) { (label) } }
                 }
             }
         }

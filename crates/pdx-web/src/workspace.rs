@@ -27,9 +27,8 @@ fn workspace_of(principal: &Principal) -> Option<&'static str> {
 }
 
 fn to_sign_in(ctx: &Ctx) -> HttpResponse {
-    let next = serde_urlencoded::to_string([("next", ctx.here.as_str())]).unwrap_or_default();
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, format!("/sign-in?{next}")))
+        .insert_header((header::LOCATION, format!("/sign-in?{}", ctx.next_query())))
         .finish()
 }
 
@@ -112,7 +111,7 @@ pub(crate) async fn enterprise(req: HttpRequest, state: web::Data<WebState>) -> 
 }
 
 async fn enterprise_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageResult {
-    let fail = |e: pdx_licensing::LicensingError| (ctx.clone(), WebError::Internal(e.to_string()));
+    let fail = |e: pdx_licensing::LicensingError| (ctx.clone(), WebError::from(e));
     let requests = state
         .licensing
         .requests(&principal, false)
@@ -250,7 +249,7 @@ fn quota(ctx: &Ctx, key: &str, used: i64, allowed: Option<i64>, bytes: bool) -> 
             let percent = (used.saturating_mul(100) / allowed).clamp(0, 100);
             html! {
                 div.quota {
-                    span.quota-label { (ctx.t(key)) ": " (show(used)) " / " (show(allowed)) }
+                    span.quota-label { (ctx.t(key)) (ctx.lang.colon()) (show(used)) " / " (show(allowed)) }
                     meter min="0" max=(allowed) value=(used.min(allowed)) high=(allowed * 9 / 10) optimum="0" {
                         (percent) "%"
                     }
@@ -258,7 +257,7 @@ fn quota(ctx: &Ctx, key: &str, used: i64, allowed: Option<i64>, bytes: bool) -> 
             }
         }
         _ => html! {
-            div.quota { span.quota-label { (ctx.t(key)) ": " (show(used)) " · " (ctx.t("grant-no-limit")) } }
+            div.quota { span.quota-label { (ctx.t(key)) (ctx.lang.colon()) (show(used)) " · " (ctx.t("grant-no-limit")) } }
         },
     }
 }
@@ -286,7 +285,7 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
             .licensing
             .requests(&principal, true)
             .await
-            .map_err(|e| (ctx.clone(), WebError::Internal(e.to_string())))?
+            .map_err(|e| (ctx.clone(), e.into()))?
     } else {
         Vec::new()
     };
