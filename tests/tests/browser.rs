@@ -309,3 +309,237 @@ async fn a_member_signs_in_sees_the_workspace_and_signs_out() {
     browser.shot("signed-out").await;
     browser.close().await;
 }
+
+impl Browser {
+    async fn type_into(&self, id: &str, text: &str) {
+        let field = self.client.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn sign_in(&mut self, server: &TestServer, email: &str) {
+        self.client.goto(&server.url("/sign-in")).await.unwrap();
+        self.type_into("email", email).await;
+        self.type_into("password", "pdx-demo-2026").await;
+        self.click("form[action='/sign-in'] button[type=submit]")
+            .await;
+        self.wait_for("a[href='/workspace']").await;
+    }
+
+    async fn sign_out(&mut self) {
+        self.click("form[action='/sign-out'] button").await;
+        self.wait_for("a[href^='/sign-in']").await;
+    }
+
+    /// Opens `path` until `css` appears on it (the page is reloaded every 200 ms, for 10 s).
+    async fn open_until(&self, server: &TestServer, path: &str, css: &str) {
+        for _ in 0..50 {
+            self.client.goto(&server.url(path)).await.unwrap();
+            if self.client.find(Locator::Css(css)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{css} does not appear on {path}");
+    }
+}
+
+/// The whole story on the demo, in Chinese: a visitor finds conditional data; an enterprise
+/// member signs in and requests it; the agency's reviewer approves with tighter terms; the
+/// member sees the grant and downloads; the auditor finds the download in the ledger, sees its
+/// inclusion proof verified against the signed checkpoint, and finds it on the month's
+/// statement, which downloads as CSV.
+#[tokio::test]
+async fn a_request_is_approved_used_and_found_by_the_auditor_in_the_ledger() {
+    let server = TestServer::spawn_demo().await;
+    let mut browser = Browser::start("story", "zh-CN", 1280, 900).await;
+    let c = browser.client.clone();
+
+    // A visitor searches in Chinese and finds the traffic flow of Luohu: on request.
+    c.goto(&server.url("/")).await.unwrap();
+    browser.type_into("q", "罗湖 交通流量").await;
+    browser.click("form.search button[type=submit]").await;
+    browser.wait_for("#result-count").await;
+    browser.shot("search").await;
+    browser
+        .click("ol.cards a[href='/datasets/traffic-flow-luohu']")
+        .await;
+    browser.wait_for("aside.get").await;
+    assert!(browser.text("aside.get").await.contains("可以，需提出申请"));
+    browser.shot("dataset-anonymous").await;
+
+    // The enterprise member signs in and requests access.
+    browser
+        .sign_in(&server, "member@pengcheng-mobility.demo.pdx")
+        .await;
+    c.goto(&server.url("/datasets/traffic-flow-luohu"))
+        .await
+        .unwrap();
+    browser.shot("dataset-member").await;
+    browser
+        .click("aside.get a[href='/datasets/traffic-flow-luohu/request']")
+        .await;
+    browser.wait_for("form[action$='/request']").await;
+    // Too short a statement: the error summary, and the message beside the field.
+    browser.type_into("statement", "短").await;
+    browser.click("form[action$='/request'] button").await;
+    browser.wait_for(".error-summary").await;
+    assert!(
+        browser
+            .text(".error-summary")
+            .await
+            .contains("请用 10 至 5000 字说明用途")
+    );
+    browser.shot("request-error").await;
+    browser
+        .type_into(
+            "statement",
+            "用于罗湖区出行App的实时路况预测。Congestion forecasts for our journey planner in Luohu.",
+        )
+        .await;
+    browser.type_into("term_days", "90").await;
+    browser.click("form[action$='/request'] button").await;
+    browser.wait_for(".notice.success").await;
+    browser.shot("request-sent").await;
+    let row = c
+        .find(Locator::XPath(
+            "//section[h2[@id='requests-title']]//tr[th/a[@href='/datasets/traffic-flow-luohu']]",
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("待审核"), "{row}");
+    browser.sign_out().await;
+
+    // The transport bureau's reviewer approves it with a smaller request quota.
+    browser
+        .sign_in(&server, "reviewer@sz-transport.demo.pdx")
+        .await;
+    c.goto(&server.url("/workspace/agency")).await.unwrap();
+    browser.shot("review-queue").await;
+    browser
+        .click("#queue-title ~ ul a[href^='/workspace/agency/requests/']")
+        .await;
+    browser.wait_for("form[action$='/approve']").await;
+    assert!(browser.text(".narrow").await.contains("鹏城"));
+    browser.shot("review-request").await;
+    browser.type_into("max_requests", "25").await;
+    browser.click("form[action$='/approve'] button").await;
+    browser.wait_for(".tag.open").await;
+    assert!(browser.text(".narrow .tag").await.contains("已批准"));
+    browser.shot("review-approved").await;
+    browser.sign_out().await;
+
+    // The member sees the grant with its quota and downloads a file under it.
+    browser
+        .sign_in(&server, "member@pengcheng-mobility.demo.pdx")
+        .await;
+    c.goto(&server.url("/workspace/enterprise")).await.unwrap();
+    let grants = browser.text("ul.grants").await;
+    assert!(grants.contains("罗湖区道路交通流量"), "{grants}");
+    assert!(grants.contains("0 / 25"), "{grants}");
+    browser.shot("workspace-grant").await;
+    c.goto(&server.url("/datasets/traffic-flow-luohu"))
+        .await
+        .unwrap();
+    assert!(browser.text("aside.get").await.contains("已获使用授权"));
+    browser.shot("dataset-granted").await;
+    browser.click("form.download button[type=submit]").await;
+    // The receipt appears among the member's receipts.
+    browser
+        .open_until(
+            &server,
+            "/workspace/enterprise",
+            "#receipts-title ~ div table tbody tr td a[href='/datasets/traffic-flow-luohu']",
+        )
+        .await;
+    let receipt = c
+        .find(Locator::XPath(
+            "//section[h2[@id='receipts-title']]//tr[td/a[@href='/datasets/traffic-flow-luohu']]/th",
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let seq: u64 = receipt.trim().parse().unwrap();
+    assert!(browser.text("ul.grants").await.contains("1 / 25"));
+    browser.shot("workspace-receipt").await;
+    browser.sign_out().await;
+
+    // The auditor finds the download in the ledger browser …
+    browser.sign_in(&server, "auditor@demo.pdx").await;
+    c.goto(
+        &server
+            .url("/workspace/ledger?kind=data_access&dataset=traffic-flow-luohu&decision=permit"),
+    )
+    .await
+    .unwrap();
+    let first = browser.text("table.ledger tbody tr th").await;
+    assert_eq!(first.trim(), seq.to_string());
+    browser.shot("ledger-browser").await;
+    // … sees its inclusion proof verified against the latest signed checkpoint …
+    browser
+        .open_until(
+            &server,
+            &format!("/workspace/ledger/{seq}"),
+            ".proof.verified",
+        )
+        .await;
+    assert!(browser.text(".proof").await.contains("已验证"));
+    assert!(
+        browser
+            .text("pre.json code")
+            .await
+            .contains("\"kind\": \"data_access\"")
+    );
+    browser.shot("ledger-entry").await;
+    // … and finds it on the enterprise's statement for the month.
+    c.goto(&server.url("/workspace/statements?organization=pengcheng-mobility"))
+        .await
+        .unwrap();
+    browser
+        .wait_for(&format!(
+            "table.statement a[href='/workspace/ledger/{seq}']"
+        ))
+        .await;
+    let row = c
+        .find(Locator::XPath(&format!(
+            "//tr[td/a[@href='/workspace/ledger/{seq}']]"
+        )))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("罗湖区道路交通流量"), "{row}");
+    browser.shot("statement").await;
+    let csv_link = c
+        .find(Locator::Css("a[href^='/workspace/statements.csv']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let session = c.get_named_cookie("pdx_session").await.unwrap();
+    browser.close().await;
+
+    // The CSV has the same line, with the entry's number.
+    let csv = server
+        .client
+        .get(server.url(&csv_link))
+        .header("cookie", format!("pdx_session={}", session.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    let body = csv.text().await.unwrap();
+    let line = body
+        .lines()
+        .find(|l| l.contains("罗湖区道路交通流量"))
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(line.contains(&seq.to_string()), "{line}");
+}

@@ -1058,7 +1058,7 @@ async fn downloads_are_named_after_their_title_per_rfc_6266() {
         "the title, not the id: {disposition}"
     );
     assert!(
-        disposition.contains("filename*=UTF-8''open%2Dlevels%20CSV.csv"),
+        disposition.contains("filename*=UTF-8''open-levels%20CSV.csv"),
         "{disposition}"
     );
     assert!(!disposition.contains(&s.open), "not the id: {disposition}");

@@ -638,3 +638,399 @@ async fn crawling_the_demo_portal_in_both_languages_finds_no_broken_link_or_miss
         assert!(pages > 60, "{language}: the crawl reached {pages} pages");
     }
 }
+
+async fn post_form(
+    server: &TestServer,
+    path: &str,
+    session: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
+    server
+        .client
+        .post(server.url(path))
+        .header("cookie", format!("pdx_session={session}"))
+        .header("accept-language", "en")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(pdx_tests::form_encode(pairs))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The ledger's entries on a dataset, newest first, as the auditor reads them through the API.
+async fn ledger_entries(server: &TestServer, dataset: &str) -> Vec<serde_json::Value> {
+    let auditor = server.access_token("auditor@demo.pdx").await;
+    let listed = server
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/ledger/entries?dataset={dataset}&kind=data_access&per_page=100"),
+            Some(&auditor),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status(), 200);
+    pdx_tests::json(listed).await["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn requests_decisions_and_downloads_need_the_session_token_and_the_right_party() {
+    let server = TestServer::spawn_demo().await;
+    let member = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    let statement = "Congestion forecasts for our journey planner in Luohu.";
+
+    // Without the session's token: refused, nothing requested.
+    let forged = post_form(
+        &server,
+        "/datasets/traffic-flow-luohu/request",
+        &member,
+        &[
+            ("purpose", "research"),
+            ("statement", statement),
+            ("term_days", "30"),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    let page = get_with(&server, "/datasets/traffic-flow-luohu", &member).await;
+    let body = page.text().await.unwrap();
+    assert!(
+        body.contains("/datasets/traffic-flow-luohu/request"),
+        "still requestable"
+    );
+    let token = hidden(&body, "csrf");
+
+    // With it, but a purpose outside the offer and a term beyond it: the form again, with
+    // the messages, and nothing requested.
+    let invalid = post_form(
+        &server,
+        "/datasets/traffic-flow-luohu/request",
+        &member,
+        &[
+            ("csrf", &token),
+            ("purpose", "journalism"),
+            ("statement", statement),
+            ("term_days", "30"),
+        ],
+    )
+    .await;
+    assert_eq!(invalid.status(), 422);
+    assert!(
+        invalid
+            .text()
+            .await
+            .unwrap()
+            .contains("Choose one of the purposes the agency offers")
+    );
+    let beyond = post_form(
+        &server,
+        "/datasets/traffic-flow-luohu/request",
+        &member,
+        &[
+            ("csrf", &token),
+            ("purpose", "research"),
+            ("statement", statement),
+            ("term_days", "9999"),
+        ],
+    )
+    .await;
+    assert_eq!(beyond.status(), 422);
+    assert!(
+        beyond
+            .text()
+            .await
+            .unwrap()
+            .contains(r##"href="#term_days""##)
+    );
+
+    // Downloading before any grant: refused in words, and the refusal is in the ledger.
+    let before = ledger_entries(&server, "traffic-flow-luohu").await.len();
+    let page = get_with(&server, "/datasets/traffic-flow-luohu", &member).await;
+    assert_eq!(page.status(), 200);
+    let api = server
+        .access_token("member@pengcheng-mobility.demo.pdx")
+        .await;
+    let dataset = pdx_tests::json(
+        server
+            .call(
+                reqwest::Method::GET,
+                "/api/v1/datasets/traffic-flow-luohu",
+                Some(&api),
+                None,
+            )
+            .await,
+    )
+    .await;
+    let file = dataset["distributions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = post_form(
+        &server,
+        "/datasets/traffic-flow-luohu/download",
+        &member,
+        &[
+            ("csrf", &token),
+            ("distribution", &file),
+            ("purpose", "research"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let seq = header(&refused, "x-pdx-ledger-seq");
+    assert!(seq.is_none(), "the refusal page is not a data answer");
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("holds no grant in force")
+    );
+    let after = ledger_entries(&server, "traffic-flow-luohu").await;
+    assert_eq!(after.len(), before + 1);
+    assert_eq!(after.last().unwrap()["decision"], "deny");
+    // Without the token, no decision is taken at all.
+    let forged = post_form(
+        &server,
+        "/datasets/traffic-flow-luohu/download",
+        &member,
+        &[("distribution", &file), ("purpose", "research")],
+    )
+    .await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(
+        ledger_entries(&server, "traffic-flow-luohu").await.len(),
+        before + 1
+    );
+    // A distribution of another dataset, through this dataset's form: not found.
+    let other = pdx_tests::json(
+        server
+            .call(
+                reqwest::Method::GET,
+                "/api/v1/datasets/bus-stops",
+                None,
+                None,
+            )
+            .await,
+    )
+    .await;
+    let foreign = other["distributions"][0]["id"].as_str().unwrap().to_owned();
+    let crossed = post_form(
+        &server,
+        "/datasets/traffic-flow-luohu/download",
+        &member,
+        &[
+            ("csrf", &token),
+            ("distribution", &foreign),
+            ("purpose", "research"),
+        ],
+    )
+    .await;
+    assert_eq!(crossed.status(), 404);
+
+    // The request is sent.
+    let sent = post_form(
+        &server,
+        "/datasets/traffic-flow-luohu/request",
+        &member,
+        &[
+            ("csrf", &token),
+            ("purpose", "research"),
+            ("statement", statement),
+            ("term_days", "30"),
+        ],
+    )
+    .await;
+    assert_eq!(sent.status(), 303);
+    let location = header(&sent, "location").unwrap();
+    let id = location
+        .strip_prefix("/workspace/enterprise?sent=")
+        .and_then(|rest| rest.split('#').next())
+        .unwrap()
+        .to_owned();
+    let review = format!("/workspace/agency/requests/{id}");
+
+    // The member cannot decide it; another agency's reviewer cannot see it; the publishing
+    // agency's reviewer can, but not without the token.
+    assert_eq!(get_with(&server, &review, &member).await.status(), 403);
+    let approve = format!("{review}/approve");
+    assert_eq!(
+        post_form(&server, &approve, &member, &[("csrf", &token)])
+            .await
+            .status(),
+        403
+    );
+    let stranger = sign_in(&server, "reviewer@sz-health.demo.pdx").await;
+    assert_eq!(get_with(&server, &review, &stranger).await.status(), 404);
+    let reviewer = sign_in(&server, "reviewer@sz-transport.demo.pdx").await;
+    let page = get_with(&server, &review, &reviewer).await;
+    assert_eq!(page.status(), 200);
+    let reviewer_token = hidden(&page.text().await.unwrap(), "csrf");
+    let forged = post_form(&server, &approve, &reviewer, &[("max_requests", "3")]).await;
+    assert_eq!(forged.status(), 403);
+    // A rejection needs a reason; a quota must be a number.
+    let reject = format!("{review}/reject");
+    let bare = post_form(
+        &server,
+        &reject,
+        &reviewer,
+        &[("csrf", &reviewer_token), ("reason", " ")],
+    )
+    .await;
+    assert_eq!(bare.status(), 422);
+    let bad = post_form(
+        &server,
+        &approve,
+        &reviewer,
+        &[("csrf", &reviewer_token), ("max_requests", "many")],
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+    assert!(
+        bad.text()
+            .await
+            .unwrap()
+            .contains("Enter a whole number greater than zero")
+    );
+    let approved = post_form(
+        &server,
+        &approve,
+        &reviewer,
+        &[("csrf", &reviewer_token), ("max_requests", "1")],
+    )
+    .await;
+    assert_eq!(approved.status(), 303);
+    // Deciding twice is refused in words.
+    let twice = post_form(
+        &server,
+        &reject,
+        &reviewer,
+        &[("csrf", &reviewer_token), ("reason", "late")],
+    )
+    .await;
+    assert_eq!(twice.status(), 422);
+    assert!(twice.text().await.unwrap().contains("already been decided"));
+
+    // The grant allows one request: the first download is served with its receipt, the second
+    // is refused for the quota — both in the ledger.
+    let served = post_form(
+        &server,
+        "/datasets/traffic-flow-luohu/download",
+        &member,
+        &[
+            ("csrf", &token),
+            ("distribution", &file),
+            ("purpose", "research"),
+        ],
+    )
+    .await;
+    assert_eq!(served.status(), 200);
+    assert!(
+        header(&served, "content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let receipt: u64 = header(&served, "x-pdx-ledger-seq")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(!served.bytes().await.unwrap().is_empty());
+    let second = post_form(
+        &server,
+        "/datasets/traffic-flow-luohu/download",
+        &member,
+        &[
+            ("csrf", &token),
+            ("distribution", &file),
+            ("purpose", "research"),
+        ],
+    )
+    .await;
+    assert_eq!(second.status(), 429);
+    assert!(second.text().await.unwrap().contains("quota is used up"));
+    let entries = ledger_entries(&server, "traffic-flow-luohu").await;
+    let permit = entries.iter().find(|e| e["seq"] == receipt).unwrap();
+    assert_eq!(permit["decision"], "permit");
+    assert_eq!(permit["purpose"], "research");
+    assert_eq!(entries.last().unwrap()["reason"], "quota_exhausted");
+
+    // The member reads its own receipt, not another organisation's entries or statement.
+    let own = get_with(&server, &format!("/workspace/ledger/{receipt}"), &member).await;
+    assert_eq!(own.status(), 200);
+    let qianhai = sign_in(&server, "member@qianhai-analytics.demo.pdx").await;
+    let theirs = get_with(&server, &format!("/workspace/ledger/{receipt}"), &qianhai).await;
+    assert_eq!(theirs.status(), 404);
+    let statement = get_with(
+        &server,
+        "/workspace/statements?organization=pengcheng-mobility",
+        &qianhai,
+    )
+    .await;
+    assert_eq!(statement.status(), 403);
+    let csv = get_with(
+        &server,
+        "/workspace/statements.csv?organization=pengcheng-mobility",
+        &qianhai,
+    )
+    .await;
+    assert_eq!(csv.status(), 403);
+    // Anonymous visitors are sent to sign in.
+    let anonymous = server.get("/workspace/ledger").await;
+    assert_eq!(anonymous.status(), 303);
+}
+
+#[tokio::test]
+async fn the_portal_statement_csv_is_the_api_statement_csv() {
+    let server = TestServer::spawn_demo().await;
+    let auditor = sign_in(&server, "auditor@demo.pdx").await;
+    // Statements count the entries below the latest signed checkpoint: wait for the first
+    // one after the demo's months (later entries are all in December).
+    let token = server.access_token("auditor@demo.pdx").await;
+    for _ in 0..100 {
+        let checkpoint = server
+            .call(reqwest::Method::GET, "/api/v1/ledger/checkpoint", None, None)
+            .await;
+        if checkpoint.status() == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let portal = get_with(
+        &server,
+        "/workspace/statements.csv?organization=pengcheng-mobility&month=2026-11",
+        &auditor,
+    )
+    .await;
+    assert_eq!(portal.status(), 200);
+    assert!(
+        header(&portal, "content-type")
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let portal = portal.text().await.unwrap();
+    let api = server
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/accounting/statements/pengcheng-mobility/2026-11.csv",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(api.status(), 200);
+    let api = api.text().await.unwrap();
+    assert!(portal.lines().count() > 2, "{portal}");
+    // The same rows; only the checkpoint each was counted against may have moved on between
+    // the two reads (a November statement's lines do not change with it).
+    let without_checkpoint = |csv: &str| -> Vec<String> {
+        csv.lines()
+            .map(|line| {
+                let mut fields: Vec<&str> = line.split(',').collect();
+                fields.remove(3);
+                fields.join(",")
+            })
+            .collect()
+    };
+    assert_eq!(without_checkpoint(&portal), without_checkpoint(&api));
+}

@@ -501,97 +501,6 @@ async fn statement_side(
     }
 }
 
-/// The CSV form of a statement: one row per line and a total row per side.
-fn statement_csv(statement: &StatementResponse) -> Result<String, ApiError> {
-    let failed = |e: csv::Error| ApiError::Internal(Box::new(e));
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record([
-        "organization",
-        "month",
-        "time_zone",
-        "checkpoint_size",
-        "side",
-        "line",
-        "counterparty",
-        "counterparty_name",
-        "dataset",
-        "dataset_title",
-        "grant",
-        "purpose",
-        "requests",
-        "denied",
-        "replays",
-        "bytes",
-        "rows",
-        "fee_fen",
-        "ledger_seqs",
-    ])
-    .map_err(failed)?;
-    let checkpoint = statement
-        .checkpoint
-        .as_ref()
-        .map(|c| c.size.to_string())
-        .unwrap_or_default();
-    let sides = [
-        ("consumer", &statement.consumer),
-        ("provider", &statement.provider),
-    ];
-    for (side, part) in sides {
-        let Some(part) = part else { continue };
-        let figures = |f: &FiguresResponse| {
-            [f.requests, f.denied, f.replays, f.bytes, f.rows, f.fee].map(|n| n.to_string())
-        };
-        for line in &part.lines {
-            let seqs = line
-                .seq_ranges
-                .iter()
-                .map(|[a, b]| {
-                    if a == b {
-                        a.to_string()
-                    } else {
-                        format!("{a}-{b}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
-            let text = |v: &Option<String>| v.clone().unwrap_or_default();
-            let mut record = vec![
-                statement.organization.clone(),
-                statement.month.clone(),
-                statement.time_zone.clone(),
-                checkpoint.clone(),
-                side.to_owned(),
-                "item".to_owned(),
-                text(&line.counterparty),
-                text(&line.counterparty_name),
-                line.dataset.clone(),
-                text(&line.dataset_title),
-                text(&line.grant),
-                text(&line.purpose),
-            ];
-            record.extend(figures(&line.figures));
-            record.push(seqs);
-            out.write_record(&record).map_err(failed)?;
-        }
-        let mut record = vec![
-            statement.organization.clone(),
-            statement.month.clone(),
-            statement.time_zone.clone(),
-            checkpoint.clone(),
-            side.to_owned(),
-            "total".to_owned(),
-        ];
-        record.extend(std::iter::repeat_n(String::new(), 6));
-        record.extend(figures(&part.total));
-        record.push(String::new());
-        out.write_record(&record).map_err(failed)?;
-    }
-    let bytes = out
-        .into_inner()
-        .map_err(|e| ApiError::Internal(Box::new(e.into_error())))?;
-    String::from_utf8(bytes).map_err(|e| ApiError::Internal(Box::new(e)))
-}
-
 /// Whether the client asked for CSV: a `.csv` path or `Accept: text/csv`.
 fn wants_csv(req: &HttpRequest, month: &str) -> bool {
     month.ends_with(".csv") || accepts(req, "text/csv")
@@ -662,6 +571,7 @@ pub(crate) async fn get_statement(
         end: calendar.local(statement.end),
         checkpoint: statement
             .checkpoint
+            .clone()
             .map(|(size, note)| StatementCheckpoint { size, note }),
         consumer: None,
         provider: None,
@@ -685,7 +595,17 @@ pub(crate) async fn get_statement(
     )
     .await?;
     if csv {
-        let body = statement_csv(&response)?;
+        let name_of = |id: &str| {
+            names
+                .organizations
+                .get(id)
+                .or_else(|| names.datasets.get(id))
+                .cloned()
+                .flatten()
+        };
+        let body = statement
+            .to_csv(&org, &name_of)
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header((

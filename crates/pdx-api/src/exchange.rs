@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
 use futures_util::StreamExt;
+use pdx_catalog::FileBody;
 use pdx_catalog::model::{Distribution, DistributionKind};
 use pdx_core::{DistributionId, RequestId};
 use pdx_licensing::decision::DenyReason;
@@ -84,22 +85,9 @@ fn refusal(refusal: Refusal, quota: Option<QuotaState>, size: u64) -> ApiError {
     }
 }
 
-/// The body of a file answer, opened before the decision.
-enum Body {
-    /// A small file's bytes (the part asked for).
-    Memory(actix_web::web::Bytes),
-    /// A larger file's bytes, streamed from the blob store.
-    Stream(
-        futures_util::stream::BoxStream<
-            'static,
-            Result<actix_web::web::Bytes, pdx_storage::BlobError>,
-        >,
-    ),
-}
-
 /// A file answer made ready before the decision: what a permit would serve.
 struct Ready {
-    body: Body,
+    body: FileBody,
     content_type: HeaderValue,
     disposition: HeaderValue,
 }
@@ -112,46 +100,10 @@ async fn open_file(
     distribution: &Arc<Distribution>,
     range: Option<ByteRange>,
 ) -> Option<Ready> {
-    let key = distribution.storage_key.as_deref()?;
     let size = distribution.byte_size.and_then(|s| u64::try_from(s).ok())?;
     let (content_type, disposition) = answer_headers(distribution)?;
     let part = range.and_then(|r| r.resolve(size));
-    let blobs = state.catalog.blobs();
-    let unreadable = |e: &pdx_storage::BlobError| {
-        tracing::warn!(error = %e, key, "a distribution's file cannot be read");
-    };
-    let resized = |found: u64| {
-        tracing::warn!(
-            key,
-            size,
-            found,
-            "a distribution's file has another size than recorded"
-        );
-    };
-    let body = if size <= pdx_storage::SMALL_BLOB {
-        let bytes = blobs.read_small(key).await.inspect_err(unreadable).ok()?;
-        if bytes.len() as u64 != size {
-            resized(bytes.len() as u64);
-            return None;
-        }
-        Body::Memory(match part {
-            Some((first, last)) => {
-                bytes.slice(usize::try_from(first).ok()?..usize::try_from(last + 1).ok()?)
-            }
-            None => bytes,
-        })
-    } else {
-        let (found, stream) = blobs
-            .open_stream(key, part.map(|(first, last)| first..last + 1))
-            .await
-            .inspect_err(unreadable)
-            .ok()?;
-        if found != size {
-            resized(found);
-            return None;
-        }
-        Body::Stream(stream)
-    };
+    let body = state.catalog.open_file(distribution, part).await?;
     Some(Ready {
         body,
         content_type,
@@ -176,9 +128,7 @@ fn answer_headers(distribution: &Arc<Distribution>) -> Option<(HeaderValue, Head
         return Some((content_type, disposition));
     }
     let content_type = HeaderValue::from_str(&distribution.media_type).ok()?;
-    let disposition =
-        HeaderValue::from_str(&attachment(&distribution.title, &distribution.format).to_string())
-            .ok()?;
+    let disposition = HeaderValue::from_str(&distribution.content_disposition()).ok()?;
     prepared.insert(
         distribution.id,
         (
@@ -188,45 +138,6 @@ fn answer_headers(distribution: &Arc<Distribution>) -> Option<(HeaderValue, Head
         ),
     );
     Some((content_type, disposition))
-}
-
-/// `Content-Disposition: attachment` per RFC 6266: the distribution's title as the file name
-/// (UTF-8 in `filename*`, an ASCII fallback in `filename`), with its format as the extension.
-pub(crate) fn attachment(title: &str, format: &str) -> header::ContentDisposition {
-    let cleaned: String = title
-        .chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '/' | '\\' | '"' | ':' | '*' | '?' | '<' | '>' | '|') {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    let stem: String = cleaned.trim().trim_matches('.').chars().take(120).collect();
-    let stem = if stem.is_empty() { "data" } else { &stem };
-    let name = format!("{stem}.{}", format.to_ascii_lowercase());
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    header::ContentDisposition {
-        disposition: header::DispositionType::Attachment,
-        parameters: vec![
-            header::DispositionParam::Filename(ascii),
-            header::DispositionParam::FilenameExt(header::ExtendedValue {
-                charset: header::Charset::Ext("UTF-8".into()),
-                language_tag: None,
-                value: name.into_bytes(),
-            }),
-        ],
-    }
 }
 
 /// Obtains a distribution's data. Open data needs no token; other data needs a grant and a
@@ -343,16 +254,7 @@ pub(crate) async fn get_data(
     let mut ready = None;
     if request.refused.is_none() && facts.kind == DistributionKind::File {
         ready = open_file(&state, &facts, request.range).await;
-        request.prepared = match (&ready, &facts.storage_key) {
-            (Some(_), Some(key)) => Prepared::File {
-                key: key.clone(),
-                size: facts
-                    .byte_size
-                    .and_then(|s| u64::try_from(s).ok())
-                    .unwrap_or(0),
-            },
-            _ => Prepared::Unavailable,
-        };
+        request.prepared = Prepared::of(&facts, ready.is_some());
     }
     let answer = state
         .licensing
@@ -406,8 +308,8 @@ pub(crate) async fn get_data(
                 None => size,
             };
             match ready.body {
-                Body::Memory(bytes) => response.body(bytes),
-                Body::Stream(stream) => {
+                FileBody::Memory(bytes) => response.body(bytes),
+                FileBody::Stream(stream) => {
                     let stream = stream
                         .map(|chunk| chunk.map_err(actix_web::error::ErrorInternalServerError));
                     response.body(actix_web::body::SizedStream::new(length, stream))
@@ -439,28 +341,5 @@ fn ledger_failure(error: pdx_licensing::LicensingError) -> ApiError {
         }
         pdx_licensing::LicensingError::Storage(storage) => ApiError::Unavailable(Box::new(storage)),
         other => other.into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attachment_names_carry_the_title_in_utf8_and_a_safe_ascii_fallback() {
-        let disposition = attachment("深圳 公交/站点: \"2025\"", "CSV").to_string();
-        assert!(
-            disposition.starts_with("attachment; filename=\"__ ______ _2025_.csv\""),
-            "{disposition}"
-        );
-        assert!(
-            disposition.contains("filename*=UTF-8''%E6%B7%B1%E5%9C%B3%20"),
-            "{disposition}"
-        );
-        assert!(!disposition.contains('/'), "{disposition}");
-        assert_eq!(
-            attachment("..", "json").to_string(),
-            "attachment; filename=\"data.json\"; filename*=UTF-8''data.json"
-        );
     }
 }

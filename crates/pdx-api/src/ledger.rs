@@ -662,6 +662,7 @@ pub(crate) async fn list_entries(
         grant: query.grant,
         purpose: query.purpose,
         provider,
+        newest_first: false,
     };
     let what = serde_json::json!({
         "read": if format == EntriesFormat::Json { "entries" } else { "entries_export" },

@@ -14,4 +14,4 @@ pub mod text;
 pub mod vocabulary;
 
 pub use error::CatalogError;
-pub use service::{CatalogService, DatasetView};
+pub use service::{CatalogService, DatasetView, FileBody};

@@ -289,6 +289,68 @@ pub struct DistributionChanges {
     pub columns: Option<Vec<Column>>,
 }
 
+impl Distribution {
+    /// The `Content-Disposition` of a download of this distribution ([`content_disposition`]).
+    pub fn content_disposition(&self) -> String {
+        content_disposition(&self.title, &self.format)
+    }
+}
+
+/// Characters outside RFC 8187's `attr-char`, percent-encoded in `filename*`.
+const NOT_ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `Content-Disposition: attachment` per RFC 6266 for a download titled `title` in `format`:
+/// the file name ([`download_names`]) in UTF-8 in `filename*`, its ASCII fallback in `filename`.
+pub fn content_disposition(title: &str, format: &str) -> String {
+    let (name, ascii) = download_names(title, format);
+    format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        percent_encoding::utf8_percent_encode(&name, NOT_ATTR_CHAR)
+    )
+}
+
+/// The file name a download is saved under: the title, cleaned of characters file systems
+/// refuse (and of quotes and backslashes), with the format as the extension; and its ASCII
+/// fallback for old clients.
+pub fn download_names(title: &str, format: &str) -> (String, String) {
+    let cleaned: String = title
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | '"' | ':' | '*' | '?' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let stem: String = cleaned.trim().trim_matches('.').chars().take(120).collect();
+    let stem = if stem.is_empty() { "data" } else { &stem };
+    let name = format!("{stem}.{}", format.to_ascii_lowercase());
+    let ascii = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    (name, ascii)
+}
+
 impl DistributionChanges {
     /// The changes a distribution has as it stands.
     pub fn of(distribution: &Distribution) -> Self {
@@ -406,6 +468,28 @@ pub struct DatasetVersion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn download_names_carry_the_title_in_utf8_and_a_safe_ascii_fallback() {
+        let disposition = content_disposition("深圳 公交/站点: \"2025\"", "CSV");
+        assert!(
+            disposition.starts_with("attachment; filename=\"__ ______ _2025_.csv\""),
+            "{disposition}"
+        );
+        assert!(
+            disposition.contains("filename*=UTF-8''%E6%B7%B1%E5%9C%B3%20"),
+            "{disposition}"
+        );
+        assert!(!disposition.contains('/'), "{disposition}");
+        assert_eq!(
+            content_disposition("..", "json"),
+            "attachment; filename=\"data.json\"; filename*=UTF-8''data.json"
+        );
+        assert_eq!(
+            content_disposition("bus-stops \\ 2025", "csv"),
+            "attachment; filename=\"bus-stops _ 2025.csv\"; filename*=UTF-8''bus-stops%20_%202025.csv"
+        );
+    }
 
     #[test]
     fn a_revision_changes_the_metadata_and_status_but_not_the_identity_or_version() {

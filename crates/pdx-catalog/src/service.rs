@@ -23,6 +23,23 @@ use crate::rules;
 use crate::search::{Facets, Highlight, SearchIndex, SearchQuery, Suggestions};
 use crate::store;
 
+/// A distribution's file (or the part asked for), opened for serving.
+pub enum FileBody {
+    /// A small file's bytes, from memory.
+    Memory(bytes::Bytes),
+    /// A larger file's bytes, streamed from the blob store.
+    Stream(futures_util::stream::BoxStream<'static, Result<bytes::Bytes, pdx_storage::BlobError>>),
+}
+
+impl std::fmt::Debug for FileBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileBody::Memory(bytes) => write!(f, "FileBody::Memory({} bytes)", bytes.len()),
+            FileBody::Stream(_) => f.write_str("FileBody::Stream"),
+        }
+    }
+}
+
 /// A dataset with its publisher and distributions, as shown: to everyone the published version
 /// (the dataset as stored and the distributions a published version holds); to those who see
 /// drafts ([`permissions::view_drafts`]) what the owning agency works on — a draft, or a pending
@@ -316,6 +333,60 @@ impl CatalogService {
     /// The blob store (the data path streams from it).
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
+    }
+
+    /// Opens a distribution's file, or the part `part` (first and last byte, inclusive), for
+    /// the data path, which opens it before the access decision so that a permit is logged
+    /// only for data about to be served. `None` when the distribution has no file, or its file
+    /// is missing, unreadable or of another size than recorded (each logged as a warning).
+    pub async fn open_file(
+        &self,
+        distribution: &Distribution,
+        part: Option<(u64, u64)>,
+    ) -> Option<FileBody> {
+        let key = distribution.storage_key.as_deref()?;
+        let size = distribution.byte_size.and_then(|s| u64::try_from(s).ok())?;
+        let unreadable = |e: &pdx_storage::BlobError| {
+            tracing::warn!(error = %e, key, "a distribution's file cannot be read");
+        };
+        let resized = |found: u64| {
+            tracing::warn!(
+                key,
+                size,
+                found,
+                "a distribution's file has another size than recorded"
+            );
+        };
+        if size <= pdx_storage::SMALL_BLOB {
+            let bytes = self
+                .blobs
+                .read_small(key)
+                .await
+                .inspect_err(unreadable)
+                .ok()?;
+            if bytes.len() as u64 != size {
+                resized(bytes.len() as u64);
+                return None;
+            }
+            Some(FileBody::Memory(match part {
+                Some((first, last)) => {
+                    bytes.slice(usize::try_from(first).ok()?..usize::try_from(last + 1).ok()?)
+                }
+                None => bytes,
+            }))
+        } else {
+            let (found, stream) = self
+                .blobs
+                .open_stream(key, part.map(|(first, last)| first..last + 1))
+                .await
+                .inspect_err(unreadable)
+                .ok()?;
+            if found != size {
+                resized(found);
+                return None;
+            }
+            Some(FileBody::Stream(stream))
+        }
     }
 
     async fn write<T, F>(&self, work: F) -> Result<T, CatalogError>

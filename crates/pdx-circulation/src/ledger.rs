@@ -115,6 +115,9 @@ pub struct EntryFilter {
     pub purpose: Option<String>,
     /// Only entries on datasets of this organisation (id).
     pub provider: Option<String>,
+    /// List the newest entries first (a page of [`LedgerService::entries`]; exports always
+    /// run in ledger order).
+    pub newest_first: bool,
 }
 
 /// An inclusion or consistency proof, as the API returns it.
@@ -414,12 +417,15 @@ impl LedgerService {
         self.db
             .run(move |conn| {
                 let total: i64 = scoped(scope, &filter).count().get_result(conn)?;
-                let bodies: Vec<(i64, String)> = scoped(scope, &filter)
-                    .select((ledger_entries::seq, ledger_entries::body))
-                    .order(ledger_entries::seq.asc())
-                    .offset(page.offset())
-                    .limit(page.limit())
-                    .load(conn)?;
+                let query =
+                    scoped(scope, &filter).select((ledger_entries::seq, ledger_entries::body));
+                let query = if filter.newest_first {
+                    query.order(ledger_entries::seq.desc())
+                } else {
+                    query.order(ledger_entries::seq.asc())
+                };
+                let bodies: Vec<(i64, String)> =
+                    query.offset(page.offset()).limit(page.limit()).load(conn)?;
                 let items = bodies
                     .into_iter()
                     .map(|(seq, body)| decode(seq, &body))
@@ -768,6 +774,101 @@ pub struct Statement {
     pub checkpoint: Option<(u64, String)>,
     /// The lines of each side asked for.
     pub sides: Vec<(Side, StatementLines)>,
+}
+
+impl Statement {
+    /// The statement as CSV: one row per line and a total row per side, each line with the
+    /// ledger sequence numbers it counts. `organization` is the organisation's id; `name_of`
+    /// names an organisation or dataset id (none: unknown, or not for this reader).
+    pub fn to_csv(
+        &self,
+        organization: &str,
+        name_of: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String, csv::Error> {
+        let mut out = csv::Writer::from_writer(Vec::new());
+        out.write_record([
+            "organization",
+            "month",
+            "time_zone",
+            "checkpoint_size",
+            "side",
+            "line",
+            "counterparty",
+            "counterparty_name",
+            "dataset",
+            "dataset_title",
+            "grant",
+            "purpose",
+            "requests",
+            "denied",
+            "replays",
+            "bytes",
+            "rows",
+            "fee_fen",
+            "ledger_seqs",
+        ])?;
+        let month = self.calendar.day(self.start).format("%Y-%m").to_string();
+        let zone = self.calendar.name().to_owned();
+        let checkpoint = self
+            .checkpoint
+            .as_ref()
+            .map(|(size, _)| size.to_string())
+            .unwrap_or_default();
+        let head = |side: &str, line: &str| {
+            vec![
+                organization.to_owned(),
+                month.clone(),
+                zone.clone(),
+                checkpoint.clone(),
+                side.to_owned(),
+                line.to_owned(),
+            ]
+        };
+        let figures = |f: &accounting::Figures| {
+            [f.requests, f.denied, f.replays, f.bytes, f.rows, f.fee].map(|n| n.to_string())
+        };
+        for (side, part) in &self.sides {
+            let side = match side {
+                Side::Consumer => "consumer",
+                Side::Provider => "provider",
+            };
+            for line in &part.lines {
+                let seqs = line
+                    .seq_ranges
+                    .iter()
+                    .map(|&(a, b)| {
+                        if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let mut record = head(side, "item");
+                record.extend([
+                    line.counterparty.clone(),
+                    name_of(&line.counterparty).unwrap_or_default(),
+                    line.dataset.clone(),
+                    name_of(&line.dataset).unwrap_or_default(),
+                    line.grant.clone(),
+                    line.purpose.clone(),
+                ]);
+                record.extend(figures(&line.figures));
+                record.push(seqs);
+                out.write_record(&record)?;
+            }
+            let mut record = head(side, "total");
+            record.extend(std::iter::repeat_n(String::new(), 6));
+            record.extend(figures(&part.total));
+            record.push(String::new());
+            out.write_record(&record)?;
+        }
+        let bytes = out
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
 }
 
 /// A checkpoint as published.

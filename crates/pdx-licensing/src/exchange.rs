@@ -117,6 +117,22 @@ pub enum Prepared {
     Unavailable,
 }
 
+impl Prepared {
+    /// What the edge prepared of `distribution`'s file: the file, when it was opened.
+    pub fn of(distribution: &Distribution, opened: bool) -> Self {
+        match (opened, &distribution.storage_key) {
+            (true, Some(key)) => Prepared::File {
+                key: key.clone(),
+                size: distribution
+                    .byte_size
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(0),
+            },
+            _ => Prepared::Unavailable,
+        }
+    }
+}
+
 /// One data request, as the HTTP edge hands it over.
 #[derive(Debug, Clone)]
 pub struct DataRequest {

@@ -278,3 +278,134 @@ error-internal-body = The platform could not show this page. The problem has bee
 error-go-home = Go to the home page
 error-search = Search datasets
 error-request-id = If you contact support, quote this reference:
+
+## Obtaining data that is not open
+get-publisher = Your organisation publishes this dataset.
+get-publisher-workspace = Manage it in your workspace
+get-granted = Yes — your organisation holds a grant for it.
+get-granted-until = Your grant is in force until
+get-granted-ledger = Each download is counted against your grant and recorded in the circulation ledger; your workspace lists the receipts.
+get-file = File
+get-pending = Your organisation's request is being reviewed.
+get-pending-detail = The publishing agency received it on
+get-pending-link = See your requests
+get-requestable = Yes, on request.
+get-requestable-detail = Say what your organisation will use the data for. The publishing agency reviews the request and sets the terms of the grant.
+get-request = Request access
+get-not-for-you = Not available to your organisation.
+get-not-for-you-detail = The rules for this dataset's class do not allow organisations of your kind to obtain it.
+file-granted = Under your grant
+request-title = Request access
+request-statement = What will the data be used for?
+request-statement-hint = Describe the use in 10 to 5,000 characters: the project, who will work with the data, and what will be published from it. The agency sees this text.
+request-term = Term of the grant
+request-term-hint = In days, at most { COUNT($days) }.
+request-send = Send the request
+request-term-invalid = Enter the term as a whole number of days
+request-purpose-invalid = Choose one of the purposes the agency offers
+request-statement-invalid = Describe the use in 10 to 5,000 characters
+request-not-verified = Your organisation is awaiting verification by the platform. It can request data once verified.
+request-sent = Your request was sent. The publishing agency will review it; its decision appears here.
+offer-title = Terms the agency offers
+offer-term = Longest term
+offer-requests = Most requests
+offer-bytes = Most data
+offer-days = { $days ->
+    [one] 1 day
+   *[other] { COUNT($days) } days
+}
+offer-fees = Fees
+offer-free = None
+offer-fee-amounts = { $request } per request, { $mb } per MB
+refused-title = The download was refused
+refused-quota = Your grant's quota is used up. The publishing agency can tell you about a new grant.
+refused-purpose = Choose the purpose your grant allows.
+refused-unavailable = The file cannot be read at the moment. Nothing was counted; try again later.
+refused-no-grant = Your organisation holds no grant in force for this data.
+refused-other = The request could not be served.
+refused-ledger = The refusal is recorded in the ledger as entry
+refused-back = Back to the dataset
+
+## Reviewing access requests
+review-title = Access request
+review-requester = Requested by
+review-verified = Verified
+review-unverified = Not verified
+review-approve-title = Approve
+review-approve-hint = The grant takes the terms of your offer. You may tighten them here: a shorter term or smaller quotas. Leave a quota empty to keep the offer's.
+review-max-mb = Most data (MB)
+review-max-requests = Most requests
+review-approve = Approve and issue the grant
+review-reject-title = Reject
+review-reason = Reason
+review-reason-hint = The requester reads this. Say what would make a new request acceptable.
+review-reject = Reject the request
+review-number-invalid = Enter a whole number greater than zero
+review-reason-missing = Give the requester a reason
+review-already-decided = This request has already been decided.
+
+## The ledger
+ledger-title = Ledger
+ledger-lead-all = Every recorded act on the platform: data requests, their decisions, and reads of the ledger itself.
+ledger-lead-own = The entries of your organisation's acts, and of requests for your datasets.
+ledger-kind = Kind
+ledger-any = Any
+kind-data-access = Data request
+kind-data-replay = Repeated request
+kind-report-read = Ledger read
+kind-access-refused = Refused act
+ledger-decision = Decision
+decision-permit = Permitted
+decision-deny = Denied
+decision-success = Done
+decision-failure = Failed
+ledger-organization = Organisation
+ledger-from = From
+ledger-to = To
+ledger-filter = Show
+ledger-count = { $count ->
+    [one] 1 entry
+   *[other] { COUNT($count) } entries
+}
+ledger-zone = Times in
+ledger-time = Time
+ledger-fee = Fee
+ledger-anonymous = Anonymous
+ledger-page = Page { COUNT($page) } of { COUNT($pages) }
+entry-title = Ledger entry { $seq }
+entry-verified = Verified: this entry is in the signed ledger.
+entry-verified-detail = Its inclusion proof was checked against the latest signed checkpoint, which covers { COUNT($size) } entries, with the ledger's published key. The entry cannot be changed or removed without breaking that signature.
+entry-pending = Recorded after the latest checkpoint.
+entry-pending-detail = The latest signed checkpoint covers { COUNT($size) } entries. The next one, signed within seconds, will cover this entry; reload the page to check it.
+entry-no-checkpoint = No checkpoint has been signed yet.
+entry-failed = The inclusion proof did not check out.
+entry-provider = Provider
+entry-canonical = The entry as recorded
+entry-canonical-hint = Its canonical JSON: the bytes whose hash is the leaf of the ledger's Merkle tree.
+entry-proof = Inclusion proof
+entry-tree-size = Tree size
+entry-root = Root hash
+entry-path = Audit path
+entry-checkpoint = Signed checkpoint
+entry-check-yourself = Check it yourself with the offline verifier:
+entry-proof-api = the proof as JSON
+statement-title = Statements
+statement-month = Month
+statement-checkpoint = Counted up to the signed checkpoint of { COUNT($size) } entries.
+statement-csv = Download CSV
+statement-consumer = Received
+statement-provider = Delivered
+statement-empty = Nothing this month.
+statement-counterparty = With
+statement-denied = Denied
+statement-entries = Ledger entries
+statement-total = Total
+statement-pending = { $count ->
+    [one] 1 entry of this month was recorded after the checkpoint and will be counted on the next one.
+   *[other] { COUNT($count) } entries of this month were recorded after the checkpoint and will be counted on the next one.
+}
+workspace-receipts = Receipts of your downloads
+workspace-no-receipts = No downloads yet.
+workspace-receipt-proof = Proof
+workspace-verify = Verify
+workspace-all-receipts = All receipts in the ledger

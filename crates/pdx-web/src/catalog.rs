@@ -611,6 +611,21 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
             .map(|title| (id.clone(), title)),
         None => None,
     };
+    // A signed-in member's standing with data that is not open: publisher, grant holder,
+    // request pending, may request, may not.
+    let standing = match &ctx.session {
+        Some(session)
+            if view.dataset.classification.opening != OpeningClass::Open
+                && view.dataset.status != DatasetStatus::Withdrawn =>
+        {
+            Some(
+                crate::exchange::standing(state, &session.principal, &view)
+                    .await
+                    .map_err(|e| (ctx.clone(), e))?,
+            )
+        }
+        _ => None,
+    };
     let d = &view.dataset;
     let lang = ctx.lang;
     let class = d.classification;
@@ -652,12 +667,15 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
                     }
                 }
                 @if !withdrawn {
-                    (how_to_get(&ctx, &view))
+                    @match &standing {
+                        Some(standing) => (crate::exchange::standing_box(&ctx, &view, standing)),
+                        None => (how_to_get(&ctx, &view)),
+                    }
                 }
             }
             section aria-labelledby="files-title" {
                 h2 #files-title { (ctx.t("dataset-files")) }
-                (distributions(&ctx, &view, !withdrawn))
+                (distributions(&ctx, &view, !withdrawn, matches!(standing, Some(crate::exchange::Standing::Granted(_)))))
             }
             section aria-labelledby="classes-title" {
                 h2 #classes-title { (ctx.t("dataset-classes")) }
@@ -773,7 +791,7 @@ fn how_to_get(ctx: &Ctx, view: &DatasetView) -> Markup {
     }
 }
 
-fn distributions(ctx: &Ctx, view: &DatasetView, obtainable: bool) -> Markup {
+fn distributions(ctx: &Ctx, view: &DatasetView, obtainable: bool, granted: bool) -> Markup {
     let lang = ctx.lang;
     let open = obtainable && view.dataset.classification.opening == OpeningClass::Open;
     if view.distributions.is_empty() {
@@ -807,6 +825,8 @@ fn distributions(ctx: &Ctx, view: &DatasetView, obtainable: bool) -> Markup {
                             td {
                                 @if !obtainable {
                                     span.small { (ctx.t("file-withdrawn")) }
+                                } @else if granted {
+                                    span.small { (ctx.t("file-granted")) }
                                 } @else if !open {
                                     span.small { (ctx.t("file-on-request")) }
                                 } @else if d.kind == DistributionKind::File {

@@ -51,8 +51,15 @@ impl From<pdx_access::AccessError> for WebError {
 
 impl From<pdx_licensing::LicensingError> for WebError {
     fn from(error: pdx_licensing::LicensingError) -> Self {
+        use pdx_licensing::LicensingError as E;
         match error {
-            pdx_licensing::LicensingError::Forbidden { .. } => WebError::Forbidden,
+            E::Forbidden { .. } => WebError::Forbidden,
+            E::RequestNotFound | E::GrantNotFound | E::LicenceNotFound => WebError::NotFound,
+            E::Catalog(catalog) => catalog.into(),
+            E::Access(access) => access.into(),
+            E::Storage(storage) if storage.is_transient() => {
+                WebError::Unavailable(storage.to_string())
+            }
             other => WebError::Internal(other.to_string()),
         }
     }

@@ -207,6 +207,14 @@ impl Lang {
         out
     }
 
+    /// An amount of money given in fen, in yuan: `¥12.50`.
+    pub fn money(self, fen: i64) -> String {
+        let sign = if fen < 0 { "-" } else { "" };
+        let fen = fen.unsigned_abs();
+        let yuan = self.number(i64::try_from(fen / 100).unwrap_or(i64::MAX));
+        format!("{sign}¥{yuan}.{:02}", fen % 100)
+    }
+
     /// A byte count in the largest unit that keeps it above one (KB = 1,000 bytes).
     pub fn bytes(self, n: i64) -> String {
         const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];

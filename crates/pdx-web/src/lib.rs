@@ -4,10 +4,13 @@
 pub mod assets;
 pub mod catalog;
 pub mod error;
+pub mod exchange;
 pub mod i18n;
 pub mod info;
+pub mod ledger;
 pub mod organizations;
 pub mod page;
+pub mod review;
 pub mod session;
 pub mod words;
 pub mod workspace;
@@ -223,6 +226,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(catalog::home)
         .service(catalog::search)
         .service(catalog::dataset)
+        .service(exchange::request_form)
+        .service(exchange::send_request)
+        .service(exchange::download)
         .service(organizations::list_organizations)
         .service(organizations::organization)
         .service(info::reports)
@@ -235,6 +241,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(workspace::enterprise)
         .service(workspace::agency)
         .service(workspace::audit)
+        .service(review::request_view)
+        .service(review::approve_request)
+        .service(review::reject_request)
+        .service(ledger::browse)
+        .service(ledger::entry_view)
+        .service(ledger::statement_csv)
+        .service(ledger::statement_view)
         .service(assets::static_asset)
         .service(switch_language);
 }

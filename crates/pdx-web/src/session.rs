@@ -58,6 +58,24 @@ pub fn form_refusal(ctx: &Ctx, presented: Option<&str>) -> Option<HttpResponse> 
     }
 }
 
+/// A form sent by a signed-in member: its fields and who sent it, once its CSRF token (the
+/// `csrf` field) matches the session's; otherwise the answer to give instead (sign in first,
+/// or the form has expired). Nothing in the form is acted on before this check.
+pub(crate) fn signed_form<T: serde::de::DeserializeOwned + Default>(
+    ctx: &Ctx,
+    body: &[u8],
+) -> Result<(pdx_core::Principal, T), Box<HttpResponse>> {
+    let Some(session) = &ctx.session else {
+        return Err(Box::new(crate::workspace::to_sign_in(ctx)));
+    };
+    let token: TokenForm = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    if let Some(refused) = form_refusal(ctx, token.csrf.as_deref()) {
+        return Err(Box::new(refused));
+    }
+    let form = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    Ok((session.principal.clone(), form))
+}
+
 fn form_expired(ctx: &Ctx) -> HttpResponse {
     let title = ctx.t("form-expired-title");
     respond(
@@ -74,7 +92,7 @@ fn form_expired(ctx: &Ctx) -> HttpResponse {
     )
 }
 
-fn request_context(req: &HttpRequest, ctx: &Ctx) -> RequestContext {
+pub(crate) fn request_context(req: &HttpRequest, ctx: &Ctx) -> RequestContext {
     RequestContext {
         request_id: Some(ctx.request_id.clone()).filter(|id| !id.is_empty()),
         client_address: req

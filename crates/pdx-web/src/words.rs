@@ -68,6 +68,15 @@ pub fn theme_name(lang: Lang, code: &str) -> String {
     }
 }
 
+/// A purpose of use in words; the code when unknown.
+pub fn purpose_name(lang: Lang, purpose: &str) -> String {
+    if pdx_licensing::model::PURPOSES.contains(&purpose) {
+        lang.t(&format!("purpose-{}", purpose.replace('_', "-")))
+    } else {
+        purpose.to_owned()
+    }
+}
+
 /// An update frequency in words.
 pub fn frequency(lang: Lang, code: &str) -> String {
     if pdx_catalog::vocabulary::FREQUENCIES

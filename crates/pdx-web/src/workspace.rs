@@ -26,7 +26,7 @@ fn workspace_of(principal: &Principal) -> Option<&'static str> {
     }
 }
 
-fn to_sign_in(ctx: &Ctx) -> HttpResponse {
+pub(crate) fn to_sign_in(ctx: &Ctx) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, format!("/sign-in?{}", ctx.next_query())))
         .finish()
@@ -107,11 +107,43 @@ pub(crate) async fn enterprise(req: HttpRequest, state: web::Data<WebState>) -> 
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
-    finish(enterprise_page(ctx, &state, principal).await)
+    let sent = req.query_string().starts_with("sent=");
+    finish(enterprise_page(ctx, &state, principal, sent).await)
 }
 
-async fn enterprise_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageResult {
+/// Receipts shown on the enterprise's overview.
+const RECENT_RECEIPTS: u32 = 10;
+
+async fn enterprise_page(
+    ctx: Ctx,
+    state: &WebState,
+    principal: Principal,
+    sent: bool,
+) -> PageResult {
     let fail = |e: pdx_licensing::LicensingError| (ctx.clone(), WebError::from(e));
+    let receipts = state
+        .ledger
+        .entries(
+            pdx_circulation::ledger::ReadScope::Organization(principal.org),
+            pdx_circulation::ledger::EntryFilter {
+                kind: Some("data_access".to_owned()),
+                newest_first: true,
+                ..Default::default()
+            },
+            PageRequest::new(Some(1), Some(RECENT_RECEIPTS)),
+        )
+        .await
+        .map_err(|e| (ctx.clone(), e.into()))?;
+    state
+        .ledger
+        .record_read(
+            principal.user.to_string(),
+            principal.org.to_string(),
+            serde_json::json!({ "read": "entries", "via": "portal", "kind": "data_access", "receipts": true }),
+            Some(ctx.request_id.clone()).filter(|id| !id.is_empty()),
+        )
+        .await
+        .map_err(|e| (ctx.clone(), e.into()))?;
     let requests = state
         .licensing
         .requests(&principal, false)
@@ -128,6 +160,12 @@ async fn enterprise_page(ctx: Ctx, state: &WebState, principal: Principal) -> Pa
         .iter()
         .map(|r| r.dataset_id)
         .chain(grants.iter().map(|g| g.dataset_id))
+        .chain(
+            receipts
+                .items
+                .iter()
+                .filter_map(|e| e.dataset.as_deref()?.parse().ok()),
+        )
     {
         if let std::collections::hash_map::Entry::Vacant(slot) = titles.entry(id)
             && let Ok(view) = state
@@ -148,10 +186,15 @@ async fn enterprise_page(ctx: Ctx, state: &WebState, principal: Principal) -> Pa
         &ctx,
         &[
             ("/workspace/enterprise", ctx.t("workspace-overview")),
+            ("/workspace/ledger", ctx.t("ledger-title")),
+            ("/workspace/statements", ctx.t("statement-title")),
             ("/datasets", ctx.t("nav-datasets")),
         ],
     );
     let content = html! {
+        @if sent {
+            div.notice.success role="status" { (ctx.t("request-sent")) }
+        }
         section aria-labelledby="grants-title" {
             h2 #grants-title { (lang.t_with("workspace-grants", &[("count", Arg::Number(grants.len() as i64))])) }
             @if grants.is_empty() {
@@ -212,7 +255,7 @@ async fn enterprise_page(ctx: Ctx, state: &WebState, principal: Principal) -> Pa
                                             None => (request.dataset_id),
                                         }
                                     }
-                                    td { (purpose_name(&ctx, &request.purpose)) }
+                                    td { (crate::words::purpose_name(ctx.lang, &request.purpose)) }
                                     td { (lang.date(request.created_at.date_naive())) }
                                     td { span.tag.(tone) { (ctx.t(key)) } }
                                 }
@@ -222,6 +265,41 @@ async fn enterprise_page(ctx: Ctx, state: &WebState, principal: Principal) -> Pa
                 }
             }
         }
+        section aria-labelledby="receipts-title" {
+            h2 #receipts-title { (ctx.t("workspace-receipts")) }
+            @if receipts.items.is_empty() {
+                p { (ctx.t("workspace-no-receipts")) }
+            } @else {
+                div.table-wrap {
+                    table {
+                        thead { tr {
+                            th scope="col" { "#" }
+                            th scope="col" { (ctx.t("request-dataset")) }
+                            th scope="col" { (ctx.t("ledger-decision")) }
+                            th scope="col" class="num" { (ctx.t("file-size")) }
+                            th scope="col" { (ctx.t("workspace-receipt-proof")) }
+                        } }
+                        tbody {
+                            @for entry in &receipts.items {
+                                @let dataset = entry.dataset.as_deref().and_then(|d| d.parse().ok()).and_then(|d| titles.get(&d));
+                                tr {
+                                    th scope="row" { (entry.seq) }
+                                    td { @if let Some((slug, title)) = dataset { a href={ "/datasets/" (slug) } { (title) } } }
+                                    td {
+                                        span.tag.(if entry.decision == "permit" { "open" } else { "closed" }) {
+                                            (ctx.t(&format!("decision-{}", if entry.decision == "permit" { "permit" } else { "deny" })))
+                                        }
+                                    }
+                                    td.num { (lang.bytes(i64::try_from(entry.bytes).unwrap_or(i64::MAX))) }
+                                    td { a href={ "/workspace/ledger/" (entry.seq) } { (ctx.t("workspace-verify")) } }
+                                }
+                            }
+                        }
+                    }
+                }
+                p { a href="/workspace/ledger?kind=data_access" { (ctx.t("workspace-all-receipts")) } }
+            }
+        }
     };
     Ok(shell(
         &ctx,
@@ -229,15 +307,6 @@ async fn enterprise_page(ctx: Ctx, state: &WebState, principal: Principal) -> Pa
         nav,
         content,
     ))
-}
-
-/// A purpose in words.
-fn purpose_name(ctx: &Ctx, purpose: &str) -> String {
-    if pdx_licensing::model::PURPOSES.contains(&purpose) {
-        ctx.t(&format!("purpose-{}", purpose.replace('_', "-")))
-    } else {
-        purpose.to_owned()
-    }
 }
 
 /// Used against allowed, as a bar with the figures in words beside it.
@@ -289,11 +358,25 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
     } else {
         Vec::new()
     };
+    let mut queue_titles = std::collections::HashMap::new();
+    for request in &queue {
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            queue_titles.entry(request.dataset_id)
+            && let Ok(view) = state
+                .catalog
+                .dataset(Some(&principal), &request.dataset_id.to_string())
+                .await
+        {
+            slot.insert(view.dataset.title);
+        }
+    }
     let lang = ctx.lang;
     let nav = side_nav(
         &ctx,
         &[
             ("/workspace/agency", ctx.t("workspace-overview")),
+            ("/workspace/ledger", ctx.t("ledger-title")),
+            ("/workspace/statements", ctx.t("statement-title")),
             ("/datasets", ctx.t("nav-datasets")),
         ],
     );
@@ -307,7 +390,10 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
                     ul.compact {
                         @for request in &queue {
                             li {
-                                (purpose_name(&ctx, &request.purpose)) " · "
+                                a href={ "/workspace/agency/requests/" (request.id) } {
+                                    (queue_titles.get(&request.dataset_id).cloned().unwrap_or_else(|| request.dataset_id.to_string()))
+                                }
+                                " · " (crate::words::purpose_name(ctx.lang, &request.purpose)) " · "
                                 (lang.date(request.created_at.date_naive()))
                                 span.meta { (request.statement.chars().take(140).collect::<String>()) }
                             }
@@ -361,7 +447,14 @@ async fn audit_page(ctx: Ctx, state: &WebState, _principal: Principal) -> PageRe
         .await
         .map_err(|e| (ctx.clone(), e.into()))?;
     let lang = ctx.lang;
-    let nav = side_nav(&ctx, &[("/workspace/audit", ctx.t("workspace-overview"))]);
+    let nav = side_nav(
+        &ctx,
+        &[
+            ("/workspace/audit", ctx.t("workspace-overview")),
+            ("/workspace/ledger", ctx.t("ledger-title")),
+            ("/workspace/statements", ctx.t("statement-title")),
+        ],
+    );
     let verified = status.problems.is_empty();
     let content = html! {
         section aria-labelledby="ledger-title" {

@@ -1,0 +1,349 @@
+//! The agency reviewer's decision on an access request: the request with the requester, the
+//! purpose and statement, the offer's terms, and the two decisions — approve (optionally with
+//! tighter terms: a shorter term, smaller quotas), or reject with a reason the requester reads.
+//! The rights are licensing's own: only reviewers and admins of the publishing agency decide.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use maud::html;
+use pdx_core::{AccessRequestId, OrgKind, Principal, Role};
+use pdx_licensing::LicensingError;
+use pdx_licensing::model::RequestStatus;
+use pdx_licensing::service::Tightening;
+use serde::Deserialize;
+
+use crate::WebState;
+use crate::error::{PageResult, WebError, finish};
+use crate::exchange::{AsFieldError, error_summary};
+use crate::page::{Ctx, crumbs, frame, respond};
+use crate::session::{request_context, signed_form};
+use crate::words;
+
+fn reviewer(principal: &Principal) -> bool {
+    principal.org_kind == OrgKind::Agency
+        && principal.roles.contains_any(&[Role::Reviewer, Role::Admin])
+}
+
+/// The reviewer's sign-in, or the answer to give instead.
+fn reviewing(ctx: &Ctx) -> Result<Principal, Box<HttpResponse>> {
+    match &ctx.session {
+        None => Err(Box::new(crate::workspace::to_sign_in(ctx))),
+        Some(session) if reviewer(&session.principal) => Ok(session.principal.clone()),
+        Some(_) => Err(Box::new(WebError::Forbidden.page(ctx))),
+    }
+}
+
+/// A decision form's fields.
+#[derive(Debug, Default, Deserialize)]
+struct DecisionForm {
+    #[serde(default)]
+    term_days: String,
+    #[serde(default)]
+    max_requests: String,
+    #[serde(default)]
+    max_bytes_mb: String,
+    #[serde(default)]
+    reason: String,
+}
+
+struct FormError {
+    field: &'static str,
+    message: String,
+}
+
+impl AsFieldError for FormError {
+    fn field(&self) -> &str {
+        self.field
+    }
+    fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// One access request, for its decision.
+#[get("/workspace/agency/requests/{id}")]
+pub(crate) async fn request_view(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let principal = match reviewing(&ctx) {
+        Ok(principal) => principal,
+        Err(answer) => return *answer,
+    };
+    let Ok(id) = id.parse::<AccessRequestId>() else {
+        return WebError::NotFound.page(&ctx);
+    };
+    finish(request_page(ctx, &state, &principal, id, None, &[]).await)
+}
+
+async fn request_page(
+    ctx: Ctx,
+    state: &WebState,
+    principal: &Principal,
+    id: AccessRequestId,
+    sent: Option<&DecisionForm>,
+    errors: &[FormError],
+) -> PageResult {
+    let fail = |e: WebError| (ctx.clone(), e);
+    let request = state
+        .licensing
+        .request(principal, id)
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let view = state
+        .catalog
+        .dataset(Some(principal), &request.dataset_id.to_string())
+        .await
+        .map_err(|e| fail(e.into()))?;
+    // Only the publishing agency decides; the requester's own view is their workspace.
+    if view.dataset.organization_id != principal.org {
+        return Err(fail(WebError::Forbidden));
+    }
+    let requester = state
+        .access
+        .organization(Some(principal), &request.organization_id.to_string())
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let offer = state
+        .licensing
+        .offer(Some(principal), &view.dataset.id.to_string())
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let lang = ctx.lang;
+    let csrf = ctx
+        .session
+        .as_ref()
+        .map(|s| s.csrf_token.clone())
+        .unwrap_or_default();
+    let title = ctx.t("review-title");
+    let field_error = |field: &str| errors.iter().find(|e| e.field == field);
+    let value = |pick: fn(&DecisionForm) -> &String, default: String| {
+        sent.map(|f| pick(f).clone()).unwrap_or(default)
+    };
+    let term = value(|f| &f.term_days, request.term_days.to_string());
+    let max_requests = value(
+        |f| &f.max_requests,
+        offer
+            .as_ref()
+            .and_then(|o| o.max_requests)
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+    );
+    let max_mb = value(
+        |f| &f.max_bytes_mb,
+        offer
+            .as_ref()
+            .and_then(|o| o.max_bytes)
+            .map(|n| (n / 1_000_000).to_string())
+            .unwrap_or_default(),
+    );
+    let reason = value(|f| &f.reason, String::new());
+    let (state_key, tone) = match request.status {
+        RequestStatus::Submitted => ("request-submitted-state", "conditional"),
+        RequestStatus::Approved => ("request-approved", "open"),
+        RequestStatus::Rejected => ("request-rejected", "closed"),
+        RequestStatus::Withdrawn => ("request-withdrawn", "closed"),
+    };
+    let base = format!("/workspace/agency/requests/{}", request.id);
+    let content = html! {
+        (crumbs(&ctx, &[("/workspace/agency", &ctx.t("workspace-agency-title"))]))
+        div.narrow {
+            (error_summary(&ctx, errors))
+            h1 { (title) }
+            p { span.tag.(tone) { (ctx.t(state_key)) } }
+            dl.metadata {
+                dt { (ctx.t("request-dataset")) }
+                dd { a href={ "/datasets/" (view.dataset.slug) } { (view.dataset.title) } }
+                dt { (ctx.t("review-requester")) }
+                dd {
+                    (requester.name)
+                    " "
+                    @if requester.verified {
+                        span.tag.open { (ctx.t("review-verified")) }
+                    } @else {
+                        span.tag.closed { (ctx.t("review-unverified")) }
+                    }
+                }
+                dt { (ctx.t("request-purpose")) }
+                dd { (words::purpose_name(lang, &request.purpose)) }
+                dt { (ctx.t("request-term")) }
+                dd { (lang.t_with("offer-days", &[("days", crate::i18n::Arg::Number(i64::from(request.term_days)))])) }
+                dt { (ctx.t("request-submitted")) }
+                dd { (lang.date(request.created_at.date_naive())) }
+            }
+            h2 { (ctx.t("request-statement")) }
+            blockquote.statement {
+                @for paragraph in request.statement.split('\n').filter(|p| !p.trim().is_empty()) {
+                    p { (paragraph) }
+                }
+            }
+            @if request.status == RequestStatus::Submitted {
+                section aria-labelledby="approve-title" {
+                    h2 #approve-title { (ctx.t("review-approve-title")) }
+                    p.hint { (ctx.t("review-approve-hint")) }
+                    form method="post" action={ (base) "/approve" } novalidate {
+                        input type="hidden" name="csrf" value=(csrf);
+                        (number_field(&ctx, "term_days", "request-term", &term, field_error("term_days")))
+                        (number_field(&ctx, "max_requests", "review-max-requests", &max_requests, field_error("max_requests")))
+                        (number_field(&ctx, "max_bytes_mb", "review-max-mb", &max_mb, field_error("max_bytes_mb")))
+                        button type="submit" { (ctx.t("review-approve")) }
+                    }
+                }
+                section aria-labelledby="reject-title" {
+                    h2 #reject-title { (ctx.t("review-reject-title")) }
+                    form method="post" action={ (base) "/reject" } novalidate {
+                        input type="hidden" name="csrf" value=(csrf);
+                        @let invalid = field_error("reason").is_some();
+                        div.field.invalid[invalid] {
+                            label for="reason" { (ctx.t("review-reason")) }
+                            p.hint #reason-hint { (ctx.t("review-reason-hint")) }
+                            @if let Some(error) = field_error("reason") { p.field-error { (error.message) } }
+                            textarea #reason name="reason" rows="3" maxlength="2000"
+                                aria-describedby="reason-hint" aria-invalid=[invalid.then_some("true")] { (reason) }
+                        }
+                        button.secondary type="submit" { (ctx.t("review-reject")) }
+                    }
+                }
+            } @else if let Some(reason) = &request.decision_reason {
+                p { (ctx.t("review-reason")) (lang.colon()) (reason) }
+            }
+        }
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(respond(status, frame(&ctx, &title, content)))
+}
+
+fn number_field(
+    ctx: &Ctx,
+    name: &str,
+    label: &str,
+    value: &str,
+    error: Option<&FormError>,
+) -> maud::Markup {
+    html! {
+        div.field.invalid[error.is_some()] {
+            label for=(name) { (ctx.t(label)) }
+            @if let Some(error) = error { p.field-error { (error.message) } }
+            input #(name) type="number" name=(name) min="1" value=(value) inputmode="numeric"
+                aria-invalid=[error.is_some().then_some("true")];
+        }
+    }
+}
+
+/// An optional positive whole number; `Err` when something else was typed.
+fn optional_number(text: &str) -> Result<Option<i64>, ()> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Some)
+        .ok_or(())
+}
+
+/// Approves a request, with the terms the form tightens.
+#[post("/workspace/agency/requests/{id}/approve")]
+pub(crate) async fn approve_request(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    decide(req, state, id, body, true).await
+}
+
+/// Rejects a request with a reason.
+#[post("/workspace/agency/requests/{id}/reject")]
+pub(crate) async fn reject_request(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    decide(req, state, id, body, false).await
+}
+
+async fn decide(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+    approve: bool,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    if let Err(answer) = reviewing(&ctx) {
+        return *answer;
+    }
+    let (principal, form) = match signed_form::<DecisionForm>(&ctx, &body) {
+        Ok(sent) => sent,
+        Err(answer) => return *answer,
+    };
+    let Ok(id) = id.parse::<AccessRequestId>() else {
+        return WebError::NotFound.page(&ctx);
+    };
+    let context = request_context(&req, &ctx);
+    let result = if approve {
+        let mut errors = Vec::new();
+        let mut number = |field: &'static str, text: &str| match optional_number(text) {
+            Ok(n) => n,
+            Err(()) => {
+                errors.push(FormError {
+                    field,
+                    message: ctx.t("review-number-invalid"),
+                });
+                None
+            }
+        };
+        let tightening = Tightening {
+            term_days: number("term_days", &form.term_days).and_then(|n| i32::try_from(n).ok()),
+            max_requests: number("max_requests", &form.max_requests),
+            max_bytes: number("max_bytes_mb", &form.max_bytes_mb)
+                .map(|mb| mb.saturating_mul(1_000_000)),
+        };
+        if !errors.is_empty() {
+            return finish(request_page(ctx, &state, &principal, id, Some(&form), &errors).await);
+        }
+        state
+            .licensing
+            .approve(&principal, id, tightening, &context)
+            .await
+            .map(|_| ())
+    } else {
+        state
+            .licensing
+            .reject(&principal, id, &form.reason, &context)
+            .await
+            .map(|_| ())
+    };
+    match result {
+        Ok(()) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/workspace/agency/requests/{id}")))
+            .finish(),
+        Err(LicensingError::InvalidInput { field, message }) => {
+            let (field, key) = match field {
+                "reason" => ("reason", "review-reason-missing"),
+                "term_days" => ("term_days", "review-number-invalid"),
+                _ => ("", ""),
+            };
+            let message = if key.is_empty() { message } else { ctx.t(key) };
+            let errors = [FormError { field, message }];
+            finish(request_page(ctx, &state, &principal, id, Some(&form), &errors).await)
+        }
+        Err(LicensingError::IllegalTransition { .. }) => {
+            let errors = [FormError {
+                field: "",
+                message: ctx.t("review-already-decided"),
+            }];
+            finish(request_page(ctx, &state, &principal, id, None, &errors).await)
+        }
+        Err(error) => WebError::from(error).page(&ctx),
+    }
+}
