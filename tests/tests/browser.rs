@@ -242,6 +242,19 @@ async fn pages_work_on_a_phone_and_with_the_keyboard_alone() {
     assert_eq!(hash, serde_json::Value::String("#main".to_owned()));
     c.goto(&server.url("/")).await.unwrap();
     browser.shot("home-phone").await;
+    // The registration form fits the phone too, its errors beside the fields.
+    c.goto(&server.url("/register")).await.unwrap();
+    browser.click("form[action='/register'] button").await;
+    browser.wait_for(".error-summary").await;
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, serde_json::Value::Bool(false));
+    browser.shot("register-phone").await;
     browser.close().await;
 }
 

@@ -990,7 +990,12 @@ async fn the_portal_statement_csv_is_the_api_statement_csv() {
     let token = server.access_token("auditor@demo.pdx").await;
     for _ in 0..100 {
         let checkpoint = server
-            .call(reqwest::Method::GET, "/api/v1/ledger/checkpoint", None, None)
+            .call(
+                reqwest::Method::GET,
+                "/api/v1/ledger/checkpoint",
+                None,
+                None,
+            )
             .await;
         if checkpoint.status() == 200 {
             break;
@@ -1033,4 +1038,290 @@ async fn the_portal_statement_csv_is_the_api_statement_csv() {
             .collect()
     };
     assert_eq!(without_checkpoint(&portal), without_checkpoint(&api));
+}
+
+/// Opens the form at `page` as a visitor without a session and posts it to `action` with the
+/// form's token and cookie, as a browser does.
+async fn post_anonymous(
+    server: &TestServer,
+    page: &str,
+    action: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
+    let form = server
+        .client
+        .get(server.url(page))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200, "GET {page}");
+    let bound = set_cookie(&form, "pdx_form").expect("the form's cookie");
+    let token = hidden(&form.text().await.unwrap(), "csrf");
+    let mut all = vec![("csrf", token.as_str())];
+    all.extend_from_slice(pairs);
+    server
+        .client
+        .post(server.url(action))
+        .header("cookie", format!("pdx_form={bound}"))
+        .header("accept-language", "en")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(pdx_tests::form_encode(&all))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The path and query of a link in a message (the part after the server's base URL).
+fn link_path(server: &TestServer, body: &str) -> String {
+    body.split_whitespace()
+        .find(|word| word.contains("token="))
+        .and_then(|link| link.strip_prefix(&server.base_url))
+        .expect("a link to the portal with a token")
+        .to_owned()
+}
+
+async fn portal_sign_in_status(server: &TestServer, email: &str, password: &str) -> u16 {
+    post_anonymous(
+        server,
+        "/sign-in",
+        "/sign-in",
+        &[("email", email), ("password", password)],
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+#[tokio::test]
+async fn an_enterprise_registers_confirms_by_mail_and_signs_in_in_the_browser() {
+    let server = TestServer::spawn().await;
+    // Empty fields and a credit code with a wrong check character: said beside each field.
+    let empty = post_anonymous(&server, "/register", "/register", &[]).await;
+    assert_eq!(empty.status(), 422);
+    let body = empty.text().await.unwrap();
+    assert!(body.contains(r##"href="#credit_code""##), "{body}");
+    assert!(body.contains("Enter your e-mail address"));
+    let fields = [
+        ("organization_name", "Nanshan Robotics"),
+        ("credit_code", "91440300MA5F000008"),
+        ("display_name", "Chen Jing"),
+        ("email", "chen@robotics.test"),
+    ];
+    let wrong = post_anonymous(&server, "/register", "/register", &fields).await;
+    assert_eq!(wrong.status(), 422);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Enter a valid unified social credit code")
+    );
+    // Without the form's token: refused, nothing sent.
+    let forged = server
+        .client
+        .post(server.url("/register"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(pdx_tests::form_encode(&fields))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
+    let mut fields = fields;
+    fields[1].1 = "91440300MA5F000007";
+    let sent = post_anonymous(&server, "/register", "/register", &fields).await;
+    assert_eq!(sent.status(), 200);
+    assert!(sent.text().await.unwrap().contains("Check your e-mail"));
+    let mail = server
+        .wait_for_mail("chen@robotics.test", "Confirm", 1)
+        .await;
+    let link = link_path(&server, &mail.body);
+    assert!(link.starts_with("/confirm?token="), "{link}");
+    // The link leads to a page, where the password is chosen.
+    let token = mail.token();
+    let short = post_anonymous(
+        &server,
+        &link,
+        "/confirm",
+        &[("token", &token), ("password", "short")],
+    )
+    .await;
+    assert_eq!(short.status(), 422);
+    assert!(
+        short
+            .text()
+            .await
+            .unwrap()
+            .contains(r##"href="#password""##)
+    );
+    let confirmed = post_anonymous(
+        &server,
+        &link,
+        "/confirm",
+        &[("token", &token), ("password", pdx_tests::PASSWORD)],
+    )
+    .await;
+    assert_eq!(confirmed.status(), 200);
+    assert!(
+        confirmed
+            .text()
+            .await
+            .unwrap()
+            .contains("Nanshan Robotics is registered")
+    );
+    // The link works once.
+    let again = post_anonymous(
+        &server,
+        &link,
+        "/confirm",
+        &[("token", &token), ("password", pdx_tests::PASSWORD)],
+    )
+    .await;
+    assert_eq!(again.status(), 410);
+    assert!(again.text().await.unwrap().contains("already been used"));
+    assert_eq!(
+        portal_sign_in_status(&server, "chen@robotics.test", pdx_tests::PASSWORD).await,
+        303
+    );
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_by_the_mailed_link() {
+    let server = TestServer::spawn().await;
+    server
+        .create_org("harbour", pdx_core::OrgKind::Agency)
+        .await;
+    server
+        .create_user(
+            "harbour",
+            "clerk@harbour.test",
+            &[pdx_core::Role::Publisher],
+        )
+        .await;
+    let page = server.get("/sign-in").await;
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains(r#"href="/password-reset""#)
+    );
+    // The same answer for an address without an account; a message only to the real one.
+    let unknown = post_anonymous(
+        &server,
+        "/password-reset",
+        "/password-reset/request",
+        &[("email", "nobody@harbour.test")],
+    )
+    .await;
+    assert_eq!(unknown.status(), 200);
+    let sent = post_anonymous(
+        &server,
+        "/password-reset",
+        "/password-reset/request",
+        &[("email", "clerk@harbour.test")],
+    )
+    .await;
+    assert_eq!(sent.status(), 200);
+    let mail = server.wait_for_mail("clerk@harbour.test", "Reset", 1).await;
+    assert!(server.mail_to("nobody@harbour.test", "Reset").is_empty());
+    let link = link_path(&server, &mail.body);
+    assert!(link.starts_with("/password-reset?token="), "{link}");
+    let form = server.get(&link).await;
+    assert_eq!(form.status(), 200);
+    assert!(form.text().await.unwrap().contains(r#"name="token""#));
+    let reset = post_anonymous(
+        &server,
+        &link,
+        "/password-reset",
+        &[
+            ("token", &mail.token()),
+            ("password", "a new and long passphrase"),
+        ],
+    )
+    .await;
+    assert_eq!(reset.status(), 200);
+    assert_eq!(
+        portal_sign_in_status(&server, "clerk@harbour.test", pdx_tests::PASSWORD).await,
+        422
+    );
+    assert_eq!(
+        portal_sign_in_status(&server, "clerk@harbour.test", "a new and long passphrase").await,
+        303
+    );
+    // A made-up link: a page that says so.
+    let forged = post_anonymous(
+        &server,
+        "/password-reset?token=pdxo_made_up",
+        "/password-reset",
+        &[
+            ("token", "pdxo_made_up"),
+            ("password", "a new and long passphrase"),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status(), 410);
+}
+
+#[tokio::test]
+async fn an_invitation_is_accepted_in_the_browser() {
+    let server = TestServer::spawn().await;
+    server.create_org("water", pdx_core::OrgKind::Agency).await;
+    server
+        .create_user("water", "admin@water.test", &[pdx_core::Role::Admin])
+        .await;
+    let admin = server.access_token("admin@water.test").await;
+    let invited = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/organizations/water/members",
+            Some(&admin),
+            Some(serde_json::json!({ "email": "new@water.test", "roles": ["publisher"] })),
+        )
+        .await;
+    assert_eq!(invited.status(), 202);
+    let mail = server
+        .wait_for_mail("new@water.test", "You are invited", 1)
+        .await;
+    let link = link_path(&server, &mail.body);
+    assert!(link.starts_with("/invitations/accept?token="), "{link}");
+    let token = mail.token();
+    let nameless = post_anonymous(
+        &server,
+        &link,
+        "/invitations/accept",
+        &[("token", &token), ("password", pdx_tests::PASSWORD)],
+    )
+    .await;
+    assert_eq!(nameless.status(), 422);
+    assert!(
+        nameless
+            .text()
+            .await
+            .unwrap()
+            .contains(r##"href="#display_name""##)
+    );
+    let accepted = post_anonymous(
+        &server,
+        &link,
+        "/invitations/accept",
+        &[
+            ("token", &token),
+            ("display_name", "New Clerk"),
+            ("password", pdx_tests::PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(accepted.status(), 200);
+    assert!(
+        accepted
+            .text()
+            .await
+            .unwrap()
+            .contains("You are now a member of")
+    );
+    assert_eq!(
+        portal_sign_in_status(&server, "new@water.test", pdx_tests::PASSWORD).await,
+        303
+    );
 }

@@ -1,6 +1,7 @@
 //! The PDX portal: server-rendered, bilingual HTML pages for people, served by the same
 //! `pdx serve` as the API, working without JavaScript and reading the same domain services.
 
+pub mod accounts;
 pub mod assets;
 pub mod catalog;
 pub mod error;
@@ -237,6 +238,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(session::sign_in_form)
         .service(session::sign_in)
         .service(session::sign_out)
+        .service(accounts::register_form)
+        .service(accounts::register)
+        .service(accounts::confirm_form)
+        .service(accounts::confirm)
+        .service(accounts::password_reset_form)
+        .service(accounts::password_reset_request)
+        .service(accounts::password_reset)
+        .service(accounts::invitation_form)
+        .service(accounts::accept_invitation)
         .service(workspace::workspace)
         .service(workspace::enterprise)
         .service(workspace::agency)

@@ -136,13 +136,7 @@ fn sign_in_page(
     email: &str,
     error: Option<String>,
 ) -> HttpResponse {
-    // The form's token: the one this browser already holds, or a new one.
-    let token = req
-        .cookie(FORM_COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| v.len() >= 32 && v.len() <= 64)
-        .or_else(|| pdx_access::secrets::random_token(24).ok())
-        .unwrap_or_default();
+    let token = form_token(req);
     let title = ctx.t("sign-in-title");
     let content = html! {
         div.narrow {
@@ -160,14 +154,52 @@ fn sign_in_page(
                 (field(ctx, "password", "password", "sign-in-password", "", "current-password", false))
                 button type="submit" { (ctx.t("sign-in-button")) }
             }
+            ul.next {
+                li { a href="/password-reset" { (ctx.t("sign-in-forgot")) } }
+                li { a href="/register" { (ctx.t("sign-in-register")) } }
+            }
         }
     };
-    let mut response = respond(status, frame(ctx, &title, content));
+    with_form_token(req, respond(status, frame(ctx, &title, content)), token)
+}
+
+/// The token of a form shown before there is a session: the one this browser already holds
+/// in its form cookie, or a new one.
+pub(crate) fn form_token(req: &HttpRequest) -> String {
+    req.cookie(FORM_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() >= 32 && v.len() <= 64)
+        .or_else(|| pdx_access::secrets::random_token(24).ok())
+        .unwrap_or_default()
+}
+
+/// A page carrying a form shown before there is a session, with the form cookie that binds
+/// its token to this browser.
+pub(crate) fn with_form_token(
+    req: &HttpRequest,
+    mut response: HttpResponse,
+    token: String,
+) -> HttpResponse {
     let _ = response.add_cookie(&cookie(req, FORM_COOKIE, token, CookieDuration::hours(2)));
     response
 }
 
-fn field(
+/// Checks the token of a form sent before there is a session against this browser's form
+/// cookie: the refusal page when they do not match.
+pub(crate) fn anonymous_form_refusal(
+    req: &HttpRequest,
+    ctx: &Ctx,
+    presented: &str,
+) -> Option<HttpResponse> {
+    let bound = req.cookie(FORM_COOKIE).map(|c| c.value().to_owned());
+    if same_token(bound.as_deref().unwrap_or(""), presented) {
+        None
+    } else {
+        Some(form_expired(ctx))
+    }
+}
+
+pub(crate) fn field(
     ctx: &Ctx,
     name: &str,
     kind: &str,
@@ -206,9 +238,8 @@ pub(crate) async fn sign_in(
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
     let form: SignInForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let bound = req.cookie(FORM_COOKIE).map(|c| c.value().to_owned());
-    if !same_token(bound.as_deref().unwrap_or(""), &form.csrf) {
-        return form_expired(&ctx);
+    if let Some(refused) = anonymous_form_refusal(&req, &ctx, &form.csrf) {
+        return refused;
     }
     let next = next_of(form.next.as_deref());
     let email: String = form.email.trim().chars().take(254).collect();
