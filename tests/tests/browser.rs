@@ -556,3 +556,152 @@ async fn a_request_is_approved_used_and_found_by_the_auditor_in_the_ledger() {
         .unwrap_or_else(|| panic!("{body}"));
     assert!(line.contains(&seq.to_string()), "{line}");
 }
+
+/// axe-core, vendored (see `tests/vendor/axe-core/README.md`).
+const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
+
+impl Browser {
+    /// Runs axe-core's WCAG 2.1 A and AA rules on the current page; returns the violations
+    /// (rule, impact and up to five elements each), none when the page passes.
+    async fn accessibility_violations(&self) -> Vec<String> {
+        self.client.execute(AXE, vec![]).await.unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { runOnly: { type: 'tag',
+                     values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+                   .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' +
+                       v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(', '))))
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(found).unwrap()
+    }
+
+    /// Opens each path and collects its violations, as `path: violation`.
+    async fn check_pages(&self, server: &TestServer, paths: &[String], failures: &mut Vec<String>) {
+        for path in paths {
+            self.client.goto(&server.url(path)).await.unwrap();
+            for violation in self.accessibility_violations().await {
+                failures.push(format!("{path}: {violation}"));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_kind_of_page_passes_the_automated_accessibility_check_in_both_languages() {
+    let server = TestServer::spawn_demo().await;
+    let mut browser = Browser::start("accessibility", "zh-CN", 1280, 900).await;
+    let c = browser.client.clone();
+    let public: Vec<String> = [
+        "/",
+        "/datasets?q=%E5%85%AC%E4%BA%A4",
+        "/datasets?q=bus&theme=TRAN&page=2",
+        "/datasets/bus-stops",
+        "/datasets/traffic-flow-luohu",
+        "/organizations",
+        "/organizations/sz-transport",
+        "/reports",
+        "/about",
+        "/accessibility",
+        "/sign-in",
+        "/register",
+        "/password-reset",
+        "/invitations/accept?token=x",
+        "/no-such-page",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    // The check finds what it should: an image without a text alternative.
+    c.goto(&server.url("/about")).await.unwrap();
+    c.execute(
+        "const img = document.createElement('img'); img.src = 'data:,'; document.querySelector('main').appendChild(img);",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let planted = browser.accessibility_violations().await;
+    assert!(
+        planted.iter().any(|v| v.starts_with("image-alt")),
+        "{planted:?}"
+    );
+    let mut failures = Vec::new();
+    for language in ["zh", "en"] {
+        c.goto(&server.url(&format!("/lang/{language}?next=/")))
+            .await
+            .unwrap();
+        browser.check_pages(&server, &public, &mut failures).await;
+    }
+    // The pages of each role, in both languages.
+    let roles = [
+        (
+            "member@pengcheng-mobility.demo.pdx",
+            vec![
+                "/workspace/enterprise",
+                "/datasets/traffic-flow-luohu/request",
+                "/datasets/traffic-flow-futian",
+                "/workspace/ledger",
+                "/workspace/statements",
+            ],
+        ),
+        (
+            "reviewer@sz-environment.demo.pdx",
+            vec!["/workspace/agency"],
+        ),
+        (
+            "auditor@demo.pdx",
+            vec![
+                "/workspace/audit",
+                "/workspace/ledger?kind=data_access",
+                "/workspace/statements?organization=pengcheng-mobility",
+            ],
+        ),
+    ];
+    for (email, paths) in roles {
+        browser.sign_in(&server, email).await;
+        let mut paths: Vec<String> = paths.into_iter().map(str::to_owned).collect();
+        if email.starts_with("reviewer") {
+            // A request awaiting the reviewer's decision.
+            c.goto(&server.url("/workspace/agency")).await.unwrap();
+            let request = c
+                .find(Locator::Css("a[href^='/workspace/agency/requests/']"))
+                .await
+                .unwrap()
+                .attr("href")
+                .await
+                .unwrap()
+                .unwrap();
+            paths.push(request);
+        }
+        if email.starts_with("auditor") {
+            c.goto(&server.url("/workspace/ledger")).await.unwrap();
+            let entry = c
+                .find(Locator::Css("table.ledger tbody a"))
+                .await
+                .unwrap()
+                .attr("href")
+                .await
+                .unwrap()
+                .unwrap();
+            paths.push(entry);
+        }
+        for language in ["zh", "en"] {
+            c.goto(&server.url(&format!("/lang/{language}?next=/")))
+                .await
+                .unwrap();
+            browser.check_pages(&server, &paths, &mut failures).await;
+        }
+        browser.sign_out().await;
+    }
+    browser.shot("last-page").await;
+    browser.close().await;
+    assert!(
+        failures.is_empty(),
+        "accessibility violations:\n{}",
+        failures.join("\n")
+    );
+}
