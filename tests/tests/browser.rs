@@ -646,6 +646,7 @@ async fn every_kind_of_page_passes_the_automated_accessibility_check_in_both_lan
                 "/datasets/traffic-flow-futian",
                 "/workspace/ledger",
                 "/workspace/statements",
+                "/workspace/keys",
             ],
         ),
         (

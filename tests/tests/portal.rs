@@ -1325,3 +1325,95 @@ async fn an_invitation_is_accepted_in_the_browser() {
         303
     );
 }
+
+#[tokio::test]
+async fn a_member_creates_an_api_key_sees_its_secret_once_and_revokes_it() {
+    let server = TestServer::spawn_demo().await;
+    let member = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    let page = get_with(&server, "/workspace/keys", &member).await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("/api/v1/auth/token"), "the example");
+    let token = hidden(&body, "csrf");
+    // Without the token: nothing is created.
+    let forged = post_form(&server, "/workspace/keys", &member, &[("name", "import")]).await;
+    assert_eq!(forged.status(), 403);
+    let nameless = post_form(
+        &server,
+        "/workspace/keys",
+        &member,
+        &[("csrf", &token), ("name", " ")],
+    )
+    .await;
+    assert_eq!(nameless.status(), 422);
+    let created = post_form(
+        &server,
+        "/workspace/keys",
+        &member,
+        &[("csrf", &token), ("name", "nightly import")],
+    )
+    .await;
+    assert_eq!(created.status(), 200);
+    assert_eq!(
+        header(&created, "cache-control").as_deref(),
+        Some("no-store")
+    );
+    let body = created.text().await.unwrap();
+    let value_after = |label: &str| -> String {
+        let at = body.find(&format!("<dt>{label}</dt><dd><code")).unwrap();
+        let rest = &body[at..];
+        let start = rest.find('>').unwrap();
+        let rest = &rest[start + 1..];
+        let rest = &rest[rest.find("<code").unwrap()..];
+        let rest = &rest[rest.find('>').unwrap() + 1..];
+        rest[..rest.find('<').unwrap()].to_owned()
+    };
+    let (client_id, secret) = (value_after("client_id"), value_after("client_secret"));
+    assert!(
+        body.contains(&format!("-u '{client_id}:{secret}'")),
+        "the example uses the key"
+    );
+    // The key works.
+    let exchanged = server
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ])
+        .await;
+    assert_eq!(exchanged.status(), 200);
+    // Shown once: the list names it but never shows the secret again.
+    let listed = get_with(&server, "/workspace/keys", &member)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(listed.contains("nightly import"));
+    assert!(!listed.contains(&secret));
+    let revoke = listed
+        .split("action=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|action| action.ends_with("/revoke"))
+        .unwrap()
+        .to_owned();
+    // Another organisation's member cannot revoke it.
+    let qianhai = sign_in(&server, "member@qianhai-analytics.demo.pdx").await;
+    let their_page = get_with(&server, "/workspace/keys", &qianhai)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let their_token = hidden(&their_page, "csrf");
+    let foreign = post_form(&server, &revoke, &qianhai, &[("csrf", &their_token)]).await;
+    assert_eq!(foreign.status(), 404);
+    let revoked = post_form(&server, &revoke, &member, &[("csrf", &token)]).await;
+    assert_eq!(revoked.status(), 303);
+    let refused = server
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ])
+        .await;
+    assert_eq!(refused.status(), 401);
+}

@@ -469,3 +469,24 @@ invitation-lead = You were invited to join an organisation on the platform. If y
 invitation-name-hint = Only for a new account.
 invitation-done-title = You have joined
 invitation-done = You are now a member of { $organization }. Sign in to start.
+
+## API keys
+keys-title = API keys
+keys-lead = Programs obtain data with an API key: they exchange it for a short-lived access token, then call the data API with the token and the purpose of use. Each key acts with your roles, for your organisation.
+keys-created = Your new key
+keys-created-once = Copy the secret now and keep it safe: it is shown only this once. If it is lost, revoke the key and create another.
+keys-example = Call the data API
+keys-example-lead = Get a token with the key, then download a distribution under your grant, declaring the purpose:
+keys-example-receipt = The answer carries the X-PDX-Ledger-Seq header: the number of its ledger entry, your receipt.
+keys-list = Keys
+keys-none = No keys yet.
+keys-name = Name of the key
+keys-name-hint = Say where it is used, for example “nightly import on server 3”.
+keys-name-invalid = Name the key in 1 to 200 characters
+keys-created-at = Created
+keys-last-used = Last used
+keys-revoked = Revoked
+keys-actions = Actions
+keys-revoke = Revoke
+keys-new = New key
+keys-create = Create the key

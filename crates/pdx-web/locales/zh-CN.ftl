@@ -439,3 +439,24 @@ invitation-lead = 您受邀加入平台上的一个单位。如果您已有使�
 invitation-name-hint = 仅在新建账号时填写。
 invitation-done-title = 已加入
 invitation-done = 您已成为 { $organization } 的成员，登录即可开始使用。
+
+## 接口密钥
+keys-title = 接口密钥
+keys-lead = 程序使用接口密钥获取数据：先用密钥换取短期有效的访问令牌，再携带令牌和用途调用数据接口。每个密钥以您的角色、代表本单位操作。
+keys-created = 新密钥
+keys-created-once = 请立即复制并妥善保存密钥，它只显示这一次。如果丢失，请撤销该密钥并另建一个。
+keys-example = 调用数据接口
+keys-example-lead = 用密钥获取令牌，然后在授权范围内下载数据文件，并声明用途：
+keys-example-receipt = 响应中的 X-PDX-Ledger-Seq 头是对应台账条目的编号，即您的回执。
+keys-list = 密钥列表
+keys-none = 尚无密钥。
+keys-name = 密钥名称
+keys-name-hint = 注明使用场景，例如“3 号服务器夜间导入”。
+keys-name-invalid = 名称应为 1 至 200 个字符
+keys-created-at = 创建日期
+keys-last-used = 最近使用
+keys-revoked = 已撤销
+keys-actions = 操作
+keys-revoke = 撤销
+keys-new = 新建密钥
+keys-create = 创建密钥

@@ -42,7 +42,10 @@ impl From<pdx_access::AccessError> for WebError {
     fn from(error: pdx_access::AccessError) -> Self {
         use pdx_access::AccessError as E;
         match error {
-            E::OrganizationNotFound => WebError::NotFound,
+            E::OrganizationNotFound
+            | E::ApiKeyNotFound
+            | E::UserNotFound
+            | E::InvitationNotFound => WebError::NotFound,
             E::Forbidden { .. } => WebError::Forbidden,
             other => WebError::Internal(other.to_string()),
         }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod exchange;
 pub mod i18n;
 pub mod info;
+pub mod keys;
 pub mod ledger;
 pub mod organizations;
 pub mod page;
@@ -255,6 +256,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(review::approve_request)
         .service(review::reject_request)
         .service(ledger::browse)
+        .service(keys::keys_view)
+        .service(keys::create)
+        .service(keys::revoke)
         .service(ledger::entry_view)
         .service(ledger::statement_csv)
         .service(ledger::statement_view)

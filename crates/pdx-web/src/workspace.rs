@@ -188,6 +188,7 @@ async fn enterprise_page(
             ("/workspace/enterprise", ctx.t("workspace-overview")),
             ("/workspace/ledger", ctx.t("ledger-title")),
             ("/workspace/statements", ctx.t("statement-title")),
+            ("/workspace/keys", ctx.t("keys-title")),
             ("/datasets", ctx.t("nav-datasets")),
         ],
     );
@@ -377,6 +378,7 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
             ("/workspace/agency", ctx.t("workspace-overview")),
             ("/workspace/ledger", ctx.t("ledger-title")),
             ("/workspace/statements", ctx.t("statement-title")),
+            ("/workspace/keys", ctx.t("keys-title")),
             ("/datasets", ctx.t("nav-datasets")),
         ],
     );
