@@ -654,6 +654,10 @@ async fn every_kind_of_page_passes_the_automated_accessibility_check_in_both_lan
             vec!["/workspace/agency"],
         ),
         (
+            "admin@sz-transport.demo.pdx",
+            vec!["/workspace/agency/grants"],
+        ),
+        (
             "auditor@demo.pdx",
             vec![
                 "/workspace/audit",

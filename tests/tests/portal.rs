@@ -1417,3 +1417,121 @@ async fn a_member_creates_an_api_key_sees_its_secret_once_and_revokes_it() {
         .await;
     assert_eq!(refused.status(), 401);
 }
+
+#[tokio::test]
+async fn an_agency_admin_suspends_resumes_and_revokes_a_grant_it_issued() {
+    let server = TestServer::spawn_demo().await;
+    let admin = sign_in(&server, "admin@sz-transport.demo.pdx").await;
+    let page = get_with(&server, "/workspace/agency/grants", &admin).await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(
+        body.contains("Road traffic flow, Futian"),
+        "the grant to Pengcheng"
+    );
+    assert!(body.contains("<meter"), "its use against quota");
+    let token = hidden(&body, "csrf");
+    // The Futian grant's form: the first change form after its title.
+    let after = &body[body.find("Road traffic flow, Futian").unwrap()..];
+    let action = after
+        .split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(action.starts_with("/workspace/agency/grants/"), "{action}");
+    let grant = action.rsplit('/').next().unwrap().to_owned();
+
+    // A reviewer of the agency sees the grants but may not change them; an enterprise may
+    // not see the page at all.
+    let reviewer = sign_in(&server, "reviewer@sz-transport.demo.pdx").await;
+    let their_page = get_with(&server, "/workspace/agency/grants", &reviewer).await;
+    assert_eq!(their_page.status(), 200);
+    let their_body = their_page.text().await.unwrap();
+    assert!(!their_body.contains("name=\"to\""), "no change forms");
+    let their_token = hidden(&their_body, "csrf");
+    let refused = post_form(
+        &server,
+        &action,
+        &reviewer,
+        &[("csrf", &their_token), ("to", "revoked")],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let member = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    assert_eq!(
+        get_with(&server, "/workspace/agency/grants", &member)
+            .await
+            .status(),
+        403
+    );
+    // Without the token: nothing changes.
+    let forged = post_form(&server, &action, &admin, &[("to", "suspended")]).await;
+    assert_eq!(forged.status(), 403);
+
+    assert_eq!(grant_state(&server, &grant).await, "active");
+    let suspended = post_form(
+        &server,
+        &action,
+        &admin,
+        &[
+            ("csrf", &token),
+            ("to", "suspended"),
+            ("reason", "quarterly audit"),
+        ],
+    )
+    .await;
+    assert_eq!(suspended.status(), 303);
+    assert_eq!(grant_state(&server, &grant).await, "suspended");
+    let page = get_with(&server, "/workspace/agency/grants", &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("quarterly audit"));
+    let resumed = post_form(
+        &server,
+        &action,
+        &admin,
+        &[("csrf", &token), ("to", "active")],
+    )
+    .await;
+    assert_eq!(resumed.status(), 303);
+    assert_eq!(grant_state(&server, &grant).await, "active");
+    let revoked = post_form(
+        &server,
+        &action,
+        &admin,
+        &[("csrf", &token), ("to", "revoked")],
+    )
+    .await;
+    assert_eq!(revoked.status(), 303);
+    assert_eq!(grant_state(&server, &grant).await, "revoked");
+    // Revocation is final: a resume from a stale page changes nothing.
+    let stale = post_form(
+        &server,
+        &action,
+        &admin,
+        &[("csrf", &token), ("to", "active")],
+    )
+    .await;
+    assert_eq!(stale.status(), 303);
+    assert_eq!(grant_state(&server, &grant).await, "revoked");
+}
+
+/// A grant's state, as its agency's admin reads it through the API.
+async fn grant_state(server: &TestServer, grant: &str) -> String {
+    let token = server.access_token("admin@sz-transport.demo.pdx").await;
+    let found = server
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/grants/{grant}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    pdx_tests::json(found).await["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -490,3 +490,10 @@ keys-actions = Actions
 keys-revoke = Revoke
 keys-new = New key
 keys-create = Create the key
+
+## Grants issued
+grants-issued = Grants issued
+grants-none = No grants have been issued on your agency's datasets yet.
+grants-suspend = Suspend
+grants-resume = Resume
+grants-revoke = Revoke

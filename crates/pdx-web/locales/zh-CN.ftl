@@ -460,3 +460,10 @@ keys-actions = 操作
 keys-revoke = 撤销
 keys-new = 新建密钥
 keys-create = 创建密钥
+
+## 已发放的授权
+grants-issued = 已发放的授权
+grants-none = 本部门的数据集尚未发放授权。
+grants-suspend = 暂停
+grants-resume = 恢复
+grants-revoke = 撤销

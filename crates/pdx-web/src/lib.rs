@@ -6,6 +6,7 @@ pub mod assets;
 pub mod catalog;
 pub mod error;
 pub mod exchange;
+pub mod grants;
 pub mod i18n;
 pub mod info;
 pub mod keys;
@@ -253,6 +254,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(workspace::agency)
         .service(workspace::audit)
         .service(review::request_view)
+        .service(grants::issued)
+        .service(grants::change)
         .service(review::approve_request)
         .service(review::reject_request)
         .service(ledger::browse)

@@ -59,7 +59,7 @@ fn principal_for(
     }
 }
 
-fn side_nav(ctx: &Ctx, items: &[(&str, String)]) -> Markup {
+pub(crate) fn side_nav(ctx: &Ctx, items: &[(&str, String)]) -> Markup {
     html! {
         nav.side aria-label=(ctx.t("workspace-tasks")) {
             ul {
@@ -77,7 +77,7 @@ fn side_nav(ctx: &Ctx, items: &[(&str, String)]) -> Markup {
     }
 }
 
-fn shell(ctx: &Ctx, title: &str, nav: Markup, content: Markup) -> HttpResponse {
+pub(crate) fn shell(ctx: &Ctx, title: &str, nav: Markup, content: Markup) -> HttpResponse {
     let who = ctx
         .session
         .as_ref()
@@ -311,7 +311,7 @@ async fn enterprise_page(
 }
 
 /// Used against allowed, as a bar with the figures in words beside it.
-fn quota(ctx: &Ctx, key: &str, used: i64, allowed: Option<i64>, bytes: bool) -> Markup {
+pub(crate) fn quota(ctx: &Ctx, key: &str, used: i64, allowed: Option<i64>, bytes: bool) -> Markup {
     let lang = ctx.lang;
     let show = |n: i64| if bytes { lang.bytes(n) } else { lang.number(n) };
     match allowed {
@@ -330,6 +330,21 @@ fn quota(ctx: &Ctx, key: &str, used: i64, allowed: Option<i64>, bytes: bool) -> 
             div.quota { span.quota-label { (ctx.t(key)) (ctx.lang.colon()) (show(used)) " · " (ctx.t("grant-no-limit")) } }
         },
     }
+}
+
+/// The tasks of an agency's workspace.
+pub(crate) fn agency_nav(ctx: &Ctx) -> Markup {
+    side_nav(
+        ctx,
+        &[
+            ("/workspace/agency", ctx.t("workspace-overview")),
+            ("/workspace/agency/grants", ctx.t("grants-issued")),
+            ("/workspace/ledger", ctx.t("ledger-title")),
+            ("/workspace/statements", ctx.t("statement-title")),
+            ("/workspace/keys", ctx.t("keys-title")),
+            ("/datasets", ctx.t("nav-datasets")),
+        ],
+    )
 }
 
 /// An agency's workspace: its datasets by state and its review queue.
@@ -372,16 +387,7 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
         }
     }
     let lang = ctx.lang;
-    let nav = side_nav(
-        &ctx,
-        &[
-            ("/workspace/agency", ctx.t("workspace-overview")),
-            ("/workspace/ledger", ctx.t("ledger-title")),
-            ("/workspace/statements", ctx.t("statement-title")),
-            ("/workspace/keys", ctx.t("keys-title")),
-            ("/datasets", ctx.t("nav-datasets")),
-        ],
-    );
+    let nav = agency_nav(&ctx);
     let content = html! {
         @if reviews {
             section aria-labelledby="queue-title" {
