@@ -537,6 +537,16 @@ async fn a_request_is_approved_used_and_found_by_the_auditor_in_the_ledger() {
         .await
         .unwrap()
         .unwrap();
+    c.goto(&server.url("/workspace/audit/usage?by=consumer"))
+        .await
+        .unwrap();
+    browser.wait_for("figure.chart svg").await;
+    assert!(browser.text("#by-title ~ div table").await.contains("鹏城"));
+    browser.shot("usage").await;
+    c.goto(&server.url("/workspace/audit/anomalies"))
+        .await
+        .unwrap();
+    browser.shot("anomalies").await;
     let session = c.get_named_cookie("pdx_session").await.unwrap();
     browser.close().await;
 
@@ -663,6 +673,9 @@ async fn every_kind_of_page_passes_the_automated_accessibility_check_in_both_lan
                 "/workspace/audit",
                 "/workspace/ledger?kind=data_access",
                 "/workspace/statements?organization=pengcheng-mobility",
+                "/workspace/audit/usage",
+                "/workspace/audit/usage?by=purpose",
+                "/workspace/audit/anomalies",
             ],
         ),
     ];

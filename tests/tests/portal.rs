@@ -1535,3 +1535,62 @@ async fn grant_state(server: &TestServer, grant: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+#[tokio::test]
+async fn the_auditor_reads_usage_charts_and_anomalies_and_each_read_is_ledgered() {
+    let server = TestServer::spawn_demo().await;
+    let auditor = sign_in(&server, "auditor@demo.pdx").await;
+    let before = server.access_token("auditor@demo.pdx").await;
+    let count_reads = |token: String| {
+        let server = &server;
+        async move {
+            let listed = server
+                .call(
+                    reqwest::Method::GET,
+                    "/api/v1/ledger/entries?kind=ledger_read&per_page=1",
+                    Some(&token),
+                    None,
+                )
+                .await;
+            pdx_tests::json(listed).await["total"].as_i64().unwrap()
+        }
+    };
+    let reads = count_reads(before.clone()).await;
+    let usage = get_with(&server, "/workspace/audit/usage?by=purpose", &auditor).await;
+    assert_eq!(usage.status(), 200);
+    let body = usage.text().await.unwrap();
+    assert!(body.contains("<svg"), "the chart");
+    assert!(
+        body.contains("Product development"),
+        "usage by purpose, in words"
+    );
+    // Thirty days, each a row of the table beside the chart.
+    assert!(body.matches("<th scope=\"row\">").count() >= 30);
+    let anomalies = get_with(
+        &server,
+        "/workspace/audit/anomalies?from=2026-09-01&to=2026-12-31",
+        &auditor,
+    )
+    .await;
+    assert_eq!(anomalies.status(), 200);
+    let body = anomalies.text().await.unwrap();
+    assert!(body.contains("finding"), "{body}");
+    // Each read is in the ledger: the API's read of the count is one more.
+    let after = count_reads(before).await;
+    assert!(after >= reads + 3, "{reads} → {after}");
+    // Not for others.
+    let member = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    assert_eq!(
+        get_with(&server, "/workspace/audit/usage", &member)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        get_with(&server, "/workspace/audit/anomalies", &member)
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(server.get("/workspace/audit/usage").await.status(), 303);
+}

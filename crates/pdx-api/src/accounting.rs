@@ -707,14 +707,8 @@ pub(crate) async fn get_anomalies(
         .licensing
         .grants(&principal)
         .await?
-        .into_iter()
-        .map(|g| pdx_circulation::anomalies::GrantTerms {
-            grant: g.id.to_string(),
-            consumer: g.organization_id.to_string(),
-            max_requests: g.max_requests.and_then(|m| u64::try_from(m).ok()),
-            max_bytes: g.max_bytes.and_then(|m| u64::try_from(m).ok()),
-            valid_until: g.valid_until,
-        })
+        .iter()
+        .map(pdx_circulation::anomalies::GrantTerms::from)
         .collect();
     let (calendar, start, end, findings) = state.ledger.anomalies(grants, from, to).await?;
     record_read(

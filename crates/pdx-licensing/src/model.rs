@@ -238,6 +238,18 @@ impl Grant {
     }
 }
 
+impl From<&Grant> for pdx_circulation::anomalies::GrantTerms {
+    fn from(grant: &Grant) -> Self {
+        Self {
+            grant: grant.id.to_string(),
+            consumer: grant.organization_id.to_string(),
+            max_requests: grant.max_requests.and_then(|m| u64::try_from(m).ok()),
+            max_bytes: grant.max_bytes.and_then(|m| u64::try_from(m).ok()),
+            valid_until: grant.valid_until,
+        }
+    }
+}
+
 /// Use of a grant so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GrantUsage {

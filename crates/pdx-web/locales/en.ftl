@@ -352,7 +352,7 @@ ledger-kind = Kind
 ledger-any = Any
 kind-data-access = Data request
 kind-data-replay = Repeated request
-kind-report-read = Ledger read
+kind-ledger-read = Ledger read
 kind-access-refused = Refused act
 ledger-decision = Decision
 decision-permit = Permitted
@@ -497,3 +497,33 @@ grants-none = No grants have been issued on your agency's datasets yet.
 grants-suspend = Suspend
 grants-resume = Resume
 grants-revoke = Revoke
+
+## The auditor's figures
+usage-title = Usage
+usage-by = By
+usage-consumer = Consumer
+usage-lead = { $count ->
+    [one] 1 permitted data request in the period
+   *[other] { COUNT($count) } permitted data requests in the period
+}
+usage-chart = Permitted data requests per day,
+usage-daily-table = The figures of each day
+usage-day = Day
+anomalies-title = Anomalies
+anomalies-count = { $count ->
+    [0] No findings in the period.
+    [one] 1 finding in the period.
+   *[other] { COUNT($count) } findings in the period.
+}
+rule-denial-burst = Burst of refusals
+rule-denial-burst-about = One principal was refused many times in a short while: a misconfigured program, or someone probing.
+rule-near-quota = Grant at or near its quota
+rule-near-quota-about = A grant has used most of the requests or data it allows.
+rule-use-before-end = Use just before a grant ended
+rule-use-before-end-about = Heavy use in the last hours before a grant expired or was revoked.
+rule-unverified-use = Use by an organisation no longer verified
+rule-unverified-use-about = Data was obtained by an organisation whose verification had been withdrawn.
+rule-dormant-grant = Sudden use of a dormant grant
+rule-dormant-grant-about = A grant unused for a long time was suddenly used.
+rule-volume-spike = Volume far above the usual
+rule-volume-spike-about = A day's downloads under a grant far exceeded its usual volume.

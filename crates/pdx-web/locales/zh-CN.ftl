@@ -328,7 +328,7 @@ ledger-kind = 类型
 ledger-any = 全部
 kind-data-access = 数据请求
 kind-data-replay = 重复请求
-kind-report-read = 查阅台账
+kind-ledger-read = 查阅台账
 kind-access-refused = 被拒绝的操作
 ledger-decision = 决定
 decision-permit = 准予
@@ -467,3 +467,29 @@ grants-none = 本部门的数据集尚未发放授权。
 grants-suspend = 暂停
 grants-resume = 恢复
 grants-revoke = 撤销
+
+## 审计数据
+usage-title = 使用情况
+usage-by = 按
+usage-consumer = 使用单位
+usage-lead = 期间内准予的数据请求共 { COUNT($count) } 次
+usage-chart = 每日准予的数据请求次数，
+usage-daily-table = 每日数据
+usage-day = 日期
+anomalies-title = 异常情况
+anomalies-count = { $count ->
+    [0] 期间内没有发现异常。
+   *[other] 期间内发现 { COUNT($count) } 项异常。
+}
+rule-denial-burst = 短时间内多次被拒绝
+rule-denial-burst-about = 同一主体在短时间内多次被拒绝：可能是程序配置错误，也可能是有人试探。
+rule-near-quota = 授权额度即将用完
+rule-near-quota-about = 某项授权已用去大部分允许的请求次数或数据量。
+rule-use-before-end = 授权终止前集中使用
+rule-use-before-end-about = 授权到期或被撤销前的几小时内使用量很大。
+rule-unverified-use = 已撤销核验的单位仍在使用
+rule-unverified-use-about = 核验已被撤销的单位获取了数据。
+rule-dormant-grant = 长期未用的授权突然使用
+rule-dormant-grant-about = 一项长期未使用的授权突然被使用。
+rule-volume-spike = 下载量远超平常
+rule-volume-spike-about = 某日在一项授权下的下载量远超其平常水平。

@@ -157,7 +157,7 @@ struct LedgerQuery {
 const KINDS: [&str; 4] = [
     "data_access",
     "data_replay",
-    "report_read",
+    "ledger_read",
     "access_refused",
 ];
 /// Decisions offered in the filter.

@@ -3,7 +3,9 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod audit;
 pub mod catalog;
+pub mod charts;
 pub mod error;
 pub mod exchange;
 pub mod grants;
@@ -259,6 +261,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(review::approve_request)
         .service(review::reject_request)
         .service(ledger::browse)
+        .service(audit::usage)
+        .service(audit::anomalies)
         .service(keys::keys_view)
         .service(keys::create)
         .service(keys::revoke)

@@ -436,6 +436,20 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
     Ok(shell(&ctx, &ctx.t("workspace-agency-title"), nav, content))
 }
 
+/// The tasks of the auditor's workspace.
+pub(crate) fn audit_nav(ctx: &Ctx) -> Markup {
+    side_nav(
+        ctx,
+        &[
+            ("/workspace/audit", ctx.t("workspace-overview")),
+            ("/workspace/ledger", ctx.t("ledger-title")),
+            ("/workspace/audit/usage", ctx.t("usage-title")),
+            ("/workspace/audit/anomalies", ctx.t("anomalies-title")),
+            ("/workspace/statements", ctx.t("statement-title")),
+        ],
+    )
+}
+
 /// The auditor's workspace: the live ledger's verification status.
 #[get("/workspace/audit")]
 pub(crate) async fn audit(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
@@ -455,14 +469,7 @@ async fn audit_page(ctx: Ctx, state: &WebState, _principal: Principal) -> PageRe
         .await
         .map_err(|e| (ctx.clone(), e.into()))?;
     let lang = ctx.lang;
-    let nav = side_nav(
-        &ctx,
-        &[
-            ("/workspace/audit", ctx.t("workspace-overview")),
-            ("/workspace/ledger", ctx.t("ledger-title")),
-            ("/workspace/statements", ctx.t("statement-title")),
-        ],
-    );
+    let nav = audit_nav(&ctx);
     let verified = status.problems.is_empty();
     let content = html! {
         section aria-labelledby="ledger-title" {
