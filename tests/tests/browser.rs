@@ -665,7 +665,12 @@ async fn every_kind_of_page_passes_the_automated_accessibility_check_in_both_lan
         ),
         (
             "admin@sz-transport.demo.pdx",
-            vec!["/workspace/agency/grants"],
+            vec![
+                "/workspace/agency/grants",
+                "/workspace/agency/datasets/new",
+                "/workspace/agency/datasets/bus-stops",
+                "/workspace/agency/datasets/bus-stops/edit",
+            ],
         ),
         (
             "auditor@demo.pdx",
@@ -722,4 +727,159 @@ async fn every_kind_of_page_passes_the_automated_accessibility_check_in_both_lan
         "accessibility violations:\n{}",
         failures.join("\n")
     );
+}
+
+/// An agency publishes in the browser, in English: the publisher describes a dataset (told
+/// beside the fields what is missing and which classification rule a choice breaks), uploads
+/// its file with the progress bar, and submits it; the reviewer returns it with a comment,
+/// then publishes the corrected version; the public finds it.
+#[tokio::test]
+async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() {
+    let server = TestServer::spawn_demo().await;
+    let mut browser = Browser::start("publishing", "en", 1280, 900).await;
+    let c = browser.client.clone();
+    c.goto(&server.url("/lang/en?next=/")).await.unwrap();
+    browser
+        .sign_in(&server, "publisher@sz-transport.demo.pdx")
+        .await;
+    c.goto(&server.url("/workspace/agency")).await.unwrap();
+    browser
+        .click("a[href='/workspace/agency/datasets/new']")
+        .await;
+    browser
+        .wait_for("form[action='/workspace/agency/datasets/new']")
+        .await;
+    // Open data without a title or licence: both said, beside their fields.
+    browser.click("#opening-open").await;
+    browser
+        .click("form[action='/workspace/agency/datasets/new'] > button[type=submit]")
+        .await;
+    browser.wait_for(".error-summary").await;
+    browser.shot("editor-errors").await;
+    browser
+        .type_into("title", "Ferry timetables 轮渡时刻表")
+        .await;
+    browser
+        .type_into(
+            "description",
+            "Departures of the ferries of Shekou and Fuyong, updated weekly.",
+        )
+        .await;
+    browser.type_into("keywords", "ferry, 轮渡").await;
+    browser.click("#theme-TRAN").await;
+    browser.click("#opening-open").await;
+    browser.click("#sharing-unconditional").await;
+    browser.click("#grade-general").await;
+    browser
+        .click("form[action='/workspace/agency/datasets/new'] > button[type=submit]")
+        .await;
+    browser.wait_for(".error-summary").await;
+    assert!(
+        browser
+            .text(".error-summary")
+            .await
+            .contains("Open data must name its licence")
+    );
+    let licence = c
+        .find(Locator::Css("#licence option[value]:not([value=''])"))
+        .await
+        .unwrap();
+    licence.click().await.unwrap();
+    browser
+        .click("form[action='/workspace/agency/datasets/new'] > button[type=submit]")
+        .await;
+    browser.wait_for("form.upload").await;
+    let manage = c.current_url().await.unwrap().path().to_owned();
+    assert!(
+        manage.starts_with("/workspace/agency/datasets/ferry-timetables"),
+        "{manage}"
+    );
+    browser.shot("draft").await;
+
+    // Upload a file, with the progress bar.
+    let file = std::env::temp_dir().join(format!("ferry-{}.csv", std::process::id()));
+    std::fs::write(&file, "pier,departure\nShekou,07:30\nFuyong,08:15\n").unwrap();
+    c.find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.type_into("file-title", "Timetable CSV").await;
+    browser.click("form.upload button[type=submit]").await;
+    browser
+        .open_until(&server, &manage, "#files-title ~ div table tbody tr")
+        .await;
+    assert!(
+        browser
+            .text("#files-title ~ div table")
+            .await
+            .contains("Timetable CSV")
+    );
+    let _ = std::fs::remove_file(&file);
+    browser.shot("uploaded").await;
+    browser.click("form.lifecycle button").await;
+    browser.wait_for(".tag").await;
+    assert!(
+        browser.text("h1 + p .tag").await.contains("review"),
+        "submitted"
+    );
+    browser.sign_out().await;
+
+    // The reviewer returns it with a comment, and the publisher sees it.
+    browser
+        .sign_in(&server, "reviewer@sz-transport.demo.pdx")
+        .await;
+    c.goto(&server.url(&manage)).await.unwrap();
+    browser.shot("review").await;
+    browser
+        .type_into("comment-return", "Say which piers are covered.")
+        .await;
+    browser
+        .click("form.lifecycle:has(input[value='return']) button")
+        .await;
+    browser.wait_for(".notice").await;
+    assert!(browser.text(".notice").await.contains("Say which piers"));
+    browser.sign_out().await;
+    browser
+        .sign_in(&server, "publisher@sz-transport.demo.pdx")
+        .await;
+    c.goto(&server.url(&format!("{manage}/edit")))
+        .await
+        .unwrap();
+    browser
+        .type_into(
+            "description",
+            "Departures of the ferries of Shekou and Fuyong piers, updated weekly.",
+        )
+        .await;
+    browser
+        .click("form[action$='/edit'] > button[type=submit]")
+        .await;
+    browser.wait_for("form.lifecycle").await;
+    browser.click("form.lifecycle button").await;
+    browser.wait_for(".tag").await;
+    browser.sign_out().await;
+    browser
+        .sign_in(&server, "reviewer@sz-transport.demo.pdx")
+        .await;
+    c.goto(&server.url(&manage)).await.unwrap();
+    browser
+        .click("form.lifecycle:has(input[value='publish']) button")
+        .await;
+    browser
+        .wait_for("a[href^='/datasets/ferry-timetables']")
+        .await;
+    browser.shot("published").await;
+    browser.sign_out().await;
+
+    // The public finds it.
+    c.goto(&server.url("/datasets?q=ferry")).await.unwrap();
+    browser
+        .click("ol.cards a[href^='/datasets/ferry-timetables']")
+        .await;
+    browser.wait_for("aside.get").await;
+    assert!(browser.text("aside.get").await.contains("download it now"));
+    browser.shot("public").await;
+    browser.close().await;
 }

@@ -1594,3 +1594,118 @@ async fn the_auditor_reads_usage_charts_and_anomalies_and_each_read_is_ledgered(
     );
     assert_eq!(server.get("/workspace/audit/usage").await.status(), 303);
 }
+
+#[tokio::test]
+async fn only_the_owning_agency_works_on_its_datasets_and_uploads_need_the_token() {
+    let server = TestServer::spawn_demo().await;
+    let publisher = sign_in(&server, "publisher@sz-transport.demo.pdx").await;
+    let page = get_with(&server, "/workspace/agency/datasets/bus-stops", &publisher).await;
+    assert_eq!(page.status(), 200);
+    // Another agency's publisher: not found; an enterprise: not its workspace.
+    let other = sign_in(&server, "publisher@sz-health.demo.pdx").await;
+    assert_eq!(
+        get_with(&server, "/workspace/agency/datasets/bus-stops", &other)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        get_with(&server, "/workspace/agency/datasets/bus-stops/edit", &other)
+            .await
+            .status(),
+        404
+    );
+    let member = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    assert_eq!(
+        get_with(&server, "/workspace/agency/datasets/new", &member)
+            .await
+            .status(),
+        403
+    );
+    // A new draft, then an upload without the token in its address: refused before the file
+    // is read; with it, the file is added.
+    let form = get_with(&server, "/workspace/agency/datasets/new", &publisher).await;
+    let token = hidden(&form.text().await.unwrap(), "csrf");
+    let created = post_form(
+        &server,
+        "/workspace/agency/datasets/new",
+        &publisher,
+        &[
+            ("csrf", &token),
+            ("title", "Ferry piers"),
+            ("description", "Where the ferries leave from."),
+            ("themes", "TRAN"),
+            ("themes", "GOVE"),
+            ("update_frequency", "annual"),
+            ("opening", "conditional"),
+            ("sharing", "conditional"),
+            ("grade", "general"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status(), 303);
+    let manage = header(&created, "location").unwrap();
+    let upload = |path: String| {
+        let server = &server;
+        let publisher = publisher.clone();
+        async move {
+            let form = reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(b"pier\nShekou\n".to_vec())
+                    .file_name("piers.csv")
+                    .mime_str("text/csv")
+                    .unwrap(),
+            );
+            server
+                .client
+                .post(server.url(&path))
+                .header("cookie", format!("pdx_session={publisher}"))
+                .multipart(form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let forged = upload(format!("{manage}/files")).await;
+    assert_eq!(forged.status(), 403);
+    let uploaded = upload(format!("{manage}/files?csrf={token}")).await;
+    assert_eq!(uploaded.status(), 303);
+    let body = get_with(&server, &manage, &publisher)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("piers.csv"), "the file is listed");
+    // Both themes were kept (a repeated field).
+    let api = server.access_token("publisher@sz-transport.demo.pdx").await;
+    let slug = manage.rsplit('/').next().unwrap();
+    let dataset = pdx_tests::json(
+        server
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/datasets/{slug}"),
+                Some(&api),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(dataset["themes"], serde_json::json!(["GOVE", "TRAN"]));
+    // The publisher cannot publish its own submission: that is the reviewers'.
+    let submitted = post_form(
+        &server,
+        &format!("{manage}/lifecycle"),
+        &publisher,
+        &[("csrf", &token), ("action", "submit")],
+    )
+    .await;
+    assert_eq!(submitted.status(), 303);
+    let published = post_form(
+        &server,
+        &format!("{manage}/lifecycle"),
+        &publisher,
+        &[("csrf", &token), ("action", "publish")],
+    )
+    .await;
+    assert_eq!(published.status(), 403);
+}

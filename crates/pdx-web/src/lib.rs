@@ -15,6 +15,7 @@ pub mod keys;
 pub mod ledger;
 pub mod organizations;
 pub mod page;
+pub mod publish;
 pub mod review;
 pub mod session;
 pub mod words;
@@ -256,6 +257,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(workspace::agency)
         .service(workspace::audit)
         .service(review::request_view)
+        .service(publish::new_form)
+        .service(publish::create)
+        .service(publish::edit_form)
+        .service(publish::update)
+        .service(publish::lifecycle)
+        .service(publish::upload)
+        .service(publish::manage)
         .service(grants::issued)
         .service(grants::change)
         .service(review::approve_request)

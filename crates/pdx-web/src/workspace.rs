@@ -412,6 +412,9 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
         }
         section aria-labelledby="datasets-title" {
             h2 #datasets-title { (lang.t_with("workspace-datasets", &[("count", Arg::Number(datasets.total))])) }
+            @if principal.roles.contains_any(&[Role::Publisher, Role::Admin]) {
+                p { a.button href="/workspace/agency/datasets/new" { (ctx.t("publish-new")) } }
+            }
             div.table-wrap {
                 table {
                     thead { tr {
@@ -423,7 +426,7 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
                         @for view in &datasets.items {
                             @let d = &view.dataset;
                             tr {
-                                th scope="row" { (d.title) }
+                                th scope="row" { a href=(crate::publish::manage_link(&d.slug)) { (d.title) } }
                                 td { span.tag { (ctx.t(&format!("status-{}", d.status.as_str().replace('_', "-")))) } }
                                 td { (lang.date(d.modified_at.date_naive())) }
                             }

@@ -1,5 +1,6 @@
 // PDX portal: small progressive enhancement. Pages work without it; it adds search
-// suggestions under the search box (titles and keywords from /api/v1/datasets/suggest).
+// suggestions under the search box (titles and keywords from /api/v1/datasets/suggest), and a
+// progress bar to file uploads.
 (function () {
   "use strict";
   var input = document.querySelector("input[data-suggest]");
@@ -64,5 +65,34 @@
   });
   document.addEventListener("click", function (e) {
     if (e.target !== input && !list.contains(e.target)) { hide(); }
+  });
+}());
+// An upload shows its progress; the server's answer (the dataset's page, or the form with the
+// problem) then replaces the page, as the form's own submission would.
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-progress]");
+  if (!form || !window.XMLHttpRequest || !window.FormData) { return; }
+  var bar = document.getElementById(form.getAttribute("data-progress"));
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.upload.addEventListener("progress", function (p) {
+      if (p.lengthComputable && bar) { bar.value = Math.round(100 * p.loaded / p.total); }
+    });
+    xhr.addEventListener("load", function () {
+      if (xhr.responseURL && xhr.responseURL !== form.action && xhr.status < 400) {
+        window.location.assign(xhr.responseURL);
+      } else {
+        document.open();
+        document.write(xhr.responseText);
+        document.close();
+      }
+    });
+    xhr.addEventListener("error", function () { form.submit(); });
+    if (bar) { bar.hidden = false; bar.value = 0; }
+    form.querySelector("button[type=submit]").disabled = true;
+    xhr.send(new FormData(form));
   });
 }());

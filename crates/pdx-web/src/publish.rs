@@ -1,0 +1,782 @@
+//! Publishing in the browser, for an agency: a dataset's description and classification (the
+//! classification rules explained beside the choice, errors beside the fields), its files
+//! (uploaded with a progress bar when JavaScript runs, as a plain form when not), and its
+//! lifecycle — submit for review, publish or return with a comment (reviewers), start a new
+//! version, withdraw. The rules are the catalog's own.
+
+use actix_multipart::Multipart;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use futures_util::StreamExt;
+use maud::html;
+use pdx_catalog::model::{DatasetInput, DatasetStatus, LifecycleAction};
+use pdx_catalog::service::DistributionInput;
+use pdx_catalog::{CatalogError, DatasetView};
+use pdx_core::{Classification, DataGrade, OpeningClass, OrgKind, Principal, Role, SharingClass};
+use serde::Deserialize;
+
+use crate::WebState;
+use crate::error::{PageResult, WebError, finish};
+use crate::exchange::{AsFieldError, error_summary};
+use crate::page::{Ctx, crumbs, frame, respond};
+use crate::session::{form_refusal, request_context, signed_form};
+use crate::words;
+
+struct Problem {
+    field: String,
+    message: String,
+}
+
+impl AsFieldError for Problem {
+    fn field(&self) -> &str {
+        &self.field
+    }
+    fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+fn agency_member(ctx: &Ctx) -> Result<Principal, Box<HttpResponse>> {
+    match &ctx.session {
+        None => Err(Box::new(crate::workspace::to_sign_in(ctx))),
+        Some(session) if session.principal.org_kind == OrgKind::Agency => {
+            Ok(session.principal.clone())
+        }
+        Some(_) => Err(Box::new(WebError::Forbidden.page(ctx))),
+    }
+}
+
+/// The editor's fields, as the form sends them.
+#[derive(Debug, Default, Deserialize)]
+struct DatasetForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    keywords: String,
+    #[serde(default)]
+    themes: Vec<String>,
+    #[serde(default)]
+    update_frequency: String,
+    #[serde(default)]
+    spatial: String,
+    #[serde(default)]
+    temporal_start: String,
+    #[serde(default)]
+    temporal_end: String,
+    #[serde(default)]
+    contact_name: String,
+    #[serde(default)]
+    contact_email: String,
+    #[serde(default)]
+    resource_code: String,
+    #[serde(default)]
+    opening: String,
+    #[serde(default)]
+    sharing: String,
+    #[serde(default)]
+    grade: String,
+    #[serde(default)]
+    licence: String,
+}
+
+impl DatasetForm {
+    fn of(view: &DatasetView) -> Self {
+        let d = &view.dataset;
+        Self {
+            title: d.title.clone(),
+            description: d.description.clone(),
+            keywords: d.keywords.join(", "),
+            themes: d.themes.clone(),
+            update_frequency: d.update_frequency.clone(),
+            spatial: d.spatial.clone().unwrap_or_default(),
+            temporal_start: d.temporal_start.map(|t| t.to_string()).unwrap_or_default(),
+            temporal_end: d.temporal_end.map(|t| t.to_string()).unwrap_or_default(),
+            contact_name: d.contact_name.clone().unwrap_or_default(),
+            contact_email: d.contact_email.clone().unwrap_or_default(),
+            resource_code: d.resource_code.clone().unwrap_or_default(),
+            opening: d.classification.opening.as_str().to_owned(),
+            sharing: d.classification.sharing.as_str().to_owned(),
+            grade: d.classification.grade.as_str().to_owned(),
+            licence: d.licence.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The catalog's input, or the fields that cannot be read.
+    fn input(&self, ctx: &Ctx, slug: Option<String>) -> Result<DatasetInput, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let text = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut date = |field: &str, v: &str| match text(v) {
+            None => None,
+            Some(v) => match chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d") {
+                Ok(day) => Some(day),
+                Err(_) => {
+                    problems.push(Problem {
+                        field: field.to_owned(),
+                        message: ctx.t("publish-date-invalid"),
+                    });
+                    None
+                }
+            },
+        };
+        let (temporal_start, temporal_end) = (
+            date("temporal_start", &self.temporal_start),
+            date("temporal_end", &self.temporal_end),
+        );
+        let classification = match (
+            words::opening_from(&self.opening),
+            words::sharing_from(&self.sharing),
+            words::grade_from(&self.grade),
+        ) {
+            (Some(opening), Some(sharing), Some(grade)) => Some(Classification {
+                opening,
+                sharing,
+                grade,
+            }),
+            _ => {
+                problems.push(Problem {
+                    field: "opening".to_owned(),
+                    message: ctx.t("publish-classes-missing"),
+                });
+                None
+            }
+        };
+        let Some(classification) = classification.filter(|_| problems.is_empty()) else {
+            return Err(problems);
+        };
+        Ok(DatasetInput {
+            slug,
+            title: self.title.trim().to_owned(),
+            description: self.description.trim().to_owned(),
+            keywords: self
+                .keywords
+                .split([',', '，', ';', '；'])
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            themes: self.themes.clone(),
+            contact_name: text(&self.contact_name),
+            contact_email: text(&self.contact_email),
+            spatial: text(&self.spatial),
+            temporal_start,
+            temporal_end,
+            update_frequency: self.update_frequency.trim().to_owned(),
+            languages: vec!["zh".to_owned(), "en".to_owned()],
+            resource_code: text(&self.resource_code),
+            classification,
+            licence: text(&self.licence),
+            landing_page: None,
+        })
+    }
+}
+
+/// A catalog refusal as problems beside the fields, or the page to show instead.
+fn problems_of(ctx: &Ctx, error: CatalogError) -> Result<Vec<Problem>, Box<HttpResponse>> {
+    match error {
+        CatalogError::InvalidInput { field, message } => Ok(vec![Problem {
+            field: field.to_owned(),
+            message: format!("{} ({message})", ctx.t("publish-field-invalid")),
+        }]),
+        CatalogError::Classification(violation) => Ok(vec![Problem {
+            field: "opening".to_owned(),
+            message: ctx.t(&format!("rule-{}", violation.rule().replace('_', "-"))),
+        }]),
+        CatalogError::SlugTaken => Ok(vec![Problem {
+            field: "title".to_owned(),
+            message: ctx.t("publish-slug-taken"),
+        }]),
+        other => Err(Box::new(WebError::from(other).page(ctx))),
+    }
+}
+
+/// A new dataset's editor.
+#[get("/workspace/agency/datasets/new")]
+pub(crate) async fn new_form(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    if let Err(answer) = agency_member(&ctx) {
+        return *answer;
+    }
+    let form = DatasetForm {
+        opening: "conditional".into(),
+        sharing: "conditional".into(),
+        grade: "general".into(),
+        update_frequency: "monthly".into(),
+        ..DatasetForm::default()
+    };
+    finish(editor(ctx, &state, None, &form, &[]).await)
+}
+
+/// Creates a draft.
+#[post("/workspace/agency/datasets/new")]
+pub(crate) async fn create(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    save(req, state, None, body).await
+}
+
+/// A draft's (or pending revision's) editor.
+#[get("/workspace/agency/datasets/{slug}/edit")]
+pub(crate) async fn edit_form(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    slug: web::Path<String>,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let principal = match agency_member(&ctx) {
+        Ok(principal) => principal,
+        Err(answer) => return *answer,
+    };
+    let view = match state.catalog.dataset(Some(&principal), &slug).await {
+        Ok(view) if view.dataset.organization_id == principal.org => view,
+        Ok(_) => return WebError::NotFound.page(&ctx),
+        Err(error) => return WebError::from(error).page(&ctx),
+    };
+    let form = DatasetForm::of(&view);
+    finish(editor(ctx, &state, Some(&view), &form, &[]).await)
+}
+
+/// Saves the editor.
+#[post("/workspace/agency/datasets/{slug}/edit")]
+pub(crate) async fn update(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    slug: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    save(req, state, Some(slug.into_inner()), body).await
+}
+
+/// Forms post repeated fields (`themes`); serde_urlencoded reads only the last, so they are
+/// gathered by hand.
+fn parse_dataset_form(body: &[u8]) -> DatasetForm {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let themes = pairs
+        .iter()
+        .filter(|(k, _)| k == "themes")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let single: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "themes").collect();
+    let encoded = serde_urlencoded::to_string(&single).unwrap_or_default();
+    DatasetForm {
+        themes,
+        ..serde_urlencoded::from_str(&encoded).unwrap_or_default()
+    }
+}
+
+async fn save(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    slug: Option<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    if let Err(answer) = agency_member(&ctx) {
+        return *answer;
+    }
+    let (principal, ()) = match signed_form::<()>(&ctx, &body) {
+        Ok(sent) => sent,
+        Err(answer) => return *answer,
+    };
+    let form = parse_dataset_form(&body);
+    let view = match &slug {
+        Some(slug) => match state.catalog.dataset(Some(&principal), slug).await {
+            Ok(view) if view.dataset.organization_id == principal.org => Some(view),
+            Ok(_) => return WebError::NotFound.page(&ctx),
+            Err(error) => return WebError::from(error).page(&ctx),
+        },
+        None => None,
+    };
+    let input = match form.input(&ctx, view.as_ref().map(|v| v.dataset.slug.clone())) {
+        Ok(input) => input,
+        Err(problems) => return finish(editor(ctx, &state, view.as_ref(), &form, &problems).await),
+    };
+    let context = request_context(&req, &ctx);
+    let saved = match &view {
+        Some(view) => {
+            state
+                .catalog
+                .update_dataset(&principal, &view.dataset.id.to_string(), input, &context)
+                .await
+        }
+        None => {
+            state
+                .catalog
+                .create_dataset(&principal, input, &context)
+                .await
+        }
+    };
+    match saved {
+        Ok(saved) => HttpResponse::SeeOther()
+            .insert_header((
+                header::LOCATION,
+                format!("/workspace/agency/datasets/{}", saved.dataset.slug),
+            ))
+            .finish(),
+        Err(error) => match problems_of(&ctx, error) {
+            Ok(problems) => finish(editor(ctx, &state, view.as_ref(), &form, &problems).await),
+            Err(page) => *page,
+        },
+    }
+}
+
+async fn editor(
+    ctx: Ctx,
+    state: &WebState,
+    view: Option<&DatasetView>,
+    form: &DatasetForm,
+    problems: &[Problem],
+) -> PageResult {
+    let licences = state
+        .catalog
+        .licences()
+        .await
+        .map_err(|e| (ctx.clone(), e.into()))?;
+    let lang = ctx.lang;
+    let title = ctx.t(if view.is_some() {
+        "publish-edit-title"
+    } else {
+        "publish-new-title"
+    });
+    let action = match view {
+        Some(view) => format!("/workspace/agency/datasets/{}/edit", view.dataset.slug),
+        None => "/workspace/agency/datasets/new".to_owned(),
+    };
+    let csrf = ctx
+        .session
+        .as_ref()
+        .map(|s| s.csrf_token.clone())
+        .unwrap_or_default();
+    let error = |field: &str| problems.iter().find(|p| p.field == field);
+    let text_field =
+        |name: &'static str, label: &str, value: &str, kind: &str, hint: Option<&str>| {
+            let problem = error(name);
+            html! {
+                div.field.invalid[problem.is_some()] {
+                    label for=(name) { (ctx.t(label)) }
+                    @if let Some(hint) = hint { p.hint { (ctx.t(hint)) } }
+                    @if let Some(problem) = problem { p.field-error { (problem.message) } }
+                    input #(name) type=(kind) name=(name) value=(value)
+                        aria-invalid=[problem.is_some().then_some("true")];
+                }
+            }
+        };
+    let choice = |name: &str, value: &str, key: &str, checked: bool| {
+        let id = format!("{name}-{value}");
+        html! {
+            div.choice {
+                input type="radio" name=(name) value=(value) id=(id) checked[checked];
+                label for=(id) {
+                    strong { (ctx.t(key)) }
+                    br;
+                    span.small { (ctx.t(&format!("{key}-about"))) }
+                }
+            }
+        }
+    };
+    let content = html! {
+        (crumbs(&ctx, &[("/workspace/agency", &ctx.t("workspace-agency-title"))]))
+        div.narrow {
+            (error_summary(&ctx, problems))
+            h1 { (title) }
+            form method="post" action=(action) novalidate {
+                input type="hidden" name="csrf" value=(csrf);
+                fieldset {
+                    legend { h2 { (ctx.t("publish-describe")) } }
+                    (text_field("title", "publish-title", &form.title, "text", Some("publish-title-hint")))
+                    div.field.invalid[error("description").is_some()] {
+                        label for="description" { (ctx.t("publish-description")) }
+                        @if let Some(problem) = error("description") { p.field-error { (problem.message) } }
+                        textarea #description name="description" rows="5" { (form.description) }
+                    }
+                    (text_field("keywords", "dataset-keywords", &form.keywords, "text", Some("publish-keywords-hint")))
+                    fieldset.field.invalid[error("themes").is_some()] {
+                        legend { (ctx.t("meta-themes")) }
+                        @if let Some(problem) = error("themes") { p.field-error { (problem.message) } }
+                        div.checks {
+                            @for theme in pdx_catalog::vocabulary::THEMES {
+                                div.choice {
+                                    input type="checkbox" name="themes" value=(theme.code) id={ "theme-" (theme.code) }
+                                        checked[form.themes.iter().any(|t| t == theme.code)];
+                                    label for={ "theme-" (theme.code) } { (words::theme_name(lang, theme.code)) }
+                                }
+                            }
+                        }
+                    }
+                    div.field.invalid[error("update_frequency").is_some()] {
+                        label for="update_frequency" { (ctx.t("meta-frequency")) }
+                        select #update_frequency name="update_frequency" {
+                            @for (name, _) in pdx_catalog::vocabulary::FREQUENCIES {
+                                option value=(name) selected[form.update_frequency == *name] { (words::frequency(lang, name)) }
+                            }
+                        }
+                    }
+                    (text_field("spatial", "meta-spatial", &form.spatial, "text", None))
+                    (text_field("temporal_start", "publish-temporal-start", &form.temporal_start, "date", None))
+                    (text_field("temporal_end", "publish-temporal-end", &form.temporal_end, "date", None))
+                    (text_field("contact_name", "publish-contact-name", &form.contact_name, "text", None))
+                    (text_field("contact_email", "publish-contact-email", &form.contact_email, "email", None))
+                    (text_field("resource_code", "meta-resource-code", &form.resource_code, "text", Some("publish-resource-code-hint")))
+                }
+                fieldset #opening {
+                    legend { h2 { (ctx.t("publish-classify")) } }
+                    p.hint { (ctx.t("publish-classify-hint")) " " a href="/about#classes" { (ctx.t("class-rules-link")) } }
+                    @if let Some(problem) = error("opening") { p.field-error { (problem.message) } }
+                    fieldset.field {
+                        legend { (ctx.t("class-opening")) }
+                        @for class in [OpeningClass::Open, OpeningClass::Conditional, OpeningClass::Closed] {
+                            (choice("opening", class.as_str(), words::opening_key(class), form.opening == class.as_str()))
+                        }
+                    }
+                    fieldset.field {
+                        legend { (ctx.t("class-sharing")) }
+                        @for class in [SharingClass::Unconditional, SharingClass::Conditional, SharingClass::None] {
+                            (choice("sharing", class.as_str(), words::sharing_key(class), form.sharing == class.as_str()))
+                        }
+                    }
+                    fieldset.field {
+                        legend { (ctx.t("class-grade")) }
+                        @for grade in [DataGrade::General, DataGrade::Important, DataGrade::Core] {
+                            (choice("grade", grade.as_str(), words::grade_key(grade), form.grade == grade.as_str()))
+                        }
+                    }
+                    div.field.invalid[error("licence").is_some()] {
+                        label for="licence" { (ctx.t("meta-licence")) }
+                        p.hint { (ctx.t("publish-licence-hint")) }
+                        @if let Some(problem) = error("licence") { p.field-error { (problem.message) } }
+                        select #licence name="licence" {
+                            option value="" { (ctx.t("publish-no-licence")) }
+                            @for licence in &licences {
+                                option value=(licence.id) selected[form.licence == licence.id] { (licence.title) }
+                            }
+                        }
+                    }
+                }
+                button type="submit" { (ctx.t("publish-save")) }
+            }
+        }
+    };
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(respond(status, frame(&ctx, &title, content)))
+}
+
+/// A dataset as its agency works on it: state, files, and the next steps.
+#[get("/workspace/agency/datasets/{slug}")]
+pub(crate) async fn manage(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    slug: web::Path<String>,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let principal = match agency_member(&ctx) {
+        Ok(principal) => principal,
+        Err(answer) => return *answer,
+    };
+    finish(manage_page(ctx, &state, &principal, &slug, &[]).await)
+}
+
+async fn manage_page(
+    ctx: Ctx,
+    state: &WebState,
+    principal: &Principal,
+    slug: &str,
+    problems: &[Problem],
+) -> PageResult {
+    let view = state
+        .catalog
+        .dataset(Some(principal), slug)
+        .await
+        .map_err(|e| (ctx.clone(), e.into()))?;
+    if view.dataset.organization_id != principal.org {
+        return Err((ctx, WebError::NotFound));
+    }
+    let d = &view.dataset;
+    let lang = ctx.lang;
+    let csrf = ctx
+        .session
+        .as_ref()
+        .map(|s| s.csrf_token.clone())
+        .unwrap_or_default();
+    let publishes = principal
+        .roles
+        .contains_any(&[Role::Publisher, Role::Admin]);
+    let reviews = principal.roles.contains_any(&[Role::Reviewer, Role::Admin]);
+    // A draft, or a pending revision (its status is the revision's) can be edited.
+    let editable = d.status == DatasetStatus::Draft;
+    let base = format!("/workspace/agency/datasets/{}", d.slug);
+    let status_key = format!("status-{}", d.status.as_str().replace('_', "-"));
+    let action = |name: &str, label: &str, with_comment: Option<&str>| {
+        html! {
+            form.lifecycle method="post" action={ (base) "/lifecycle" } {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="action" value=(name);
+                @if let Some(label_key) = with_comment {
+                    div.field {
+                        label for={ "comment-" (name) } { (ctx.t(label_key)) }
+                        textarea id={ "comment-" (name) } name="comment" rows="2" maxlength="2000" {}
+                    }
+                }
+                button.secondary[name != "submit" && name != "publish"] type="submit" { (ctx.t(label)) }
+            }
+        }
+    };
+    let content = html! {
+        (crumbs(&ctx, &[("/workspace/agency", &ctx.t("workspace-agency-title"))]))
+        (error_summary(&ctx, problems))
+        h1 { (d.title) }
+        p {
+            span.tag { (ctx.t(&status_key)) }
+            @if view.published.is_some() { " " span.tag.conditional { (ctx.t("publish-revision")) } }
+            " " (words::badges(lang, d.classification.opening, d.classification.sharing, d.classification.grade))
+        }
+        @for paragraph in d.description.split('\n').filter(|p| !p.trim().is_empty()) {
+            p { (paragraph) }
+        }
+        @if let Some(comment) = &d.review_comment {
+            div.notice role="note" { strong { (ctx.t("publish-review-comment")) } " " (comment) }
+        }
+        @if editable && publishes {
+            p { a.button.secondary href={ (base) "/edit" } { (ctx.t("publish-edit")) } }
+        }
+        @if d.status == DatasetStatus::Published {
+            p { a href={ "/datasets/" (d.slug) } { (ctx.t("publish-public-page")) } }
+        }
+        section aria-labelledby="files-title" {
+            h2 #files-title { (ctx.t("dataset-files")) }
+            @if view.distributions.is_empty() {
+                p { (ctx.t("publish-no-files")) }
+            } @else {
+                div.table-wrap {
+                    table {
+                        thead { tr {
+                            th scope="col" { (ctx.t("file-name")) }
+                            th scope="col" { (ctx.t("file-format")) }
+                            th scope="col" class="num" { (ctx.t("file-size")) }
+                        } }
+                        tbody {
+                            @for file in &view.distributions {
+                                tr {
+                                    th scope="row" { (file.title) }
+                                    td { (file.format) }
+                                    td.num { @if let Some(size) = file.byte_size { (lang.bytes(size)) } @else { "—" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if editable && publishes {
+                form.upload method="post" action={ (base) "/files?csrf=" (csrf) } enctype="multipart/form-data" data-progress="upload-progress" {
+                    div.field {
+                        label for="file-title" { (ctx.t("publish-file-title")) }
+                        input #file-title type="text" name="title" maxlength="200";
+                    }
+                    div.field {
+                        label for="file" { (ctx.t("publish-file")) }
+                        p.hint { (lang.t_with("publish-file-hint", &[("size", crate::i18n::Arg::Text(lang.bytes(i64::try_from(state.catalog.max_upload_bytes()).unwrap_or(i64::MAX))))])) }
+                        input #file type="file" name="file" required;
+                    }
+                    progress #upload-progress max="100" value="0" hidden {}
+                    button type="submit" { (ctx.t("publish-upload")) }
+                }
+            }
+        }
+        section aria-labelledby="steps-title" {
+            h2 #steps-title { (ctx.t("publish-next")) }
+            @match d.status {
+                DatasetStatus::Draft if publishes => {
+                    p { (ctx.t("publish-submit-hint")) }
+                    (action("submit", "publish-submit", None))
+                }
+                DatasetStatus::InReview if reviews => {
+                    p { (ctx.t("publish-review-hint")) }
+                    (action("publish", "publish-publish", None))
+                    (action("return", "publish-return", Some("publish-return-comment")))
+                }
+                DatasetStatus::InReview => { p { (ctx.t("publish-awaiting-review")) } }
+                DatasetStatus::Published if publishes => {
+                    (action("revise", "publish-revise", None))
+                    (action("withdraw", "publish-withdraw", Some("publish-withdraw-reason")))
+                }
+                _ => { p { (ctx.t("publish-nothing-to-do")) } }
+            }
+        }
+    };
+    Ok(crate::page::ok(frame(&ctx, &d.title, content)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LifecycleForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Moves a dataset through its lifecycle.
+#[post("/workspace/agency/datasets/{slug}/lifecycle")]
+pub(crate) async fn lifecycle(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    slug: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    if let Err(answer) = agency_member(&ctx) {
+        return *answer;
+    }
+    let (principal, form) = match signed_form::<LifecycleForm>(&ctx, &body) {
+        Ok(sent) => sent,
+        Err(answer) => return *answer,
+    };
+    let action = match form.action.as_str() {
+        "submit" => LifecycleAction::Submit,
+        "publish" => LifecycleAction::Publish,
+        "return" => LifecycleAction::Return,
+        "revise" => LifecycleAction::Revise,
+        "withdraw" => LifecycleAction::Withdraw,
+        _ => return WebError::NotFound.page(&ctx),
+    };
+    let comment =
+        Some(form.comment.trim().chars().take(2000).collect::<String>()).filter(|c| !c.is_empty());
+    match state
+        .catalog
+        .transition(
+            &principal,
+            &slug,
+            action,
+            comment,
+            &request_context(&req, &ctx),
+        )
+        .await
+    {
+        Ok(view) => HttpResponse::SeeOther()
+            .insert_header((
+                header::LOCATION,
+                format!("/workspace/agency/datasets/{}", view.dataset.slug),
+            ))
+            .finish(),
+        Err(CatalogError::IllegalTransition { .. }) => {
+            let problems = [Problem {
+                field: String::new(),
+                message: ctx.t("publish-not-now"),
+            }];
+            finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await)
+        }
+        Err(error) => match problems_of(&ctx, error) {
+            Ok(problems) => {
+                finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await)
+            }
+            Err(page) => *page,
+        },
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct UploadQuery {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+/// Uploads a file as a distribution. The CSRF token is in the query string: it is checked
+/// before a byte of the file is read.
+#[post("/workspace/agency/datasets/{slug}/files")]
+pub(crate) async fn upload(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    slug: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let principal = match agency_member(&ctx) {
+        Ok(principal) => principal,
+        Err(answer) => return *answer,
+    };
+    let query: UploadQuery = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    if let Some(refused) = form_refusal(&ctx, query.csrf.as_deref()) {
+        return refused;
+    }
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut input = DistributionInput::default();
+    let context = request_context(&req, &ctx);
+    let mut problem = None;
+    while let Some(field) = multipart.next().await {
+        let Ok(mut field) = field else {
+            problem = Some(ctx.t("publish-upload-failed"));
+            break;
+        };
+        match field.name().unwrap_or_default() {
+            "file" => {
+                input.file_name = field
+                    .content_disposition()
+                    .and_then(|d| d.get_filename())
+                    .map(str::to_owned)
+                    .filter(|name| !name.is_empty());
+                if input.file_name.is_none() {
+                    problem = Some(ctx.t("publish-file-missing"));
+                    break;
+                }
+                input.media_type = field.content_type().map(ToString::to_string);
+                let uploaded = state
+                    .catalog
+                    .upload_distribution(&principal, &slug, input.clone(), &mut field, &context)
+                    .await;
+                match uploaded {
+                    Ok(_) => {
+                        return HttpResponse::SeeOther()
+                            .insert_header((
+                                header::LOCATION,
+                                format!("/workspace/agency/datasets/{slug}"),
+                            ))
+                            .finish();
+                    }
+                    Err(CatalogError::TooLarge { .. }) => {
+                        problem = Some(ctx.t("publish-file-too-large"));
+                    }
+                    Err(error) => match problems_of(&ctx, error) {
+                        Ok(found) => {
+                            problem = found.into_iter().next().map(|p| p.message);
+                        }
+                        Err(page) => return *page,
+                    },
+                }
+                break;
+            }
+            "title" => {
+                let mut value = Vec::new();
+                while let Some(Ok(chunk)) = field.next().await {
+                    if value.len() + chunk.len() > 4096 {
+                        break;
+                    }
+                    value.extend_from_slice(&chunk);
+                }
+                input.title = String::from_utf8(value)
+                    .ok()
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty());
+            }
+            _ => {}
+        }
+    }
+    let problems = [Problem {
+        field: "file".to_owned(),
+        message: problem.unwrap_or_else(|| ctx.t("publish-file-missing")),
+    }];
+    let mut page = finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await);
+    if page.status() == StatusCode::OK {
+        *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    page
+}
+
+/// Where an agency works on one of its datasets.
+pub(crate) fn manage_link(slug: &str) -> String {
+    format!("/workspace/agency/datasets/{slug}")
+}
