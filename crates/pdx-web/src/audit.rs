@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::NaiveDate;
 use maud::{Markup, PreEscaped, html};
 use pdx_circulation::accounting::{Dimension, Figures, Outcome, Period, UsageQuery};
-use pdx_core::{Principal, Role};
+use pdx_core::Principal;
 use serde::Deserialize;
 
 use crate::WebState;
@@ -24,19 +24,6 @@ const MAX_DAYS: i64 = 366;
 const DEFAULT_DAYS: i64 = 30;
 /// Rows of a "by" table.
 const TOP_ROWS: usize = 20;
-
-fn auditor(ctx: &Ctx) -> Result<Principal, Box<HttpResponse>> {
-    match &ctx.session {
-        None => Err(Box::new(crate::workspace::to_sign_in(ctx))),
-        Some(session)
-            if session.principal.has(Role::Auditor)
-                || session.principal.has(Role::PlatformAdmin) =>
-        {
-            Ok(session.principal.clone())
-        }
-        Some(_) => Err(Box::new(WebError::Forbidden.page(ctx))),
-    }
-}
 
 /// The period form's fields.
 #[derive(Debug, Default, Deserialize)]
@@ -125,7 +112,7 @@ async fn record_read(
 #[get("/workspace/audit/usage")]
 pub(crate) async fn usage(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    let principal = match auditor(&ctx) {
+    let principal = match crate::workspace::principal_for(&ctx, crate::workspace::oversees) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
@@ -309,7 +296,7 @@ async fn name_of(
 #[get("/workspace/audit/anomalies")]
 pub(crate) async fn anomalies(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    let principal = match auditor(&ctx) {
+    let principal = match crate::workspace::principal_for(&ctx, crate::workspace::oversees) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };

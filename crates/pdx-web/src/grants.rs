@@ -6,7 +6,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use maud::html;
-use pdx_core::{GrantId, OrgKind, Principal, Role};
+use pdx_core::{GrantId, Principal, Role};
 use pdx_licensing::LicensingError;
 use pdx_licensing::model::{GrantState, GrantStatus};
 use serde::Deserialize;
@@ -17,21 +17,11 @@ use crate::page::Ctx;
 use crate::session::{request_context, signed_form};
 use crate::workspace::{agency_nav, quota, shell};
 
-fn agency_member(ctx: &Ctx) -> Result<Principal, Box<HttpResponse>> {
-    match &ctx.session {
-        None => Err(Box::new(crate::workspace::to_sign_in(ctx))),
-        Some(session) if session.principal.org_kind == OrgKind::Agency => {
-            Ok(session.principal.clone())
-        }
-        Some(_) => Err(Box::new(WebError::Forbidden.page(ctx))),
-    }
-}
-
 /// The grants issued on the agency's datasets.
 #[get("/workspace/agency/grants")]
 pub(crate) async fn issued(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    let principal = match agency_member(&ctx) {
+    let principal = match crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
@@ -161,7 +151,7 @@ pub(crate) async fn change(
     body: web::Bytes,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = agency_member(&ctx) {
+    if let Err(answer) = crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
         return *answer;
     }
     let (principal, form) = match signed_form::<ChangeForm>(&ctx, &body) {

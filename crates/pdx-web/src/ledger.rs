@@ -13,13 +13,14 @@ use pdx_circulation::accounting::{Calendar, Side};
 use pdx_circulation::entry::Entry;
 use pdx_circulation::ledger::{EntryFilter, ReadScope};
 use pdx_circulation::verify::{InclusionProof, check_inclusion, encode_hash};
-use pdx_core::{OrgKind, PageRequest, Principal, Role};
+use pdx_core::{OrgKind, PageRequest, Principal};
 use serde::Deserialize;
 
 use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
 use crate::i18n::Arg;
 use crate::page::{Ctx, crumbs, frame, ok};
+use crate::workspace::oversees;
 
 /// What a principal may read of the ledger: the API's scopes.
 fn scope_of(principal: &Principal) -> ReadScope {
@@ -30,11 +31,6 @@ fn scope_of(principal: &Principal) -> ReadScope {
     } else {
         ReadScope::Organization(principal.org)
     }
-}
-
-/// Auditors and platform admins read everything.
-fn oversees(principal: &Principal) -> bool {
-    principal.has(Role::Auditor) || principal.has(Role::PlatformAdmin)
 }
 
 fn signed_in(ctx: &Ctx) -> Result<Principal, Box<HttpResponse>> {

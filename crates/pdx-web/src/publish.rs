@@ -12,7 +12,7 @@ use maud::html;
 use pdx_catalog::model::{DatasetInput, DatasetStatus, LifecycleAction};
 use pdx_catalog::service::DistributionInput;
 use pdx_catalog::{CatalogError, DatasetView};
-use pdx_core::{Classification, DataGrade, OpeningClass, OrgKind, Principal, Role, SharingClass};
+use pdx_core::{Classification, DataGrade, OpeningClass, Principal, Role, SharingClass};
 use serde::Deserialize;
 
 use crate::WebState;
@@ -33,16 +33,6 @@ impl AsFieldError for Problem {
     }
     fn message(&self) -> &str {
         &self.message
-    }
-}
-
-fn agency_member(ctx: &Ctx) -> Result<Principal, Box<HttpResponse>> {
-    match &ctx.session {
-        None => Err(Box::new(crate::workspace::to_sign_in(ctx))),
-        Some(session) if session.principal.org_kind == OrgKind::Agency => {
-            Ok(session.principal.clone())
-        }
-        Some(_) => Err(Box::new(WebError::Forbidden.page(ctx))),
     }
 }
 
@@ -195,7 +185,7 @@ fn problems_of(ctx: &Ctx, error: CatalogError) -> Result<Vec<Problem>, Box<HttpR
 #[get("/workspace/agency/datasets/new")]
 pub(crate) async fn new_form(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = agency_member(&ctx) {
+    if let Err(answer) = crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
         return *answer;
     }
     let form = DatasetForm {
@@ -226,7 +216,7 @@ pub(crate) async fn edit_form(
     slug: web::Path<String>,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    let principal = match agency_member(&ctx) {
+    let principal = match crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
@@ -274,7 +264,7 @@ async fn save(
     body: web::Bytes,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = agency_member(&ctx) {
+    if let Err(answer) = crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
         return *answer;
     }
     let (principal, ()) = match signed_form::<()>(&ctx, &body) {
@@ -475,7 +465,7 @@ pub(crate) async fn manage(
     slug: web::Path<String>,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    let principal = match agency_member(&ctx) {
+    let principal = match crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
@@ -629,7 +619,7 @@ pub(crate) async fn lifecycle(
     body: web::Bytes,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = agency_member(&ctx) {
+    if let Err(answer) = crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
         return *answer;
     }
     let (principal, form) = match signed_form::<LifecycleForm>(&ctx, &body) {
@@ -695,7 +685,7 @@ pub(crate) async fn upload(
     payload: web::Payload,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    let principal = match agency_member(&ctx) {
+    let principal = match crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };

@@ -24,15 +24,6 @@ fn reviewer(principal: &Principal) -> bool {
         && principal.roles.contains_any(&[Role::Reviewer, Role::Admin])
 }
 
-/// The reviewer's sign-in, or the answer to give instead.
-fn reviewing(ctx: &Ctx) -> Result<Principal, Box<HttpResponse>> {
-    match &ctx.session {
-        None => Err(Box::new(crate::workspace::to_sign_in(ctx))),
-        Some(session) if reviewer(&session.principal) => Ok(session.principal.clone()),
-        Some(_) => Err(Box::new(WebError::Forbidden.page(ctx))),
-    }
-}
-
 /// A decision form's fields.
 #[derive(Debug, Default, Deserialize)]
 struct DecisionForm {
@@ -68,7 +59,7 @@ pub(crate) async fn request_view(
     id: web::Path<String>,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    let principal = match reviewing(&ctx) {
+    let principal = match crate::workspace::principal_for(&ctx, reviewer) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
@@ -279,7 +270,7 @@ async fn decide(
     approve: bool,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = reviewing(&ctx) {
+    if let Err(answer) = crate::workspace::principal_for(&ctx, reviewer) {
         return *answer;
     }
     let (principal, form) = match signed_form::<DecisionForm>(&ctx, &body) {

@@ -15,7 +15,7 @@ use crate::page::{Ctx, frame, ok};
 
 /// Which workspace a principal works in.
 fn workspace_of(principal: &Principal) -> Option<&'static str> {
-    if principal.has(Role::Auditor) || principal.has(Role::PlatformAdmin) {
+    if oversees(principal) {
         Some("/workspace/audit")
     } else {
         match principal.org_kind {
@@ -47,8 +47,18 @@ pub(crate) async fn workspace(req: HttpRequest) -> HttpResponse {
     }
 }
 
+/// Whether a principal is a member of an agency.
+pub(crate) fn is_agency(principal: &Principal) -> bool {
+    principal.org_kind == OrgKind::Agency
+}
+
+/// Whether a principal oversees the platform (auditors and platform admins).
+pub(crate) fn oversees(principal: &Principal) -> bool {
+    principal.has(Role::Auditor) || principal.has(Role::PlatformAdmin)
+}
+
 /// The signed-in principal, or the answer to give instead: sign in first, or not yours.
-fn principal_for(
+pub(crate) fn principal_for(
     ctx: &Ctx,
     allowed: impl Fn(&Principal) -> bool,
 ) -> Result<Principal, Box<HttpResponse>> {
@@ -351,7 +361,7 @@ pub(crate) fn agency_nav(ctx: &Ctx) -> Markup {
 #[get("/workspace/agency")]
 pub(crate) async fn agency(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    let principal = match principal_for(&ctx, |p| p.org_kind == OrgKind::Agency) {
+    let principal = match principal_for(&ctx, is_agency) {
         Ok(principal) => principal,
         Err(answer) => return *answer,
     };
@@ -457,11 +467,10 @@ pub(crate) fn audit_nav(ctx: &Ctx) -> Markup {
 #[get("/workspace/audit")]
 pub(crate) async fn audit(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    let principal =
-        match principal_for(&ctx, |p| p.has(Role::Auditor) || p.has(Role::PlatformAdmin)) {
-            Ok(principal) => principal,
-            Err(answer) => return *answer,
-        };
+    let principal = match principal_for(&ctx, oversees) {
+        Ok(principal) => principal,
+        Err(answer) => return *answer,
+    };
     finish(audit_page(ctx, &state, principal).await)
 }
 
