@@ -670,6 +670,7 @@ async fn every_kind_of_page_passes_the_automated_accessibility_check_in_both_lan
                 "/workspace/agency/datasets/new",
                 "/workspace/agency/datasets/bus-stops",
                 "/workspace/agency/datasets/bus-stops/edit",
+                "/workspace/agency/datasets/traffic-flow-luohu",
             ],
         ),
         (

@@ -1691,6 +1691,106 @@ async fn only_the_owning_agency_works_on_its_datasets_and_uploads_need_the_token
     )
     .await;
     assert_eq!(dataset["themes"], serde_json::json!(["GOVE", "TRAN"]));
+    // The offer: purposes are required, fees are yuan to the fen; then it is set.
+    let offer = format!("{manage}/offer");
+    let page = get_with(&server, &manage, &publisher)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("No offer yet"));
+    let none = post_form(
+        &server,
+        &offer,
+        &publisher,
+        &[
+            ("csrf", &token),
+            ("licence_id", "CC-BY-4.0"),
+            ("max_term_days", "90"),
+        ],
+    )
+    .await;
+    assert_eq!(none.status(), 422);
+    assert!(
+        none.text()
+            .await
+            .unwrap()
+            .contains("Choose at least one purpose")
+    );
+    let bad_fee = post_form(
+        &server,
+        &offer,
+        &publisher,
+        &[
+            ("csrf", &token),
+            ("licence_id", "CC-BY-4.0"),
+            ("purposes", "research"),
+            ("max_term_days", "90"),
+            ("fee_per_request", "0.505"),
+        ],
+    )
+    .await;
+    assert_eq!(bad_fee.status(), 422);
+    let set = post_form(
+        &server,
+        &offer,
+        &publisher,
+        &[
+            ("csrf", &token),
+            ("licence_id", "CC-BY-4.0"),
+            ("purposes", "research"),
+            ("purposes", "public_service"),
+            ("max_term_days", "90"),
+            ("max_requests", "500"),
+            ("max_mb", "20"),
+            ("fee_per_request", "0.5"),
+            ("fee_per_mb", ""),
+        ],
+    )
+    .await;
+    assert_eq!(set.status(), 303);
+    let stored = pdx_tests::json(
+        server
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/datasets/{slug}/offer"),
+                Some(&api),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        stored["purposes"],
+        serde_json::json!(["research", "public_service"])
+    );
+    assert_eq!(stored["max_bytes"], 20_000_000);
+    assert_eq!(stored["fee_per_request"], 50);
+    assert_eq!(stored["fee_per_mb"], 0);
+    // Another agency cannot set it.
+    let other_page = get_with(&server, "/workspace/agency", &other)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let other_token = hidden(&other_page, "csrf");
+    let foreign = post_form(
+        &server,
+        &offer,
+        &other,
+        &[
+            ("csrf", &other_token),
+            ("licence_id", "CC-BY-4.0"),
+            ("purposes", "research"),
+            ("max_term_days", "9"),
+        ],
+    )
+    .await;
+    assert!(
+        foreign.status() == 404 || foreign.status() == 403,
+        "{}",
+        foreign.status()
+    );
     // The publisher cannot publish its own submission: that is the reviewers'.
     let submitted = post_form(
         &server,

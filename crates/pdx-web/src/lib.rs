@@ -262,6 +262,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(publish::edit_form)
         .service(publish::update)
         .service(publish::lifecycle)
+        .service(publish::put_offer)
         .service(publish::upload)
         .service(publish::manage)
         .service(grants::issued)

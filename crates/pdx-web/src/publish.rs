@@ -488,6 +488,24 @@ async fn manage_page(
         return Err((ctx, WebError::NotFound));
     }
     let d = &view.dataset;
+    // Data obtained on request (by enterprises or by agencies) has an offer.
+    let on_request = d.classification.opening == OpeningClass::Conditional
+        || d.classification.sharing == SharingClass::Conditional;
+    let (offer, licences) = if on_request {
+        let offer = state
+            .licensing
+            .offer(Some(principal), &d.id.to_string())
+            .await
+            .map_err(|e| (ctx.clone(), e.into()))?;
+        let licences = state
+            .catalog
+            .licences()
+            .await
+            .map_err(|e| (ctx.clone(), e.into()))?;
+        (offer, licences)
+    } else {
+        (None, Vec::new())
+    };
     let lang = ctx.lang;
     let csrf = ctx
         .session
@@ -578,6 +596,9 @@ async fn manage_page(
                 }
             }
         }
+        @if on_request && publishes {
+            (offer_section(&ctx, &base, offer.as_ref(), &licences, problems))
+        }
         section aria-labelledby="steps-title" {
             h2 #steps-title { (ctx.t("publish-next")) }
             @match d.status {
@@ -599,7 +620,12 @@ async fn manage_page(
             }
         }
     };
-    Ok(crate::page::ok(frame(&ctx, &d.title, content)))
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(respond(status, frame(&ctx, &d.title, content)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -759,14 +785,248 @@ pub(crate) async fn upload(
         field: "file".to_owned(),
         message: problem.unwrap_or_else(|| ctx.t("publish-file-missing")),
     }];
-    let mut page = finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await);
-    if page.status() == StatusCode::OK {
-        *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page
+    finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await)
 }
 
 /// Where an agency works on one of its datasets.
 pub(crate) fn manage_link(slug: &str) -> String {
     format!("/workspace/agency/datasets/{slug}")
+}
+
+/// The offer form's fields. Money is entered in yuan (to the fen), quotas as whole numbers
+/// (data in MB); empty means no limit.
+#[derive(Debug, Default, Deserialize)]
+struct OfferForm {
+    #[serde(default)]
+    licence_id: String,
+    #[serde(default)]
+    purposes: Vec<String>,
+    #[serde(default)]
+    max_term_days: String,
+    #[serde(default)]
+    max_requests: String,
+    #[serde(default)]
+    max_mb: String,
+    #[serde(default)]
+    fee_per_request: String,
+    #[serde(default)]
+    fee_per_mb: String,
+}
+
+/// An amount in yuan with at most two decimals, in fen.
+fn fen(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(0);
+    }
+    let (yuan, cents) = text.split_once('.').unwrap_or((text, ""));
+    if cents.len() > 2 || !cents.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let yuan: i64 = yuan.parse().ok().filter(|y: &i64| *y >= 0)?;
+    let cents: i64 = format!("{cents:0<2}").parse().ok()?;
+    yuan.checked_mul(100)?.checked_add(cents)
+}
+
+/// An optional positive whole number: `Ok(None)` when empty.
+fn limit(text: &str) -> Result<Option<i64>, ()> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Some)
+        .ok_or(())
+}
+
+/// The offer section of a dataset an agency works on, for data obtained on request.
+fn offer_section(
+    ctx: &Ctx,
+    base: &str,
+    offer: Option<&pdx_licensing::model::Offer>,
+    licences: &[pdx_catalog::model::Licence],
+    problems: &[Problem],
+) -> maud::Markup {
+    let lang = ctx.lang;
+    let csrf = ctx
+        .session
+        .as_ref()
+        .map(|s| s.csrf_token.clone())
+        .unwrap_or_default();
+    let error = |field: &str| problems.iter().find(|p| p.field == field);
+    let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+    let yuan = |fen: i64| format!("{}.{:02}", fen / 100, fen % 100);
+    let purposes: Vec<String> = offer.map(|o| o.purposes.clone()).unwrap_or_default();
+    let field = |name: &'static str, label: &str, value: String, hint: Option<&str>| {
+        let problem = error(name);
+        html! {
+            div.field.invalid[problem.is_some()] {
+                label for=(name) { (ctx.t(label)) }
+                @if let Some(hint) = hint { p.hint { (ctx.t(hint)) } }
+                @if let Some(problem) = problem { p.field-error { (problem.message) } }
+                input #(name) type="text" inputmode="decimal" name=(name) value=(value)
+                    aria-invalid=[problem.is_some().then_some("true")];
+            }
+        }
+    };
+    html! {
+        section aria-labelledby="offer-title" {
+            h2 #offer-title { (ctx.t("offer-title")) }
+            p.hint { (ctx.t(if offer.is_some() { "offer-set-hint" } else { "offer-none-hint" })) }
+            form method="post" action={ (base) "/offer" } novalidate {
+                input type="hidden" name="csrf" value=(csrf);
+                div.field.invalid[error("licence_id").is_some()] {
+                    label for="licence_id" { (ctx.t("meta-licence")) }
+                    @if let Some(problem) = error("licence_id") { p.field-error { (problem.message) } }
+                    select #licence_id name="licence_id" {
+                        @for licence in licences {
+                            option value=(licence.id) selected[offer.is_some_and(|o| o.licence_id == licence.id)] { (licence.title) }
+                        }
+                    }
+                }
+                fieldset.field.invalid[error("purposes").is_some()] {
+                    legend { (ctx.t("offer-purposes")) }
+                    @if let Some(problem) = error("purposes") { p.field-error { (problem.message) } }
+                    @for purpose in pdx_licensing::model::PURPOSES {
+                        div.choice {
+                            input type="checkbox" name="purposes" value=(purpose) id={ "purpose-" (purpose) }
+                                checked[purposes.iter().any(|p| p == purpose)];
+                            label for={ "purpose-" (purpose) } { (words::purpose_name(lang, purpose)) }
+                        }
+                    }
+                }
+                (field("max_term_days", "offer-term", offer.map_or("365".to_owned(), |o| o.max_term_days.to_string()), Some("offer-term-hint")))
+                (field("max_requests", "offer-requests", number(offer.and_then(|o| o.max_requests)), Some("offer-limit-hint")))
+                (field("max_mb", "review-max-mb", number(offer.and_then(|o| o.max_bytes).map(|b| b / 1_000_000)), Some("offer-limit-hint")))
+                (field("fee_per_request", "offer-fee-request", offer.map_or(String::new(), |o| yuan(o.fee_per_request)), Some("offer-fee-hint")))
+                (field("fee_per_mb", "offer-fee-mb", offer.map_or(String::new(), |o| yuan(o.fee_per_mb)), Some("offer-fee-hint")))
+                button type="submit" { (ctx.t("offer-save")) }
+            }
+        }
+    }
+}
+
+/// Sets the offer of a dataset obtained on request.
+#[post("/workspace/agency/datasets/{slug}/offer")]
+pub(crate) async fn put_offer(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    slug: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    if let Err(answer) = crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
+        return *answer;
+    }
+    let (principal, ()) = match signed_form::<()>(&ctx, &body) {
+        Ok(sent) => sent,
+        Err(answer) => return *answer,
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let purposes = pairs
+        .iter()
+        .filter(|(k, _)| k == "purposes")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let single: Vec<(String, String)> =
+        pairs.into_iter().filter(|(k, _)| k != "purposes").collect();
+    let form = OfferForm {
+        purposes,
+        ..serde_urlencoded::from_str(&serde_urlencoded::to_string(&single).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let mut problems = Vec::new();
+    let mut problem = |field: &str, key: &str| {
+        problems.push(Problem {
+            field: field.to_owned(),
+            message: ctx.t(key),
+        });
+    };
+    let term = form.max_term_days.trim().parse::<i32>().unwrap_or(0);
+    let max_requests = limit(&form.max_requests).unwrap_or_else(|()| {
+        problem("max_requests", "review-number-invalid");
+        None
+    });
+    let max_mb = limit(&form.max_mb).unwrap_or_else(|()| {
+        problem("max_mb", "review-number-invalid");
+        None
+    });
+    let fee_per_request = fen(&form.fee_per_request).unwrap_or_else(|| {
+        problem("fee_per_request", "offer-fee-invalid");
+        0
+    });
+    let fee_per_mb = fen(&form.fee_per_mb).unwrap_or_else(|| {
+        problem("fee_per_mb", "offer-fee-invalid");
+        0
+    });
+    let result = if problems.is_empty() {
+        state
+            .licensing
+            .put_offer(
+                &principal,
+                &slug,
+                pdx_licensing::service::OfferInput {
+                    licence_id: form.licence_id.trim().to_owned(),
+                    purposes: form.purposes.clone(),
+                    max_term_days: term,
+                    max_requests,
+                    max_bytes: max_mb.map(|mb| mb.saturating_mul(1_000_000)),
+                    max_rows: None,
+                    fee_per_request,
+                    fee_per_mb,
+                },
+                &request_context(&req, &ctx),
+            )
+            .await
+            .map(|_| ())
+    } else {
+        Ok(())
+    };
+    match result {
+        Ok(()) if problems.is_empty() => HttpResponse::SeeOther()
+            .insert_header((
+                header::LOCATION,
+                format!("/workspace/agency/datasets/{slug}#offer-title"),
+            ))
+            .finish(),
+        Ok(()) => finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await),
+        Err(pdx_licensing::LicensingError::InvalidInput { field, .. }) => {
+            let key = match field {
+                "purposes" => "offer-purposes-invalid",
+                "max_term_days" => "offer-term-invalid",
+                "licence_id" => "offer-licence-invalid",
+                _ => "review-number-invalid",
+            };
+            let field = if field == "max_bytes" {
+                "max_mb"
+            } else {
+                field
+            };
+            let problems = [Problem {
+                field: field.to_owned(),
+                message: ctx.t(key),
+            }];
+            finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await)
+        }
+        Err(error) => WebError::from(error).page(&ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_in_yuan_are_read_to_the_fen() {
+        assert_eq!(fen(""), Some(0));
+        assert_eq!(fen("0.5"), Some(50));
+        assert_eq!(fen("12"), Some(1200));
+        assert_eq!(fen("12.05"), Some(1205));
+        assert_eq!(fen("1.234"), None);
+        assert_eq!(fen("-1"), None);
+        assert_eq!(fen("1e3"), None);
+        assert_eq!(fen("99999999999999999999"), None);
+    }
 }
