@@ -664,6 +664,13 @@ async fn every_kind_of_page_passes_the_automated_accessibility_check_in_both_lan
             vec!["/workspace/agency"],
         ),
         (
+            "platform-admin@demo.pdx",
+            vec![
+                "/workspace/admin/organizations",
+                "/workspace/admin/organizations/sz-transport",
+            ],
+        ),
+        (
             "admin@sz-transport.demo.pdx",
             vec![
                 "/workspace/agency/grants",

@@ -1809,3 +1809,176 @@ async fn only_the_owning_agency_works_on_its_datasets_and_uploads_need_the_token
     .await;
     assert_eq!(published.status(), 403);
 }
+
+#[tokio::test]
+async fn the_data_bureau_verifies_enterprises_and_adds_agencies_and_admins_manage_members() {
+    let server = TestServer::spawn_demo().await;
+    let bureau = sign_in(&server, "platform-admin@demo.pdx").await;
+    let page = get_with(&server, "/workspace/admin/organizations", &bureau).await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("check digit correct"));
+    let token = hidden(&body, "csrf");
+    // The pending enterprise: its verify form.
+    let pending = body
+        .split("<form")
+        .find(|form| form.contains(r#"name="verified" value="true""#))
+        .and_then(|form| form.split("action=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("an enterprise awaiting verification")
+        .to_owned();
+    let slug = pending
+        .trim_start_matches("/workspace/admin/organizations/")
+        .trim_end_matches("/verification")
+        .to_owned();
+    let forged = post_form(&server, &pending, &bureau, &[("verified", "true")]).await;
+    assert_eq!(forged.status(), 403);
+    let verified = post_form(
+        &server,
+        &pending,
+        &bureau,
+        &[("csrf", &token), ("verified", "true")],
+    )
+    .await;
+    assert_eq!(verified.status(), 303);
+    let org = pdx_tests::json(server.get(&format!("/api/v1/organizations/{slug}")).await).await;
+    assert_eq!(org["verified"], true, "{org}");
+
+    // A new agency: a wrong credit code is said beside the field; then it is added.
+    let wrong = post_form(
+        &server,
+        "/workspace/admin/organizations",
+        &bureau,
+        &[
+            ("csrf", &token),
+            ("name", "Shenzhen Water Bureau"),
+            ("credit_code", "11440300MB2C00009X"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), 422);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Enter a valid unified social credit code")
+    );
+    let added = post_form(
+        &server,
+        "/workspace/admin/organizations",
+        &bureau,
+        &[
+            ("csrf", &token),
+            ("name", "Shenzhen Water Bureau"),
+            ("slug", "sz-water"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status(), 303);
+    assert_eq!(
+        header(&added, "location").unwrap(),
+        "/workspace/admin/organizations/sz-water"
+    );
+
+    // Not for others.
+    let member = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    assert_eq!(
+        get_with(&server, "/workspace/admin/organizations", &member)
+            .await
+            .status(),
+        403
+    );
+
+    // An enterprise's admin manages its members, not another organisation's.
+    let admin = sign_in(&server, "admin@pengcheng-mobility.demo.pdx").await;
+    let own = get_with(
+        &server,
+        "/workspace/admin/organizations/pengcheng-mobility",
+        &admin,
+    )
+    .await;
+    assert_eq!(own.status(), 200);
+    let body = own.text().await.unwrap();
+    let token = hidden(&body, "csrf");
+    assert_eq!(
+        get_with(
+            &server,
+            "/workspace/admin/organizations/qianhai-analytics",
+            &admin
+        )
+        .await
+        .status(),
+        403
+    );
+    let roleless = post_form(
+        &server,
+        "/workspace/admin/organizations/pengcheng-mobility/invitations",
+        &admin,
+        &[("csrf", &token), ("email", "analyst@pengcheng.test")],
+    )
+    .await;
+    assert_eq!(roleless.status(), 422);
+    let invited = post_form(
+        &server,
+        "/workspace/admin/organizations/pengcheng-mobility/invitations",
+        &admin,
+        &[
+            ("csrf", &token),
+            ("email", "analyst@pengcheng.test"),
+            ("roles", "member"),
+        ],
+    )
+    .await;
+    assert_eq!(invited.status(), 303);
+    server
+        .wait_for_mail("analyst@pengcheng.test", "You are invited", 1)
+        .await;
+    // The admin cannot leave the organisation without an admin.
+    assert!(body.contains("Save roles"), "{body}");
+    // Every other admin is made a member; the last one cannot be.
+    let action_of = |row: &str| -> String {
+        row.split("action=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned()
+    };
+    let is_admin = |row: &str| {
+        row.split("<input")
+            .any(|input| input.contains(r#"value="admin""#) && input.contains("checked"))
+    };
+    let rows: Vec<&str> = body.split("<tr>").skip(2).collect();
+    for row in rows
+        .iter()
+        .filter(|row| is_admin(row) && !row.contains("admin@pengcheng-mobility.demo.pdx"))
+    {
+        let demoted = post_form(
+            &server,
+            &action_of(row),
+            &admin,
+            &[("csrf", &token), ("roles", "member")],
+        )
+        .await;
+        assert_eq!(demoted.status(), 303);
+    }
+    let own_row = rows
+        .iter()
+        .find(|row| row.contains("admin@pengcheng-mobility.demo.pdx"))
+        .unwrap();
+    let orphaned = post_form(
+        &server,
+        &action_of(own_row),
+        &admin,
+        &[("csrf", &token), ("roles", "member")],
+    )
+    .await;
+    assert_eq!(orphaned.status(), 422);
+    assert!(
+        orphaned
+            .text()
+            .await
+            .unwrap()
+            .contains("at least one administrator")
+    );
+}

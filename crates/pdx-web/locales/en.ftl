@@ -593,3 +593,40 @@ offer-purposes-invalid = Choose at least one purpose
 offer-term-invalid = Enter a term of 1 to 3,650 days
 offer-licence-invalid = Choose a licence
 offer-save = Save the offer
+
+## The data bureau
+admin-organizations = Organisations
+admin-organizations-count = { $count ->
+    [one] 1 organisation
+   *[other] { COUNT($count) } organisations
+}
+admin-kind = Kind
+admin-code-valid = check digit correct
+admin-code-invalid = check digit wrong
+admin-verify = Verify
+admin-unverify = Withdraw verification
+admin-new-agency = Add a government agency
+admin-agency-name = Name of the agency
+admin-slug = Short name in addresses (optional)
+admin-create-agency = Add the agency
+admin-invalid-name = Enter the name in 1 to 200 characters
+admin-invalid-slug = Use lower-case letters, digits and hyphens
+admin-invalid-credit-code = Enter a valid unified social credit code
+admin-invalid-contact-email = Enter an e-mail address like name@example.gov
+admin-code-taken = Another organisation has this credit code.
+admin-members = Members
+admin-roles = Roles
+admin-save-roles = Save roles
+admin-invite = Invite someone
+admin-invite-hint = They receive a link by e-mail to join, with an account of their own.
+admin-send-invitation = Send the invitation
+admin-roles-missing = Choose at least one role
+admin-roles-invalid = These roles cannot be held in this organisation.
+admin-last-admin = The organisation must keep at least one administrator.
+admin-already-member = This address already belongs to a member.
+role-admin = Administrator
+role-publisher = Publisher
+role-reviewer = Reviewer
+role-member = Member
+role-platform-admin = Platform administrator
+role-auditor = Auditor

@@ -2,6 +2,7 @@
 //! `pdx serve` as the API, working without JavaScript and reading the same domain services.
 
 pub mod accounts;
+pub mod admin;
 pub mod assets;
 pub mod audit;
 pub mod catalog;
@@ -270,6 +271,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(review::approve_request)
         .service(review::reject_request)
         .service(ledger::browse)
+        .service(admin::organizations_view)
+        .service(admin::create_agency)
+        .service(admin::verification)
+        .service(admin::members_view)
+        .service(admin::set_roles)
+        .service(admin::invite)
         .service(audit::usage)
         .service(audit::anomalies)
         .service(keys::keys_view)

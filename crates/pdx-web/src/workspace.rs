@@ -69,7 +69,7 @@ pub(crate) fn principal_for(
     }
 }
 
-pub(crate) fn side_nav(ctx: &Ctx, items: &[(&str, String)]) -> Markup {
+pub(crate) fn side_nav(ctx: &Ctx, items: &[(String, String)]) -> Markup {
     html! {
         nav.side aria-label=(ctx.t("workspace-tasks")) {
             ul {
@@ -192,16 +192,18 @@ async fn enterprise_page(
         .iter()
         .filter(|r| r.status == RequestStatus::Submitted)
         .count();
-    let nav = side_nav(
-        &ctx,
-        &[
-            ("/workspace/enterprise", ctx.t("workspace-overview")),
-            ("/workspace/ledger", ctx.t("ledger-title")),
-            ("/workspace/statements", ctx.t("statement-title")),
-            ("/workspace/keys", ctx.t("keys-title")),
-            ("/datasets", ctx.t("nav-datasets")),
-        ],
-    );
+    let mut tasks = vec![
+        (
+            "/workspace/enterprise".to_owned(),
+            ctx.t("workspace-overview"),
+        ),
+        ("/workspace/ledger".to_owned(), ctx.t("ledger-title")),
+        ("/workspace/statements".to_owned(), ctx.t("statement-title")),
+        ("/workspace/keys".to_owned(), ctx.t("keys-title")),
+    ];
+    tasks.extend(members_link(&ctx));
+    tasks.push(("/datasets".to_owned(), ctx.t("nav-datasets")));
+    let nav = side_nav(&ctx, &tasks);
     let content = html! {
         @if sent {
             div.notice.success role="status" { (ctx.t("request-sent")) }
@@ -344,17 +346,30 @@ pub(crate) fn quota(ctx: &Ctx, key: &str, used: i64, allowed: Option<i64>, bytes
 
 /// The tasks of an agency's workspace.
 pub(crate) fn agency_nav(ctx: &Ctx) -> Markup {
-    side_nav(
-        ctx,
-        &[
-            ("/workspace/agency", ctx.t("workspace-overview")),
-            ("/workspace/agency/grants", ctx.t("grants-issued")),
-            ("/workspace/ledger", ctx.t("ledger-title")),
-            ("/workspace/statements", ctx.t("statement-title")),
-            ("/workspace/keys", ctx.t("keys-title")),
-            ("/datasets", ctx.t("nav-datasets")),
-        ],
-    )
+    let mut tasks = vec![
+        ("/workspace/agency".to_owned(), ctx.t("workspace-overview")),
+        (
+            "/workspace/agency/grants".to_owned(),
+            ctx.t("grants-issued"),
+        ),
+        ("/workspace/ledger".to_owned(), ctx.t("ledger-title")),
+        ("/workspace/statements".to_owned(), ctx.t("statement-title")),
+        ("/workspace/keys".to_owned(), ctx.t("keys-title")),
+    ];
+    tasks.extend(members_link(ctx));
+    tasks.push(("/datasets".to_owned(), ctx.t("nav-datasets")));
+    side_nav(ctx, &tasks)
+}
+
+/// The link to the members of the signed-in admin's organisation, if they are its admin.
+pub(crate) fn members_link(ctx: &Ctx) -> Option<(String, String)> {
+    let principal = &ctx.session.as_ref()?.principal;
+    principal.has(Role::Admin).then(|| {
+        (
+            format!("/workspace/admin/organizations/{}", principal.org),
+            ctx.t("admin-members"),
+        )
+    })
 }
 
 /// An agency's workspace: its datasets by state and its review queue.
@@ -451,16 +466,27 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
 
 /// The tasks of the auditor's workspace.
 pub(crate) fn audit_nav(ctx: &Ctx) -> Markup {
-    side_nav(
-        ctx,
-        &[
-            ("/workspace/audit", ctx.t("workspace-overview")),
-            ("/workspace/ledger", ctx.t("ledger-title")),
-            ("/workspace/audit/usage", ctx.t("usage-title")),
-            ("/workspace/audit/anomalies", ctx.t("anomalies-title")),
-            ("/workspace/statements", ctx.t("statement-title")),
-        ],
-    )
+    let mut tasks = vec![
+        ("/workspace/audit".to_owned(), ctx.t("workspace-overview")),
+        ("/workspace/ledger".to_owned(), ctx.t("ledger-title")),
+        ("/workspace/audit/usage".to_owned(), ctx.t("usage-title")),
+        (
+            "/workspace/audit/anomalies".to_owned(),
+            ctx.t("anomalies-title"),
+        ),
+        ("/workspace/statements".to_owned(), ctx.t("statement-title")),
+    ];
+    if ctx
+        .session
+        .as_ref()
+        .is_some_and(|s| s.principal.has(Role::PlatformAdmin))
+    {
+        tasks.push((
+            "/workspace/admin/organizations".to_owned(),
+            ctx.t("admin-organizations"),
+        ));
+    }
+    side_nav(ctx, &tasks)
 }
 
 /// The auditor's workspace: the live ledger's verification status.
