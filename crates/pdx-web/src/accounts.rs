@@ -14,24 +14,9 @@ use serde::Deserialize;
 
 use crate::WebState;
 use crate::error::WebError;
-use crate::exchange::{AsFieldError, error_summary};
+use crate::forms::{Problem, error_summary};
 use crate::page::{Ctx, frame, respond};
 use crate::session::{anonymous_form_refusal, form_token, request_context, with_form_token};
-
-/// A field's error.
-struct Problem {
-    field: &'static str,
-    message: String,
-}
-
-impl AsFieldError for Problem {
-    fn field(&self) -> &str {
-        self.field
-    }
-    fn message(&self) -> &str {
-        &self.message
-    }
-}
 
 /// One text field with its label, hint and error.
 struct Field<'a> {

@@ -3,7 +3,7 @@
 //! licences with their policies. The rights are the access and licensing services' own:
 //! platform admins manage organisations; an organisation's admins manage its members.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use maud::html;
 use pdx_access::AccessError;
@@ -14,23 +14,9 @@ use serde::Deserialize;
 
 use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
-use crate::exchange::{AsFieldError, error_summary};
+use crate::forms::{Problem, error_summary};
 use crate::page::{Ctx, crumbs, frame, respond};
 use crate::session::{request_context, signed_form};
-
-struct Problem {
-    field: &'static str,
-    message: String,
-}
-
-impl AsFieldError for Problem {
-    fn field(&self) -> &str {
-        self.field
-    }
-    fn message(&self) -> &str {
-        &self.message
-    }
-}
 
 fn platform_admin(principal: &Principal) -> bool {
     principal.has(Role::PlatformAdmin)
@@ -77,7 +63,7 @@ async fn organizations_page(
     let lang = ctx.lang;
     let csrf = csrf(&ctx);
     let title = ctx.t("admin-organizations");
-    let error = |field: &str| problems.iter().find(|p| p.field == field);
+    let error = |field: &str| crate::forms::problem_of(problems, field);
     let content = html! {
         (crumbs(&ctx, &[("/workspace", &ctx.t("account-workspace"))]))
         (error_summary(&ctx, problems))
@@ -147,11 +133,7 @@ async fn organizations_page(
             }
         }
     };
-    let status = if problems.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = crate::forms::status(problems);
     Ok(respond(status, frame(&ctx, &title, content)))
 }
 
@@ -317,7 +299,7 @@ async fn members_page(
         .filter(|r| r.allowed_in(org.kind))
         .collect();
     let csrf = csrf(&ctx);
-    let error = |field: &str| problems.iter().find(|p| p.field == field);
+    let error = |field: &str| crate::forms::problem_of(problems, field);
     let base = format!("/workspace/admin/organizations/{}", org.slug);
     let content = html! {
         (crumbs(&ctx, &[("/workspace", &ctx.t("account-workspace"))]))
@@ -385,11 +367,7 @@ async fn members_page(
             }
         }
     };
-    let status = if problems.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = crate::forms::status(problems);
     Ok(respond(status, frame(&ctx, &org.name, content)))
 }
 

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
+use crate::forms::{Problem, error_summary};
 use crate::page::{Ctx, crumbs, frame, respond};
 use crate::session::{request_context, signed_form};
 use crate::words;
@@ -185,12 +186,6 @@ struct RequestForm {
     term_days: String,
 }
 
-/// A field's error, shown in the summary and beside the field.
-struct FieldError {
-    field: &'static str,
-    message: String,
-}
-
 /// The request-access form.
 #[get("/datasets/{slug}/request")]
 pub(crate) async fn request_form(
@@ -218,7 +213,7 @@ pub(crate) async fn send_request(
     let term_days = match form.term_days.trim().parse::<i32>() {
         Ok(days) => days,
         Err(_) => {
-            let error = FieldError {
+            let error = Problem {
                 field: "term_days",
                 message: ctx.t("request-term-invalid"),
             };
@@ -250,18 +245,18 @@ pub(crate) async fn send_request(
                 "term_days" => format!("{} ({message})", ctx.t("request-term-invalid")),
                 _ => message,
             };
-            let error = FieldError { field, message };
+            let error = Problem { field, message };
             finish(request_page(ctx, &state, &slug, Some(&form), &[error]).await)
         }
         Err(LicensingError::OrganizationNotVerified) => {
-            let error = FieldError {
+            let error = Problem {
                 field: "",
                 message: ctx.t("request-not-verified"),
             };
             finish(request_page(ctx, &state, &slug, Some(&form), &[error]).await)
         }
         Err(LicensingError::ClassificationForbids(_)) => {
-            let error = FieldError {
+            let error = Problem {
                 field: "",
                 message: ctx.t("get-not-for-you-detail"),
             };
@@ -276,7 +271,7 @@ async fn request_page(
     state: &WebState,
     slug: &str,
     sent: Option<&RequestForm>,
-    errors: &[FieldError],
+    errors: &[Problem],
 ) -> PageResult {
     let Some(session) = &ctx.session else {
         return Ok(crate::workspace::to_sign_in(&ctx));
@@ -322,14 +317,10 @@ async fn request_page(
     let term = sent
         .map(|f| f.term_days.clone())
         .unwrap_or_else(|| max_term.to_string());
-    let error_of = |field: &str| errors.iter().find(|e| e.field == field);
+    let error_of = |field: &str| crate::forms::problem_of(errors, field);
     let dataset_page = format!("/datasets/{}", d.slug);
     let csrf = session.csrf_token.clone();
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = crate::forms::status(errors);
     let content = html! {
         (crumbs(&ctx, &[("/datasets", &ctx.t("nav-datasets")), (&dataset_page, &d.title)]))
         div.narrow {
@@ -375,45 +366,6 @@ async fn request_page(
         }
     };
     Ok(respond(status, frame(&ctx, &title, content)))
-}
-
-/// The summary of a form's errors, each linking to its field.
-pub(crate) fn error_summary(ctx: &Ctx, errors: &[impl AsFieldError]) -> Markup {
-    html! {
-        @if !errors.is_empty() {
-            div.error-summary role="alert" aria-labelledby="error-summary-title" tabindex="-1" {
-                h2 #error-summary-title { (ctx.t("form-error-summary")) }
-                ul {
-                    @for error in errors {
-                        li {
-                            @if error.field().is_empty() {
-                                (error.message())
-                            } @else {
-                                a href={ "#" (error.field()) } { (error.message()) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// An error of a form's field.
-pub(crate) trait AsFieldError {
-    /// The field's id (empty: the form as a whole).
-    fn field(&self) -> &str;
-    /// What is wrong, in the visitor's language.
-    fn message(&self) -> &str;
-}
-
-impl AsFieldError for FieldError {
-    fn field(&self) -> &str {
-        self.field
-    }
-    fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 /// The terms the publishing agency offers, in words.

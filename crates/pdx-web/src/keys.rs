@@ -3,7 +3,7 @@
 //! of calling the data API with a key: a token from the token endpoint, then a download with
 //! the purpose declared. The rules are the access service's.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use maud::{Markup, html};
 use pdx_access::AccessError;
@@ -13,23 +13,9 @@ use serde::Deserialize;
 
 use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
-use crate::exchange::{AsFieldError, error_summary};
+use crate::forms::{Problem, error_summary};
 use crate::page::{Ctx, crumbs, frame, respond};
 use crate::session::{request_context, signed_form};
-
-struct Problem {
-    field: &'static str,
-    message: String,
-}
-
-impl AsFieldError for Problem {
-    fn field(&self) -> &str {
-        self.field
-    }
-    fn message(&self) -> &str {
-        &self.message
-    }
-}
 
 /// The keys page.
 #[get("/workspace/keys")]
@@ -154,11 +140,7 @@ async fn keys_page(
             }
         }
     };
-    let status = if problems.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = crate::forms::status(problems);
     let mut response = respond(status, frame(&ctx, &title, content));
     if created.is_some() {
         // The secret is on this page only: no cache keeps it.

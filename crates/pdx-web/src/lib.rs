@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod charts;
 pub mod error;
 pub mod exchange;
+pub mod forms;
 pub mod grants;
 pub mod i18n;
 pub mod info;

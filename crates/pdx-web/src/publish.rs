@@ -5,7 +5,7 @@
 //! version, withdraw. The rules are the catalog's own.
 
 use actix_multipart::Multipart;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt;
 use maud::html;
@@ -17,24 +17,10 @@ use serde::Deserialize;
 
 use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
-use crate::exchange::{AsFieldError, error_summary};
+use crate::forms::{Problem, error_summary};
 use crate::page::{Ctx, crumbs, frame, respond};
 use crate::session::{form_refusal, request_context, signed_form};
 use crate::words;
-
-struct Problem {
-    field: String,
-    message: String,
-}
-
-impl AsFieldError for Problem {
-    fn field(&self) -> &str {
-        &self.field
-    }
-    fn message(&self) -> &str {
-        &self.message
-    }
-}
 
 /// The editor's fields, as the form sends them.
 #[derive(Debug, Default, Deserialize)]
@@ -97,13 +83,13 @@ impl DatasetForm {
     fn input(&self, ctx: &Ctx, slug: Option<String>) -> Result<DatasetInput, Vec<Problem>> {
         let mut problems = Vec::new();
         let text = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
-        let mut date = |field: &str, v: &str| match text(v) {
+        let mut date = |field: &'static str, v: &str| match text(v) {
             None => None,
             Some(v) => match chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d") {
                 Ok(day) => Some(day),
                 Err(_) => {
                     problems.push(Problem {
-                        field: field.to_owned(),
+                        field,
                         message: ctx.t("publish-date-invalid"),
                     });
                     None
@@ -126,7 +112,7 @@ impl DatasetForm {
             }),
             _ => {
                 problems.push(Problem {
-                    field: "opening".to_owned(),
+                    field: "opening",
                     message: ctx.t("publish-classes-missing"),
                 });
                 None
@@ -166,15 +152,15 @@ impl DatasetForm {
 fn problems_of(ctx: &Ctx, error: CatalogError) -> Result<Vec<Problem>, Box<HttpResponse>> {
     match error {
         CatalogError::InvalidInput { field, message } => Ok(vec![Problem {
-            field: field.to_owned(),
+            field,
             message: format!("{} ({message})", ctx.t("publish-field-invalid")),
         }]),
         CatalogError::Classification(violation) => Ok(vec![Problem {
-            field: "opening".to_owned(),
+            field: "opening",
             message: ctx.t(&format!("rule-{}", violation.rule().replace('_', "-"))),
         }]),
         CatalogError::SlugTaken => Ok(vec![Problem {
-            field: "title".to_owned(),
+            field: "title",
             message: ctx.t("publish-slug-taken"),
         }]),
         other => Err(Box::new(WebError::from(other).page(ctx))),
@@ -340,7 +326,7 @@ async fn editor(
         .as_ref()
         .map(|s| s.csrf_token.clone())
         .unwrap_or_default();
-    let error = |field: &str| problems.iter().find(|p| p.field == field);
+    let error = |field: &str| crate::forms::problem_of(problems, field);
     let text_field =
         |name: &'static str, label: &str, value: &str, kind: &str, hint: Option<&str>| {
             let problem = error(name);
@@ -449,11 +435,7 @@ async fn editor(
             }
         }
     };
-    let status = if problems.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = crate::forms::status(problems);
     Ok(respond(status, frame(&ctx, &title, content)))
 }
 
@@ -620,11 +602,7 @@ async fn manage_page(
             }
         }
     };
-    let status = if problems.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = crate::forms::status(problems);
     Ok(respond(status, frame(&ctx, &d.title, content)))
 }
 
@@ -681,7 +659,7 @@ pub(crate) async fn lifecycle(
             .finish(),
         Err(CatalogError::IllegalTransition { .. }) => {
             let problems = [Problem {
-                field: String::new(),
+                field: "",
                 message: ctx.t("publish-not-now"),
             }];
             finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await)
@@ -782,7 +760,7 @@ pub(crate) async fn upload(
         }
     }
     let problems = [Problem {
-        field: "file".to_owned(),
+        field: "file",
         message: problem.unwrap_or_else(|| ctx.t("publish-file-missing")),
     }];
     finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await)
@@ -855,7 +833,7 @@ fn offer_section(
         .as_ref()
         .map(|s| s.csrf_token.clone())
         .unwrap_or_default();
-    let error = |field: &str| problems.iter().find(|p| p.field == field);
+    let error = |field: &str| crate::forms::problem_of(problems, field);
     let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
     let yuan = |fen: i64| format!("{}.{:02}", fen / 100, fen % 100);
     let purposes: Vec<String> = offer.map(|o| o.purposes.clone()).unwrap_or_default();
@@ -938,9 +916,9 @@ pub(crate) async fn put_offer(
             .unwrap_or_default()
     };
     let mut problems = Vec::new();
-    let mut problem = |field: &str, key: &str| {
+    let mut problem = |field: &'static str, key: &str| {
         problems.push(Problem {
-            field: field.to_owned(),
+            field,
             message: ctx.t(key),
         });
     };
@@ -1005,7 +983,7 @@ pub(crate) async fn put_offer(
                 field
             };
             let problems = [Problem {
-                field: field.to_owned(),
+                field,
                 message: ctx.t(key),
             }];
             finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await)

@@ -3,7 +3,7 @@
 //! tighter terms: a shorter term, smaller quotas), or reject with a reason the requester reads.
 //! The rights are licensing's own: only reviewers and admins of the publishing agency decide.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use maud::html;
 use pdx_core::{AccessRequestId, OrgKind, Principal, Role};
@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
-use crate::exchange::{AsFieldError, error_summary};
+use crate::forms::{Problem, error_summary};
 use crate::page::{Ctx, crumbs, frame, respond};
 use crate::session::{request_context, signed_form};
 use crate::words;
@@ -35,20 +35,6 @@ struct DecisionForm {
     max_bytes_mb: String,
     #[serde(default)]
     reason: String,
-}
-
-struct FormError {
-    field: &'static str,
-    message: String,
-}
-
-impl AsFieldError for FormError {
-    fn field(&self) -> &str {
-        self.field
-    }
-    fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 /// One access request, for its decision.
@@ -75,7 +61,7 @@ async fn request_page(
     principal: &Principal,
     id: AccessRequestId,
     sent: Option<&DecisionForm>,
-    errors: &[FormError],
+    errors: &[Problem],
 ) -> PageResult {
     let fail = |e: WebError| (ctx.clone(), e);
     let request = state
@@ -109,7 +95,7 @@ async fn request_page(
         .map(|s| s.csrf_token.clone())
         .unwrap_or_default();
     let title = ctx.t("review-title");
-    let field_error = |field: &str| errors.iter().find(|e| e.field == field);
+    let field_error = |field: &str| crate::forms::problem_of(errors, field);
     let value = |pick: fn(&DecisionForm) -> &String, default: String| {
         sent.map(|f| pick(f).clone()).unwrap_or(default)
     };
@@ -202,11 +188,7 @@ async fn request_page(
             }
         }
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = crate::forms::status(errors);
     Ok(respond(status, frame(&ctx, &title, content)))
 }
 
@@ -215,7 +197,7 @@ fn number_field(
     name: &str,
     label: &str,
     value: &str,
-    error: Option<&FormError>,
+    error: Option<&Problem>,
 ) -> maud::Markup {
     html! {
         div.field.invalid[error.is_some()] {
@@ -286,7 +268,7 @@ async fn decide(
         let mut number = |field: &'static str, text: &str| match optional_number(text) {
             Ok(n) => n,
             Err(()) => {
-                errors.push(FormError {
+                errors.push(Problem {
                     field,
                     message: ctx.t("review-number-invalid"),
                 });
@@ -325,11 +307,11 @@ async fn decide(
                 _ => ("", ""),
             };
             let message = if key.is_empty() { message } else { ctx.t(key) };
-            let errors = [FormError { field, message }];
+            let errors = [Problem { field, message }];
             finish(request_page(ctx, &state, &principal, id, Some(&form), &errors).await)
         }
         Err(LicensingError::IllegalTransition { .. }) => {
-            let errors = [FormError {
+            let errors = [Problem {
                 field: "",
                 message: ctx.t("review-already-decided"),
             }];
