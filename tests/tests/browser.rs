@@ -668,6 +668,7 @@ async fn every_kind_of_page_passes_the_automated_accessibility_check_in_both_lan
             vec![
                 "/workspace/admin/organizations",
                 "/workspace/admin/organizations/sz-transport",
+                "/workspace/admin/licences",
             ],
         ),
         (

@@ -1982,3 +1982,92 @@ async fn the_data_bureau_verifies_enterprises_and_adds_agencies_and_admins_manag
             .contains("at least one administrator")
     );
 }
+
+#[tokio::test]
+async fn licences_are_listed_with_their_policies_and_the_bureau_adds_one() {
+    let server = TestServer::spawn_demo().await;
+    let bureau = sign_in(&server, "platform-admin@demo.pdx").await;
+    let page = get_with(&server, "/workspace/admin/licences", &bureau).await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("Development use") && body.contains("Open licence"));
+    assert!(
+        body.contains("&quot;permission") || body.contains("\"permission"),
+        "a policy shown"
+    );
+    let token = hidden(&body, "csrf");
+    let post = |pairs: Vec<(&'static str, String)>| {
+        let server = &server;
+        let bureau = bureau.clone();
+        let token = token.clone();
+        async move {
+            let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+            all.extend(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+            post_form(server, "/workspace/admin/licences", &bureau, &all).await
+        }
+    };
+    let fields = |policy: &str| {
+        vec![
+            ("id", "SZ-ANALYTICS-1.0".to_owned()),
+            ("title", "Shenzhen analytics licence 1.0".to_owned()),
+            ("url", "https://data.demo.pdx/licences/analytics".to_owned()),
+            ("policy", policy.to_owned()),
+        ]
+    };
+    let not_json = post(fields("{ permissions")).await;
+    assert_eq!(not_json.status(), 422);
+    assert!(not_json.text().await.unwrap().contains("not valid JSON"));
+    let outside = post(fields(
+        r#"{ "permissions": [{ "action": "use", "constraint": { "leftOperand": "spatial", "operator": "eq", "rightOperand": "x" } }] }"#,
+    ))
+    .await;
+    assert_eq!(outside.status(), 422);
+    assert!(
+        outside
+            .text()
+            .await
+            .unwrap()
+            .contains("unknown left operand")
+    );
+    let added = post(fields(
+        r#"{ "permissions": [{ "action": "use", "constraint": { "leftOperand": "purpose", "operator": "isAnyOf", "rightOperand": ["research"] } }] }"#,
+    ))
+    .await;
+    assert_eq!(added.status(), 303);
+    let listed = get_with(&server, "/workspace/admin/licences", &bureau)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(listed.contains("Shenzhen analytics licence 1.0"));
+    let again = post(fields(r#"{ "permissions": [{ "action": "use" }] }"#)).await;
+    assert_eq!(again.status(), 422);
+    // The auditor reads them but adds none; a member may not see the page.
+    let auditor = sign_in(&server, "auditor@demo.pdx").await;
+    let read = get_with(&server, "/workspace/admin/licences", &auditor).await;
+    assert_eq!(read.status(), 200);
+    let auditor_page = read.text().await.unwrap();
+    assert!(!auditor_page.contains(r#"action="/workspace/admin/licences""#));
+    let auditor_token = hidden(&auditor_page, "csrf");
+    let refused = post_form(
+        &server,
+        "/workspace/admin/licences",
+        &auditor,
+        &[
+            ("csrf", &auditor_token),
+            ("id", "X"),
+            ("title", "X"),
+            ("url", "https://x.test"),
+            ("policy", "{}"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let member = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    assert_eq!(
+        get_with(&server, "/workspace/admin/licences", &member)
+            .await
+            .status(),
+        403
+    );
+}

@@ -198,6 +198,13 @@ impl LicensingService {
         .await
     }
 
+    /// A licence's policy document (ODRL JSON), as stored.
+    pub async fn licence_document(&self, id: &str) -> Result<serde_json::Value, LicensingError> {
+        let id = id.to_owned();
+        self.read(move |conn| store::licence_policy(conn, &id))
+            .await
+    }
+
     /// A licence's policy, parsed.
     pub async fn licence_policy(&self, id: &str) -> Result<Policy, LicensingError> {
         let id = id.to_owned();

@@ -16,7 +16,7 @@ use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
 use crate::forms::{Problem, error_summary};
 use crate::page::{Ctx, crumbs, frame, respond};
-use crate::session::{request_context, signed_form};
+use crate::session::{request_context, signed_form, signed_form_of};
 
 fn platform_admin(principal: &Principal) -> bool {
     principal.has(Role::PlatformAdmin)
@@ -157,10 +157,7 @@ pub(crate) async fn create_agency(
     body: web::Bytes,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = crate::workspace::principal_for(&ctx, platform_admin) {
-        return *answer;
-    }
-    let (principal, form) = match signed_form::<CreateForm>(&ctx, &body) {
+    let (principal, form) = match signed_form_of::<CreateForm>(&ctx, &body, platform_admin) {
         Ok(sent) => sent,
         Err(answer) => return *answer,
     };
@@ -226,10 +223,7 @@ pub(crate) async fn verification(
     body: web::Bytes,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = crate::workspace::principal_for(&ctx, platform_admin) {
-        return *answer;
-    }
-    let (principal, form) = match signed_form::<VerificationForm>(&ctx, &body) {
+    let (principal, form) = match signed_form_of::<VerificationForm>(&ctx, &body, platform_admin) {
         Ok(sent) => sent,
         Err(answer) => return *answer,
     };
@@ -489,6 +483,183 @@ pub(crate) async fn invite(
             .finish(),
         Some(problem) => {
             finish(members_page(ctx.clone(), &state, &principal, &slug, &[problem]).await)
+        }
+    }
+}
+
+/// The licences: open licences for open data, and the development-use licences whose ODRL
+/// policies decide data requests under grants. Platform admins add development-use licences.
+#[get("/workspace/admin/licences")]
+pub(crate) async fn licences_view(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let principal = match crate::workspace::principal_for(&ctx, crate::workspace::oversees) {
+        Ok(principal) => principal,
+        Err(answer) => return *answer,
+    };
+    finish(licences_page(ctx, &state, &principal, &LicenceForm::default(), &[]).await)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LicenceForm {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    policy: String,
+}
+
+async fn licences_page(
+    ctx: Ctx,
+    state: &WebState,
+    principal: &Principal,
+    form: &LicenceForm,
+    problems: &[Problem],
+) -> PageResult {
+    let licences = state
+        .catalog
+        .licences()
+        .await
+        .map_err(|e| (ctx.clone(), e.into()))?;
+    let mut policies = Vec::with_capacity(licences.len());
+    for licence in &licences {
+        let policy = if licence.open {
+            None
+        } else {
+            state
+                .licensing
+                .licence_document(&licence.id)
+                .await
+                .ok()
+                .and_then(|doc| serde_json::to_string_pretty(&doc).ok())
+        };
+        policies.push(policy);
+    }
+    let creates = principal.has(Role::PlatformAdmin);
+    let csrf = csrf(&ctx);
+    let title = ctx.t("admin-licences");
+    let error = |field: &str| crate::forms::problem_of(problems, field);
+    let content = html! {
+        (crumbs(&ctx, &[("/workspace", &ctx.t("account-workspace"))]))
+        (error_summary(&ctx, problems))
+        h1 { (title) }
+        p.lead { (ctx.t("admin-licences-lead")) }
+        @for (licence, policy) in licences.iter().zip(policies.iter()) {
+            article.finding {
+                h2 { (licence.title) }
+                p {
+                    code { (licence.id) } " "
+                    @if licence.open {
+                        span.tag.open { (ctx.t("admin-licence-open")) }
+                    } @else {
+                        span.tag.conditional { (ctx.t("admin-licence-development")) }
+                    }
+                    " " a href=(licence.url) rel="noopener" { (ctx.t("admin-licence-text")) }
+                }
+                @if let Some(policy) = policy {
+                    details {
+                        summary { (ctx.t("admin-licence-policy")) }
+                        pre.json { code { (policy) } }
+                    }
+                }
+            }
+        }
+        @if creates {
+            section aria-labelledby="new-licence-title" {
+                h2 #new-licence-title { (ctx.t("admin-new-licence")) }
+                p.hint { (ctx.t("admin-new-licence-hint")) }
+                form method="post" action="/workspace/admin/licences" novalidate {
+                    input type="hidden" name="csrf" value=(csrf);
+                    @for (name, label, value) in [("id", "admin-licence-id", &form.id), ("title", "publish-title", &form.title), ("url", "admin-licence-url", &form.url)] {
+                        @let problem = error(name);
+                        div.field.invalid[problem.is_some()] {
+                            label for=(name) { (ctx.t(label)) }
+                            @if let Some(problem) = problem { p.field-error { (problem.message) } }
+                            input #(name) type="text" name=(name) value=(value) aria-invalid=[problem.is_some().then_some("true")];
+                        }
+                    }
+                    @let problem = error("policy");
+                    div.field.invalid[problem.is_some()] {
+                        label for="policy" { (ctx.t("admin-licence-policy")) }
+                        @if let Some(problem) = problem { p.field-error { (problem.message) } }
+                        textarea #policy name="policy" rows="10" spellcheck="false" { (form.policy) }
+                    }
+                    button type="submit" { (ctx.t("admin-create-licence")) }
+                }
+            }
+        }
+    };
+    Ok(respond(
+        crate::forms::status(problems),
+        frame(&ctx, &title, content),
+    ))
+}
+
+/// Adds a development-use licence with its policy.
+#[post("/workspace/admin/licences")]
+pub(crate) async fn create_licence(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let (principal, form) = match signed_form_of::<LicenceForm>(&ctx, &body, platform_admin) {
+        Ok(sent) => sent,
+        Err(answer) => return *answer,
+    };
+    let policy = match serde_json::from_str::<serde_json::Value>(&form.policy) {
+        Ok(policy) => policy,
+        Err(error) => {
+            let problem = Problem {
+                field: "policy",
+                message: format!("{} ({error})", ctx.t("admin-policy-json")),
+            };
+            return finish(licences_page(ctx.clone(), &state, &principal, &form, &[problem]).await);
+        }
+    };
+    let created = state
+        .licensing
+        .create_licence(
+            &principal,
+            &form.id,
+            &form.title,
+            form.url.trim(),
+            policy,
+            &request_context(&req, &ctx),
+        )
+        .await;
+    let result = match created {
+        Ok(()) => Ok(()),
+        Err(pdx_licensing::LicensingError::Policy(error)) => Err(Problem {
+            field: "policy",
+            message: format!(
+                "{} {}: {}",
+                ctx.t("admin-policy-rejected"),
+                error.path,
+                error.message
+            ),
+        }),
+        Err(pdx_licensing::LicensingError::InvalidInput { field, .. }) => Err(Problem {
+            field: ["id", "title", "url"]
+                .into_iter()
+                .find(|f| *f == field)
+                .unwrap_or("id"),
+            message: ctx.t(&format!("admin-licence-invalid-{field}")),
+        }),
+        Err(pdx_licensing::LicensingError::LicenceTaken) => Err(Problem {
+            field: "id",
+            message: ctx.t("admin-licence-taken"),
+        }),
+        Err(other) => return WebError::from(other).page(&ctx),
+    };
+    match result {
+        Ok(()) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/workspace/admin/licences"))
+            .finish(),
+        Err(problem) => {
+            finish(licences_page(ctx.clone(), &state, &principal, &form, &[problem]).await)
         }
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
 use crate::page::Ctx;
-use crate::session::{request_context, signed_form};
+use crate::session::{request_context, signed_form_of};
 use crate::workspace::{agency_nav, quota, shell};
 
 /// The grants issued on the agency's datasets.
@@ -151,13 +151,11 @@ pub(crate) async fn change(
     body: web::Bytes,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
-        return *answer;
-    }
-    let (principal, form) = match signed_form::<ChangeForm>(&ctx, &body) {
-        Ok(sent) => sent,
-        Err(answer) => return *answer,
-    };
+    let (principal, form) =
+        match signed_form_of::<ChangeForm>(&ctx, &body, crate::workspace::is_agency) {
+            Ok(sent) => sent,
+            Err(answer) => return *answer,
+        };
     let Ok(id) = id.parse::<GrantId>() else {
         return WebError::NotFound.page(&ctx);
     };

@@ -278,6 +278,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(admin::members_view)
         .service(admin::set_roles)
         .service(admin::invite)
+        .service(admin::licences_view)
+        .service(admin::create_licence)
         .service(audit::usage)
         .service(audit::anomalies)
         .service(keys::keys_view)

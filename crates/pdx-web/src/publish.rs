@@ -19,7 +19,7 @@ use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
 use crate::forms::{Problem, error_summary};
 use crate::page::{Ctx, crumbs, frame, respond};
-use crate::session::{form_refusal, request_context, signed_form};
+use crate::session::{form_refusal, request_context, signed_form_of};
 use crate::words;
 
 /// The editor's fields, as the form sends them.
@@ -250,10 +250,7 @@ async fn save(
     body: web::Bytes,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
-        return *answer;
-    }
-    let (principal, ()) = match signed_form::<()>(&ctx, &body) {
+    let (principal, ()) = match signed_form_of::<()>(&ctx, &body, crate::workspace::is_agency) {
         Ok(sent) => sent,
         Err(answer) => return *answer,
     };
@@ -623,13 +620,11 @@ pub(crate) async fn lifecycle(
     body: web::Bytes,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
-        return *answer;
-    }
-    let (principal, form) = match signed_form::<LifecycleForm>(&ctx, &body) {
-        Ok(sent) => sent,
-        Err(answer) => return *answer,
-    };
+    let (principal, form) =
+        match signed_form_of::<LifecycleForm>(&ctx, &body, crate::workspace::is_agency) {
+            Ok(sent) => sent,
+            Err(answer) => return *answer,
+        };
     let action = match form.action.as_str() {
         "submit" => LifecycleAction::Submit,
         "publish" => LifecycleAction::Publish,
@@ -895,10 +890,7 @@ pub(crate) async fn put_offer(
     body: web::Bytes,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = crate::workspace::principal_for(&ctx, crate::workspace::is_agency) {
-        return *answer;
-    }
-    let (principal, ()) = match signed_form::<()>(&ctx, &body) {
+    let (principal, ()) = match signed_form_of::<()>(&ctx, &body, crate::workspace::is_agency) {
         Ok(sent) => sent,
         Err(answer) => return *answer,
     };

@@ -16,7 +16,7 @@ use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
 use crate::forms::{Problem, error_summary};
 use crate::page::{Ctx, crumbs, frame, respond};
-use crate::session::{request_context, signed_form};
+use crate::session::{request_context, signed_form_of};
 use crate::words;
 
 fn reviewer(principal: &Principal) -> bool {
@@ -252,10 +252,7 @@ async fn decide(
     approve: bool,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    if let Err(answer) = crate::workspace::principal_for(&ctx, reviewer) {
-        return *answer;
-    }
-    let (principal, form) = match signed_form::<DecisionForm>(&ctx, &body) {
+    let (principal, form) = match signed_form_of::<DecisionForm>(&ctx, &body, reviewer) {
         Ok(sent) => sent,
         Err(answer) => return *answer,
     };

@@ -58,6 +58,17 @@ pub fn form_refusal(ctx: &Ctx, presented: Option<&str>) -> Option<HttpResponse> 
     }
 }
 
+/// A form sent by a signed-in member whom `allowed` admits (the wrong role gets the 403
+/// page): as [`signed_form`].
+pub(crate) fn signed_form_of<T: serde::de::DeserializeOwned + Default>(
+    ctx: &Ctx,
+    body: &[u8],
+    allowed: impl Fn(&pdx_core::Principal) -> bool,
+) -> Result<(pdx_core::Principal, T), Box<HttpResponse>> {
+    crate::workspace::principal_for(ctx, allowed)?;
+    signed_form(ctx, body)
+}
+
 /// A form sent by a signed-in member: its fields and who sent it, once its CSRF token (the
 /// `csrf` field) matches the session's; otherwise the answer to give instead (sign in first,
 /// or the form has expired). Nothing in the form is acted on before this check.

@@ -486,6 +486,10 @@ pub(crate) fn audit_nav(ctx: &Ctx) -> Markup {
             ctx.t("admin-organizations"),
         ));
     }
+    tasks.push((
+        "/workspace/admin/licences".to_owned(),
+        ctx.t("admin-licences"),
+    ));
     side_nav(ctx, &tasks)
 }
 
