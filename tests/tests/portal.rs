@@ -2071,3 +2071,63 @@ async fn licences_are_listed_with_their_policies_and_the_bureau_adds_one() {
         403
     );
 }
+
+#[tokio::test]
+async fn a_member_withdraws_a_request_awaiting_a_decision() {
+    let server = TestServer::spawn_demo().await;
+    let member = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    let page = get_with(&server, "/workspace/enterprise", &member)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let token = hidden(&page, "csrf");
+    let action = page
+        .split("action=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|action| action.ends_with("/withdraw"))
+        .expect("a request awaiting a decision")
+        .to_owned();
+    let id = action.split('/').nth(4).unwrap().to_owned();
+    // Without the token, or by another organisation: nothing changes.
+    assert_eq!(
+        post_form(&server, &action, &member, &[]).await.status(),
+        403
+    );
+    let qianhai = sign_in(&server, "member@qianhai-analytics.demo.pdx").await;
+    let their_page = get_with(&server, "/workspace/enterprise", &qianhai)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let their_token = hidden(&their_page, "csrf");
+    assert_eq!(
+        post_form(&server, &action, &qianhai, &[("csrf", &their_token)])
+            .await
+            .status(),
+        404
+    );
+    let api = server
+        .access_token("member@pengcheng-mobility.demo.pdx")
+        .await;
+    assert_eq!(request_status(&server, &api, &id).await, "submitted");
+    let withdrawn = post_form(&server, &action, &member, &[("csrf", &token)]).await;
+    assert_eq!(withdrawn.status(), 303);
+    assert_eq!(request_status(&server, &api, &id).await, "withdrawn");
+}
+
+/// An access request's status, as its organisation reads it through the API.
+async fn request_status(server: &TestServer, token: &str, id: &str) -> String {
+    let found = server
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/access-requests/{id}"),
+            Some(token),
+            None,
+        )
+        .await;
+    pdx_tests::json(found).await["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

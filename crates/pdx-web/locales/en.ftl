@@ -647,3 +647,4 @@ admin-licence-invalid-id = Use 1 to 64 letters, digits, hyphens and dots
 admin-licence-invalid-title = Enter the title
 admin-licence-invalid-url = Enter an http or https address
 admin-licence-taken = A licence with this identifier exists.
+request-withdraw = Withdraw

@@ -610,3 +610,4 @@ admin-licence-invalid-id = 请使用 1 至 64 个字母、数字、连字符或�
 admin-licence-invalid-title = 请填写名称
 admin-licence-invalid-url = 请填写 http 或 https 地址
 admin-licence-taken = 已有使用该标识的协议。
+request-withdraw = 撤回

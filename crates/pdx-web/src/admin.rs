@@ -22,13 +22,6 @@ fn platform_admin(principal: &Principal) -> bool {
     principal.has(Role::PlatformAdmin)
 }
 
-fn csrf(ctx: &Ctx) -> String {
-    ctx.session
-        .as_ref()
-        .map(|s| s.csrf_token.clone())
-        .unwrap_or_default()
-}
-
 /// The organisations on the platform.
 #[get("/workspace/admin/organizations")]
 pub(crate) async fn organizations_view(
@@ -61,7 +54,7 @@ async fn organizations_page(
         .await
         .map_err(|e| (ctx.clone(), e.into()))?;
     let lang = ctx.lang;
-    let csrf = csrf(&ctx);
+    let csrf = ctx.csrf();
     let title = ctx.t("admin-organizations");
     let error = |field: &str| crate::forms::problem_of(problems, field);
     let content = html! {
@@ -292,7 +285,7 @@ async fn members_page(
         .into_iter()
         .filter(|r| r.allowed_in(org.kind))
         .collect();
-    let csrf = csrf(&ctx);
+    let csrf = ctx.csrf();
     let error = |field: &str| crate::forms::problem_of(problems, field);
     let base = format!("/workspace/admin/organizations/{}", org.slug);
     let content = html! {
@@ -538,7 +531,7 @@ async fn licences_page(
         policies.push(policy);
     }
     let creates = principal.has(Role::PlatformAdmin);
-    let csrf = csrf(&ctx);
+    let csrf = ctx.csrf();
     let title = ctx.t("admin-licences");
     let error = |field: &str| crate::forms::problem_of(problems, field);
     let content = html! {

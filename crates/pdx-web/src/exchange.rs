@@ -110,11 +110,7 @@ pub(crate) fn standing_box(ctx: &Ctx, view: &DatasetView, standing: &Standing) -
         Standing::Requestable => ("get-requestable", "conditional"),
         Standing::NotForThem => ("get-not-for-you", "closed"),
     };
-    let csrf = ctx
-        .session
-        .as_ref()
-        .map(|s| s.csrf_token.as_str())
-        .unwrap_or("");
+    let csrf = &ctx.csrf();
     html! {
         aside.get.(tone) aria-labelledby="get-title" {
             h2 #get-title { (ctx.t("get-title")) }

@@ -75,11 +75,7 @@ async fn issued_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
     let admin = principal.has(Role::Admin);
     let now = state.clock.now();
     let lang = ctx.lang;
-    let csrf = ctx
-        .session
-        .as_ref()
-        .map(|s| s.csrf_token.clone())
-        .unwrap_or_default();
+    let csrf = ctx.csrf();
     let nav = agency_nav(&ctx);
     let content = html! {
         @if grants.is_empty() {

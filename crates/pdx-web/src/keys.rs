@@ -50,11 +50,7 @@ async fn keys_page(
         .map_err(|e| (ctx.clone(), e.into()))?;
     let lang = ctx.lang;
     let title = ctx.t("keys-title");
-    let csrf = ctx
-        .session
-        .as_ref()
-        .map(|s| s.csrf_token.clone())
-        .unwrap_or_default();
+    let csrf = ctx.csrf();
     let invalid = problems.iter().any(|p| p.field == "name");
     let client_id = created.map_or("<client_id>", |c| c.key.client_id.as_str());
     let secret = created.map_or("<client_secret>", |c| c.client_secret.as_str());

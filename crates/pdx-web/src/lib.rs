@@ -256,6 +256,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(accounts::accept_invitation)
         .service(workspace::workspace)
         .service(workspace::enterprise)
+        .service(workspace::withdraw_request)
         .service(workspace::agency)
         .service(workspace::audit)
         .service(review::request_view)

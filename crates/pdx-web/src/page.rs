@@ -72,6 +72,14 @@ impl Ctx {
         ctx
     }
 
+    /// The signed-in session's CSRF token, for the forms of the page (empty when signed out).
+    pub fn csrf(&self) -> String {
+        self.session
+            .as_ref()
+            .map(|s| s.csrf_token.clone())
+            .unwrap_or_default()
+    }
+
     /// A message in the visitor's language.
     pub fn t(&self, key: &str) -> String {
         self.lang.t(key)

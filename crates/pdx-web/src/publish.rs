@@ -318,11 +318,7 @@ async fn editor(
         Some(view) => format!("/workspace/agency/datasets/{}/edit", view.dataset.slug),
         None => "/workspace/agency/datasets/new".to_owned(),
     };
-    let csrf = ctx
-        .session
-        .as_ref()
-        .map(|s| s.csrf_token.clone())
-        .unwrap_or_default();
+    let csrf = ctx.csrf();
     let error = |field: &str| crate::forms::problem_of(problems, field);
     let text_field =
         |name: &'static str, label: &str, value: &str, kind: &str, hint: Option<&str>| {
@@ -486,11 +482,7 @@ async fn manage_page(
         (None, Vec::new())
     };
     let lang = ctx.lang;
-    let csrf = ctx
-        .session
-        .as_ref()
-        .map(|s| s.csrf_token.clone())
-        .unwrap_or_default();
+    let csrf = ctx.csrf();
     let publishes = principal
         .roles
         .contains_any(&[Role::Publisher, Role::Admin]);
@@ -823,11 +815,7 @@ fn offer_section(
     problems: &[Problem],
 ) -> maud::Markup {
     let lang = ctx.lang;
-    let csrf = ctx
-        .session
-        .as_ref()
-        .map(|s| s.csrf_token.clone())
-        .unwrap_or_default();
+    let csrf = ctx.csrf();
     let error = |field: &str| crate::forms::problem_of(problems, field);
     let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
     let yuan = |fen: i64| format!("{}.{:02}", fen / 100, fen % 100);

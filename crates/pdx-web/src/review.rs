@@ -89,11 +89,7 @@ async fn request_page(
         .await
         .map_err(|e| fail(e.into()))?;
     let lang = ctx.lang;
-    let csrf = ctx
-        .session
-        .as_ref()
-        .map(|s| s.csrf_token.clone())
-        .unwrap_or_default();
+    let csrf = ctx.csrf();
     let title = ctx.t("review-title");
     let field_error = |field: &str| crate::forms::problem_of(errors, field);
     let value = |pick: fn(&DecisionForm) -> &String, default: String| {

@@ -204,6 +204,7 @@ async fn enterprise_page(
     tasks.extend(members_link(&ctx));
     tasks.push(("/datasets".to_owned(), ctx.t("nav-datasets")));
     let nav = side_nav(&ctx, &tasks);
+    let csrf = ctx.csrf();
     let content = html! {
         @if sent {
             div.notice.success role="status" { (ctx.t("request-sent")) }
@@ -270,7 +271,16 @@ async fn enterprise_page(
                                     }
                                     td { (crate::words::purpose_name(ctx.lang, &request.purpose)) }
                                     td { (lang.date(request.created_at.date_naive())) }
-                                    td { span.tag.(tone) { (ctx.t(key)) } }
+                                    td {
+                                        span.tag.(tone) { (ctx.t(key)) }
+                                        @if request.status == RequestStatus::Submitted {
+                                            " "
+                                            form.inline method="post" action={ "/workspace/enterprise/requests/" (request.id) "/withdraw" } {
+                                                input type="hidden" name="csrf" value=(csrf);
+                                                button.link-dark type="submit" { (ctx.t("request-withdraw")) }
+                                            }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -535,4 +545,35 @@ async fn audit_page(ctx: Ctx, state: &WebState, _principal: Principal) -> PageRe
         }
     };
     Ok(shell(&ctx, &ctx.t("workspace-audit-title"), nav, content))
+}
+
+/// Withdraws one of the organisation's requests awaiting a decision.
+#[actix_web::post("/workspace/enterprise/requests/{id}/withdraw")]
+pub(crate) async fn withdraw_request(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let (principal, ()) = match crate::session::signed_form(&ctx, &body) {
+        Ok(sent) => sent,
+        Err(answer) => return *answer,
+    };
+    let Ok(id) = id.parse::<pdx_core::AccessRequestId>() else {
+        return WebError::NotFound.page(&ctx);
+    };
+    match state
+        .licensing
+        .withdraw(&principal, id, &crate::session::request_context(&req, &ctx))
+        .await
+    {
+        // A request decided meanwhile stays as decided; the list shows its state.
+        Ok(_) | Err(pdx_licensing::LicensingError::IllegalTransition { .. }) => {
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/workspace/enterprise#requests-title"))
+                .finish()
+        }
+        Err(error) => WebError::from(error).page(&ctx),
+    }
 }
