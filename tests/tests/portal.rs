@@ -1574,7 +1574,8 @@ async fn the_auditor_reads_usage_charts_and_anomalies_and_each_read_is_ledgered(
     .await;
     assert_eq!(anomalies.status(), 200);
     let body = anomalies.text().await.unwrap();
-    assert!(body.contains("finding"), "{body}");
+    // A finding of the demo's quota denials (the words "no findings" alone would not do).
+    assert!(body.contains(r#"<article class="finding">"#), "{body}");
     // Each read is in the ledger: the API's read of the count is one more.
     let after = count_reads(before).await;
     assert!(after >= reads + 3, "{reads} → {after}");

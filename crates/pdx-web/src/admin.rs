@@ -358,20 +358,20 @@ async fn members_page(
     Ok(respond(status, frame(&ctx, &org.name, content)))
 }
 
-/// The roles a form posts (repeated `roles` fields), and the email if any.
+/// The roles a form posts (repeated `roles` fields), and the e-mail address if any.
 fn roles_of(body: &[u8]) -> (Vec<Role>, String) {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
-    let roles = pairs
+    let (form, roles) = crate::forms::with_repeated::<EmailField>(body, "roles");
+    let roles = roles
         .iter()
-        .filter(|(k, _)| k == "roles")
-        .filter_map(|(_, v)| Role::ALL.into_iter().find(|r| r.as_str() == v))
+        .filter_map(|v| Role::ALL.into_iter().find(|r| r.as_str() == v))
         .collect();
-    let email = pairs
-        .iter()
-        .find(|(k, _)| k == "email")
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default();
-    (roles, email)
+    (roles, form.email.trim().to_owned())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EmailField {
+    #[serde(default)]
+    email: String,
 }
 
 /// Sets a member's roles.

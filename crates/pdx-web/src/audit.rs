@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
 use crate::i18n::Arg;
+use crate::ledger::record_read;
 use crate::page::Ctx;
 use crate::workspace::{audit_nav, shell};
 
@@ -89,24 +90,6 @@ const BY: [(&str, &str); 4] = [
     ("consumer", "usage-consumer"),
     ("purpose", "request-purpose"),
 ];
-
-async fn record_read(
-    state: &WebState,
-    ctx: &Ctx,
-    principal: &Principal,
-    what: serde_json::Value,
-) -> Result<(), WebError> {
-    state
-        .ledger
-        .record_read(
-            principal.user.to_string(),
-            principal.org.to_string(),
-            what,
-            Some(ctx.request_id.clone()).filter(|id| !id.is_empty()),
-        )
-        .await?;
-    Ok(())
-}
 
 /// Usage over time.
 #[get("/workspace/audit/usage")]

@@ -51,3 +51,18 @@ pub(crate) fn status(problems: &[Problem]) -> StatusCode {
         StatusCode::UNPROCESSABLE_ENTITY
     }
 }
+
+/// A form whose field `name` repeats (check boxes): serde_urlencoded keeps only the last of a
+/// repeated field, so its values are gathered apart; the other fields fill `T`.
+pub(crate) fn with_repeated<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+    name: &str,
+) -> (T, Vec<String>) {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let (repeated, single): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == name);
+    let form = serde_urlencoded::to_string(&single)
+        .ok()
+        .and_then(|encoded| serde_urlencoded::from_str(&encoded).ok())
+        .unwrap_or_default();
+    (form, repeated.into_iter().map(|(_, v)| v).collect())
+}

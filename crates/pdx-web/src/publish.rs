@@ -226,23 +226,6 @@ pub(crate) async fn update(
     save(req, state, Some(slug.into_inner()), body).await
 }
 
-/// Forms post repeated fields (`themes`); serde_urlencoded reads only the last, so they are
-/// gathered by hand.
-fn parse_dataset_form(body: &[u8]) -> DatasetForm {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
-    let themes = pairs
-        .iter()
-        .filter(|(k, _)| k == "themes")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let single: Vec<(String, String)> = pairs.into_iter().filter(|(k, _)| k != "themes").collect();
-    let encoded = serde_urlencoded::to_string(&single).unwrap_or_default();
-    DatasetForm {
-        themes,
-        ..serde_urlencoded::from_str(&encoded).unwrap_or_default()
-    }
-}
-
 async fn save(
     req: HttpRequest,
     state: web::Data<WebState>,
@@ -254,7 +237,8 @@ async fn save(
         Ok(sent) => sent,
         Err(answer) => return *answer,
     };
-    let form = parse_dataset_form(&body);
+    let (form, themes) = crate::forms::with_repeated::<DatasetForm>(&body, "themes");
+    let form = DatasetForm { themes, ..form };
     let view = match &slug {
         Some(slug) => match state.catalog.dataset(Some(&principal), slug).await {
             Ok(view) if view.dataset.organization_id == principal.org => Some(view),
@@ -882,19 +866,8 @@ pub(crate) async fn put_offer(
         Ok(sent) => sent,
         Err(answer) => return *answer,
     };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let purposes = pairs
-        .iter()
-        .filter(|(k, _)| k == "purposes")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let single: Vec<(String, String)> =
-        pairs.into_iter().filter(|(k, _)| k != "purposes").collect();
-    let form = OfferForm {
-        purposes,
-        ..serde_urlencoded::from_str(&serde_urlencoded::to_string(&single).unwrap_or_default())
-            .unwrap_or_default()
-    };
+    let (form, purposes) = crate::forms::with_repeated::<OfferForm>(&body, "purposes");
+    let form = OfferForm { purposes, ..form };
     let mut problems = Vec::new();
     let mut problem = |field: &'static str, key: &str| {
         problems.push(Problem {

@@ -144,16 +144,14 @@ async fn enterprise_page(
         )
         .await
         .map_err(|e| (ctx.clone(), e.into()))?;
-    state
-        .ledger
-        .record_read(
-            principal.user.to_string(),
-            principal.org.to_string(),
-            serde_json::json!({ "read": "entries", "via": "portal", "kind": "data_access", "receipts": true }),
-            Some(ctx.request_id.clone()).filter(|id| !id.is_empty()),
-        )
-        .await
-        .map_err(|e| (ctx.clone(), e.into()))?;
+    crate::ledger::record_read(
+        state,
+        &ctx,
+        &principal,
+        serde_json::json!({ "read": "entries", "via": "portal", "kind": "data_access", "receipts": true }),
+    )
+    .await
+    .map_err(|e| (ctx.clone(), e))?;
     let requests = state
         .licensing
         .requests(&principal, false)
