@@ -351,7 +351,7 @@ async fn anomalies_page(
                         dd { (organizations.get(org).cloned().unwrap_or_default()) }
                     }
                     dt { (ctx.t("ledger-time")) }
-                    dd { (calendar.local(finding.from)) " – " (calendar.local(finding.until)) }
+                    dd { (crate::ledger::local_time(&calendar, &finding.from.to_rfc3339())) " – " (crate::ledger::local_time(&calendar, &finding.until.to_rfc3339())) }
                     @for (name, value) in &finding.figures {
                         dt { code { (name) } }
                         dd { (lang.number(*value)) }

@@ -105,7 +105,7 @@ impl Names {
 }
 
 /// A recorded time in the accounting time zone: `2026-12-02 13:05:12 +08:00`.
-fn local_time(calendar: &Calendar, rfc3339: &str) -> String {
+pub(crate) fn local_time(calendar: &Calendar, rfc3339: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(rfc3339) {
         Ok(time) => {
             let local = calendar.local(time.with_timezone(&chrono::Utc));
