@@ -117,6 +117,21 @@ impl Browser {
             .unwrap();
     }
 
+    /// Clicks what leads to another page and waits until that page has replaced this one, so
+    /// that nothing looked for afterwards is found on the page that was left (which may have
+    /// the same element: a second error summary, a state tag).
+    async fn follow(&self, css: &str) {
+        let left = self.client.find(Locator::Css("html")).await.unwrap();
+        self.click(css).await;
+        for _ in 0..100 {
+            match left.tag_name().await {
+                Err(e) if e.is_stale_element_reference() => return,
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        panic!("{css} does not lead to another page within 5 s");
+    }
+
     async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
@@ -150,7 +165,7 @@ async fn a_visitor_searches_in_chinese_finds_a_dataset_and_reads_it_in_english()
     let suggestion = browser.wait_for("#q-suggestions a").await;
     assert!(suggestion.text().await.unwrap().contains("公交"));
     browser.shot("suggestions").await;
-    browser.click("form.search button[type=submit]").await;
+    browser.follow("form.search button[type=submit]").await;
     browser.wait_for("#result-count").await;
     assert!(browser.text("h1").await.contains("公交站点"));
     let first = c.find(Locator::Css("ol.cards li.card h3 a")).await.unwrap();
@@ -158,9 +173,9 @@ async fn a_visitor_searches_in_chinese_finds_a_dataset_and_reads_it_in_english()
     browser.shot("results-zh").await;
 
     // Narrow by a facet, then open the bus stops.
-    browser.click(".facets a[href*='theme=TRAN']").await;
+    browser.follow(".facets a[href*='theme=TRAN']").await;
     browser.wait_for(".facets a.on").await;
-    browser.click("a[href='/datasets/bus-stops']").await;
+    browser.follow("a[href='/datasets/bus-stops']").await;
     browser.wait_for("aside.get").await;
     assert!(
         browser
@@ -171,7 +186,7 @@ async fn a_visitor_searches_in_chinese_finds_a_dataset_and_reads_it_in_english()
     browser.shot("dataset-zh").await;
 
     // Switch to English: the same page, in English, remembered on the next page.
-    browser.click("a[hreflang='en']").await;
+    browser.follow("a[hreflang='en']").await;
     browser.wait_for("html[lang='en']").await;
     assert_eq!(c.current_url().await.unwrap().path(), "/datasets/bus-stops");
     assert!(
@@ -244,7 +259,7 @@ async fn pages_work_on_a_phone_and_with_the_keyboard_alone() {
     browser.shot("home-phone").await;
     // The registration form fits the phone too, its errors beside the fields.
     c.goto(&server.url("/register")).await.unwrap();
-    browser.click("form[action='/register'] button").await;
+    browser.follow("form[action='/register'] button").await;
     browser.wait_for(".error-summary").await;
     let overflow = c
         .execute(
@@ -266,7 +281,7 @@ async fn a_member_signs_in_sees_the_workspace_and_signs_out() {
     c.goto(&server.url("/datasets/taxi-trips-2024"))
         .await
         .unwrap();
-    browser.click("aside.get a.button").await;
+    browser.follow("aside.get a.button").await;
     browser.wait_for("form[action='/sign-in']").await;
     browser.shot("sign-in-zh").await;
     // A wrong password: the error summary, focused on the field.
@@ -283,7 +298,7 @@ async fn a_member_signs_in_sees_the_workspace_and_signs_out() {
         .await
         .unwrap();
     browser
-        .click("form[action='/sign-in'] button[type=submit]")
+        .follow("form[action='/sign-in'] button[type=submit]")
         .await;
     browser.wait_for(".error-summary").await;
     assert!(
@@ -300,7 +315,7 @@ async fn a_member_signs_in_sees_the_workspace_and_signs_out() {
         .await
         .unwrap();
     browser
-        .click("form[action='/sign-in'] button[type=submit]")
+        .follow("form[action='/sign-in'] button[type=submit]")
         .await;
     // Back on the dataset the member came from, signed in.
     browser.wait_for("aside.get").await;
@@ -308,7 +323,7 @@ async fn a_member_signs_in_sees_the_workspace_and_signs_out() {
         c.current_url().await.unwrap().path(),
         "/datasets/taxi-trips-2024"
     );
-    browser.click("a[href='/workspace']").await;
+    browser.follow("a[href='/workspace']").await;
     browser.wait_for("ul.grants, .work").await;
     assert_eq!(
         c.current_url().await.unwrap().path(),
@@ -316,7 +331,7 @@ async fn a_member_signs_in_sees_the_workspace_and_signs_out() {
     );
     assert!(browser.text("h1").await.contains("本单位的数据使用"));
     browser.shot("workspace-enterprise-zh").await;
-    browser.click("form[action='/sign-out'] button").await;
+    browser.follow("form[action='/sign-out'] button").await;
     browser.wait_for("a[href^='/sign-in']").await;
     assert_eq!(c.current_url().await.unwrap().path(), "/");
     browser.shot("signed-out").await;
@@ -334,13 +349,13 @@ impl Browser {
         self.client.goto(&server.url("/sign-in")).await.unwrap();
         self.type_into("email", email).await;
         self.type_into("password", "pdx-demo-2026").await;
-        self.click("form[action='/sign-in'] button[type=submit]")
+        self.follow("form[action='/sign-in'] button[type=submit]")
             .await;
         self.wait_for("a[href='/workspace']").await;
     }
 
     async fn sign_out(&mut self) {
-        self.click("form[action='/sign-out'] button").await;
+        self.follow("form[action='/sign-out'] button").await;
         self.wait_for("a[href^='/sign-in']").await;
     }
 
@@ -371,11 +386,11 @@ async fn a_request_is_approved_used_and_found_by_the_auditor_in_the_ledger() {
     // A visitor searches in Chinese and finds the traffic flow of Luohu: on request.
     c.goto(&server.url("/")).await.unwrap();
     browser.type_into("q", "罗湖 交通流量").await;
-    browser.click("form.search button[type=submit]").await;
+    browser.follow("form.search button[type=submit]").await;
     browser.wait_for("#result-count").await;
     browser.shot("search").await;
     browser
-        .click("ol.cards a[href='/datasets/traffic-flow-luohu']")
+        .follow("ol.cards a[href='/datasets/traffic-flow-luohu']")
         .await;
     browser.wait_for("aside.get").await;
     assert!(browser.text("aside.get").await.contains("可以，需提出申请"));
@@ -390,12 +405,12 @@ async fn a_request_is_approved_used_and_found_by_the_auditor_in_the_ledger() {
         .unwrap();
     browser.shot("dataset-member").await;
     browser
-        .click("aside.get a[href='/datasets/traffic-flow-luohu/request']")
+        .follow("aside.get a[href='/datasets/traffic-flow-luohu/request']")
         .await;
     browser.wait_for("form[action$='/request']").await;
     // Too short a statement: the error summary, and the message beside the field.
     browser.type_into("statement", "短").await;
-    browser.click("form[action$='/request'] button").await;
+    browser.follow("form[action$='/request'] button").await;
     browser.wait_for(".error-summary").await;
     assert!(
         browser
@@ -411,7 +426,7 @@ async fn a_request_is_approved_used_and_found_by_the_auditor_in_the_ledger() {
         )
         .await;
     browser.type_into("term_days", "90").await;
-    browser.click("form[action$='/request'] button").await;
+    browser.follow("form[action$='/request'] button").await;
     browser.wait_for(".notice.success").await;
     browser.shot("request-sent").await;
     let row = c
@@ -433,13 +448,13 @@ async fn a_request_is_approved_used_and_found_by_the_auditor_in_the_ledger() {
     c.goto(&server.url("/workspace/agency")).await.unwrap();
     browser.shot("review-queue").await;
     browser
-        .click("#queue-title ~ ul a[href^='/workspace/agency/requests/']")
+        .follow("#queue-title ~ ul a[href^='/workspace/agency/requests/']")
         .await;
     browser.wait_for("form[action$='/approve']").await;
     assert!(browser.text(".narrow").await.contains("鹏城"));
     browser.shot("review-request").await;
     browser.type_into("max_requests", "25").await;
-    browser.click("form[action$='/approve'] button").await;
+    browser.follow("form[action$='/approve'] button").await;
     browser.wait_for(".tag.open").await;
     assert!(browser.text(".narrow .tag").await.contains("已批准"));
     browser.shot("review-approved").await;
@@ -753,7 +768,7 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
         .await;
     c.goto(&server.url("/workspace/agency")).await.unwrap();
     browser
-        .click("a[href='/workspace/agency/datasets/new']")
+        .follow("a[href='/workspace/agency/datasets/new']")
         .await;
     browser
         .wait_for("form[action='/workspace/agency/datasets/new']")
@@ -761,7 +776,7 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
     // Open data without a title or licence: both said, beside their fields.
     browser.click("#opening-open").await;
     browser
-        .click("form[action='/workspace/agency/datasets/new'] > button[type=submit]")
+        .follow("form[action='/workspace/agency/datasets/new'] > button[type=submit]")
         .await;
     browser.wait_for(".error-summary").await;
     browser.shot("editor-errors").await;
@@ -780,7 +795,7 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
     browser.click("#sharing-unconditional").await;
     browser.click("#grade-general").await;
     browser
-        .click("form[action='/workspace/agency/datasets/new'] > button[type=submit]")
+        .follow("form[action='/workspace/agency/datasets/new'] > button[type=submit]")
         .await;
     browser.wait_for(".error-summary").await;
     assert!(
@@ -795,7 +810,7 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
         .unwrap();
     licence.click().await.unwrap();
     browser
-        .click("form[action='/workspace/agency/datasets/new'] > button[type=submit]")
+        .follow("form[action='/workspace/agency/datasets/new'] > button[type=submit]")
         .await;
     browser.wait_for("form.upload").await;
     let manage = c.current_url().await.unwrap().path().to_owned();
@@ -827,7 +842,7 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
     );
     let _ = std::fs::remove_file(&file);
     browser.shot("uploaded").await;
-    browser.click("form.lifecycle button").await;
+    browser.follow("form.lifecycle button").await;
     browser.wait_for(".tag").await;
     assert!(
         browser.text("h1 + p .tag").await.contains("review"),
@@ -845,7 +860,7 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
         .type_into("comment-return", "Say which piers are covered.")
         .await;
     browser
-        .click("form.lifecycle:has(input[value='return']) button")
+        .follow("form.lifecycle:has(input[value='return']) button")
         .await;
     browser.wait_for(".notice").await;
     assert!(browser.text(".notice").await.contains("Say which piers"));
@@ -863,10 +878,10 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
         )
         .await;
     browser
-        .click("form[action$='/edit'] > button[type=submit]")
+        .follow("form[action$='/edit'] > button[type=submit]")
         .await;
     browser.wait_for("form.lifecycle").await;
-    browser.click("form.lifecycle button").await;
+    browser.follow("form.lifecycle button").await;
     browser.wait_for(".tag").await;
     browser.sign_out().await;
     browser
@@ -874,7 +889,7 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
         .await;
     c.goto(&server.url(&manage)).await.unwrap();
     browser
-        .click("form.lifecycle:has(input[value='publish']) button")
+        .follow("form.lifecycle:has(input[value='publish']) button")
         .await;
     browser
         .wait_for("a[href^='/datasets/ferry-timetables']")
@@ -885,7 +900,7 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
     // The public finds it.
     c.goto(&server.url("/datasets?q=ferry")).await.unwrap();
     browser
-        .click("ol.cards a[href^='/datasets/ferry-timetables']")
+        .follow("ol.cards a[href^='/datasets/ferry-timetables']")
         .await;
     browser.wait_for("aside.get").await;
     assert!(browser.text("aside.get").await.contains("download it now"));
