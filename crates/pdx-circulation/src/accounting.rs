@@ -14,7 +14,10 @@ use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use pdx_core::Timestamp;
-use pdx_storage::schema::{datasets, ledger_entries, ledger_rollup_state, ledger_rollups};
+use pdx_storage::schema::{
+    datasets, ledger_entries, ledger_rollup_deltas, ledger_rollup_state, ledger_rollups,
+    ledger_rollups_current,
+};
 use pdx_storage::{DbConnection, StorageError};
 use serde::Serialize;
 
@@ -290,8 +293,41 @@ impl Deltas {
         Ok(columns)
     }
 
-    /// Adds the rows in the caller's transaction.
-    pub fn write(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
+    /// Records the rows as deltas in the caller's transaction (an append's): inserts only, so
+    /// that no append waits on or rewrites a day row another append also counts in. [`fold`]
+    /// moves them into the day rows later.
+    pub fn record(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
+        let mut rows = Vec::with_capacity(self.0.len());
+        for (key, add) in &self.0 {
+            rows.push((
+                ledger_rollup_deltas::day.eq(&key.day),
+                ledger_rollup_deltas::dataset_id.eq(&key.dataset),
+                ledger_rollup_deltas::provider_id.eq(&key.provider),
+                ledger_rollup_deltas::consumer_id.eq(&key.consumer),
+                ledger_rollup_deltas::grant_id.eq(&key.grant),
+                ledger_rollup_deltas::purpose.eq(&key.purpose),
+                ledger_rollup_deltas::outcome.eq(key.outcome.as_str()),
+                ledger_rollup_deltas::requests.eq(to_i64(add.requests)?),
+                ledger_rollup_deltas::bytes.eq(to_i64(add.bytes)?),
+                ledger_rollup_deltas::rows_served.eq(to_i64(add.rows)?),
+                ledger_rollup_deltas::fee.eq(to_i64(add.fee)?),
+                ledger_rollup_deltas::first_seq.eq(to_i64(add.first_seq)?),
+                ledger_rollup_deltas::last_seq.eq(to_i64(add.last_seq)?),
+            ));
+        }
+        // 13 parameters a row; SQLite allows 32,766 in one statement.
+        for chunk in rows.chunks(2_000) {
+            let insert = diesel::insert_into(ledger_rollup_deltas::table).values(chunk);
+            match conn {
+                DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+                DbConnection::Postgres(pg) => insert.execute(pg)?,
+            };
+        }
+        Ok(())
+    }
+
+    /// Adds the rows to the day rows themselves, in the caller's transaction (a rebuild's).
+    fn add_to_day_rows(&self, conn: &mut DbConnection) -> Result<(), StorageError> {
         use diesel::sql_types::{BigInt, Text};
         for (key, add) in &self.0 {
             diesel::sql_query(format!("INSERT INTO ledger_rollups {ROLLUP_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {ROLLUP_CONFLICT}"))
@@ -312,6 +348,52 @@ impl Deltas {
         }
         Ok(())
     }
+}
+
+/// Advisory-lock key that serialises folds and rebuilds of the roll-ups across the server
+/// processes of one PostgreSQL database (SQLite has one writer at a time anyway).
+const ROLLUP_LOCK_KEY: i64 = 0x5044_585f_524f_4c4c; // "PDX_ROLL"
+
+/// Takes the roll-ups' lock until the caller's transaction ends (PostgreSQL only).
+fn lock_rollups(conn: &mut DbConnection) -> Result<(), StorageError> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(ROLLUP_LOCK_KEY)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Moves the recorded deltas into the day rows, in the caller's write transaction; returns
+/// how many delta rows it folded. Appends may record more meanwhile: the fold takes those
+/// up to the highest sequence number it saw first, which on PostgreSQL covers every delta
+/// committed before it (an append holds the ledger's lock until it commits, so deltas commit
+/// in sequence order) and none committed after. Readers see the day rows and the deltas in
+/// one statement ([`ledger_rollups_current`]), so the figures are the same before and after.
+pub fn fold(conn: &mut DbConnection) -> Result<u64, StorageError> {
+    lock_rollups(conn)?;
+    let upto: Option<i64> = ledger_rollup_deltas::table
+        .select(diesel::dsl::max(ledger_rollup_deltas::first_seq))
+        .first(conn)?;
+    let Some(upto) = upto else {
+        return Ok(0);
+    };
+    diesel::sql_query(format!(
+        "INSERT INTO ledger_rollups {ROLLUP_COLUMNS} \
+         SELECT day, dataset_id, provider_id, consumer_id, grant_id, purpose, outcome, \
+           CAST(SUM(requests) AS BIGINT), CAST(SUM(bytes) AS BIGINT), \
+           CAST(SUM(rows_served) AS BIGINT), CAST(SUM(fee) AS BIGINT), \
+           MIN(first_seq), MAX(last_seq) \
+         FROM ledger_rollup_deltas WHERE first_seq <= $1 \
+         GROUP BY day, dataset_id, provider_id, consumer_id, grant_id, purpose, outcome \
+         {ROLLUP_CONFLICT}"
+    ))
+    .bind::<diesel::sql_types::BigInt, _>(upto)
+    .execute(conn)?;
+    let folded = diesel::delete(ledger_rollup_deltas::table)
+        .filter(ledger_rollup_deltas::first_seq.le(upto))
+        .execute(conn)?;
+    Ok(folded as u64)
 }
 
 /// Roll-up rows as columns: the keys (day, dataset, provider, consumer, grant, purpose,
@@ -382,7 +464,9 @@ pub fn rebuild(
     mut progress: impl FnMut(u64),
 ) -> Result<Rebuilt, StorageError> {
     crate::store::lock(conn)?;
+    lock_rollups(conn)?;
     diesel::delete(ledger_rollups::table).execute(conn)?;
+    diesel::delete(ledger_rollup_deltas::table).execute(conn)?;
     let mut done = Rebuilt {
         entries: 0,
         requests: 0,
@@ -411,7 +495,7 @@ pub fn rebuild(
             done.requests += 1;
         }
         written.extend(deltas.0.keys().cloned());
-        deltas.write(conn)?;
+        deltas.add_to_day_rows(conn)?;
         done.entries = u64::try_from(last + 1).unwrap_or(0);
         progress(done.entries);
         from = last + 1;
@@ -549,50 +633,50 @@ type RollupRow = (
 /// Usage from the roll-ups, in period order and then by key.
 pub fn usage(conn: &mut DbConnection, query: &UsageQuery) -> Result<Vec<UsageRow>, StorageError> {
     let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
-    let mut select = ledger_rollups::table
-        .filter(ledger_rollups::day.ge(day(query.from)))
-        .filter(ledger_rollups::day.le(day(query.to)))
+    let mut select = ledger_rollups_current::table
+        .filter(ledger_rollups_current::day.ge(day(query.from)))
+        .filter(ledger_rollups_current::day.le(day(query.to)))
         .into_boxed();
     if let Some(v) = &query.dataset {
-        select = select.filter(ledger_rollups::dataset_id.eq(v.clone()));
+        select = select.filter(ledger_rollups_current::dataset_id.eq(v.clone()));
     }
     if let Some(v) = &query.provider {
-        select = select.filter(ledger_rollups::provider_id.eq(v.clone()));
+        select = select.filter(ledger_rollups_current::provider_id.eq(v.clone()));
     }
     if let Some(v) = &query.consumer {
-        select = select.filter(ledger_rollups::consumer_id.eq(v.clone()));
+        select = select.filter(ledger_rollups_current::consumer_id.eq(v.clone()));
     }
     if let Some(v) = &query.grant {
-        select = select.filter(ledger_rollups::grant_id.eq(v.clone()));
+        select = select.filter(ledger_rollups_current::grant_id.eq(v.clone()));
     }
     if let Some(v) = &query.purpose {
-        select = select.filter(ledger_rollups::purpose.eq(v.clone()));
+        select = select.filter(ledger_rollups_current::purpose.eq(v.clone()));
     }
     if let Some(v) = query.decision {
-        select = select.filter(ledger_rollups::outcome.eq(v.as_str()));
+        select = select.filter(ledger_rollups_current::outcome.eq(v.as_str()));
     }
     if let Some(v) = &query.party {
         select = select.filter(
-            ledger_rollups::consumer_id
+            ledger_rollups_current::consumer_id
                 .eq(v.clone())
-                .or(ledger_rollups::provider_id.eq(v.clone())),
+                .or(ledger_rollups_current::provider_id.eq(v.clone())),
         );
     }
     let rows: Vec<RollupRow> = select
         .select((
-            ledger_rollups::day,
-            ledger_rollups::dataset_id,
-            ledger_rollups::provider_id,
-            ledger_rollups::consumer_id,
-            ledger_rollups::grant_id,
-            ledger_rollups::purpose,
-            ledger_rollups::outcome,
-            ledger_rollups::requests,
-            ledger_rollups::bytes,
-            ledger_rollups::rows_served,
-            ledger_rollups::fee,
-            ledger_rollups::first_seq,
-            ledger_rollups::last_seq,
+            ledger_rollups_current::day,
+            ledger_rollups_current::dataset_id,
+            ledger_rollups_current::provider_id,
+            ledger_rollups_current::consumer_id,
+            ledger_rollups_current::grant_id,
+            ledger_rollups_current::purpose,
+            ledger_rollups_current::outcome,
+            ledger_rollups_current::requests,
+            ledger_rollups_current::bytes,
+            ledger_rollups_current::rows_served,
+            ledger_rollups_current::fee,
+            ledger_rollups_current::first_seq,
+            ledger_rollups_current::last_seq,
         ))
         .load(conn)?;
     let mut grouped: BTreeMap<(String, Vec<String>), UsageRow> = BTreeMap::new();

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use pdx_core::Timestamp;
-use pdx_storage::schema::{ledger_entries, ledger_rollups, ledger_usage};
+use pdx_storage::schema::{ledger_entries, ledger_rollups_current, ledger_usage};
 use pdx_storage::{DbConnection, StorageError};
 use serde::{Deserialize, Serialize};
 
@@ -499,18 +499,18 @@ fn grant_days(
     to: NaiveDate,
 ) -> Result<BTreeMap<String, BTreeMap<NaiveDate, Day>>, StorageError> {
     let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
-    let rows: Vec<(String, String, i64, i64, i64, i64)> = ledger_rollups::table
-        .filter(ledger_rollups::outcome.eq("permit"))
-        .filter(ledger_rollups::grant_id.ne(""))
-        .filter(ledger_rollups::day.ge(day(from)))
-        .filter(ledger_rollups::day.le(day(to)))
+    let rows: Vec<(String, String, i64, i64, i64, i64)> = ledger_rollups_current::table
+        .filter(ledger_rollups_current::outcome.eq("permit"))
+        .filter(ledger_rollups_current::grant_id.ne(""))
+        .filter(ledger_rollups_current::day.ge(day(from)))
+        .filter(ledger_rollups_current::day.le(day(to)))
         .select((
-            ledger_rollups::grant_id,
-            ledger_rollups::day,
-            ledger_rollups::requests,
-            ledger_rollups::bytes,
-            ledger_rollups::first_seq,
-            ledger_rollups::last_seq,
+            ledger_rollups_current::grant_id,
+            ledger_rollups_current::day,
+            ledger_rollups_current::requests,
+            ledger_rollups_current::bytes,
+            ledger_rollups_current::first_seq,
+            ledger_rollups_current::last_seq,
         ))
         .load(conn)?;
     let mut days: BTreeMap<String, BTreeMap<NaiveDate, Day>> = BTreeMap::new();
@@ -564,11 +564,14 @@ fn dormant_grants(
                 Some(day) => Some((day, "its last use")),
                 None => {
                     // Nothing within the window: the last use before it, or the issue.
-                    let earlier: Option<String> = ledger_rollups::table
-                        .filter(ledger_rollups::grant_id.eq(&grant))
-                        .filter(ledger_rollups::outcome.eq("permit"))
-                        .filter(ledger_rollups::day.lt(window_start.format("%Y-%m-%d").to_string()))
-                        .select(diesel::dsl::max(ledger_rollups::day))
+                    let earlier: Option<String> = ledger_rollups_current::table
+                        .filter(ledger_rollups_current::grant_id.eq(&grant))
+                        .filter(ledger_rollups_current::outcome.eq("permit"))
+                        .filter(
+                            ledger_rollups_current::day
+                                .lt(window_start.format("%Y-%m-%d").to_string()),
+                        )
+                        .select(diesel::dsl::max(ledger_rollups_current::day))
                         .first(conn)?;
                     let earlier =
                         earlier.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());

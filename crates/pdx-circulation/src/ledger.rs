@@ -532,6 +532,14 @@ impl LedgerService {
             .await
     }
 
+    /// Moves the usage deltas that appends recorded into the day rows; returns how many delta
+    /// rows it folded. The figures read are the same before and after.
+    pub async fn fold_accounting(&self) -> Result<u64, LedgerError> {
+        self.db
+            .write(|conn| Ok::<_, LedgerError>(accounting::fold(conn)?))
+            .await
+    }
+
     /// Usage from the roll-ups, with the calendar they are kept in.
     pub async fn usage(&self, query: UsageQuery) -> Result<(Calendar, Vec<UsageRow>), LedgerError> {
         self.db

@@ -10,7 +10,7 @@ use pdx_core::Timestamp;
 use pdx_storage::schema::{ledger_entries, ledger_head, ledger_idempotency, ledger_usage};
 use pdx_storage::{DbConnection, StorageError};
 
-use crate::accounting::{Calendar, Deltas, ROLLUP_COLUMNS, ROLLUP_CONFLICT};
+use crate::accounting::{Calendar, Deltas, ROLLUP_COLUMNS};
 use crate::entry::{DATA_ACCESS, Entry};
 
 /// What has been served under a grant: permitted data requests and their sums.
@@ -220,7 +220,7 @@ pub fn append_at(
         .bind::<diesel::sql_types::BigInt, _>(to_i64(add.fee, "fee")?)
         .execute(conn)?;
     }
-    rollups.write(conn)?;
+    rollups.record(conn)?;
     head.size = end;
     Ok(first..end)
 }
@@ -254,10 +254,10 @@ fn append_postgres(
     let [day, dataset, provider, consumer, grant, purpose, outcome] = columns.keys;
     let [r_requests, r_bytes, r_rows, r_fee, first_seq, last_seq] = columns.sums;
     diesel::sql_query(format!(
-        "WITH rollups AS (INSERT INTO ledger_rollups {ROLLUP_COLUMNS} \
+        "WITH rollups AS (INSERT INTO ledger_rollup_deltas {ROLLUP_COLUMNS} \
            SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::text[], \
              $22::text[], $23::text[], $24::text[], $25::bigint[], $26::bigint[], \
-             $27::bigint[], $28::bigint[], $29::bigint[], $30::bigint[]) {ROLLUP_CONFLICT}), \
+             $27::bigint[], $28::bigint[], $29::bigint[], $30::bigint[])), \
          appended AS (\
            INSERT INTO ledger_entries (seq, recorded_at, kind, decision, organization_id, \
              dataset_id, grant_id, bytes, body, leaf_hash, actor_user_id, reason, purpose) \

@@ -193,6 +193,7 @@ impl Application {
         spawn_search_follower(self.state.catalog.clone());
         tokio::spawn(self.state.database.clone().watch_outages());
         spawn_checkpoint_signer(self.state.ledger.clone(), self.checkpoint_interval);
+        spawn_rollup_folder(self.state.ledger.clone());
         self.server
             .await
             .map_err(ServerError::io("the HTTP server stopped with an error"))?;
@@ -368,6 +369,23 @@ fn spawn_checkpoint_signer(ledger: LedgerService, interval: std::time::Duration)
             tick.tick().await;
             if let Err(error) = ledger.sign_checkpoint().await {
                 tracing::warn!(%error, "could not sign a ledger checkpoint");
+            }
+        }
+    });
+}
+
+/// How often the usage deltas recorded by appends are folded into the day rows.
+const ROLLUP_FOLD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Folds the usage deltas into the day rows, once per interval, so that the deltas stay few.
+fn spawn_rollup_folder(ledger: LedgerService) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(ROLLUP_FOLD_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = ledger.fold_accounting().await {
+                tracing::warn!(%error, "could not fold the usage deltas into the day roll-ups");
             }
         }
     });

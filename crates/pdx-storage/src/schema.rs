@@ -398,6 +398,46 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// What appends added to the roll-ups and no fold has moved into `ledger_rollups` yet (no
+    /// key in the database; a batch's row for one key has a unique `first_seq`).
+    ledger_rollup_deltas (first_seq) {
+        day -> Text,
+        dataset_id -> Text,
+        provider_id -> Text,
+        consumer_id -> Text,
+        grant_id -> Text,
+        purpose -> Text,
+        outcome -> Text,
+        requests -> BigInt,
+        bytes -> BigInt,
+        rows_served -> BigInt,
+        fee -> BigInt,
+        first_seq -> BigInt,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// A view: the rows of `ledger_rollups` and of `ledger_rollup_deltas` together, read in one
+    /// snapshot; a key may appear in several rows, whose figures add up.
+    ledger_rollups_current (day, dataset_id, provider_id, consumer_id, grant_id, purpose, outcome, first_seq) {
+        day -> Text,
+        dataset_id -> Text,
+        provider_id -> Text,
+        consumer_id -> Text,
+        grant_id -> Text,
+        purpose -> Text,
+        outcome -> Text,
+        requests -> BigInt,
+        bytes -> BigInt,
+        rows_served -> BigInt,
+        fee -> BigInt,
+        first_seq -> BigInt,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
     /// Agencies' annual disclosure reports made public.
     disclosures (organization_id, year) {
         organization_id -> Text,
@@ -458,6 +498,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_entries,
     ledger_head,
     ledger_rollups,
+    ledger_rollup_deltas,
+    ledger_rollups_current,
     ledger_rollup_state,
     disclosures,
     ledger_usage,
