@@ -96,6 +96,7 @@ pub(crate) fn seed(
                     description: format!(
                         "{place_zh}{year}年{zh}数据，按月更新。Monthly {en} data for {place_en}, {year}, series {i}."
                     ),
+                    translations: Default::default(),
                     keywords: vec![
                         en.split(' ').next().unwrap_or(en).to_owned(),
                         zh.to_owned(),

@@ -1360,3 +1360,104 @@ async fn catalog_changes_are_audit_entries_in_the_ledger() {
     .await;
     assert_eq!(entries["total"], 1, "{entries}");
 }
+
+/// A dataset's title and description in another language: refused when the language is
+/// unknown, the dataset's own, or the title empty; stored, found by a search in that language,
+/// and served as language-tagged DCAT literals and CKAN's multilingual fields.
+#[tokio::test]
+async fn translations_are_checked_stored_found_and_served_to_machines() {
+    let a = agency().await;
+    let mut body = dataset(
+        "ferries",
+        "轮渡时刻表",
+        "蛇口和福永码头的轮渡班次，每周更新。",
+    );
+    for (translations, why) in [
+        (json!({"xx": {"title": "Ferries"}}), "not a supported"),
+        (json!({"zh": {"title": "轮渡"}}), "own language"),
+        (json!({"en": {"title": "  "}}), "must be 1-300"),
+    ] {
+        body["translations"] = translations;
+        let refused = a
+            .server
+            .call(
+                Method::POST,
+                "/api/v1/datasets",
+                Some(&a.publisher),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(refused.status(), 422);
+        let problem = json(refused).await;
+        assert_eq!(problem["field"], "translations");
+        assert!(
+            problem["detail"].as_str().unwrap_or_default().contains(why),
+            "{problem}"
+        );
+    }
+    body["translations"] = json!({"en": {
+        "title": "Ferry timetables",
+        "description": "Departures of the ferries of Shekou and Fuyong, updated weekly."
+    }});
+    let created = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&a.publisher),
+            Some(body),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    upload_csv(
+        &a.server,
+        &a.publisher,
+        "ferries",
+        "pier,departure\nShekou,07:30\n",
+    )
+    .await;
+    for (step, token) in [("submit", &a.publisher), ("publish", &a.reviewer)] {
+        let done = a
+            .server
+            .call(
+                Method::POST,
+                &format!("/api/v1/datasets/ferries/{step}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(done.status(), 200, "{step}");
+    }
+    let shown = json(a.server.get("/api/v1/datasets/ferries").await).await;
+    assert_eq!(shown["title"], "轮渡时刻表");
+    assert_eq!(shown["translations"]["en"]["title"], "Ferry timetables");
+
+    // "timetables" and "Fuyong" are only in the translation.
+    let found = json(a.server.get("/api/v1/datasets?q=timetables%20fuyong").await).await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["items"][0]["slug"], "ferries");
+
+    let turtle = a
+        .server
+        .get(&format!(
+            "/dataset/{}.ttl",
+            shown["id"].as_str().unwrap_or_default()
+        ))
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(turtle.contains("\"Ferry timetables\"@en"), "{turtle}");
+    assert!(turtle.contains("\"轮渡时刻表\"@zh"), "{turtle}");
+
+    let package = json(a.server.get("/api/3/action/package_show?id=ferries").await).await;
+    assert_eq!(
+        package["result"]["title_translated"]["en"],
+        "Ferry timetables"
+    );
+    assert_eq!(package["result"]["title_translated"]["zh"], "轮渡时刻表");
+    assert_eq!(
+        package["result"]["notes_translated"]["en"],
+        "Departures of the ferries of Shekou and Fuyong, updated weekly."
+    );
+}

@@ -2132,3 +2132,83 @@ async fn request_status(server: &TestServer, token: &str, id: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// A dataset's title and description in the reader's language: the demo's datasets are
+/// described in Chinese with an English translation; an English reader meets the translation
+/// on the home page, in results and on the dataset page, a Chinese reader the original, and
+/// the publisher writes the translation in the editor.
+#[tokio::test]
+async fn titles_and_descriptions_are_shown_in_the_readers_language() {
+    let server = TestServer::spawn_demo().await;
+    let (_, zh) = page(&server, "/datasets/bus-stops", Some("zh-CN")).await;
+    assert!(zh.contains("<h1>深圳市公交站点</h1>"), "{zh}");
+    assert!(zh.contains("全市公交站点位置与名称，每日更新。"));
+    assert!(!zh.contains("Location and name of every bus stop"));
+    let (_, en) = page(&server, "/datasets/bus-stops", Some("en")).await;
+    assert!(en.contains("<h1>Shenzhen bus stops</h1>"), "{en}");
+    assert!(
+        en.contains("<title>Shenzhen bus stops"),
+        "the window title too"
+    );
+    assert!(en.contains("Location and name of every bus stop in the city, updated daily."));
+    assert!(!en.contains("全市公交站点位置与名称"));
+
+    // An English search finds it by its English title and shows that title.
+    let (_, results) = page(&server, "/datasets?q=bus%20stops", Some("en")).await;
+    assert!(results.contains(">Shenzhen bus stops</a>"), "{results}");
+    let (_, results) = page(&server, "/datasets?q=%E5%85%AC%E4%BA%A4", Some("zh-CN")).await;
+    assert!(
+        results.contains("<mark>公交</mark>"),
+        "the original is highlighted"
+    );
+
+    // The editor: an English description without an English title is said beside the field;
+    // with both, the English reader sees them.
+    let publisher = sign_in(&server, "publisher@sz-transport.demo.pdx").await;
+    let form = get_with(&server, "/workspace/agency/datasets/new", &publisher).await;
+    let token = hidden(&form.text().await.unwrap(), "csrf");
+    let post = |title_en: &'static str| {
+        let (server, publisher, token) = (&server, publisher.clone(), token.clone());
+        async move {
+            let fields = [
+                ("csrf", token.as_str()),
+                ("title", "轮渡码头"),
+                ("description", "轮渡码头的位置。"),
+                ("title_en", title_en),
+                ("description_en", "Where the ferries leave from."),
+                ("themes", "TRAN"),
+                ("update_frequency", "annual"),
+                ("opening", "conditional"),
+                ("sharing", "conditional"),
+                ("grade", "general"),
+            ];
+            post_form(
+                server,
+                "/workspace/agency/datasets/new",
+                &publisher,
+                &fields,
+            )
+            .await
+        }
+    };
+    let refused = post("").await;
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.unwrap();
+    assert!(
+        body.contains("An English description needs an English title."),
+        "{body}"
+    );
+    let created = post("Ferry piers").await;
+    assert_eq!(created.status(), 303);
+    let manage = header(&created, "location").unwrap();
+    let edit = get_with(&server, &format!("{manage}/edit"), &publisher)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        edit.contains(r#"value="Ferry piers""#),
+        "the editor shows the translation"
+    );
+    assert!(edit.contains("Where the ferries leave from."));
+}

@@ -238,11 +238,28 @@ fn package_dict(
     .into_iter()
     .filter_map(|(key, value)| value.map(|value| json!({ "key": key, "value": value })))
     .collect();
+    // ckanext-fluent's multilingual fields: the dataset's own language and its translations.
+    let own = d
+        .languages
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "zh".to_owned());
+    let mut title_translated = serde_json::Map::new();
+    let mut notes_translated = serde_json::Map::new();
+    title_translated.insert(own.clone(), json!(d.title));
+    notes_translated.insert(own, json!(d.description));
+    for (language, translation) in &d.translations {
+        title_translated.insert(language.clone(), json!(translation.title));
+        let (_, notes) = d.in_language(language);
+        notes_translated.insert(language.clone(), json!(notes));
+    }
     json!({
         "id": d.id.to_string(),
         "name": d.slug,
         "title": d.title,
         "notes": d.description,
+        "title_translated": title_translated,
+        "notes_translated": notes_translated,
         "type": "dataset",
         "state": "active",
         "private": false,

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::NaiveDate;
 use pdx_catalog::DatasetView;
-use pdx_catalog::model::{DatasetInput, DatasetStatus, DatasetVersion, LifecycleAction};
+use pdx_catalog::model::{
+    DatasetInput, DatasetStatus, DatasetVersion, LifecycleAction, Translation,
+};
 use pdx_catalog::search::{FacetCount, Facets, SearchQuery, Sort};
 use pdx_core::{Classification, DataGrade, OpeningClass, PageRequest, SharingClass};
 use serde::{Deserialize, Serialize};
@@ -26,15 +28,16 @@ pub struct DatasetRequest {
     /// URL-safe name; derived from the title when absent.
     #[schema(example = "shenzhen-bus-stops")]
     pub slug: Option<String>,
-    /// Title, in Chinese and/or English.
-    #[schema(
-        example = "深圳市公交站点 Shenzhen bus stops",
-        min_length = 1,
-        max_length = 300
-    )]
+    /// Title, in the dataset's own language (the first of `languages`).
+    #[schema(example = "深圳市公交站点", min_length = 1, max_length = 300)]
     pub title: String,
-    /// Description.
+    /// Description, in the same language.
     pub description: String,
+    /// Title and description in other languages than the first of `languages`, by ISO 639-1
+    /// code, e.g. `{"en": {"title": "Shenzhen bus stops", "description": "…"}}`.
+    #[serde(default)]
+    #[schema(example = json!({"en": {"title": "Shenzhen bus stops", "description": "Every bus stop of the city, updated daily."}}))]
+    pub translations: BTreeMap<String, TranslationBody>,
     /// Free keywords.
     #[serde(default)]
     pub keywords: Vec<String>,
@@ -82,6 +85,11 @@ impl From<DatasetRequest> for DatasetInput {
             slug: r.slug,
             title: r.title,
             description: r.description,
+            translations: r
+                .translations
+                .into_iter()
+                .map(|(language, t)| (language, t.into()))
+                .collect(),
             keywords: r.keywords,
             themes: r.themes,
             contact_name: r.contact_name,
@@ -99,6 +107,36 @@ impl From<DatasetRequest> for DatasetInput {
             },
             licence: r.licence,
             landing_page: r.landing_page,
+        }
+    }
+}
+
+/// A dataset's title and description in another language.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TranslationBody {
+    /// The title in that language.
+    #[schema(min_length = 1, max_length = 300)]
+    pub title: String,
+    /// The description in that language (empty or absent: none).
+    #[serde(default)]
+    pub description: String,
+}
+
+impl From<TranslationBody> for Translation {
+    fn from(t: TranslationBody) -> Self {
+        Self {
+            title: t.title,
+            description: t.description,
+        }
+    }
+}
+
+impl From<Translation> for TranslationBody {
+    fn from(t: Translation) -> Self {
+        Self {
+            title: t.title,
+            description: t.description,
         }
     }
 }
@@ -121,10 +159,13 @@ pub struct DatasetResponse {
     pub id: String,
     /// URL-safe name.
     pub slug: String,
-    /// Title.
+    /// Title, in the dataset's own language (the first of `languages`).
     pub title: String,
     /// Description.
     pub description: String,
+    /// Title and description in other languages, by ISO 639-1 code.
+    #[serde(default)]
+    pub translations: BTreeMap<String, TranslationBody>,
     /// Keywords.
     pub keywords: Vec<String>,
     /// Theme codes.
@@ -190,6 +231,11 @@ impl From<DatasetView> for DatasetResponse {
             slug: d.slug,
             title: d.title,
             description: d.description,
+            translations: d
+                .translations
+                .into_iter()
+                .map(|(language, t)| (language, t.into()))
+                .collect(),
             keywords: d.keywords,
             themes: d.themes,
             contact_name: d.contact_name,

@@ -306,6 +306,17 @@ fn describe_dataset(g: &mut Graph, base: &str, view: &DatasetView, licences: &[L
         &d.description,
         language,
     );
+    for (other, translation) in &d.translations {
+        g.text(node.clone(), iri(DCT, "title"), &translation.title, other);
+        if !translation.description.is_empty() {
+            g.text(
+                node.clone(),
+                iri(DCT, "description"),
+                &translation.description,
+                other,
+            );
+        }
+    }
     g.add(
         node.clone(),
         iri(DCT, "identifier"),

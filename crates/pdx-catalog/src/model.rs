@@ -131,15 +131,33 @@ pub const COLUMN_TYPES: &[&str] = &[
     "string", "integer", "number", "boolean", "date", "datetime", "geometry",
 ];
 
+/// A dataset's title and description in a language other than its own (the first of its
+/// languages).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Translation {
+    /// The title in that language.
+    pub title: String,
+    /// The description in that language (empty: none).
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Translations by ISO 639-1 language code.
+pub type Translations = std::collections::BTreeMap<String, Translation>;
+
 /// Editable dataset metadata, as submitted by a publisher.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatasetInput {
     /// URL-safe name; derived from the title if absent.
     pub slug: Option<String>,
-    /// Title (Chinese and/or English).
+    /// Title, in the dataset's own language (the first of `languages`).
     pub title: String,
-    /// Description.
+    /// Description, in the same language.
     pub description: String,
+    /// Title and description in other languages, by ISO 639-1 code.
+    #[serde(default)]
+    pub translations: Translations,
     /// Free keywords.
     pub keywords: Vec<String>,
     /// Theme codes (`/api/v1/themes`).
@@ -177,10 +195,12 @@ pub struct Dataset {
     pub organization_id: OrganizationId,
     /// URL-safe name.
     pub slug: String,
-    /// Title.
+    /// Title, in its own language (the first of `languages`).
     pub title: String,
     /// Description.
     pub description: String,
+    /// Title and description in other languages, by ISO 639-1 code.
+    pub translations: Translations,
     /// Keywords.
     pub keywords: Vec<String>,
     /// Theme codes.
@@ -389,12 +409,24 @@ pub struct Revision {
 }
 
 impl Dataset {
+    /// The title and description to show a reader of `language` (an ISO 639-1 code): their
+    /// translation into it where there is one, else the dataset's own. A translation without
+    /// a description keeps the dataset's.
+    pub fn in_language(&self, language: &str) -> (&str, &str) {
+        match self.translations.get(language) {
+            Some(t) if t.description.is_empty() => (&t.title, &self.description),
+            Some(t) => (&t.title, &t.description),
+            None => (&self.title, &self.description),
+        }
+    }
+
     /// Its editable metadata.
     pub fn input(&self) -> DatasetInput {
         DatasetInput {
             slug: Some(self.slug.clone()),
             title: self.title.clone(),
             description: self.description.clone(),
+            translations: self.translations.clone(),
             keywords: self.keywords.clone(),
             themes: self.themes.clone(),
             contact_name: self.contact_name.clone(),
@@ -418,6 +450,7 @@ impl Dataset {
         Self {
             title: input.title.clone(),
             description: input.description.clone(),
+            translations: input.translations.clone(),
             keywords: input.keywords.clone(),
             themes: input.themes.clone(),
             contact_name: input.contact_name.clone(),
@@ -498,6 +531,7 @@ mod tests {
             slug: Some("levels".into()),
             title: "Levels".into(),
             description: "River levels".into(),
+            translations: Translations::new(),
             keywords: vec!["river".into()],
             themes: vec!["ENVI".into()],
             contact_name: None,
@@ -522,6 +556,7 @@ mod tests {
             slug: "levels".into(),
             title: input.title.clone(),
             description: input.description.clone(),
+            translations: Translations::new(),
             keywords: input.keywords.clone(),
             themes: input.themes.clone(),
             contact_name: None,

@@ -107,6 +107,7 @@ mod tests {
             slug: "levels".into(),
             title: "Levels".into(),
             description: String::new(),
+            translations: Default::default(),
             keywords: Vec::new(),
             themes: Vec::new(),
             contact_name: None,

@@ -134,6 +134,39 @@ pub fn validate(
             "at least one language is required",
         ));
     }
+    let mut translations = crate::model::Translations::new();
+    for (language, translation) in &input.translations {
+        let code = language.trim().to_ascii_lowercase();
+        if !LANGUAGES.iter().any(|(known, _)| *known == code) {
+            return Err(CatalogError::invalid(
+                "translations",
+                format!("`{code}` is not a supported ISO 639-1 code"),
+            ));
+        }
+        if languages.first() == Some(&code) {
+            return Err(CatalogError::invalid(
+                "translations",
+                format!(
+                    "`{code}` is the dataset's own language: its title and description are in it"
+                ),
+            ));
+        }
+        let title = text("translations", &translation.title, MAX_TITLE)?;
+        let description = translation.description.trim();
+        if description.chars().count() > MAX_DESCRIPTION {
+            return Err(CatalogError::invalid(
+                "translations",
+                format!("a description must be at most {MAX_DESCRIPTION} characters"),
+            ));
+        }
+        translations.insert(
+            code,
+            crate::model::Translation {
+                title,
+                description: description.to_owned(),
+            },
+        );
+    }
     if let (Some(start), Some(end)) = (input.temporal_start, input.temporal_end)
         && end < start
     {
@@ -166,6 +199,7 @@ pub fn validate(
         slug: input.slug.as_deref().map(slug).transpose()?,
         title: text("title", &input.title, MAX_TITLE)?,
         description: text("description", &input.description, MAX_DESCRIPTION)?,
+        translations,
         keywords,
         themes,
         contact_name: optional_text("contact_name", input.contact_name.as_deref(), 200)?,

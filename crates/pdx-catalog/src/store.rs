@@ -31,6 +31,7 @@ struct DatasetRow {
     slug: String,
     title: String,
     description: String,
+    translations: String,
     contact_name: Option<String>,
     contact_email: Option<String>,
     spatial: Option<String>,
@@ -67,6 +68,8 @@ impl DatasetRow {
             slug: self.slug,
             title: self.title,
             description: self.description,
+            translations: serde_json::from_str(&self.translations)
+                .map_err(|_| corrupt("datasets.translations"))?,
             keywords,
             themes,
             contact_name: self.contact_name,
@@ -125,7 +128,12 @@ pub fn generation(conn: &mut DbConnection) -> Result<i64, CatalogError> {
 
 fn search_text(input: &DatasetInput) -> String {
     let keywords = input.keywords.join(" ");
-    index_text(&[&input.title, &input.description, &keywords])
+    let mut parts = vec![input.title.as_str(), &input.description, &keywords];
+    for translation in input.translations.values() {
+        parts.push(&translation.title);
+        parts.push(&translation.description);
+    }
+    index_text(&parts)
 }
 
 /// Inserts a new draft dataset.
@@ -161,6 +169,13 @@ pub fn insert_dataset(
     Ok(id)
 }
 
+/// The translations as stored: a JSON object by language code.
+fn translations_json(input: &DatasetInput) -> String {
+    serde_json::to_value(&input.translations)
+        .map(|value| value.to_string())
+        .unwrap_or_else(|_| "{}".to_owned())
+}
+
 #[allow(clippy::type_complexity, reason = "a diesel value tuple")]
 fn metadata_columns(
     input: &DatasetInput,
@@ -169,6 +184,7 @@ fn metadata_columns(
     (
         diesel::dsl::Eq<datasets::title, String>,
         diesel::dsl::Eq<datasets::description, String>,
+        diesel::dsl::Eq<datasets::translations, String>,
         diesel::dsl::Eq<datasets::contact_name, Option<String>>,
         diesel::dsl::Eq<datasets::contact_email, Option<String>>,
         diesel::dsl::Eq<datasets::spatial, Option<String>>,
@@ -192,6 +208,7 @@ fn metadata_columns(
         (
             datasets::title.eq(input.title.clone()),
             datasets::description.eq(input.description.clone()),
+            datasets::translations.eq(translations_json(input)),
             datasets::contact_name.eq(input.contact_name.clone()),
             datasets::contact_email.eq(input.contact_email.clone()),
             datasets::spatial.eq(input.spatial.clone()),

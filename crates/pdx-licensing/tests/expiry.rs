@@ -47,6 +47,7 @@ async fn expiry_takes_effect_at_the_instant_and_is_recorded_once() {
         slug: None,
         title: "Levels".into(),
         description: "Water levels".into(),
+        translations: Default::default(),
         keywords: vec![],
         themes: vec![],
         contact_name: None,

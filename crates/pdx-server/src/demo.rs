@@ -13,7 +13,7 @@ use chrono::{Duration, NaiveDate};
 use pdx_access::AccessService;
 use pdx_access::service::OrganizationInput;
 use pdx_catalog::CatalogService;
-use pdx_catalog::model::{DatasetInput, LifecycleAction};
+use pdx_catalog::model::{DatasetInput, LifecycleAction, Translation};
 use pdx_catalog::service::DistributionInput;
 use pdx_core::{
     Classification, Clock, DataGrade, DistributionId, ManualClock, OpeningClass, OrgKind,
@@ -165,8 +165,12 @@ enum Kind {
 struct Spec {
     slug: String,
     agency: &'static str,
+    /// Title and description in Chinese, the datasets' own language.
     title: String,
     description: String,
+    /// Their English translation.
+    title_en: String,
+    description_en: String,
     keywords: Vec<&'static str>,
     themes: Vec<&'static str>,
     frequency: &'static str,
@@ -209,6 +213,20 @@ const SENSITIVE: (SharingClass, OpeningClass, DataGrade) = (
 const CORE: (SharingClass, OpeningClass, DataGrade) =
     (SharingClass::None, OpeningClass::Closed, DataGrade::Core);
 
+/// A description written "中文。English." as its Chinese and its English part (the whole in
+/// both when it has no such seam).
+fn split_languages(about: &str) -> (&str, &str) {
+    let seam = about
+        .char_indices()
+        .zip(about.chars().skip(1))
+        .find(|((_, c), next)| *c == '。' && next.is_ascii_uppercase())
+        .map(|((at, c), _)| at + c.len_utf8());
+    match seam {
+        Some(at) => (&about[..at], &about[at..]),
+        None => (about, about),
+    }
+}
+
 #[allow(clippy::too_many_arguments, reason = "a table row")]
 fn spec(
     slug: &str,
@@ -223,11 +241,14 @@ fn spec(
     kind: Kind,
 ) -> Spec {
     let licence = (classification.1 == OpeningClass::Open).then_some("CC-BY-4.0");
+    let (about_zh, about_en) = split_languages(about);
     Spec {
         slug: slug.to_owned(),
         agency,
-        title: format!("{zh} {en}"),
-        description: about.to_owned(),
+        title: zh.to_owned(),
+        description: about_zh.to_owned(),
+        title_en: en.to_owned(),
+        description_en: about_en.to_owned(),
         keywords: keywords.to_vec(),
         themes: themes.to_vec(),
         frequency,
@@ -1308,6 +1329,14 @@ async fn load_catalog(past: &Past, pace: &mut Rng) -> Result<City, ServerError> 
             slug: Some(spec.slug.clone()),
             title: spec.title.clone(),
             description: spec.description.clone(),
+            translations: [(
+                "en".to_owned(),
+                Translation {
+                    title: spec.title_en.clone(),
+                    description: spec.description_en.clone(),
+                },
+            )]
+            .into(),
             keywords: spec.keywords.iter().map(|k| (*k).to_owned()).collect(),
             themes: spec.themes.iter().map(|t| (*t).to_owned()).collect(),
             contact_name: Some("数据管理处 Data Office".into()),
@@ -1345,7 +1374,7 @@ async fn load_catalog(past: &Past, pace: &mut Rng) -> Result<City, ServerError> 
                     publisher,
                     &spec.slug,
                     DistributionInput {
-                        title: Some(format!("{} ({format})", spec.title)),
+                        title: Some(format!("{} {} ({format})", spec.title, spec.title_en)),
                         format: Some(format.clone()),
                         file_name: Some(format!("{}.{extension}", spec.slug)),
                         ..DistributionInput::default()

@@ -172,6 +172,7 @@ diesel::table! {
         created_at -> Timestamp,
         modified_at -> Timestamp,
         published_at -> Nullable<Timestamp>,
+        translations -> Text,
     }
 }
 

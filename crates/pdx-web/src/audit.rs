@@ -262,7 +262,7 @@ async fn name_of(
             .catalog
             .dataset(Some(principal), key)
             .await
-            .map(|v| v.dataset.title)
+            .map(|v| crate::page::dataset_title(ctx, &v.dataset))
             .unwrap_or_else(|_| key.to_owned()),
         Dimension::Provider | Dimension::Consumer => state
             .access

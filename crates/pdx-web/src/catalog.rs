@@ -29,9 +29,11 @@ const MAX_QUERY: usize = 200;
 pub(crate) struct Card {
     pub(crate) id: String,
     pub(crate) slug: String,
-    pub(crate) title: String,
+    title: String,
     #[serde(default)]
-    pub(crate) description: String,
+    description: String,
+    #[serde(default)]
+    translations: pdx_catalog::model::Translations,
     #[serde(default)]
     pub(crate) themes: Vec<String>,
     pub(crate) sharing_class: String,
@@ -56,6 +58,26 @@ pub(crate) struct CardDistribution {
 }
 
 impl Card {
+    /// Whether the dataset has a translation into the reader's language.
+    fn translated(&self, lang: Lang) -> bool {
+        self.translations.contains_key(lang.slug())
+    }
+
+    /// The title in the reader's language where there is one.
+    pub(crate) fn title(&self, lang: Lang) -> &str {
+        self.translations
+            .get(lang.slug())
+            .map_or(&self.title, |t| &t.title)
+    }
+
+    /// The description in the reader's language where there is one.
+    fn description(&self, lang: Lang) -> &str {
+        match self.translations.get(lang.slug()) {
+            Some(t) if !t.description.is_empty() => &t.description,
+            _ => &self.description,
+        }
+    }
+
     fn formats(&self) -> Vec<&str> {
         let mut formats: Vec<&str> = self
             .distributions
@@ -281,7 +303,7 @@ async fn home_page(ctx: Ctx, state: &WebState) -> PageResult {
                 ul.compact {
                     @for card in newest {
                         li {
-                            a href={ "/datasets/" (card.slug) } { (card.title) }
+                            a href={ "/datasets/" (card.slug) } { (card.title(lang)) }
                             span.meta { (card.publisher.name) " · " (lang.timestamp_date(&card.modified_at)) }
                         }
                     }
@@ -294,9 +316,9 @@ async fn home_page(ctx: Ctx, state: &WebState) -> PageResult {
                     p { (ctx.t("home-most-used-none")) }
                 } @else {
                     ol.compact {
-                        @for (slug, title, requests) in most_used.iter() {
+                        @for (used, requests) in most_used.iter() {
                             li {
-                                a href={ "/datasets/" (slug) } { (title) }
+                                a href={ "/datasets/" (used.slug) } { (used.in_language(lang.slug()).0) }
                                 span.meta { (lang.t_with("home-requests", &[("count", Arg::Number(*requests))])) }
                             }
                         }
@@ -534,14 +556,17 @@ fn result_card(
     highlight: Option<&pdx_catalog::search::Highlight>,
 ) -> Markup {
     let lang = ctx.lang;
-    let summary: String = card.description.chars().take(220).collect();
+    let description = card.description(lang);
+    let summary: String = description.chars().take(220).collect();
+    // Highlights mark the dataset's own title and description; a translation is shown plain.
+    let highlight = highlight.filter(|_| !card.translated(lang));
     html! {
         li.card {
             h3 {
                 a href={ "/datasets/" (card.slug) } {
                     @match highlight {
                         Some(h) if !h.title.is_empty() => (marked(&h.title)),
-                        _ => (card.title),
+                        _ => (card.title(lang)),
                     }
                 }
             }
@@ -554,7 +579,7 @@ fn result_card(
                     Some(h) if !h.description.is_empty() => (marked(&h.description)),
                     _ => {
                         (summary)
-                        @if card.description.chars().count() > 220 { "…" }
+                        @if description.chars().count() > 220 { "…" }
                     }
                 }
             }
@@ -631,6 +656,12 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
     let class = d.classification;
     let withdrawn = d.status == DatasetStatus::Withdrawn;
     let publisher_page = format!("/organizations/{}", view.publisher.slug);
+    // The title and description in the reader's language where the dataset has them, else its
+    // own, marked with their language when it is not the page's.
+    let (title, description) = d.in_language(lang.slug());
+    let own = d.languages.first().map_or("zh", String::as_str);
+    let text_lang =
+        (!d.translations.contains_key(lang.slug()) && own != lang.slug()).then_some(own);
     let content = html! {
         (crumbs(&ctx, &[
             ("/datasets", &ctx.t("nav-datasets")),
@@ -644,7 +675,7 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
                         " " (ctx.t("dataset-withdrawn-detail"))
                     }
                 }
-                h1 { (d.title) }
+                h1 lang=[text_lang] { (title) }
                 p.meta {
                     (ctx.t("dataset-published-by")) " "
                     a href={ "/organizations/" (view.publisher.slug) } { (view.publisher.name) }
@@ -655,8 +686,8 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
             }
             div.dataset-top {
                 div.summary {
-                    @for paragraph in d.description.split('\n').filter(|p| !p.trim().is_empty()) {
-                        p { (paragraph) }
+                    @for paragraph in description.split('\n').filter(|p| !p.trim().is_empty()) {
+                        p lang=[text_lang] { (paragraph) }
                     }
                     @if !d.keywords.is_empty() {
                         ul.keywords aria-label=(ctx.t("dataset-keywords")) {
@@ -750,7 +781,7 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
             }
         }
     };
-    Ok(ok(frame(&ctx, &d.title, content)))
+    Ok(ok(frame(&ctx, title, content)))
 }
 
 /// Where a visitor without an account stands with this dataset, and what to do next.

@@ -315,14 +315,15 @@ async fn request_page(
         .unwrap_or_else(|| max_term.to_string());
     let error_of = |field: &str| crate::forms::problem_of(errors, field);
     let dataset_page = format!("/datasets/{}", d.slug);
+    let dataset_title = crate::page::dataset_title(&ctx, d);
     let csrf = session.csrf_token.clone();
     let status = crate::forms::status(errors);
     let content = html! {
-        (crumbs(&ctx, &[("/datasets", &ctx.t("nav-datasets")), (&dataset_page, &d.title)]))
+        (crumbs(&ctx, &[("/datasets", &ctx.t("nav-datasets")), (&dataset_page, &dataset_title)]))
         div.narrow {
             (error_summary(&ctx, errors))
             h1 { (title) }
-            p.lead { (d.title) " · " (view.publisher.name) }
+            p.lead { (dataset_title) " · " (view.publisher.name) }
             @if let Some(offer) = &offer {
                 (offer_terms(&ctx, offer, licence.as_deref()))
             }
@@ -531,7 +532,7 @@ fn refused_page(ctx: &Ctx, view: &DatasetView, refusal: Refusal, seq: u64) -> Ht
             ctx,
             &title,
             html! {
-                (crumbs(ctx, &[("/datasets", &ctx.t("nav-datasets")), (&dataset_page, &view.dataset.title)]))
+                (crumbs(ctx, &[("/datasets", &ctx.t("nav-datasets")), (&dataset_page, &crate::page::dataset_title(ctx, &view.dataset))]))
                 div.narrow {
                     h1 { (title) }
                     p.lead { (ctx.t(key)) }

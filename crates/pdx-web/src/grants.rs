@@ -46,7 +46,10 @@ async fn issued_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
                 .await
                 .ok()
                 .filter(|v| v.dataset.organization_id == principal.org)
-                .map(|v| (v.dataset.slug, v.dataset.title));
+                .map(|v| {
+                    let title = crate::page::dataset_title(&ctx, &v.dataset);
+                    (v.dataset.slug, title)
+                });
             slot.insert(found);
         }
         if matches!(titles.get(&grant.dataset_id), Some(Some(_))) {

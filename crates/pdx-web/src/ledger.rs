@@ -79,10 +79,12 @@ impl Names {
         found
     }
 
-    /// The slug and title of a dataset.
+    /// The slug and title of a dataset: in the reader's language where it has a translation
+    /// (`ctx`), or its own (none: documents such as the statement's CSV, which are the API's).
     async fn dataset(
         &mut self,
         state: &WebState,
+        ctx: Option<&Ctx>,
         principal: &Principal,
         id: &str,
     ) -> Option<(String, String)> {
@@ -94,7 +96,13 @@ impl Names {
             .dataset(Some(principal), id)
             .await
             .ok()
-            .map(|v| (v.dataset.slug, v.dataset.title));
+            .map(|v| {
+                let title = match ctx {
+                    Some(ctx) => crate::page::dataset_title(ctx, &v.dataset),
+                    None => v.dataset.title,
+                };
+                (v.dataset.slug, title)
+            });
         self.0.insert(id.to_owned(), found.clone());
         found
     }
@@ -252,7 +260,7 @@ async fn browse_page(
             names.organization(state, &principal, org).await;
         }
         if let Some(dataset) = &entry.dataset {
-            names.dataset(state, &principal, dataset).await;
+            names.dataset(state, Some(&ctx), &principal, dataset).await;
         }
     }
     let lang = ctx.lang;
@@ -495,7 +503,7 @@ async fn entry_page(ctx: Ctx, state: &WebState, principal: Principal, seq: u64) 
         });
     }
     let dataset = match &found.dataset {
-        Some(id) => names.dataset(state, &principal, id).await,
+        Some(id) => names.dataset(state, Some(&ctx), &principal, id).await,
         None => None,
     };
     let lang = ctx.lang;
@@ -651,7 +659,9 @@ async fn read_statement(
             names
                 .organization(state, principal, &line.counterparty)
                 .await;
-            names.dataset(state, principal, &line.dataset).await;
+            // The CSV is the API's document, with the datasets' own titles.
+            let reader = (format != "csv").then_some(ctx);
+            names.dataset(state, reader, principal, &line.dataset).await;
         }
     }
     Ok(ReadStatement {

@@ -126,7 +126,7 @@ pub struct WebState {
     /// Whether the portal is reached over https (cookies are then `Secure`).
     pub https: bool,
     licences: Arc<Kept<Vec<(String, String)>>>,
-    most_used: Arc<Kept<Vec<(String, String, i64)>>>,
+    most_used: Arc<Kept<Vec<(pdx_catalog::model::Dataset, i64)>>>,
     home: Arc<Kept<catalog::HomeFigures>>,
 }
 
@@ -179,12 +179,12 @@ impl WebState {
             .map(|(_, title)| title.clone()))
     }
 
-    /// The published datasets most requested (permitted requests) over the last 30 days:
-    /// slug, title and count.
+    /// The published datasets most requested (permitted requests) over the last 30 days,
+    /// with their counts.
     pub(crate) async fn most_used(
         &self,
         limit: usize,
-    ) -> Result<Arc<Vec<(String, String, i64)>>, WebError> {
+    ) -> Result<Arc<Vec<(pdx_catalog::model::Dataset, i64)>>, WebError> {
         if let Some(kept) = self.most_used.fresh() {
             return Ok(kept);
         }
@@ -222,7 +222,7 @@ impl WebState {
             }
             // Only datasets published now; withdrawn ones are not offered.
             if let Ok(view) = self.catalog.dataset(None, &id).await {
-                most_used.push((view.dataset.slug, view.dataset.title, requests));
+                most_used.push((view.dataset, requests));
             }
         }
         Ok(self.most_used.keep(most_used))

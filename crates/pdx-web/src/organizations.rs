@@ -122,7 +122,7 @@ async fn organization_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult
                     ul.compact {
                         @for card in &datasets {
                             li {
-                                a href={ "/datasets/" (card.slug) } { (card.title) }
+                                a href={ "/datasets/" (card.slug) } { (card.title(lang)) }
                                 span.meta {
                                     @if let Some(opening) = words::opening_from(&card.opening_class) {
                                         (ctx.t(words::opening_key(opening)))

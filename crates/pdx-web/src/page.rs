@@ -214,6 +214,11 @@ fn footer(ctx: &Ctx) -> Markup {
     }
 }
 
+/// A dataset's title in the reader's language where it has a translation, else its own.
+pub fn dataset_title(ctx: &Ctx, dataset: &pdx_catalog::model::Dataset) -> String {
+    dataset.in_language(ctx.lang.slug()).0.to_owned()
+}
+
 /// The breadcrumbs above a page: home, then each (path, label).
 pub fn crumbs(ctx: &Ctx, trail: &[(&str, &str)]) -> Markup {
     html! {

@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt;
 use maud::html;
-use pdx_catalog::model::{DatasetInput, DatasetStatus, LifecycleAction};
+use pdx_catalog::model::{DatasetInput, DatasetStatus, LifecycleAction, Translation, Translations};
 use pdx_catalog::service::DistributionInput;
 use pdx_catalog::{CatalogError, DatasetView};
 use pdx_core::{Classification, DataGrade, OpeningClass, Principal, Role, SharingClass};
@@ -22,6 +22,9 @@ use crate::page::{Ctx, crumbs, frame, respond};
 use crate::session::{form_refusal, request_context, signed_form_of};
 use crate::words;
 
+/// The language of the editor's translation fields (the dataset's own is Chinese).
+const ENGLISH: &str = "en";
+
 /// The editor's fields, as the form sends them.
 #[derive(Debug, Default, Deserialize)]
 struct DatasetForm {
@@ -29,6 +32,10 @@ struct DatasetForm {
     title: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    title_en: String,
+    #[serde(default)]
+    description_en: String,
     #[serde(default)]
     keywords: String,
     #[serde(default)]
@@ -60,9 +67,12 @@ struct DatasetForm {
 impl DatasetForm {
     fn of(view: &DatasetView) -> Self {
         let d = &view.dataset;
+        let english = d.translations.get(ENGLISH);
         Self {
             title: d.title.clone(),
             description: d.description.clone(),
+            title_en: english.map(|t| t.title.clone()).unwrap_or_default(),
+            description_en: english.map(|t| t.description.clone()).unwrap_or_default(),
             keywords: d.keywords.join(", "),
             themes: d.themes.clone(),
             update_frequency: d.update_frequency.clone(),
@@ -118,13 +128,31 @@ impl DatasetForm {
                 None
             }
         };
+        let (title_en, description_en) = (self.title_en.trim(), self.description_en.trim());
+        if title_en.is_empty() && !description_en.is_empty() {
+            problems.push(Problem {
+                field: "title_en",
+                message: ctx.t("publish-title-en-missing"),
+            });
+        }
         let Some(classification) = classification.filter(|_| problems.is_empty()) else {
             return Err(problems);
         };
+        let mut translations = Translations::new();
+        if !title_en.is_empty() {
+            translations.insert(
+                ENGLISH.to_owned(),
+                Translation {
+                    title: title_en.to_owned(),
+                    description: description_en.to_owned(),
+                },
+            );
+        }
         Ok(DatasetInput {
             slug,
             title: self.title.trim().to_owned(),
             description: self.description.trim().to_owned(),
+            translations,
             keywords: self
                 .keywords
                 .split([',', '，', ';', '；'])
@@ -152,7 +180,12 @@ impl DatasetForm {
 fn problems_of(ctx: &Ctx, error: CatalogError) -> Result<Vec<Problem>, Box<HttpResponse>> {
     match error {
         CatalogError::InvalidInput { field, message } => Ok(vec![Problem {
-            field,
+            // The form has one translation, the English one.
+            field: if field == "translations" {
+                "title_en"
+            } else {
+                field
+            },
             message: format!("{} ({message})", ctx.t("publish-field-invalid")),
         }]),
         CatalogError::Classification(violation) => Ok(vec![Problem {
@@ -344,6 +377,11 @@ async fn editor(
                         label for="description" { (ctx.t("publish-description")) }
                         @if let Some(problem) = error("description") { p.field-error { (problem.message) } }
                         textarea #description name="description" rows="5" { (form.description) }
+                    }
+                    (text_field("title_en", "publish-title-en", &form.title_en, "text", Some("publish-title-en-hint")))
+                    div.field {
+                        label for="description_en" { (ctx.t("publish-description-en")) }
+                        textarea #description_en name="description_en" rows="4" lang="en" { (form.description_en) }
                     }
                     (text_field("keywords", "dataset-keywords", &form.keywords, "text", Some("publish-keywords-hint")))
                     fieldset.field.invalid[error("themes").is_some()] {

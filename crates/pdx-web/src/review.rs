@@ -128,7 +128,7 @@ async fn request_page(
             p { span.tag.(tone) { (ctx.t(state_key)) } }
             dl.metadata {
                 dt { (ctx.t("request-dataset")) }
-                dd { a href={ "/datasets/" (view.dataset.slug) } { (view.dataset.title) } }
+                dd { a href={ "/datasets/" (view.dataset.slug) } { (crate::page::dataset_title(&ctx, &view.dataset)) } }
                 dt { (ctx.t("review-requester")) }
                 dd {
                     (requester.name)

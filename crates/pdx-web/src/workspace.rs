@@ -181,7 +181,8 @@ async fn enterprise_page(
                 .dataset(Some(&principal), &id.to_string())
                 .await
         {
-            slot.insert((view.dataset.slug, view.dataset.title));
+            let title = crate::page::dataset_title(&ctx, &view.dataset);
+            slot.insert((view.dataset.slug, title));
         }
     }
     let lang = ctx.lang;
@@ -416,7 +417,7 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
                 .dataset(Some(&principal), &request.dataset_id.to_string())
                 .await
         {
-            slot.insert(view.dataset.title);
+            slot.insert(crate::page::dataset_title(&ctx, &view.dataset));
         }
     }
     let lang = ctx.lang;
@@ -459,7 +460,7 @@ async fn agency_page(ctx: Ctx, state: &WebState, principal: Principal) -> PageRe
                         @for view in &datasets.items {
                             @let d = &view.dataset;
                             tr {
-                                th scope="row" { a href=(crate::publish::manage_link(&d.slug)) { (d.title) } }
+                                th scope="row" { a href=(crate::publish::manage_link(&d.slug)) { (crate::page::dataset_title(&ctx, d)) } }
                                 td { span.tag { (ctx.t(&format!("status-{}", d.status.as_str().replace('_', "-")))) } }
                                 td { (lang.date(d.modified_at.date_naive())) }
                             }

@@ -457,6 +457,12 @@ impl SearchIndex {
         doc.add_text(f.description, &dataset.description);
         // Everything a visitor may look for, the title included, in one field.
         doc.add_text(f.text, &dataset.title);
+        // Translated titles weigh as titles (the stored first title stays the dataset's own).
+        for translation in dataset.translations.values() {
+            doc.add_text(f.title, &translation.title);
+            doc.add_text(f.text, &translation.title);
+            doc.add_text(f.text, &translation.description);
+        }
         for keyword in &dataset.keywords {
             doc.add_text(f.text, keyword);
         }
