@@ -780,6 +780,20 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
         .await;
     browser.wait_for(".error-summary").await;
     browser.shot("editor-errors").await;
+    let summary = browser.text(".error-summary").await;
+    assert!(
+        summary.contains("Open data must name its licence"),
+        "the classification rule: {summary}"
+    );
+    let listed = c
+        .find_all(Locator::Css(".error-summary li"))
+        .await
+        .unwrap()
+        .len();
+    assert!(
+        listed >= 3,
+        "title, description and licence at once: {summary}"
+    );
     browser
         .type_into("title", "Ferry timetables 轮渡时刻表")
         .await;

@@ -1461,3 +1461,70 @@ async fn translations_are_checked_stored_found_and_served_to_machines() {
         "Departures of the ferries of Shekou and Fuyong, updated weekly."
     );
 }
+
+/// A dataset with several mistakes is refused once with all of them: each field found wrong
+/// and the classification rule broken, in `errors`; nothing is saved.
+#[tokio::test]
+async fn every_mistake_of_a_dataset_is_reported_at_once() {
+    let a = agency().await;
+    let mut body = dataset("many-mistakes", "  ", "");
+    body["themes"] = json!(["NOPE"]);
+    body["update_frequency"] = json!("sometimes");
+    body["contact_email"] = json!("not-an-address");
+    body["licence"] = Value::Null;
+    let refused = a
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&a.publisher),
+            Some(body),
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let problem = json(refused).await;
+    assert_eq!(problem["code"], "validation_failed");
+    assert_eq!(problem["field"], "title", "the first field found wrong");
+    let errors: Vec<(String, Option<String>)> = problem["errors"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap_or_default().to_owned(),
+                e["rule"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "title",
+            "description",
+            "themes",
+            "update_frequency",
+            "contact_email",
+            "classification"
+        ],
+        "{problem}"
+    );
+    assert_eq!(
+        errors.last().and_then(|(_, rule)| rule.as_deref()),
+        Some("open_data_requires_licence")
+    );
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("themes: `NOPE` is not a theme"), "{detail}");
+    let mine = json(
+        a.server
+            .call(
+                Method::GET,
+                "/api/v1/datasets?mine=true",
+                Some(&a.publisher),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(mine["total"], 0, "nothing was saved");
+}

@@ -53,6 +53,10 @@ pub struct Problem {
     /// For 403 answers: the permission check that refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
+    /// For validation failures: every field found wrong (`field` and `detail` name the
+    /// first, or all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
     /// For the token endpoints: the OAuth 2.0 error code (RFC 6749 §5.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -62,6 +66,20 @@ pub struct Problem {
     /// For `quota_exhausted`: the grant's quota and what has been used of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<Quota>,
+}
+
+/// One field of a refused input and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+pub struct FieldError {
+    /// The field (`classification` for a classification rule).
+    #[schema(example = "title")]
+    pub field: String,
+    /// What is wrong with it.
+    #[schema(example = "must be 1-300 characters")]
+    pub message: String,
+    /// For the classification: the rule broken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// A grant's quota and its use, as a `quota_exhausted` refusal reports them.
@@ -203,6 +221,15 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// Submitted values are not acceptable: each field found wrong (and the classification
+    /// rule broken, if one is).
+    #[error("{detail}")]
+    Invalid {
+        /// Every problem, for a human.
+        detail: String,
+        /// Each field found wrong.
+        errors: Vec<FieldError>,
+    },
     /// The classification breaks a rule.
     #[error("{message}")]
     ClassificationRejected {
@@ -263,6 +290,7 @@ impl ApiError {
             Self::Conflict { code, .. }
             | Self::Gone { code, .. }
             | Self::Validation { code, .. } => code,
+            Self::Invalid { .. } => "validation_failed",
             Self::ClassificationRejected { .. } => "classification_rejected",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::OAuth { error, .. } => error,
@@ -294,7 +322,7 @@ impl ApiError {
             Self::ResourceNotFound(_) => "Not found",
             Self::Conflict { .. } => "Conflict",
             Self::Gone { .. } => "Gone",
-            Self::Validation { .. } => "Validation failed",
+            Self::Validation { .. } | Self::Invalid { .. } => "Validation failed",
             Self::ClassificationRejected { .. } => "Classification rejected",
             Self::TooManyRequests { .. } => "Too many requests",
             Self::OAuth { .. } => "Token request refused",
@@ -346,10 +374,15 @@ impl ApiError {
             error: None,
             error_description: None,
             quota: None,
+            errors: None,
         };
         match self {
             Self::Validation { field, .. } | Self::Required { field, .. } => {
                 problem.field = Some(field.clone());
+            }
+            Self::Invalid { errors, .. } => {
+                problem.field = errors.first().map(|e| e.field.clone());
+                problem.errors = Some(errors.clone());
             }
             Self::Forbidden { check, .. } => problem.check = Some((*check).to_owned()),
             Self::QuotaExhausted { quota, .. } => problem.quota = quota.as_deref().cloned(),
@@ -425,9 +458,9 @@ impl ResponseError for ApiError {
             Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Gone { .. } => StatusCode::GONE,
-            Self::Validation { .. } | Self::ClassificationRejected { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Self::Validation { .. }
+            | Self::Invalid { .. }
+            | Self::ClassificationRejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } | Self::QuotaExhausted { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -627,15 +660,37 @@ impl From<pdx_catalog::CatalogError> for ApiError {
         use pdx_catalog::CatalogError as E;
         use pdx_storage::BlobError;
         match error {
-            E::InvalidInput { field, message } => Self::Validation {
-                code: "validation_failed",
-                field: field.to_owned(),
-                message,
-            },
-            E::Classification(violation) => Self::ClassificationRejected {
+            E::InvalidInput {
+                problems,
+                classification: Some(violation),
+            } if problems.is_empty() => Self::ClassificationRejected {
                 rule: violation.rule(),
                 message: violation.to_string(),
             },
+            E::InvalidInput {
+                ref problems,
+                ref classification,
+            } => {
+                let mut errors: Vec<FieldError> = problems
+                    .iter()
+                    .map(|p| FieldError {
+                        field: p.field.to_owned(),
+                        message: p.message.clone(),
+                        rule: None,
+                    })
+                    .collect();
+                if let Some(violation) = classification {
+                    errors.push(FieldError {
+                        field: "classification".to_owned(),
+                        message: violation.to_string(),
+                        rule: Some(violation.rule().to_owned()),
+                    });
+                }
+                Self::Invalid {
+                    detail: error.to_string(),
+                    errors,
+                }
+            }
             E::DatasetNotFound | E::DistributionNotFound => {
                 Self::ResourceNotFound(error.to_string())
             }

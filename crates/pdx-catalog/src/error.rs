@@ -9,17 +9,15 @@ use crate::model::DatasetStatus;
 /// Why a catalog operation did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    /// A submitted value is not acceptable.
-    #[error("{field}: {message}")]
+    /// Submitted values are not acceptable: every field found wrong, and the classification
+    /// rule the input breaks, if it breaks one (at least one of the two).
+    #[error("{}", said(problems, classification.as_ref()))]
     InvalidInput {
-        /// The offending field.
-        field: &'static str,
-        /// What is wrong with it.
-        message: String,
+        /// The offending fields, in the order of the input.
+        problems: Vec<FieldProblem>,
+        /// The classification rule broken (DESIGN §3).
+        classification: Option<ClassificationViolation>,
     },
-    /// The classification breaks a rule of DESIGN §3.
-    #[error("classification rejected: {0}")]
-    Classification(ClassificationViolation),
     /// No such dataset (or not visible to the caller).
     #[error("dataset not found")]
     DatasetNotFound,
@@ -74,12 +72,47 @@ impl From<diesel::result::Error> for CatalogError {
     }
 }
 
+/// A submitted value that is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The offending field.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The problems of an input in one sentence.
+fn said(problems: &[FieldProblem], classification: Option<&ClassificationViolation>) -> String {
+    let mut parts: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect();
+    if let Some(violation) = classification {
+        parts.push(format!("classification rejected: {violation}"));
+    }
+    parts.join("; ")
+}
+
 impl CatalogError {
     /// A validation failure of one field.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::refused(
+            vec![FieldProblem {
+                field,
+                message: message.into(),
+            }],
+            None,
+        )
+    }
+
+    /// A refusal of an input: its field problems and the classification rule it breaks.
+    pub fn refused(
+        problems: Vec<FieldProblem>,
+        classification: Option<ClassificationViolation>,
+    ) -> Self {
         Self::InvalidInput {
-            field,
-            message: message.into(),
+            problems,
+            classification,
         }
     }
 }

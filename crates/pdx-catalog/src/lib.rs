@@ -13,5 +13,5 @@ pub mod store;
 pub mod text;
 pub mod vocabulary;
 
-pub use error::CatalogError;
+pub use error::{CatalogError, FieldProblem};
 pub use service::{CatalogService, DatasetView, FileBody};

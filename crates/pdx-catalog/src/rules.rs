@@ -1,8 +1,8 @@
 //! Validation of dataset metadata before it is saved: every field's form, the controlled
 //! vocabularies, and the classification rules, each failure naming its field or rule.
 
-use crate::error::CatalogError;
-use crate::model::{COLUMN_TYPES, Column, DatasetInput};
+use crate::error::{CatalogError, FieldProblem};
+use crate::model::{COLUMN_TYPES, Column, DatasetInput, Translation, Translations};
 use crate::vocabulary::{FREQUENCIES, LANGUAGES, theme};
 
 /// Longest title accepted.
@@ -76,32 +76,71 @@ pub fn derive_slug(title: &str) -> Option<String> {
     slug(&pdx_core::slug::kebab(title, 80)).ok()
 }
 
+/// The problems found while checking an input, gathered so that all are reported at once.
+#[derive(Debug, Default)]
+struct Found(Vec<FieldProblem>);
+
+impl Found {
+    /// Records a problem of `field`.
+    fn refuse(&mut self, field: &'static str, message: impl Into<String>) {
+        let problem = FieldProblem {
+            field,
+            message: message.into(),
+        };
+        if !self.0.contains(&problem) {
+            self.0.push(problem);
+        }
+    }
+
+    /// The checked value, or none with its problems recorded.
+    fn keep<T>(&mut self, checked: Result<T, CatalogError>) -> Option<T> {
+        match checked {
+            Ok(value) => Some(value),
+            Err(CatalogError::InvalidInput { problems, .. }) => {
+                for problem in problems {
+                    self.refuse(problem.field, problem.message);
+                }
+                None
+            }
+            Err(other) => {
+                self.refuse("input", other.to_string());
+                None
+            }
+        }
+    }
+}
+
 /// Checks and normalises dataset metadata; `licence_is_known` says whether a named licence
-/// exists (the caller looks it up).
+/// exists (the caller looks it up). Every field found wrong is reported, with the
+/// classification rule broken, in one refusal.
 pub fn validate(
     input: &DatasetInput,
     licence_is_known: bool,
 ) -> Result<DatasetInput, CatalogError> {
+    let mut found = Found::default();
+    let slug_checked = found.keep(input.slug.as_deref().map(slug).transpose());
+    let title = found.keep(text("title", &input.title, MAX_TITLE));
+    let description = found.keep(text("description", &input.description, MAX_DESCRIPTION));
     let mut keywords: Vec<String> = Vec::new();
     for keyword in &input.keywords {
-        let keyword = text("keywords", keyword, 100)?;
-        if !keywords.contains(&keyword) {
+        if let Some(keyword) = found.keep(text("keywords", keyword, 100))
+            && !keywords.contains(&keyword)
+        {
             keywords.push(keyword);
         }
     }
     if keywords.len() > 50 {
-        return Err(CatalogError::invalid("keywords", "at most 50"));
+        found.refuse("keywords", "at most 50");
     }
     let mut themes: Vec<String> = Vec::new();
     for code in &input.themes {
         let code = code.trim().to_ascii_uppercase();
         if theme(&code).is_none() {
-            return Err(CatalogError::invalid(
+            found.refuse(
                 "themes",
                 format!("`{code}` is not a theme (see /api/v1/themes)"),
-            ));
-        }
-        if !themes.contains(&code) {
+            );
+        } else if !themes.contains(&code) {
             themes.push(code);
         }
     }
@@ -110,109 +149,141 @@ pub fn validate(
         .any(|(name, _)| *name == input.update_frequency)
     {
         let known: Vec<&str> = FREQUENCIES.iter().map(|(n, _)| *n).collect();
-        return Err(CatalogError::invalid(
+        found.refuse(
             "update_frequency",
             format!("must be one of {}", known.join(", ")),
-        ));
+        );
     }
     let mut languages: Vec<String> = Vec::new();
     for language in &input.languages {
         let language = language.trim().to_ascii_lowercase();
         if !LANGUAGES.iter().any(|(code, _)| *code == language) {
-            return Err(CatalogError::invalid(
+            found.refuse(
                 "languages",
                 format!("`{language}` is not a supported ISO 639-1 code"),
-            ));
-        }
-        if !languages.contains(&language) {
+            );
+        } else if !languages.contains(&language) {
             languages.push(language);
         }
     }
-    if languages.is_empty() {
-        return Err(CatalogError::invalid(
-            "languages",
-            "at least one language is required",
-        ));
+    if input.languages.is_empty() {
+        found.refuse("languages", "at least one language is required");
     }
-    let mut translations = crate::model::Translations::new();
+    let mut translations = Translations::new();
     for (language, translation) in &input.translations {
         let code = language.trim().to_ascii_lowercase();
         if !LANGUAGES.iter().any(|(known, _)| *known == code) {
-            return Err(CatalogError::invalid(
+            found.refuse(
                 "translations",
                 format!("`{code}` is not a supported ISO 639-1 code"),
-            ));
+            );
+            continue;
         }
         if languages.first() == Some(&code) {
-            return Err(CatalogError::invalid(
+            found.refuse(
                 "translations",
                 format!(
                     "`{code}` is the dataset's own language: its title and description are in it"
                 ),
-            ));
+            );
+            continue;
         }
-        let title = text("translations", &translation.title, MAX_TITLE)?;
+        let title = found.keep(text("translations", &translation.title, MAX_TITLE));
         let description = translation.description.trim();
         if description.chars().count() > MAX_DESCRIPTION {
-            return Err(CatalogError::invalid(
+            found.refuse(
                 "translations",
                 format!("a description must be at most {MAX_DESCRIPTION} characters"),
-            ));
+            );
         }
-        translations.insert(
-            code,
-            crate::model::Translation {
-                title,
-                description: description.to_owned(),
-            },
-        );
+        if let Some(title) = title {
+            translations.insert(
+                code,
+                Translation {
+                    title,
+                    description: description.to_owned(),
+                },
+            );
+        }
     }
     if let (Some(start), Some(end)) = (input.temporal_start, input.temporal_end)
         && end < start
     {
-        return Err(CatalogError::invalid(
-            "temporal_end",
-            "must not be before temporal_start",
-        ));
+        found.refuse("temporal_end", "must not be before temporal_start");
     }
-    let contact_email = optional_text("contact_email", input.contact_email.as_deref(), 254)?;
+    let contact_email = found
+        .keep(optional_text(
+            "contact_email",
+            input.contact_email.as_deref(),
+            254,
+        ))
+        .flatten();
     if let Some(email) = &contact_email
         && !(email.contains('@') && email.rsplit('@').next().is_some_and(|d| d.contains('.')))
     {
-        return Err(CatalogError::invalid(
-            "contact_email",
-            "is not an e-mail address",
-        ));
+        found.refuse("contact_email", "is not an e-mail address");
     }
-    let licence = optional_text("licence", input.licence.as_deref(), 100)?;
+    let licence = found
+        .keep(optional_text("licence", input.licence.as_deref(), 100))
+        .flatten();
     if licence.is_some() && !licence_is_known {
-        return Err(CatalogError::invalid(
-            "licence",
-            "is not a known licence (see /api/v1/licences)",
-        ));
+        found.refuse("licence", "is not a known licence (see /api/v1/licences)");
     }
-    input
+    let contact_name = found
+        .keep(optional_text(
+            "contact_name",
+            input.contact_name.as_deref(),
+            200,
+        ))
+        .flatten();
+    let spatial = found
+        .keep(optional_text("spatial", input.spatial.as_deref(), 500))
+        .flatten();
+    let resource_code = found
+        .keep(optional_text(
+            "resource_code",
+            input.resource_code.as_deref(),
+            100,
+        ))
+        .flatten();
+    let landing_page = found
+        .keep(url("landing_page", input.landing_page.as_deref()))
+        .flatten();
+    // An open dataset without a licence is a classification rule, not a second licence problem.
+    let classification = input
         .classification
-        .check(licence.is_some())
-        .map_err(CatalogError::Classification)?;
+        .check(
+            licence.is_some()
+                || input
+                    .licence
+                    .as_deref()
+                    .is_some_and(|l| !l.trim().is_empty()),
+        )
+        .err();
+    let (Some(slug), Some(title), Some(description)) = (slug_checked, title, description) else {
+        return Err(CatalogError::refused(found.0, classification));
+    };
+    if !found.0.is_empty() || classification.is_some() {
+        return Err(CatalogError::refused(found.0, classification));
+    }
     Ok(DatasetInput {
-        slug: input.slug.as_deref().map(slug).transpose()?,
-        title: text("title", &input.title, MAX_TITLE)?,
-        description: text("description", &input.description, MAX_DESCRIPTION)?,
+        slug,
+        title,
+        description,
         translations,
         keywords,
         themes,
-        contact_name: optional_text("contact_name", input.contact_name.as_deref(), 200)?,
+        contact_name,
         contact_email,
-        spatial: optional_text("spatial", input.spatial.as_deref(), 500)?,
+        spatial,
         temporal_start: input.temporal_start,
         temporal_end: input.temporal_end,
         update_frequency: input.update_frequency.clone(),
         languages,
-        resource_code: optional_text("resource_code", input.resource_code.as_deref(), 100)?,
+        resource_code,
         classification: input.classification,
         licence,
-        landing_page: url("landing_page", input.landing_page.as_deref())?,
+        landing_page,
     })
 }
 

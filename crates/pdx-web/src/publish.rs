@@ -179,19 +179,30 @@ impl DatasetForm {
 /// A catalog refusal as problems beside the fields, or the page to show instead.
 fn problems_of(ctx: &Ctx, error: CatalogError) -> Result<Vec<Problem>, Box<HttpResponse>> {
     match error {
-        CatalogError::InvalidInput { field, message } => Ok(vec![Problem {
-            // The form has one translation, the English one.
-            field: if field == "translations" {
-                "title_en"
-            } else {
-                field
-            },
-            message: format!("{} ({message})", ctx.t("publish-field-invalid")),
-        }]),
-        CatalogError::Classification(violation) => Ok(vec![Problem {
-            field: "opening",
-            message: ctx.t(&format!("rule-{}", violation.rule().replace('_', "-"))),
-        }]),
+        CatalogError::InvalidInput {
+            problems,
+            classification,
+        } => {
+            let mut found: Vec<Problem> = problems
+                .into_iter()
+                .map(|p| Problem {
+                    // The form has one translation, the English one.
+                    field: if p.field == "translations" {
+                        "title_en"
+                    } else {
+                        p.field
+                    },
+                    message: format!("{} ({})", ctx.t("publish-field-invalid"), p.message),
+                })
+                .collect();
+            if let Some(violation) = classification {
+                found.push(Problem {
+                    field: "opening",
+                    message: ctx.t(&format!("rule-{}", violation.rule().replace('_', "-"))),
+                });
+            }
+            Ok(found)
+        }
         CatalogError::SlugTaken => Ok(vec![Problem {
             field: "title",
             message: ctx.t("publish-slug-taken"),
