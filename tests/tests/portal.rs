@@ -2212,3 +2212,132 @@ async fn titles_and_descriptions_are_shown_in_the_readers_language() {
     );
     assert!(edit.contains("Where the ferries leave from."));
 }
+
+/// An organisation's admin withdraws an invitation and removes a member in the browser: the
+/// invitation's link and the member's session stop working, and a second withdrawal is said
+/// in words.
+#[tokio::test]
+async fn an_admin_withdraws_an_invitation_and_removes_a_member() {
+    let server = TestServer::spawn_demo().await;
+    let admin = sign_in(&server, "admin@pengcheng-mobility.demo.pdx").await;
+    let member = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    let members = "/workspace/admin/organizations/pengcheng-mobility";
+    let page = get_with(&server, members, &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let token = hidden(&page, "csrf");
+    let invited = post_form(
+        &server,
+        &format!("{members}/invitations"),
+        &admin,
+        &[
+            ("csrf", &token),
+            ("email", "analyst@pengcheng.test"),
+            ("roles", "member"),
+        ],
+    )
+    .await;
+    assert_eq!(invited.status(), 303);
+    let mail = server
+        .wait_for_mail("analyst@pengcheng.test", "You are invited", 1)
+        .await;
+    let link = link_path(&server, &mail.body);
+    let page = get_with(&server, members, &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let row = page
+        .split("<tr>")
+        .find(|row| row.contains("analyst@pengcheng.test"))
+        .expect("the invitation is listed");
+    let withdraw = row
+        .split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(withdraw.ends_with("/withdraw"), "{withdraw}");
+    let withdrawn = post_form(&server, &withdraw, &admin, &[("csrf", &token)]).await;
+    assert_eq!(withdrawn.status(), 303);
+    let page = get_with(&server, members, &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("analyst@pengcheng.test"), "no longer listed");
+    let again = post_form(&server, &withdraw, &admin, &[("csrf", &token)]).await;
+    assert_eq!(again.status(), 422);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("already accepted, withdrawn or has expired")
+    );
+    // The withdrawn link admits nobody.
+    let accepted = post_anonymous(
+        &server,
+        &link,
+        "/invitations/accept",
+        &[
+            ("token", &mail.token()),
+            ("name", "Analyst"),
+            ("password", pdx_tests::PASSWORD),
+        ],
+    )
+    .await;
+    assert_ne!(accepted.status(), 303, "a withdrawn invitation is refused");
+    assert_eq!(
+        portal_sign_in_status(&server, "analyst@pengcheng.test", pdx_tests::PASSWORD).await,
+        422,
+        "no account was made"
+    );
+
+    // Another organisation's admin cannot withdraw or remove here.
+    let other = sign_in(&server, "admin@sz-transport.demo.pdx").await;
+    let other_page = get_with(
+        &server,
+        "/workspace/admin/organizations/sz-transport",
+        &other,
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let other_token = hidden(&other_page, "csrf");
+    let row = page
+        .split("<tr>")
+        .find(|row| row.contains("member@pengcheng-mobility.demo.pdx"))
+        .expect("the member is listed");
+    let remove = row
+        .split("action=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|action| action.ends_with("/remove"))
+        .unwrap()
+        .to_owned();
+    let refused = post_form(&server, &remove, &other, &[("csrf", &other_token)]).await;
+    assert_eq!(refused.status(), 403);
+
+    // The member's session works until the member is removed, and not after.
+    assert_eq!(
+        get_with(&server, "/workspace/keys", &member).await.status(),
+        200
+    );
+    let removed = post_form(&server, &remove, &admin, &[("csrf", &token)]).await;
+    assert_eq!(removed.status(), 303);
+    let page = get_with(&server, members, &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("member@pengcheng-mobility.demo.pdx"));
+    let after = get_with(&server, "/workspace/keys", &member).await;
+    assert_ne!(
+        after.status(),
+        200,
+        "the removed member's session no longer works"
+    );
+}

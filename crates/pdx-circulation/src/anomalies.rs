@@ -103,6 +103,31 @@ pub struct Finding {
     pub entries: u64,
 }
 
+/// The names of every figure a finding may carry ([`Finding::figures`]).
+pub const FIGURES: [&str; 21] = [
+    "bytes",
+    "days_of_history",
+    "factor",
+    "hours_before_end",
+    "idle_days",
+    "minutes",
+    "percent",
+    "quota",
+    "refusals",
+    "refused",
+    "requests",
+    "requests_that_day",
+    "served",
+    "threshold",
+    "threshold_days",
+    "threshold_hours",
+    "threshold_percent",
+    "used",
+    "usual_bytes",
+    "usual_requests",
+    "window_minutes",
+];
+
 fn listed(seqs: impl IntoIterator<Item = u64>) -> (Vec<u64>, u64) {
     let mut all: Vec<u64> = seqs.into_iter().collect();
     let count = all.len() as u64;

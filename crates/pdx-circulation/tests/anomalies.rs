@@ -73,7 +73,18 @@ impl Ledger {
             end,
         );
         match found {
-            Ok(all) => all.into_iter().filter(|f| f.rule == rule).collect(),
+            Ok(all) => {
+                for finding in &all {
+                    for name in finding.figures.keys() {
+                        assert!(
+                            anomalies::FIGURES.contains(name),
+                            "{name} of {} is not in anomalies::FIGURES",
+                            finding.rule
+                        );
+                    }
+                }
+                all.into_iter().filter(|f| f.rule == rule).collect()
+            }
             Err(error) => panic!("{error}"),
         }
     }

@@ -281,6 +281,19 @@ async fn members_page(
         .await
         .map_err(fail)?;
     let manages = pdx_access::permissions::manage_members(principal, org_id).is_ok();
+    let invitations: Vec<pdx_access::service_accounts::Invitation> = if manages {
+        state
+            .access
+            .invitations(principal, org_id)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .filter(|i| i.status == pdx_access::one_time::Status::Pending)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let lang = ctx.lang;
     let roles: Vec<Role> = Role::ALL
         .into_iter()
         .filter(|r| r.allowed_in(org.kind))
@@ -300,6 +313,7 @@ async fn members_page(
                     th scope="col" { (ctx.t("register-name")) }
                     th scope="col" { (ctx.t("sign-in-email")) }
                     th scope="col" { (ctx.t("admin-roles")) }
+                    @if manages { th scope="col" { span.visually-hidden { (ctx.t("admin-remove")) } } }
                 } }
                 tbody {
                     @for member in &members {
@@ -323,12 +337,52 @@ async fn members_page(
                                     (member.roles.iter().map(|r| ctx.t(&format!("role-{}", r.as_str().replace('_', "-")))).collect::<Vec<_>>().join(", "))
                                 }
                             }
+                            @if manages {
+                                td {
+                                    form method="post" action={ (base) "/members/" (member.user.id) "/remove" } {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        button.secondary type="submit" { (ctx.t("admin-remove")) span.visually-hidden { " " (member.user.display_name) } }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
         @if manages {
+            section aria-labelledby="invitations-title" {
+                h2 #invitations-title { (ctx.t("admin-invitations")) }
+                @if invitations.is_empty() {
+                    p { (ctx.t("admin-no-invitations")) }
+                } @else {
+                    div.table-wrap {
+                        table {
+                            thead { tr {
+                                th scope="col" { (ctx.t("sign-in-email")) }
+                                th scope="col" { (ctx.t("admin-roles")) }
+                                th scope="col" { (ctx.t("admin-invitation-expires")) }
+                                th scope="col" { span.visually-hidden { (ctx.t("admin-withdraw-invitation")) } }
+                            } }
+                            tbody {
+                                @for invitation in &invitations {
+                                    tr {
+                                        th scope="row" { (invitation.email) }
+                                        td { (invitation.roles.iter().map(|r| ctx.t(&format!("role-{}", r.as_str().replace('_', "-")))).collect::<Vec<_>>().join(", ")) }
+                                        td { (lang.date(invitation.expires_at.date_naive())) }
+                                        td {
+                                            form method="post" action={ (base) "/invitations/" (invitation.id) "/withdraw" } {
+                                                input type="hidden" name="csrf" value=(csrf);
+                                                button.secondary type="submit" { (ctx.t("admin-withdraw-invitation")) span.visually-hidden { " " (invitation.email) } }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             section aria-labelledby="invite-title" {
                 h2 #invite-title { (ctx.t("admin-invite")) }
                 p.hint { (ctx.t("admin-invite-hint")) }
@@ -382,18 +436,13 @@ pub(crate) async fn set_roles(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let ctx = Ctx::load(&req).await;
-    let (principal, ()) = match signed_form::<()>(&ctx, &body) {
-        Ok(sent) => sent,
+    let (ctx, principal, org) = match members_form(&req, &state, &path.0, &body).await {
+        Ok(form) => form,
         Err(answer) => return *answer,
     };
     let (slug, user) = path.into_inner();
     let Ok(user) = user.parse::<UserId>() else {
         return WebError::NotFound.page(&ctx);
-    };
-    let org = match state.access.resolve_organization(&slug).await {
-        Ok(org) => org,
-        Err(error) => return WebError::from(error).page(&ctx),
     };
     let (roles, _) = roles_of(&body);
     match state
@@ -401,12 +450,7 @@ pub(crate) async fn set_roles(
         .set_member_roles(&principal, org, user, roles, &request_context(&req, &ctx))
         .await
     {
-        Ok(_) => HttpResponse::SeeOther()
-            .insert_header((
-                header::LOCATION,
-                format!("/workspace/admin/organizations/{slug}"),
-            ))
-            .finish(),
+        Ok(_) => members_at(&slug),
         Err(
             error @ (AccessError::LastAdmin
             | AccessError::InvalidInput { .. }
@@ -416,11 +460,111 @@ pub(crate) async fn set_roles(
                 AccessError::LastAdmin => "admin-last-admin",
                 _ => "admin-roles-invalid",
             };
-            let problems = [Problem {
-                field: "",
-                message: ctx.t(key),
-            }];
-            finish(members_page(ctx.clone(), &state, &principal, &slug, &problems).await)
+            members_refusal(ctx, &state, &principal, &slug, key).await
+        }
+        Err(error) => WebError::from(error).page(&ctx),
+    }
+}
+
+/// A form posted to an organisation's members page: the page's context, the signed-in
+/// principal (the form's token checked) and the organisation the address names.
+async fn members_form(
+    req: &HttpRequest,
+    state: &WebState,
+    slug: &str,
+    body: &[u8],
+) -> Result<(Ctx, Principal, pdx_core::OrganizationId), Box<HttpResponse>> {
+    let ctx = Ctx::load(req).await;
+    let (principal, ()) = signed_form::<()>(&ctx, body)?;
+    match state.access.resolve_organization(slug).await {
+        Ok(org) => Ok((ctx, principal, org)),
+        Err(error) => Err(Box::new(WebError::from(error).page(&ctx))),
+    }
+}
+
+/// The members page again, with a refusal (a translation key) at its top.
+async fn members_refusal(
+    ctx: Ctx,
+    state: &WebState,
+    principal: &Principal,
+    slug: &str,
+    key: &str,
+) -> HttpResponse {
+    let problems = [Problem {
+        field: "",
+        message: ctx.t(key),
+    }];
+    finish(members_page(ctx.clone(), state, principal, slug, &problems).await)
+}
+
+/// Where an organisation's members page is, for a redirect after a change.
+fn members_at(slug: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("/workspace/admin/organizations/{slug}"),
+        ))
+        .finish()
+}
+
+/// Removes a member from the organisation: their roles there go, their tokens and sessions
+/// there stop working. The last admin stays.
+#[post("/workspace/admin/organizations/{slug}/members/{user}/remove")]
+pub(crate) async fn remove_member(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (ctx, principal, org) = match members_form(&req, &state, &path.0, &body).await {
+        Ok(form) => form,
+        Err(answer) => return *answer,
+    };
+    let (slug, user) = path.into_inner();
+    let Ok(user) = user.parse::<UserId>() else {
+        return WebError::NotFound.page(&ctx);
+    };
+    match state
+        .access
+        .remove_member(&principal, org, user, &request_context(&req, &ctx))
+        .await
+    {
+        Ok(()) => members_at(&slug),
+        Err(AccessError::LastAdmin) => {
+            members_refusal(ctx, &state, &principal, &slug, "admin-last-admin").await
+        }
+        Err(error) => WebError::from(error).page(&ctx),
+    }
+}
+
+/// Withdraws a pending invitation: its link stops working.
+#[post("/workspace/admin/organizations/{slug}/invitations/{id}/withdraw")]
+pub(crate) async fn withdraw_invitation(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (ctx, principal, org) = match members_form(&req, &state, &path.0, &body).await {
+        Ok(form) => form,
+        Err(answer) => return *answer,
+    };
+    let (slug, id) = path.into_inner();
+    match state
+        .access
+        .revoke_invitation(&principal, org, &id, &request_context(&req, &ctx))
+        .await
+    {
+        Ok(()) => members_at(&slug),
+        Err(AccessError::InvitationNotPending) => {
+            members_refusal(
+                ctx,
+                &state,
+                &principal,
+                &slug,
+                "admin-invitation-not-pending",
+            )
+            .await
         }
         Err(error) => WebError::from(error).page(&ctx),
     }

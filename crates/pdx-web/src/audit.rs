@@ -353,8 +353,14 @@ async fn anomalies_page(
                     dt { (ctx.t("ledger-time")) }
                     dd { (crate::ledger::local_time(&calendar, &finding.from.to_rfc3339())) " – " (crate::ledger::local_time(&calendar, &finding.until.to_rfc3339())) }
                     @for (name, value) in &finding.figures {
-                        dt { code { (name) } }
-                        dd { (lang.number(*value)) }
+                        dt { (ctx.t(&format!("figure-{}", name.replace('_', "-")))) }
+                        dd {
+                            @if name.ends_with("bytes") {
+                                (lang.bytes(*value))
+                            } @else {
+                                (lang.number(*value))
+                            }
+                        }
                     }
                     dt { (ctx.t("statement-entries")) }
                     dd {

@@ -320,6 +320,16 @@ mod tests {
     }
 
     #[test]
+    fn every_anomaly_figure_has_a_name_in_both_languages() {
+        for figure in pdx_circulation::anomalies::FIGURES {
+            let key = format!("figure-{}", figure.replace('_', "-"));
+            for lang in Lang::ALL {
+                assert!(!lang.t(&key).starts_with("[["), "{key} in {lang:?}");
+            }
+        }
+    }
+
+    #[test]
     fn missing_key_is_marked() {
         assert_eq!(Lang::En.t("no-such-key"), "[[no-such-key]]");
     }
