@@ -146,6 +146,22 @@ pub struct Translation {
 /// Translations by ISO 639-1 language code.
 pub type Translations = std::collections::BTreeMap<String, Translation>;
 
+/// The title and description to show a reader of `language`, of a dataset whose own are
+/// `title` and `description`: their translation into it where there is one, else its own. A
+/// translation without a description keeps the dataset's.
+pub fn in_language<'a>(
+    title: &'a str,
+    description: &'a str,
+    translations: &'a Translations,
+    language: &str,
+) -> (&'a str, &'a str) {
+    match translations.get(language) {
+        Some(t) if t.description.is_empty() => (&t.title, description),
+        Some(t) => (&t.title, &t.description),
+        None => (title, description),
+    }
+}
+
 /// Editable dataset metadata, as submitted by a publisher.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatasetInput {
@@ -409,15 +425,10 @@ pub struct Revision {
 }
 
 impl Dataset {
-    /// The title and description to show a reader of `language` (an ISO 639-1 code): their
-    /// translation into it where there is one, else the dataset's own. A translation without
-    /// a description keeps the dataset's.
+    /// The title and description to show a reader of `language` (an ISO 639-1 code)
+    /// ([`in_language`]).
     pub fn in_language(&self, language: &str) -> (&str, &str) {
-        match self.translations.get(language) {
-            Some(t) if t.description.is_empty() => (&t.title, &self.description),
-            Some(t) => (&t.title, &t.description),
-            None => (&self.title, &self.description),
-        }
+        in_language(&self.title, &self.description, &self.translations, language)
     }
 
     /// Its editable metadata.

@@ -63,19 +63,19 @@ impl Card {
         self.translations.contains_key(lang.slug())
     }
 
-    /// The title in the reader's language where there is one.
-    pub(crate) fn title(&self, lang: Lang) -> &str {
-        self.translations
-            .get(lang.slug())
-            .map_or(&self.title, |t| &t.title)
+    /// The title and description in the reader's language where the dataset has them.
+    fn in_language(&self, lang: Lang) -> (&str, &str) {
+        pdx_catalog::model::in_language(
+            &self.title,
+            &self.description,
+            &self.translations,
+            lang.slug(),
+        )
     }
 
-    /// The description in the reader's language where there is one.
-    fn description(&self, lang: Lang) -> &str {
-        match self.translations.get(lang.slug()) {
-            Some(t) if !t.description.is_empty() => &t.description,
-            _ => &self.description,
-        }
+    /// The title in the reader's language where there is one.
+    pub(crate) fn title(&self, lang: Lang) -> &str {
+        self.in_language(lang).0
     }
 
     fn formats(&self) -> Vec<&str> {
@@ -556,7 +556,7 @@ fn result_card(
     highlight: Option<&pdx_catalog::search::Highlight>,
 ) -> Markup {
     let lang = ctx.lang;
-    let description = card.description(lang);
+    let description = card.in_language(lang).1;
     let summary: String = description.chars().take(220).collect();
     // Highlights mark the dataset's own title and description; a translation is shown plain.
     let highlight = highlight.filter(|_| !card.translated(lang));
