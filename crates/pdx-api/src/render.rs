@@ -46,7 +46,7 @@ impl Render for DatasetJson {
         self.version.clone()
     }
 
-    fn render(&self, view: &DatasetView) -> Vec<u8> {
-        serde_json::to_vec(&DatasetResponse::from(view.clone())).unwrap_or_default()
+    fn render(&self, view: &DatasetView) -> String {
+        serde_json::to_string(&DatasetResponse::from(view.clone())).unwrap_or_default()
     }
 }

@@ -37,9 +37,14 @@ fn jieba() -> &'static Jieba {
 
 /// The analyzer of every text field: segmentation, lower case, English stop words, stemming.
 pub fn analyzer() -> TextAnalyzer {
+    with_filters(Segmenter)
+}
+
+/// A tokenizer followed by the filters of every text field.
+fn with_filters<T: Tokenizer>(tokenizer: T) -> TextAnalyzer {
     let stop_words = StopWordFilter::new(Language::English)
         .unwrap_or_else(|| StopWordFilter::remove(Vec::<String>::new()));
-    TextAnalyzer::builder(Segmenter)
+    TextAnalyzer::builder(tokenizer)
         .filter(RemoveLongFilter::limit(LONGEST_TOKEN))
         .filter(LowerCaser)
         .filter(stop_words)
@@ -64,7 +69,65 @@ impl Tokenizer for Segmenter {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Segments {
         Segments {
-            tokens: segment(text),
+            tokens: segment(text, |_, _| true),
+            next: 0,
+        }
+    }
+}
+
+/// The analyzer that finds a query's words in a hit's text to mark them: the index's analysis,
+/// except that runs of text that cannot hold any of `terms` are left out: a Chinese run holding
+/// none of the Chinese terms (every word of a run is part of it), and every run of other
+/// letters when no term is written in them. Segmenting and stemming those is most of the cost
+/// of marking a page of hits. Its positions are not the index's: it is for offsets only.
+pub fn marker<'a>(terms: impl IntoIterator<Item = &'a str>) -> TextAnalyzer {
+    let mut wanted = Wanted {
+        words: false,
+        cjk: Vec::new(),
+    };
+    for term in terms {
+        if term.chars().any(is_cjk) {
+            wanted.cjk.push(term.to_owned());
+        } else {
+            wanted.words = true;
+        }
+    }
+    with_filters(Marker {
+        wanted: std::sync::Arc::new(wanted),
+    })
+}
+
+/// The runs of text a [`Marker`] splits into words.
+#[derive(Debug)]
+struct Wanted {
+    /// Whether runs of letters and digits other than Chinese are.
+    words: bool,
+    /// The Chinese terms: a Chinese run is when it holds one.
+    cjk: Vec<String>,
+}
+
+impl Wanted {
+    fn wants(&self, run: Run, text: &str) -> bool {
+        match run {
+            Run::Word => self.words,
+            Run::Cjk => self.cjk.iter().any(|term| text.contains(term.as_str())),
+        }
+    }
+}
+
+/// Splits text into words as [`Segmenter`] does, leaving out the runs a query cannot match.
+#[derive(Debug, Clone)]
+struct Marker {
+    wanted: std::sync::Arc<Wanted>,
+}
+
+impl Tokenizer for Marker {
+    type TokenStream<'a> = Segments;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Segments {
+        let wanted = &self.wanted;
+        Segments {
+            tokens: segment(text, |run, text| wanted.wants(run, text)),
             next: 0,
         }
     }
@@ -119,8 +182,9 @@ fn runs(text: &str) -> Vec<(Run, usize, usize)> {
     runs
 }
 
-/// The tokens of `text`, with byte offsets and word positions.
-fn segment(text: &str) -> Vec<Token> {
+/// The tokens of `text`, with byte offsets and word positions, of the runs `wanted` says to
+/// split (a run left out still takes a position).
+fn segment(text: &str, wanted: impl Fn(Run, &str) -> bool) -> Vec<Token> {
     let mut tokens = Vec::new();
     let mut position = 0;
     let mut push = |from: usize, to: usize, position: usize| {
@@ -133,6 +197,10 @@ fn segment(text: &str) -> Vec<Token> {
         });
     };
     for (kind, start, end) in runs(text) {
+        if !wanted(kind, &text[start..end]) {
+            position += 1;
+            continue;
+        }
         match kind {
             Run::Word => {
                 push(start, end, position);
@@ -236,6 +304,45 @@ mod tests {
         }
         let positions: Vec<usize> = found.iter().map(|(_, p)| *p).collect();
         assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{found:?}");
+    }
+
+    /// The tokens of `text` under `analyzer` that are among `terms`, with their byte offsets.
+    fn found(
+        analyzer: &mut TextAnalyzer,
+        text: &str,
+        terms: &[&str],
+    ) -> Vec<(String, usize, usize)> {
+        let mut stream = analyzer.token_stream(text);
+        let mut found = Vec::new();
+        while stream.advance() {
+            let token = stream.token();
+            if terms.contains(&token.text.as_str()) {
+                found.push((token.text.clone(), token.offset_from, token.offset_to));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_marker_finds_what_the_index_analysis_finds() {
+        let text =
+            "福田区公交站点（2015） Bus stops, Futian; 南山区空气质量监测 Hospitals 医院床位";
+        for terms in [
+            &["公交", "bus"][..],
+            &["空气", "质量", "南山"],
+            &["hospit", "futian"],
+            &["床位", "站点", "stop"],
+            &["深圳"],
+        ] {
+            let marked = found(&mut marker(terms.iter().copied()), text, terms);
+            assert_eq!(marked, found(&mut analyzer(), text, terms), "{terms:?}");
+        }
+        assert!(!found(&mut marker(["公交", "bus"]), text, &["公交", "bus"]).is_empty());
+        // Runs that cannot hold a wanted word are left out.
+        assert!(found(&mut marker(["bus"]), text, &["公交"]).is_empty());
+        assert!(!found(&mut analyzer(), text, &["公交"]).is_empty());
+        assert!(found(&mut marker(["公交"]), text, &["bus"]).is_empty());
+        assert!(!found(&mut analyzer(), text, &["bus"]).is_empty());
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! catches up; an index that is missing, unreadable, of another schema or of another database
 //! is rebuilt from the database.
 
-use std::collections::BTreeSet;
 use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -16,9 +16,13 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, FacetCollector, FacetCounts, TopDocs};
 use tantivy::directory::error::LockError;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query};
+use tantivy::schema::document::{
+    DeserializeError, DocumentDeserialize, DocumentDeserializer, ValueDeserialize,
+    ValueDeserializer, ValueVisitor,
+};
 use tantivy::schema::{
     FAST, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
-    TextFieldIndexing, TextOptions, Value,
+    TextFieldIndexing, TextOptions,
 };
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{
@@ -38,7 +42,7 @@ use crate::store;
 use crate::vocabulary;
 
 /// Changes with the index's layout or its analysis (the dictionary); an index of another is rebuilt.
-const SCHEMA_VERSION: u32 = 2;
+const SCHEMA_VERSION: u32 = 3;
 /// Memory for documents being indexed before they are written out.
 const WRITER_MEMORY: usize = 16 * 1024 * 1024;
 /// Datasets loaded from the database at a time while indexing.
@@ -97,7 +101,7 @@ fn schema() -> (Schema, Fields) {
         facets: builder.add_facet_field("facets", FacetOptions::default()),
         modified: builder.add_i64_field("modified", INDEXED | FAST),
         title_sort: builder.add_text_field("title_sort", STRING | FAST),
-        public: builder.add_bytes_field("public", STORED),
+        public: builder.add_text_field("public", STORED),
     };
     (builder.build(), fields)
 }
@@ -449,7 +453,7 @@ impl SearchIndex {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(view.publisher.id.to_string(), view.publisher.name.clone());
         let mut doc = TantivyDocument::new();
-        doc.add_bytes(f.public, &self.render.render(view));
+        doc.add_text(f.public, self.render.render(view));
         doc.add_text(f.id, dataset.id.to_string());
         doc.add_text(f.slug, &dataset.slug);
         doc.add_text(f.title, &dataset.title);
@@ -599,22 +603,42 @@ impl SearchIndex {
             ..SearchHits::default()
         };
         let snippets = if has_text {
-            let mut title =
-                SnippetGenerator::create(&searcher, &*query, self.fields.title).map_err(engine)?;
-            title.set_max_num_chars(TITLE_SNIPPET_CHARS);
-            // The description is searched as part of `text`: its words are the query's there.
-            let mut terms = std::collections::BTreeMap::new();
+            // The title's words weigh by rarity, as the engine's own snippets weigh them.
+            let mut title_terms = BTreeMap::new();
+            let mut text_terms = BTreeMap::new();
+            let mut unknown = None;
             query.query_terms(&mut |term, _| {
-                if term.field() == self.fields.text
-                    && let Some(text) = term.value().as_str()
-                {
-                    terms.insert(text.to_owned(), 1.0);
+                let value = term.value();
+                let Some(text) = value.as_str() else {
+                    return;
+                };
+                if term.field() == self.fields.title {
+                    match searcher.doc_freq(term) {
+                        Ok(0) => {}
+                        Ok(found) => {
+                            title_terms.insert(text.to_owned(), 1.0 / (1.0 + found as f32));
+                        }
+                        Err(error) => unknown = Some(error),
+                    }
+                } else if term.field() == self.fields.text {
+                    // The description is searched as part of `text`: its words are the query's there.
+                    text_terms.insert(text.to_owned(), 1.0);
                 }
             });
-            let analyzer = self.analyzer()?;
+            if let Some(error) = unknown {
+                return Err(engine(error));
+            }
+            let marker =
+                |terms: &BTreeMap<String, f32>| analysis::marker(terms.keys().map(String::as_str));
+            let title = SnippetGenerator::new(
+                title_terms.clone(),
+                marker(&title_terms),
+                self.fields.title,
+                TITLE_SNIPPET_CHARS,
+            );
             let description = SnippetGenerator::new(
-                terms,
-                analyzer,
+                text_terms.clone(),
+                marker(&text_terms),
                 self.fields.description,
                 DESCRIPTION_SNIPPET_CHARS,
             );
@@ -623,29 +647,32 @@ impl SearchIndex {
             None
         };
         for address in addresses {
-            let doc: TantivyDocument = searcher.doc(address).map_err(engine)?;
-            let Some(id) = text_of(&doc, self.fields.id) else {
+            let mut doc: Stored = searcher.doc(address).map_err(engine)?;
+            let Some(id) = doc.text(self.fields.id) else {
                 continue;
             };
-            if let Some((title, description)) = &snippets {
+            if let Some((title_marks, description_marks)) = &snippets {
+                let title = doc.text(self.fields.title).unwrap_or_default();
+                let description = doc.text(self.fields.description).unwrap_or_default();
                 hits.highlights.insert(
                     id.clone(),
                     Highlight {
-                        title: marked(title, &doc, self.fields.title, TITLE_SNIPPET_CHARS)
-                            .unwrap_or_else(|| {
-                                escape(&text_of(&doc, self.fields.title).unwrap_or_default())
-                            }),
+                        title: marked(title_marks, &title, TITLE_SNIPPET_CHARS)
+                            .unwrap_or_else(|| escape(&title)),
                         description: marked(
-                            description,
-                            &doc,
-                            self.fields.description,
+                            description_marks,
+                            &description,
                             DESCRIPTION_SNIPPET_CHARS,
                         )
                         .unwrap_or_default(),
                     },
                 );
             }
-            hits.rendered.push(bytes_of(&doc, self.fields.public));
+            hits.rendered.push(
+                doc.text(self.fields.public)
+                    .unwrap_or_default()
+                    .into_bytes(),
+            );
             hits.ids.push(id);
         }
         Ok(hits)
@@ -664,8 +691,12 @@ impl SearchIndex {
                 .search(&query, &TopDocs::with_limit(1).order_by_score())
                 .map_err(engine)?;
             if let Some((_, address)) = found.first() {
-                let doc: TantivyDocument = searcher.doc(*address).map_err(engine)?;
-                return Ok(Some(bytes_of(&doc, self.fields.public)));
+                let mut doc: Stored = searcher.doc(*address).map_err(engine)?;
+                return Ok(Some(
+                    doc.text(self.fields.public)
+                        .unwrap_or_default()
+                        .into_bytes(),
+                ));
             }
         }
         Ok(None)
@@ -701,11 +732,11 @@ impl SearchIndex {
         let (terms, last) = query::typed_terms(&mut analyzer, text);
         let mut suggestions = Suggestions::default();
         for (_, address) in top.into_iter().take(limit) {
-            let doc: TantivyDocument = searcher.doc(address).map_err(engine)?;
+            let mut doc: Stored = searcher.doc(address).map_err(engine)?;
             let (Some(id), Some(slug), Some(name)) = (
-                text_of(&doc, self.fields.id),
-                text_of(&doc, self.fields.slug),
-                text_of(&doc, self.fields.title),
+                doc.text(self.fields.id),
+                doc.text(self.fields.slug),
+                doc.text(self.fields.title),
             ) else {
                 continue;
             };
@@ -763,17 +794,59 @@ where
     }
 }
 
-fn text_of(doc: &TantivyDocument, field: Field) -> Option<String> {
-    doc.get_first(field)
-        .and_then(|value| value.as_str())
-        .map(str::to_owned)
+/// A hit's stored document as read from the store: its text values in order, with no copy
+/// into the engine's general document type.
+struct Stored(Vec<(Field, StoredValue)>);
+
+/// One stored value.
+enum StoredValue {
+    Text(String),
+    Other,
 }
 
-fn bytes_of(doc: &TantivyDocument, field: Field) -> Vec<u8> {
-    doc.get_first(field)
-        .and_then(|value| value.as_bytes())
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default()
+impl Stored {
+    /// The first text value of `field` (a title's first is the dataset's own), taken out.
+    fn text(&mut self, field: Field) -> Option<String> {
+        self.0.iter_mut().find_map(|(f, value)| match value {
+            StoredValue::Text(text) if *f == field => Some(std::mem::take(text)),
+            _ => None,
+        })
+    }
+}
+
+impl DocumentDeserialize for Stored {
+    fn deserialize<'de, D>(mut deserializer: D) -> Result<Self, DeserializeError>
+    where
+        D: DocumentDeserializer<'de>,
+    {
+        let mut values = Vec::with_capacity(deserializer.size_hint());
+        while let Some(value) = deserializer.next_field()? {
+            values.push(value);
+        }
+        Ok(Stored(values))
+    }
+}
+
+impl ValueDeserialize for StoredValue {
+    fn deserialize<'de, D>(deserializer: D) -> Result<Self, DeserializeError>
+    where
+        D: ValueDeserializer<'de>,
+    {
+        struct Visitor;
+        impl ValueVisitor for Visitor {
+            type Value = StoredValue;
+            fn visit_string(&self, text: String) -> Result<StoredValue, DeserializeError> {
+                Ok(StoredValue::Text(text))
+            }
+            fn visit_i64(&self, _: i64) -> Result<StoredValue, DeserializeError> {
+                Ok(StoredValue::Other)
+            }
+            fn visit_u64(&self, _: u64) -> Result<StoredValue, DeserializeError> {
+                Ok(StoredValue::Other)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 fn last_segment(facet: &tantivy::schema::Facet) -> Option<String> {
@@ -783,14 +856,8 @@ fn last_segment(facet: &tantivy::schema::Facet) -> Option<String> {
 /// A field's text with the query's words in `<mark>`, HTML-escaped: the whole text when it
 /// has at most `whole_up_to` characters, else the passage with the most matched words between
 /// ellipses; none when no word of the query is in it.
-fn marked(
-    generator: &SnippetGenerator,
-    doc: &TantivyDocument,
-    field: Field,
-    whole_up_to: usize,
-) -> Option<String> {
-    let text = text_of(doc, field).unwrap_or_default();
-    let snippet = generator.snippet_from_doc(doc);
+fn marked(generator: &SnippetGenerator, text: &str, whole_up_to: usize) -> Option<String> {
+    let snippet = generator.snippet(text);
     if snippet.is_empty() {
         return None;
     }
@@ -810,7 +877,7 @@ fn marked(
             .map_or(text.len(), |at| fragment.end + at);
         (fragment.start, end)
     };
-    Some(mark_up(text.as_str(), start..end, &highlighted))
+    Some(mark_up(text, start..end, &highlighted))
 }
 
 /// A title with the words typed in `<mark>` (the last one also where it begins a word),

@@ -20,8 +20,9 @@ use crate::service::DatasetView;
 pub trait Render: Send + Sync + 'static {
     /// Names the rendering's format: an index rendered in another is rebuilt.
     fn version(&self) -> String;
-    /// The public rendering of a published dataset.
-    fn render(&self, view: &DatasetView) -> Vec<u8>;
+    /// The public rendering of a published dataset: text (JSON), which the index reads back
+    /// faster than bytes.
+    fn render(&self, view: &DatasetView) -> String;
 }
 
 /// The dataset view as JSON, for indexes whose renderings nobody reads (tests, tools).
@@ -33,8 +34,8 @@ impl Render for ViewJson {
         "view-json/1".to_owned()
     }
 
-    fn render(&self, view: &DatasetView) -> Vec<u8> {
-        serde_json::to_vec(view).unwrap_or_default()
+    fn render(&self, view: &DatasetView) -> String {
+        serde_json::to_string(view).unwrap_or_default()
     }
 }
 
