@@ -921,3 +921,97 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
     browser.shot("public").await;
     browser.close().await;
 }
+
+/// Every workspace page of every role fits a phone's screen in both languages: nothing
+/// scrolls the page sideways (wide tables scroll within their own box).
+#[tokio::test]
+async fn every_workspace_page_fits_a_phone_in_both_languages() {
+    let server = TestServer::spawn_demo().await;
+    let mut failures = Vec::new();
+    for language in ["zh-CN", "en"] {
+        let mut browser =
+            Browser::start(&format!("workspace-phone-{language}"), language, 390, 844).await;
+        for email in [
+            "member@pengcheng-mobility.demo.pdx",
+            "reviewer@sz-transport.demo.pdx",
+            "admin@sz-transport.demo.pdx",
+            "auditor@demo.pdx",
+            "platform-admin@demo.pdx",
+        ] {
+            browser.sign_in(&server, email).await;
+            browser
+                .client
+                .goto(&server.url("/workspace"))
+                .await
+                .unwrap();
+            let mut pages = vec![
+                browser
+                    .client
+                    .current_url()
+                    .await
+                    .unwrap()
+                    .path()
+                    .to_owned(),
+            ];
+            for link in browser
+                .client
+                .find_all(Locator::Css("nav.side a"))
+                .await
+                .unwrap()
+            {
+                if let Some(href) = link.attr("href").await.unwrap()
+                    && !pages.contains(&href)
+                {
+                    pages.push(href);
+                }
+            }
+            assert!(pages.len() > 1, "{email} has workspace pages: {pages:?}");
+            for path in pages {
+                browser.client.goto(&server.url(&path)).await.unwrap();
+                let overflow = browser
+                    .client
+                    .execute(
+                        "return document.documentElement.scrollWidth - window.innerWidth;",
+                        vec![],
+                    )
+                    .await
+                    .unwrap()
+                    .as_i64()
+                    .unwrap_or(i64::MAX);
+                if overflow > 1 {
+                    // What sticks out, outside the boxes that scroll on their own.
+                    let wide = browser
+                        .client
+                        .execute(
+                            "const w = window.innerWidth; const out = [];
+                             for (const e of document.querySelectorAll('body *')) {
+                               const r = e.getBoundingClientRect();
+                               if (r.right > w + 1)
+                                 out.push(e.tagName.toLowerCase() + '.' + e.className + ' ' + Math.round(r.right) + ' in ' + (e.parentElement.closest('.table-wrap') ? 'wrap' : 'page'));
+                             }
+                             return out.slice(0, 6).join(', ');",
+                            vec![],
+                        )
+                        .await
+                        .unwrap();
+                    failures.push(format!(
+                        "{language} {email} {path}: {overflow} px too wide ({wide})"
+                    ));
+                }
+                let name = format!(
+                    "{}{}",
+                    email.split('@').next().unwrap_or("page"),
+                    path.replace('/', "-")
+                );
+                browser.shot(&name).await;
+            }
+            browser.sign_out().await;
+        }
+        browser.close().await;
+    }
+    assert!(
+        failures.is_empty(),
+        "pages wider than a phone:\n{}",
+        failures.join("\n")
+    );
+}

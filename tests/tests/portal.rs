@@ -717,13 +717,11 @@ async fn requests_decisions_and_downloads_need_the_session_token_and_the_right_p
     )
     .await;
     assert_eq!(invalid.status(), 422);
-    assert!(
-        invalid
-            .text()
-            .await
-            .unwrap()
-            .contains("Choose one of the purposes the agency offers")
-    );
+    let form_again = invalid.text().await.unwrap();
+    assert!(form_again.contains("Choose one of the purposes the agency offers"));
+    // The form says what the offer's licence permits and prohibits, in words.
+    assert!(form_again.contains("What it permits and prohibits"));
+    assert!(form_again.contains("Any use, when the declared purpose is"));
     let beyond = post_form(
         &server,
         "/datasets/traffic-flow-luohu/request",
@@ -1984,6 +1982,15 @@ async fn the_data_bureau_verifies_enterprises_and_adds_agencies_and_admins_manag
     );
 }
 
+/// The policies in words on a page, for a failed assertion's message.
+fn policies_of(body: &str) -> String {
+    body.split(r#"<dl class="policy">"#)
+        .skip(1)
+        .filter_map(|rest| rest.split("</dl>").next())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[tokio::test]
 async fn licences_are_listed_with_their_policies_and_the_bureau_adds_one() {
     let server = TestServer::spawn_demo().await;
@@ -1992,10 +1999,42 @@ async fn licences_are_listed_with_their_policies_and_the_bureau_adds_one() {
     assert_eq!(page.status(), 200);
     let body = page.text().await.unwrap();
     assert!(body.contains("Development use") && body.contains("Open licence"));
+    // Each development-use policy in words, and as ODRL JSON for machines.
+    for words in [
+        "Any use, when all of these hold:",
+        "the declared purpose is one of Product development, Research, Public service, Education, Statistics",
+        "the time since the grant began is at most 365 days",
+        "Any use, when the declared purpose is Journalism.",
+        "Any use, when the declared purpose is Product development.",
+    ] {
+        assert!(body.contains(words), "{words} in {}", policies_of(&body));
+    }
     assert!(
         body.contains("&quot;permission") || body.contains("\"permission"),
         "a policy shown"
     );
+    let chinese = server
+        .client
+        .get(server.url("/workspace/admin/licences"))
+        .header("cookie", format!("pdx_session={bureau}; pdx_lang=zh"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for words in [
+        "任何使用，条件是同时满足以下各项：",
+        "申报的用途为以下之一：产品开发、科学研究",
+        "自授权开始起的时间不超过 365 天",
+        "任何使用，条件是申报的用途为新闻报道。",
+    ] {
+        assert!(
+            chinese.contains(words),
+            "{words} in {}",
+            policies_of(&chinese)
+        );
+    }
     let token = hidden(&body, "csrf");
     let post = |pairs: Vec<(&'static str, String)>| {
         let server = &server;
@@ -2340,4 +2379,108 @@ async fn an_admin_withdraws_an_invitation_and_removes_a_member() {
         200,
         "the removed member's session no longer works"
     );
+}
+
+#[tokio::test]
+async fn a_member_of_two_organisations_chooses_which_one_to_act_for() {
+    let server = TestServer::spawn_demo().await;
+    // The enterprise's member is invited into the transport agency too, and accepts with the
+    // account they have.
+    let agency_admin = server.access_token("admin@sz-transport.demo.pdx").await;
+    let invited = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/organizations/sz-transport/members",
+            Some(&agency_admin),
+            Some(serde_json::json!({
+                "email": "member@pengcheng-mobility.demo.pdx", "roles": ["publisher"]
+            })),
+        )
+        .await;
+    assert_eq!(invited.status(), 202);
+    let token = server
+        .wait_for_mail(
+            "member@pengcheng-mobility.demo.pdx",
+            "You are invited to join",
+            1,
+        )
+        .await
+        .token();
+    let accepted = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/invitations/accept",
+            None,
+            Some(serde_json::json!({ "token": token })),
+        )
+        .await;
+    assert_eq!(accepted.status(), 200);
+
+    let session = sign_in(&server, "member@pengcheng-mobility.demo.pdx").await;
+    let page = get_with(&server, "/workspace/enterprise", &session).await;
+    assert_eq!(page.status(), 200, "acts for the enterprise first");
+    let body = page.text().await.unwrap();
+    assert!(
+        body.contains(r#"action="/account/organization""#),
+        "a choice"
+    );
+    assert!(body.contains(r#"<option value="sz-transport""#), "{body}");
+    let token = hidden(&body, "csrf");
+    let act_for = |organization: &'static str, csrf: Option<&str>| {
+        let (server, session) = (&server, session.clone());
+        let mut form = vec![("organization", organization.to_owned())];
+        form.extend(csrf.map(|t| ("csrf", t.to_owned())));
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(server, "/account/organization", &session, &pairs).await
+        }
+    };
+    let enterprise_status = || async {
+        get_with(&server, "/workspace/enterprise", &session)
+            .await
+            .status()
+    };
+
+    // Without the form's token, or for an organisation the user is not in: nothing changes.
+    assert_eq!(act_for("sz-transport", None).await.status(), 403);
+    assert_eq!(act_for("platform", Some(&token)).await.status(), 403);
+    assert_eq!(enterprise_status().await, 200);
+
+    // Choosing the agency: its workspace, with the roles held there, and the enterprise's
+    // workspace is no longer this session's.
+    let switched = act_for("sz-transport", Some(&token)).await;
+    assert_eq!(switched.status(), 303);
+    assert_eq!(header(&switched, "location").as_deref(), Some("/workspace"));
+    let home = get_with(&server, "/workspace", &session).await;
+    assert_eq!(
+        header(&home, "location").as_deref(),
+        Some("/workspace/agency")
+    );
+    let agency = get_with(&server, "/workspace/agency", &session).await;
+    assert_eq!(agency.status(), 200);
+    let agency = agency.text().await.unwrap();
+    assert!(
+        agency.contains(r#"<option value="sz-transport" selected"#),
+        "{agency}"
+    );
+    assert_eq!(enterprise_status().await, 403);
+    // The switch is in the ledger.
+    let auditor = server.access_token("auditor@demo.pdx").await;
+    let listed = server
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/ledger/entries?kind=organization_switched",
+            Some(&auditor),
+            None,
+        )
+        .await;
+    assert_eq!(listed.status(), 200);
+    let entries = pdx_tests::json(listed).await["items"].clone();
+    assert_eq!(entries.as_array().map(Vec::len), Some(1), "{entries}");
+    // And back again.
+    assert_eq!(
+        act_for("pengcheng-mobility", Some(&token)).await.status(),
+        303
+    );
+    assert_eq!(enterprise_status().await, 200);
 }

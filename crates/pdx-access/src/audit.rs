@@ -48,6 +48,8 @@ pub enum AuditKind {
     SignIn,
     /// A portal session was ended by signing out.
     SignOut,
+    /// A portal session changed the organisation it acts for.
+    OrganizationSwitched,
     /// An API key exchanged for a token (success or failure).
     ClientCredentials,
     /// A used refresh token was presented again; its family was revoked.
@@ -151,6 +153,7 @@ impl AuditKind {
         match self {
             Self::SignIn => "sign_in",
             Self::SignOut => "sign_out",
+            Self::OrganizationSwitched => "organization_switched",
             Self::ClientCredentials => "client_credentials",
             Self::RefreshTokenReuse => "refresh_token_reuse",
             Self::TokenRevoked => "token_revoked",

@@ -36,6 +36,9 @@ pub struct Session {
     pub email: String,
     /// The name of the organisation acted for.
     pub organization_name: String,
+    /// Every organisation the user is a member of, with the roles held there (the one acted
+    /// for among them): where else the session may act.
+    pub memberships: Vec<Membership>,
     /// The token every form of this session carries (CSRF protection).
     pub csrf_token: String,
     /// When it ends.
@@ -54,6 +57,10 @@ impl AccessService {
     ) -> Result<OpenedSession, AccessError> {
         let (user, membership) = self
             .check_password(email, password, organization, context)
+            .await?;
+        let user_id = user.id;
+        let memberships = self
+            .read(move |conn| crate::store::memberships_of(conn, user_id))
             .await?;
         let secret = format!("{PREFIX}{}", random_token(32)?);
         let csrf_token = random_token(24)?;
@@ -81,7 +88,13 @@ impl AccessService {
         .await?;
         Ok(OpenedSession {
             session: Session::of(
-                user.id, membership, &secret, user.email, csrf_token, expires_at,
+                user.id,
+                membership,
+                memberships,
+                &secret,
+                user.email,
+                csrf_token,
+                expires_at,
             ),
             secret,
         })
@@ -123,22 +136,81 @@ impl AccessService {
             (Ok(user), Ok(org)) => (user, org),
             _ => return Ok(None),
         };
-        let membership = self
+        let memberships = self
             .read(move |conn| crate::store::memberships_of(conn, user_id))
-            .await?
-            .into_iter()
-            .find(|m| m.organization.id == org_id);
+            .await?;
+        let membership = memberships
+            .iter()
+            .find(|m| m.organization.id == org_id)
+            .cloned();
         let Some(membership) = membership else {
             return Ok(None);
         };
         Ok(Some(Session::of(
             user_id,
             membership,
+            memberships,
             secret,
             email,
             csrf_token,
             expires_at.and_utc(),
         )))
+    }
+
+    /// Switches a live session to act for another organisation its user is a member of (slug
+    /// or id), with the roles held there; the switch is in the ledger. `NotAMember` when the
+    /// user is not a member there, `InvalidCredentials` when the session is not live.
+    pub async fn act_for(
+        &self,
+        secret: &str,
+        organization: &str,
+        context: &RequestContext,
+    ) -> Result<Session, AccessError> {
+        let session = self
+            .session(secret)
+            .await?
+            .ok_or(AccessError::InvalidCredentials)?;
+        let membership = session
+            .memberships
+            .iter()
+            .find(|m| {
+                m.organization.slug == organization || m.organization.id.to_string() == organization
+            })
+            .cloned()
+            .ok_or(AccessError::NotAMember)?;
+        let from = session.principal.org;
+        let (user, to) = (session.principal.user, membership.organization.id);
+        if from == to {
+            return Ok(session);
+        }
+        let (id, now, context) = (token_hash(secret), self.clock.now(), context.clone());
+        self.write(move |conn| {
+            let switched = diesel::update(
+                web_sessions::table
+                    .filter(web_sessions::id.eq(&id))
+                    .filter(web_sessions::revoked_at.is_null()),
+            )
+            .set(web_sessions::organization_id.eq(to.to_string()))
+            .execute(conn)?;
+            if switched == 0 {
+                return Err(AccessError::InvalidCredentials);
+            }
+            let event = AuditRecord::success(AuditKind::OrganizationSwitched, Some(user), Some(to))
+                .subject(user)
+                .detail(serde_json::json!({ "via": "portal", "from": from.to_string() }));
+            audit::record(conn, &event, &context, now)?;
+            Ok(())
+        })
+        .await?;
+        Ok(Session::of(
+            user,
+            membership,
+            session.memberships,
+            secret,
+            session.email,
+            session.csrf_token,
+            session.expires_at,
+        ))
     }
 
     /// Signs out: the session named by this secret can no longer be used, in any process.
@@ -176,6 +248,7 @@ impl Session {
     fn of(
         user: UserId,
         membership: Membership,
+        memberships: Vec<Membership>,
         secret: &str,
         email: String,
         csrf_token: String,
@@ -192,6 +265,7 @@ impl Session {
             },
             email,
             organization_name: membership.organization.name,
+            memberships,
             csrf_token,
             expires_at,
         }

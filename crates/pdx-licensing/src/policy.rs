@@ -59,7 +59,8 @@ impl Action {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The action's name in policies.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Use => "use",
             Self::Read => "read",
@@ -107,7 +108,8 @@ impl Operand {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The operand's name in policies.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::DateTime => "dateTime",
             Self::ElapsedTime => "elapsedTime",
@@ -160,7 +162,8 @@ impl Operator {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The operator's name in policies.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Eq => "eq",
             Self::Neq => "neq",
@@ -195,11 +198,16 @@ impl Operator {
 
 /// The right-hand side of a constraint, typed by its operand.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Typed {
+pub enum Typed {
+    /// An instant (`dateTime`).
     Instant(Timestamp),
+    /// A duration in seconds (`elapsedTime`).
     Seconds(i64),
+    /// A number of requests (`count`).
     Number(u64),
+    /// One purpose or recipient.
     Text(String),
+    /// Purposes or recipients (`isAnyOf`, `isNoneOf`).
     Texts(Vec<String>),
 }
 
@@ -224,6 +232,13 @@ pub enum Constraint {
 /// A typed right operand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RightOperand(Typed);
+
+impl RightOperand {
+    /// What it holds.
+    pub fn value(&self) -> &Typed {
+        &self.0
+    }
+}
 
 /// A permission or prohibition.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -153,6 +153,8 @@ frequency-unknown = Update frequency not stated
 account-sign-in = Sign in
 account-workspace = My workspace
 account-sign-out = Sign out
+account-acting-for = Acting for
+account-switch = Switch
 sign-in-title = Sign in
 sign-in-email = E-mail address
 sign-in-password = Password
@@ -668,6 +670,72 @@ admin-licence-open = Open licence
 admin-licence-development = Development use
 admin-licence-text = The licence text
 admin-licence-policy = Policy (ODRL JSON)
+admin-licence-terms = What it permits and prohibits
+admin-licence-odrl = The policy as ODRL JSON, for machines
+policy-permits = Permitted
+policy-prohibits = Prohibited
+policy-action-use = Any use
+policy-action-read = Reading records through the API
+policy-action-download = Downloading files
+policy-action-query = Querying the data
+policy-rule-always = { $action }, always.
+policy-rule-when = { $action }, when { $condition }.
+policy-rule-when-these = { $action }, when{ " " }
+policy-all-of = all of these hold:
+policy-any-of = any of these holds:
+policy-list-separator = { ", " }
+policy-dateTime = the request is made { $operator ->
+    [eq] at { $value }
+    [neq] at any time but { $value }
+    [lt] before { $value }
+    [lteq] no later than { $value }
+    [gt] after { $value }
+   *[gteq] no earlier than { $value }
+}
+policy-elapsedTime = the time since the grant began is { $operator ->
+    [eq] exactly { $value }
+    [neq] other than { $value }
+    [lt] less than { $value }
+    [lteq] at most { $value }
+    [gt] more than { $value }
+   *[gteq] at least { $value }
+}
+policy-count = the number of requests, this one included, is { $operator ->
+    [eq] exactly { $value }
+    [neq] other than { $value }
+    [lt] less than { $value }
+    [lteq] at most { $value }
+    [gt] more than { $value }
+   *[gteq] at least { $value }
+}
+policy-purpose = the declared purpose is { $operator ->
+    [eq] { $value }
+    [neq] not { $value }
+    [isAnyOf] one of { $value }
+   *[isNoneOf] none of { $value }
+}
+policy-recipient = the receiving organisation is { $operator ->
+    [eq] { $value }
+    [neq] not { $value }
+    [isAnyOf] one of { $value }
+   *[isNoneOf] none of { $value }
+}
+policy-days = { $count ->
+    [one] { $count } day
+   *[other] { $count } days
+}
+policy-hours = { $count ->
+    [one] { $count } hour
+   *[other] { $count } hours
+}
+policy-minutes = { $count ->
+    [one] { $count } minute
+   *[other] { $count } minutes
+}
+policy-seconds = { $count ->
+    [one] { $count } second
+   *[other] { $count } seconds
+}
 admin-new-licence = Add a development-use licence
 admin-new-licence-hint = Its policy must be an ODRL policy within the supported subset: permissions and prohibitions of use, with constraints on purpose, time and counts.
 admin-licence-id = Identifier

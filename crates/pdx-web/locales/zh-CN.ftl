@@ -147,6 +147,8 @@ frequency-unknown = 更新频率未说明
 account-sign-in = 登录
 account-workspace = 我的工作台
 account-sign-out = 退出
+account-acting-for = 当前代表
+account-switch = 切换
 sign-in-title = 登录
 sign-in-email = 电子邮箱
 sign-in-password = 密码
@@ -631,6 +633,60 @@ admin-licence-open = 开放许可
 admin-licence-development = 开发利用
 admin-licence-text = 协议全文
 admin-licence-policy = 策略（ODRL JSON）
+admin-licence-terms = 允许与禁止的使用
+admin-licence-odrl = 策略的 ODRL JSON（供机器读取）
+policy-permits = 允许
+policy-prohibits = 禁止
+policy-action-use = 任何使用
+policy-action-read = 通过 API 读取记录
+policy-action-download = 下载文件
+policy-action-query = 查询数据
+policy-rule-always = { $action }，无附加条件。
+policy-rule-when = { $action }，条件是{ $condition }。
+policy-rule-when-these = { $action }，条件是
+policy-all-of = 同时满足以下各项：
+policy-any-of = 满足以下任一项：
+policy-list-separator = 、
+policy-dateTime = 请求时间{ $operator ->
+    [eq] 为 { $value }
+    [neq] 不为 { $value }
+    [lt] 早于 { $value }
+    [lteq] 不晚于 { $value }
+    [gt] 晚于 { $value }
+   *[gteq] 不早于 { $value }
+}
+policy-elapsedTime = 自授权开始起的时间{ $operator ->
+    [eq] 恰为 { $value }
+    [neq] 不为 { $value }
+    [lt] 少于 { $value }
+    [lteq] 不超过 { $value }
+    [gt] 超过 { $value }
+   *[gteq] 不少于 { $value }
+}
+policy-count = 请求次数（含本次）{ $operator ->
+    [eq] 恰为 { $value } 次
+    [neq] 不为 { $value } 次
+    [lt] 少于 { $value } 次
+    [lteq] 不超过 { $value } 次
+    [gt] 超过 { $value } 次
+   *[gteq] 不少于 { $value } 次
+}
+policy-purpose = 申报的用途{ $operator ->
+    [eq] 为{ $value }
+    [neq] 不为{ $value }
+    [isAnyOf] 为以下之一：{ $value }
+   *[isNoneOf] 不为以下任何一项：{ $value }
+}
+policy-recipient = 接收机构{ $operator ->
+    [eq] 为 { $value }
+    [neq] 不为 { $value }
+    [isAnyOf] 为以下之一：{ $value }
+   *[isNoneOf] 不为以下任何一项：{ $value }
+}
+policy-days = { $count } 天
+policy-hours = { $count } 小时
+policy-minutes = { $count } 分钟
+policy-seconds = { $count } 秒
 admin-new-licence = 添加开发利用协议
 admin-new-licence-hint = 策略须为受支持子集内的 ODRL 策略：使用的许可与禁止，可附用途、时间和次数的约束。
 admin-licence-id = 标识

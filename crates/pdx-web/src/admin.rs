@@ -670,7 +670,13 @@ async fn licences_page(
                 .licence_document(&licence.id)
                 .await
                 .ok()
-                .and_then(|doc| serde_json::to_string_pretty(&doc).ok())
+                .map(|doc| {
+                    let parsed = pdx_licensing::Policy::parse(&doc).ok();
+                    (
+                        parsed,
+                        serde_json::to_string_pretty(&doc).unwrap_or_default(),
+                    )
+                })
         };
         policies.push(policy);
     }
@@ -695,10 +701,14 @@ async fn licences_page(
                     }
                     " " a href=(licence.url) rel="noopener" { (ctx.t("admin-licence-text")) }
                 }
-                @if let Some(policy) = policy {
+                @if let Some((parsed, json)) = policy {
+                    @if let Some(parsed) = parsed {
+                        h3 { (ctx.t("admin-licence-terms")) }
+                        (crate::words::policy(ctx.lang, parsed))
+                    }
                     details {
-                        summary { (ctx.t("admin-licence-policy")) }
-                        pre.json { code { (policy) } }
+                        summary { (ctx.t("admin-licence-odrl")) }
+                        pre.json { code { (json) } }
                     }
                 }
             }

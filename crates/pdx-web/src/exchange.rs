@@ -295,6 +295,12 @@ async fn request_page(
         Some(offer) => state.licence_title(&offer.licence_id).await.map_err(fail)?,
         None => None,
     };
+    // A stored policy that no longer parses denies every request; the page then names the
+    // licence without its terms.
+    let policy = match offer.as_ref() {
+        Some(offer) => state.licensing.licence_policy(&offer.licence_id).await.ok(),
+        None => None,
+    };
     let lang = ctx.lang;
     let d = &view.dataset;
     let title = ctx.t("request-title");
@@ -325,7 +331,7 @@ async fn request_page(
             h1 { (title) }
             p.lead { (dataset_title) " · " (view.publisher.name) }
             @if let Some(offer) = &offer {
-                (offer_terms(&ctx, offer, licence.as_deref()))
+                (offer_terms(&ctx, offer, licence.as_deref(), policy.as_ref()))
             }
             form method="post" action={ "/datasets/" (d.slug) "/request" } novalidate {
                 input type="hidden" name="csrf" value=(csrf);
@@ -366,7 +372,12 @@ async fn request_page(
 }
 
 /// The terms the publishing agency offers, in words.
-fn offer_terms(ctx: &Ctx, offer: &Offer, licence: Option<&str>) -> Markup {
+fn offer_terms(
+    ctx: &Ctx,
+    offer: &Offer,
+    licence: Option<&str>,
+    policy: Option<&pdx_licensing::Policy>,
+) -> Markup {
     let lang = ctx.lang;
     let limit = |value: Option<i64>, bytes: bool| match value {
         Some(n) if bytes => lang.bytes(n),
@@ -379,6 +390,10 @@ fn offer_terms(ctx: &Ctx, offer: &Offer, licence: Option<&str>) -> Markup {
             dl.metadata {
                 dt { (ctx.t("meta-licence")) }
                 dd { (licence.unwrap_or(&offer.licence_id)) }
+                @if let Some(policy) = policy {
+                    dt { (ctx.t("admin-licence-terms")) }
+                    dd { (crate::words::policy(lang, policy)) }
+                }
                 dt { (ctx.t("offer-term")) }
                 dd { (lang.t_with("offer-days", &[("days", crate::i18n::Arg::Number(i64::from(offer.max_term_days)))])) }
                 dt { (ctx.t("offer-requests")) }

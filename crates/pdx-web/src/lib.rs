@@ -245,6 +245,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(session::sign_in_form)
         .service(session::sign_in)
         .service(session::sign_out)
+        .service(session::act_for)
         .service(accounts::register_form)
         .service(accounts::register)
         .service(accounts::confirm_form)

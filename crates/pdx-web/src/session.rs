@@ -351,3 +351,48 @@ pub(crate) async fn sign_out(
     ));
     response
 }
+
+/// Fields of the form that chooses the organisation to act for.
+#[derive(Debug, Default, Deserialize)]
+struct ActForForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    organization: String,
+}
+
+/// Switches the session to act for another of the user's organisations (a member of several
+/// chooses here), then opens that organisation's workspace. The switch is in the ledger.
+#[post("/account/organization")]
+pub(crate) async fn act_for(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let form: ActForForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if ctx.session.is_none() {
+        return crate::workspace::to_sign_in(&ctx);
+    }
+    if let Some(refused) = form_refusal(&ctx, form.csrf.as_deref()) {
+        return refused;
+    }
+    let Some(secret) = req.cookie(SESSION_COOKIE) else {
+        return crate::workspace::to_sign_in(&ctx);
+    };
+    match state
+        .access
+        .act_for(
+            secret.value(),
+            form.organization.trim(),
+            &request_context(&req, &ctx),
+        )
+        .await
+    {
+        Ok(_) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/workspace"))
+            .finish(),
+        Err(AccessError::NotAMember) => WebError::Forbidden.page(&ctx),
+        Err(error) => WebError::from(error).page(&ctx),
+    }
+}

@@ -1,10 +1,12 @@
 //! Plain words for the catalog's codes: classification badges with what each class means for
-//! the visitor, theme names and update frequencies, in the visitor's language.
+//! the visitor, theme names, update frequencies and licence policies, in the visitor's language.
 
 use maud::{Markup, html};
 use pdx_core::{DataGrade, OpeningClass, SharingClass};
+use pdx_licensing::Policy;
+use pdx_licensing::policy::{Constraint, Operand, Operator, Rule, Typed};
 
-use crate::i18n::Lang;
+use crate::i18n::{Arg, Lang};
 
 /// The message key stem of an opening class.
 pub fn opening_key(class: OpeningClass) -> &'static str {
@@ -116,4 +118,112 @@ pub fn grade_from(code: &str) -> Option<DataGrade> {
     [DataGrade::General, DataGrade::Important, DataGrade::Core]
         .into_iter()
         .find(|c| c.as_str() == code)
+}
+
+/// A licence's policy in words: what it permits and what it prohibits, each rule with the
+/// conditions under which it applies.
+pub fn policy(lang: Lang, policy: &Policy) -> Markup {
+    html! {
+        dl.policy {
+            @for (key, rules) in [("policy-permits", &policy.permissions), ("policy-prohibits", &policy.prohibitions)] {
+                @if !rules.is_empty() {
+                    dt { (lang.t(key)) }
+                    dd {
+                        ul {
+                            @for rule in rules.iter() {
+                                li { (rule_words(lang, rule)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn rule_words(lang: Lang, rule: &Rule) -> Markup {
+    let action = lang.t(&format!("policy-action-{}", rule.action.as_str()));
+    html! {
+        @match &rule.constraint {
+            None => (lang.t_with("policy-rule-always", &[("action", Arg::Text(action))])),
+            Some(Constraint::Compare { operand, operator, right }) => {
+                (lang.t_with("policy-rule-when", &[
+                    ("action", Arg::Text(action)),
+                    ("condition", Arg::Text(comparison(lang, *operand, *operator, right.value()))),
+                ]))
+            }
+            Some(combined) => {
+                (lang.t_with("policy-rule-when-these", &[("action", Arg::Text(action))]))
+                (conditions(lang, combined))
+            }
+        }
+    }
+}
+
+/// An `and` or `or` of conditions as a list; one comparison as a sentence.
+fn conditions(lang: Lang, constraint: &Constraint) -> Markup {
+    match constraint {
+        Constraint::Compare {
+            operand,
+            operator,
+            right,
+        } => html! { (comparison(lang, *operand, *operator, right.value())) },
+        Constraint::And(items) | Constraint::Or(items) => {
+            let key = if matches!(constraint, Constraint::And(_)) {
+                "policy-all-of"
+            } else {
+                "policy-any-of"
+            };
+            html! {
+                (lang.t(key))
+                ul {
+                    @for item in items {
+                        li { (conditions(lang, item)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One comparison in words, e.g. "the declared purpose is one of Research, Education".
+fn comparison(lang: Lang, operand: Operand, operator: Operator, value: &Typed) -> String {
+    let list = |items: &mut dyn Iterator<Item = String>| {
+        items
+            .collect::<Vec<_>>()
+            .join(lang.t("policy-list-separator").as_str())
+    };
+    let named = |text: &str| match operand {
+        Operand::Purpose => purpose_name(lang, text),
+        _ => text.to_owned(),
+    };
+    let value = match value {
+        Typed::Instant(at) => format!("{} {} UTC", lang.date(at.date_naive()), at.format("%H:%M")),
+        Typed::Seconds(seconds) => duration(lang, *seconds),
+        Typed::Number(n) => lang.number(i64::try_from(*n).unwrap_or(i64::MAX)),
+        Typed::Text(text) => named(text),
+        Typed::Texts(texts) => list(&mut texts.iter().map(|t| named(t))),
+    };
+    lang.t_with(
+        &format!("policy-{}", operand.as_str()),
+        &[
+            ("operator", Arg::Text(operator.as_str().to_owned())),
+            ("value", Arg::Text(value)),
+        ],
+    )
+}
+
+/// A duration in the largest whole unit: days, hours, minutes or seconds.
+fn duration(lang: Lang, seconds: i64) -> String {
+    let (key, count) = [
+        ("policy-days", 86_400),
+        ("policy-hours", 3_600),
+        ("policy-minutes", 60),
+    ]
+    .into_iter()
+    .find(|(_, unit)| seconds != 0 && seconds % unit == 0)
+    .map_or(("policy-seconds", seconds), |(key, unit)| {
+        (key, seconds / unit)
+    });
+    lang.t_with(key, &[("count", Arg::Number(count))])
 }

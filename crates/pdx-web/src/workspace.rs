@@ -87,12 +87,35 @@ pub(crate) fn side_nav(ctx: &Ctx, items: &[(String, String)]) -> Markup {
     }
 }
 
+/// Who is signed in, and for which organisation they act: for a member of several, a form to
+/// choose another.
+fn acting_for(ctx: &Ctx) -> Markup {
+    let Some(session) = &ctx.session else {
+        return html! {};
+    };
+    html! {
+        @if session.memberships.len() > 1 {
+            form.inline.act-for method="post" action="/account/organization" {
+                input type="hidden" name="csrf" value=(session.csrf_token);
+                label for="act-for" { (ctx.t("account-acting-for")) }
+                " "
+                select #act-for name="organization" {
+                    @for membership in &session.memberships {
+                        @let org = &membership.organization;
+                        option value=(org.slug) selected[org.id == session.principal.org] { (org.name) }
+                    }
+                }
+                " "
+                button type="submit" { (ctx.t("account-switch")) }
+                " · " (session.email)
+            }
+        } @else {
+            p.meta { (session.organization_name) " · " (session.email) }
+        }
+    }
+}
+
 pub(crate) fn shell(ctx: &Ctx, title: &str, nav: Markup, content: Markup) -> HttpResponse {
-    let who = ctx
-        .session
-        .as_ref()
-        .map(|s| format!("{} · {}", s.organization_name, s.email))
-        .unwrap_or_default();
     ok(frame(
         ctx,
         title,
@@ -100,7 +123,7 @@ pub(crate) fn shell(ctx: &Ctx, title: &str, nav: Markup, content: Markup) -> Htt
             div.workspace {
                 (nav)
                 div.work {
-                    p.meta { (who) }
+                    (acting_for(ctx))
                     h1 { (title) }
                     (content)
                 }
