@@ -1436,6 +1436,17 @@ async fn translations_are_checked_stored_found_and_served_to_machines() {
     let found = json(a.server.get("/api/v1/datasets?q=timetables%20fuyong").await).await;
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["items"][0]["slug"], "ferries");
+    // The words are marked in the translation, where they are; the own title has none.
+    let marks = &found["highlights"][shown["id"].as_str().unwrap_or_default()];
+    assert_eq!(marks["title"], "轮渡时刻表", "{found}");
+    assert_eq!(
+        marks["translations"]["en"]["title"],
+        "Ferry <mark>timetables</mark>"
+    );
+    assert_eq!(
+        marks["translations"]["en"]["description"],
+        "Departures of the ferries of Shekou and <mark>Fuyong</mark>, updated weekly."
+    );
 
     let turtle = a
         .server

@@ -2192,9 +2192,14 @@ async fn titles_and_descriptions_are_shown_in_the_readers_language() {
     assert!(en.contains("Location and name of every bus stop in the city, updated daily."));
     assert!(!en.contains("全市公交站点位置与名称"));
 
-    // An English search finds it by its English title and shows that title.
+    // An English search finds it by its English title and shows that title and description,
+    // the words searched for marked in them.
     let (_, results) = page(&server, "/datasets?q=bus%20stops", Some("en")).await;
-    assert!(results.contains(">Shenzhen bus stops</a>"), "{results}");
+    assert!(
+        results.contains(">Shenzhen <mark>bus</mark> <mark>stops</mark></a>"),
+        "{results}"
+    );
+    assert!(results.contains("every <mark>bus</mark> <mark>stop</mark> in the city"));
     let (_, results) = page(&server, "/datasets?q=%E5%85%AC%E4%BA%A4", Some("zh-CN")).await;
     assert!(
         results.contains("<mark>公交</mark>"),

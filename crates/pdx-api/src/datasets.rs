@@ -396,6 +396,24 @@ pub struct HighlightResponse {
     pub title: String,
     /// The passage of the description with the most matched words; empty when none matched.
     pub description: String,
+    /// The same of the dataset's translations, by ISO 639-1 language code.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(no_recursion)]
+    pub translations: BTreeMap<String, HighlightResponse>,
+}
+
+impl From<pdx_catalog::search::Highlight> for HighlightResponse {
+    fn from(highlight: pdx_catalog::search::Highlight) -> Self {
+        Self {
+            title: highlight.title,
+            description: highlight.description,
+            translations: highlight
+                .translations
+                .into_iter()
+                .map(|(language, marked)| (language, Self::from(marked)))
+                .collect(),
+        }
+    }
 }
 
 /// The longest text query accepted, in characters.
@@ -505,13 +523,7 @@ pub(crate) async fn search_datasets(
     let highlights: BTreeMap<String, HighlightResponse> = found
         .highlights
         .into_iter()
-        .map(|(id, h)| {
-            let highlight = HighlightResponse {
-                title: h.title,
-                description: h.description,
-            };
-            (id, highlight)
-        })
+        .map(|(id, h)| (id, HighlightResponse::from(h)))
         .collect();
     let body = rendered_page(
         &found.page,

@@ -63,6 +63,14 @@ impl Card {
         self.translations.contains_key(lang.slug())
     }
 
+    /// Whether that translation has a description of its own (else the card shows the
+    /// dataset's).
+    fn has_description_in(&self, lang: Lang) -> bool {
+        self.translations
+            .get(lang.slug())
+            .is_some_and(|t| !t.description.is_empty())
+    }
+
     /// The title and description in the reader's language where the dataset has them.
     fn in_language(&self, lang: Lang) -> (&str, &str) {
         pdx_catalog::model::in_language(
@@ -558,13 +566,24 @@ fn result_card(
     let lang = ctx.lang;
     let description = card.in_language(lang).1;
     let summary: String = description.chars().take(220).collect();
-    // Highlights mark the dataset's own title and description; a translation is shown plain.
-    let highlight = highlight.filter(|_| !card.translated(lang));
+    // The marks of what the card shows: the translation into the reader's language where
+    // there is one (its description where it has one), else the dataset's own.
+    let translated = highlight.and_then(|h| h.translations.get(lang.slug()));
+    let title_marks = if card.translated(lang) {
+        translated
+    } else {
+        highlight
+    };
+    let description_marks = if card.has_description_in(lang) {
+        translated
+    } else {
+        highlight
+    };
     html! {
         li.card {
             h3 {
                 a href={ "/datasets/" (card.slug) } {
-                    @match highlight {
+                    @match title_marks {
                         Some(h) if !h.title.is_empty() => (marked(&h.title)),
                         _ => (card.title(lang)),
                     }
@@ -575,7 +594,7 @@ fn result_card(
                 " · " (ctx.t("card-updated")) " " (lang.timestamp_date(&card.modified_at))
             }
             p.summary {
-                @match highlight {
+                @match description_marks {
                     Some(h) if !h.description.is_empty() => (marked(&h.description)),
                     _ => {
                         (summary)

@@ -37,12 +37,13 @@ use super::{
     Suggestions,
 };
 use crate::error::CatalogError;
+use crate::model::Translations;
 use crate::service::{DatasetView, public_views};
 use crate::store;
 use crate::vocabulary;
 
 /// Changes with the index's layout or its analysis (the dictionary); an index of another is rebuilt.
-const SCHEMA_VERSION: u32 = 3;
+const SCHEMA_VERSION: u32 = 4;
 /// Memory for documents being indexed before they are written out.
 const WRITER_MEMORY: usize = 16 * 1024 * 1024;
 /// Datasets loaded from the database at a time while indexing.
@@ -77,6 +78,7 @@ struct Fields {
     modified: Field,
     title_sort: Field,
     public: Field,
+    translations: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -102,6 +104,7 @@ fn schema() -> (Schema, Fields) {
         modified: builder.add_i64_field("modified", INDEXED | FAST),
         title_sort: builder.add_text_field("title_sort", STRING | FAST),
         public: builder.add_text_field("public", STORED),
+        translations: builder.add_text_field("translations", STORED),
     };
     (builder.build(), fields)
 }
@@ -461,7 +464,13 @@ impl SearchIndex {
         doc.add_text(f.description, &dataset.description);
         // Everything a visitor may look for, the title included, in one field.
         doc.add_text(f.text, &dataset.title);
-        // Translated titles weigh as titles (the stored first title stays the dataset's own).
+        // Translated titles weigh as titles (the stored first title stays the dataset's own);
+        // the translations are kept whole for marking them in hits.
+        if !dataset.translations.is_empty()
+            && let Ok(translations) = serde_json::to_string(&dataset.translations)
+        {
+            doc.add_text(f.translations, translations);
+        }
         for translation in dataset.translations.values() {
             doc.add_text(f.title, &translation.title);
             doc.add_text(f.text, &translation.title);
@@ -652,21 +661,25 @@ impl SearchIndex {
                 continue;
             };
             if let Some((title_marks, description_marks)) = &snippets {
+                let mark = |title: &str, description: &str| Highlight {
+                    title: marked(title_marks, title, TITLE_SNIPPET_CHARS)
+                        .unwrap_or_else(|| escape(title)),
+                    description: marked(description_marks, description, DESCRIPTION_SNIPPET_CHARS)
+                        .unwrap_or_default(),
+                    translations: BTreeMap::new(),
+                };
                 let title = doc.text(self.fields.title).unwrap_or_default();
                 let description = doc.text(self.fields.description).unwrap_or_default();
-                hits.highlights.insert(
-                    id.clone(),
-                    Highlight {
-                        title: marked(title_marks, &title, TITLE_SNIPPET_CHARS)
-                            .unwrap_or_else(|| escape(&title)),
-                        description: marked(
-                            description_marks,
-                            &description,
-                            DESCRIPTION_SNIPPET_CHARS,
-                        )
-                        .unwrap_or_default(),
-                    },
-                );
+                let mut highlight = mark(&title, &description);
+                let translations: Translations = doc
+                    .text(self.fields.translations)
+                    .and_then(|json| serde_json::from_str(&json).ok())
+                    .unwrap_or_default();
+                for (language, translation) in translations {
+                    let marked = mark(&translation.title, &translation.description);
+                    highlight.translations.insert(language, marked);
+                }
+                hits.highlights.insert(id.clone(), highlight);
             }
             hits.rendered.push(
                 doc.text(self.fields.public)

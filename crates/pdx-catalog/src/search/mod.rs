@@ -125,6 +125,8 @@ pub struct Highlight {
     pub title: String,
     /// The passage of the description with the most matched words; empty when none matched.
     pub description: String,
+    /// The same of the dataset's translations, by language (none within these).
+    pub translations: std::collections::BTreeMap<String, Highlight>,
 }
 
 /// A page of matching dataset ids, the total and the facets.
