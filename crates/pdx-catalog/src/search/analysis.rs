@@ -76,20 +76,21 @@ impl Tokenizer for Segmenter {
 }
 
 /// The analyzer that finds a query's words in a hit's text to mark them: the index's analysis,
-/// except that runs of text that cannot hold any of `terms` are left out: a Chinese run holding
-/// none of the Chinese terms (every word of a run is part of it), and every run of other
-/// letters when no term is written in them. Segmenting and stemming those is most of the cost
-/// of marking a page of hits. Its positions are not the index's: it is for offsets only.
+/// except that text that cannot hold any of `terms` is left out: a Chinese run holding none of
+/// the Chinese terms (every word of a run is part of it), and a word of other letters that
+/// does not begin as one of the other terms does (lower-casing and English stemming keep a
+/// word's first letter). Segmenting and stemming those is most of the cost of marking a page
+/// of hits. Its positions are not the index's: it is for offsets only.
 pub fn marker<'a>(terms: impl IntoIterator<Item = &'a str>) -> TextAnalyzer {
     let mut wanted = Wanted {
-        words: false,
+        initials: Vec::new(),
         cjk: Vec::new(),
     };
     for term in terms {
         if term.chars().any(is_cjk) {
             wanted.cjk.push(term.to_owned());
-        } else {
-            wanted.words = true;
+        } else if let Some(initial) = initial(term) {
+            wanted.initials.push(initial);
         }
     }
     with_filters(Marker {
@@ -97,11 +98,17 @@ pub fn marker<'a>(terms: impl IntoIterator<Item = &'a str>) -> TextAnalyzer {
     })
 }
 
-/// The runs of text a [`Marker`] splits into words.
+/// A word's first letter, lower-cased.
+fn initial(word: &str) -> Option<char> {
+    word.chars().next()?.to_lowercase().next()
+}
+
+/// The text a [`Marker`] splits into words.
 #[derive(Debug)]
 struct Wanted {
-    /// Whether runs of letters and digits other than Chinese are.
-    words: bool,
+    /// The first letters of the terms in other scripts than Chinese: a word is when it begins
+    /// with one.
+    initials: Vec<char>,
     /// The Chinese terms: a Chinese run is when it holds one.
     cjk: Vec<String>,
 }
@@ -109,7 +116,7 @@ struct Wanted {
 impl Wanted {
     fn wants(&self, run: Run, text: &str) -> bool {
         match run {
-            Run::Word => self.words,
+            Run::Word => initial(text).is_some_and(|c| self.initials.contains(&c)),
             Run::Cjk => self.cjk.iter().any(|term| text.contains(term.as_str())),
         }
     }
@@ -248,6 +255,8 @@ fn parts(jieba: &Jieba, word: &str) -> Vec<(usize, usize)> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn terms(text: &str) -> Vec<(String, usize)> {
@@ -325,17 +334,22 @@ mod tests {
 
     #[test]
     fn the_marker_finds_what_the_index_analysis_finds() {
-        let text =
-            "福田区公交站点（2015） Bus stops, Futian; 南山区空气质量监测 Hospitals 医院床位";
+        let text = "福田区公交站点（2015） Bus stops, Futian; 南山区空气质量监测 Hospitals 医院床位 \
+                    Yearly studies, early dying Ärzte ÉCOLES 2015年";
         for terms in [
             &["公交", "bus"][..],
             &["空气", "质量", "南山"],
             &["hospit", "futian"],
             &["床位", "站点", "stop"],
             &["深圳"],
+            &["year", "studi", "earli", "die"],
+            &["ärzte", "école", "2015"],
         ] {
             let marked = found(&mut marker(terms.iter().copied()), text, terms);
             assert_eq!(marked, found(&mut analyzer(), text, terms), "{terms:?}");
+            // Every term but the one not in the text is found.
+            let words: BTreeSet<&str> = marked.iter().map(|(t, _, _)| t.as_str()).collect();
+            assert!(terms == ["深圳"] || words.len() == terms.len(), "{terms:?} {marked:?}");
         }
         assert!(!found(&mut marker(["公交", "bus"]), text, &["公交", "bus"]).is_empty());
         // Runs that cannot hold a wanted word are left out.
