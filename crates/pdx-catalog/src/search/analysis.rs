@@ -349,7 +349,10 @@ mod tests {
             assert_eq!(marked, found(&mut analyzer(), text, terms), "{terms:?}");
             // Every term but the one not in the text is found.
             let words: BTreeSet<&str> = marked.iter().map(|(t, _, _)| t.as_str()).collect();
-            assert!(terms == ["深圳"] || words.len() == terms.len(), "{terms:?} {marked:?}");
+            assert!(
+                terms == ["深圳"] || words.len() == terms.len(),
+                "{terms:?} {marked:?}"
+            );
         }
         assert!(!found(&mut marker(["公交", "bus"]), text, &["公交", "bus"]).is_empty());
         // Runs that cannot hold a wanted word are left out.
