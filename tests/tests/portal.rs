@@ -659,11 +659,20 @@ async fn post_form(
 
 /// The ledger's entries on a dataset, newest first, as the auditor reads them through the API.
 async fn ledger_entries(server: &TestServer, dataset: &str) -> Vec<serde_json::Value> {
+    ledger_items(
+        server,
+        &format!("dataset={dataset}&kind=data_access&per_page=100"),
+    )
+    .await
+}
+
+/// The ledger entries the auditor finds with a query string.
+async fn ledger_items(server: &TestServer, query: &str) -> Vec<serde_json::Value> {
     let auditor = server.access_token("auditor@demo.pdx").await;
     let listed = server
         .call(
             reqwest::Method::GET,
-            &format!("/api/v1/ledger/entries?dataset={dataset}&kind=data_access&per_page=100"),
+            &format!("/api/v1/ledger/entries?{query}"),
             Some(&auditor),
             None,
         )
@@ -2470,18 +2479,8 @@ async fn a_member_of_two_organisations_chooses_which_one_to_act_for() {
     );
     assert_eq!(enterprise_status().await, 403);
     // The switch is in the ledger.
-    let auditor = server.access_token("auditor@demo.pdx").await;
-    let listed = server
-        .call(
-            reqwest::Method::GET,
-            "/api/v1/ledger/entries?kind=organization_switched",
-            Some(&auditor),
-            None,
-        )
-        .await;
-    assert_eq!(listed.status(), 200);
-    let entries = pdx_tests::json(listed).await["items"].clone();
-    assert_eq!(entries.as_array().map(Vec::len), Some(1), "{entries}");
+    let entries = ledger_items(&server, "kind=organization_switched").await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
     // And back again.
     assert_eq!(
         act_for("pengcheng-mobility", Some(&token)).await.status(),

@@ -217,6 +217,13 @@ pub struct Membership {
     pub roles: RoleSet,
 }
 
+impl Membership {
+    /// Whether this is the membership of the organisation named by `slug_or_id`.
+    pub fn is_of(&self, slug_or_id: &str) -> bool {
+        self.organization.slug == slug_or_id || self.organization.id.to_string() == slug_or_id
+    }
+}
+
 /// A member of an organisation, as listed to its admins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {

@@ -332,9 +332,7 @@ impl AccessService {
             .read(move |conn| store::memberships_of(conn, user_id))
             .await?;
         let membership = match organization {
-            Some(wanted) => memberships
-                .into_iter()
-                .find(|m| m.organization.slug == wanted || m.organization.id.to_string() == wanted),
+            Some(wanted) => memberships.into_iter().find(|m| m.is_of(wanted)),
             None => memberships.into_iter().next(),
         }
         .ok_or(AccessError::NotAMember)?;

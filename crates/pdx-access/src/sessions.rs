@@ -173,9 +173,7 @@ impl AccessService {
         let membership = session
             .memberships
             .iter()
-            .find(|m| {
-                m.organization.slug == organization || m.organization.id.to_string() == organization
-            })
+            .find(|m| m.is_of(organization))
             .cloned()
             .ok_or(AccessError::NotAMember)?;
         let from = session.principal.org;

@@ -188,11 +188,6 @@ fn conditions(lang: Lang, constraint: &Constraint) -> Markup {
 
 /// One comparison in words, e.g. "the declared purpose is one of Research, Education".
 fn comparison(lang: Lang, operand: Operand, operator: Operator, value: &Typed) -> String {
-    let list = |items: &mut dyn Iterator<Item = String>| {
-        items
-            .collect::<Vec<_>>()
-            .join(lang.t("policy-list-separator").as_str())
-    };
     let named = |text: &str| match operand {
         Operand::Purpose => purpose_name(lang, text),
         _ => text.to_owned(),
@@ -202,7 +197,11 @@ fn comparison(lang: Lang, operand: Operand, operator: Operator, value: &Typed) -
         Typed::Seconds(seconds) => duration(lang, *seconds),
         Typed::Number(n) => lang.number(i64::try_from(*n).unwrap_or(i64::MAX)),
         Typed::Text(text) => named(text),
-        Typed::Texts(texts) => list(&mut texts.iter().map(|t| named(t))),
+        Typed::Texts(texts) => texts
+            .iter()
+            .map(|t| named(t))
+            .collect::<Vec<_>>()
+            .join(&lang.t("policy-list-separator")),
     };
     lang.t_with(
         &format!("policy-{}", operand.as_str()),

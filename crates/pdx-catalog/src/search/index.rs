@@ -16,10 +16,7 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, FacetCollector, FacetCounts, TopDocs};
 use tantivy::directory::error::LockError;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query};
-use tantivy::schema::document::{
-    DeserializeError, DocumentDeserialize, DocumentDeserializer, ValueDeserialize,
-    ValueDeserializer, ValueVisitor,
-};
+use tantivy::schema::document::{DeserializeError, DocumentDeserialize, DocumentDeserializer};
 use tantivy::schema::{
     FAST, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
     TextFieldIndexing, TextOptions,
@@ -637,17 +634,13 @@ impl SearchIndex {
             if let Some(error) = unknown {
                 return Err(engine(error));
             }
-            let marker =
-                |terms: &BTreeMap<String, f32>| analysis::marker(terms.keys().map(String::as_str));
-            let title = SnippetGenerator::new(
-                title_terms.clone(),
-                marker(&title_terms),
-                self.fields.title,
-                TITLE_SNIPPET_CHARS,
-            );
-            let description = SnippetGenerator::new(
-                text_terms.clone(),
-                marker(&text_terms),
+            let marking = |terms: BTreeMap<String, f32>, field, chars| {
+                let marker = analysis::marker(terms.keys().map(String::as_str));
+                SnippetGenerator::new(terms, marker, field, chars)
+            };
+            let title = marking(title_terms, self.fields.title, TITLE_SNIPPET_CHARS);
+            let description = marking(
+                text_terms,
                 self.fields.description,
                 DESCRIPTION_SNIPPET_CHARS,
             );
@@ -807,23 +800,17 @@ where
     }
 }
 
-/// A hit's stored document as read from the store: its text values in order, with no copy
-/// into the engine's general document type.
-struct Stored(Vec<(Field, StoredValue)>);
-
-/// One stored value.
-enum StoredValue {
-    Text(String),
-    Other,
-}
+/// A hit's stored document as read from the store: its values in order (every stored field
+/// is text), with no copy into the engine's general document type.
+struct Stored(Vec<(Field, String)>);
 
 impl Stored {
-    /// The first text value of `field` (a title's first is the dataset's own), taken out.
+    /// The first value of `field` (a title's first is the dataset's own), taken out.
     fn text(&mut self, field: Field) -> Option<String> {
-        self.0.iter_mut().find_map(|(f, value)| match value {
-            StoredValue::Text(text) if *f == field => Some(std::mem::take(text)),
-            _ => None,
-        })
+        self.0
+            .iter_mut()
+            .find(|(f, _)| *f == field)
+            .map(|(_, text)| std::mem::take(text))
     }
 }
 
@@ -837,28 +824,6 @@ impl DocumentDeserialize for Stored {
             values.push(value);
         }
         Ok(Stored(values))
-    }
-}
-
-impl ValueDeserialize for StoredValue {
-    fn deserialize<'de, D>(deserializer: D) -> Result<Self, DeserializeError>
-    where
-        D: ValueDeserializer<'de>,
-    {
-        struct Visitor;
-        impl ValueVisitor for Visitor {
-            type Value = StoredValue;
-            fn visit_string(&self, text: String) -> Result<StoredValue, DeserializeError> {
-                Ok(StoredValue::Text(text))
-            }
-            fn visit_i64(&self, _: i64) -> Result<StoredValue, DeserializeError> {
-                Ok(StoredValue::Other)
-            }
-            fn visit_u64(&self, _: u64) -> Result<StoredValue, DeserializeError> {
-                Ok(StoredValue::Other)
-            }
-        }
-        deserializer.deserialize_any(Visitor)
     }
 }
 
