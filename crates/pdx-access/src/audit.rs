@@ -145,6 +145,8 @@ pub enum AuditKind {
     DistributionUpdated,
     /// A distribution that no published version holds was deleted.
     DistributionDeleted,
+    /// A tabular distribution's file was (re-)ingested into a queryable table.
+    DistributionIngested,
 }
 
 impl AuditKind {
@@ -201,6 +203,7 @@ impl AuditKind {
             Self::DistributionAdded => "distribution_added",
             Self::DistributionUpdated => "distribution_updated",
             Self::DistributionDeleted => "distribution_deleted",
+            Self::DistributionIngested => "distribution_ingested",
         }
     }
 }
@@ -273,7 +276,8 @@ fn subject_field(kind: AuditKind) -> Option<&'static str> {
         | AuditKind::DatasetRevised
         | AuditKind::DistributionAdded
         | AuditKind::DistributionUpdated
-        | AuditKind::DistributionDeleted => Some("dataset"),
+        | AuditKind::DistributionDeleted
+        | AuditKind::DistributionIngested => Some("dataset"),
         AuditKind::GrantIssued
         | AuditKind::GrantSuspended
         | AuditKind::GrantResumed

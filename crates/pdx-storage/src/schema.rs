@@ -475,7 +475,28 @@ diesel::joinable!(distributions -> datasets (dataset_id));
 diesel::joinable!(dataset_versions -> datasets (dataset_id));
 diesel::joinable!(dataset_revisions -> datasets (dataset_id));
 
+diesel::table! {
+    /// Ingestions of tabular distributions into queryable tables (pdx-rows).
+    ingestions (id) {
+        id -> Text,
+        distribution_id -> Text,
+        sha256 -> Text,
+        state -> Text,
+        options -> Text,
+        table_columns -> Text,
+        bytes_read -> BigInt,
+        bytes_total -> BigInt,
+        rows_loaded -> BigInt,
+        rows_rejected -> BigInt,
+        rejects -> Text,
+        error -> Nullable<Text>,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    ingestions,
     instance,
     organizations,
     users,

@@ -1,0 +1,17 @@
+//! PDX data services: tabular distributions (CSV, JSON, NDJSON; UTF-8 or GB18030) ingested
+//! into queryable tables, and row queries answered with each reader's column rights and masks.
+
+pub mod error;
+mod ingest;
+pub mod mask;
+pub mod model;
+pub mod query;
+pub mod render;
+mod service;
+mod source;
+mod store;
+mod tables;
+
+pub use error::RowsError;
+pub use ingest::Progress;
+pub use service::{RowAnswer, RowService};

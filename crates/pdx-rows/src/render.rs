@@ -1,0 +1,260 @@
+//! Answers written whole before they are served — so the ledger entry can say exactly how many
+//! rows and bytes leave — into a spool that stays in memory while small and moves to an
+//! unnamed temporary file when large: JSON (with paging), CSV or NDJSON, masks applied.
+
+use std::io::{Seek, Write};
+
+use crate::mask::{View, text_of};
+use crate::model::{ColumnType, TableColumn, Value};
+
+/// The answer's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// One JSON object: the columns, the rows as objects, the total and the next cursor.
+    Json,
+    /// A header line and one line per row.
+    Csv,
+    /// One JSON object per row and line.
+    Ndjson,
+}
+
+impl OutputFormat {
+    /// The media type served.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Ndjson => "application/x-ndjson",
+        }
+    }
+
+    /// The format named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "json" => Some(Self::Json),
+            "csv" => Some(Self::Csv),
+            "ndjson" => Some(Self::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+/// Bytes kept in memory before a spool moves to a temporary file.
+const IN_MEMORY: usize = 4 * 1024 * 1024;
+
+/// Where an answer is written.
+#[derive(Debug)]
+pub enum Spool {
+    /// Still small.
+    Memory(Vec<u8>),
+    /// Moved to an unnamed temporary file.
+    File(std::fs::File, u64),
+}
+
+impl Default for Spool {
+    fn default() -> Self {
+        Self::Memory(Vec::with_capacity(16 * 1024))
+    }
+}
+
+impl Spool {
+    /// The bytes written.
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Memory(bytes) => bytes.len() as u64,
+            Self::File(_, len) => *len,
+        }
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ready to be read from the start.
+    pub fn rewind(mut self) -> std::io::Result<Self> {
+        if let Self::File(file, _) = &mut self {
+            file.rewind()?;
+        }
+        Ok(self)
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Memory(bytes) if bytes.len() + buf.len() > IN_MEMORY => {
+                let mut file = tempfile::tempfile()?;
+                file.write_all(bytes)?;
+                file.write_all(buf)?;
+                *self = Self::File(file, (bytes.len() + buf.len()) as u64);
+            }
+            Self::Memory(bytes) => bytes.extend_from_slice(buf),
+            Self::File(file, len) => {
+                file.write_all(buf)?;
+                *len += buf.len() as u64;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::File(file, _) => file.flush(),
+        }
+    }
+}
+
+/// Writes an answer's rows in its format.
+pub(crate) struct Renderer<'a> {
+    format: OutputFormat,
+    table: &'a [TableColumn],
+    columns: &'a [usize],
+    view: &'a View,
+    out: std::io::BufWriter<Spool>,
+    csv: Option<csv::Writer<Spool>>,
+    rows: u64,
+    names: Vec<String>,
+}
+
+fn json_value(column: &TableColumn, value: Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Int(n) if column.column_type == ColumnType::Boolean => {
+            serde_json::Value::Bool(n != 0)
+        }
+        Value::Int(n) => serde_json::Value::from(n),
+        Value::Float(f) => serde_json::Value::from(f),
+        Value::Text(t) => serde_json::Value::String(t),
+    }
+}
+
+impl<'a> Renderer<'a> {
+    /// Starts an answer of `columns` (positions in `table`) as `view` shows them.
+    pub(crate) fn start(
+        format: OutputFormat,
+        table: &'a [TableColumn],
+        columns: &'a [usize],
+        view: &'a View,
+    ) -> std::io::Result<Self> {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, Spool::default());
+        let names: Vec<String> = columns.iter().map(|i| table[*i].name.clone()).collect();
+        match format {
+            OutputFormat::Json => {
+                let described: Vec<serde_json::Value> = columns
+                    .iter()
+                    .map(|i| {
+                        let column = &table[*i];
+                        let mut d = serde_json::json!({
+                            "name": column.name,
+                            "type": column.column_type.as_str(),
+                        });
+                        if let Some(mask) = view.shown[*i].and_then(|s| s.mask_name()) {
+                            d["mask"] = serde_json::Value::from(mask);
+                        }
+                        d
+                    })
+                    .collect();
+                out.write_all(b"{\"columns\":")?;
+                serde_json::to_writer(&mut out, &described)?;
+                out.write_all(b",\"rows\":[")?;
+            }
+            OutputFormat::Csv | OutputFormat::Ndjson => {}
+        }
+        let csv = match format {
+            OutputFormat::Csv => {
+                let mut csv = csv::WriterBuilder::new()
+                    .buffer_capacity(64 * 1024)
+                    .from_writer(Spool::default());
+                csv.write_record(&names).map_err(std::io::Error::other)?;
+                Some(csv)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            format,
+            table,
+            columns,
+            view,
+            out,
+            csv,
+            rows: 0,
+            names,
+        })
+    }
+
+    /// Writes one row: `values` holds the table's selected values in the order of `columns`.
+    pub(crate) fn row(&mut self, values: &mut [Value]) -> std::io::Result<()> {
+        let shown = self
+            .columns
+            .iter()
+            .zip(values.iter_mut())
+            .map(|(i, value)| {
+                let column = &self.table[*i];
+                (
+                    column,
+                    self.view
+                        .present(*i, column, std::mem::replace(value, Value::Null)),
+                )
+            });
+        match self.format {
+            OutputFormat::Json | OutputFormat::Ndjson => {
+                if self.format == OutputFormat::Json && self.rows > 0 {
+                    self.out.write_all(b",")?;
+                }
+                let mut object = serde_json::Map::with_capacity(self.columns.len());
+                for ((column, value), name) in shown.zip(&self.names) {
+                    object.insert(name.clone(), json_value(column, value));
+                }
+                serde_json::to_writer(&mut self.out, &object)?;
+                if self.format == OutputFormat::Ndjson {
+                    self.out.write_all(b"\n")?;
+                }
+            }
+            OutputFormat::Csv => {
+                if let Some(csv) = &mut self.csv {
+                    for (column, value) in shown {
+                        match value {
+                            Value::Text(text) => csv.write_field(text.as_bytes()),
+                            other => csv.write_field(text_of(column, &other).as_bytes()),
+                        }
+                        .map_err(std::io::Error::other)?;
+                    }
+                    csv.write_record(None::<&[u8]>)
+                        .map_err(std::io::Error::other)?;
+                }
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Ends the answer; a JSON answer gets its paging members. Returns the spool and the rows.
+    pub(crate) fn finish(
+        mut self,
+        total: Option<u64>,
+        limit: Option<u64>,
+        offset: u64,
+        next: Option<&str>,
+    ) -> std::io::Result<(Spool, u64)> {
+        if self.format == OutputFormat::Json {
+            self.out.write_all(b"]")?;
+            if let Some(total) = total {
+                write!(self.out, ",\"total\":{total}")?;
+            }
+            match limit {
+                Some(limit) => write!(self.out, ",\"limit\":{limit}")?,
+                None => self.out.write_all(b",\"limit\":null")?,
+            }
+            write!(self.out, ",\"offset\":{offset},\"next\":")?;
+            serde_json::to_writer(&mut self.out, &next)?;
+            self.out.write_all(b"}")?;
+        }
+        let spool = match self.csv {
+            Some(csv) => csv.into_inner().map_err(|e| e.into_error())?,
+            None => self.out.into_inner().map_err(|e| e.into_error())?,
+        };
+        Ok((spool.rewind()?, self.rows))
+    }
+}

@@ -1,0 +1,591 @@
+//! The data services of one installation: ingesting a distribution's file in the background,
+//! reporting its progress, and answering row queries as a reader's view allows.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use pdx_access::audit::{self, AuditKind, AuditRecord, RequestContext};
+use pdx_access::secrets::SecretHasher;
+use pdx_catalog::CatalogService;
+use pdx_catalog::model::DistributionKind;
+use pdx_core::{Clock, DistributionId, Principal};
+use pdx_storage::{Backend, BlobError, Database, DbConnection, StorageError};
+use tokio::sync::Semaphore;
+
+use crate::error::RowsError;
+use crate::ingest::{self, Declared, Progress};
+use crate::mask::{Audience, View};
+use crate::model::{ColumnType, IngestOptions, Ingestion, IngestionState, SourceFormat};
+use crate::query::{Limit, RowQuery};
+use crate::render::{OutputFormat, Renderer, Spool};
+use crate::store;
+use crate::tables::{self, Loader, Place, Reader};
+
+/// Table files' connections kept open for reuse, per table.
+const KEPT_READERS: usize = 8;
+/// Ingestions of one distribution listed.
+const HISTORY: i64 = 20;
+
+/// The data services.
+#[derive(Clone)]
+pub struct RowService {
+    db: Database,
+    catalog: CatalogService,
+    clock: Arc<dyn Clock>,
+    /// Where SQLite row tables are kept (none on PostgreSQL, where they are tables).
+    dir: Option<PathBuf>,
+    masks: SecretHasher,
+    readers: Arc<Mutex<HashMap<uuid::Uuid, Vec<diesel::SqliteConnection>>>>,
+    queries: Arc<Semaphore>,
+    running: Arc<Mutex<HashMap<uuid::Uuid, Arc<Progress>>>>,
+}
+
+impl std::fmt::Debug for RowService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowService")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A row query's answer, written whole: what the ledger entry records is what is served.
+#[derive(Debug)]
+pub struct RowAnswer {
+    /// The answer's bytes.
+    pub body: Spool,
+    /// Rows in it.
+    pub rows: u64,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<String>,
+    /// Every matching row, when asked for.
+    pub total: Option<u64>,
+    /// The format.
+    pub format: OutputFormat,
+}
+
+impl RowService {
+    /// The data services over the catalog's database and blobs; row tables go into `dir` on
+    /// SQLite. `masks` keys the hashes of masked columns (one key per grant is derived from it).
+    pub fn new(
+        db: Database,
+        catalog: CatalogService,
+        clock: Arc<dyn Clock>,
+        dir: PathBuf,
+        masks: SecretHasher,
+        concurrent_queries: usize,
+    ) -> Self {
+        let dir = (db.backend() == Backend::Sqlite).then_some(dir);
+        Self {
+            db,
+            catalog,
+            clock,
+            dir,
+            masks,
+            readers: Arc::default(),
+            queries: Arc::new(Semaphore::new(concurrent_queries.max(1))),
+            running: Arc::default(),
+        }
+    }
+
+    /// Marks ingestions a stopped process left running as failed and drops their tables.
+    pub async fn recover(&self) -> Result<usize, RowsError> {
+        let now = self.clock.now();
+        let ids = self
+            .db
+            .run_as_writer(move |conn| store::fail_interrupted(conn, now))
+            .await?;
+        for id in &ids {
+            self.drop_table(*id).await?;
+        }
+        Ok(ids.len())
+    }
+
+    /// The hashing key of a grant's masked columns.
+    pub fn grant_key(&self, grant: &str) -> [u8; 32] {
+        let derived = self
+            .masks
+            .hash(&format!("grant:{grant}"))
+            .unwrap_or_default();
+        let mut key = [0u8; 32];
+        if let Ok(bytes) = hex::decode(derived) {
+            for (k, b) in key.iter_mut().zip(bytes) {
+                *k = b;
+            }
+        }
+        key
+    }
+
+    /// Starts ingesting a distribution's file (the dataset's publisher or admin only); the
+    /// answer is the running ingestion, whose progress [`RowService::ingestions`] reports.
+    pub async fn ingest(
+        &self,
+        principal: &Principal,
+        id: DistributionId,
+        options: IngestOptions,
+        context: &RequestContext,
+    ) -> Result<Ingestion, RowsError> {
+        let (distribution, dataset) = self.catalog.distribution(Some(principal), id).await?;
+        pdx_catalog::permissions::edit_dataset(principal, &dataset)?;
+        let format = match options.format {
+            Some(format) => format,
+            None => SourceFormat::of(&distribution.format, &distribution.media_type)
+                .ok_or(RowsError::NotTabular)?,
+        };
+        let (Some(key), DistributionKind::File) =
+            (distribution.storage_key.clone(), distribution.kind)
+        else {
+            return Err(RowsError::NotTabular);
+        };
+        let mut declared = Declared::default();
+        for column in distribution.columns.iter().flatten() {
+            if let Some(t) = ColumnType::parse(&column.column_type) {
+                declared.types.insert(column.name.clone(), t);
+            }
+            if column.sensitive {
+                declared.sensitive.insert(column.name.clone());
+            }
+        }
+        if options.types.len() > ingest::MAX_COLUMNS {
+            return Err(RowsError::InvalidOptions {
+                field: "types".into(),
+                message: format!("at most {} columns", ingest::MAX_COLUMNS),
+            });
+        }
+        let now = self.clock.now();
+        let ingestion = Ingestion {
+            id: uuid::Uuid::now_v7(),
+            distribution_id: id,
+            sha256: distribution.sha256.clone().unwrap_or_default(),
+            state: IngestionState::Running,
+            options: IngestOptions {
+                format: Some(format),
+                ..options
+            },
+            columns: Vec::new(),
+            bytes_read: 0,
+            bytes_total: distribution
+                .byte_size
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(0),
+            rows_loaded: 0,
+            rows_rejected: 0,
+            rejects: Vec::new(),
+            error: None,
+            started_at: now,
+            finished_at: None,
+        };
+        let (saved, who, context) = (ingestion.clone(), principal.clone(), context.clone());
+        let dataset_id = dataset.id;
+        self.db
+            .write(move |conn| {
+                store::insert(conn, &saved)?;
+                let event = AuditRecord::success(
+                    AuditKind::DistributionIngested,
+                    Some(who.user),
+                    Some(who.org),
+                )
+                .subject(dataset_id)
+                .detail(serde_json::json!({
+                    "distribution": saved.distribution_id,
+                    "ingestion": saved.id,
+                }));
+                audit::record(conn, &event, &context, now)
+                    .map_err(|e| RowsError::Storage(StorageError::Task(format!("audit: {e}"))))?;
+                Ok::<_, RowsError>(())
+            })
+            .await?;
+        let progress = Arc::new(Progress::default());
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(ingestion.id, Arc::clone(&progress));
+        let (service, running) = (self.clone(), ingestion.clone());
+        tokio::spawn(async move {
+            let id = running.id;
+            service.run(running, key, declared, progress).await;
+            service
+                .running
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
+        });
+        Ok(ingestion)
+    }
+
+    /// Runs an ingestion to its end and records how it ended.
+    async fn run(
+        &self,
+        mut ingestion: Ingestion,
+        key: String,
+        declared: Declared,
+        progress: Arc<Progress>,
+    ) {
+        let (service, work, blob_key) = (self.clone(), ingestion.clone(), key);
+        let handle = tokio::runtime::Handle::current();
+        let shared = Arc::clone(&progress);
+        let outcome = tokio::task::spawn_blocking(move || {
+            service.load(&handle, &work, &blob_key, &declared, &shared)
+        })
+        .await
+        .unwrap_or_else(|e| Err(RowsError::Storage(StorageError::Task(e.to_string()))));
+        let now = self.clock.now();
+        ingestion.bytes_read = progress
+            .bytes_read
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut replaced = Vec::new();
+        match outcome {
+            Ok((columns, loaded, options)) => {
+                ingestion.state = IngestionState::Ready;
+                ingestion.columns = columns;
+                ingestion.options = options;
+                ingestion.rows_loaded = loaded.rows;
+                ingestion.rows_rejected = loaded.rejected;
+                ingestion.rejects = loaded.rejects;
+                let done = ingestion.clone();
+                match self
+                    .db
+                    .write(move |conn| {
+                        let replaced = store::replace_ready(conn, done.distribution_id, done.id)?;
+                        store::finish(conn, &done, now)?;
+                        Ok::<_, RowsError>(replaced)
+                    })
+                    .await
+                {
+                    Ok(ids) => replaced = ids,
+                    Err(e) => {
+                        tracing::error!(error = %e, ingestion = %ingestion.id, "could not record an ingestion");
+                        replaced.push(ingestion.id);
+                    }
+                }
+                metrics::counter!("pdx_rows_ingested_total").increment(ingestion.rows_loaded);
+            }
+            Err(error) => {
+                tracing::warn!(%error, ingestion = %ingestion.id, "ingestion failed");
+                ingestion.state = IngestionState::Failed;
+                ingestion.error = Some(match &error {
+                    RowsError::Storage(_) | RowsError::Blob(_) => {
+                        "the file could not be loaded (a storage failure); ingest again".into()
+                    }
+                    other => other.to_string(),
+                });
+                ingestion.rows_loaded = 0;
+                let failed = ingestion.clone();
+                if let Err(e) = self
+                    .db
+                    .write(move |conn| store::finish(conn, &failed, now))
+                    .await
+                {
+                    tracing::error!(error = %e, "could not record a failed ingestion");
+                }
+                replaced.push(ingestion.id);
+            }
+        }
+        for id in replaced {
+            self.forget_readers(id);
+            if let Err(e) = self.drop_table(id).await {
+                tracing::warn!(error = %e, table = %id, "could not drop a row table");
+            }
+        }
+    }
+
+    /// The blocking part of an ingestion: both passes over the file into a new table.
+    fn load(
+        &self,
+        handle: &tokio::runtime::Handle,
+        ingestion: &Ingestion,
+        key: &str,
+        declared: &Declared,
+        progress: &Progress,
+    ) -> Result<
+        (
+            Vec<crate::model::TableColumn>,
+            ingest::Loaded,
+            IngestOptions,
+        ),
+        RowsError,
+    > {
+        let blobs = self.catalog.blobs().clone();
+        let mut open = || -> Result<Box<dyn Read + Send>, RowsError> {
+            let (_, stream) = handle.block_on(blobs.open_stream(key, None))?;
+            Ok(Box::new(BlockingStream {
+                handle: handle.clone(),
+                stream,
+                chunk: Bytes::new(),
+            }))
+        };
+        let format = ingestion.options.format.unwrap_or(SourceFormat::Csv);
+        let shape = ingest::survey(format, &ingestion.options, declared, &mut open, progress)?;
+        let place = Place::of(ingestion.id, self.dir.as_deref());
+        let mut pg = match self.db.backend() {
+            Backend::Postgres => Some(self.db.conn()?),
+            Backend::Sqlite => None,
+        };
+        let pg_conn = pg.as_deref_mut().and_then(|c| match c {
+            DbConnection::Postgres(pg) => Some(pg),
+            DbConnection::Sqlite(_) => None,
+        });
+        let mut loader = Loader::create(&place, &shape.columns, pg_conn)?;
+        let db = self.db.clone();
+        let id = ingestion.id;
+        let mut checkpoint = |p: &Progress| -> Result<(), RowsError> {
+            use std::sync::atomic::Ordering::Relaxed;
+            let (bytes, rows, rejected) = (
+                p.bytes_read.load(Relaxed),
+                p.rows_loaded.load(Relaxed),
+                p.rows_rejected.load(Relaxed),
+            );
+            handle.block_on(
+                db.run_as_writer(move |conn| store::progress(conn, id, bytes, rows, rejected)),
+            )
+        };
+        let loaded = ingest::load(&shape, open()?, &mut loader, progress, &mut checkpoint);
+        let loaded = match loaded.and_then(|loaded| loader.finish().map(|()| loaded)) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                let pg_conn = pg.as_deref_mut().and_then(|c| match c {
+                    DbConnection::Postgres(pg) => Some(pg),
+                    DbConnection::Sqlite(_) => None,
+                });
+                let _ = tables::drop_table(&place, pg_conn);
+                return Err(e);
+            }
+        };
+        let mut options = ingestion.options.clone();
+        options.encoding = shape.layout.encoding;
+        options.delimiter = shape.layout.delimiter.map(char::from);
+        Ok((shape.columns, loaded, options))
+    }
+
+    async fn drop_table(&self, id: uuid::Uuid) -> Result<(), RowsError> {
+        let place = Place::of(id, self.dir.as_deref());
+        self.db
+            .run(move |conn| {
+                let pg = match conn {
+                    DbConnection::Postgres(pg) => Some(pg),
+                    DbConnection::Sqlite(_) => None,
+                };
+                tables::drop_table(&place, pg)
+            })
+            .await
+    }
+
+    fn forget_readers(&self, id: uuid::Uuid) {
+        self.readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
+    /// A distribution's ingestions, newest first, with the progress of a running one (the
+    /// dataset's publisher or admin only).
+    pub async fn ingestions(
+        &self,
+        principal: &Principal,
+        id: DistributionId,
+    ) -> Result<Vec<Ingestion>, RowsError> {
+        let (_, dataset) = self.catalog.distribution(Some(principal), id).await?;
+        pdx_catalog::permissions::edit_dataset(principal, &dataset)?;
+        let mut found = self
+            .db
+            .run(move |conn| store::of_distribution(conn, id, HISTORY))
+            .await?;
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        for ingestion in &mut found {
+            if let Some(progress) = running.get(&ingestion.id) {
+                use std::sync::atomic::Ordering::Relaxed;
+                ingestion.bytes_read = progress.bytes_read.load(Relaxed);
+                ingestion.rows_loaded = progress.rows_loaded.load(Relaxed);
+                ingestion.rows_rejected = progress.rows_rejected.load(Relaxed);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The ingestion whose table answers a distribution's row queries (no visibility check:
+    /// the data path decides who may read).
+    pub async fn table(&self, id: DistributionId) -> Result<Option<Arc<Ingestion>>, RowsError> {
+        Ok(self
+            .db
+            .run(move |conn| store::ready(conn, id))
+            .await?
+            .map(Arc::new))
+    }
+
+    /// Runs a row query on `table` for `audience` and writes the whole answer. Only a few run
+    /// at once; beyond them the caller is told to retry ([`RowsError::Busy`]).
+    pub async fn read(
+        &self,
+        table: Arc<Ingestion>,
+        audience: Audience,
+        query: RowQuery,
+        format: OutputFormat,
+    ) -> Result<RowAnswer, RowsError> {
+        let permit = Arc::clone(&self.queries)
+            .try_acquire_owned()
+            .map_err(|_| RowsError::Busy)?;
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            service.read_blocking(&table, &audience, &query, format)
+        })
+        .await
+        .map_err(|e| RowsError::Storage(StorageError::Task(e.to_string())))?
+    }
+
+    fn read_blocking(
+        &self,
+        table: &Ingestion,
+        audience: &Audience,
+        query: &RowQuery,
+        format: OutputFormat,
+    ) -> Result<RowAnswer, RowsError> {
+        let view = View::of(audience, &table.columns);
+        let plan = query.plan(&table.columns, &view)?;
+        let place = Place::of(table.id, self.dir.as_deref());
+        // One more row than asked tells whether a next page exists.
+        let mut probe = plan.clone();
+        if let Limit::Rows(n) = plan.limit {
+            probe.limit = Limit::Rows(n.saturating_add(1));
+        }
+        let backend = self.db.backend();
+        let select = probe.select(backend, place.table());
+        let count = plan.total.then(|| plan.count(backend, place.table()));
+        let write_error = |e: std::io::Error| RowsError::Storage(StorageError::Task(e.to_string()));
+        let mut renderer =
+            Renderer::start(format, &table.columns, &plan.columns, &view).map_err(write_error)?;
+        let selected = plan.selected();
+        let delivered = plan.columns.len();
+        let limit = match plan.limit {
+            Limit::Rows(n) => Some(n),
+            Limit::All => None,
+        };
+        let mut last: Option<Vec<crate::model::Value>> = None;
+        let mut more = false;
+        let mut served = 0u64;
+        let total;
+        {
+            let mut each = |mut values: Vec<crate::model::Value>| -> Result<bool, RowsError> {
+                if limit.is_some_and(|l| served >= l) {
+                    more = true;
+                    return Ok(false);
+                }
+                served += 1;
+                // values: _row, the delivered columns, then sort-only columns.
+                let key: Vec<crate::model::Value> = plan
+                    .sort
+                    .iter()
+                    .map(|(i, _)| {
+                        selected
+                            .iter()
+                            .position(|s| s == i)
+                            .and_then(|p| values.get(p + 1).cloned())
+                            .unwrap_or(crate::model::Value::Null)
+                    })
+                    .chain(values.first().cloned())
+                    .collect();
+                renderer
+                    .row(&mut values[1..=delivered])
+                    .map_err(write_error)?;
+                last = Some(key);
+                Ok(true)
+            };
+            match &place {
+                Place::File(path) => {
+                    let mut conn = self.reader(table.id, path)?;
+                    let mut reader = Reader::File(&mut conn);
+                    total = count.as_ref().map(|c| reader.count(c)).transpose()?;
+                    reader.each(&select, &mut each)?;
+                    self.keep_reader(table.id, conn);
+                }
+                Place::Postgres(_) => {
+                    let mut pooled = self.db.conn()?;
+                    let DbConnection::Postgres(pg) = &mut *pooled else {
+                        return Err(RowsError::Storage(StorageError::Task(
+                            "a PostgreSQL row table on another backend".into(),
+                        )));
+                    };
+                    let mut reader = Reader::Postgres(pg);
+                    total = count.as_ref().map(|c| reader.count(c)).transpose()?;
+                    reader.each(&select, &mut each)?;
+                }
+            }
+        }
+        let next = match (more, last) {
+            (true, Some(key)) => {
+                let row = match key.last() {
+                    Some(crate::model::Value::Int(r)) => *r,
+                    _ => 0,
+                };
+                Some(crate::query::cursor(
+                    &query.sort,
+                    &key[..key.len() - 1],
+                    row,
+                ))
+            }
+            _ => None,
+        };
+        let (body, rows) = renderer
+            .finish(total, limit, plan.offset, next.as_deref())
+            .map_err(write_error)?;
+        metrics::counter!("pdx_rows_served_total").increment(rows);
+        Ok(RowAnswer {
+            body,
+            rows,
+            next,
+            total,
+            format,
+        })
+    }
+
+    fn reader(
+        &self,
+        id: uuid::Uuid,
+        path: &std::path::Path,
+    ) -> Result<diesel::SqliteConnection, RowsError> {
+        let kept = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&id)
+            .and_then(Vec::pop);
+        match kept {
+            Some(conn) => Ok(conn),
+            None => tables::open_file(path),
+        }
+    }
+
+    fn keep_reader(&self, id: uuid::Uuid, conn: diesel::SqliteConnection) {
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        let kept = readers.entry(id).or_default();
+        if kept.len() < KEPT_READERS {
+            kept.push(conn);
+        }
+    }
+}
+
+/// A blob's byte stream read from a blocking thread.
+struct BlockingStream {
+    handle: tokio::runtime::Handle,
+    stream: futures_util::stream::BoxStream<'static, Result<Bytes, BlobError>>,
+    chunk: Bytes,
+}
+
+impl Read for BlockingStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.handle.block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(e)) => return Err(std::io::Error::other(e.to_string())),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        bytes::Buf::advance(&mut self.chunk, n);
+        Ok(n)
+    }
+}

@@ -1,0 +1,421 @@
+//! The tables rows are loaded into and read from: on SQLite a database file of its own per
+//! ingestion (so loading never holds the main database's writer lock, and replacing a table is
+//! swapping a file), on PostgreSQL a table per ingestion in the `pdx_rows` schema. Every
+//! identifier is made here (`pdx_rows.t_<ingestion>`, `_row`, `c0`, `c1`, …); values are bound.
+
+use std::path::{Path, PathBuf};
+
+use diesel::connection::SimpleConnection;
+use diesel::deserialize::{self, FromSql, QueryableByName};
+use diesel::pg::{Pg, PgConnection, PgRowByRowLoadingMode};
+use diesel::query_builder::BoxedSqlQuery;
+use diesel::row::{Field, NamedRow, Row};
+use diesel::sql_types::{BigInt, Double, Nullable, Text};
+use diesel::sqlite::{Sqlite, SqliteConnection, SqliteType};
+use diesel::{Connection, RunQueryDsl};
+use pdx_storage::StorageError;
+
+use crate::error::RowsError;
+use crate::model::{ColumnType, TableColumn, Value};
+use crate::query::{Statement, column_name};
+
+/// Where an ingestion's table lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// A SQLite file of its own.
+    File(PathBuf),
+    /// A table in the main PostgreSQL database.
+    Postgres(String),
+}
+
+impl Place {
+    /// The place of ingestion `id`'s table: a file in `dir`, or a PostgreSQL table.
+    pub(crate) fn of(id: uuid::Uuid, dir: Option<&Path>) -> Self {
+        match dir {
+            Some(dir) => Self::File(dir.join(format!("{}.sqlite3", id.simple()))),
+            None => Self::Postgres(format!("pdx_rows.t_{}", id.simple())),
+        }
+    }
+
+    /// The name statements use for the table.
+    pub(crate) fn table(&self) -> &str {
+        match self {
+            Self::File(_) => "rows",
+            Self::Postgres(name) => name,
+        }
+    }
+}
+
+fn sql_type(column_type: ColumnType, postgres: bool) -> &'static str {
+    match (column_type, postgres) {
+        (ColumnType::Integer | ColumnType::Boolean, _) => "BIGINT",
+        (ColumnType::Number, false) => "REAL",
+        (ColumnType::Number, true) => "DOUBLE PRECISION",
+        // Byte order, as SQLite compares text: sorting and ranges agree on both backends.
+        (_, true) => "TEXT COLLATE \"C\"",
+        (_, false) => "TEXT",
+    }
+}
+
+fn storage(e: diesel::result::Error) -> RowsError {
+    RowsError::Storage(StorageError::from(e))
+}
+
+/// Opens a table file for reading.
+pub(crate) fn open_file(path: &Path) -> Result<SqliteConnection, RowsError> {
+    let url = format!("file:{}?mode=ro", path.display());
+    let mut conn = SqliteConnection::establish(&url)
+        .map_err(|e| RowsError::Storage(StorageError::Task(format!("row table: {e}"))))?;
+    conn.batch_execute("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")
+        .map_err(storage)?;
+    Ok(conn)
+}
+
+/// The connection a load writes through.
+pub(crate) enum Writer<'a> {
+    /// The table's own file.
+    File(SqliteConnection),
+    /// The main PostgreSQL database.
+    Postgres(&'a mut PgConnection),
+}
+
+impl std::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::File(_) => "Writer::File",
+            Self::Postgres(_) => "Writer::Postgres",
+        })
+    }
+}
+
+/// Loads rows into a new table.
+#[derive(Debug)]
+pub(crate) struct Loader<'a> {
+    writer: Writer<'a>,
+    table: String,
+    columns: Vec<TableColumn>,
+    insert_head: String,
+    pending: Vec<(i64, Vec<Value>)>,
+    batch: usize,
+}
+
+impl<'a> Loader<'a> {
+    /// Creates the table at `place` for `columns`; on PostgreSQL through `pg`.
+    pub(crate) fn create(
+        place: &Place,
+        columns: &[TableColumn],
+        pg: Option<&'a mut PgConnection>,
+    ) -> Result<Self, RowsError> {
+        let postgres = matches!(place, Place::Postgres(_));
+        let mut definition = String::from("(_row BIGINT PRIMARY KEY");
+        for (i, column) in columns.iter().enumerate() {
+            definition.push_str(&format!(
+                ", {} {}",
+                column_name(i),
+                sql_type(column.column_type, postgres)
+            ));
+        }
+        definition.push(')');
+        let mut writer = match (place, pg) {
+            (Place::File(path), _) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        RowsError::Storage(StorageError::Task(format!(
+                            "cannot create {}: {e}",
+                            dir.display()
+                        )))
+                    })?;
+                }
+                let _ = std::fs::remove_file(path);
+                let mut conn =
+                    SqliteConnection::establish(&path.display().to_string()).map_err(|e| {
+                        RowsError::Storage(StorageError::Task(format!("row table: {e}")))
+                    })?;
+                // A new file nobody reads until it is complete: a crash loses only the load.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; \
+                     PRAGMA cache_size = -65536; BEGIN;",
+                )
+                .map_err(storage)?;
+                Writer::File(conn)
+            }
+            (Place::Postgres(_), Some(pg)) => Writer::Postgres(pg),
+            (Place::Postgres(_), None) => {
+                return Err(RowsError::Storage(StorageError::Task(
+                    "a PostgreSQL row table needs a PostgreSQL connection".into(),
+                )));
+            }
+        };
+        let create = format!("CREATE TABLE {} {definition}", place.table());
+        match &mut writer {
+            Writer::File(conn) => conn.batch_execute(&create),
+            Writer::Postgres(conn) => conn.batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS pdx_rows; DROP TABLE IF EXISTS {0}; {create}",
+                place.table()
+            )),
+        }
+        .map_err(storage)?;
+        let names: Vec<String> = (0..columns.len()).map(column_name).collect();
+        let insert_head = if names.is_empty() {
+            format!("INSERT INTO {} (_row) VALUES ", place.table())
+        } else {
+            format!(
+                "INSERT INTO {} (_row, {}) VALUES ",
+                place.table(),
+                names.join(", ")
+            )
+        };
+        // Bound values per statement: SQLite allows 32,766, PostgreSQL 65,535.
+        let per_statement = if postgres { 60_000 } else { 30_000 };
+        let batch = (per_statement / (columns.len() + 1)).clamp(1, 1_000);
+        Ok(Self {
+            writer,
+            table: place.table().to_owned(),
+            columns: columns.to_vec(),
+            insert_head,
+            pending: Vec::with_capacity(batch),
+            batch,
+        })
+    }
+
+    /// Adds a row (written in batches).
+    pub(crate) fn push(&mut self, row: i64, values: Vec<Value>) -> Result<(), RowsError> {
+        self.pending.push((row, values));
+        if self.pending.len() >= self.batch {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), RowsError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let width = self.columns.len() + 1;
+        let mut sql =
+            String::with_capacity(self.insert_head.len() + self.pending.len() * width * 6);
+        sql.push_str(&self.insert_head);
+        let mut n = 0;
+        for (r, _) in self.pending.iter().enumerate() {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..width {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                n += 1;
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            sql.push(')');
+        }
+        let rows = std::mem::take(&mut self.pending);
+        let values = rows
+            .into_iter()
+            .flat_map(|(row, values)| std::iter::once(Value::Int(row)).chain(values));
+        match &mut self.writer {
+            Writer::File(conn) => {
+                bind_all(diesel::sql_query(sql).into_boxed::<Sqlite>(), values).execute(conn)
+            }
+            Writer::Postgres(conn) => {
+                bind_all(diesel::sql_query(sql).into_boxed::<Pg>(), values).execute(*conn)
+            }
+        }
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Writes what is pending, indexes the `indexed` columns and gathers statistics.
+    pub(crate) fn finish(mut self) -> Result<(), RowsError> {
+        self.flush()?;
+        let mut sql = String::new();
+        let bare = self
+            .table
+            .rsplit('.')
+            .next()
+            .unwrap_or(&self.table)
+            .to_owned();
+        for (i, column) in self.columns.iter().enumerate() {
+            if column.indexed {
+                let c = column_name(i);
+                // With `_row` the index also serves keyset pages in the column's order.
+                sql.push_str(&format!(
+                    "CREATE INDEX {bare}_{c} ON {} ({c}, _row); ",
+                    self.table
+                ));
+            }
+        }
+        match &mut self.writer {
+            Writer::File(conn) => {
+                sql.push_str("COMMIT; ANALYZE;");
+                conn.batch_execute(&sql)
+            }
+            Writer::Postgres(conn) => {
+                sql.push_str(&format!("ANALYZE {};", self.table));
+                conn.batch_execute(&sql)
+            }
+        }
+        .map_err(storage)
+    }
+}
+
+/// Binds values in order, each with its type (`NULL` as text, which both backends accept for
+/// any column).
+fn bind_all<'f, DB, Q>(
+    mut query: BoxedSqlQuery<'f, DB, Q>,
+    values: impl IntoIterator<Item = Value>,
+) -> BoxedSqlQuery<'f, DB, Q>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Double>
+        + diesel::sql_types::HasSqlType<Text>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+    f64: diesel::serialize::ToSql<Double, DB>,
+    String: diesel::serialize::ToSql<Text, DB>,
+    Option<String>: diesel::serialize::ToSql<Nullable<Text>, DB>,
+    DB: diesel::sql_types::HasSqlType<Nullable<Text>>,
+{
+    for value in values {
+        query = match value {
+            Value::Null => query.bind::<Nullable<Text>, _>(None::<String>),
+            Value::Int(n) => query.bind::<BigInt, _>(n),
+            Value::Float(f) => query.bind::<Double, _>(f),
+            Value::Text(t) => query.bind::<Text, _>(t),
+        };
+    }
+    query
+}
+
+/// Drops a table (a missing one is not an error).
+pub(crate) fn drop_table(place: &Place, pg: Option<&mut PgConnection>) -> Result<(), RowsError> {
+    match (place, pg) {
+        (Place::File(path), _) => match std::fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RowsError::Storage(StorageError::Task(format!(
+                "cannot remove {}: {e}",
+                path.display()
+            )))),
+        },
+        (Place::Postgres(name), Some(conn)) => conn
+            .batch_execute(&format!("DROP TABLE IF EXISTS {name}"))
+            .map_err(storage),
+        (Place::Postgres(_), None) => Ok(()),
+    }
+}
+
+/// One row read: `_row`, then the selected values.
+#[derive(Debug)]
+pub(crate) struct Record(pub(crate) Vec<Value>);
+
+impl QueryableByName<Sqlite> for Record {
+    fn build<'a>(row: &impl NamedRow<'a, Sqlite>) -> deserialize::Result<Self> {
+        let mut values = Vec::with_capacity(row.field_count());
+        for i in 0..row.field_count() {
+            let field = Row::get(row, i).ok_or("a selected column is missing")?;
+            let value = match field.value() {
+                None => Value::Null,
+                Some(raw) => match raw.value_type() {
+                    Some(SqliteType::Long | SqliteType::Integer | SqliteType::SmallInt) => {
+                        Value::Int(<i64 as FromSql<BigInt, Sqlite>>::from_sql(raw)?)
+                    }
+                    Some(SqliteType::Double | SqliteType::Float) => {
+                        Value::Float(<f64 as FromSql<Double, Sqlite>>::from_sql(raw)?)
+                    }
+                    Some(_) => Value::Text(<String as FromSql<Text, Sqlite>>::from_sql(raw)?),
+                    None => Value::Null,
+                },
+            };
+            values.push(value);
+        }
+        Ok(Self(values))
+    }
+}
+
+/// PostgreSQL type oids of the column types used.
+const INT8: u32 = 20;
+const FLOAT8: u32 = 701;
+
+impl QueryableByName<Pg> for Record {
+    fn build<'a>(row: &impl NamedRow<'a, Pg>) -> deserialize::Result<Self> {
+        let mut values = Vec::with_capacity(row.field_count());
+        for i in 0..row.field_count() {
+            let field = Row::get(row, i).ok_or("a selected column is missing")?;
+            let value = match field.value() {
+                None => Value::Null,
+                Some(raw) => match raw.get_oid().get() {
+                    INT8 => Value::Int(<i64 as FromSql<BigInt, Pg>>::from_sql(raw)?),
+                    FLOAT8 => Value::Float(<f64 as FromSql<Double, Pg>>::from_sql(raw)?),
+                    _ => Value::Text(<String as FromSql<Text, Pg>>::from_sql(raw)?),
+                },
+            };
+            values.push(value);
+        }
+        Ok(Self(values))
+    }
+}
+
+/// A connection a table is read through.
+pub(crate) enum Reader<'a> {
+    /// A table file's connection.
+    File(&'a mut SqliteConnection),
+    /// The main PostgreSQL database.
+    Postgres(&'a mut PgConnection),
+}
+
+impl Reader<'_> {
+    /// Runs `statement`, calling `each` with every row in order until it returns `false`.
+    pub(crate) fn each(
+        &mut self,
+        statement: &Statement,
+        mut each: impl FnMut(Vec<Value>) -> Result<bool, RowsError>,
+    ) -> Result<(), RowsError> {
+        let params = statement.params.iter().cloned();
+        match self {
+            Self::File(conn) => {
+                let query = bind_all(
+                    diesel::sql_query(statement.sql.as_str()).into_boxed::<Sqlite>(),
+                    params,
+                );
+                for record in query
+                    .load_iter::<Record, diesel::connection::DefaultLoadingMode>(*conn)
+                    .map_err(storage)?
+                {
+                    if !each(record.map_err(storage)?.0)? {
+                        break;
+                    }
+                }
+            }
+            Self::Postgres(conn) => {
+                let query = bind_all(
+                    diesel::sql_query(statement.sql.as_str()).into_boxed::<Pg>(),
+                    params,
+                );
+                for record in query
+                    .load_iter::<Record, PgRowByRowLoadingMode>(*conn)
+                    .map_err(storage)?
+                {
+                    if !each(record.map_err(storage)?.0)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The count a `count(*)` statement answers.
+    pub(crate) fn count(&mut self, statement: &Statement) -> Result<u64, RowsError> {
+        let mut n = 0;
+        self.each(statement, |values| {
+            if let Some(Value::Int(count)) = values.first() {
+                n = u64::try_from(*count).unwrap_or(0);
+            }
+            Ok(false)
+        })?;
+        Ok(n)
+    }
+}
