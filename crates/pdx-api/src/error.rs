@@ -102,6 +102,19 @@ pub struct Quota {
     pub bytes_remaining: Option<u64>,
     /// The bytes this request asked for.
     pub bytes_requested: u64,
+    /// Most rows allowed (none: unlimited).
+    #[serde(default)]
+    pub max_rows: Option<i64>,
+    /// Rows used.
+    #[serde(default)]
+    pub rows_used: u64,
+    /// Rows left (none: unlimited): a row query whose answer holds at most this many rows can
+    /// still be served.
+    #[serde(default)]
+    pub rows_remaining: Option<u64>,
+    /// The rows this request's answer held.
+    #[serde(default)]
+    pub rows_requested: u64,
     /// When the grant ends (RFC 3339). Waiting does not renew a quota: only a new grant does.
     pub valid_until: String,
 }
@@ -724,6 +737,65 @@ impl From<pdx_catalog::CatalogError> for ApiError {
             E::Access(access) => access.into(),
             E::Storage(storage) => storage.into(),
             search @ E::Search(_) => Self::Internal(Box::new(search)),
+        }
+    }
+}
+
+impl From<pdx_rows::RowsError> for ApiError {
+    fn from(error: pdx_rows::RowsError) -> Self {
+        use pdx_rows::RowsError as E;
+        let detail = error.to_string();
+        match error {
+            E::NotTabular => Self::Conflict {
+                code: "not_tabular",
+                detail,
+            },
+            E::NotIngested => Self::Conflict {
+                code: "rows_not_loaded",
+                detail: format!(
+                    "{detail}: the publisher ingests the file (POST …/ingestions) and its \
+                     progress is shown there"
+                ),
+            },
+            E::IngestionRunning => Self::Conflict {
+                code: "ingestion_running",
+                detail,
+            },
+            E::Unreadable(message) => Self::Validation {
+                code: "unreadable_file",
+                field: "file".into(),
+                message,
+            },
+            E::UnknownColumn { parameter, .. } => Self::Validation {
+                code: "unknown_column",
+                field: parameter.into(),
+                message: detail,
+            },
+            E::MaskedColumn { parameter, .. } => Self::Validation {
+                code: "masked_column",
+                field: parameter.into(),
+                message: detail,
+            },
+            E::InvalidQuery { parameter, message } => Self::Validation {
+                code: "invalid_row_query",
+                field: parameter.into(),
+                message,
+            },
+            E::InvalidOptions { field, message } => Self::Validation {
+                code: "validation_failed",
+                field,
+                message,
+            },
+            E::Busy => Self::TooManyRequests {
+                retry_after: 1,
+                detail: "too many row queries are running; retry shortly".into(),
+            },
+            E::Catalog(catalog) => catalog.into(),
+            E::Blob(pdx_storage::BlobError::NotFound) => {
+                Self::ResourceNotFound("the file is missing".into())
+            }
+            E::Blob(other) => Self::Unavailable(Box::new(other)),
+            E::Storage(storage) => storage.into(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! reason — before any byte of data is sent; the answer carries the entry's sequence number.
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
@@ -31,14 +32,14 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// Longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-fn with_receipt(mut response: HttpResponse, seq: u64) -> HttpResponse {
+pub(crate) fn with_receipt(mut response: HttpResponse, seq: u64) -> HttpResponse {
     if let Ok(value) = HeaderValue::from_str(&seq.to_string()) {
         response.headers_mut().insert(X_PDX_LEDGER_SEQ, value);
     }
     response
 }
 
-fn refusal(refusal: Refusal, quota: Option<QuotaState>, size: u64) -> ApiError {
+pub(crate) fn refusal(refusal: Refusal, quota: Option<QuotaState>, size: u64) -> ApiError {
     match refusal {
         Refusal::InvalidToken => ApiError::invalid_token("the access token is not valid"),
         Refusal::UnknownPurpose => ApiError::Validation {
@@ -71,12 +72,16 @@ fn refusal(refusal: Refusal, quota: Option<QuotaState>, size: u64) -> ApiError {
                 Box::new(Quota {
                     requests_remaining: q.requests_remaining(),
                     bytes_remaining: q.bytes_remaining(),
+                    rows_remaining: q.rows_remaining(),
                     grant: q.grant,
                     max_requests: q.max_requests,
                     requests_used: q.requests_used,
                     max_bytes: q.max_bytes,
                     bytes_used: q.bytes_used,
                     bytes_requested: q.bytes_requested,
+                    max_rows: q.max_rows,
+                    rows_used: q.rows_used,
+                    rows_requested: q.rows_requested,
                     valid_until: q.valid_until.to_rfc3339(),
                 })
             }),
@@ -177,23 +182,7 @@ pub(crate) async fn get_data(
     path: web::Path<DistributionId>,
 ) -> Result<HttpResponse, ApiError> {
     let headers = req.headers();
-    // Per client address: a run of refusals, or a flood of anonymous requests, waits. Such
-    // turned-away requests are counted in metrics, not the ledger, so a flood cannot grow it.
-    let address = state.edge.client_address(&req);
-    let limited = state.edge.admit_after_failures(address).and_then(|()| {
-        if headers.contains_key(header::AUTHORIZATION) {
-            Ok(())
-        } else {
-            state.edge.admit_anonymous(address)
-        }
-    });
-    if let Err(wait) = limited {
-        metrics::counter!("pdx_data_requests_limited_total").increment(1);
-        return Err(ApiError::TooManyRequests {
-            retry_after: wait.as_secs().max(1),
-            detail: "too many data requests from this address; retry later".into(),
-        });
-    }
+    let address = admit(&req, &state)?;
     let text = |name| {
         headers
             .get(name)
@@ -221,32 +210,7 @@ pub(crate) async fn get_data(
         prepared: Prepared::Nothing,
         refused: None,
     };
-    // Only a value of the vocabulary reaches the ledger; anything else is refused, and logged
-    // without the text the client chose.
-    match headers
-        .get(X_PDX_PURPOSE)
-        .map(|v| v.to_str().map(str::trim))
-    {
-        None | Some(Ok("")) => {}
-        Some(Ok(purpose)) if PURPOSES.contains(&purpose) => {
-            request.purpose = Some(purpose.to_owned());
-        }
-        Some(_) => request.refused = Some(Refusal::UnknownPurpose),
-    }
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        match token.map(|t| state.access.authenticate(t)) {
-            Some(Ok(verified)) if !verified.password_change_required => {
-                request.principal = Some(verified.principal);
-            }
-            _ => request.refused = Some(Refusal::InvalidToken),
-        }
-    }
+    identify(&req, &state, &mut request);
     let facts = state
         .catalog
         .distribution_facts(request.distribution)
@@ -333,8 +297,61 @@ pub(crate) async fn get_data(
     Ok(with_receipt(response, answer.seq))
 }
 
+/// Admits a data request from its client address: a run of refusals, or a flood of anonymous
+/// requests, waits. Such turned-away requests are counted in metrics, not the ledger, so a
+/// flood cannot grow it. Returns the address.
+pub(crate) fn admit(req: &HttpRequest, state: &ApiState) -> Result<Option<IpAddr>, ApiError> {
+    let address = state.edge.client_address(req);
+    let limited = state.edge.admit_after_failures(address).and_then(|()| {
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            Ok(())
+        } else {
+            state.edge.admit_anonymous(address)
+        }
+    });
+    if let Err(wait) = limited {
+        metrics::counter!("pdx_data_requests_limited_total").increment(1);
+        return Err(ApiError::TooManyRequests {
+            retry_after: wait.as_secs().max(1),
+            detail: "too many data requests from this address; retry later".into(),
+        });
+    }
+    Ok(address)
+}
+
+/// Reads who asks and for what purpose into `request`. Only a value of the vocabulary reaches
+/// the ledger; anything else is refused, and logged without the text the client chose. A token
+/// that is not valid is refused (and logged) too.
+pub(crate) fn identify(req: &HttpRequest, state: &ApiState, request: &mut DataRequest) {
+    let headers = req.headers();
+    match headers
+        .get(X_PDX_PURPOSE)
+        .map(|v| v.to_str().map(str::trim))
+    {
+        None | Some(Ok("")) => {}
+        Some(Ok(purpose)) if PURPOSES.contains(&purpose) => {
+            request.purpose = Some(purpose.to_owned());
+        }
+        Some(_) => request.refused = Some(Refusal::UnknownPurpose),
+    }
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        match token.map(|t| state.access.authenticate(t)) {
+            Some(Ok(verified)) if !verified.password_change_required => {
+                request.principal = Some(verified.principal);
+            }
+            _ => request.refused = Some(Refusal::InvalidToken),
+        }
+    }
+}
+
 /// A failure to decide or log: if the ledger cannot be written, the request fails closed.
-fn ledger_failure(error: pdx_licensing::LicensingError) -> ApiError {
+pub(crate) fn ledger_failure(error: pdx_licensing::LicensingError) -> ApiError {
     match error {
         pdx_licensing::LicensingError::Storage(StorageError::Unreachable(_)) => {
             ApiError::DatabaseUnreachable

@@ -25,6 +25,7 @@ pub mod observe;
 pub mod organizations;
 pub mod problems;
 pub mod render;
+pub mod rows;
 pub mod schemas;
 pub mod state;
 pub mod vocabularies;
@@ -65,6 +66,7 @@ every response carries an `X-Request-Id`.",
         (name = "catalog", description = "Datasets, distributions, search and the publishing workflow"),
         (name = "licensing", description = "Licences and policies, offers, access requests, grants and access decisions"),
         (name = "exchange", description = "The data path: authorised, metered and logged before serving"),
+        (name = "data services", description = "Tabular distributions as rows: ingestion, and row queries with column rights and masks, metered and logged like downloads"),
         (name = "ledger", description = "The circulation ledger: signed checkpoints, proofs, entries and export"),
         (name = "accounting", description = "Usage, statements and fees, counted from the ledger"),
         (name = "dcat", description = "DCAT-AP 3 catalog in Turtle, RDF/XML and JSON-LD"),
@@ -115,6 +117,9 @@ impl Modify for BearerAuth {
 pub fn routes(cfg: &mut ServiceConfig<'_>) {
     // The data path first: actix tries routes in registration order.
     cfg.service(exchange::get_data)
+        .service(rows::get_rows)
+        .service(rows::start_ingestion)
+        .service(rows::list_ingestions)
         .service(auth::issue_token)
         .service(auth::revoke_token)
         .service(auth::jwks)

@@ -6,6 +6,7 @@ use pdx_core::{AccessRequestId, DistributionId, GrantId};
 use pdx_licensing::decision::{AccessDecision, Basis};
 use pdx_licensing::model::{AccessRequest, Grant, GrantState, GrantUsage, Offer};
 use pdx_licensing::service::{OfferInput, RequestInput, Tightening};
+use pdx_rows::mask::{ColumnRules, Mask};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -88,6 +89,94 @@ pub(crate) async fn get_licence_policy(
         .json(policy.to_odrl(&uid)))
 }
 
+/// How a column that is not delivered as it is appears in row queries.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaskBody {
+    /// `drop` (left out), `hash` (a keyed hash, the same within one grant and different
+    /// across grants), `keep_last` (all but the last `characters` replaced by `*`) or `month`
+    /// (a date cut to `YYYY-MM`).
+    pub rule: String,
+    /// For `keep_last`: characters kept, 1 to 16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub characters: Option<u8>,
+}
+
+/// Which columns row queries deliver under a grant, and how the others are masked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnRulesBody {
+    /// Columns delivered as they are (absent: every column not marked sensitive). A column
+    /// marked sensitive is delivered as it is only when listed here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+    /// How other columns appear, by name; a column in neither list is left out.
+    #[serde(default)]
+    pub masks: std::collections::BTreeMap<String, MaskBody>,
+}
+
+impl ColumnRulesBody {
+    fn into_rules(self) -> Result<ColumnRules, ApiError> {
+        let mut masks = std::collections::BTreeMap::new();
+        for (name, mask) in self.masks {
+            let invalid = |message: &str| ApiError::Validation {
+                code: "validation_failed",
+                field: format!("column_rules.masks.{name}"),
+                message: message.into(),
+            };
+            let parsed = match (mask.rule.as_str(), mask.characters) {
+                ("drop", None) => Mask::Drop,
+                ("hash", None) => Mask::Hash,
+                ("month", None) => Mask::Month,
+                ("keep_last", Some(characters)) => Mask::KeepLast { characters },
+                ("keep_last", None) => return Err(invalid("keep_last needs `characters`")),
+                ("drop" | "hash" | "month", Some(_)) => {
+                    return Err(invalid("only keep_last takes `characters`"));
+                }
+                _ => return Err(invalid("rule must be drop, hash, keep_last or month")),
+            };
+            masks.insert(name, parsed);
+        }
+        let rules = ColumnRules {
+            allow: self.allow,
+            masks,
+        };
+        rules.check().map_err(|message| ApiError::Validation {
+            code: "validation_failed",
+            field: "column_rules".into(),
+            message,
+        })?;
+        Ok(rules)
+    }
+}
+
+impl From<ColumnRules> for ColumnRulesBody {
+    fn from(rules: ColumnRules) -> Self {
+        Self {
+            allow: rules.allow,
+            masks: rules
+                .masks
+                .into_iter()
+                .map(|(name, mask)| {
+                    let (rule, characters) = match mask {
+                        Mask::Drop => ("drop", None),
+                        Mask::Hash => ("hash", None),
+                        Mask::Month => ("month", None),
+                        Mask::KeepLast { characters } => ("keep_last", Some(characters)),
+                    };
+                    (
+                        name,
+                        MaskBody {
+                            rule: rule.into(),
+                            characters,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What a dataset's publisher offers.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OfferBody {
@@ -110,6 +199,10 @@ pub struct OfferBody {
     /// Fee per megabyte, in fen.
     #[serde(default)]
     pub fee_per_mb: i64,
+    /// Column rules of the grants issued under the offer, for row queries (absent: every
+    /// column not marked sensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column_rules: Option<ColumnRulesBody>,
 }
 
 impl From<Offer> for OfferBody {
@@ -123,6 +216,7 @@ impl From<Offer> for OfferBody {
             max_rows: o.max_rows,
             fee_per_request: o.fee_per_request,
             fee_per_mb: o.fee_per_mb,
+            column_rules: o.column_rules.map(Into::into),
         }
     }
 }
@@ -178,6 +272,10 @@ pub(crate) async fn put_offer(
         max_rows: b.max_rows,
         fee_per_request: b.fee_per_request,
         fee_per_mb: b.fee_per_mb,
+        column_rules: b
+            .column_rules
+            .map(ColumnRulesBody::into_rules)
+            .transpose()?,
     };
     Ok(web::Json(
         state
@@ -362,6 +460,10 @@ pub struct ApproveRequest {
     pub max_requests: Option<i64>,
     /// A smaller byte quota.
     pub max_bytes: Option<i64>,
+    /// A smaller row quota.
+    pub max_rows: Option<i64>,
+    /// This grant's column rules, instead of the offer's.
+    pub column_rules: Option<ColumnRulesBody>,
 }
 
 /// The outcome of an approval.
@@ -398,6 +500,11 @@ pub(crate) async fn approve_request(
         term_days: b.term_days,
         max_requests: b.max_requests,
         max_bytes: b.max_bytes,
+        max_rows: b.max_rows,
+        column_rules: b
+            .column_rules
+            .map(ColumnRulesBody::into_rules)
+            .transpose()?,
     };
     let (request, grant) = state
         .licensing
@@ -510,6 +617,10 @@ pub struct GrantResponse {
     pub status_reason: Option<String>,
     /// Distribution ids covered; empty means all.
     pub distributions: Vec<String>,
+    /// Which columns row queries deliver and how the others are masked (absent: every
+    /// column not marked sensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column_rules: Option<ColumnRulesBody>,
     /// Use so far, counted from the circulation ledger.
     pub usage: UsageResponse,
 }
@@ -521,6 +632,9 @@ pub struct UsageResponse {
     pub requests: u64,
     /// Bytes served under it.
     pub bytes: u64,
+    /// Rows served under it (row queries).
+    #[serde(default)]
+    pub rows: u64,
 }
 
 impl GrantResponse {
@@ -528,6 +642,7 @@ impl GrantResponse {
         self.usage = UsageResponse {
             requests: usage.requests,
             bytes: usage.bytes,
+            rows: usage.rows,
         };
         self
     }
@@ -550,6 +665,7 @@ impl GrantResponse {
             fee_per_mb: g.fee_per_mb,
             status_reason: g.status_reason,
             distributions: g.distributions.iter().map(ToString::to_string).collect(),
+            column_rules: g.column_rules.map(Into::into),
             usage: UsageResponse::default(),
         }
     }

@@ -6,6 +6,7 @@ use pdx_access::AccessService;
 use pdx_catalog::CatalogService;
 use pdx_circulation::LedgerService;
 use pdx_licensing::LicensingService;
+use pdx_rows::RowService;
 use pdx_storage::Database;
 
 /// State shared by every handler, registered as `web::Data<ApiState>`.
@@ -21,6 +22,8 @@ pub struct ApiState {
     pub licensing: LicensingService,
     /// The circulation ledger: checkpoints, proofs, entries.
     pub ledger: LedgerService,
+    /// Data services: ingested tables and row queries.
+    pub rows: RowService,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// Security headers, client addresses, limits and who may read `/metrics`.

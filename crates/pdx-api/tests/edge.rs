@@ -38,9 +38,18 @@ fn state(database: &TestDatabase) -> web::Data<ApiState> {
             Err(error) => panic!("search index: {error}"),
         },
     );
+    let rows = pdx_rows::RowService::new(
+        database.database().clone(),
+        catalog.clone(),
+        std::sync::Arc::new(pdx_core::SystemClock),
+        keys.path().join("tables"),
+        pdx_access::secrets::SecretHasher::from_key([5; 32]),
+        4,
+    );
     web::Data::new(ApiState {
         database: database.database().clone(),
         access,
+        rows,
         licensing: pdx_licensing::LicensingService::new(
             database.database().clone(),
             std::sync::Arc::new(pdx_core::SystemClock),

@@ -134,6 +134,9 @@ pub struct Facts<'a> {
     /// The bytes the request would be served (the file, or the range asked for); a byte quota
     /// is checked against them before anything is served.
     pub bytes: u64,
+    /// For a row query, the rows its answer holds (a row quota is checked against them, and
+    /// the policy is asked about `query` instead of `download`); none for a file.
+    pub rows: Option<u64>,
     /// Now.
     pub now: Timestamp,
 }
@@ -229,11 +232,15 @@ fn check_grant(
     if !grant.purposes.iter().any(|allowed| allowed == purpose) {
         return Err(DenyReason::PurposeNotAllowed);
     }
-    if quota_exceeded(facts, request.bytes) {
+    if quota_exceeded(facts, request.bytes, request.rows.unwrap_or(0)) {
         return Err(DenyReason::QuotaExhausted);
     }
     let request = PolicyRequest {
-        action: Action::Download,
+        action: if request.rows.is_some() {
+            Action::Query
+        } else {
+            Action::Download
+        },
         purpose: Some(purpose.to_owned()),
         recipient: principal.org.to_string(),
     };
@@ -248,10 +255,10 @@ fn check_grant(
     }
 }
 
-/// Whether serving `bytes` more under this grant would pass one of its quotas: a request is one
-/// more request, and its bytes must fit in what is left (a request for no bytes, such as an
-/// idempotent retry, still needs some left).
-pub fn quota_exceeded(facts: &GrantFacts, bytes: u64) -> bool {
+/// Whether serving `bytes` and `rows` more under this grant would pass one of its quotas: a
+/// request is one more request, and its bytes and rows must fit in what is left (a request for
+/// none, such as an idempotent retry, still needs some left).
+pub fn quota_exceeded(facts: &GrantFacts, bytes: u64, rows: u64) -> bool {
     let grant = &facts.grant;
     let over = |used: u64, more: u64, limit: Option<i64>| {
         limit.is_some_and(|l| {
@@ -261,7 +268,7 @@ pub fn quota_exceeded(facts: &GrantFacts, bytes: u64) -> bool {
     };
     over(facts.usage.requests, 1, grant.max_requests)
         || over(facts.usage.bytes, bytes, grant.max_bytes)
-        || over(facts.usage.rows, 0, grant.max_rows)
+        || over(facts.usage.rows, rows, grant.max_rows)
 }
 
 #[cfg(test)]
@@ -310,6 +317,7 @@ mod tests {
                 created_at: now() - Duration::days(1),
                 updated_at: now() - Duration::days(1),
                 distributions: Vec::new(),
+                column_rules: None,
             },
             usage: GrantUsage::default(),
             policy: serde_json::json!({ "permissions": [{ "action": "use" }] }),
@@ -333,6 +341,7 @@ mod tests {
             distribution: DistributionId::new(),
             purpose: Some("research"),
             bytes: 0,
+            rows: None,
             now: now(),
         }
     }

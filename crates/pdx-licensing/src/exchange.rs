@@ -113,6 +113,17 @@ pub enum Prepared {
         /// Its size in bytes.
         size: u64,
     },
+    /// A row query's answer, written whole: it holds `rows` rows in `bytes` bytes, prepared
+    /// for a reader with this basis (the columns shown depend on it); no basis when the query
+    /// was refused before any answer was prepared.
+    Rows {
+        /// Rows in the answer.
+        rows: u64,
+        /// Its size.
+        bytes: u64,
+        /// The basis the answer was prepared for.
+        basis: Option<Basis>,
+    },
     /// The file is missing or unreadable, or its answer cannot be built.
     Unavailable,
 }
@@ -169,6 +180,12 @@ pub struct QuotaState {
     pub bytes_used: u64,
     /// The bytes this request asked for.
     pub bytes_requested: u64,
+    /// Most rows allowed.
+    pub max_rows: Option<i64>,
+    /// Rows used.
+    pub rows_used: u64,
+    /// The rows this request's answer holds.
+    pub rows_requested: u64,
     /// When the grant ends.
     pub valid_until: Timestamp,
 }
@@ -180,6 +197,15 @@ impl QuotaState {
             u64::try_from(max)
                 .unwrap_or(0)
                 .saturating_sub(self.requests_used)
+        })
+    }
+
+    /// Rows left, when they are limited.
+    pub fn rows_remaining(&self) -> Option<u64> {
+        self.max_rows.map(|max| {
+            u64::try_from(max)
+                .unwrap_or(0)
+                .saturating_sub(self.rows_used)
         })
     }
 
@@ -454,10 +480,15 @@ fn prepare(
         (Some(range), DistributionKind::File) => Some(range.resolve(size)),
         _ => None,
     };
-    let bytes = match (range, distribution.kind) {
-        (Some(Some((first, last))), _) => last - first + 1,
-        (Some(None), _) | (None, DistributionKind::Api) => 0,
-        (None, DistributionKind::File) => size,
+    let (rows, prepared_basis) = match request.prepared {
+        Prepared::Rows { rows, basis, .. } => (Some(rows), Some(basis)),
+        _ => (None, None),
+    };
+    let bytes = match (range, distribution.kind, &request.prepared) {
+        (_, _, Prepared::Rows { bytes, .. }) => *bytes,
+        (Some(Some((first, last))), _, _) => last - first + 1,
+        (Some(None), _, _) | (None, DistributionKind::Api, _) => 0,
+        (None, DistributionKind::File, _) => size,
     };
     let empty = Vec::new();
     let grants = grants_key
@@ -477,6 +508,7 @@ fn prepare(
         distribution: distribution.id,
         purpose: request.purpose.as_deref(),
         bytes,
+        rows,
         now,
     };
     let mut decision = decision::decide(&facts);
@@ -527,7 +559,7 @@ fn prepare(
     let basis = match decision {
         AccessDecision::Deny(reason) => {
             let quota = (reason == DenyReason::QuotaExhausted)
-                .then(|| concerned.map(|g| quota_state(g, bytes)))
+                .then(|| concerned.map(|g| quota_state(g, bytes, rows.unwrap_or(0))))
                 .flatten();
             return Ok(refuse(entry, Refusal::Decision(reason), quota, grant_id));
         }
@@ -538,8 +570,13 @@ fn prepare(
         Some(Some(r)) => Some(r),
         None => None,
     };
+    // An answer prepared for another basis shows other columns: it is not served.
+    if prepared_basis.is_some_and(|b| b != Some(basis)) {
+        return Ok(refuse(entry, Refusal::DataUnavailable, None, grant_id));
+    }
     let opened = match (&request.prepared, distribution.kind) {
         (_, DistributionKind::Api) => true,
+        (Prepared::Rows { .. }, DistributionKind::File) => true,
         (Prepared::File { key, .. }, DistributionKind::File) => {
             distribution.storage_key.as_deref() == Some(key.as_str())
         }
@@ -550,6 +587,7 @@ fn prepare(
     }
     entry.decision = "permit".into();
     entry.bytes = bytes;
+    entry.rows = rows.unwrap_or(0);
     entry.grant.clone_from(&grant_id);
     let remember = match replay_of {
         Some(original) => {
@@ -581,6 +619,7 @@ fn prepare(
             {
                 facts.usage.requests += 1;
                 facts.usage.bytes = facts.usage.bytes.saturating_add(bytes);
+                facts.usage.rows = facts.usage.rows.saturating_add(rows.unwrap_or(0));
             }
             keyed
                 .filter(|_| matches!(basis, Basis::Grant { .. }))
@@ -628,7 +667,7 @@ fn grant_reason(reason: DenyReason) -> bool {
     )
 }
 
-fn quota_state(facts: &GrantFacts, bytes_requested: u64) -> QuotaState {
+fn quota_state(facts: &GrantFacts, bytes_requested: u64, rows_requested: u64) -> QuotaState {
     QuotaState {
         grant: facts.grant.id.to_string(),
         max_requests: facts.grant.max_requests,
@@ -636,6 +675,9 @@ fn quota_state(facts: &GrantFacts, bytes_requested: u64) -> QuotaState {
         max_bytes: facts.grant.max_bytes,
         bytes_used: facts.usage.bytes,
         bytes_requested,
+        max_rows: facts.grant.max_rows,
+        rows_used: facts.usage.rows,
+        rows_requested,
         valid_until: facts.grant.valid_until,
     }
 }

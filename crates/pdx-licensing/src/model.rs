@@ -5,6 +5,7 @@ use std::fmt;
 use pdx_core::{
     AccessRequestId, DatasetId, DistributionId, GrantId, OrganizationId, Timestamp, UserId,
 };
+use pdx_rows::mask::ColumnRules;
 use serde::Serialize;
 
 /// The purposes a request may declare (a controlled vocabulary).
@@ -40,6 +41,8 @@ pub struct Offer {
     pub fee_per_mb: i64,
     /// Last changed.
     pub updated_at: Timestamp,
+    /// The column rules of grants issued under it (none: every column not marked sensitive).
+    pub column_rules: Option<ColumnRules>,
 }
 
 /// Where an access request stands.
@@ -219,6 +222,9 @@ pub struct Grant {
     pub updated_at: Timestamp,
     /// The distributions covered (empty: all of the dataset's).
     pub distributions: Vec<DistributionId>,
+    /// Which columns row queries deliver and how others are masked (none: every column not
+    /// marked sensitive).
+    pub column_rules: Option<ColumnRules>,
 }
 
 impl Grant {

@@ -19,6 +19,7 @@ use pdx_catalog::model::{Dataset, DatasetStatus, Distribution};
 use pdx_core::{
     AccessRequestId, Clock, DistributionId, GrantId, OpeningClass, OrgKind, Principal, Role,
 };
+use pdx_rows::mask::ColumnRules;
 use pdx_storage::{Database, DbConnection};
 
 use crate::decision::{self, AccessDecision, Basis, Facts, Requester};
@@ -69,6 +70,9 @@ pub struct OfferInput {
     pub fee_per_request: i64,
     /// Fee per megabyte, fen.
     pub fee_per_mb: i64,
+    /// Column rules of grants issued under the offer (none: every column not marked
+    /// sensitive).
+    pub column_rules: Option<ColumnRules>,
 }
 
 /// A request for access, as submitted.
@@ -95,6 +99,10 @@ pub struct Tightening {
     pub max_requests: Option<i64>,
     /// A smaller byte quota.
     pub max_bytes: Option<i64>,
+    /// A smaller row quota.
+    pub max_rows: Option<i64>,
+    /// This grant's column rules, instead of the offer's.
+    pub column_rules: Option<ColumnRules>,
 }
 
 /// Licensing for one PDX installation.
@@ -263,6 +271,11 @@ impl LicensingService {
                     return Err(LicensingError::invalid(field, "must be positive"));
                 }
             }
+            if let Some(rules) = &input.column_rules {
+                rules
+                    .check()
+                    .map_err(|message| LicensingError::invalid("column_rules", message))?;
+            }
             if input.fee_per_request < 0 || input.fee_per_mb < 0 {
                 return Err(LicensingError::invalid(
                     "fee_per_request",
@@ -280,6 +293,7 @@ impl LicensingService {
                 fee_per_request: input.fee_per_request,
                 fee_per_mb: input.fee_per_mb,
                 updated_at: now,
+                column_rules: input.column_rules,
             };
             store::put_offer(conn, &offer)?;
             let event = AuditRecord::success(
@@ -741,9 +755,38 @@ impl LicensingService {
                 principal.as_ref(),
                 distribution,
                 purpose.as_deref(),
+                None,
                 now,
             )?
             .0)
+        })
+        .await
+    }
+
+    /// Whether this principal may query this distribution's rows now, for this purpose, and
+    /// the grant it would rely on (whose column rules shape the answer). Not logged: the row
+    /// query is decided again, and logged, when its answer is ready.
+    pub async fn decide_rows(
+        &self,
+        principal: Option<&Principal>,
+        distribution: DistributionId,
+        purpose: Option<&str>,
+    ) -> Result<(AccessDecision, Option<Grant>), LicensingError> {
+        let (principal, purpose, now) = (
+            principal.cloned(),
+            purpose.map(str::to_owned),
+            self.clock.now(),
+        );
+        self.read(move |conn| {
+            let (decision, _, grant) = decide_in(
+                conn,
+                principal.as_ref(),
+                distribution,
+                purpose.as_deref(),
+                Some(0),
+                now,
+            )?;
+            Ok((decision, grant))
         })
         .await
     }
@@ -869,7 +912,7 @@ fn issue_grant(
         purposes: vec![request.purpose.clone()],
         max_requests: tighter(offer.and_then(|o| o.max_requests), tightening.max_requests),
         max_bytes: tighter(offer.and_then(|o| o.max_bytes), tightening.max_bytes),
-        max_rows: offer.and_then(|o| o.max_rows),
+        max_rows: tighter(offer.and_then(|o| o.max_rows), tightening.max_rows),
         fee_per_request: offer.map_or(0, |o| o.fee_per_request),
         fee_per_mb: offer.map_or(0, |o| o.fee_per_mb),
         state: GrantState::Active,
@@ -877,7 +920,16 @@ fn issue_grant(
         created_at: now,
         updated_at: now,
         distributions: request.distributions.clone(),
+        column_rules: tightening
+            .column_rules
+            .clone()
+            .or_else(|| offer.and_then(|o| o.column_rules.clone())),
     };
+    if let Some(rules) = &grant.column_rules {
+        rules
+            .check()
+            .map_err(|message| LicensingError::invalid("column_rules", message))?;
+    }
     store::insert_grant(conn, &grant)?;
     Ok(grant)
 }
@@ -902,6 +954,7 @@ fn decide_in(
     principal: Option<&Principal>,
     distribution: DistributionId,
     purpose: Option<&str>,
+    rows: Option<u64>,
     now: pdx_core::Timestamp,
 ) -> Result<(AccessDecision, Distribution, Option<Grant>), LicensingError> {
     let distribution = pdx_catalog::store::find_distribution(conn, distribution)?;
@@ -925,11 +978,15 @@ fn decide_in(
         grants: &grants,
         distribution: distribution.id,
         purpose,
-        // Asked about the whole file.
-        bytes: distribution
-            .byte_size
-            .and_then(|size| u64::try_from(size).ok())
-            .unwrap_or(0),
+        rows,
+        // Asked about the whole file, or about rows.
+        bytes: match rows {
+            Some(_) => 0,
+            None => distribution
+                .byte_size
+                .and_then(|size| u64::try_from(size).ok())
+                .unwrap_or(0),
+        },
         now,
     });
     let grant = match decision {

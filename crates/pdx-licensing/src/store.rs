@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use pdx_core::{AccessRequestId, DatasetId, DistributionId, GrantId, OrganizationId, Timestamp};
+use pdx_rows::mask::ColumnRules;
 use pdx_storage::generation as state;
 use pdx_storage::schema::{access_requests, datasets, grants, licences, offers};
 use pdx_storage::{DbConnection, StorageError};
@@ -19,6 +20,15 @@ fn list(text: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+fn rules(text: Option<&str>, column: &str) -> Result<Option<ColumnRules>, LicensingError> {
+    text.map(|t| serde_json::from_str(t).map_err(|_| corrupt(column)))
+        .transpose()
+}
+
+fn rules_text(rules: Option<&ColumnRules>) -> Option<String> {
+    rules.and_then(|r| serde_json::to_string(r).ok())
 }
 
 /// A licence's stored policy document.
@@ -73,6 +83,7 @@ type OfferRow = (
     i64,
     i64,
     NaiveDateTime,
+    Option<String>,
 );
 
 /// The offer of a dataset, if one is set.
@@ -90,6 +101,7 @@ pub fn offer(conn: &mut DbConnection, dataset: DatasetId) -> Result<Option<Offer
             offers::fee_per_request,
             offers::fee_per_mb,
             offers::updated_at,
+            offers::column_rules,
         ))
         .first(conn)
         .optional()?;
@@ -105,6 +117,7 @@ pub fn offer(conn: &mut DbConnection, dataset: DatasetId) -> Result<Option<Offer
             fee_per_request: r.7,
             fee_per_mb: r.8,
             updated_at: r.9.and_utc(),
+            column_rules: rules(r.10.as_deref(), "offers.column_rules")?,
         })
     })
     .transpose()
@@ -126,6 +139,7 @@ pub fn put_offer(conn: &mut DbConnection, offer: &Offer) -> Result<(), Licensing
             offers::fee_per_request.eq(offer.fee_per_request),
             offers::fee_per_mb.eq(offer.fee_per_mb),
             offers::updated_at.eq(offer.updated_at.naive_utc()),
+            offers::column_rules.eq(rules_text(offer.column_rules.as_ref())),
         ))
         .execute(conn)?;
     Ok(())
@@ -305,6 +319,7 @@ struct GrantRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     distributions: String,
+    column_rules: Option<String>,
 }
 
 impl GrantRow {
@@ -338,6 +353,7 @@ impl GrantRow {
             created_at: self.created_at.and_utc(),
             updated_at: self.updated_at.and_utc(),
             distributions: distribution_ids(&self.distributions, "grants.distributions")?,
+            column_rules: rules(self.column_rules.as_deref(), "grants.column_rules")?,
         })
     }
 }
@@ -366,6 +382,7 @@ pub fn insert_grant(conn: &mut DbConnection, grant: &Grant) -> Result<(), Licens
                 grants::created_at.eq(grant.created_at.naive_utc()),
                 grants::updated_at.eq(grant.updated_at.naive_utc()),
                 grants::distributions.eq(distribution_text(&grant.distributions)),
+                grants::column_rules.eq(rules_text(grant.column_rules.as_ref())),
             ),
         ))
         .execute(conn)?;

@@ -90,6 +90,7 @@ async fn expiry_takes_effect_at_the_instant_and_is_recorded_once() {
         created_at: start,
         updated_at: start,
         distributions: vec![],
+        column_rules: None,
     };
     assert!(pdx_licensing::store::insert_grant(&mut conn, &grant).is_ok());
     drop(conn);

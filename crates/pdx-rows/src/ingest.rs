@@ -52,7 +52,7 @@ impl Seen {
         self.any = true;
         for (bit, column_type) in ColumnType::ALL.into_iter().enumerate() {
             let mask = 1u8 << bit;
-            if self.fits & mask != 0 && column_type.value_of(text).is_err() {
+            if self.fits & mask != 0 && column_type.value_of(text).is_none() {
                 self.fits &= !mask;
             }
         }
@@ -237,7 +237,7 @@ pub(crate) fn load(
                 for (i, column) in columns.iter().enumerate() {
                     let value = match cells.get(i).and_then(Option::as_deref) {
                         None => Value::Null,
-                        Some(text) => column.column_type.value_of(text).map_err(|()| {
+                        Some(text) => column.column_type.value_of(text).ok_or_else(|| {
                             format!(
                                 "`{}`: `{}` is not a{} {} value",
                                 column.name,

@@ -59,32 +59,31 @@ impl ColumnType {
         })
     }
 
-    /// The value `text` stands for in a column of this type: `Ok(Null)` for empty text,
-    /// `Err(())` when it is not of the type.
-    pub fn value_of(self, text: &str) -> Result<Value, ()> {
+    /// The value `text` stands for in a column of this type: `Null` for empty text, none
+    /// when it is not of the type.
+    pub fn value_of(self, text: &str) -> Option<Value> {
         let text = if self == Self::String {
             text
         } else {
             text.trim()
         };
         if text.is_empty() {
-            return Ok(Value::Null);
+            return Some(Value::Null);
         }
         match self {
-            Self::Integer => integer(text).map(Value::Int).ok_or(()),
-            Self::Number => number(text).map(Value::Float).ok_or(()),
+            Self::Integer => integer(text).map(Value::Int),
+            Self::Number => number(text).map(Value::Float),
             Self::Boolean => match text.to_ascii_lowercase().as_str() {
-                "true" => Ok(Value::Int(1)),
-                "false" => Ok(Value::Int(0)),
-                _ => Err(()),
+                "true" => Some(Value::Int(1)),
+                "false" => Some(Value::Int(0)),
+                _ => None,
             },
             Self::Date => NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .ok()
                 .filter(|_| text.len() == 10)
-                .map(|d| Value::Text(d.format("%Y-%m-%d").to_string()))
-                .ok_or(()),
-            Self::Datetime => datetime(text).map(Value::Text).ok_or(()),
-            Self::String => Ok(Value::Text(text.to_owned())),
+                .map(|d| Value::Text(d.format("%Y-%m-%d").to_string())),
+            Self::Datetime => datetime(text).map(Value::Text),
+            Self::String => Some(Value::Text(text.to_owned())),
         }
     }
 }
@@ -331,43 +330,39 @@ mod tests {
     #[test]
     fn text_becomes_a_value_of_the_type_or_is_refused() {
         let v = |t: ColumnType, s: &str| t.value_of(s);
-        assert_eq!(v(ColumnType::Integer, " 42 "), Ok(Value::Int(42)));
-        assert_eq!(v(ColumnType::Integer, "-7"), Ok(Value::Int(-7)));
-        assert_eq!(
-            v(ColumnType::Integer, "007"),
-            Err(()),
-            "a code, not a number"
-        );
-        assert_eq!(v(ColumnType::Integer, "1.5"), Err(()));
-        assert_eq!(v(ColumnType::Integer, "99999999999999999999"), Err(()));
-        assert_eq!(v(ColumnType::Integer, ""), Ok(Value::Null));
-        assert_eq!(v(ColumnType::Number, "1.5"), Ok(Value::Float(1.5)));
-        assert_eq!(v(ColumnType::Number, "-2e3"), Ok(Value::Float(-2000.0)));
-        assert_eq!(v(ColumnType::Number, "0.25"), Ok(Value::Float(0.25)));
-        assert_eq!(v(ColumnType::Number, "NaN"), Err(()));
-        assert_eq!(v(ColumnType::Number, "inf"), Err(()));
-        assert_eq!(v(ColumnType::Number, "0x10"), Err(()));
-        assert_eq!(v(ColumnType::Boolean, "TRUE"), Ok(Value::Int(1)));
-        assert_eq!(v(ColumnType::Boolean, "yes"), Err(()));
+        assert_eq!(v(ColumnType::Integer, " 42 "), Some(Value::Int(42)));
+        assert_eq!(v(ColumnType::Integer, "-7"), Some(Value::Int(-7)));
+        assert_eq!(v(ColumnType::Integer, "007"), None, "a code, not a number");
+        assert_eq!(v(ColumnType::Integer, "1.5"), None);
+        assert_eq!(v(ColumnType::Integer, "99999999999999999999"), None);
+        assert_eq!(v(ColumnType::Integer, ""), Some(Value::Null));
+        assert_eq!(v(ColumnType::Number, "1.5"), Some(Value::Float(1.5)));
+        assert_eq!(v(ColumnType::Number, "-2e3"), Some(Value::Float(-2000.0)));
+        assert_eq!(v(ColumnType::Number, "0.25"), Some(Value::Float(0.25)));
+        assert_eq!(v(ColumnType::Number, "NaN"), None);
+        assert_eq!(v(ColumnType::Number, "inf"), None);
+        assert_eq!(v(ColumnType::Number, "0x10"), None);
+        assert_eq!(v(ColumnType::Boolean, "TRUE"), Some(Value::Int(1)));
+        assert_eq!(v(ColumnType::Boolean, "yes"), None);
         assert_eq!(
             v(ColumnType::Date, "2026-02-28"),
-            Ok(Value::Text("2026-02-28".into()))
+            Some(Value::Text("2026-02-28".into()))
         );
-        assert_eq!(v(ColumnType::Date, "2026-02-30"), Err(()));
-        assert_eq!(v(ColumnType::Date, "2026-2-3"), Err(()));
+        assert_eq!(v(ColumnType::Date, "2026-02-30"), None);
+        assert_eq!(v(ColumnType::Date, "2026-2-3"), None);
         assert_eq!(
             v(ColumnType::Datetime, "2026-03-01 08:30:00"),
-            Ok(Value::Text("2026-03-01T08:30:00".into()))
+            Some(Value::Text("2026-03-01T08:30:00".into()))
         );
         assert_eq!(
             v(ColumnType::Datetime, "2026-03-01T08:30:00+08:00"),
-            Ok(Value::Text("2026-03-01T00:30:00".into())),
+            Some(Value::Text("2026-03-01T00:30:00".into())),
             "offsets are converted to UTC"
         );
-        assert_eq!(v(ColumnType::Datetime, "yesterday"), Err(()));
+        assert_eq!(v(ColumnType::Datetime, "yesterday"), None);
         assert_eq!(
             v(ColumnType::String, " padded "),
-            Ok(Value::Text(" padded ".into()))
+            Some(Value::Text(" padded ".into()))
         );
     }
 

@@ -357,7 +357,7 @@ fn condition(
             ));
         }
         match column.column_type.value_of(text) {
-            Ok(Value::Null) | Err(()) => Err(RowsError::query(
+            Some(Value::Null) | None => Err(RowsError::query(
                 "filter",
                 format!(
                     "`{}` is not a value of `{name}`, a {} column",
@@ -366,10 +366,10 @@ fn condition(
                 ),
             )),
             // A number column compares with numbers, whole or not.
-            Ok(Value::Int(n)) if column.column_type == ColumnType::Number => {
+            Some(Value::Int(n)) if column.column_type == ColumnType::Number => {
                 Ok(Value::Float(n as f64))
             }
-            Ok(value) => Ok(value),
+            Some(value) => Ok(value),
         }
     };
     let compare = |comparison| -> Result<Condition, RowsError> {
@@ -532,7 +532,7 @@ impl Plan {
             params: Vec::new(),
         };
         let columns: Vec<String> = self.selected().into_iter().map(column_name).collect();
-        let mut sql = format!("SELECT _row");
+        let mut sql = String::from("SELECT _row");
         for c in &columns {
             sql.push_str(", ");
             sql.push_str(c);
@@ -746,7 +746,7 @@ mod tests {
                 Value::Int(100)
             ]
         );
-        let pg = plan.count(Backend::Postgres, "pdx_rows.t");
+        let pg = plan.count(Backend::Postgres, "row_table_x");
         assert!(pg.sql.contains("strpos(lower(c0), $2) > 0"), "{}", pg.sql);
     }
 
@@ -755,8 +755,8 @@ mod tests {
         let sort = vec!["-amount".to_owned()];
         let token = cursor(&sort, &[Value::Float(2.5)], 41);
         let query = RowQuery {
-            sort: sort.clone(),
-            after: Some(token.clone()),
+            sort,
+            after: Some(token),
             ..RowQuery::default()
         };
         let planned = plan(query.clone(), &Audience::Public).unwrap();

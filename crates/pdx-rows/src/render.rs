@@ -203,11 +203,17 @@ impl<'a> Renderer<'a> {
                 if self.format == OutputFormat::Json && self.rows > 0 {
                     self.out.write_all(b",")?;
                 }
-                let mut object = serde_json::Map::with_capacity(self.columns.len());
-                for ((column, value), name) in shown.zip(&self.names) {
-                    object.insert(name.clone(), json_value(column, value));
+                // Members in the table's order (a JSON map would sort them).
+                self.out.write_all(b"{")?;
+                for (n, ((column, value), name)) in shown.zip(&self.names).enumerate() {
+                    if n > 0 {
+                        self.out.write_all(b",")?;
+                    }
+                    serde_json::to_writer(&mut self.out, name)?;
+                    self.out.write_all(b":")?;
+                    serde_json::to_writer(&mut self.out, &json_value(column, value))?;
                 }
-                serde_json::to_writer(&mut self.out, &object)?;
+                self.out.write_all(b"}")?;
                 if self.format == OutputFormat::Ndjson {
                     self.out.write_all(b"\n")?;
                 }

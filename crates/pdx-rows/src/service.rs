@@ -42,6 +42,8 @@ pub struct RowService {
     readers: Arc<Mutex<HashMap<uuid::Uuid, Vec<diesel::SqliteConnection>>>>,
     queries: Arc<Semaphore>,
     running: Arc<Mutex<HashMap<uuid::Uuid, Arc<Progress>>>>,
+    /// Ingestions to start again when the running one of their distribution ends.
+    again: Arc<Mutex<HashMap<DistributionId, (Principal, RequestContext)>>>,
 }
 
 impl std::fmt::Debug for RowService {
@@ -88,6 +90,45 @@ impl RowService {
             readers: Arc::default(),
             queries: Arc::new(Semaphore::new(concurrent_queries.max(1))),
             running: Arc::default(),
+            again: Arc::default(),
+        }
+    }
+
+    /// [`RowService::ingest_again`] as a boxed future (an ingestion's task may start the next).
+    fn restart(
+        &self,
+        principal: Principal,
+        id: DistributionId,
+        context: RequestContext,
+    ) -> futures_util::future::BoxFuture<'static, ()> {
+        let service = self.clone();
+        Box::pin(async move {
+            if let Err(error) = service.ingest_again(&principal, id, &context).await {
+                tracing::warn!(%error, distribution = %id, "could not ingest again");
+            }
+        })
+    }
+
+    /// Ingests the distribution's file again with default options, because what it is read
+    /// with changed (its column schema): now, or when the running ingestion ends.
+    pub async fn ingest_again(
+        &self,
+        principal: &Principal,
+        id: DistributionId,
+        context: &RequestContext,
+    ) -> Result<(), RowsError> {
+        match self
+            .ingest(principal, id, IngestOptions::default(), context)
+            .await
+        {
+            Err(RowsError::IngestionRunning) => {
+                self.again
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(id, (principal.clone(), context.clone()));
+                Ok(())
+            }
+            other => other.map(|_| ()),
         }
     }
 
@@ -204,6 +245,7 @@ impl RowService {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(ingestion.id, Arc::clone(&progress));
         let (service, running) = (self.clone(), ingestion.clone());
+        let distribution = id;
         tokio::spawn(async move {
             let id = running.id;
             service.run(running, key, declared, progress).await;
@@ -212,6 +254,14 @@ impl RowService {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&id);
+            let again = service
+                .again
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&distribution);
+            if let Some((principal, context)) = again {
+                service.restart(principal, distribution, context).await;
+            }
         });
         Ok(ingestion)
     }
@@ -415,15 +465,28 @@ impl RowService {
             .map(Arc::new))
     }
 
-    /// Runs a row query on `table` for `audience` and writes the whole answer. Only a few run
-    /// at once; beyond them the caller is told to retry ([`RowsError::Busy`]).
+    /// Runs a row query on `table` for `audience` and writes the whole answer. A column is
+    /// sensitive when it was marked so at ingestion or is in `sensitive` (the distribution's
+    /// schema now): marking a column later takes effect at once. Only a few queries run at
+    /// once; beyond them the caller is told to retry ([`RowsError::Busy`]).
     pub async fn read(
         &self,
-        table: Arc<Ingestion>,
+        mut table: Arc<Ingestion>,
         audience: Audience,
         query: RowQuery,
         format: OutputFormat,
+        sensitive: &std::collections::BTreeSet<String>,
     ) -> Result<RowAnswer, RowsError> {
+        if table
+            .columns
+            .iter()
+            .any(|c| !c.sensitive && sensitive.contains(&c.name))
+        {
+            let marked = Arc::make_mut(&mut table);
+            for column in &mut marked.columns {
+                column.sensitive |= sensitive.contains(&column.name);
+            }
+        }
         let permit = Arc::clone(&self.queries)
             .try_acquire_owned()
             .map_err(|_| RowsError::Busy)?;

@@ -1,7 +1,7 @@
 //! The tables rows are loaded into and read from: on SQLite a database file of its own per
 //! ingestion (so loading never holds the main database's writer lock, and replacing a table is
-//! swapping a file), on PostgreSQL a table per ingestion in the `pdx_rows` schema. Every
-//! identifier is made here (`pdx_rows.t_<ingestion>`, `_row`, `c0`, `c1`, …); values are bound.
+//! swapping a file), on PostgreSQL a table per ingestion beside PDX's own tables. Every
+//! identifier is made here (`row_table_<ingestion>`, `_row`, `c0`, `c1`, …); values are bound.
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,7 @@ impl Place {
     pub(crate) fn of(id: uuid::Uuid, dir: Option<&Path>) -> Self {
         match dir {
             Some(dir) => Self::File(dir.join(format!("{}.sqlite3", id.simple()))),
-            None => Self::Postgres(format!("pdx_rows.t_{}", id.simple())),
+            None => Self::Postgres(format!("row_table_{}", id.simple())),
         }
     }
 
@@ -150,7 +150,7 @@ impl<'a> Loader<'a> {
         match &mut writer {
             Writer::File(conn) => conn.batch_execute(&create),
             Writer::Postgres(conn) => conn.batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS pdx_rows; DROP TABLE IF EXISTS {0}; {create}",
+                "DROP TABLE IF EXISTS {0}; {create}",
                 place.table()
             )),
         }

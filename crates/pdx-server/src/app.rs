@@ -105,8 +105,17 @@ impl Application {
                 queue: config.ledger.queue,
             },
         );
+        let rows = open_rows(&config, database.clone(), &catalog, clock.clone())?;
+        let interrupted = rows.recover().await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "ingestions interrupted by a stop were marked failed"
+            );
+        }
         let edge = edge_settings(&config, &public_url)?;
         let state = web::Data::new(ApiState {
+            rows,
             database,
             access,
             catalog,
@@ -495,6 +504,25 @@ pub fn open_search_index(config: &Config) -> Result<SearchIndex, ServerError> {
         }
     }
     Ok(index)
+}
+
+/// Builds the data services: row tables beside the data, masks keyed by a server key.
+pub fn open_rows(
+    config: &Config,
+    database: Database,
+    catalog: &pdx_catalog::CatalogService,
+    clock: Arc<dyn Clock>,
+) -> Result<pdx_rows::RowService, ServerError> {
+    let masks = SecretHasher::open(&config.data_dir.join("keys").join("row-mask-hmac.key"))?;
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    Ok(pdx_rows::RowService::new(
+        database,
+        catalog.clone(),
+        clock,
+        config.data_dir.join("tables"),
+        masks,
+        workers * 4,
+    ))
 }
 
 /// Where PDX keeps its generated JWT signing keys.

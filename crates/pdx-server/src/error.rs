@@ -18,6 +18,9 @@ pub enum ServerError {
     /// The catalog (its search index in particular) could not be opened.
     #[error(transparent)]
     Catalog(#[from] pdx_catalog::CatalogError),
+    /// The data services could not be prepared.
+    #[error(transparent)]
+    Rows(#[from] pdx_rows::RowsError),
     /// The demo could not be loaded.
     #[error("demo: {0}")]
     Demo(String),

@@ -271,6 +271,7 @@ diesel::table! {
         fee_per_request -> BigInt,
         fee_per_mb -> BigInt,
         updated_at -> Timestamp,
+        column_rules -> Nullable<Text>,
     }
 }
 
@@ -316,6 +317,7 @@ diesel::table! {
         updated_at -> Timestamp,
         distributions -> Text,
         expiry_recorded -> Bool,
+        column_rules -> Nullable<Text>,
     }
 }
 

@@ -942,6 +942,13 @@ pub(crate) async fn put_offer(
         0
     });
     let result = if problems.is_empty() {
+        // What this form does not show (the row quota, the column rules) is kept.
+        let current = state
+            .licensing
+            .offer(Some(&principal), &slug)
+            .await
+            .ok()
+            .flatten();
         state
             .licensing
             .put_offer(
@@ -953,9 +960,10 @@ pub(crate) async fn put_offer(
                     max_term_days: term,
                     max_requests,
                     max_bytes: max_mb.map(|mb| mb.saturating_mul(1_000_000)),
-                    max_rows: None,
+                    max_rows: current.as_ref().and_then(|o| o.max_rows),
                     fee_per_request,
                     fee_per_mb,
+                    column_rules: current.and_then(|o| o.column_rules),
                 },
                 &request_context(&req, &ctx),
             )

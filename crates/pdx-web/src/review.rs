@@ -273,6 +273,8 @@ async fn decide(
             max_requests: number("max_requests", &form.max_requests),
             max_bytes: number("max_bytes_mb", &form.max_bytes_mb)
                 .map(|mb| mb.saturating_mul(1_000_000)),
+            max_rows: None,
+            column_rules: None,
         };
         if !errors.is_empty() {
             return finish(request_page(ctx, &state, &principal, id, Some(&form), &errors).await);

@@ -1,6 +1,6 @@
 -- Ingestions of tabular distributions into queryable tables (pdx-rows). Each ingestion loads
--- its own table (on SQLite a file in the data directory, on PostgreSQL a table in the
--- `pdx_rows` schema); the newest `ready` one answers row queries, so a re-ingestion replaces
+-- its own table (on SQLite a file in the data directory, on PostgreSQL a table
+-- `row_table_<id>` beside these); the newest `ready` one answers row queries, so a re-ingestion replaces
 -- the table atomically when it completes. `table_columns`, `options` and `rejects` are JSON.
 CREATE TABLE ingestions (
     id TEXT PRIMARY KEY NOT NULL,

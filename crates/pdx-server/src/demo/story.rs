@@ -360,6 +360,7 @@ impl Story<'_> {
                     max_rows: None,
                     fee_per_request: 50,
                     fee_per_mb: 20,
+                    column_rules: None,
                 }
             } else if slug.starts_with("5g-base-stations-") {
                 OfferInput {
@@ -371,6 +372,7 @@ impl Story<'_> {
                     max_rows: None,
                     fee_per_request: 100,
                     fee_per_mb: 50,
+                    column_rules: None,
                 }
             } else if slug == "taxi-trips-2024" || slug == "gov-service-cases" {
                 OfferInput {
@@ -387,6 +389,7 @@ impl Story<'_> {
                     max_rows: None,
                     fee_per_request: 200,
                     fee_per_mb: 100,
+                    column_rules: None,
                 }
             } else if classification.opening == OpeningClass::Closed
                 || classification.sharing == SharingClass::Conditional
@@ -401,6 +404,7 @@ impl Story<'_> {
                     max_rows: None,
                     fee_per_request: 0,
                     fee_per_mb: 0,
+                    column_rules: None,
                 }
             } else {
                 OfferInput {
@@ -412,6 +416,7 @@ impl Story<'_> {
                     max_rows: None,
                     fee_per_request: 100,
                     fee_per_mb: 50,
+                    column_rules: None,
                 }
             };
             self.past

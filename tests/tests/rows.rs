@@ -1,0 +1,532 @@
+//! Data services over real HTTP on the real database: a tabular upload is ingested into a
+//! table, rows are queried with filters, sort and paging, a grant's column rules hide and mask
+//! columns in every format, and rows are metered into the ledger with row quotas holding.
+
+use pdx_core::{OrgKind, Role};
+use pdx_tests::{TestServer, expect_problem, header, json};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Residents of a district: an id number (sensitive), a name, a district, a birth date, a
+/// phone number and an amount.
+fn residents(rows: usize) -> String {
+    let districts = ["Futian", "Luohu", "Nanshan", "Bao'an"];
+    let mut csv = String::from("id_number,name,district,born,phone,amount\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "11010119{:02}0{}07{:04},Resident {i},{},19{:02}-0{}-1{},1380013{:04},{}.5\n",
+            60 + i % 40,
+            1 + i % 9,
+            i % 10_000,
+            districts[i % 4],
+            60 + i % 40,
+            1 + i % 9,
+            i % 10,
+            i % 10_000,
+            i % 1000,
+        ));
+    }
+    csv
+}
+
+struct World {
+    server: TestServer,
+    admin: String,
+    enterprise: String,
+    distribution: String,
+}
+
+async fn wait_ready(server: &TestServer, token: &str, distribution: &str) -> Value {
+    for _ in 0..600 {
+        let found = json(
+            server
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/distributions/{distribution}/ingestions"),
+                    Some(token),
+                    None,
+                )
+                .await,
+        )
+        .await;
+        match found[0]["state"].as_str() {
+            Some("ready") => return found[0].clone(),
+            Some("failed") => panic!("the ingestion failed: {found}"),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+    panic!("the ingestion did not finish")
+}
+
+/// An agency publishes `csv` in a conditional dataset with `id_number` marked sensitive and
+/// offers it with `offer`; an enterprise is verified.
+async fn world(csv: &str, offer: Value) -> World {
+    let server = TestServer::spawn().await;
+    server.create_org("civil", OrgKind::Agency).await;
+    server.create_org("acme", OrgKind::Enterprise).await;
+    server
+        .create_user(
+            "civil",
+            "admin@civil.test",
+            &[Role::Admin, Role::Publisher, Role::Reviewer],
+        )
+        .await;
+    server
+        .create_user("acme", "dev@acme.test", &[Role::Member])
+        .await;
+    let admin = server.access_token("admin@civil.test").await;
+    let created = server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&admin),
+            Some(json!({
+                "slug": "residents", "title": "Residents", "description": "Registered residents",
+                "update_frequency": "monthly", "languages": ["en"], "sharing_class": "conditional",
+                "opening_class": "conditional", "grade": "general",
+            })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let distribution = server.upload_csv(&admin, "residents", csv).await;
+    let marked = server
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/distributions/{distribution}"),
+            Some(&admin),
+            Some(json!({"columns": [
+                {"name": "id_number", "type": "string", "sensitive": true},
+                {"name": "phone", "type": "string", "sensitive": true},
+            ]})),
+        )
+        .await;
+    assert_eq!(marked.status(), 200);
+    server.submit_and_publish(&admin, &admin, "residents").await;
+    let offered = server
+        .call(
+            Method::PUT,
+            "/api/v1/datasets/residents/offer",
+            Some(&admin),
+            Some(offer),
+        )
+        .await;
+    assert_eq!(offered.status(), 200, "{}", json(offered).await);
+    wait_ready(&server, &admin, &distribution).await;
+    World {
+        enterprise: server.access_token("dev@acme.test").await,
+        server,
+        admin,
+        distribution,
+    }
+}
+
+async fn grant(w: &World, approval: Value) -> String {
+    grant_to(w, &w.enterprise, approval).await
+}
+
+async fn grant_to(w: &World, enterprise: &str, approval: Value) -> String {
+    let request = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/access-requests",
+            Some(enterprise),
+            Some(json!({
+                "dataset": "residents", "purpose": "research",
+                "statement": "Service planning by district", "term_days": 30
+            })),
+        )
+        .await;
+    let id = json(request).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let approved = w
+        .server
+        .call(
+            Method::POST,
+            &format!("/api/v1/access-requests/{id}/approve"),
+            Some(&w.admin),
+            Some(approval),
+        )
+        .await;
+    assert_eq!(approved.status(), 200);
+    json(approved).await["grant"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn rows(w: &World, token: Option<&str>, query: &str) -> reqwest::Response {
+    rows_of(&w.server, &w.distribution, token, query).await
+}
+
+async fn rows_of(
+    server: &TestServer,
+    distribution: &str,
+    token: Option<&str>,
+    query: &str,
+) -> reqwest::Response {
+    let mut request = server.client.get(server.url(&format!(
+        "/api/v1/distributions/{distribution}/rows?{query}"
+    )));
+    if let Some(token) = token {
+        request = request
+            .bearer_auth(token)
+            .header("x-pdx-purpose", "research");
+    }
+    match request.send().await {
+        Ok(response) => response,
+        Err(error) => panic!("the row query failed: {error}"),
+    }
+}
+
+fn offer(max_rows: Option<i64>, rules: Value) -> Value {
+    json!({
+        "licence_id": "CC-BY-4.0", "purposes": ["research"], "max_term_days": 30,
+        "max_rows": max_rows, "column_rules": rules,
+    })
+}
+
+fn ledger_entry(server: &TestServer, seq: u64) -> pdx_circulation::Entry {
+    let Ok(mut conn) = server.database.database().conn() else {
+        panic!("no connection")
+    };
+    match pdx_circulation::store::entry(&mut conn, seq) {
+        Ok(entry) => entry,
+        Err(error) => panic!("no ledger entry {seq}: {error}"),
+    }
+}
+
+#[tokio::test]
+async fn an_upload_is_ingested_typed_and_its_rows_filtered_sorted_and_paged() {
+    let w = world(&residents(500), offer(None, Value::Null)).await;
+    let ingestions = json(
+        w.server
+            .call(
+                Method::GET,
+                &format!("/api/v1/distributions/{}/ingestions", w.distribution),
+                Some(&w.admin),
+                None,
+            )
+            .await,
+    )
+    .await;
+    let ready = &ingestions[0];
+    assert_eq!(ready["rows_loaded"], 500);
+    assert_eq!(ready["rows_rejected"], 0);
+    assert_eq!(ready["encoding"], "utf8");
+    let types: Vec<(&str, &str)> = ready["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("id_number", "string"),
+            ("name", "string"),
+            ("district", "string"),
+            ("born", "date"),
+            ("phone", "string"),
+            ("amount", "number"),
+        ]
+    );
+    // The publishing agency sees every column, with a filter, a sort and pages.
+    let page = rows(
+        &w,
+        Some(&w.admin),
+        "filter=district:eq:Nanshan&filter=amount:gte:100&sort=-amount,name&limit=50&total=true",
+    )
+    .await;
+    assert_eq!(page.status(), 200);
+    let receipt: u64 = header(&page, "x-pdx-ledger-seq").unwrap().parse().unwrap();
+    let page = json(page).await;
+    let expected: usize = (0..500)
+        .filter(|i| i % 4 == 2 && (i % 1000) as f64 + 0.5 >= 100.0)
+        .count();
+    assert_eq!(page["total"], expected);
+    let first = page["rows"].as_array().unwrap();
+    assert_eq!(first.len(), 50);
+    assert!(first.iter().all(|r| r["district"] == "Nanshan"));
+    let amounts: Vec<f64> = first
+        .iter()
+        .map(|r| r["amount"].as_f64().unwrap())
+        .collect();
+    assert!(
+        amounts.windows(2).all(|w| w[0] >= w[1]),
+        "sorted descending"
+    );
+    assert!(
+        first[0]["id_number"].is_string(),
+        "the owner sees the sensitive column"
+    );
+    let entry = ledger_entry(&w.server, receipt);
+    assert_eq!(entry.decision, "permit");
+    assert_eq!(entry.rows, 50);
+    assert!(entry.bytes > 0);
+    // Following `next` pages through every match exactly once.
+    let mut seen = first.len();
+    let mut next = page["next"].as_str().map(str::to_owned);
+    while let Some(cursor) = next {
+        let more = json(
+            rows(
+                &w,
+                Some(&w.admin),
+                &format!(
+                    "filter=district:eq:Nanshan&filter=amount:gte:100&sort=-amount,name&limit=50&after={cursor}"
+                ),
+            )
+            .await,
+        )
+        .await;
+        seen += more["rows"].as_array().unwrap().len();
+        next = more["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, expected);
+    // CSV and NDJSON carry the same rows.
+    let csv = rows(&w, Some(&w.admin), "filter=name:eq:Resident 7&format=csv").await;
+    assert_eq!(
+        header(&csv, "content-type").as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+    assert_eq!(
+        csv.text().await.unwrap(),
+        "id_number,name,district,born,phone,amount\n110101196708070007,Resident 7,Bao'an,1967-08-17,13800130007,7.5\n"
+    );
+    let ndjson = rows(
+        &w,
+        Some(&w.admin),
+        "filter=name:in:Resident 7,Resident 8&format=ndjson",
+    )
+    .await;
+    assert_eq!(ndjson.text().await.unwrap().lines().count(), 2);
+}
+
+#[tokio::test]
+async fn a_grant_never_sees_a_hidden_column_and_masked_ones_follow_their_rule() {
+    let rules = json!({
+        "allow": ["name", "district", "amount"],
+        "masks": {"phone": {"rule": "keep_last", "characters": 4}, "born": {"rule": "month"}}
+    });
+    let w = world(&residents(200), offer(None, rules)).await;
+    grant(&w, Value::Null).await;
+    let secret = "110101196708070007";
+    for format in ["json", "csv", "ndjson"] {
+        for query in [
+            format!("format={format}&limit=200"),
+            format!("format={format}&q=1101"),
+            format!("format={format}&columns=name,phone"),
+        ] {
+            let answer = rows(&w, Some(&w.enterprise), &query).await;
+            assert_eq!(answer.status(), 200, "{query}");
+            let text = answer.text().await.unwrap();
+            assert!(!text.contains("id_number"), "{query}: {text}");
+            assert!(!text.contains(secret), "{query}");
+            assert!(
+                !text.contains("13800130007"),
+                "{query}: the phone is masked"
+            );
+        }
+    }
+    let page = json(rows(&w, Some(&w.enterprise), "filter=name:eq:Resident 7").await).await;
+    assert_eq!(
+        page["rows"][0],
+        json!({"name": "Resident 7", "district": "Bao'an", "born": "1967-08", "phone": "*******0007", "amount": 7.5})
+    );
+    let masks: Vec<Value> = page["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["mask"].clone())
+        .collect();
+    assert_eq!(
+        masks,
+        [
+            Value::Null,
+            Value::Null,
+            json!("month"),
+            json!("keep_last"),
+            Value::Null
+        ]
+    );
+    // Naming the hidden column is like naming no column; a masked one cannot be filtered.
+    for query in [
+        format!("filter=id_number:eq:{secret}"),
+        "sort=id_number".to_owned(),
+        "columns=id_number".to_owned(),
+    ] {
+        expect_problem(
+            rows(&w, Some(&w.enterprise), &query).await,
+            422,
+            "unknown_column",
+        )
+        .await;
+    }
+    expect_problem(
+        rows(&w, Some(&w.enterprise), "filter=phone:eq:13800130007").await,
+        422,
+        "masked_column",
+    )
+    .await;
+    // Anonymous callers get nothing from conditional data, and the refusal is logged.
+    let anonymous = rows(&w, None, "").await;
+    let seq: u64 = header(&anonymous, "x-pdx-ledger-seq")
+        .unwrap()
+        .parse()
+        .unwrap();
+    expect_problem(anonymous, 401, "authentication_required").await;
+    assert_eq!(ledger_entry(&w.server, seq).decision, "deny");
+}
+
+#[tokio::test]
+async fn hashed_columns_join_within_a_grant_but_not_across_grants() {
+    let rules = json!({"masks": {"id_number": {"rule": "hash"}}});
+    let w = world(&residents(20), offer(None, rules)).await;
+    grant(&w, Value::Null).await;
+    let hashed = |page: &Value| page["rows"][0]["id_number"].as_str().unwrap().to_owned();
+    let first = json(rows(&w, Some(&w.enterprise), "filter=name:eq:Resident 3").await).await;
+    let again = json(rows(&w, Some(&w.enterprise), "filter=name:eq:Resident 3").await).await;
+    assert_eq!(hashed(&first), hashed(&again));
+    assert_eq!(hashed(&first).len(), 32);
+    assert!(!hashed(&first).contains("110101"));
+    // A second enterprise under its own grant sees another hash of the same value.
+    w.server.create_org("beta", OrgKind::Enterprise).await;
+    w.server
+        .create_user("beta", "dev@beta.test", &[Role::Member])
+        .await;
+    let beta = w.server.access_token("dev@beta.test").await;
+    grant_to(&w, &beta, Value::Null).await;
+    let theirs = json(rows(&w, Some(&beta), "filter=name:eq:Resident 3").await).await;
+    assert_ne!(hashed(&theirs), hashed(&first));
+}
+
+#[tokio::test]
+async fn a_row_quota_holds_exactly_under_concurrent_clients_and_the_ledger_counts_the_rows() {
+    let w = world(&residents(300), offer(Some(1_000), Value::Null)).await;
+    let grant_id = grant(&w, Value::Null).await;
+    let w = std::sync::Arc::new(w);
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let w = std::sync::Arc::clone(&w);
+        clients.push(tokio::spawn(async move {
+            let mut served = Vec::new();
+            for _ in 0..4 {
+                let answer = rows(&w, Some(&w.enterprise), "limit=30").await;
+                let seq: u64 = header(&answer, "x-pdx-ledger-seq")
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let status = answer.status().as_u16();
+                let body = json(answer).await;
+                served.push((status, seq, body));
+            }
+            served
+        }));
+    }
+    let mut delivered = 0u64;
+    let mut refused = 0;
+    for client in clients {
+        for (status, seq, body) in client.await.unwrap() {
+            let entry = ledger_entry(&w.server, seq);
+            match status {
+                200 => {
+                    let n = body["rows"].as_array().unwrap().len() as u64;
+                    assert_eq!(n, 30);
+                    assert_eq!(entry.rows, n);
+                    delivered += n;
+                }
+                429 => {
+                    assert_eq!(body["code"], "quota_exhausted");
+                    assert_eq!(entry.decision, "deny");
+                    assert_eq!(entry.rows, 0);
+                    refused += 1;
+                }
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+    }
+    assert_eq!(delivered, 990, "33 answers of 30 rows fit a quota of 1,000");
+    assert_eq!(refused, 64 - 33);
+    let shown = json(
+        w.server
+            .call(
+                Method::GET,
+                &format!("/api/v1/grants/{grant_id}"),
+                Some(&w.enterprise),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(shown["usage"]["rows"], 990);
+    let over = rows(&w, Some(&w.enterprise), "limit=11").await;
+    let problem = expect_problem(over, 429, "quota_exhausted").await;
+    assert_eq!(problem["quota"]["rows_remaining"], 10);
+    assert_eq!(problem["quota"]["rows_requested"], 11);
+    let fits = rows(&w, Some(&w.enterprise), "limit=10&offset=290").await;
+    assert_eq!(fits.status(), 200);
+    let spent = rows(&w, Some(&w.enterprise), "limit=1").await;
+    expect_problem(spent, 429, "quota_exhausted").await;
+}
+
+#[tokio::test]
+async fn a_gb18030_csv_with_chinese_headers_is_ingested() {
+    let server = TestServer::spawn().await;
+    server.create_org("stats", OrgKind::Agency).await;
+    server
+        .create_user(
+            "stats",
+            "admin@stats.test",
+            &[Role::Admin, Role::Publisher, Role::Reviewer],
+        )
+        .await;
+    let admin = server.access_token("admin@stats.test").await;
+    let created = server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&admin),
+            Some(json!({
+                "slug": "population", "title": "各区人口", "description": "常住人口",
+                "update_frequency": "annual", "languages": ["zh"], "sharing_class": "unconditional",
+                "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
+            })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let (encoded, _, _) = encoding_rs::GB18030
+        .encode("区县,常住人口,统计日期\n福田区,1553225,2024-12-31\n罗湖区,1098600,2024-12-31\n");
+    let upload = server
+        .client
+        .post(server.url("/api/v1/datasets/population/distributions"))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body(encoded.into_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 201);
+    let distribution = json(upload).await["id"].as_str().unwrap().to_owned();
+    server
+        .submit_and_publish(&admin, &admin, "population")
+        .await;
+    let ready = wait_ready(&server, &admin, &distribution).await;
+    assert_eq!(ready["encoding"], "gb18030");
+    assert_eq!(ready["columns"][1]["type"], "integer");
+    let answer = server
+        .client
+        .get(server.url(&format!(
+            "/api/v1/distributions/{distribution}/rows?filter=区县:eq:罗湖区"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let page = json(answer).await;
+    assert_eq!(
+        page["rows"],
+        json!([{"区县": "罗湖区", "常住人口": 1098600, "统计日期": "2024-12-31"}])
+    );
+}
