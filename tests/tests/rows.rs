@@ -530,3 +530,82 @@ async fn a_gb18030_csv_with_chinese_headers_is_ingested() {
         json!([{"区县": "罗湖区", "常住人口": 1098600, "统计日期": "2024-12-31"}])
     );
 }
+
+#[tokio::test]
+async fn ckan_datastore_search_answers_from_the_same_rows_rights_and_ledger() {
+    let rules = json!({"allow": ["name", "district", "amount"]});
+    let w = world(&residents(50), offer(None, rules)).await;
+    grant(&w, Value::Null).await;
+    let search = |body: Value| {
+        w.server
+            .client
+            .post(w.server.url("/api/3/action/datastore_search"))
+            .bearer_auth(&w.enterprise)
+            .header("x-pdx-purpose", "research")
+            .json(&body)
+            .send()
+    };
+    let answer = search(json!({
+        "resource_id": w.distribution, "filters": {"district": ["Nanshan", "Luohu"]},
+        "sort": "amount desc", "limit": 5,
+    }))
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 200);
+    let seq: u64 = header(&answer, "x-pdx-ledger-seq")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let text = answer.text().await.unwrap();
+    assert!(
+        !text.contains("id_number") && !text.contains("phone"),
+        "{text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["success"], true);
+    let result = &body["result"];
+    assert_eq!(result["total"], 25);
+    assert_eq!(result["limit"], 5);
+    assert_eq!(
+        result["fields"],
+        json!([{"id": "name", "type": "text"}, {"id": "district", "type": "text"}, {"id": "amount", "type": "float8"}])
+    );
+    let records = result["records"].as_array().unwrap();
+    assert_eq!(records.len(), 5);
+    assert_eq!(
+        records[0],
+        json!({"name": "Resident 49", "district": "Luohu", "amount": 49.5})
+    );
+    assert!(
+        result["_links"]["next"]
+            .as_str()
+            .unwrap()
+            .ends_with("&offset=5")
+    );
+    let entry = ledger_entry(&w.server, seq);
+    assert_eq!((entry.decision.as_str(), entry.rows), ("permit", 5));
+    assert_eq!(
+        entry.bytes,
+        text.len() as u64,
+        "the entry records the bytes served"
+    );
+    // The same query through /rows gives the same records.
+    let same = json(
+        rows(
+            &w,
+            Some(&w.enterprise),
+            "filter=district:in:Nanshan,Luohu&sort=-amount&limit=5",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(same["rows"], result["records"]);
+    // A hidden column in a filter is refused in CKAN's envelope.
+    let refused = search(json!({"resource_id": w.distribution, "filters": {"id_number": "1"}}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let refused = json(refused).await;
+    assert_eq!(refused["success"], false);
+    assert_eq!(refused["error"]["__type"], "Validation Error");
+}

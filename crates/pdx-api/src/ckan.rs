@@ -658,6 +658,11 @@ fn help_text(action: &str) -> Option<&'static str> {
         "license_list" => "Return the licences datasets can be published under.",
         "tag_list" => "Return the tags (keywords) in use. :param query, limit",
         "help_show" => "Return the help text of an action. :param name: the action's name",
+        "datastore_search" => {
+            "Search a resource's rows (ledgered like every data request; declare the purpose in \
+             X-PDX-Purpose). :param resource_id, filters, q, fields, sort, limit, offset, \
+             include_total"
+        }
         _ => return None,
     })
 }
@@ -673,7 +678,21 @@ async fn respond(
         "{}/api/3/action/help_show?name={action}",
         state.public_base()
     );
-    let outcome = match parse_params(req, body) {
+    let params = parse_params(req, body);
+    if action == "datastore_search" {
+        let outcome = match params {
+            Ok(params) => datastore_search(req, state, &params, &help).await,
+            Err(error) => Err(error),
+        };
+        return outcome.unwrap_or_else(|error| {
+            HttpResponse::build(error.status).json(json!({
+                "help": help,
+                "success": false,
+                "error": { "__type": error.kind, "message": error.message },
+            }))
+        });
+    }
+    let outcome = match params {
         Ok(params) => dispatch(state, principal, action, &params).await,
         Err(error) => Err(error),
     };
@@ -689,9 +708,114 @@ async fn respond(
     }
 }
 
+/// CKAN DataStore's `datastore_search`, answered by the row query data path: the same
+/// decision, column rights, masks, metering and ledger entry as `GET …/rows`. Parameters:
+/// `resource_id`, `filters` (an object of column to value or list of values), `q` (text),
+/// `fields`, `sort` (`"column desc, other"`), `limit` (default 100), `offset`,
+/// `include_total` (default true). A refusal keeps its problem+json body and receipt.
+async fn datastore_search(
+    req: &HttpRequest,
+    state: &ApiState,
+    params: &Params,
+    help: &str,
+) -> Result<HttpResponse, CkanError> {
+    let resource = params.required("resource_id")?;
+    let id: pdx_core::DistributionId = resource
+        .parse()
+        .map_err(|_| CkanError::not_found("Resource was not found."))?;
+    let mut query = pdx_rows::query::RowQuery::default();
+    let filters = match params.0.get("filters") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(Value::String(text)) if text.trim().is_empty() => Map::new(),
+        Some(Value::String(text)) => match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err(CkanError::validation("filters: must be a JSON object")),
+        },
+        Some(_) => return Err(CkanError::validation("filters: must be a JSON object")),
+    };
+    for (column, value) in filters {
+        query.filters.push(match value {
+            Value::Array(values) => format!("{column}:in:{}", Value::Array(values)),
+            Value::String(text) => format!("{column}:eq:{text}"),
+            Value::Null => format!("{column}:null"),
+            other => format!("{column}:eq:{other}"),
+        });
+    }
+    query.q = params.str("q");
+    if let Some(fields) = params.0.get("fields") {
+        query.columns = Some(match fields {
+            Value::Array(names) => names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect(),
+            other => params
+                .str("fields")
+                .unwrap_or_else(|| other.to_string())
+                .split(',')
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .collect(),
+        });
+    }
+    if let Some(sort) = params.str("sort") {
+        for key in sort.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            let (name, direction) = match key.rsplit_once(' ') {
+                Some((name, d)) if d.eq_ignore_ascii_case("desc") => (name.trim(), "-"),
+                Some((name, d)) if d.eq_ignore_ascii_case("asc") => (name.trim(), ""),
+                _ => (key, ""),
+            };
+            query
+                .sort
+                .push(format!("{direction}{}", name.trim_matches('"')));
+        }
+    }
+    let limit = params.int("limit")?.unwrap_or(100);
+    if !(0..=i64::try_from(pdx_rows::query::MAX_PAGE).unwrap_or(i64::MAX)).contains(&limit) {
+        return Err(CkanError::validation("limit: must be 0 to 10000"));
+    }
+    query.limit = pdx_rows::query::Limit::Rows(u64::try_from(limit).unwrap_or(0));
+    query.offset = u64::try_from(params.int("offset")?.unwrap_or(0))
+        .map_err(|_| CkanError::validation("offset: must not be negative"))?;
+    query.total = params
+        .0
+        .get("include_total")
+        .is_none_or(|_| params.bool("include_total"));
+    let envelope = pdx_rows::render::CkanEnvelope {
+        help: help.to_owned(),
+        resource_id: id.to_string(),
+        start: format!("/api/3/action/datastore_search?resource_id={id}"),
+    };
+    let served = crate::rows::serve_rows(
+        req,
+        state,
+        id,
+        query,
+        pdx_rows::render::OutputFormat::Ckan,
+        Some(envelope),
+    )
+    .await
+    .map_err(|error| {
+        // CKAN answers a validation error with 409.
+        let mut error = CkanError::from(error);
+        if error.kind == "Validation Error" {
+            error.status = StatusCode::CONFLICT;
+        }
+        error
+    })?;
+    Ok(match served {
+        crate::rows::Served::Rows(answer, seq) => {
+            let mut response = HttpResponse::Ok();
+            response.insert_header((actix_web::http::header::CONTENT_TYPE, "application/json"));
+            crate::rows::body(response, answer, seq)
+        }
+        crate::rows::Served::Refused(response) => response,
+    })
+}
+
 /// The actions served, for the API reference.
 const ACTIONS: &str = "status_show, package_list, package_show, package_search, resource_show, \
-organization_list, organization_show, license_list, tag_list, help_show";
+organization_list, organization_show, license_list, tag_list, help_show, datastore_search";
 
 /// A CKAN action with its parameters in the query string, answered in CKAN's envelope.
 #[utoipa::path(

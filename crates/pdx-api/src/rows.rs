@@ -8,10 +8,11 @@ use pdx_catalog::model::DistributionKind;
 use pdx_core::{DistributionId, RequestId};
 use pdx_licensing::decision::{AccessDecision, Basis};
 use pdx_licensing::exchange::{DataRequest, Prepared};
+use pdx_rows::RowAnswer;
 use pdx_rows::mask::Audience;
 use pdx_rows::model::{ColumnType, Encoding, IngestOptions, Ingestion, SourceFormat};
 use pdx_rows::query::{Limit, MAX_PAGE, RowQuery};
-use pdx_rows::render::{OutputFormat, Spool};
+use pdx_rows::render::{CkanEnvelope, OutputFormat, Spool};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -395,9 +396,46 @@ pub(crate) async fn get_rows(
     state: web::Data<ApiState>,
     path: web::Path<DistributionId>,
 ) -> Result<HttpResponse, ApiError> {
-    let address = crate::exchange::admit(&req, &state)?;
     let (query, format) = row_query(&req)?;
-    let id = path.into_inner();
+    let (answer, seq) =
+        match serve_rows(&req, &state, path.into_inner(), query, format, None).await? {
+            Served::Rows(answer, seq) => (answer, seq),
+            Served::Refused(response) => return Ok(response),
+        };
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CONTENT_TYPE, answer.format.media_type()));
+    if let Some(total) = answer.total {
+        response.insert_header((X_TOTAL_COUNT, total.to_string()));
+    }
+    if let Some(next) = &answer.next {
+        let link = next_link(&req, next);
+        if let Ok(value) = HeaderValue::from_str(&format!("<{link}>; rel=\"next\"")) {
+            response.insert_header((header::LINK, value));
+        }
+    }
+    Ok(body(response, answer, seq))
+}
+
+/// A row query's outcome: the answer and its receipt, or the refusal to send (with its
+/// receipt when it was logged).
+pub(crate) enum Served {
+    /// The answer, permitted and logged under this sequence number.
+    Rows(RowAnswer, u64),
+    /// The refusal.
+    Refused(HttpResponse),
+}
+
+/// Decides, reads, meters and logs a row query: the one data path of `…/rows` and CKAN's
+/// `datastore_search`.
+pub(crate) async fn serve_rows(
+    req: &HttpRequest,
+    state: &ApiState,
+    id: DistributionId,
+    query: RowQuery,
+    format: OutputFormat,
+    ckan: Option<CkanEnvelope>,
+) -> Result<Served, ApiError> {
+    let address = crate::exchange::admit(req, state)?;
     let mut request = DataRequest {
         principal: None,
         distribution: id,
@@ -413,7 +451,7 @@ pub(crate) async fn get_rows(
         },
         refused: None,
     };
-    crate::exchange::identify(&req, &state, &mut request);
+    crate::exchange::identify(req, state, &mut request);
     let facts = state.catalog.distribution_facts(id).await?;
     if facts.kind != DistributionKind::File
         || SourceFormat::of(&facts.format, &facts.media_type).is_none()
@@ -452,7 +490,7 @@ pub(crate) async fn get_rows(
                 .collect();
             let read = state
                 .rows
-                .read(table, audience, query.clone(), format, &sensitive)
+                .read(table, audience, query, format, &sensitive, ckan)
                 .await?;
             request.prepared = Prepared::Rows {
                 rows: read.rows,
@@ -471,39 +509,35 @@ pub(crate) async fn get_rows(
     if let Err(refused) = decided.outcome {
         state.edge.failed(address);
         let error = crate::exchange::refusal(refused, decided.quota, 0);
-        return Ok(crate::exchange::with_receipt(
+        return Ok(Served::Refused(crate::exchange::with_receipt(
             actix_web::ResponseError::error_response(&error),
             seq,
-        ));
+        )));
     }
-    let Some(answer) = answer else {
-        return Err(ApiError::Internal(
+    match answer {
+        Some(answer) => Ok(Served::Rows(answer, seq)),
+        None => Err(ApiError::Internal(
             "a row query was permitted that was not prepared".into(),
-        ));
-    };
-    let mut response = HttpResponse::Ok();
+        )),
+    }
+}
+
+/// The answer's body and the headers every row answer carries.
+pub(crate) fn body(
+    mut response: actix_web::HttpResponseBuilder,
+    answer: RowAnswer,
+    seq: u64,
+) -> HttpResponse {
     response
-        .insert_header((header::CONTENT_TYPE, answer.format.media_type()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((X_PDX_ROWS, answer.rows.to_string()));
-    if let Some(total) = answer.total {
-        response.insert_header((X_TOTAL_COUNT, total.to_string()));
-    }
-    if let Some(next) = &answer.next {
-        let link = next_link(&req, next);
-        if let Ok(value) = HeaderValue::from_str(&format!("<{link}>; rel=\"next\"")) {
-            response.insert_header((header::LINK, value));
-        }
-    }
-    if let Ok(value) = HeaderValue::from_str(&seq.to_string()) {
-        response.insert_header((X_PDX_LEDGER_SEQ, value));
-    }
-    Ok(match answer.body {
+        .insert_header((X_PDX_ROWS, answer.rows.to_string()))
+        .insert_header((X_PDX_LEDGER_SEQ, seq.to_string()));
+    match answer.body {
         Spool::Memory(bytes) => response.body(bytes),
         Spool::File(file, length) => {
             response.body(actix_web::body::SizedStream::new(length, file_stream(file)))
         }
-    })
+    }
 }
 
 /// The path and query of the next page: the same query with `after` set.

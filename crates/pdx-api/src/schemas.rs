@@ -153,4 +153,6 @@ pub enum CkanAction {
     StatusShow,
     /// The help text of an action.
     HelpShow,
+    /// A resource's rows (CKAN DataStore), through the ledgered data path.
+    DatastoreSearch,
 }

@@ -16,13 +16,39 @@ pub enum OutputFormat {
     Csv,
     /// One JSON object per row and line.
     Ndjson,
+    /// CKAN's `datastore_search` answer: `{help, success, result: {resource_id, fields,
+    /// records, total, limit, offset, _links}}`.
+    Ckan,
+}
+
+/// What a CKAN answer says beside its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CkanEnvelope {
+    /// The `help` link.
+    pub help: String,
+    /// The resource (distribution) id.
+    pub resource_id: String,
+    /// The path and query of the first page (`_links.start`).
+    pub start: String,
+}
+
+/// CKAN DataStore's name for a column type.
+fn ckan_type(column_type: ColumnType) -> &'static str {
+    match column_type {
+        ColumnType::Integer => "int8",
+        ColumnType::Number => "float8",
+        ColumnType::Boolean => "bool",
+        ColumnType::Date => "date",
+        ColumnType::Datetime => "timestamp",
+        ColumnType::String => "text",
+    }
 }
 
 impl OutputFormat {
     /// The media type served.
     pub fn media_type(self) -> &'static str {
         match self {
-            Self::Json => "application/json",
+            Self::Json | Self::Ckan => "application/json",
             Self::Csv => "text/csv; charset=utf-8",
             Self::Ndjson => "application/x-ndjson",
         }
@@ -114,6 +140,7 @@ pub(crate) struct Renderer<'a> {
     view: &'a View,
     out: std::io::BufWriter<Spool>,
     csv: Option<csv::Writer<Spool>>,
+    ckan: Option<CkanEnvelope>,
     rows: u64,
     names: Vec<String>,
 }
@@ -137,6 +164,7 @@ impl<'a> Renderer<'a> {
         table: &'a [TableColumn],
         columns: &'a [usize],
         view: &'a View,
+        ckan: Option<CkanEnvelope>,
     ) -> std::io::Result<Self> {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, Spool::default());
         let names: Vec<String> = columns.iter().map(|i| table[*i].name.clone()).collect();
@@ -160,6 +188,25 @@ impl<'a> Renderer<'a> {
                 serde_json::to_writer(&mut out, &described)?;
                 out.write_all(b",\"rows\":[")?;
             }
+            OutputFormat::Ckan => {
+                let envelope = ckan
+                    .as_ref()
+                    .ok_or_else(|| std::io::Error::other("a CKAN answer needs its envelope"))?;
+                let fields: Vec<serde_json::Value> = columns
+                    .iter()
+                    .map(|i| {
+                        let column = &table[*i];
+                        serde_json::json!({"id": column.name, "type": ckan_type(column.column_type)})
+                    })
+                    .collect();
+                out.write_all(b"{\"help\":")?;
+                serde_json::to_writer(&mut out, &envelope.help)?;
+                out.write_all(b",\"success\":true,\"result\":{\"resource_id\":")?;
+                serde_json::to_writer(&mut out, &envelope.resource_id)?;
+                out.write_all(b",\"fields\":")?;
+                serde_json::to_writer(&mut out, &fields)?;
+                out.write_all(b",\"records\":[")?;
+            }
             OutputFormat::Csv | OutputFormat::Ndjson => {}
         }
         let csv = match format {
@@ -179,6 +226,7 @@ impl<'a> Renderer<'a> {
             view,
             out,
             csv,
+            ckan,
             rows: 0,
             names,
         })
@@ -199,8 +247,8 @@ impl<'a> Renderer<'a> {
                 )
             });
         match self.format {
-            OutputFormat::Json | OutputFormat::Ndjson => {
-                if self.format == OutputFormat::Json && self.rows > 0 {
+            OutputFormat::Json | OutputFormat::Ndjson | OutputFormat::Ckan => {
+                if self.format != OutputFormat::Ndjson && self.rows > 0 {
                     self.out.write_all(b",")?;
                 }
                 // Members in the table's order (a JSON map would sort them).
@@ -256,6 +304,24 @@ impl<'a> Renderer<'a> {
             write!(self.out, ",\"offset\":{offset},\"next\":")?;
             serde_json::to_writer(&mut self.out, &next)?;
             self.out.write_all(b"}")?;
+        }
+        if let (OutputFormat::Ckan, Some(envelope)) = (self.format, &self.ckan) {
+            self.out.write_all(b"]")?;
+            if let Some(total) = total {
+                write!(self.out, ",\"total\":{total}")?;
+            }
+            let limit = limit.unwrap_or(self.rows);
+            write!(
+                self.out,
+                ",\"limit\":{limit},\"offset\":{offset},\"_links\":{{\"start\":"
+            )?;
+            serde_json::to_writer(&mut self.out, &envelope.start)?;
+            if next.is_some() {
+                let following = format!("{}&offset={}", envelope.start, offset + limit);
+                self.out.write_all(b",\"next\":")?;
+                serde_json::to_writer(&mut self.out, &following)?;
+            }
+            self.out.write_all(b"}}}")?;
         }
         let spool = match self.csv {
             Some(csv) => csv.into_inner().map_err(|e| e.into_error())?,

@@ -21,7 +21,7 @@ use crate::ingest::{self, Declared, Progress};
 use crate::mask::{Audience, View};
 use crate::model::{ColumnType, IngestOptions, Ingestion, IngestionState, SourceFormat};
 use crate::query::{Limit, RowQuery};
-use crate::render::{OutputFormat, Renderer, Spool};
+use crate::render::{CkanEnvelope, OutputFormat, Renderer, Spool};
 use crate::store;
 use crate::tables::{self, Loader, Place, Reader};
 
@@ -476,6 +476,7 @@ impl RowService {
         query: RowQuery,
         format: OutputFormat,
         sensitive: &std::collections::BTreeSet<String>,
+        ckan: Option<CkanEnvelope>,
     ) -> Result<RowAnswer, RowsError> {
         if table
             .columns
@@ -493,7 +494,7 @@ impl RowService {
         let service = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            service.read_blocking(&table, &audience, &query, format)
+            service.read_blocking(&table, &audience, &query, format, ckan)
         })
         .await
         .map_err(|e| RowsError::Storage(StorageError::Task(e.to_string())))?
@@ -505,6 +506,7 @@ impl RowService {
         audience: &Audience,
         query: &RowQuery,
         format: OutputFormat,
+        ckan: Option<CkanEnvelope>,
     ) -> Result<RowAnswer, RowsError> {
         let view = View::of(audience, &table.columns);
         let plan = query.plan(&table.columns, &view)?;
@@ -518,8 +520,8 @@ impl RowService {
         let select = probe.select(backend, place.table());
         let count = plan.total.then(|| plan.count(backend, place.table()));
         let write_error = |e: std::io::Error| RowsError::Storage(StorageError::Task(e.to_string()));
-        let mut renderer =
-            Renderer::start(format, &table.columns, &plan.columns, &view).map_err(write_error)?;
+        let mut renderer = Renderer::start(format, &table.columns, &plan.columns, &view, ckan)
+            .map_err(write_error)?;
         let selected = plan.selected();
         let delivered = plan.columns.len();
         let limit = match plan.limit {
