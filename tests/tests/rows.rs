@@ -37,7 +37,17 @@ struct World {
 }
 
 async fn wait_ready(server: &TestServer, token: &str, distribution: &str) -> Value {
-    for _ in 0..600 {
+    wait_ready_for(server, token, distribution, 600).await
+}
+
+/// Waits up to `polls` × 50 ms for the distribution's newest ingestion to be ready.
+async fn wait_ready_for(
+    server: &TestServer,
+    token: &str,
+    distribution: &str,
+    polls: usize,
+) -> Value {
+    for _ in 0..polls {
         let found = json(
             server
                 .call(
@@ -608,4 +618,149 @@ async fn ckan_datastore_search_answers_from_the_same_rows_rights_and_ledger() {
     let refused = json(refused).await;
     assert_eq!(refused["success"], false);
     assert_eq!(refused["error"]["__type"], "Validation Error");
+}
+
+/// One row of the large table: the values the test expects back.
+struct Big {
+    row: usize,
+    district: &'static str,
+    amount: f64,
+    name: String,
+}
+
+fn big_table(rows: usize) -> (String, Vec<Big>) {
+    let districts = [
+        "Futian", "Luohu", "Nanshan", "Bao'an", "Longgang", "Longhua", "Yantian",
+    ];
+    let mut csv = String::with_capacity(rows * 48);
+    csv.push_str("name,district,amount,day\n");
+    let mut expected = Vec::with_capacity(rows);
+    for i in 0..rows {
+        let district = districts[(i * 7 + i / 7) % districts.len()];
+        let amount = ((i * 7919) % 100_000) as f64 / 100.0;
+        let name = format!("R{:07}", (i * 104_729) % rows);
+        csv.push_str(&format!(
+            "{name},{district},{amount},2024-{:02}-{:02}\n",
+            1 + i % 12,
+            1 + i % 28
+        ));
+        expected.push(Big {
+            row: i + 1,
+            district,
+            amount,
+            name,
+        });
+    }
+    (csv, expected)
+}
+
+#[tokio::test]
+async fn a_million_rows_are_ingested_and_filters_sorts_and_pages_answer_exactly() {
+    const ROWS: usize = 1_000_000;
+    let (csv, expected) = big_table(ROWS);
+    let server = TestServer::spawn().await;
+    server.create_org("stats", OrgKind::Agency).await;
+    server
+        .create_user(
+            "stats",
+            "admin@stats.test",
+            &[Role::Admin, Role::Publisher, Role::Reviewer],
+        )
+        .await;
+    let admin = server.access_token("admin@stats.test").await;
+    let created = server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&admin),
+            Some(json!({
+                "slug": "payments", "title": "Payments", "description": "A million payments",
+                "update_frequency": "daily", "languages": ["en"], "sharing_class": "unconditional",
+                "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
+            })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let distribution = server.upload_csv(&admin, "payments", &csv).await;
+    drop(csv);
+    server.submit_and_publish(&admin, &admin, "payments").await;
+    let ready = wait_ready_for(&server, &admin, &distribution, 6_000).await;
+    assert_eq!(ready["rows_loaded"], ROWS);
+    let get = |query: String| {
+        let url = server.url(&format!(
+            "/api/v1/distributions/{distribution}/rows?{query}"
+        ));
+        let client = server.client.clone();
+        async move {
+            let answer = client.get(url).send().await.unwrap();
+            assert_eq!(answer.status(), 200, "{query}");
+            json(answer).await
+        }
+    };
+    let names = |page: &Value| -> Vec<String> {
+        page["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // An equality filter, a descending sort, a count, and three pages followed by cursor.
+    let mut nanshan: Vec<&Big> = expected
+        .iter()
+        .filter(|b| b.district == "Nanshan")
+        .collect();
+    nanshan.sort_by(|a, b| b.amount.total_cmp(&a.amount).then(a.row.cmp(&b.row)));
+    let first = get("filter=district:eq:Nanshan&sort=-amount&limit=100&total=true".into()).await;
+    assert_eq!(first["total"], nanshan.len());
+    let mut got = names(&first);
+    let mut next = first["next"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let page = get(format!(
+            "filter=district:eq:Nanshan&sort=-amount&limit=100&after={next}"
+        ))
+        .await;
+        got.extend(names(&page));
+        next = page["next"].as_str().unwrap().to_owned();
+    }
+    let want: Vec<String> = nanshan.iter().take(300).map(|b| b.name.clone()).collect();
+    assert_eq!(got, want);
+    // A range on a number, sorted by text, with an offset.
+    let mut range: Vec<&Big> = expected
+        .iter()
+        .filter(|b| b.amount >= 500.0 && b.amount < 500.5)
+        .collect();
+    range.sort_by(|a, b| a.name.cmp(&b.name).then(a.row.cmp(&b.row)));
+    let page = get(
+        "filter=amount:gte:500&filter=amount:lt:500.5&sort=name&limit=50&offset=20&total=true"
+            .into(),
+    )
+    .await;
+    assert_eq!(page["total"], range.len());
+    let want: Vec<String> = range
+        .iter()
+        .skip(20)
+        .take(50)
+        .map(|b| b.name.clone())
+        .collect();
+    assert_eq!(names(&page), want);
+    // A text search and an in-list.
+    let page = get("q=r000012&filter=district:in:Futian,Luohu&sort=name&total=true".into()).await;
+    let mut found: Vec<&Big> = expected
+        .iter()
+        .filter(|b| {
+            b.name.to_ascii_lowercase().contains("r000012")
+                && (b.district == "Futian" || b.district == "Luohu")
+        })
+        .collect();
+    found.sort_by(|a, b| a.name.cmp(&b.name).then(a.row.cmp(&b.row)));
+    assert_eq!(page["total"], found.len());
+    assert_eq!(
+        names(&page),
+        found
+            .iter()
+            .take(100)
+            .map(|b| b.name.clone())
+            .collect::<Vec<_>>()
+    );
 }

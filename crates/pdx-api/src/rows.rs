@@ -202,6 +202,8 @@ fn options(request: IngestRequest) -> Result<IngestOptions, ApiError> {
     request_body(content = IngestRequest, description = "How to read the file (all optional)"),
     responses(
         (status = 202, description = "Started; follow its progress at GET …/ingestions", body = IngestionResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the dataset's publisher or admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such distribution", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not a tabular file (`not_tabular`), or an ingestion of it is already running (`ingestion_running`)", body = Problem, content_type = "application/problem+json"),
@@ -233,6 +235,7 @@ pub(crate) async fn start_ingestion(
     params(("id" = String, Path, description = "Distribution id")),
     responses(
         (status = 200, description = "Newest first", body = [IngestionResponse]),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the dataset's publisher or admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such distribution", body = Problem, content_type = "application/problem+json"),
     )
@@ -379,8 +382,13 @@ fn row_query(req: &HttpRequest) -> Result<(RowQuery, OutputFormat), ApiError> {
         ("X-PDX-Purpose" = Option<crate::schemas::PurposeName>, Header, description = "The purpose (needed under a grant)"),
     ),
     responses(
-        (status = 200, description = "The rows: JSON `{columns, rows, total?, limit, offset, next}`, CSV (`Link: <…>; rel=\"next\"`) or NDJSON; `X-PDX-Rows` and `X-PDX-Ledger-Seq` on each", body = Object,
-         content_type = "application/json"),
+        (status = 200, description = "The rows: JSON `{columns, rows, total?, limit, offset, next}`, CSV (`Link: <…>; rel=\"next\"`) or NDJSON; `X-PDX-Rows` and `X-PDX-Ledger-Seq` on each",
+         content(
+            (Object = "application/json"),
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+         )),
+        (status = 400, description = "An unknown parameter (`invalid_query`), or a grant's data asked for without a purpose (`purpose_required`, logged)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Bad or missing token (logged)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Refused, with the reason code (logged)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such distribution", body = Problem, content_type = "application/problem+json"),

@@ -27,6 +27,8 @@ use crate::tables::{self, Loader, Place, Reader};
 
 /// Table files' connections kept open for reuse, per table.
 const KEPT_READERS: usize = 8;
+/// How long a row query waits for one of the running ones to finish before it is refused.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Ingestions of one distribution listed.
 const HISTORY: i64 = 20;
 
@@ -468,7 +470,7 @@ impl RowService {
     /// Runs a row query on `table` for `audience` and writes the whole answer. A column is
     /// sensitive when it was marked so at ingestion or is in `sensitive` (the distribution's
     /// schema now): marking a column later takes effect at once. Only a few queries run at
-    /// once; beyond them the caller is told to retry ([`RowsError::Busy`]).
+    /// once; one that waits too long for its turn is told to retry ([`RowsError::Busy`]).
     pub async fn read(
         &self,
         mut table: Arc<Ingestion>,
@@ -488,8 +490,10 @@ impl RowService {
                 column.sensitive |= sensitive.contains(&column.name);
             }
         }
-        let permit = Arc::clone(&self.queries)
-            .try_acquire_owned()
+        // A query waits a moment for its turn; past that the server is overloaded and says so.
+        let permit = tokio::time::timeout(QUEUE_WAIT, Arc::clone(&self.queries).acquire_owned())
+            .await
+            .map_err(|_| RowsError::Busy)?
             .map_err(|_| RowsError::Busy)?;
         let service = self.clone();
         tokio::task::spawn_blocking(move || {

@@ -205,9 +205,16 @@ impl<'a> Loader<'a> {
                 if c > 0 {
                     sql.push_str(", ");
                 }
-                n += 1;
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                // SQLite looks a numbered parameter up among all before it (quadratic in a
+                // statement of thousands); it takes `?` in order. PostgreSQL needs `$n`.
+                match &self.writer {
+                    Writer::File(_) => sql.push('?'),
+                    Writer::Postgres(_) => {
+                        n += 1;
+                        sql.push('$');
+                        sql.push_str(&n.to_string());
+                    }
+                }
             }
             sql.push(')');
         }
