@@ -764,3 +764,137 @@ async fn a_million_rows_are_ingested_and_filters_sorts_and_pages_answer_exactly(
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn open_data_never_shows_a_sensitive_column_and_only_the_publisher_ingests() {
+    let server = TestServer::spawn().await;
+    server.create_org("health", OrgKind::Agency).await;
+    server.create_org("acme", OrgKind::Enterprise).await;
+    server
+        .create_user(
+            "health",
+            "admin@health.test",
+            &[Role::Admin, Role::Publisher, Role::Reviewer],
+        )
+        .await;
+    server
+        .create_user("acme", "dev@acme.test", &[Role::Member])
+        .await;
+    let admin = server.access_token("admin@health.test").await;
+    let outsider = server.access_token("dev@acme.test").await;
+    let created = server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&admin),
+            Some(json!({
+                "slug": "clinics", "title": "Clinics", "description": "Clinic visits",
+                "update_frequency": "daily", "languages": ["en"], "sharing_class": "unconditional",
+                "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
+            })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let distribution = server.upload_csv(&admin, "clinics", &residents(30)).await;
+    let marked = server
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/distributions/{distribution}"),
+            Some(&admin),
+            Some(json!({"columns": [{"name": "id_number", "type": "string", "sensitive": true}]})),
+        )
+        .await;
+    assert_eq!(marked.status(), 200);
+    server.submit_and_publish(&admin, &admin, "clinics").await;
+    wait_ready(&server, &admin, &distribution).await;
+    for (token, query) in [
+        (None, "format=csv"),
+        (None, "format=ndjson&q=1101"),
+        (Some(outsider.as_str()), "format=json&limit=30"),
+    ] {
+        let answer = rows_of(&server, &distribution, token, query).await;
+        assert_eq!(answer.status(), 200, "{query}");
+        let text = answer.text().await.unwrap();
+        assert!(
+            !text.contains("id_number") && !text.contains("110101"),
+            "{query}: {text}"
+        );
+    }
+    expect_problem(
+        rows_of(&server, &distribution, None, "filter=id_number:notnull").await,
+        422,
+        "unknown_column",
+    )
+    .await;
+    let ckan = server
+        .client
+        .get(server.url(&format!(
+            "/api/3/action/datastore_search?resource_id={distribution}&limit=30"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ckan.status(), 200);
+    assert!(!ckan.text().await.unwrap().contains("110101"));
+    // Another organisation cannot ingest or see the ingestions; bad options are refused.
+    let path = format!("/api/v1/distributions/{distribution}/ingestions");
+    expect_problem(
+        server
+            .call(Method::POST, &path, Some(&outsider), None)
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    expect_problem(
+        server.call(Method::GET, &path, Some(&outsider), None).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    expect_problem(
+        server.call(Method::POST, &path, None, None).await,
+        401,
+        "authentication_required",
+    )
+    .await;
+    let bad = server
+        .call(
+            Method::POST,
+            &path,
+            Some(&admin),
+            Some(json!({"types": {"name": "money"}})),
+        )
+        .await;
+    expect_problem(bad, 422, "validation_failed").await;
+    let unknown = server
+        .call(
+            Method::POST,
+            &path,
+            Some(&admin),
+            Some(json!({"types": {"nope": "integer"}})),
+        )
+        .await;
+    let started = json(unknown).await;
+    assert_eq!(started["state"], "running");
+    let failed = json(server.call(Method::GET, &path, Some(&admin), None).await).await;
+    let mut state = failed[0]["state"].clone();
+    for _ in 0..200 {
+        if state != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let now = json(server.call(Method::GET, &path, Some(&admin), None).await).await;
+        state = now[0]["state"].clone();
+        if state == "failed" {
+            assert!(now[0]["error"].as_str().unwrap().contains("nope"), "{now}");
+        }
+    }
+    assert_eq!(
+        state, "failed",
+        "a type for a column the file lacks fails the ingestion"
+    );
+    // The table the failed ingestion would have replaced still answers.
+    let still = rows_of(&server, &distribution, None, "limit=1").await;
+    assert_eq!(still.status(), 200);
+}
