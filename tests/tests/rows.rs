@@ -898,3 +898,54 @@ async fn open_data_never_shows_a_sensitive_column_and_only_the_publisher_ingests
     let still = rows_of(&server, &distribution, None, "limit=1").await;
     assert_eq!(still.status(), 200);
 }
+
+#[tokio::test]
+async fn a_deleted_distribution_takes_its_rows_with_it() {
+    let w = world(&residents(10), offer(None, Value::Null)).await;
+    let slug = "drafts";
+    let created = w
+        .server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&w.admin),
+            Some(json!({
+                "slug": slug, "title": "Draft", "description": "A draft",
+                "update_frequency": "monthly", "languages": ["en"], "sharing_class": "conditional",
+                "opening_class": "conditional", "grade": "general",
+            })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let distribution = w.server.upload_csv(&w.admin, slug, &residents(5)).await;
+    wait_ready(&w.server, &w.admin, &distribution).await;
+    let count = |server: &TestServer| -> i64 {
+        use diesel::prelude::*;
+        let Ok(mut conn) = server.database.database().conn() else {
+            panic!("no connection")
+        };
+        match pdx_storage::schema::ingestions::table
+            .filter(pdx_storage::schema::ingestions::distribution_id.eq(&distribution))
+            .count()
+            .get_result(&mut conn)
+        {
+            Ok(n) => n,
+            Err(error) => panic!("{error}"),
+        }
+    };
+    assert_eq!(count(&w.server), 1);
+    let deleted = w
+        .server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/distributions/{distribution}"),
+            Some(&w.admin),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(count(&w.server), 0, "its ingestions and tables are gone");
+    // The published distribution's rows still answer.
+    let still = rows(&w, Some(&w.admin), "limit=1").await;
+    assert_eq!(still.status(), 200);
+}

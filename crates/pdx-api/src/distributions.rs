@@ -489,9 +489,14 @@ pub(crate) async fn delete_distribution(
     Context(context): Context,
     path: web::Path<DistributionId>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
     state
         .catalog
-        .delete_distribution(&principal, path.into_inner(), &context)
+        .delete_distribution(&principal, id, &context)
         .await?;
+    // Its rows go with it.
+    if let Err(error) = state.rows.forget(id).await {
+        tracing::warn!(%error, distribution = %id, "could not remove a deleted distribution's rows");
+    }
     Ok(HttpResponse::NoContent().finish())
 }

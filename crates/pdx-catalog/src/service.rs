@@ -460,6 +460,18 @@ impl CatalogService {
     }
 
     /// The catalog generation: trusted from memory for a moment, else read.
+    /// The catalog's state generation, as recently read (any process's catalog write moves
+    /// it): what caches of catalog facts are keyed by.
+    pub async fn current_generation(&self) -> Result<i64, CatalogError> {
+        self.generation().await
+    }
+
+    /// Tells the catalog that this server moved the catalog generation outside it (a table of
+    /// rows became current), so that it reads the generation again at once.
+    pub fn generation_moved(&self) {
+        self.generation.expire();
+    }
+
     async fn generation(&self) -> Result<i64, CatalogError> {
         if let Some(generation) = self.generation.usable() {
             return Ok(generation);

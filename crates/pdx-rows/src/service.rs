@@ -27,6 +27,10 @@ use crate::tables::{self, Loader, Place, Reader};
 
 /// Table files' connections kept open for reuse, per table.
 const KEPT_READERS: usize = 8;
+/// How long a replaced table is kept for the queries that may still read it.
+const REPLACED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Distributions whose current table is remembered, per catalog generation.
+const CACHED_TABLES: usize = 4_096;
 /// How long a row query waits for one of the running ones to finish before it is refused.
 const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Ingestions of one distribution listed.
@@ -46,7 +50,11 @@ pub struct RowService {
     running: Arc<Mutex<HashMap<uuid::Uuid, Arc<Progress>>>>,
     /// Ingestions to start again when the running one of their distribution ends.
     again: Arc<Mutex<HashMap<DistributionId, (Principal, RequestContext)>>>,
+    /// The current table of distributions, by catalog generation.
+    tables: Arc<TableCache>,
 }
+
+type TableCache = quick_cache::sync::Cache<(DistributionId, i64), Option<Arc<Ingestion>>>;
 
 impl std::fmt::Debug for RowService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,6 +101,7 @@ impl RowService {
             queries: Arc::new(Semaphore::new(concurrent_queries.max(1))),
             running: Arc::default(),
             again: Arc::default(),
+            tables: Arc::new(TableCache::new(CACHED_TABLES)),
         }
     }
 
@@ -134,17 +143,33 @@ impl RowService {
         }
     }
 
-    /// Marks ingestions a stopped process left running as failed and drops their tables.
+    /// Marks ingestions a stopped process left running as failed and drops their tables, and
+    /// the tables of replaced ingestions a stop left behind.
     pub async fn recover(&self) -> Result<usize, RowsError> {
         let now = self.clock.now();
-        let ids = self
+        let (interrupted, replaced) = self
             .db
-            .run_as_writer(move |conn| store::fail_interrupted(conn, now))
+            .run_as_writer(move |conn| {
+                Ok::<_, RowsError>((store::fail_interrupted(conn, now)?, store::replaced(conn)?))
+            })
             .await?;
-        for id in &ids {
+        for id in interrupted.iter().chain(&replaced) {
             self.drop_table(*id).await?;
         }
-        Ok(ids.len())
+        Ok(interrupted.len())
+    }
+
+    /// Forgets a deleted distribution's ingestions and drops their tables.
+    pub async fn forget(&self, id: DistributionId) -> Result<(), RowsError> {
+        let ids = self
+            .db
+            .write(move |conn| store::delete_of(conn, id))
+            .await?;
+        for ingestion in ids {
+            self.forget_readers(ingestion);
+            self.drop_table(ingestion).await?;
+        }
+        Ok(())
     }
 
     /// The hashing key of a grant's masked columns.
@@ -303,11 +328,26 @@ impl RowService {
                     .write(move |conn| {
                         let replaced = store::replace_ready(conn, done.distribution_id, done.id)?;
                         store::finish(conn, &done, now)?;
+                        // Readers that cache the current table (any process) look again.
+                        pdx_storage::generation::bump(conn, pdx_storage::generation::CATALOG)?;
                         Ok::<_, RowsError>(replaced)
                     })
                     .await
                 {
-                    Ok(ids) => replaced = ids,
+                    Ok(ids) => {
+                        self.catalog.generation_moved();
+                        // A reader may still hold a replaced table: it goes after a while.
+                        let service = self.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(REPLACED_GRACE).await;
+                            for id in ids {
+                                service.forget_readers(id);
+                                if let Err(e) = service.drop_table(id).await {
+                                    tracing::warn!(error = %e, table = %id, "could not drop a row table");
+                                }
+                            }
+                        });
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, ingestion = %ingestion.id, "could not record an ingestion");
                         replaced.push(ingestion.id);
@@ -460,11 +500,17 @@ impl RowService {
     /// The ingestion whose table answers a distribution's row queries (no visibility check:
     /// the data path decides who may read).
     pub async fn table(&self, id: DistributionId) -> Result<Option<Arc<Ingestion>>, RowsError> {
-        Ok(self
+        let generation = self.catalog.current_generation().await?;
+        if let Some(found) = self.tables.get(&(id, generation)) {
+            return Ok(found);
+        }
+        let found = self
             .db
             .run(move |conn| store::ready(conn, id))
             .await?
-            .map(Arc::new))
+            .map(Arc::new);
+        self.tables.insert((id, generation), found.clone());
+        Ok(found)
     }
 
     /// Runs a row query on `table` for `audience` and writes the whole answer. A column is

@@ -183,6 +183,35 @@ pub(crate) fn ready(
         .transpose()
 }
 
+/// Replaced ingestions (whose tables may be left after a stop).
+pub(crate) fn replaced(conn: &mut DbConnection) -> Result<Vec<uuid::Uuid>, RowsError> {
+    ingestions::table
+        .filter(ingestions::state.eq(IngestionState::Replaced.as_str()))
+        .select(ingestions::id)
+        .load::<String>(conn)?
+        .iter()
+        .map(|id| id.parse().map_err(|_| corrupt("ingestions.id")))
+        .collect()
+}
+
+/// Deletes a distribution's ingestions; returns their ids (their tables are to be dropped).
+pub(crate) fn delete_of(
+    conn: &mut DbConnection,
+    distribution: DistributionId,
+) -> Result<Vec<uuid::Uuid>, RowsError> {
+    let ids: Vec<String> = ingestions::table
+        .filter(ingestions::distribution_id.eq(distribution.to_string()))
+        .select(ingestions::id)
+        .load(conn)?;
+    diesel::delete(
+        ingestions::table.filter(ingestions::distribution_id.eq(distribution.to_string())),
+    )
+    .execute(conn)?;
+    ids.iter()
+        .map(|id| id.parse().map_err(|_| corrupt("ingestions.id")))
+        .collect()
+}
+
 /// Ingestions left running by a process that stopped (on start, before any new one runs):
 /// they are marked failed and returned, so their tables can be dropped.
 pub(crate) fn fail_interrupted(
