@@ -786,6 +786,11 @@ impl From<pdx_rows::RowsError> for ApiError {
                 field,
                 message,
             },
+            E::TooSlow => Self::Validation {
+                code: "query_too_slow",
+                field: "query".into(),
+                message: detail,
+            },
             E::Busy => Self::TooManyRequests {
                 retry_after: 1,
                 detail: "too many row queries are running; retry shortly".into(),

@@ -393,7 +393,7 @@ fn row_query(req: &HttpRequest) -> Result<(RowQuery, OutputFormat), ApiError> {
         (status = 403, description = "Refused, with the reason code (logged)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such distribution", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not tabular (`not_tabular`), or its rows are not loaded yet (`rows_not_loaded`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A parameter is wrong: an unknown or hidden column (`unknown_column`), a masked one in a filter, sort or search (`masked_column`), or a malformed value (`invalid_row_query`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is wrong: an unknown or hidden column (`unknown_column`), a masked one in a filter, sort or search (`masked_column`), or a malformed value (`invalid_row_query`); or the query ran past its time limit (`query_too_slow`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The grant's row, byte or request quota would be passed (logged, with what is left); or too many queries right now (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The ledger cannot be written: nothing is served", body = Problem, content_type = "application/problem+json"),
     )

@@ -50,6 +50,11 @@ pub enum RowsError {
     /// An ingestion of this distribution is already running.
     #[error("an ingestion of this distribution is already running")]
     IngestionRunning,
+    /// The query ran longer than allowed and was cancelled.
+    #[error(
+        "the query took too long and was stopped; narrow it with filters, or page with `after` instead of a large offset"
+    )]
+    TooSlow,
     /// Too many row queries are running; the caller should retry.
     #[error("too many row queries are running")]
     Busy,

@@ -27,6 +27,8 @@ use crate::tables::{self, Loader, Place, Reader};
 
 /// Table files' connections kept open for reuse, per table.
 const KEPT_READERS: usize = 8;
+/// The longest a row query may run on PostgreSQL before it is cancelled.
+const QUERY_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long a replaced table is kept for the queries that may still read it.
 const REPLACED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Distributions whose current table is remembered, per catalog generation.
@@ -623,9 +625,25 @@ impl RowService {
                             "a PostgreSQL row table on another backend".into(),
                         )));
                     };
-                    let mut reader = Reader::Postgres(pg);
-                    total = count.as_ref().map(|c| reader.count(c)).transpose()?;
-                    reader.each(&select, &mut each)?;
+                    // A query runs at most QUERY_TIME; the transaction scopes the limit to it.
+                    total = diesel::Connection::transaction(pg, |pg| {
+                        diesel::connection::SimpleConnection::batch_execute(
+                            pg,
+                            &format!("SET LOCAL statement_timeout = {}", QUERY_TIME.as_millis()),
+                        )?;
+                        let mut reader = Reader::Postgres(pg);
+                        let total = count.as_ref().map(|c| reader.count(c)).transpose()?;
+                        reader.each(&select, &mut each)?;
+                        Ok::<_, RowsError>(total)
+                    })
+                    .map_err(|e| match e {
+                        RowsError::Storage(storage)
+                            if storage.to_string().contains("statement timeout") =>
+                        {
+                            RowsError::TooSlow
+                        }
+                        other => other,
+                    })?;
                 }
             }
         }
