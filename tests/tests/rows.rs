@@ -949,3 +949,155 @@ async fn a_deleted_distribution_takes_its_rows_with_it() {
     let still = rows(&w, Some(&w.admin), "limit=1").await;
     assert_eq!(still.status(), 200);
 }
+
+#[tokio::test]
+async fn json_arrays_and_ndjson_are_ingested_and_types_can_be_declared() {
+    let server = TestServer::spawn().await;
+    server.create_org("env", OrgKind::Agency).await;
+    server
+        .create_user(
+            "env",
+            "admin@env.test",
+            &[Role::Admin, Role::Publisher, Role::Reviewer],
+        )
+        .await;
+    let admin = server.access_token("admin@env.test").await;
+    let created = server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&admin),
+            Some(json!({
+                "slug": "air", "title": "Air", "description": "Air quality readings",
+                "update_frequency": "hourly", "languages": ["en"], "sharing_class": "unconditional",
+                "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
+            })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let upload = |body: &'static str, media_type: &'static str| {
+        server
+            .client
+            .post(server.url("/api/v1/datasets/air/distributions"))
+            .bearer_auth(&admin)
+            .header("content-type", media_type)
+            .body(body)
+            .send()
+    };
+    // A JSON file comes as a multipart upload (a JSON body describes an API distribution).
+    let file = reqwest::multipart::Part::text(
+        r#"[{"station": "Futian", "pm25": 35, "ok": true, "at": "2026-12-01T08:00:00+08:00"},
+            {"station": "Luohu", "pm25": 41.5, "ok": false, "at": "2026-12-01 01:00:00"},
+            {"station": "Nanshan", "pm25": null, "extra": {"note": "offline"}},
+            "not an object"]"#,
+    )
+    .file_name("air.json")
+    .mime_str("application/json")
+    .unwrap();
+    let array = server
+        .client
+        .post(server.url("/api/v1/datasets/air/distributions"))
+        .bearer_auth(&admin)
+        .multipart(
+            reqwest::multipart::Form::new()
+                .text("format", "JSON")
+                .part("file", file),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(array.status(), 201);
+    let array = json(array).await["id"].as_str().unwrap().to_owned();
+    let lines = upload(
+        "{\"code\": \"007\", \"reading\": 3}\n{\"code\": \"12\", \"reading\": \"high\"}\n",
+        "application/x-ndjson",
+    )
+    .await
+    .unwrap();
+    assert_eq!(lines.status(), 201);
+    let lines = json(lines).await["id"].as_str().unwrap().to_owned();
+    server.submit_and_publish(&admin, &admin, "air").await;
+    let ready = wait_ready(&server, &admin, &array).await;
+    let types: Vec<(&str, &str)> = ready["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("station", "string"),
+            ("pm25", "number"),
+            ("ok", "boolean"),
+            ("at", "datetime"),
+            ("extra", "string")
+        ]
+    );
+    assert_eq!(
+        (
+            ready["rows_loaded"].as_u64(),
+            ready["rows_rejected"].as_u64()
+        ),
+        (Some(3), Some(1))
+    );
+    assert_eq!(ready["rejects"][0]["row"], 4);
+    let page = json(
+        rows_of(
+            &server,
+            &array,
+            None,
+            "filter=ok:eq:true&columns=station,at,ok",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        page["rows"],
+        json!([{"station": "Futian", "at": "2026-12-01T00:00:00", "ok": true}])
+    );
+    // The NDJSON file's `reading` is text (one value is not a number); declared an integer,
+    // the row that does not fit is rejected and reported.
+    let first = wait_ready(&server, &admin, &lines).await;
+    assert_eq!(first["columns"][1]["type"], "string");
+    assert_eq!(
+        first["columns"][0]["type"], "string",
+        "a leading zero makes a code, not a number"
+    );
+    let path = format!("/api/v1/distributions/{lines}/ingestions");
+    let again = server
+        .call(
+            Method::POST,
+            &path,
+            Some(&admin),
+            Some(json!({"types": {"reading": "integer"}})),
+        )
+        .await;
+    assert_eq!(again.status(), 202);
+    let mut done = json(server.call(Method::GET, &path, Some(&admin), None).await).await;
+    for _ in 0..200 {
+        if done[0]["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        done = json(server.call(Method::GET, &path, Some(&admin), None).await).await;
+    }
+    assert_eq!(done[0]["state"], "ready");
+    assert_eq!(done[1]["state"], "replaced");
+    assert_eq!(
+        (
+            done[0]["rows_loaded"].as_u64(),
+            done[0]["rows_rejected"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert!(
+        done[0]["rejects"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("reading"),
+        "{done}"
+    );
+    let page = json(rows_of(&server, &lines, None, "").await).await;
+    assert_eq!(page["rows"], json!([{"code": "007", "reading": 3}]));
+}

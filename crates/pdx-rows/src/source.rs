@@ -248,7 +248,7 @@ pub(crate) fn each_row<R: Read>(
                     continue;
                 }
                 number += 1;
-                let cells = match serde_json::from_str::<serde_json::Value>(&line) {
+                let cells = match serde_json::from_str::<Element>(&line) {
                     Ok(value) => object_cells(value, names, grow),
                     Err(e) => Err(format!("is not valid JSON: {e}")),
                 };
@@ -281,9 +281,73 @@ fn unreadable(e: impl std::fmt::Display) -> RowsError {
     RowsError::Unreadable(format!("the file cannot be read: {e}"))
 }
 
+/// One element of a JSON file: an object's members in the file's order (a JSON map would
+/// sort them, and the columns should come in the file's order), or anything else.
+enum Element {
+    Object(Vec<(String, serde_json::Value)>),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Element {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Element;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Element, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
+                    members.push(member);
+                }
+                Ok(Element::Object(members))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Element, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Element::Other)
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+
+            fn visit_unit<E>(self) -> Result<Element, E> {
+                Ok(Element::Other)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// The cells of one JSON object, in the order of `names`.
-fn object_cells(value: serde_json::Value, names: &mut Names, grow: bool) -> Cells {
-    let serde_json::Value::Object(members) = value else {
+fn object_cells(value: Element, names: &mut Names, grow: bool) -> Cells {
+    let Element::Object(members) = value else {
         return Err("is not a JSON object".into());
     };
     let mut cells = vec![None; names.all().len()];
@@ -327,7 +391,7 @@ where
         mut self,
         mut seq: A,
     ) -> Result<Self::Value, A::Error> {
-        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+        while let Some(value) = seq.next_element::<Element>()? {
             self.number += 1;
             let cells = object_cells(value, self.names, self.grow);
             match (self.row)(self.number, cells, self.names) {
