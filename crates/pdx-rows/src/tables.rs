@@ -219,9 +219,16 @@ impl<'a> Loader<'a> {
             sql.push(')');
         }
         let rows = std::mem::take(&mut self.pending);
-        let values = rows
-            .into_iter()
-            .flat_map(|(row, values)| std::iter::once(Value::Int(row)).chain(values));
+        // A missing value is bound as a NULL of its column's type: PostgreSQL refuses a text
+        // NULL for a number column.
+        let kinds: Vec<Option<ColumnType>> = std::iter::once(Some(ColumnType::Integer))
+            .chain(self.columns.iter().map(|c| Some(c.column_type)))
+            .collect();
+        let values = rows.into_iter().flat_map(|(row, values)| {
+            std::iter::once(Value::Int(row))
+                .chain(values)
+                .zip(kinds.clone())
+        });
         match &mut self.writer {
             Writer::File(conn) => {
                 bind_all(diesel::sql_query(sql).into_boxed::<Sqlite>(), values).execute(conn)
@@ -268,11 +275,11 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// Binds values in order, each with its type (`NULL` as text, which both backends accept for
-/// any column).
+/// Binds values in order, each with its type; a `NULL` with its column's type when it is
+/// known (as text otherwise).
 fn bind_all<'f, DB, Q>(
     mut query: BoxedSqlQuery<'f, DB, Q>,
-    values: impl IntoIterator<Item = Value>,
+    values: impl IntoIterator<Item = (Value, Option<ColumnType>)>,
 ) -> BoxedSqlQuery<'f, DB, Q>
 where
     DB: diesel::backend::Backend
@@ -283,14 +290,24 @@ where
     f64: diesel::serialize::ToSql<Double, DB>,
     String: diesel::serialize::ToSql<Text, DB>,
     Option<String>: diesel::serialize::ToSql<Nullable<Text>, DB>,
-    DB: diesel::sql_types::HasSqlType<Nullable<Text>>,
+    Option<i64>: diesel::serialize::ToSql<Nullable<BigInt>, DB>,
+    Option<f64>: diesel::serialize::ToSql<Nullable<Double>, DB>,
+    DB: diesel::sql_types::HasSqlType<Nullable<Text>>
+        + diesel::sql_types::HasSqlType<Nullable<BigInt>>
+        + diesel::sql_types::HasSqlType<Nullable<Double>>,
 {
-    for value in values {
-        query = match value {
-            Value::Null => query.bind::<Nullable<Text>, _>(None::<String>),
-            Value::Int(n) => query.bind::<BigInt, _>(n),
-            Value::Float(f) => query.bind::<Double, _>(f),
-            Value::Text(t) => query.bind::<Text, _>(t),
+    for (value, kind) in values {
+        query = match (value, kind) {
+            (Value::Null, Some(ColumnType::Integer | ColumnType::Boolean)) => {
+                query.bind::<Nullable<BigInt>, _>(None::<i64>)
+            }
+            (Value::Null, Some(ColumnType::Number)) => {
+                query.bind::<Nullable<Double>, _>(None::<f64>)
+            }
+            (Value::Null, _) => query.bind::<Nullable<Text>, _>(None::<String>),
+            (Value::Int(n), _) => query.bind::<BigInt, _>(n),
+            (Value::Float(f), _) => query.bind::<Double, _>(f),
+            (Value::Text(t), _) => query.bind::<Text, _>(t),
         };
     }
     query
@@ -385,7 +402,7 @@ impl Reader<'_> {
             Self::File(conn) => {
                 let query = bind_all(
                     diesel::sql_query(statement.sql.as_str()).into_boxed::<Sqlite>(),
-                    params,
+                    params.map(|p| (p, None)),
                 );
                 for record in query
                     .load_iter::<Record, diesel::connection::DefaultLoadingMode>(*conn)
@@ -399,7 +416,7 @@ impl Reader<'_> {
             Self::Postgres(conn) => {
                 let query = bind_all(
                     diesel::sql_query(statement.sql.as_str()).into_boxed::<Pg>(),
-                    params,
+                    params.map(|p| (p, None)),
                 );
                 for record in query
                     .load_iter::<Record, PgRowByRowLoadingMode>(*conn)
