@@ -29,6 +29,25 @@ fn residents(rows: usize) -> String {
     csv
 }
 
+/// An agency `org` with one user, `admin@<org>.test`, who is admin, publisher and reviewer;
+/// returns that user's token.
+async fn agency(server: &TestServer, org: &str) -> String {
+    server.create_org(org, OrgKind::Agency).await;
+    let email = format!("admin@{org}.test");
+    server
+        .create_user(org, &email, &[Role::Admin, Role::Publisher, Role::Reviewer])
+        .await;
+    server.access_token(&email).await
+}
+
+/// Creates a dataset from `body` as `token`.
+async fn create_dataset(server: &TestServer, token: &str, body: Value) {
+    let created = server
+        .call(Method::POST, "/api/v1/datasets", Some(token), Some(body))
+        .await;
+    assert_eq!(created.status(), 201);
+}
+
 struct World {
     server: TestServer,
     admin: String,
@@ -72,32 +91,17 @@ async fn wait_ready_for(
 /// offers it with `offer`; an enterprise is verified.
 async fn world(csv: &str, offer: Value) -> World {
     let server = TestServer::spawn().await;
-    server.create_org("civil", OrgKind::Agency).await;
+    let admin = agency(&server, "civil").await;
     server.create_org("acme", OrgKind::Enterprise).await;
-    server
-        .create_user(
-            "civil",
-            "admin@civil.test",
-            &[Role::Admin, Role::Publisher, Role::Reviewer],
-        )
-        .await;
     server
         .create_user("acme", "dev@acme.test", &[Role::Member])
         .await;
-    let admin = server.access_token("admin@civil.test").await;
-    let created = server
-        .call(
-            Method::POST,
-            "/api/v1/datasets",
-            Some(&admin),
-            Some(json!({
+    create_dataset(&server, &admin, json!({
                 "slug": "residents", "title": "Residents", "description": "Registered residents",
                 "update_frequency": "monthly", "languages": ["en"], "sharing_class": "conditional",
                 "opening_class": "conditional", "grade": "general",
-            })),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
+    }))
+    .await;
     let distribution = server.upload_csv(&admin, "residents", csv).await;
     let marked = server
         .call(
@@ -484,28 +488,13 @@ async fn a_row_quota_holds_exactly_under_concurrent_clients_and_the_ledger_count
 #[tokio::test]
 async fn a_gb18030_csv_with_chinese_headers_is_ingested() {
     let server = TestServer::spawn().await;
-    server.create_org("stats", OrgKind::Agency).await;
-    server
-        .create_user(
-            "stats",
-            "admin@stats.test",
-            &[Role::Admin, Role::Publisher, Role::Reviewer],
-        )
-        .await;
-    let admin = server.access_token("admin@stats.test").await;
-    let created = server
-        .call(
-            Method::POST,
-            "/api/v1/datasets",
-            Some(&admin),
-            Some(json!({
+    let admin = agency(&server, "stats").await;
+    create_dataset(&server, &admin, json!({
                 "slug": "population", "title": "各区人口", "description": "常住人口",
                 "update_frequency": "annual", "languages": ["zh"], "sharing_class": "unconditional",
                 "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
-            })),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
+    }))
+    .await;
     let (encoded, _, _) = encoding_rs::GB18030
         .encode("区县,常住人口,统计日期\n福田区,1553225,2024-12-31\n罗湖区,1098600,2024-12-31\n");
     let upload = server
@@ -659,28 +648,13 @@ async fn a_million_rows_are_ingested_and_filters_sorts_and_pages_answer_exactly(
     const ROWS: usize = 1_000_000;
     let (csv, expected) = big_table(ROWS);
     let server = TestServer::spawn().await;
-    server.create_org("stats", OrgKind::Agency).await;
-    server
-        .create_user(
-            "stats",
-            "admin@stats.test",
-            &[Role::Admin, Role::Publisher, Role::Reviewer],
-        )
-        .await;
-    let admin = server.access_token("admin@stats.test").await;
-    let created = server
-        .call(
-            Method::POST,
-            "/api/v1/datasets",
-            Some(&admin),
-            Some(json!({
+    let admin = agency(&server, "stats").await;
+    create_dataset(&server, &admin, json!({
                 "slug": "payments", "title": "Payments", "description": "A million payments",
                 "update_frequency": "daily", "languages": ["en"], "sharing_class": "unconditional",
                 "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
-            })),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
+    }))
+    .await;
     let distribution = server.upload_csv(&admin, "payments", &csv).await;
     drop(csv);
     server.submit_and_publish(&admin, &admin, "payments").await;
@@ -768,33 +742,18 @@ async fn a_million_rows_are_ingested_and_filters_sorts_and_pages_answer_exactly(
 #[tokio::test]
 async fn open_data_never_shows_a_sensitive_column_and_only_the_publisher_ingests() {
     let server = TestServer::spawn().await;
-    server.create_org("health", OrgKind::Agency).await;
+    let admin = agency(&server, "health").await;
     server.create_org("acme", OrgKind::Enterprise).await;
-    server
-        .create_user(
-            "health",
-            "admin@health.test",
-            &[Role::Admin, Role::Publisher, Role::Reviewer],
-        )
-        .await;
     server
         .create_user("acme", "dev@acme.test", &[Role::Member])
         .await;
-    let admin = server.access_token("admin@health.test").await;
     let outsider = server.access_token("dev@acme.test").await;
-    let created = server
-        .call(
-            Method::POST,
-            "/api/v1/datasets",
-            Some(&admin),
-            Some(json!({
+    create_dataset(&server, &admin, json!({
                 "slug": "clinics", "title": "Clinics", "description": "Clinic visits",
                 "update_frequency": "daily", "languages": ["en"], "sharing_class": "unconditional",
                 "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
-            })),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
+    }))
+    .await;
     let distribution = server.upload_csv(&admin, "clinics", &residents(30)).await;
     let marked = server
         .call(
@@ -903,20 +862,16 @@ async fn open_data_never_shows_a_sensitive_column_and_only_the_publisher_ingests
 async fn a_deleted_distribution_takes_its_rows_with_it() {
     let w = world(&residents(10), offer(None, Value::Null)).await;
     let slug = "drafts";
-    let created = w
-        .server
-        .call(
-            Method::POST,
-            "/api/v1/datasets",
-            Some(&w.admin),
-            Some(json!({
-                "slug": slug, "title": "Draft", "description": "A draft",
-                "update_frequency": "monthly", "languages": ["en"], "sharing_class": "conditional",
-                "opening_class": "conditional", "grade": "general",
-            })),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
+    create_dataset(
+        &w.server,
+        &w.admin,
+        json!({
+            "slug": slug, "title": "Draft", "description": "A draft",
+            "update_frequency": "monthly", "languages": ["en"], "sharing_class": "conditional",
+            "opening_class": "conditional", "grade": "general",
+        }),
+    )
+    .await;
     let distribution = w.server.upload_csv(&w.admin, slug, &residents(5)).await;
     wait_ready(&w.server, &w.admin, &distribution).await;
     let count = |server: &TestServer| -> i64 {
@@ -953,28 +908,13 @@ async fn a_deleted_distribution_takes_its_rows_with_it() {
 #[tokio::test]
 async fn json_arrays_and_ndjson_are_ingested_and_types_can_be_declared() {
     let server = TestServer::spawn().await;
-    server.create_org("env", OrgKind::Agency).await;
-    server
-        .create_user(
-            "env",
-            "admin@env.test",
-            &[Role::Admin, Role::Publisher, Role::Reviewer],
-        )
-        .await;
-    let admin = server.access_token("admin@env.test").await;
-    let created = server
-        .call(
-            Method::POST,
-            "/api/v1/datasets",
-            Some(&admin),
-            Some(json!({
+    let admin = agency(&server, "env").await;
+    create_dataset(&server, &admin, json!({
                 "slug": "air", "title": "Air", "description": "Air quality readings",
                 "update_frequency": "hourly", "languages": ["en"], "sharing_class": "unconditional",
                 "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
-            })),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
+    }))
+    .await;
     let upload = |body: &'static str, media_type: &'static str| {
         server
             .client

@@ -72,13 +72,13 @@ impl Seen {
 
 /// Progress shared with whoever watches the ingestion.
 #[derive(Debug, Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// Bytes of the file read (both passes: the second counts from zero again).
-    pub bytes_read: Arc<AtomicU64>,
+    pub(crate) bytes_read: Arc<AtomicU64>,
     /// Rows loaded.
-    pub rows_loaded: AtomicU64,
+    pub(crate) rows_loaded: AtomicU64,
     /// Rows rejected.
-    pub rows_rejected: AtomicU64,
+    pub(crate) rows_rejected: AtomicU64,
 }
 
 /// What the first pass found.

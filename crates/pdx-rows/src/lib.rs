@@ -13,5 +13,4 @@ mod store;
 mod tables;
 
 pub use error::RowsError;
-pub use ingest::Progress;
 pub use service::{RowAnswer, RowService};

@@ -245,12 +245,7 @@ impl<'a> Loader<'a> {
     pub(crate) fn finish(mut self) -> Result<(), RowsError> {
         self.flush()?;
         let mut sql = String::new();
-        let bare = self
-            .table
-            .rsplit('.')
-            .next()
-            .unwrap_or(&self.table)
-            .to_owned();
+        let bare = &self.table;
         for (i, column) in self.columns.iter().enumerate() {
             if column.indexed {
                 let c = column_name(i);
