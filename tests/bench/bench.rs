@@ -208,13 +208,16 @@ struct LedgerCheck {
     entries: u64,
     requests: u64,
     connections: u32,
+    per_request: u64,
 }
 
 impl LedgerCheck {
     /// Every completed request is logged; requests still in flight when wrk stopped may be
     /// logged too, at most one per connection.
     fn holds(self) -> bool {
-        self.entries >= self.requests && self.entries - self.requests <= u64::from(self.connections)
+        let expected = self.requests * self.per_request;
+        self.entries >= expected
+            && self.entries - expected <= u64::from(self.connections) * self.per_request
     }
 }
 
@@ -445,7 +448,9 @@ impl Node {
             .env("PDX_LOG_LEVEL", "warn")
             // One load generator on loopback is one client address: no per-address limits.
             .env("PDX_HTTP__ANONYMOUS_DATA_PER_MINUTE", "0")
-            .env("PDX_HTTP__FAILED_DATA_PER_MINUTE", "0");
+            .env("PDX_HTTP__FAILED_DATA_PER_MINUTE", "0")
+            // The gateway's upstream is a local server.
+            .env("PDX_GATEWAY__ALLOW_PRIVATE_NETWORKS", "true");
         command
     }
 
@@ -768,6 +773,157 @@ struct Fixture {
     open_slug: String,
     client_id: String,
     client_secret: String,
+    /// An API distribution whose upstream is the local one below.
+    api: String,
+    /// The local upstream's base URL.
+    upstream: String,
+    /// Keeps the local upstream running.
+    _upstream_runtime: tokio::runtime::Runtime,
+    /// A tabular distribution of `ROWS` rows, ingested.
+    rows: String,
+    /// Bytes of its whole CSV export.
+    export_bytes: usize,
+}
+
+/// Rows of the ingested table.
+const ROWS: usize = 1_000_000;
+
+/// Offers a conditional dataset for the benchmark's purpose with quotas that never run out,
+/// has the enterprise request it and the agency approve.
+fn grant(api: &Api, agency: &str, slug: &str) -> anyhow::Result<()> {
+    api.call(
+        Method::PUT,
+        &format!("/api/v1/datasets/{slug}/offer"),
+        Some(agency),
+        Some(json!({
+            "licence_id": "CC-BY-4.0", "purposes": [PURPOSE], "max_term_days": 365,
+            "max_requests": 1_000_000_000_000_i64, "fee_per_request": 5, "fee_per_mb": 100,
+        })),
+    )?;
+    let enterprise = api.sign_in(ENTERPRISE_USER)?;
+    let request = api.call(
+        Method::POST,
+        "/api/v1/access-requests",
+        Some(&enterprise),
+        Some(json!({
+            "dataset": slug, "purpose": PURPOSE,
+            "statement": "Benchmarking the exchange", "term_days": 365,
+        })),
+    )?;
+    let request = text(&request, "id")?;
+    api.call(
+        Method::POST,
+        &format!("/api/v1/access-requests/{request}/approve"),
+        Some(agency),
+        None,
+    )?;
+    Ok(())
+}
+
+/// Starts the local upstream (a real HTTP server on its own runtime); returns its base URL.
+fn start_upstream() -> anyhow::Result<(String, tokio::runtime::Runtime)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the upstream's runtime")?;
+    let upstream = runtime.block_on(pdx_tests::upstream::TestUpstream::start());
+    let base = upstream.base_url.clone();
+    // Runs until the runtime is dropped.
+    std::mem::forget(upstream);
+    Ok((base, runtime))
+}
+
+/// Publishes a conditional dataset holding one API distribution whose upstream is `upstream`,
+/// and grants it; returns the distribution.
+fn publish_api(api: &Api, agency: &str, upstream: &str) -> anyhow::Result<String> {
+    let slug = "bench-api";
+    api.call(
+        Method::POST,
+        "/api/v1/datasets",
+        Some(agency),
+        Some(json!({
+            "slug": slug, "title": "Benchmark bus positions (live API)",
+            "description": "Live bus positions", "update_frequency": "continuous",
+            "languages": ["zh", "en"], "themes": ["TRAN"], "keywords": ["bus"],
+            "sharing_class": "conditional", "opening_class": "conditional", "grade": "general",
+        })),
+    )?;
+    let distribution = api.call(
+        Method::POST,
+        &format!("/api/v1/datasets/{slug}/distributions"),
+        Some(agency),
+        Some(json!({
+            "title": "Live API", "access_url": "https://api.transit.example.gov/", "format": "JSON",
+        })),
+    )?;
+    let distribution = text(&distribution, "id")?;
+    for step in ["submit", "publish"] {
+        api.call(
+            Method::POST,
+            &format!("/api/v1/datasets/{slug}/{step}"),
+            Some(agency),
+            None,
+        )?;
+    }
+    api.call(
+        Method::PUT,
+        &format!("/api/v1/distributions/{distribution}/upstream"),
+        Some(agency),
+        Some(json!({
+            "base_url": format!("{upstream}/v1"),
+            "credential": {"kind": "header", "name": "X-Api-Key", "value": "benchmark-upstream-key"},
+            "max_concurrency": 256,
+        })),
+    )?;
+    grant(api, agency, slug)?;
+    Ok(distribution)
+}
+
+/// Publishes and grants a dataset of `ROWS` rows and waits for its ingestion; returns the
+/// distribution and the size of its whole CSV export.
+fn publish_rows(api: &Api, agency: &str) -> anyhow::Result<(String, usize)> {
+    let csv = pdx_tests::residents_csv(ROWS).into_bytes();
+    let ids = publish_dataset(
+        api,
+        agency,
+        "bench-rows",
+        "conditional",
+        &[("residents", &csv)],
+    )?;
+    let rows = ids.into_iter().next().context("no distribution")?;
+    grant(api, agency, "bench-rows")?;
+    let started = Instant::now();
+    loop {
+        let found = api.call(
+            Method::GET,
+            &format!("/api/v1/distributions/{rows}/ingestions"),
+            Some(agency),
+            None,
+        )?;
+        match found[0]["state"].as_str() {
+            Some("ready") => break,
+            Some("failed") => bail!("the ingestion failed: {found}"),
+            _ if started.elapsed() > Duration::from_mins(10) => {
+                bail!("the ingestion took over 10 min")
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+    eprintln!(
+        "ingested {ROWS} rows in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let enterprise = api.sign_in(ENTERPRISE_USER)?;
+    let request = api
+        .client
+        .get(api.url(&format!(
+            "/api/v1/distributions/{rows}/rows?format=csv&limit=all"
+        )))
+        .bearer_auth(enterprise)
+        .header("X-PDX-Purpose", PURPOSE);
+    let (_, export) = api.send("the CSV export", request)?;
+    Ok((rows, export.len()))
 }
 
 impl Fixture {
@@ -813,32 +969,11 @@ impl Fixture {
             .map(|(title, bytes)| (title.as_str(), bytes.as_slice()))
             .collect();
         let open_many = publish_dataset(api, &agency, "bench-open-many", "open", &files)?;
-        api.call(
-            Method::PUT,
-            "/api/v1/datasets/bench-conditional/offer",
-            Some(&agency),
-            Some(json!({
-                "licence_id": "CC-BY-4.0", "purposes": [PURPOSE], "max_term_days": 365,
-                "max_requests": 1_000_000_000_000_i64, "fee_per_request": 5, "fee_per_mb": 100,
-            })),
-        )?;
+        let (upstream, upstream_runtime) = start_upstream()?;
+        let api_distribution = publish_api(api, &agency, &upstream)?;
+        let (rows, export_bytes) = publish_rows(api, &agency)?;
+        grant(api, &agency, "bench-conditional")?;
         let enterprise = api.sign_in(ENTERPRISE_USER)?;
-        let request = api.call(
-            Method::POST,
-            "/api/v1/access-requests",
-            Some(&enterprise),
-            Some(json!({
-                "dataset": "bench-conditional", "purpose": PURPOSE,
-                "statement": "Benchmarking the exchange", "term_days": 365,
-            })),
-        )?;
-        let request = text(&request, "id")?;
-        api.call(
-            Method::POST,
-            &format!("/api/v1/access-requests/{request}/approve"),
-            Some(&agency),
-            None,
-        )?;
         let key = api.call(
             Method::POST,
             "/api/v1/api-keys",
@@ -854,6 +989,11 @@ impl Fixture {
             open_slug: "bench-open".to_owned(),
             client_id: text(&key, "client_id")?,
             client_secret: text(&key, "client_secret")?,
+            api: api_distribution,
+            upstream,
+            _upstream_runtime: upstream_runtime,
+            rows,
+            export_bytes,
         })
     }
 }
@@ -940,9 +1080,14 @@ struct Load {
     connections: u32,
     /// Sign the enterprise in just before the run and send its token.
     enterprise_token: bool,
-    /// Check that each completed request wrote one ledger entry.
+    /// Check that each completed request wrote its ledger entries.
     ledger: bool,
+    /// Ledger entries each request writes (a call through the gateway writes its decision
+    /// and its outcome).
+    entries_per_request: u64,
     bytes: Option<usize>,
+    /// Another server than PDX to send the load to (the gateway's upstream, for reference).
+    base: Option<String>,
 }
 
 impl Load {
@@ -957,7 +1102,17 @@ impl Load {
             connections,
             enterprise_token: false,
             ledger: false,
+            entries_per_request: 1,
             bytes: None,
+            base: None,
+        }
+    }
+
+    /// Where the load goes.
+    fn url(&self, api: &Api) -> String {
+        match &self.base {
+            Some(base) => format!("{base}{}", self.path),
+            None => api.url(&self.path),
         }
     }
 
@@ -1123,6 +1278,63 @@ impl Scenario {
                     connections,
                 )
             }),
+            Self::Ready(Load {
+                base: Some(fixture.upstream.clone()),
+                request_lua: Some(seeded_threads_lua(
+                    "request = function()\n  return wrk.format(nil, \"/v1/bench/\" .. math.random(0, 9999))\nend\n",
+                )),
+                ..Load::get(
+                    "API call straight to the local upstream (reference), varied",
+                    "/v1/bench/1".to_owned(),
+                    connections,
+                )
+            }),
+            Self::Ready(Load {
+                headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
+                enterprise_token: true,
+                ledger: true,
+                entries_per_request: 2,
+                request_lua: Some(seeded_threads_lua(&format!(
+                    "request = function()\n  return wrk.format(nil, \"/api/v1/distributions/{}/api/bench/\" .. math.random(0, 9999))\nend\n",
+                    fixture.api
+                ))),
+                ..Load::get(
+                    "API call through the gateway, authorised, varied",
+                    format!("/api/v1/distributions/{}/api/bench/1", fixture.api),
+                    connections,
+                )
+            }),
+            Self::Ready(Load {
+                headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
+                enterprise_token: true,
+                ledger: true,
+                request_lua: Some(seeded_threads_lua(&format!(
+                    "request = function()\n  return wrk.format(nil, \"/api/v1/distributions/{}/rows?filter=district:eq:Nanshan&limit=100&offset=\" .. math.random(0, 100) * 100)\nend\n",
+                    fixture.rows
+                ))),
+                ..Load::get(
+                    "row page: 100 rows, one filter, varied offsets (1,000,000-row table)",
+                    format!(
+                        "/api/v1/distributions/{}/rows?filter=district:eq:Nanshan&limit=100",
+                        fixture.rows
+                    ),
+                    connections,
+                )
+            }),
+            Self::Ready(Load {
+                headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
+                enterprise_token: true,
+                ledger: true,
+                bytes: Some(fixture.export_bytes),
+                ..Load::get(
+                    "row export: 1,000,000 rows as CSV",
+                    format!(
+                        "/api/v1/distributions/{}/rows?format=csv&limit=all",
+                        fixture.rows
+                    ),
+                    connections.min(2),
+                )
+            }),
             Self::Proof { connections },
         ]
     }
@@ -1174,7 +1386,7 @@ fn measure(
 ) -> anyhow::Result<Measured> {
     eprintln!("-- {} ({} connections)", load.name, load.connections);
     let method = Method::from_bytes(load.method.as_bytes())?;
-    let mut probe = api.client.request(method, api.url(&load.path));
+    let mut probe = api.client.request(method, load.url(api));
     for (name, value) in &load.headers {
         probe = probe.header(name, value);
     }
@@ -1186,7 +1398,7 @@ fn measure(
     let script = dir.join("load.lua");
     std::fs::write(&script, load.lua())
         .with_context(|| format!("cannot write {}", script.display()))?;
-    let warmup = wrk(load, &api.url(&load.path), &script, options.warmup_secs)?;
+    let warmup = wrk(load, &load.url(api), &script, options.warmup_secs)?;
     // An overloaded server's errors and timeouts are figures to report, not a broken load: only
     // a warm-up whose answers were all errors stops the run.
     ensure!(
@@ -1202,13 +1414,14 @@ fn measure(
     }
     std::thread::sleep(SETTLE);
     let before = ledger_size(database)?;
-    let result = wrk(load, &api.url(&load.path), &script, options.duration_secs)?;
+    let result = wrk(load, &load.url(api), &script, options.duration_secs)?;
     std::thread::sleep(SETTLE);
     let after = ledger_size(database)?;
     let ledger = load.ledger.then(|| LedgerCheck {
         entries: after.saturating_sub(before),
         requests: result.requests,
         connections: load.connections,
+        per_request: load.entries_per_request,
     });
     let measured = Measured {
         name: load.name,

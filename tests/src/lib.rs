@@ -2,6 +2,8 @@
 //! directory and disposable database (SQLite, or PostgreSQL per `PDX_TEST_DATABASE_URL`), and
 //! its e-mail read back from the outbox directory.
 
+pub mod upstream;
+
 use pdx_access::AccessService;
 use pdx_access::model::{Organization, User};
 use pdx_access::service::OrganizationInput;
@@ -10,6 +12,30 @@ use pdx_server::{Application, Config};
 
 /// The password of every user made by `TestServer::create_user`.
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Residents of a city as a CSV file of `rows` rows (about 60 bytes each): an id number
+/// (sensitive), a name, a district (of four), a birth date, a phone number and an amount.
+pub fn residents_csv(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let districts = ["Futian", "Luohu", "Nanshan", "Bao'an"];
+    let mut csv = String::from("id_number,name,district,born,phone,amount\n");
+    for i in 0..rows {
+        let _ = writeln!(
+            csv,
+            "11010119{:02}0{}07{:04},Resident {i},{},19{:02}-0{}-1{},1380013{:04},{}.5",
+            60 + i % 40,
+            1 + i % 9,
+            i % 10_000,
+            districts[i % 4],
+            60 + i % 40,
+            1 + i % 9,
+            i % 10,
+            i % 10_000,
+            i % 1000,
+        );
+    }
+    csv
+}
 
 /// Percent-encodes everything but ASCII letters and digits, for query-string values.
 pub fn urlencode(s: &str) -> String {

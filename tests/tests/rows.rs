@@ -7,26 +7,8 @@ use pdx_tests::{TestServer, expect_problem, header, json};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Residents of a district: an id number (sensitive), a name, a district, a birth date, a
-/// phone number and an amount.
 fn residents(rows: usize) -> String {
-    let districts = ["Futian", "Luohu", "Nanshan", "Bao'an"];
-    let mut csv = String::from("id_number,name,district,born,phone,amount\n");
-    for i in 0..rows {
-        csv.push_str(&format!(
-            "11010119{:02}0{}07{:04},Resident {i},{},19{:02}-0{}-1{},1380013{:04},{}.5\n",
-            60 + i % 40,
-            1 + i % 9,
-            i % 10_000,
-            districts[i % 4],
-            60 + i % 40,
-            1 + i % 9,
-            i % 10,
-            i % 10_000,
-            i % 1000,
-        ));
-    }
-    csv
+    pdx_tests::residents_csv(rows)
 }
 
 /// An agency `org` with one user, `admin@<org>.test`, who is admin, publisher and reviewer;

@@ -147,6 +147,10 @@ pub enum AuditKind {
     DistributionDeleted,
     /// A tabular distribution's file was (re-)ingested into a queryable table.
     DistributionIngested,
+    /// An API distribution's upstream was configured (or its configuration changed).
+    ApiUpstreamConfigured,
+    /// An API distribution's upstream was removed: the gateway forwards nothing more.
+    ApiUpstreamRemoved,
 }
 
 impl AuditKind {
@@ -204,6 +208,8 @@ impl AuditKind {
             Self::DistributionUpdated => "distribution_updated",
             Self::DistributionDeleted => "distribution_deleted",
             Self::DistributionIngested => "distribution_ingested",
+            Self::ApiUpstreamConfigured => "api_upstream_configured",
+            Self::ApiUpstreamRemoved => "api_upstream_removed",
         }
     }
 }
@@ -277,7 +283,9 @@ fn subject_field(kind: AuditKind) -> Option<&'static str> {
         | AuditKind::DistributionAdded
         | AuditKind::DistributionUpdated
         | AuditKind::DistributionDeleted
-        | AuditKind::DistributionIngested => Some("dataset"),
+        | AuditKind::DistributionIngested
+        | AuditKind::ApiUpstreamConfigured
+        | AuditKind::ApiUpstreamRemoved => Some("dataset"),
         AuditKind::GrantIssued
         | AuditKind::GrantSuspended
         | AuditKind::GrantResumed

@@ -269,6 +269,18 @@ pub enum ApiError {
         /// Why, for a human.
         description: String,
     },
+    /// The gateway could not forward a call, or its upstream failed.
+    #[error("{detail}")]
+    Gateway {
+        /// 403, 405, 502, 503 or 504.
+        status: StatusCode,
+        /// The reason code, as logged.
+        code: &'static str,
+        /// Why, for a human.
+        detail: String,
+        /// Seconds to wait, when retrying later may help.
+        retry_after: Option<u64>,
+    },
     /// A dependency the server needs is not available right now; retry later.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -294,6 +306,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::Unauthorized { code, .. } | Self::Required { code, .. } => code,
             Self::DataUnavailable => "data_unavailable",
+            Self::Gateway { code, .. } => code,
             Self::Forbidden { .. } => "forbidden",
             Self::PasswordChangeRequired => "password_change_required",
             Self::AccessDenied(reason) => reason,
@@ -341,6 +354,7 @@ impl ApiError {
             Self::OAuth { .. } => "Token request refused",
             Self::Unavailable(_) => "Service unavailable",
             Self::DatabaseUnreachable => "Database unreachable",
+            Self::Gateway { .. } => "API call not relayed",
             Self::Internal(_) => "Internal error",
         }
     }
@@ -478,7 +492,7 @@ impl ResponseError for ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            Self::OAuth { status, .. } => *status,
+            Self::OAuth { status, .. } | Self::Gateway { status, .. } => *status,
             Self::Unavailable(_) | Self::DataUnavailable | Self::DatabaseUnreachable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -496,7 +510,11 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) | Self::DatabaseUnreachable => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
-            Self::TooManyRequests { retry_after, .. } => {
+            Self::TooManyRequests { retry_after, .. }
+            | Self::Gateway {
+                retry_after: Some(retry_after),
+                ..
+            } => {
                 response.insert_header((header::RETRY_AFTER, *retry_after));
             }
             Self::MethodNotAllowed { allowed } if !allowed.is_empty() => {
@@ -800,6 +818,28 @@ impl From<pdx_rows::RowsError> for ApiError {
                 Self::ResourceNotFound("the file is missing".into())
             }
             E::Blob(other) => Self::Unavailable(Box::new(other)),
+            E::Storage(storage) => storage.into(),
+        }
+    }
+}
+
+impl From<pdx_gateway::GatewayError> for ApiError {
+    fn from(error: pdx_gateway::GatewayError) -> Self {
+        use pdx_gateway::GatewayError as E;
+        let detail = error.to_string();
+        match error {
+            E::Invalid { field, message } => Self::Validation {
+                code: "validation_failed",
+                field,
+                message,
+            },
+            E::NotApi => Self::Conflict {
+                code: "not_an_api",
+                detail,
+            },
+            E::NotConfigured => Self::ResourceNotFound(detail),
+            E::Sealed => Self::internal(E::Sealed),
+            E::Catalog(catalog) => catalog.into(),
             E::Storage(storage) => storage.into(),
         }
     }

@@ -56,6 +56,7 @@ pub(crate) fn refusal(refusal: Refusal, quota: Option<QuotaState>, size: u64) ->
                 .into(),
         },
         Refusal::DataUnavailable => ApiError::DataUnavailable,
+        Refusal::Upstream(unready) => crate::gateway::unready(unready, None),
         Refusal::Decision(DenyReason::AuthenticationRequired) => {
             ApiError::authentication_required("an access token is required for this data")
         }
@@ -164,7 +165,7 @@ fn answer_headers(distribution: &Arc<Distribution>) -> Option<(HeaderValue, Head
          content_type = "*/*"),
         (status = 206, description = "The requested range of the data", body = String,
          content_type = "*/*"),
-        (status = 303, description = "An API distribution: go to its endpoint"),
+        (status = 303, description = "An API distribution: go to where it is called (through PDX's gateway when configured)"),
         (status = 401, description = "Bad or missing token (logged)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Refused, with the reason code (logged)", body = Problem, content_type = "application/problem+json"),
         (status = 416, description = "The range lies outside the data (logged)", body = Problem, content_type = "application/problem+json"),
@@ -243,7 +244,11 @@ pub(crate) async fn get_data(
     };
     let mut response = match (distribution.kind, ready) {
         (DistributionKind::Api, _) => {
-            let location = distribution.access_url.unwrap_or_default();
+            // Through the gateway when the publisher configured it; else the API's own address.
+            let location = match crate::gateway::gateway_location(&state, distribution.id).await {
+                Some(gateway) => gateway,
+                None => distribution.access_url.unwrap_or_default(),
+            };
             HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, location))
                 .finish()

@@ -16,6 +16,7 @@ pub mod error;
 pub mod etag;
 pub mod exchange;
 pub mod extract;
+pub mod gateway;
 pub mod health;
 pub mod ledger;
 pub mod licensing;
@@ -67,6 +68,7 @@ every response carries an `X-Request-Id`.",
         (name = "licensing", description = "Licences and policies, offers, access requests, grants and access decisions"),
         (name = "exchange", description = "The data path: authorised, metered and logged before serving"),
         (name = "data services", description = "Tabular distributions as rows: ingestion, and row queries with column rights and masks, metered and logged like downloads"),
+        (name = "gateway", description = "Live APIs of agencies called through PDX: each call decided and logged, forwarded with the credential PDX holds, its outcome logged"),
         (name = "ledger", description = "The circulation ledger: signed checkpoints, proofs, entries and export"),
         (name = "accounting", description = "Usage, statements and fees, counted from the ledger"),
         (name = "dcat", description = "DCAT-AP 3 catalog in Turtle, RDF/XML and JSON-LD"),
@@ -120,6 +122,10 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(rows::get_rows)
         .service(rows::start_ingestion)
         .service(rows::list_ingestions)
+        .service(gateway::call_api)
+        .service(gateway::put_upstream)
+        .service(gateway::get_upstream)
+        .service(gateway::delete_upstream)
         .service(auth::issue_token)
         .service(auth::revoke_token)
         .service(auth::jwks)

@@ -24,6 +24,8 @@ pub struct ApiState {
     pub ledger: LedgerService,
     /// Data services: ingested tables and row queries.
     pub rows: RowService,
+    /// The gateway of API distributions.
+    pub gateway: pdx_gateway::GatewayService,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// Security headers, client addresses, limits and who may read `/metrics`.

@@ -46,10 +46,21 @@ fn state(database: &TestDatabase) -> web::Data<ApiState> {
         pdx_access::secrets::SecretHasher::from_key([5; 32]),
         4,
     );
+    let gateway = match pdx_gateway::GatewayService::new(
+        database.database().clone(),
+        catalog.clone(),
+        std::sync::Arc::new(pdx_core::SystemClock),
+        pdx_gateway::Sealer::from_key([6; 32]),
+        pdx_gateway::GatewaySettings::default(),
+    ) {
+        Ok(gateway) => gateway,
+        Err(e) => panic!("{e}"),
+    };
     web::Data::new(ApiState {
         database: database.database().clone(),
         access,
         rows,
+        gateway,
         licensing: pdx_licensing::LicensingService::new(
             database.database().clone(),
             std::sync::Arc::new(pdx_core::SystemClock),

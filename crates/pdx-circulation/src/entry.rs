@@ -11,6 +11,10 @@ pub const DATA_ACCESS: &str = "data_access";
 /// The kind of an idempotent retry's entry: served again under the first answer's receipt
 /// (`detail.original_seq`), never counted towards quotas or fees.
 pub const DATA_REPLAY: &str = "data_replay";
+/// The kind of an API call's outcome, recorded after the gateway relayed (or failed to relay)
+/// the upstream's answer to the call permitted by entry `detail.request_seq`: the upstream's
+/// status, the bytes relayed and the latency. It counts towards no quota or fee.
+pub const API_RESULT: &str = "api_result";
 
 /// An entry's fields in sorted order, so serialising it writes the canonical bytes directly
 /// (a test checks it against sorting a generic JSON value).

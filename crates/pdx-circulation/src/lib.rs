@@ -20,6 +20,6 @@ pub mod verify;
 
 pub use appender::{AppendError, Appender, AppenderOptions, Batch};
 pub use checkpoint::{Checkpoint, CheckpointError, LedgerKey, NoteVerifier};
-pub use entry::{DATA_ACCESS, DATA_REPLAY, Entry};
+pub use entry::{API_RESULT, DATA_ACCESS, DATA_REPLAY, Entry};
 pub use ledger::{EntryFilter, LedgerError, LedgerService, ReadScope};
 pub use merkle::{Hash, MerkleError};

@@ -84,6 +84,37 @@ pub enum Refusal {
     IdempotencyKeyReused,
     /// The data could not be read, so nothing was served.
     DataUnavailable,
+    /// The gateway could not forward the call to the API's upstream.
+    Upstream(Unready),
+}
+
+/// Why the gateway cannot forward a permitted call to an API distribution's upstream; decided
+/// before the call is logged, so that its entry is a refusal and charges nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unready {
+    /// The publisher has not configured an upstream for the API.
+    NotConfigured,
+    /// The method is not among those the publisher allows.
+    MethodNotAllowed,
+    /// The path is not among those the publisher allows.
+    PathNotAllowed,
+    /// The upstream is already serving as many calls as it is allowed.
+    Busy,
+    /// The upstream failed repeatedly: calls are held off for a while.
+    CircuitOpen,
+}
+
+impl Unready {
+    /// The reason code written to the ledger.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotConfigured => "gateway_not_configured",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PathNotAllowed => "path_not_allowed",
+            Self::Busy => "upstream_busy",
+            Self::CircuitOpen => "upstream_unavailable",
+        }
+    }
 }
 
 impl Refusal {
@@ -96,6 +127,7 @@ impl Refusal {
             Self::RangeNotSatisfiable => "range_not_satisfiable",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::DataUnavailable => "data_unavailable",
+            Self::Upstream(unready) => unready.code(),
         }
     }
 }
@@ -123,6 +155,16 @@ pub enum Prepared {
         bytes: u64,
         /// The basis the answer was prepared for.
         basis: Option<Basis>,
+    },
+    /// A call to an API distribution, about to be forwarded to its upstream (or why it cannot
+    /// be); the method and path are logged with the decision.
+    Call {
+        /// The HTTP method.
+        method: String,
+        /// The path below the API's base, without the query string.
+        path: String,
+        /// Whether the upstream can take the call now.
+        ready: Result<(), Unready>,
     },
     /// The file is missing or unreadable, or its answer cannot be built.
     Unavailable,
@@ -245,6 +287,54 @@ pub struct DataAnswer {
     pub quota: Option<QuotaState>,
 }
 
+/// What became of a call the gateway forwarded under a permit: recorded after the answer was
+/// relayed (or failed), as an `api_result` entry next to the permit's.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The sequence number of the permit the call was made under.
+    pub request_seq: u64,
+    /// The request id.
+    pub request_id: Option<String>,
+    /// Who called (none: anonymous).
+    pub principal: Option<Principal>,
+    /// The API distribution.
+    pub distribution: DistributionId,
+    /// The grant relied on.
+    pub grant: Option<String>,
+    /// The declared purpose.
+    pub purpose: Option<String>,
+    /// The HTTP method.
+    pub method: String,
+    /// The path below the API's base.
+    pub path: String,
+    /// The upstream's status, when it answered.
+    pub status: Option<u16>,
+    /// Whether the upstream's answer was relayed whole (the outcome's decision).
+    pub relayed: bool,
+    /// What happened: `answered`, or why the call failed.
+    pub reason: &'static str,
+    /// Bytes of the answer's body relayed to the caller.
+    pub bytes: u64,
+    /// Milliseconds until the upstream's answer began.
+    pub latency_ms: u64,
+    /// Milliseconds until the call ended.
+    pub duration_ms: u64,
+}
+
+/// What the data path's appender is handed: a request to decide, or a call's outcome to log.
+#[derive(Debug)]
+pub(crate) enum Submission {
+    Request(DataRequest),
+    Outcome(CallOutcome),
+}
+
+/// What the appender answers: a decided request, or the sequence number of an outcome.
+#[derive(Debug)]
+pub(crate) enum Appended {
+    Answer(Box<DataAnswer>),
+    Outcome(u64),
+}
+
 /// What one request became inside a batch, before its entry is appended.
 enum Pending {
     Failed(LicensingError),
@@ -253,6 +343,10 @@ enum Pending {
         answer: Box<DataAnswer>,
         /// An idempotency key to remember with this answer's receipt.
         remember: Option<Box<(String, String, Receipt)>>,
+    },
+    Outcome {
+        entry: Box<Entry>,
+        seq: u64,
     },
 }
 
@@ -324,15 +418,15 @@ struct Memo<'a> {
 }
 
 impl Batch for ExchangeBatch {
-    type Request = DataRequest;
-    type Answer = DataAnswer;
+    type Request = Submission;
+    type Answer = Appended;
     type Error = LicensingError;
 
     fn run(
         &mut self,
         conn: &mut DbConnection,
-        requests: Vec<DataRequest>,
-    ) -> Result<Vec<Result<DataAnswer, LicensingError>>, StorageError> {
+        requests: Vec<Submission>,
+    ) -> Result<Vec<Result<Appended, LicensingError>>, StorageError> {
         let now = self.clock.now();
         let mut head = ledger::lock(conn)?;
         self.facts
@@ -343,13 +437,17 @@ impl Batch for ExchangeBatch {
             next_seq: head.size(),
         };
         let mut pending = Vec::with_capacity(requests.len());
-        for request in requests {
-            let item = match prepare(conn, &mut memo, request, now) {
+        for submission in requests {
+            let prepared = match submission {
+                Submission::Request(request) => prepare(conn, &mut memo, request, now),
+                Submission::Outcome(outcome) => outcome_entry(conn, &mut memo, outcome),
+            };
+            let item = match prepared {
                 Ok(item) => item,
                 Err(LicensingError::Storage(e)) => return Err(e),
                 Err(e) => Pending::Failed(e),
             };
-            if matches!(item, Pending::Log { .. }) {
+            if !matches!(item, Pending::Failed(_)) {
                 memo.next_seq += 1;
             }
             pending.push(item);
@@ -357,7 +455,7 @@ impl Batch for ExchangeBatch {
         let mut entries: Vec<Entry> = pending
             .iter_mut()
             .filter_map(|p| match p {
-                Pending::Log { entry, .. } => {
+                Pending::Log { entry, .. } | Pending::Outcome { entry, .. } => {
                     Some(std::mem::replace(entry.as_mut(), Entry::data_access()))
                 }
                 Pending::Failed(_) => None,
@@ -368,6 +466,17 @@ impl Batch for ExchangeBatch {
         for item in pending {
             answers.push(match item {
                 Pending::Failed(e) => Err(e),
+                Pending::Outcome { seq: foreseen, .. } => {
+                    let seq = seqs
+                        .next()
+                        .ok_or_else(|| StorageError::Task("a ledger entry went missing".into()))?;
+                    if seq != foreseen {
+                        return Err(StorageError::Task(
+                            "a ledger entry got another sequence number than foreseen".into(),
+                        ));
+                    }
+                    Ok(Appended::Outcome(seq))
+                }
                 Pending::Log {
                     mut answer,
                     remember,
@@ -386,7 +495,7 @@ impl Batch for ExchangeBatch {
                         ledger::remember_receipt(conn, grant, key, receipt)?;
                     }
                     answer.seq = seq;
-                    Ok(*answer)
+                    Ok(Appended::Answer(answer))
                 }
             });
         }
@@ -413,25 +522,69 @@ fn fingerprint(request: &DataRequest, distribution: &Distribution) -> String {
     )
 }
 
+/// A distribution with its dataset, from the batch's facts or read.
+fn distribution_facts(
+    conn: &mut DbConnection,
+    memo: &mut Memo<'_>,
+    id: DistributionId,
+) -> Result<Arc<(Distribution, Dataset)>, LicensingError> {
+    if let Some(found) = memo.facts.distributions.get(&id) {
+        return Ok(Arc::clone(found));
+    }
+    let distribution = pdx_catalog::store::find_distribution(conn, id)?;
+    let dataset = pdx_catalog::store::find_dataset(conn, &distribution.dataset_id.to_string())?;
+    let found = Arc::new((distribution, dataset));
+    memo.facts.distributions.insert(id, Arc::clone(&found));
+    Ok(found)
+}
+
+/// The `api_result` entry of a call's outcome.
+fn outcome_entry(
+    conn: &mut DbConnection,
+    memo: &mut Memo<'_>,
+    outcome: CallOutcome,
+) -> Result<Pending, LicensingError> {
+    let found = distribution_facts(conn, memo, outcome.distribution)?;
+    let dataset = &found.1;
+    let mut entry = Entry::data_access();
+    entry.kind = pdx_circulation::API_RESULT.into();
+    entry.request_id = outcome.request_id;
+    entry.actor_user = outcome.principal.as_ref().map(|p| p.user.to_string());
+    entry.actor_org = outcome.principal.as_ref().map(|p| p.org.to_string());
+    entry.dataset = Some(dataset.id.to_string());
+    entry.provider_org = Some(dataset.organization_id.to_string());
+    entry.distribution = Some(outcome.distribution.to_string());
+    entry.grant = outcome.grant;
+    entry.purpose = outcome.purpose;
+    entry.decision = if outcome.relayed {
+        "success"
+    } else {
+        "failure"
+    }
+    .into();
+    entry.reason = outcome.reason.into();
+    entry.bytes = outcome.bytes;
+    entry.detail = Some(serde_json::json!({
+        "request_seq": outcome.request_seq,
+        "method": outcome.method,
+        "path": outcome.path,
+        "status": outcome.status,
+        "latency_ms": outcome.latency_ms,
+        "duration_ms": outcome.duration_ms,
+    }));
+    Ok(Pending::Outcome {
+        entry: Box::new(entry),
+        seq: memo.next_seq,
+    })
+}
+
 fn prepare(
     conn: &mut DbConnection,
     memo: &mut Memo<'_>,
     request: DataRequest,
     now: Timestamp,
 ) -> Result<Pending, LicensingError> {
-    let found = match memo.facts.distributions.get(&request.distribution) {
-        Some(found) => Arc::clone(found),
-        None => {
-            let distribution = pdx_catalog::store::find_distribution(conn, request.distribution)?;
-            let dataset =
-                pdx_catalog::store::find_dataset(conn, &distribution.dataset_id.to_string())?;
-            let found = Arc::new((distribution, dataset));
-            memo.facts
-                .distributions
-                .insert(request.distribution, Arc::clone(&found));
-            found
-        }
-    };
+    let found = distribution_facts(conn, memo, request.distribution)?;
     let (distribution, dataset) = (&found.0, &found.1);
     let seq = memo.next_seq;
     let mut entry = Entry::data_access();
@@ -442,6 +595,9 @@ fn prepare(
     entry.provider_org = Some(dataset.organization_id.to_string());
     entry.distribution = Some(distribution.id.to_string());
     entry.purpose.clone_from(&request.purpose);
+    if let Prepared::Call { method, path, .. } = &request.prepared {
+        entry.detail = Some(serde_json::json!({ "method": method, "path": path }));
+    }
     let refuse = |mut entry: Entry, refusal: Refusal, quota: Option<QuotaState>, grant| {
         entry.decision = "deny".into();
         entry.reason = refusal.code().into();
@@ -574,8 +730,18 @@ fn prepare(
     if prepared_basis.is_some_and(|b| b != Some(basis)) {
         return Ok(refuse(entry, Refusal::DataUnavailable, None, grant_id));
     }
+    if let (
+        Prepared::Call {
+            ready: Err(unready),
+            ..
+        },
+        DistributionKind::Api,
+    ) = (&request.prepared, distribution.kind)
+    {
+        return Ok(refuse(entry, Refusal::Upstream(*unready), None, grant_id));
+    }
     let opened = match (&request.prepared, distribution.kind) {
-        (_, DistributionKind::Api) => true,
+        (Prepared::Call { .. } | Prepared::Nothing, DistributionKind::Api) => true,
         (Prepared::Rows { .. }, DistributionKind::File) => true,
         (Prepared::File { key, .. }, DistributionKind::File) => {
             distribution.storage_key.as_deref() == Some(key.as_str())

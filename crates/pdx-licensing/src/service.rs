@@ -24,7 +24,10 @@ use pdx_storage::{Database, DbConnection};
 
 use crate::decision::{self, AccessDecision, Basis, Facts, Requester};
 use crate::error::LicensingError;
-use crate::exchange::{DataAnswer, DataRequest, ExchangeBatch, appender_failure, grant_facts};
+use crate::exchange::{
+    Appended, CallOutcome, DataAnswer, DataRequest, ExchangeBatch, Submission, appender_failure,
+    grant_facts,
+};
 use crate::model::{
     AccessRequest, Grant, GrantState, GrantStatus, GrantUsage, Offer, PURPOSES, RequestStatus,
 };
@@ -796,6 +799,26 @@ impl LicensingService {
     /// deny, with its reason) in the batch's transaction, so quotas cannot overshoot and
     /// nothing is served unless its entry is committed. The answer carries the receipt.
     pub async fn obtain(&self, request: DataRequest) -> Result<DataAnswer, LicensingError> {
+        match self.append(Submission::Request(request)).await? {
+            Appended::Answer(answer) => Ok(*answer),
+            Appended::Outcome(_) => Err(LicensingError::Storage(pdx_storage::StorageError::Task(
+                "the appender answered a request with an outcome".into(),
+            ))),
+        }
+    }
+
+    /// Records what became of a call the gateway forwarded, as an `api_result` entry appended
+    /// by the data path's appender. Returns its sequence number.
+    pub async fn record_call(&self, outcome: CallOutcome) -> Result<u64, LicensingError> {
+        match self.append(Submission::Outcome(outcome)).await? {
+            Appended::Outcome(seq) => Ok(seq),
+            Appended::Answer(_) => Err(LicensingError::Storage(pdx_storage::StorageError::Task(
+                "the appender answered an outcome with a decision".into(),
+            ))),
+        }
+    }
+
+    async fn append(&self, submission: Submission) -> Result<Appended, LicensingError> {
         let appender = self.appender.get_or_init(|| {
             Appender::start(
                 self.db.clone(),
@@ -803,7 +826,7 @@ impl LicensingService {
                 self.appender_options,
             )
         });
-        appender.submit(request).await.map_err(appender_failure)
+        appender.submit(submission).await.map_err(appender_failure)
     }
 }
 

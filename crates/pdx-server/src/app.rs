@@ -113,9 +113,11 @@ impl Application {
                 "ingestions interrupted by a stop were marked failed"
             );
         }
+        let gateway = open_gateway(&config, database.clone(), &catalog, clock.clone())?;
         let edge = edge_settings(&config, &public_url)?;
         let state = web::Data::new(ApiState {
             rows,
+            gateway,
             database,
             access,
             catalog,
@@ -523,6 +525,30 @@ pub fn open_rows(
         masks,
         workers * 4,
     ))
+}
+
+/// Builds the gateway of API distributions: credentials sealed under a server key.
+pub fn open_gateway(
+    config: &Config,
+    database: Database,
+    catalog: &pdx_catalog::CatalogService,
+    clock: Arc<dyn Clock>,
+) -> Result<pdx_gateway::GatewayService, ServerError> {
+    let sealer = pdx_gateway::Sealer::open(
+        &config
+            .data_dir
+            .join("keys")
+            .join("upstream-credentials.key"),
+    )?;
+    Ok(pdx_gateway::GatewayService::new(
+        database,
+        catalog.clone(),
+        clock,
+        sealer,
+        pdx_gateway::GatewaySettings {
+            allow_private_networks: config.gateway.allow_private_networks,
+        },
+    )?)
 }
 
 /// Where PDX keeps its generated JWT signing keys.

@@ -48,6 +48,18 @@ pub struct Config {
     pub mail: MailConfig,
     /// The web portal (`[portal]`, environment `PDX_PORTAL__<KEY>`).
     pub portal: PortalConfig,
+    /// The gateway of API distributions (`[gateway]`, environment `PDX_GATEWAY__<KEY>`).
+    pub gateway: GatewayConfig,
+}
+
+/// How the gateway reaches the upstreams of API distributions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Whether an upstream may be in a private network (loopback, RFC 1918, link-local, by
+    /// address or by what its name resolves to). Off by default, so that a publisher cannot
+    /// make PDX call into the network it runs in; turn it on where agencies' APIs are internal.
+    pub allow_private_networks: bool,
 }
 
 /// How the web portal presents itself.
@@ -309,6 +321,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             accounting: AccountingConfig::default(),
             portal: PortalConfig::default(),
+            gateway: GatewayConfig::default(),
         }
     }
 }

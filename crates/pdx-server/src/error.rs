@@ -21,6 +21,9 @@ pub enum ServerError {
     /// The data services could not be prepared.
     #[error(transparent)]
     Rows(#[from] pdx_rows::RowsError),
+    /// The gateway could not be prepared.
+    #[error(transparent)]
+    Gateway(#[from] pdx_gateway::GatewayError),
     /// The demo could not be loaded.
     #[error("demo: {0}")]
     Demo(String),

@@ -497,7 +497,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Upstreams of API distributions (pdx-gateway).
+    api_upstreams (distribution_id) {
+        distribution_id -> Text,
+        base_url -> Text,
+        credential_kind -> Text,
+        credential_name -> Nullable<Text>,
+        credential_sealed -> Nullable<Text>,
+        credential_set_at -> Nullable<Timestamp>,
+        methods -> Text,
+        paths -> Text,
+        timeout_ms -> Integer,
+        max_concurrency -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    api_upstreams,
     ingestions,
     instance,
     organizations,
