@@ -53,6 +53,14 @@ async fn record(
     body: web::Bytes,
     recorded: web::Data<Arc<Mutex<Vec<Recorded>>>>,
 ) -> HttpResponse {
+    if req.path().starts_with("/v1/bench-5ms/") {
+        // For benchmarks: an API that takes 5 ms to look its answer up, as one backed by a
+        // database would.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .body(BENCH_ANSWER);
+    }
     if req.path().starts_with("/v1/bench/") {
         // For benchmarks: answered at once and not recorded.
         return HttpResponse::Ok()
