@@ -399,6 +399,36 @@ async fn hashed_columns_join_within_a_grant_but_not_across_grants() {
 }
 
 #[tokio::test]
+async fn a_grant_counts_for_rows_the_moment_it_is_issued_and_not_a_moment_after_it_is_revoked() {
+    let w = world(&residents(20), offer(None, Value::Null)).await;
+    // Refused without a grant (the facts of this refusal are remembered)…
+    let refused = rows(&w, Some(&w.enterprise), "limit=5").await;
+    assert_eq!(refused.status(), 403);
+    // … yet the grant counts at once.
+    let grant = grant(&w, Value::Null).await;
+    let granted = rows(&w, Some(&w.enterprise), "limit=5").await;
+    assert_eq!(granted.status(), 200);
+    let granted = rows(&w, Some(&w.enterprise), "limit=5").await;
+    assert_eq!(granted.status(), 200);
+    // Revoked, the next query is refused at once, though the permit's facts are remembered.
+    let revoked = w
+        .server
+        .call(
+            Method::POST,
+            &format!("/api/v1/grants/{grant}/revoke"),
+            Some(&w.admin),
+            Some(json!({"reason": "ended early"})),
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    let refused = rows(&w, Some(&w.enterprise), "limit=5").await;
+    let seq = header(&refused, "x-pdx-ledger-seq").and_then(|s| s.parse().ok());
+    expect_problem(refused, 403, "grant_revoked").await;
+    let entry = ledger_entry(&w.server, seq.unwrap_or(u64::MAX));
+    assert_eq!((entry.decision.as_str(), entry.rows), ("deny", 0));
+}
+
+#[tokio::test]
 async fn a_row_quota_holds_exactly_under_concurrent_clients_and_the_ledger_counts_the_rows() {
     let w = world(&residents(300), offer(Some(1_000), Value::Null)).await;
     let grant_id = grant(&w, Value::Null).await;

@@ -563,3 +563,26 @@ pub(crate) async fn gateway_location(state: &ApiState, id: DistributionId) -> Op
         .await
         .then(|| format!("{}/api/v1/distributions/{id}/api/", state.public_base()))
 }
+
+/// Gives each method of the gateway's one handler an operation id of its own
+/// (`call_api_get`, …), as OpenAPI requires them unique.
+pub(crate) fn name_operations(openapi: &mut utoipa::openapi::OpenApi) {
+    if let Some(item) = openapi
+        .paths
+        .paths
+        .get_mut("/api/v1/distributions/{id}/api/{path}")
+    {
+        for (method, operation) in [
+            ("get", &mut item.get),
+            ("head", &mut item.head),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ] {
+            if let Some(operation) = operation {
+                operation.operation_id = Some(format!("call_api_{method}"));
+            }
+        }
+    }
+}

@@ -226,6 +226,7 @@ where
         .configure(routes)
         .split_for_parts();
     problems::document(&mut openapi);
+    gateway::name_operations(&mut openapi);
     app.app_data(extract::json_config())
         .app_data(extract::query_config())
         .app_data(extract::path_config())
@@ -242,6 +243,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .split_for_parts()
         .1;
     problems::document(&mut openapi);
+    gateway::name_operations(&mut openapi);
     openapi
 }
 

@@ -475,9 +475,15 @@ pub(crate) async fn serve_rows(
     if request.refused.is_none() {
         // Decided first without logging: the columns shown depend on the basis, and nothing
         // is read for a request that would be refused.
+        let generation = state.catalog.current_generation().await?;
         let (decision, grant) = state
             .licensing
-            .decide_rows(request.principal.as_ref(), id, request.purpose.as_deref())
+            .decide_rows(
+                request.principal.as_ref(),
+                id,
+                request.purpose.as_deref(),
+                generation,
+            )
             .await
             .map_err(crate::exchange::ledger_failure)?;
         if let AccessDecision::Permit(basis) = decision {

@@ -115,6 +115,99 @@ pub struct LicensingService {
     clock: Arc<dyn Clock>,
     appender: Arc<OnceLock<Appender<ExchangeBatch>>>,
     appender_options: AppenderOptions,
+    /// The facts of recent row pre-decisions (see [`LicensingService::decide_rows`]).
+    pre_facts: Arc<PreFactCache>,
+}
+
+/// How long the facts of a row pre-decision are reused when they permit.
+const PRE_FACTS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+type PreFactCache =
+    quick_cache::sync::Cache<(Option<pdx_core::OrganizationId>, DistributionId), Arc<PreFacts>>;
+
+/// What a pre-decision reads: the distribution and its dataset, and the requester
+/// organisation's verification and grants for it with their usage.
+#[derive(Debug)]
+struct PreFacts {
+    catalog_generation: i64,
+    read_at: std::time::Instant,
+    distribution: Distribution,
+    dataset: pdx_catalog::model::Dataset,
+    verified: bool,
+    grants: Vec<crate::decision::GrantFacts>,
+}
+
+impl PreFacts {
+    fn read(
+        conn: &mut DbConnection,
+        org: Option<pdx_core::OrganizationId>,
+        distribution: DistributionId,
+        catalog_generation: i64,
+    ) -> Result<Self, LicensingError> {
+        let distribution = pdx_catalog::store::find_distribution(conn, distribution)?;
+        let dataset = pdx_catalog::store::find_dataset(conn, &distribution.dataset_id.to_string())?;
+        let (verified, grants) = match org {
+            Some(org) => (
+                pdx_access::store::find_organization(conn, org)?.verified,
+                grant_facts(conn, &mut HashMap::new(), org, dataset.id)?,
+            ),
+            None => (false, Vec::new()),
+        };
+        Ok(Self {
+            catalog_generation,
+            read_at: std::time::Instant::now(),
+            distribution,
+            dataset,
+            verified,
+            grants,
+        })
+    }
+
+    /// The decision on a request for rows (or for the whole file), and the grant relied on.
+    fn decide(
+        &self,
+        principal: Option<&Principal>,
+        purpose: Option<&str>,
+        rows: Option<u64>,
+        now: pdx_core::Timestamp,
+    ) -> (AccessDecision, Option<Grant>) {
+        let decision = decision::decide(&Facts {
+            requester: Requester {
+                principal,
+                verified: principal.is_some() && self.verified,
+            },
+            owner: self.dataset.organization_id,
+            published: pdx_catalog::permissions::in_published_catalog(
+                &self.dataset,
+                &self.distribution,
+            ),
+            classification: self.dataset.classification,
+            grants: &self.grants,
+            distribution: self.distribution.id,
+            purpose,
+            rows,
+            // Asked about the whole file, or about rows.
+            bytes: match rows {
+                Some(_) => 0,
+                None => self
+                    .distribution
+                    .byte_size
+                    .and_then(|size| u64::try_from(size).ok())
+                    .unwrap_or(0),
+            },
+            now,
+        });
+        let grant = match decision {
+            AccessDecision::Permit(Basis::Grant { grant }) => self
+                .grants
+                .iter()
+                .map(|g| &g.grant)
+                .find(|g| g.id == grant)
+                .cloned(),
+            _ => None,
+        };
+        (decision, grant)
+    }
 }
 
 impl LicensingService {
@@ -130,6 +223,7 @@ impl LicensingService {
             clock,
             appender: Arc::new(OnceLock::new()),
             appender_options: options,
+            pre_facts: Arc::new(PreFactCache::new(4_096)),
         }
     }
 
@@ -768,30 +862,35 @@ impl LicensingService {
 
     /// Whether this principal may query this distribution's rows now, for this purpose, and
     /// the grant it would rely on (whose column rules shape the answer). Not logged: the row
-    /// query is decided again, and logged, when its answer is ready.
+    /// query is decided again, and logged, when its answer is ready — so the facts a permit was
+    /// decided on are reused for a second while the catalog generation (`catalog_generation`,
+    /// as the caller read it) has not moved; the binding decision reads them afresh. A refusal
+    /// is always decided on facts read now, so that a grant issued a moment ago counts.
     pub async fn decide_rows(
         &self,
         principal: Option<&Principal>,
         distribution: DistributionId,
         purpose: Option<&str>,
+        catalog_generation: i64,
     ) -> Result<(AccessDecision, Option<Grant>), LicensingError> {
-        let (principal, purpose, now) = (
-            principal.cloned(),
-            purpose.map(str::to_owned),
-            self.clock.now(),
+        let now = self.clock.now();
+        let key = (principal.map(|p| p.org), distribution);
+        if let Some(facts) = self.pre_facts.get(&key)
+            && facts.catalog_generation == catalog_generation
+            && facts.read_at.elapsed() < PRE_FACTS_FRESH
+        {
+            let decided = facts.decide(principal, purpose, Some(0), now);
+            if matches!(decided.0, AccessDecision::Permit(_)) {
+                return Ok(decided);
+            }
+        }
+        let org = key.0;
+        let facts = Arc::new(
+            self.read(move |conn| PreFacts::read(conn, org, distribution, catalog_generation))
+                .await?,
         );
-        self.read(move |conn| {
-            let (decision, _, grant) = decide_in(
-                conn,
-                principal.as_ref(),
-                distribution,
-                purpose.as_deref(),
-                Some(0),
-                now,
-            )?;
-            Ok((decision, grant))
-        })
-        .await
+        self.pre_facts.insert(key, Arc::clone(&facts));
+        Ok(facts.decide(principal, purpose, Some(0), now))
     }
 
     /// The authorise-meter-log step of a data request, through the ledger's group-commit
@@ -980,43 +1079,7 @@ fn decide_in(
     rows: Option<u64>,
     now: pdx_core::Timestamp,
 ) -> Result<(AccessDecision, Distribution, Option<Grant>), LicensingError> {
-    let distribution = pdx_catalog::store::find_distribution(conn, distribution)?;
-    let dataset = pdx_catalog::store::find_dataset(conn, &distribution.dataset_id.to_string())?;
-    let (verified, grants) = match principal {
-        Some(p) => {
-            let verified = pdx_access::store::find_organization(conn, p.org)?.verified;
-            let facts = grant_facts(conn, &mut HashMap::new(), p.org, dataset.id)?;
-            (verified, facts)
-        }
-        None => (false, Vec::new()),
-    };
-    let decision = decision::decide(&Facts {
-        requester: Requester {
-            principal,
-            verified,
-        },
-        owner: dataset.organization_id,
-        published: pdx_catalog::permissions::in_published_catalog(&dataset, &distribution),
-        classification: dataset.classification,
-        grants: &grants,
-        distribution: distribution.id,
-        purpose,
-        rows,
-        // Asked about the whole file, or about rows.
-        bytes: match rows {
-            Some(_) => 0,
-            None => distribution
-                .byte_size
-                .and_then(|size| u64::try_from(size).ok())
-                .unwrap_or(0),
-        },
-        now,
-    });
-    let grant = match decision {
-        AccessDecision::Permit(Basis::Grant { grant }) => {
-            grants.into_iter().map(|g| g.grant).find(|g| g.id == grant)
-        }
-        _ => None,
-    };
-    Ok((decision, distribution, grant))
+    let facts = PreFacts::read(conn, principal.map(|p| p.org), distribution, 0)?;
+    let (decision, grant) = facts.decide(principal, purpose, rows, now);
+    Ok((decision, facts.distribution, grant))
 }
