@@ -776,10 +776,8 @@ struct Fixture {
     client_secret: String,
     /// An API distribution whose upstream is the local one below.
     api: String,
-    /// The local upstream's base URL.
-    upstream: String,
-    /// Keeps the local upstream running.
-    _upstream_runtime: tokio::runtime::Runtime,
+    /// The local upstream.
+    upstream: LocalUpstream,
     /// A tabular distribution of `ROWS` rows, ingested.
     rows: String,
     /// Bytes of its whole CSV export.
@@ -824,18 +822,25 @@ fn grant(api: &Api, agency: &str, slug: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the local upstream (a real HTTP server on its own runtime); returns its base URL.
-fn start_upstream() -> anyhow::Result<(String, tokio::runtime::Runtime)> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("cannot start the upstream's runtime")?;
-    let upstream = runtime.block_on(pdx_tests::upstream::TestUpstream::start());
-    let base = upstream.base_url.clone();
-    // Runs until the runtime is dropped.
-    std::mem::forget(upstream);
-    Ok((base, runtime))
+/// The local upstream: a real HTTP server on a runtime of its own, running while this lives.
+#[derive(Debug)]
+struct LocalUpstream {
+    server: pdx_tests::upstream::TestUpstream,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl LocalUpstream {
+    fn start() -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .context("cannot start the upstream's runtime")?;
+        Ok(Self {
+            server: runtime.block_on(pdx_tests::upstream::TestUpstream::start()),
+            _runtime: runtime,
+        })
+    }
 }
 
 /// Publishes a conditional dataset holding one API distribution whose upstream is `upstream`,
@@ -991,8 +996,8 @@ impl Fixture {
             .map(|(title, bytes)| (title.as_str(), bytes.as_slice()))
             .collect();
         let open_many = publish_dataset(api, &agency, "bench-open-many", "open", &files)?;
-        let (upstream, upstream_runtime) = start_upstream()?;
-        let api_distribution = publish_api(api, &agency, &upstream)?;
+        let upstream = LocalUpstream::start()?;
+        let api_distribution = publish_api(api, &agency, &upstream.server.base_url)?;
         let (rows, export_bytes, row_pages) = publish_rows(api, &agency)?;
         grant(api, &agency, "bench-conditional")?;
         let enterprise = api.sign_in(ENTERPRISE_USER)?;
@@ -1013,7 +1018,6 @@ impl Fixture {
             client_secret: text(&key, "client_secret")?,
             api: api_distribution,
             upstream,
-            _upstream_runtime: upstream_runtime,
             rows,
             export_bytes,
             row_pages,
@@ -1196,7 +1200,7 @@ impl Scenario {
         // Calls of a live API: straight to its upstream, or through the gateway.
         let direct = |name, route: &str| {
             Self::Ready(Load {
-                base: Some(fixture.upstream.clone()),
+                base: Some(fixture.upstream.server.base_url.clone()),
                 request_lua: Some(seeded_threads_lua(&format!(
                     "request = function()\n  return wrk.format(nil, \"/v1/{route}/\" .. math.random(0, 9999))\nend\n",
                 ))),

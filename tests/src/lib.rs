@@ -367,6 +367,46 @@ impl TestServer {
         json(edited).await
     }
 
+    /// Has `enterprise` request the dataset `slug` for research (30 days) and `reviewer`
+    /// approve it with `approval` (the reviewer's terms); returns the grant's id.
+    pub async fn grant(
+        &self,
+        enterprise: &str,
+        reviewer: &str,
+        slug: &str,
+        approval: serde_json::Value,
+    ) -> String {
+        let request = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/access-requests",
+                Some(enterprise),
+                Some(serde_json::json!({
+                    "dataset": slug, "purpose": "research",
+                    "statement": "A study for the city", "term_days": 30
+                })),
+            )
+            .await;
+        assert_eq!(request.status(), 201);
+        let id = json(request).await["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let approved = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/access-requests/{id}/approve"),
+                Some(reviewer),
+                Some(approval),
+            )
+            .await;
+        assert_eq!(approved.status(), 200);
+        json(approved).await["grant"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Submits the draft (or revision) `slug` as `publisher` and has `reviewer` publish it.
     pub async fn submit_and_publish(&self, publisher: &str, reviewer: &str, slug: &str) {
         let submit = format!("/api/v1/datasets/{slug}/submit");

@@ -89,35 +89,7 @@ async fn world() -> World {
     server
         .create_user("platform", "auditor@pdx.test", &[Role::Auditor])
         .await;
-    let created = server
-        .call(
-            Method::POST,
-            "/api/v1/datasets",
-            Some(&admin),
-            Some(json!({
-                "slug": "bus-positions", "title": "Bus positions", "description": "Live positions",
-                "update_frequency": "continuous", "languages": ["en"],
-                "sharing_class": "conditional", "opening_class": "conditional", "grade": "general",
-            })),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
-    let added = server
-        .call(
-            Method::POST,
-            "/api/v1/datasets/bus-positions/distributions",
-            Some(&admin),
-            Some(json!({
-                "title": "Live API", "access_url": "https://api.transit.example.gov/",
-                "format": "JSON",
-            })),
-        )
-        .await;
-    assert_eq!(added.status(), 201);
-    let distribution = json(added).await["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let distribution = api_dataset(&server, &admin, "bus-positions").await;
     server
         .submit_and_publish(&admin, &admin, "bus-positions")
         .await;
@@ -147,30 +119,9 @@ async fn world() -> World {
     .await;
     assert_eq!(configured.status(), 200);
     let enterprise = server.access_token("dev@acme.test").await;
-    let request = server
-        .call(
-            Method::POST,
-            "/api/v1/access-requests",
-            Some(&enterprise),
-            Some(json!({
-                "dataset": "bus-positions", "purpose": "research",
-                "statement": "Punctuality study", "term_days": 30
-            })),
-        )
+    server
+        .grant(&enterprise, &admin, "bus-positions", json!({}))
         .await;
-    let id = json(request).await["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let approved = server
-        .call(
-            Method::POST,
-            &format!("/api/v1/access-requests/{id}/approve"),
-            Some(&admin),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(approved.status(), 200);
     World {
         server,
         upstream,
@@ -179,6 +130,40 @@ async fn world() -> World {
         acme,
         distribution,
     }
+}
+
+/// Creates the conditional dataset `slug` as `admin` with one API distribution (its public
+/// address only, no upstream yet); returns the distribution's id.
+async fn api_dataset(server: &TestServer, admin: &str, slug: &str) -> String {
+    let created = server
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(admin),
+            Some(json!({
+                "slug": slug, "title": "Bus positions", "description": "Live positions",
+                "update_frequency": "continuous", "languages": ["en"],
+                "sharing_class": "conditional", "opening_class": "conditional", "grade": "general",
+            })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let added = server
+        .call(
+            Method::POST,
+            &format!("/api/v1/datasets/{slug}/distributions"),
+            Some(admin),
+            Some(json!({
+                "title": "Live API", "access_url": "https://api.transit.example.gov/",
+                "format": "JSON",
+            })),
+        )
+        .await;
+    assert_eq!(added.status(), 201);
+    json(added).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn configure(
@@ -710,33 +695,7 @@ async fn an_installation_keeps_its_private_networks_from_publishers() {
         )
         .await;
     let admin = server.access_token("admin@transit.test").await;
-    let created = server
-        .call(
-            Method::POST,
-            "/api/v1/datasets",
-            Some(&admin),
-            Some(json!({
-                "slug": "bus", "title": "Bus", "description": "Buses",
-                "update_frequency": "continuous", "languages": ["en"],
-                "sharing_class": "conditional", "opening_class": "conditional", "grade": "general",
-            })),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
-    let added = server
-        .call(
-            Method::POST,
-            "/api/v1/datasets/bus/distributions",
-            Some(&admin),
-            Some(
-                json!({"title": "API", "access_url": "https://api.example.gov/", "format": "JSON"}),
-            ),
-        )
-        .await;
-    let distribution = json(added).await["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let distribution = api_dataset(&server, &admin, "bus").await;
     for private in [
         "http://127.0.0.1:8080/",
         "http://localhost/",

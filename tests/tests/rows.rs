@@ -121,36 +121,9 @@ async fn grant(w: &World, approval: Value) -> String {
 }
 
 async fn grant_to(w: &World, enterprise: &str, approval: Value) -> String {
-    let request = w
-        .server
-        .call(
-            Method::POST,
-            "/api/v1/access-requests",
-            Some(enterprise),
-            Some(json!({
-                "dataset": "residents", "purpose": "research",
-                "statement": "Service planning by district", "term_days": 30
-            })),
-        )
-        .await;
-    let id = json(request).await["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let approved = w
-        .server
-        .call(
-            Method::POST,
-            &format!("/api/v1/access-requests/{id}/approve"),
-            Some(&w.admin),
-            Some(approval),
-        )
-        .await;
-    assert_eq!(approved.status(), 200);
-    json(approved).await["grant"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    w.server
+        .grant(enterprise, &w.admin, "residents", approval)
+        .await
 }
 
 async fn rows(w: &World, token: Option<&str>, query: &str) -> reqwest::Response {

@@ -30,6 +30,23 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A 32-byte server key kept in the file `path`, created (random, mode 0600) if absent.
+pub fn server_key(path: &Path) -> Result<[u8; 32], AccessError> {
+    if !path.exists() {
+        if let Some(parent) = path.parent() {
+            crate::keys::create_private_dir(parent)?;
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| AccessError::Keys(format!("no randomness: {e}")))?;
+        write_private_file(path, &key)?;
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| AccessError::Keys(format!("cannot read {}: {e}", path.display())))?;
+    bytes
+        .try_into()
+        .map_err(|_| AccessError::Keys(format!("{} must hold exactly 32 bytes", path.display())))
+}
+
 /// Keyed hashing of API-key secrets.
 #[derive(Clone)]
 pub struct SecretHasher {
@@ -45,21 +62,9 @@ impl std::fmt::Debug for SecretHasher {
 impl SecretHasher {
     /// Loads the server key from `path`, creating it (32 random bytes, mode 0600) if absent.
     pub fn open(path: &Path) -> Result<Self, AccessError> {
-        if !path.exists() {
-            if let Some(parent) = path.parent() {
-                crate::keys::create_private_dir(parent)?;
-            }
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key)
-                .map_err(|e| AccessError::Keys(format!("no randomness: {e}")))?;
-            write_private_file(path, &key)?;
-        }
-        let bytes = std::fs::read(path)
-            .map_err(|e| AccessError::Keys(format!("cannot read {}: {e}", path.display())))?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| {
-            AccessError::Keys(format!("{} must hold exactly 32 bytes", path.display()))
-        })?;
-        Ok(Self { key })
+        Ok(Self {
+            key: server_key(path)?,
+        })
     }
 
     /// A hasher with a given key, for tests.

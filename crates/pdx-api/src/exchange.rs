@@ -39,6 +39,11 @@ pub(crate) fn with_receipt(mut response: HttpResponse, seq: u64) -> HttpResponse
     response
 }
 
+/// A problem answer with the receipt of the request's ledger entry.
+pub(crate) fn refused_with_receipt(error: &ApiError, seq: u64) -> HttpResponse {
+    with_receipt(actix_web::ResponseError::error_response(error), seq)
+}
+
 pub(crate) fn refusal(refusal: Refusal, quota: Option<QuotaState>, size: u64) -> ApiError {
     match refusal {
         Refusal::InvalidToken => ApiError::invalid_token("the access token is not valid"),
@@ -236,10 +241,7 @@ pub(crate) async fn get_data(
         Err(refused) => {
             state.edge.failed(address);
             let error = refusal(refused, answer.quota, size);
-            return Ok(with_receipt(
-                actix_web::ResponseError::error_response(&error),
-                answer.seq,
-            ));
+            return Ok(refused_with_receipt(&error, answer.seq));
         }
     };
     let mut response = match (distribution.kind, ready) {

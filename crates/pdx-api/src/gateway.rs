@@ -20,7 +20,9 @@ use utoipa::ToSchema;
 
 use crate::authn::{Authenticated, Context};
 use crate::error::{ApiError, Problem};
-use crate::exchange::{admit, identify, ledger_failure, refusal, with_receipt};
+use crate::exchange::{
+    admit, identify, ledger_failure, refusal, refused_with_receipt, with_receipt,
+};
 use crate::schemas::PurposeName;
 use crate::state::ApiState;
 
@@ -401,23 +403,16 @@ pub(crate) async fn call_api(
     identify(&req, &state, &mut request);
     // Readied before the decision, so that an upstream that cannot take the call is a logged
     // refusal that charges nothing.
-    let mut retry = None;
-    let mut call = None;
-    if request.refused.is_none() {
-        let ready = match state.gateway.ready(id, &method, &call_path).await {
-            Ok(readied) => {
-                call = Some(readied);
-                Ok(())
-            }
-            Err((unready, wait)) => {
-                retry = wait;
-                Err(unready)
-            }
-        };
+    let logged_path = call_path.logged();
+    let readied = match request.refused {
+        None => Some(state.gateway.ready(id, &method, &call_path).await),
+        Some(_) => None,
+    };
+    if let Some(readied) = &readied {
         request.prepared = Prepared::Call {
             method: method.clone(),
-            path: call_path.logged(),
-            ready,
+            path: logged_path.clone(),
+            ready: readied.as_ref().map(drop).map_err(|(unready, _)| *unready),
         };
     }
     let (principal, purpose, request_id) = (
@@ -432,23 +427,21 @@ pub(crate) async fn call_api(
         .map_err(ledger_failure)?;
     let served = match answer.outcome {
         Ok(served) => served,
-        Err(Refusal::Upstream(why)) => {
-            let error = unready(why, retry);
-            return Ok(with_receipt(
-                actix_web::ResponseError::error_response(&error),
-                answer.seq,
-            ));
-        }
         Err(refused) => {
-            state.edge.failed(address);
-            let error = refusal(refused, answer.quota, 0);
-            return Ok(with_receipt(
-                actix_web::ResponseError::error_response(&error),
-                answer.seq,
-            ));
+            let error = match refused {
+                Refusal::Upstream(why) => {
+                    let retry = readied.and_then(Result::err).and_then(|(_, wait)| wait);
+                    unready(why, retry)
+                }
+                other => {
+                    state.edge.failed(address);
+                    refusal(other, answer.quota, 0)
+                }
+            };
+            return Ok(refused_with_receipt(&error, answer.seq));
         }
     };
-    let Some(call) = call else {
+    let Some(Ok(call)) = readied else {
         return Err(ApiError::Internal(
             "a call was permitted that was not readied".into(),
         ));
@@ -460,7 +453,7 @@ pub(crate) async fn call_api(
     let outbound = Outbound {
         method: reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|e| ApiError::Internal(Box::new(e)))?,
-        path: call_path.clone(),
+        path: call_path,
         query,
         headers: req
             .headers()
@@ -477,8 +470,8 @@ pub(crate) async fn call_api(
         public_prefix: format!("/api/v1/distributions/{id}/api"),
     };
     let licensing = state.licensing.clone();
-    let (request_seq, logged_path) = (answer.seq, call_path.logged());
-    let on_end = Box::new(move |ended: pdx_gateway::Ended| {
+    let request_seq = answer.seq;
+    let on_end = Box::new(move |result| {
         let outcome = CallOutcome {
             request_seq,
             request_id,
@@ -488,12 +481,7 @@ pub(crate) async fn call_api(
             purpose,
             method,
             path: logged_path,
-            status: ended.status,
-            relayed: ended.relayed,
-            reason: ended.reason,
-            bytes: ended.bytes,
-            latency_ms: ended.latency_ms,
-            duration_ms: ended.duration_ms,
+            result,
         };
         tokio::spawn(async move {
             if let Err(error) = licensing.record_call(outcome).await {
@@ -503,13 +491,7 @@ pub(crate) async fn call_api(
     });
     let relayed = match state.gateway.forward(call, outbound, on_end).await {
         Ok(relayed) => relayed,
-        Err(failure) => {
-            let error = failed(failure);
-            return Ok(with_receipt(
-                actix_web::ResponseError::error_response(&error),
-                answer.seq,
-            ));
-        }
+        Err(failure) => return Ok(refused_with_receipt(&failed(failure), answer.seq)),
     };
     let status = StatusCode::from_u16(relayed.status).unwrap_or(StatusCode::OK);
     let mut response = HttpResponse::build(status);

@@ -523,9 +523,8 @@ pub(crate) async fn serve_rows(
     if let Err(refused) = decided.outcome {
         state.edge.failed(address);
         let error = crate::exchange::refusal(refused, decided.quota, 0);
-        return Ok(Served::Refused(crate::exchange::with_receipt(
-            actix_web::ResponseError::error_response(&error),
-            seq,
+        return Ok(Served::Refused(crate::exchange::refused_with_receipt(
+            &error, seq,
         )));
     }
     match answer {

@@ -18,6 +18,6 @@ mod store;
 pub use error::GatewayError;
 pub use model::{Credential, Upstream, UpstreamInput};
 pub use paths::CallPath;
-pub use relay::{Answer, Ended, Failure, Outbound, Stamp};
+pub use relay::{Answer, Failure, Outbound, Stamp};
 pub use seal::Sealer;
 pub use service::{GatewayService, GatewaySettings, UpstreamView};

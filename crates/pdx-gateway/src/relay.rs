@@ -11,6 +11,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Future, Stream};
 use tokio::sync::OwnedSemaphorePermit;
 
+use pdx_licensing::exchange::CallResult;
+
 use crate::breaker::Leave;
 use crate::model::{Credential, Upstream};
 use crate::paths::CallPath;
@@ -84,25 +86,8 @@ pub struct Outbound {
     pub public_prefix: String,
 }
 
-/// How a call ended, reported once.
-#[derive(Debug, Clone)]
-pub struct Ended {
-    /// The upstream's status, when it answered.
-    pub status: Option<u16>,
-    /// Whether the answer was relayed whole.
-    pub relayed: bool,
-    /// `answered`, or why not.
-    pub reason: &'static str,
-    /// Body bytes relayed to the caller.
-    pub bytes: u64,
-    /// Milliseconds until the upstream's answer began (or the call failed).
-    pub latency_ms: u64,
-    /// Milliseconds until the call ended.
-    pub duration_ms: u64,
-}
-
 /// What is told when a call ends.
-pub type OnEnd = Box<dyn FnOnce(Ended) + Send + 'static>;
+pub type OnEnd = Box<dyn FnOnce(CallResult) + Send + 'static>;
 
 /// Why a call got no answer to relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,10 +190,13 @@ pub(crate) async fn forward(
         request = request.body(body);
     }
     let elapsed = |since: Instant| u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let fail = |failure: Failure, status: Option<u16>, leave: Leave, on_end: OnEnd| {
-        leave.failed();
+    // A failure is reported at once; the circuit counts it when `leave` is given.
+    let fail = |failure: Failure, status: Option<u16>, leave: Option<Leave>, on_end: OnEnd| {
+        if let Some(leave) = leave {
+            leave.failed();
+        }
         let ms = elapsed(started);
-        on_end(Ended {
+        on_end(CallResult {
             status,
             relayed: false,
             reason: failure.code(),
@@ -219,35 +207,31 @@ pub(crate) async fn forward(
         Err(failure)
     };
     let response = match tokio::time::timeout(timeout, request.send()).await {
-        Err(_) => return fail(Failure::Timeout, None, leave, on_end),
+        Ok(Ok(response)) => response,
+        Err(_) => return fail(Failure::Timeout, None, Some(leave), on_end),
         Ok(Err(error)) if error.is_timeout() => {
-            return fail(Failure::Timeout, None, leave, on_end);
+            return fail(Failure::Timeout, None, Some(leave), on_end);
         }
         Ok(Err(error)) => {
             // Without its URL, which may carry a query credential.
             tracing::warn!(error = %error.without_url(), distribution = %upstream.distribution_id, "upstream unreachable");
-            return fail(Failure::Unreachable, None, leave, on_end);
+            return fail(Failure::Unreachable, None, Some(leave), on_end);
         }
-        Ok(Ok(response)) => response,
     };
     let status = response.status().as_u16();
     if status >= 500 {
-        return fail(Failure::ServerError(status), Some(status), leave, on_end);
+        return fail(
+            Failure::ServerError(status),
+            Some(status),
+            Some(leave),
+            on_end,
+        );
     }
     if status == 401 {
         // PDX's own credential was refused: the publisher's configuration is at fault, not
-        // the caller's; the circuit does not count it.
+        // the caller's, and the circuit does not count it.
         drop(leave);
-        let ms = elapsed(started);
-        on_end(Ended {
-            status: Some(status),
-            relayed: false,
-            reason: Failure::CredentialRefused.code(),
-            bytes: 0,
-            latency_ms: ms,
-            duration_ms: ms,
-        });
-        return Err(Failure::CredentialRefused);
+        return fail(Failure::CredentialRefused, Some(status), None, on_end);
     }
     leave.succeeded();
     let secrets = upstream.credential.secrets();
@@ -388,7 +372,7 @@ impl std::fmt::Debug for RelayBody {
 impl RelayBody {
     fn end(&mut self, relayed: bool, reason: &'static str) {
         if let Some(on_end) = self.on_end.take() {
-            on_end(Ended {
+            on_end(CallResult {
                 status: Some(self.status),
                 relayed,
                 reason,
@@ -412,62 +396,60 @@ impl Stream for RelayBody {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.on_end.is_none() {
-            return Poll::Ready(None);
-        }
-        if this.done {
-            if !this.pending.is_empty() {
-                let rest = this.pending.split().freeze();
-                this.bytes += rest.len() as u64;
-                return Poll::Ready(Some(Ok(rest)));
+        loop {
+            if this.on_end.is_none() {
+                return Poll::Ready(None);
             }
-            this.end(true, "answered");
-            return Poll::Ready(None);
-        }
-        match this.inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                if this.secrets.is_empty() {
-                    this.bytes += chunk.len() as u64;
-                    this.timer
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + this.idle);
-                    return Poll::Ready(Some(Ok(chunk)));
+            if this.done {
+                if !this.pending.is_empty() {
+                    let rest = this.pending.split().freeze();
+                    this.bytes += rest.len() as u64;
+                    return Poll::Ready(Some(Ok(rest)));
                 }
-                this.pending.extend_from_slice(&chunk);
-                if this.secrets.iter().any(|s| contains(&this.pending, s)) {
-                    tracing::warn!("an upstream answer carried the credential: cut");
-                    return this.cut("credential_in_answer");
+                this.end(true, "answered");
+                return Poll::Ready(None);
+            }
+            let chunk = match this.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => chunk,
+                Poll::Ready(Some(Err(error))) => {
+                    let reason = if error.is_timeout() {
+                        "upstream_timeout"
+                    } else {
+                        "upstream_interrupted"
+                    };
+                    return this.cut(reason);
                 }
-                this.timer
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + this.idle);
-                let ready = this.pending.len().saturating_sub(this.hold);
-                let out = this.pending.split_to(ready).freeze();
-                this.bytes += out.len() as u64;
-                if out.is_empty() {
-                    cx.waker().wake_by_ref();
+                Poll::Ready(None) => {
+                    this.done = true;
+                    continue;
+                }
+                Poll::Pending => {
+                    if this.timer.as_mut().poll(cx).is_ready() {
+                        return this.cut("upstream_timeout");
+                    }
                     return Poll::Pending;
                 }
-                Poll::Ready(Some(Ok(out)))
+            };
+            this.timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + this.idle);
+            if this.secrets.is_empty() {
+                this.bytes += chunk.len() as u64;
+                return Poll::Ready(Some(Ok(chunk)));
             }
-            Poll::Ready(Some(Err(error))) => {
-                let reason = if error.is_timeout() {
-                    "upstream_timeout"
-                } else {
-                    "upstream_interrupted"
-                };
-                this.cut(reason)
+            this.pending.extend_from_slice(&chunk);
+            if this.secrets.iter().any(|s| contains(&this.pending, s)) {
+                tracing::warn!("an upstream answer carried the credential: cut");
+                return this.cut("credential_in_answer");
             }
-            Poll::Ready(None) => {
-                this.done = true;
-                Pin::new(this).poll_next(cx)
+            let ready = this.pending.len().saturating_sub(this.hold);
+            let out = this.pending.split_to(ready).freeze();
+            if out.is_empty() {
+                // All of it is held back until the next part shows it begins no secret.
+                continue;
             }
-            Poll::Pending => {
-                if this.timer.as_mut().poll(cx).is_ready() {
-                    return this.cut("upstream_timeout");
-                }
-                Poll::Pending
-            }
+            this.bytes += out.len() as u64;
+            return Poll::Ready(Some(Ok(out)));
         }
     }
 }

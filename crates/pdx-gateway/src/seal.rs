@@ -29,30 +29,8 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// Loads the key from `path`, creating it (32 random bytes, mode 0600) if absent.
     pub fn open(path: &Path) -> Result<Self, GatewayError> {
-        let keys =
-            |e: pdx_access::AccessError| GatewayError::invalid("credential_key", e.to_string());
-        if !path.exists() {
-            if let Some(parent) = path.parent() {
-                pdx_access::keys::create_private_dir(parent).map_err(keys)?;
-            }
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key).map_err(|e| {
-                GatewayError::invalid("credential_key", format!("no randomness: {e}"))
-            })?;
-            pdx_access::keys::write_private_file(path, &key).map_err(keys)?;
-        }
-        let bytes = std::fs::read(path).map_err(|e| {
-            GatewayError::invalid(
-                "credential_key",
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| {
-            GatewayError::invalid(
-                "credential_key",
-                format!("{} must hold exactly 32 bytes", path.display()),
-            )
-        })?;
+        let key = pdx_access::secrets::server_key(path)
+            .map_err(|e| GatewayError::invalid("credential_key", e.to_string()))?;
         Ok(Self::from_key(key))
     }
 

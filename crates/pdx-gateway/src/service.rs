@@ -41,7 +41,6 @@ struct Lane {
     /// The configuration it was made for.
     updated_at: Timestamp,
     permits: Arc<Semaphore>,
-    limit: u32,
     breaker: Arc<Breaker>,
 }
 
@@ -204,10 +203,11 @@ impl GatewayService {
         let saved = self
             .db
             .write(move |conn| {
-                let earlier = store::find(conn, &sealer, id).ok().flatten();
+                // Kept when none is given: one that cannot be opened fails the change rather
+                // than being dropped unnoticed.
                 let (credential, credential_set_at) = match new_credential {
                     Some(credential) => (credential, Some(now)),
-                    None => earlier
+                    None => store::find(conn, &sealer, id)?
                         .map(|e| (e.credential, e.credential_set_at))
                         .unwrap_or((Credential::None, None)),
                 };
@@ -323,7 +323,7 @@ impl GatewayService {
             updated_at: upstream.updated_at,
             circuit,
             failures,
-            in_flight: lane.limit.saturating_sub(free),
+            in_flight: upstream.max_concurrency.max(1).saturating_sub(free),
         }
     }
 
@@ -335,11 +335,9 @@ impl GatewayService {
         {
             return Arc::clone(lane);
         }
-        let limit = upstream.max_concurrency.max(1);
         let lane = Arc::new(Lane {
             updated_at: upstream.updated_at,
-            permits: Arc::new(Semaphore::new(limit as usize)),
-            limit,
+            permits: Arc::new(Semaphore::new(upstream.max_concurrency.max(1) as usize)),
             breaker: Arc::new(Breaker::new()),
         });
         lanes.insert(upstream.distribution_id, Arc::clone(&lane));

@@ -307,6 +307,13 @@ pub struct CallOutcome {
     pub method: String,
     /// The path below the API's base.
     pub path: String,
+    /// How the call ended.
+    pub result: CallResult,
+}
+
+/// How a forwarded call ended, as the gateway reports it once.
+#[derive(Debug, Clone)]
+pub struct CallResult {
     /// The upstream's status, when it answered.
     pub status: Option<u16>,
     /// Whether the upstream's answer was relayed whole (the outcome's decision).
@@ -315,7 +322,7 @@ pub struct CallOutcome {
     pub reason: &'static str,
     /// Bytes of the answer's body relayed to the caller.
     pub bytes: u64,
-    /// Milliseconds until the upstream's answer began.
+    /// Milliseconds until the upstream's answer began (or the call failed).
     pub latency_ms: u64,
     /// Milliseconds until the call ended.
     pub duration_ms: u64,
@@ -466,35 +473,15 @@ impl Batch for ExchangeBatch {
         for item in pending {
             answers.push(match item {
                 Pending::Failed(e) => Err(e),
-                Pending::Outcome { seq: foreseen, .. } => {
-                    let seq = seqs
-                        .next()
-                        .ok_or_else(|| StorageError::Task("a ledger entry went missing".into()))?;
-                    if seq != foreseen {
-                        return Err(StorageError::Task(
-                            "a ledger entry got another sequence number than foreseen".into(),
-                        ));
-                    }
-                    Ok(Appended::Outcome(seq))
-                }
+                Pending::Outcome { seq, .. } => Ok(Appended::Outcome(foreseen(&mut seqs, seq)?)),
                 Pending::Log {
-                    mut answer,
-                    remember,
-                    ..
+                    answer, remember, ..
                 } => {
-                    let seq = seqs
-                        .next()
-                        .ok_or_else(|| StorageError::Task("a ledger entry went missing".into()))?;
-                    if answer.seq != seq {
-                        return Err(StorageError::Task(
-                            "a ledger entry got another sequence number than foreseen".into(),
-                        ));
-                    }
+                    foreseen(&mut seqs, answer.seq)?;
                     if let Some(remembered) = remember {
                         let (grant, key, receipt) = &*remembered;
                         ledger::remember_receipt(conn, grant, key, receipt)?;
                     }
-                    answer.seq = seq;
                     Ok(Appended::Answer(answer))
                 }
             });
@@ -508,6 +495,19 @@ impl Batch for ExchangeBatch {
     fn rolled_back(&mut self) {
         self.facts = FactCache::default();
     }
+}
+
+/// The next sequence number the append gave, which must be the one the batch foresaw.
+fn foreseen(seqs: &mut std::ops::Range<u64>, expected: u64) -> Result<u64, StorageError> {
+    let seq = seqs
+        .next()
+        .ok_or_else(|| StorageError::Task("a ledger entry went missing".into()))?;
+    if seq != expected {
+        return Err(StorageError::Task(
+            "a ledger entry got another sequence number than foreseen".into(),
+        ));
+    }
+    Ok(seq)
 }
 
 /// The request an idempotency key stands for: distribution, the range asked for, purpose and
@@ -556,21 +556,17 @@ fn outcome_entry(
     entry.distribution = Some(outcome.distribution.to_string());
     entry.grant = outcome.grant;
     entry.purpose = outcome.purpose;
-    entry.decision = if outcome.relayed {
-        "success"
-    } else {
-        "failure"
-    }
-    .into();
-    entry.reason = outcome.reason.into();
-    entry.bytes = outcome.bytes;
+    let result = outcome.result;
+    entry.decision = if result.relayed { "success" } else { "failure" }.into();
+    entry.reason = result.reason.into();
+    entry.bytes = result.bytes;
     entry.detail = Some(serde_json::json!({
         "request_seq": outcome.request_seq,
         "method": outcome.method,
         "path": outcome.path,
-        "status": outcome.status,
-        "latency_ms": outcome.latency_ms,
-        "duration_ms": outcome.duration_ms,
+        "status": result.status,
+        "latency_ms": result.latency_ms,
+        "duration_ms": result.duration_ms,
     }));
     Ok(Pending::Outcome {
         entry: Box::new(entry),

@@ -122,15 +122,17 @@ pub struct LicensingService {
 /// How long the facts of a row pre-decision are reused when they permit.
 const PRE_FACTS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
-type PreFactCache =
-    quick_cache::sync::Cache<(Option<pdx_core::OrganizationId>, DistributionId), Arc<PreFacts>>;
+/// Pre-decision facts by requester organisation and distribution, with the catalog generation
+/// and the moment they were read.
+type PreFactCache = quick_cache::sync::Cache<
+    (Option<pdx_core::OrganizationId>, DistributionId),
+    (i64, std::time::Instant, Arc<PreFacts>),
+>;
 
 /// What a pre-decision reads: the distribution and its dataset, and the requester
 /// organisation's verification and grants for it with their usage.
 #[derive(Debug)]
 struct PreFacts {
-    catalog_generation: i64,
-    read_at: std::time::Instant,
     distribution: Distribution,
     dataset: pdx_catalog::model::Dataset,
     verified: bool,
@@ -142,7 +144,6 @@ impl PreFacts {
         conn: &mut DbConnection,
         org: Option<pdx_core::OrganizationId>,
         distribution: DistributionId,
-        catalog_generation: i64,
     ) -> Result<Self, LicensingError> {
         let distribution = pdx_catalog::store::find_distribution(conn, distribution)?;
         let dataset = pdx_catalog::store::find_dataset(conn, &distribution.dataset_id.to_string())?;
@@ -154,8 +155,6 @@ impl PreFacts {
             None => (false, Vec::new()),
         };
         Ok(Self {
-            catalog_generation,
-            read_at: std::time::Instant::now(),
             distribution,
             dataset,
             verified,
@@ -875,9 +874,9 @@ impl LicensingService {
     ) -> Result<(AccessDecision, Option<Grant>), LicensingError> {
         let now = self.clock.now();
         let key = (principal.map(|p| p.org), distribution);
-        if let Some(facts) = self.pre_facts.get(&key)
-            && facts.catalog_generation == catalog_generation
-            && facts.read_at.elapsed() < PRE_FACTS_FRESH
+        if let Some((generation, read_at, facts)) = self.pre_facts.get(&key)
+            && generation == catalog_generation
+            && read_at.elapsed() < PRE_FACTS_FRESH
         {
             let decided = facts.decide(principal, purpose, Some(0), now);
             if matches!(decided.0, AccessDecision::Permit(_)) {
@@ -885,11 +884,13 @@ impl LicensingService {
             }
         }
         let org = key.0;
+        let read_at = std::time::Instant::now();
         let facts = Arc::new(
-            self.read(move |conn| PreFacts::read(conn, org, distribution, catalog_generation))
+            self.read(move |conn| PreFacts::read(conn, org, distribution))
                 .await?,
         );
-        self.pre_facts.insert(key, Arc::clone(&facts));
+        self.pre_facts
+            .insert(key, (catalog_generation, read_at, Arc::clone(&facts)));
         Ok(facts.decide(principal, purpose, Some(0), now))
     }
 
@@ -1079,7 +1080,7 @@ fn decide_in(
     rows: Option<u64>,
     now: pdx_core::Timestamp,
 ) -> Result<(AccessDecision, Distribution, Option<Grant>), LicensingError> {
-    let facts = PreFacts::read(conn, principal.map(|p| p.org), distribution, 0)?;
+    let facts = PreFacts::read(conn, principal.map(|p| p.org), distribution)?;
     let (decision, grant) = facts.decide(principal, purpose, rows, now);
     Ok((decision, facts.distribution, grant))
 }
