@@ -52,28 +52,7 @@ async fn publish(server: &TestServer, admin: &str, slug: &str, opening: &str) ->
 }
 
 async fn grant(server: &TestServer, consumer: &str, admin: &str) -> String {
-    let request = server.call(Method::POST, "/api/v1/access-requests", Some(consumer), Some(json!({
-        "dataset": "levels", "purpose": "research", "statement": "Flood warnings for our routes",
-        "term_days": 30
-    }))).await;
-    assert_eq!(request.status(), 201);
-    let id = json(request).await["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let approved = server
-        .call(
-            Method::POST,
-            &format!("/api/v1/access-requests/{id}/approve"),
-            Some(admin),
-            None,
-        )
-        .await;
-    assert_eq!(approved.status(), 200);
-    json(approved).await["grant"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    server.grant(consumer, admin, "levels", Value::Null).await
 }
 
 async fn world() -> World {
