@@ -1,12 +1,13 @@
 //! The data services of one installation: ingesting a distribution's file in the background,
 //! reporting its progress, and answering row queries as a reader's view allows.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use diesel::{PgConnection, SqliteConnection};
 use futures_util::StreamExt;
 use pdx_access::audit::{self, AuditKind, AuditRecord, RequestContext};
 use pdx_access::secrets::SecretHasher;
@@ -20,13 +21,15 @@ use crate::error::RowsError;
 use crate::ingest::{self, Declared, Progress};
 use crate::mask::{Audience, View};
 use crate::model::{ColumnType, IngestOptions, Ingestion, IngestionState, SourceFormat};
-use crate::query::{Limit, RowQuery};
+use crate::query::{Limit, RowQuery, Statement};
 use crate::render::{CkanEnvelope, OutputFormat, Renderer, Spool};
 use crate::store;
 use crate::tables::{self, Loader, Place, Reader};
 
 /// Table files' connections kept open for reuse, per table.
 const KEPT_READERS: usize = 8;
+/// Statement shapes a kept connection may hold prepared before it is closed.
+const PREPARED_SHAPES: usize = 256;
 /// The longest a row query may run on PostgreSQL before it is cancelled.
 const QUERY_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long a replaced table is kept for the queries that may still read it.
@@ -47,8 +50,12 @@ pub struct RowService {
     /// Where SQLite row tables are kept (none on PostgreSQL, where they are tables).
     dir: Option<PathBuf>,
     masks: SecretHasher,
-    readers: Arc<Mutex<HashMap<uuid::Uuid, Vec<diesel::SqliteConnection>>>>,
+    readers: Arc<Mutex<HashMap<uuid::Uuid, Vec<Kept<SqliteConnection>>>>>,
+    /// PostgreSQL connections kept for row queries.
+    pg_readers: Arc<Mutex<Vec<Kept<PgConnection>>>>,
     queries: Arc<Semaphore>,
+    /// Row queries that may run at once.
+    queries_allowed: usize,
     running: Arc<Mutex<HashMap<uuid::Uuid, Arc<Progress>>>>,
     /// Ingestions to start again when the running one of their distribution ends.
     again: Arc<Mutex<HashMap<DistributionId, (Principal, RequestContext)>>>,
@@ -100,7 +107,9 @@ impl RowService {
             dir,
             masks,
             readers: Arc::default(),
+            pg_readers: Arc::default(),
             queries: Arc::new(Semaphore::new(concurrent_queries.max(1))),
+            queries_allowed: concurrent_queries.max(1),
             running: Arc::default(),
             again: Arc::default(),
             tables: Arc::new(TableCache::new(CACHED_TABLES)),
@@ -612,38 +621,35 @@ impl RowService {
             };
             match &place {
                 Place::File(path) => {
-                    let mut conn = self.reader(table.id, path)?;
-                    let mut reader = Reader::File(&mut conn);
+                    let mut kept = self.reader(table.id, path)?;
+                    let mut reader = Reader::File(&mut kept.conn);
                     total = count.as_ref().map(|c| reader.count(c)).transpose()?;
                     reader.each(&select, &mut each)?;
-                    self.keep_reader(table.id, conn);
+                    if kept.prepared(&select, count.as_ref()) {
+                        self.keep_reader(table.id, kept);
+                    }
                 }
                 Place::Postgres(_) => {
-                    let mut pooled = self.db.conn()?;
-                    let DbConnection::Postgres(pg) = &mut *pooled else {
-                        return Err(RowsError::Storage(StorageError::Task(
-                            "a PostgreSQL row table on another backend".into(),
-                        )));
-                    };
-                    // A query runs at most QUERY_TIME; the transaction scopes the limit to it.
-                    total = diesel::Connection::transaction(pg, |pg| {
-                        diesel::connection::SimpleConnection::batch_execute(
-                            pg,
-                            &format!("SET LOCAL statement_timeout = {}", QUERY_TIME.as_millis()),
-                        )?;
-                        let mut reader = Reader::Postgres(pg);
-                        let total = count.as_ref().map(|c| reader.count(c)).transpose()?;
-                        reader.each(&select, &mut each)?;
-                        Ok::<_, RowsError>(total)
-                    })
-                    .map_err(|e| match e {
-                        RowsError::Storage(storage)
-                            if storage.to_string().contains("statement timeout") =>
-                        {
-                            RowsError::TooSlow
-                        }
-                        other => other,
-                    })?;
+                    let mut kept = self.pg_reader()?;
+                    let mut reader = Reader::Postgres(&mut kept.conn);
+                    // A statement past QUERY_TIME (set on the connection) is cancelled; the
+                    // connection is then not kept, like one that failed in any other way.
+                    total = count
+                        .as_ref()
+                        .map(|c| reader.count(c))
+                        .transpose()
+                        .and_then(|total| reader.each(&select, &mut each).map(|()| total))
+                        .map_err(|e| match e {
+                            RowsError::Storage(storage)
+                                if storage.to_string().contains("statement timeout") =>
+                            {
+                                RowsError::TooSlow
+                            }
+                            other => other,
+                        })?;
+                    if kept.prepared(&select, count.as_ref()) {
+                        self.keep_pg_reader(kept);
+                    }
                 }
             }
         }
@@ -678,7 +684,7 @@ impl RowService {
         &self,
         id: uuid::Uuid,
         path: &std::path::Path,
-    ) -> Result<diesel::SqliteConnection, RowsError> {
+    ) -> Result<Kept<SqliteConnection>, RowsError> {
         let kept = self
             .readers
             .lock()
@@ -686,17 +692,84 @@ impl RowService {
             .get_mut(&id)
             .and_then(Vec::pop);
         match kept {
-            Some(conn) => Ok(conn),
-            None => tables::open_file(path),
+            Some(kept) => Ok(kept),
+            None => tables::open_file(path).map(Kept::new),
         }
     }
 
-    fn keep_reader(&self, id: uuid::Uuid, conn: diesel::SqliteConnection) {
+    fn keep_reader(&self, id: uuid::Uuid, kept: Kept<SqliteConnection>) {
         let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        let kept = readers.entry(id).or_default();
-        if kept.len() < KEPT_READERS {
-            kept.push(conn);
+        let readers = readers.entry(id).or_default();
+        if readers.len() < KEPT_READERS {
+            readers.push(kept);
         }
+    }
+
+    /// A connection for row queries on PostgreSQL: its own, not the pool's, so that its
+    /// prepared statements and its time limit stay with it.
+    fn pg_reader(&self) -> Result<Kept<PgConnection>, RowsError> {
+        let kept = self
+            .pg_readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match kept {
+            Some(kept) => Ok(kept),
+            None => match DbConnection::open(self.db.url())? {
+                DbConnection::Postgres(mut conn) => {
+                    // Planned for the values of each query (a table's data may be skewed
+                    // every way), parsed once.
+                    diesel::connection::SimpleConnection::batch_execute(
+                        &mut conn,
+                        &format!(
+                            "SET statement_timeout = {}; SET plan_cache_mode = force_custom_plan;",
+                            QUERY_TIME.as_millis()
+                        ),
+                    )
+                    .map_err(|e| RowsError::Storage(StorageError::from(e)))?;
+                    Ok(Kept::new(conn))
+                }
+                DbConnection::Sqlite(_) => Err(RowsError::Storage(StorageError::Task(
+                    "a PostgreSQL row table on another backend".into(),
+                ))),
+            },
+        }
+    }
+
+    fn keep_pg_reader(&self, kept: Kept<PgConnection>) {
+        let mut readers = self
+            .pg_readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < self.queries_allowed {
+            readers.push(kept);
+        }
+    }
+}
+
+/// A connection kept for row queries, with the shapes of the statements it has prepared.
+struct Kept<C> {
+    conn: C,
+    shapes: HashSet<u64>,
+}
+
+impl<C> Kept<C> {
+    fn new(conn: C) -> Self {
+        Self {
+            conn,
+            shapes: HashSet::new(),
+        }
+    }
+
+    /// Notes the statements it ran (each stays prepared in it); whether it may be kept: one
+    /// that has prepared too many shapes is closed, which frees them.
+    fn prepared(&mut self, select: &Statement, count: Option<&Statement>) -> bool {
+        for statement in std::iter::once(select).chain(count) {
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&statement.sql, &mut hasher);
+            self.shapes.insert(std::hash::Hasher::finish(&hasher));
+        }
+        self.shapes.len() <= PREPARED_SHAPES
     }
 }
 

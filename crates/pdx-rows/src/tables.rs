@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use diesel::connection::SimpleConnection;
 use diesel::deserialize::{self, FromSql, QueryableByName};
 use diesel::pg::{Pg, PgConnection, PgRowByRowLoadingMode};
-use diesel::query_builder::BoxedSqlQuery;
+use diesel::query_builder::{AstPass, BoxedSqlQuery, Query, QueryFragment, QueryId};
 use diesel::row::{Field, NamedRow, Row};
-use diesel::sql_types::{BigInt, Double, Nullable, Text};
+use diesel::sql_types::{BigInt, Double, Nullable, Text, Untyped};
 use diesel::sqlite::{Sqlite, SqliteConnection, SqliteType};
-use diesel::{Connection, RunQueryDsl};
+use diesel::{Connection, QueryResult, RunQueryDsl};
 use pdx_storage::StorageError;
 
 use crate::error::RowsError;
@@ -377,6 +377,69 @@ impl QueryableByName<Pg> for Record {
     }
 }
 
+/// A row statement as diesel runs it: unlike `sql_query`, it may be kept prepared in the
+/// connection's statement cache (keyed by its SQL and bound types, never by values). Each
+/// `$n` of the statement's SQL becomes the backend's placeholder, bound to value `n`.
+#[derive(Debug, Clone, Copy)]
+struct Prepared<'s>(&'s Statement);
+
+/// A `NULL` bound as text.
+static NULL_TEXT: Option<String> = None;
+
+impl QueryId for Prepared<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Prepared<'_> {
+    type SqlType = Untyped;
+}
+
+impl<Conn> RunQueryDsl<Conn> for Prepared<'_> {}
+
+impl<DB> QueryFragment<DB> for Prepared<'_>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<BigInt>
+        + diesel::sql_types::HasSqlType<Double>
+        + diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<Nullable<Text>>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+    f64: diesel::serialize::ToSql<Double, DB>,
+    String: diesel::serialize::ToSql<Text, DB>,
+    Option<String>: diesel::serialize::ToSql<Nullable<Text>, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let sql = self.0.sql.as_str();
+        let mut rest = sql;
+        while let Some(at) = rest.find('$') {
+            out.push_sql(&rest[..at]);
+            let digits = rest[at + 1..]
+                .find(|c: char| !c.is_ascii_digit())
+                .map_or(rest.len() - at - 1, |n| n);
+            let value = rest[at + 1..at + 1 + digits]
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|n| self.0.params.get(n))
+                .ok_or_else(|| {
+                    diesel::result::Error::QueryBuilderError(
+                        "a placeholder without its value".into(),
+                    )
+                })?;
+            match value {
+                Value::Null => out.push_bind_param::<Nullable<Text>, _>(&NULL_TEXT)?,
+                Value::Int(n) => out.push_bind_param::<BigInt, _>(n)?,
+                Value::Float(f) => out.push_bind_param::<Double, _>(f)?,
+                Value::Text(t) => out.push_bind_param::<Text, _>(t)?,
+            }
+            rest = &rest[at + 1 + digits..];
+        }
+        out.push_sql(rest);
+        Ok(())
+    }
+}
+
 /// A connection a table is read through.
 pub(crate) enum Reader<'a> {
     /// A table file's connection.
@@ -387,18 +450,15 @@ pub(crate) enum Reader<'a> {
 
 impl Reader<'_> {
     /// Runs `statement`, calling `each` with every row in order until it returns `false`.
+    /// The statement is prepared once per connection and shape (its SQL and the types bound).
     pub(crate) fn each(
         &mut self,
         statement: &Statement,
         mut each: impl FnMut(Vec<Value>) -> Result<bool, RowsError>,
     ) -> Result<(), RowsError> {
-        let params = statement.params.iter().cloned();
+        let query = Prepared(statement);
         match self {
             Self::File(conn) => {
-                let query = bind_all(
-                    diesel::sql_query(statement.sql.as_str()).into_boxed::<Sqlite>(),
-                    params.map(|p| (p, None)),
-                );
                 for record in query
                     .load_iter::<Record, diesel::connection::DefaultLoadingMode>(*conn)
                     .map_err(storage)?
@@ -409,10 +469,6 @@ impl Reader<'_> {
                 }
             }
             Self::Postgres(conn) => {
-                let query = bind_all(
-                    diesel::sql_query(statement.sql.as_str()).into_boxed::<Pg>(),
-                    params.map(|p| (p, None)),
-                );
                 for record in query
                     .load_iter::<Record, PgRowByRowLoadingMode>(*conn)
                     .map_err(storage)?
