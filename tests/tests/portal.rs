@@ -1684,6 +1684,31 @@ async fn only_the_owning_agency_works_on_its_datasets_and_uploads_need_the_token
         .await
         .unwrap();
     assert!(body.contains("piers.csv"), "the file is listed");
+    // The CSV is loaded into a table: the page says when its rows can be queried, and shows
+    // the columns read and where the rows are read through the API.
+    let mut body = body;
+    for _ in 0..100 {
+        if body.contains("Queryable") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        body = get_with(&server, &manage, &publisher)
+            .await
+            .text()
+            .await
+            .unwrap();
+    }
+    assert!(body.contains("Queryable"), "the rows are loaded: {body}");
+    assert!(
+        body.contains("1 row<") || body.contains("1 row "),
+        "one row: {body}"
+    );
+    assert!(body.contains("Columns of “piers.csv”"));
+    assert!(body.contains("<code>pier</code>"), "the column is listed");
+    assert!(
+        body.contains("/rows</code>"),
+        "the API of the rows is named"
+    );
     // Both themes were kept (a repeated field).
     let api = server.access_token("publisher@sz-transport.demo.pdx").await;
     let slug = manage.rsplit('/').next().unwrap();

@@ -350,7 +350,10 @@ pub(crate) async fn create_distribution(
             .await?
     };
     // A tabular file is ingested at once, so its rows can be queried when it is published.
-    ingest_tabular(&state, &principal, &distribution, &context).await;
+    state
+        .rows
+        .ingest_upload(&principal, &distribution, &context)
+        .await;
     Ok(HttpResponse::Created().json(DistributionResponse::from(distribution)))
 }
 
@@ -444,30 +447,6 @@ pub(crate) async fn update_distribution(
         tracing::warn!(%error, distribution = %updated.id, "could not ingest again");
     }
     Ok(web::Json(updated.into()))
-}
-
-/// Starts ingesting a tabular file distribution (others are left alone); a failure to start
-/// is logged, not returned: the distribution itself was saved.
-async fn ingest_tabular(
-    state: &ApiState,
-    principal: &pdx_core::Principal,
-    distribution: &Distribution,
-    context: &pdx_access::audit::RequestContext,
-) {
-    if distribution.kind != DistributionKind::File
-        || pdx_rows::model::SourceFormat::of(&distribution.format, &distribution.media_type)
-            .is_none()
-    {
-        return;
-    }
-    let options = pdx_rows::model::IngestOptions::default();
-    if let Err(error) = state
-        .rows
-        .ingest(principal, distribution.id, options, context)
-        .await
-    {
-        tracing::warn!(%error, distribution = %distribution.id, "could not start an ingestion");
-    }
 }
 
 /// Removes a distribution of a draft dataset (and its file) unless a published version has it.

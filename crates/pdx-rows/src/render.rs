@@ -142,19 +142,8 @@ pub(crate) struct Renderer<'a> {
     csv: Option<csv::Writer<Spool>>,
     ckan: Option<CkanEnvelope>,
     rows: u64,
-    names: Vec<String>,
-}
-
-fn json_value(column: &TableColumn, value: Value) -> serde_json::Value {
-    match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Int(n) if column.column_type == ColumnType::Boolean => {
-            serde_json::Value::Bool(n != 0)
-        }
-        Value::Int(n) => serde_json::Value::from(n),
-        Value::Float(f) => serde_json::Value::from(f),
-        Value::Text(t) => serde_json::Value::String(t),
-    }
+    /// Each delivered column's JSON member name with its colon, encoded once.
+    keys: Vec<Vec<u8>>,
 }
 
 impl<'a> Renderer<'a> {
@@ -228,7 +217,14 @@ impl<'a> Renderer<'a> {
             csv,
             ckan,
             rows: 0,
-            names,
+            keys: names
+                .iter()
+                .map(|name| {
+                    let mut key = serde_json::to_vec(name).unwrap_or_default();
+                    key.push(b':');
+                    key
+                })
+                .collect(),
         })
     }
 
@@ -253,13 +249,21 @@ impl<'a> Renderer<'a> {
                 }
                 // Members in the table's order (a JSON map would sort them).
                 self.out.write_all(b"{")?;
-                for (n, ((column, value), name)) in shown.zip(&self.names).enumerate() {
+                for (n, ((column, value), key)) in shown.zip(&self.keys).enumerate() {
                     if n > 0 {
                         self.out.write_all(b",")?;
                     }
-                    serde_json::to_writer(&mut self.out, name)?;
-                    self.out.write_all(b":")?;
-                    serde_json::to_writer(&mut self.out, &json_value(column, value))?;
+                    self.out.write_all(key)?;
+                    match value {
+                        Value::Null => self.out.write_all(b"null")?,
+                        Value::Int(n) if column.column_type == ColumnType::Boolean => {
+                            self.out
+                                .write_all(if n != 0 { b"true" } else { b"false" })?;
+                        }
+                        Value::Int(n) => serde_json::to_writer(&mut self.out, &n)?,
+                        Value::Float(f) => serde_json::to_writer(&mut self.out, &f)?,
+                        Value::Text(t) => serde_json::to_writer(&mut self.out, &t)?,
+                    }
                 }
                 self.out.write_all(b"}")?;
                 if self.format == OutputFormat::Ndjson {

@@ -198,6 +198,33 @@ impl RowService {
         key
     }
 
+    /// Starts ingesting a file just uploaded when it is tabular (others are left alone), with
+    /// the options detected. A failure to start is logged, not returned: the distribution
+    /// itself was saved, and its publisher can start the ingestion again.
+    pub async fn ingest_upload(
+        &self,
+        principal: &Principal,
+        distribution: &pdx_catalog::model::Distribution,
+        context: &RequestContext,
+    ) {
+        if distribution.kind != DistributionKind::File
+            || SourceFormat::of(&distribution.format, &distribution.media_type).is_none()
+        {
+            return;
+        }
+        if let Err(error) = self
+            .ingest(
+                principal,
+                distribution.id,
+                IngestOptions::default(),
+                context,
+            )
+            .await
+        {
+            tracing::warn!(%error, distribution = %distribution.id, "could not start an ingestion");
+        }
+    }
+
     /// Starts ingesting a distribution's file (the dataset's publisher or admin only); the
     /// answer is the running ingestion, whose progress [`RowService::ingestions`] reports.
     pub async fn ingest(

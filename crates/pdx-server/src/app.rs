@@ -127,10 +127,13 @@ impl Application {
             edge: Arc::new(pdx_api::edge::Edge::new(edge.clone())),
         });
         let portal = web::Data::new(pdx_web::WebState::new(
-            state.access.clone(),
-            state.catalog.clone(),
-            state.licensing.clone(),
-            state.ledger.clone(),
+            pdx_web::Services {
+                access: state.access.clone(),
+                catalog: state.catalog.clone(),
+                licensing: state.licensing.clone(),
+                ledger: state.ledger.clone(),
+                rows: state.rows.clone(),
+            },
             clock,
             pdx_web::PortalSettings {
                 name_zh: config.portal.name_zh.clone(),

@@ -748,3 +748,37 @@ admin-licence-invalid-title = Enter the title
 admin-licence-invalid-url = Enter an http or https address
 admin-licence-taken = A licence with this identifier exists.
 request-withdraw = Withdraw
+
+## Rows of tabular files (the data services)
+file-rows = Rows
+rows-none = Not loaded
+rows-running = Loading
+rows-ready = Queryable
+rows-failed = Failed
+rows-loaded = { $count ->
+    [one] { $rows } row
+   *[other] { $rows } rows
+}
+rows-rejected = { $rows ->
+    [one] 1 row rejected
+   *[other] { $rows } rows rejected
+}
+rows-progress = Bytes of the file read
+rows-loading-hint = A file is being loaded into a table; its rows can be queried once it is done.
+rows-refresh = Refresh
+rows-columns-of = Columns of “{ $file }”
+rows-column = Column
+rows-type = Type
+rows-sensitive = Sensitive
+rows-indexed = Indexed
+rows-yes = Yes
+rows-no = No
+rows-type-string = Text
+rows-type-integer = Integer
+rows-type-number = Number
+rows-type-boolean = Yes/no
+rows-type-date = Date
+rows-type-datetime = Date and time
+rows-rejects = Rows not loaded
+rows-reject-line = Row { $row }: { $reason }
+rows-api-hint = Consumers read these rows, with their column rights, through

@@ -68,6 +68,19 @@ impl From<pdx_licensing::LicensingError> for WebError {
     }
 }
 
+impl From<pdx_rows::RowsError> for WebError {
+    fn from(error: pdx_rows::RowsError) -> Self {
+        use pdx_rows::RowsError as E;
+        match error {
+            E::Catalog(catalog) => catalog.into(),
+            E::Storage(storage) if storage.is_transient() => {
+                WebError::Unavailable(storage.to_string())
+            }
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<pdx_circulation::LedgerError> for WebError {
     fn from(error: pdx_circulation::LedgerError) -> Self {
         WebError::Internal(error.to_string())

@@ -119,6 +119,8 @@ pub struct WebState {
     pub licensing: LicensingService,
     /// The ledger.
     pub ledger: LedgerService,
+    /// The data services (tables of rows).
+    pub rows: pdx_rows::RowService,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Names.
@@ -138,23 +140,43 @@ impl std::fmt::Debug for WebState {
     }
 }
 
+/// The services the portal works through (the same the API does).
+#[derive(Clone, Debug)]
+pub struct Services {
+    /// Access control.
+    pub access: AccessService,
+    /// The catalog.
+    pub catalog: CatalogService,
+    /// Licensing.
+    pub licensing: LicensingService,
+    /// The ledger.
+    pub ledger: LedgerService,
+    /// The data services.
+    pub rows: pdx_rows::RowService,
+}
+
 impl WebState {
     /// The portal over these services.
     pub fn new(
-        access: AccessService,
-        catalog: CatalogService,
-        licensing: LicensingService,
-        ledger: LedgerService,
+        services: Services,
         clock: Arc<dyn Clock>,
         settings: PortalSettings,
         https: bool,
     ) -> Self {
+        let Services {
+            access,
+            catalog,
+            licensing,
+            ledger,
+            rows,
+        } = services;
         Self {
             https,
             access,
             catalog,
             licensing,
             ledger,
+            rows,
             clock,
             settings,
             licences: Arc::new(Kept::new(SLOW_FIGURES_TTL)),

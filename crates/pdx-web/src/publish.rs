@@ -9,15 +9,18 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt;
 use maud::html;
+use pdx_catalog::model::DistributionKind;
 use pdx_catalog::model::{DatasetInput, DatasetStatus, LifecycleAction, Translation, Translations};
 use pdx_catalog::service::DistributionInput;
 use pdx_catalog::{CatalogError, DatasetView};
 use pdx_core::{Classification, DataGrade, OpeningClass, Principal, Role, SharingClass};
+use pdx_rows::model::{Ingestion, IngestionState, SourceFormat};
 use serde::Deserialize;
 
 use crate::WebState;
 use crate::error::{PageResult, WebError, finish};
 use crate::forms::{Problem, error_summary};
+use crate::i18n::Arg;
 use crate::page::{Ctx, crumbs, frame, respond};
 use crate::session::{form_refusal, request_context, signed_form_of};
 use crate::words;
@@ -520,6 +523,28 @@ async fn manage_page(
         .roles
         .contains_any(&[Role::Publisher, Role::Admin]);
     let reviews = principal.roles.contains_any(&[Role::Reviewer, Role::Admin]);
+    // Each tabular file's newest ingestion: whether its rows answer queries (publishers see it).
+    let mut tables = Vec::with_capacity(view.distributions.len());
+    for file in &view.distributions {
+        let tabular = file.kind == DistributionKind::File
+            && SourceFormat::of(&file.format, &file.media_type).is_some();
+        let newest = if tabular && publishes {
+            state
+                .rows
+                .ingestions(principal, file.id)
+                .await
+                .map_err(|e| (ctx.clone(), e.into()))?
+                .into_iter()
+                .next()
+        } else {
+            None
+        };
+        tables.push((tabular && publishes, newest));
+    }
+    let loading = tables.iter().any(|(_, i)| {
+        i.as_ref()
+            .is_some_and(|i| i.state == IngestionState::Running)
+    });
     // A draft, or a pending revision (its status is the revision's) can be edited.
     let editable = d.status == DatasetStatus::Draft;
     let base = format!("/workspace/agency/datasets/{}", d.slug);
@@ -571,16 +596,28 @@ async fn manage_page(
                             th scope="col" { (ctx.t("file-name")) }
                             th scope="col" { (ctx.t("file-format")) }
                             th scope="col" class="num" { (ctx.t("file-size")) }
+                            @if publishes { th scope="col" { (ctx.t("file-rows")) } }
                         } }
                         tbody {
-                            @for file in &view.distributions {
+                            @for (file, (tabular, newest)) in view.distributions.iter().zip(&tables) {
                                 tr {
                                     th scope="row" { (file.title) }
                                     td { (file.format) }
                                     td.num { @if let Some(size) = file.byte_size { (lang.bytes(size)) } @else { "—" } }
+                                    @if publishes {
+                                        td { @if *tabular { (ingestion_state(&ctx, newest.as_ref())) } @else { "—" } }
+                                    }
                                 }
                             }
                         }
+                    }
+                }
+                @if loading {
+                    p { (ctx.t("rows-loading-hint")) " " a href=(base) { (ctx.t("rows-refresh")) } }
+                }
+                @for (file, (_, newest)) in view.distributions.iter().zip(&tables) {
+                    @if let Some(ingestion) = newest.as_ref().filter(|i| !i.columns.is_empty()) {
+                        (table_details(&ctx, &file.title, file.id, ingestion))
                     }
                 }
             }
@@ -626,6 +663,96 @@ async fn manage_page(
     };
     let status = crate::forms::status(problems);
     Ok(respond(status, frame(&ctx, &d.title, content)))
+}
+
+/// Where a tabular file's rows stand: loading (with rows so far), loaded, or failed and why.
+fn ingestion_state(ctx: &Ctx, newest: Option<&Ingestion>) -> maud::Markup {
+    let lang = ctx.lang;
+    let Some(ingestion) = newest else {
+        return html! { (ctx.t("rows-none")) };
+    };
+    let count = i64::try_from(ingestion.rows_loaded).unwrap_or(i64::MAX);
+    let loaded = || {
+        lang.t_with(
+            "rows-loaded",
+            &[
+                ("rows", Arg::Text(lang.number(count))),
+                ("count", Arg::Number(count)),
+            ],
+        )
+    };
+    let rejected = i64::try_from(ingestion.rows_rejected).unwrap_or(i64::MAX);
+    html! {
+        @match ingestion.state {
+            IngestionState::Running => {
+                span.tag.conditional { (ctx.t("rows-running")) }
+                " " (loaded())
+                @if ingestion.bytes_total > 0 {
+                    " " progress max=(ingestion.bytes_total) value=(ingestion.bytes_read.min(ingestion.bytes_total))
+                        aria-label=(ctx.t("rows-progress")) {}
+                }
+            }
+            IngestionState::Ready | IngestionState::Replaced => {
+                span.tag.open { (ctx.t("rows-ready")) }
+                " " (loaded())
+                @if rejected > 0 {
+                    " · " (lang.t_with("rows-rejected", &[("rows", Arg::Number(rejected))]))
+                }
+            }
+            IngestionState::Failed => {
+                span.tag { (ctx.t("rows-failed")) }
+                @if let Some(error) = &ingestion.error { " " (error) }
+            }
+        }
+    }
+}
+
+/// A loaded table's columns (name, type, marked sensitive, indexed), its first rejected rows,
+/// and where its rows are read through the API.
+fn table_details(
+    ctx: &Ctx,
+    title: &str,
+    id: pdx_core::DistributionId,
+    ingestion: &Ingestion,
+) -> maud::Markup {
+    let yes_no = |b: bool| ctx.t(if b { "rows-yes" } else { "rows-no" });
+    html! {
+        details.table-details {
+            summary { (ctx.lang.t_with("rows-columns-of", &[("file", Arg::Text(title.to_owned()))])) }
+            div.table-wrap {
+                table {
+                    thead { tr {
+                        th scope="col" { (ctx.t("rows-column")) }
+                        th scope="col" { (ctx.t("rows-type")) }
+                        th scope="col" { (ctx.t("rows-sensitive")) }
+                        th scope="col" { (ctx.t("rows-indexed")) }
+                    } }
+                    tbody {
+                        @for column in &ingestion.columns {
+                            tr {
+                                th scope="row" { code { (column.name) } }
+                                td { (ctx.t(&format!("rows-type-{}", column.column_type.as_str()))) }
+                                td { (yes_no(column.sensitive)) }
+                                td { (yes_no(column.indexed)) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !ingestion.rejects.is_empty() {
+                h3 { (ctx.t("rows-rejects")) }
+                ul {
+                    @for reject in &ingestion.rejects {
+                        li { (ctx.lang.t_with("rows-reject-line", &[("row", Arg::Number(i64::try_from(reject.row).unwrap_or(i64::MAX))), ("reason", Arg::Text(reject.reason.clone()))])) }
+                    }
+                }
+            }
+            p.hint {
+                (ctx.t("rows-api-hint")) " "
+                code { "GET /api/v1/distributions/" (id) "/rows" }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -743,7 +870,12 @@ pub(crate) async fn upload(
                     .upload_distribution(&principal, &slug, input.clone(), &mut field, &context)
                     .await;
                 match uploaded {
-                    Ok(_) => {
+                    Ok(distribution) => {
+                        // A tabular file is loaded into a table of rows, as through the API.
+                        state
+                            .rows
+                            .ingest_upload(&principal, &distribution, &context)
+                            .await;
                         return HttpResponse::SeeOther()
                             .insert_header((
                                 header::LOCATION,
