@@ -86,6 +86,16 @@ async fn demo_catalog_is_searchable_and_its_accounts_sign_in() {
         .collect();
     assert_eq!(formats, vec!["GeoJSON", "CSV"]);
     assert!(bus["distributions"][0]["byte_size"].as_i64().unwrap_or(0) > 1000);
+    // Its CSV was loaded into a table with the demo: anyone may query the open rows.
+    let csv = bus["distributions"][1]["id"].as_str().unwrap();
+    let rows = json(
+        server
+            .get(&format!("/api/v1/distributions/{csv}/rows?limit=5"))
+            .await,
+    )
+    .await;
+    assert_eq!(rows["rows"].as_array().map(Vec::len), Some(5), "{rows}");
+    assert!(rows["next"].is_string(), "more pages: {rows}");
 
     // The draft stays inside its agency; the withdrawn one is out of search.
     assert_eq!(server.get("/api/v1/datasets/schools").await.status(), 404);

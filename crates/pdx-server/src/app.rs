@@ -182,6 +182,7 @@ impl Application {
         crate::demo::load(
             &self.state.access,
             &self.state.catalog,
+            &self.state.rows,
             &self.state.database,
         )
         .await

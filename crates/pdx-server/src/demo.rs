@@ -1182,6 +1182,7 @@ fn accounts() -> Vec<DemoAccount> {
 pub async fn load(
     access: &AccessService,
     catalog: &CatalogService,
+    rows: &pdx_rows::RowService,
     database: &Database,
 ) -> Result<Vec<DemoAccount>, ServerError> {
     let accounts = accounts();
@@ -1226,14 +1227,63 @@ pub async fn load(
     let mut pace = Rng(STORY_SEED);
     let city = load_catalog(&past, &mut pace).await?;
     let told = story::play(&past, &city, &mut pace, until).await?;
+    let tables = load_tables(rows, &city).await?;
     tracing::info!(
         datasets = city.files.len(),
         data_requests = told.data_requests,
         days = told.days,
+        tables,
         elapsed_ms = started.elapsed().as_millis(),
         "loaded the demo"
     );
     Ok(accounts)
+}
+
+/// Loads the demo's tabular files into tables of rows, so that their rows can be queried, and
+/// waits for them. It runs after the history, at the present time (ingestions are logged).
+async fn load_tables(rows: &pdx_rows::RowService, city: &City) -> Result<usize, ServerError> {
+    let context = loader_context();
+    let mut started = Vec::new();
+    for spec in specs() {
+        let Some(files) = city.files.get(&spec.slug) else {
+            continue;
+        };
+        let publisher = city.principal(spec.agency, "publisher")?;
+        for file in files {
+            let options = pdx_rows::model::IngestOptions::default();
+            match rows.ingest(publisher, file.id, options, &context).await {
+                Ok(_) => started.push((publisher, file.id)),
+                Err(pdx_rows::RowsError::NotTabular) => {}
+                Err(error) => {
+                    return Err(ServerError::Demo(format!(
+                        "cannot load {}'s rows: {error}",
+                        spec.slug
+                    )));
+                }
+            }
+        }
+    }
+    for (publisher, id) in &started {
+        loop {
+            let found = rows
+                .ingestions(publisher, *id)
+                .await
+                .map_err(|e| ServerError::Demo(format!("cannot follow an ingestion: {e}")))?;
+            match found.first().map(|i| i.state) {
+                Some(pdx_rows::model::IngestionState::Running) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Some(pdx_rows::model::IngestionState::Failed) => {
+                    return Err(ServerError::Demo(format!(
+                        "a demo file could not be loaded: {:?}",
+                        found.first().and_then(|i| i.error.clone())
+                    )));
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(started.len())
 }
 
 /// Creates the organisations, the demo users and the catalog, a few minutes apart each.

@@ -321,7 +321,9 @@ async fn load_demo(config: Config) -> anyhow::Result<()> {
     let database =
         pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
     let catalog = pdx_server::app::open_catalog(&config, database.clone(), Arc::new(SystemClock))?;
-    let accounts = pdx_server::demo::load(&access, &catalog, &database).await?;
+    let rows =
+        pdx_server::app::open_rows(&config, database.clone(), &catalog, Arc::new(SystemClock))?;
+    let accounts = pdx_server::demo::load(&access, &catalog, &rows, &database).await?;
     print_accounts(&accounts, &config.public_url(config.bind_addr()?));
     Ok(())
 }
