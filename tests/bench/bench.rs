@@ -62,9 +62,9 @@ const SEED_THREADS_LUA: &str = r#"function init(args)
   math.randomseed(((a * 256 + b) * 256 + c) * 256 + d)
 end
 "#;
-/// wrk's default timeout: an answer later than this counts as a timeout error, and its latency
-/// is left out of the percentiles.
-const WRK_TIMEOUT: &str = "2 s";
+/// wrk's timeout unless a scenario sets its own: an answer later than this counts as a timeout
+/// error, and its latency is left out of the percentiles.
+const WRK_TIMEOUT_S: u64 = 2;
 /// How long a run's in-flight requests get to land in the ledger after wrk stops.
 const SETTLE: Duration = Duration::from_millis(500);
 
@@ -1115,6 +1115,8 @@ struct Load {
     bytes: Option<usize>,
     /// Another server than PDX to send the load to (the gateway's upstream, for reference).
     base: Option<String>,
+    /// wrk's timeout, in seconds.
+    timeout_s: u64,
 }
 
 impl Load {
@@ -1132,6 +1134,7 @@ impl Load {
             entries_per_request: 1,
             bytes: None,
             base: None,
+            timeout_s: WRK_TIMEOUT_S,
         }
     }
 
@@ -1374,6 +1377,8 @@ impl Scenario {
                 enterprise_token: true,
                 ledger: true,
                 bytes: Some(fixture.export_bytes),
+                // An export takes a second or two: a longer one is slow, not failed.
+                timeout_s: 30,
                 ..Load::get(
                     "row export: 1,000,000 rows as CSV",
                     format!(
@@ -1507,6 +1512,8 @@ struct WrkResult {
     socket_errors: u64,
     /// Answers later than wrk's timeout (counted in `socket_errors` too).
     timeouts: u64,
+    /// That timeout, in seconds.
+    timeout_s: u64,
 }
 
 impl WrkResult {
@@ -1527,7 +1534,7 @@ impl WrkResult {
     /// percentile is only known to be above the timeout.
     fn percentile(&self, ms: f64, tail: f64) -> String {
         if self.timeouts as f64 > tail * self.requests as f64 {
-            format!("> {WRK_TIMEOUT}")
+            format!("> {} s", self.timeout_s)
         } else {
             format!("{ms:.2} ms")
         }
@@ -1541,6 +1548,8 @@ fn wrk(load: &Load, url: &str, script: &Path, seconds: u64) -> anyhow::Result<Wr
         .arg(format!("-c{}", load.connections))
         .arg(format!("-d{seconds}s"))
         .arg("--latency")
+        .arg("--timeout")
+        .arg(format!("{}s", load.timeout_s))
         .arg("-s")
         .arg(script)
         .arg(url)
@@ -1554,7 +1563,10 @@ fn wrk(load: &Load, url: &str, script: &Path, seconds: u64) -> anyhow::Result<Wr
         stdout,
         String::from_utf8_lossy(&output.stderr)
     );
-    parse_wrk(&stdout).with_context(|| format!("cannot read wrk's output:\n{stdout}"))
+    let mut result =
+        parse_wrk(&stdout).with_context(|| format!("cannot read wrk's output:\n{stdout}"))?;
+    result.timeout_s = load.timeout_s;
+    Ok(result)
 }
 
 fn parse_wrk(output: &str) -> anyhow::Result<WrkResult> {
