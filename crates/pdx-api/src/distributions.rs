@@ -437,8 +437,12 @@ pub(crate) async fn update_distribution(
         .await?;
     // Declared column types apply to the table: a tabular file is ingested again with them.
     if retyped
-        && updated.kind == DistributionKind::File
-        && pdx_rows::model::SourceFormat::of(&updated.format, &updated.media_type).is_some()
+        && pdx_rows::model::SourceFormat::of_file(
+            updated.kind,
+            &updated.format,
+            &updated.media_type,
+        )
+        .is_some()
         && let Err(error) = state
             .rows
             .ingest_again(&principal, updated.id, &context)

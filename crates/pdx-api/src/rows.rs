@@ -4,7 +4,6 @@
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
-use pdx_catalog::model::DistributionKind;
 use pdx_core::{DistributionId, RequestId};
 use pdx_licensing::decision::{AccessDecision, Basis};
 use pdx_licensing::exchange::{DataRequest, Prepared};
@@ -461,9 +460,7 @@ pub(crate) async fn serve_rows(
     };
     crate::exchange::identify(req, state, &mut request);
     let facts = state.catalog.distribution_facts(id).await?;
-    if facts.kind != DistributionKind::File
-        || SourceFormat::of(&facts.format, &facts.media_type).is_none()
-    {
+    if SourceFormat::of_file(facts.kind, &facts.format, &facts.media_type).is_none() {
         return Err(pdx_rows::RowsError::NotTabular.into());
     }
     let table = state

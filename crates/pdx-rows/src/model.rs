@@ -258,6 +258,17 @@ impl SourceFormat {
             None
         }
     }
+
+    /// The layout of a distribution whose rows can be loaded: a file of a tabular format.
+    pub fn of_file(
+        kind: pdx_catalog::model::DistributionKind,
+        format: &str,
+        media_type: &str,
+    ) -> Option<Self> {
+        (kind == pdx_catalog::model::DistributionKind::File)
+            .then(|| Self::of(format, media_type))
+            .flatten()
+    }
 }
 
 /// What a publisher may say about how to read a file; anything unsaid is detected.

@@ -54,8 +54,6 @@ pub struct RowService {
     /// PostgreSQL connections kept for row queries.
     pg_readers: Arc<Mutex<Vec<Kept<PgConnection>>>>,
     queries: Arc<Semaphore>,
-    /// Row queries that may run at once.
-    queries_allowed: usize,
     running: Arc<Mutex<HashMap<uuid::Uuid, Arc<Progress>>>>,
     /// Ingestions to start again when the running one of their distribution ends.
     again: Arc<Mutex<HashMap<DistributionId, (Principal, RequestContext)>>>,
@@ -109,7 +107,6 @@ impl RowService {
             readers: Arc::default(),
             pg_readers: Arc::default(),
             queries: Arc::new(Semaphore::new(concurrent_queries.max(1))),
-            queries_allowed: concurrent_queries.max(1),
             running: Arc::default(),
             again: Arc::default(),
             tables: Arc::new(TableCache::new(CACHED_TABLES)),
@@ -207,8 +204,12 @@ impl RowService {
         distribution: &pdx_catalog::model::Distribution,
         context: &RequestContext,
     ) {
-        if distribution.kind != DistributionKind::File
-            || SourceFormat::of(&distribution.format, &distribution.media_type).is_none()
+        if SourceFormat::of_file(
+            distribution.kind,
+            &distribution.format,
+            &distribution.media_type,
+        )
+        .is_none()
         {
             return;
         }
@@ -733,51 +734,44 @@ impl RowService {
     }
 
     /// A connection for row queries on PostgreSQL: its own, not the pool's, so that its
-    /// prepared statements and its time limit stay with it.
+    /// prepared statements and its time limit stay with it. No more are ever opened than row
+    /// queries may run at once (a new one is opened only while all the others are in use).
     fn pg_reader(&self) -> Result<Kept<PgConnection>, RowsError> {
         let kept = self
             .pg_readers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        match kept {
-            Some(kept) => Ok(kept),
-            None => match DbConnection::open(self.db.url())? {
-                DbConnection::Postgres(mut conn) => {
-                    // Planned for the values of each query (a table's data may be skewed
-                    // every way), parsed once.
-                    diesel::connection::SimpleConnection::batch_execute(
-                        &mut conn,
-                        &format!(
-                            "SET statement_timeout = {}; SET plan_cache_mode = force_custom_plan;",
-                            QUERY_TIME.as_millis()
-                        ),
-                    )
-                    .map_err(|e| RowsError::Storage(StorageError::from(e)))?;
-                    Ok(Kept::new(conn))
-                }
-                DbConnection::Sqlite(_) => Err(RowsError::Storage(StorageError::Task(
-                    "a PostgreSQL row table on another backend".into(),
-                ))),
-            },
+        if let Some(kept) = kept {
+            return Ok(kept);
         }
+        let mut conn =
+            <PgConnection as diesel::Connection>::establish(&self.db.url().to_connection_string())
+                .map_err(|e| RowsError::Storage(StorageError::Connection(e.to_string())))?;
+        // Planned for the values of each query (a table's data may be skewed every way),
+        // parsed once.
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            &format!(
+                "SET statement_timeout = {}; SET plan_cache_mode = force_custom_plan;",
+                QUERY_TIME.as_millis()
+            ),
+        )?;
+        Ok(Kept::new(conn))
     }
 
     fn keep_pg_reader(&self, kept: Kept<PgConnection>) {
-        let mut readers = self
-            .pg_readers
+        self.pg_readers
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if readers.len() < self.queries_allowed {
-            readers.push(kept);
-        }
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(kept);
     }
 }
 
-/// A connection kept for row queries, with the shapes of the statements it has prepared.
+/// A connection kept for row queries, with the statements (their SQL) it has prepared.
 struct Kept<C> {
     conn: C,
-    shapes: HashSet<u64>,
+    shapes: HashSet<String>,
 }
 
 impl<C> Kept<C> {
@@ -792,9 +786,9 @@ impl<C> Kept<C> {
     /// that has prepared too many shapes is closed, which frees them.
     fn prepared(&mut self, select: &Statement, count: Option<&Statement>) -> bool {
         for statement in std::iter::once(select).chain(count) {
-            let mut hasher = std::hash::DefaultHasher::new();
-            std::hash::Hash::hash(&statement.sql, &mut hasher);
-            self.shapes.insert(std::hash::Hasher::finish(&hasher));
+            if !self.shapes.contains(&statement.sql) {
+                self.shapes.insert(statement.sql.clone());
+            }
         }
         self.shapes.len() <= PREPARED_SHAPES
     }

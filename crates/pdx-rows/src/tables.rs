@@ -410,14 +410,14 @@ where
     Option<String>: diesel::serialize::ToSql<Nullable<Text>, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        let sql = self.0.sql.as_str();
-        let mut rest = sql;
+        let mut rest = self.0.sql.as_str();
         while let Some(at) = rest.find('$') {
             out.push_sql(&rest[..at]);
-            let digits = rest[at + 1..]
+            let number = &rest[at + 1..];
+            let digits = number
                 .find(|c: char| !c.is_ascii_digit())
-                .map_or(rest.len() - at - 1, |n| n);
-            let value = rest[at + 1..at + 1 + digits]
+                .unwrap_or(number.len());
+            let value = number[..digits]
                 .parse::<usize>()
                 .ok()
                 .and_then(|n| n.checked_sub(1))
@@ -433,7 +433,7 @@ where
                 Value::Float(f) => out.push_bind_param::<Double, _>(f)?,
                 Value::Text(t) => out.push_bind_param::<Text, _>(t)?,
             }
-            rest = &rest[at + 1 + digits..];
+            rest = &number[digits..];
         }
         out.push_sql(rest);
         Ok(())

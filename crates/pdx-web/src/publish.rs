@@ -9,7 +9,6 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt;
 use maud::html;
-use pdx_catalog::model::DistributionKind;
 use pdx_catalog::model::{DatasetInput, DatasetStatus, LifecycleAction, Translation, Translations};
 use pdx_catalog::service::DistributionInput;
 use pdx_catalog::{CatalogError, DatasetView};
@@ -526,9 +525,9 @@ async fn manage_page(
     // Each tabular file's newest ingestion: whether its rows answer queries (publishers see it).
     let mut tables = Vec::with_capacity(view.distributions.len());
     for file in &view.distributions {
-        let tabular = file.kind == DistributionKind::File
-            && SourceFormat::of(&file.format, &file.media_type).is_some();
-        let newest = if tabular && publishes {
+        let shown =
+            publishes && SourceFormat::of_file(file.kind, &file.format, &file.media_type).is_some();
+        let newest = if shown {
             state
                 .rows
                 .ingestions(principal, file.id)
@@ -539,7 +538,7 @@ async fn manage_page(
         } else {
             None
         };
-        tables.push((tabular && publishes, newest));
+        tables.push((shown, newest));
     }
     let loading = tables.iter().any(|(_, i)| {
         i.as_ref()
@@ -599,13 +598,13 @@ async fn manage_page(
                             @if publishes { th scope="col" { (ctx.t("file-rows")) } }
                         } }
                         tbody {
-                            @for (file, (tabular, newest)) in view.distributions.iter().zip(&tables) {
+                            @for (file, (shown, newest)) in view.distributions.iter().zip(&tables) {
                                 tr {
                                     th scope="row" { (file.title) }
                                     td { (file.format) }
                                     td.num { @if let Some(size) = file.byte_size { (lang.bytes(size)) } @else { "—" } }
                                     @if publishes {
-                                        td { @if *tabular { (ingestion_state(&ctx, newest.as_ref())) } @else { "—" } }
+                                        td { @if *shown { (ingestion_state(&ctx, newest.as_ref())) } @else { "—" } }
                                     }
                                 }
                             }
