@@ -2513,3 +2513,201 @@ async fn a_member_of_two_organisations_chooses_which_one_to_act_for() {
     );
     assert_eq!(enterprise_status().await, 200);
 }
+
+#[tokio::test]
+async fn column_rules_chosen_in_the_portal_are_what_a_grant_reads() {
+    let server = TestServer::spawn_demo().await;
+    let slug = "traffic-flow-longgang";
+    let manage = format!("/workspace/agency/datasets/{slug}");
+    let admin = sign_in(&server, "admin@sz-transport.demo.pdx").await;
+    let page = get_with(&server, &manage, &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Columns a grant"),
+        "the column rules are offered"
+    );
+    for column in ["hour", "road_id", "vehicles", "mean_speed_kmh"] {
+        assert!(
+            page.contains(&format!(r#"name="rule_column" value="{column}""#)),
+            "{column} can be ruled"
+        );
+    }
+    let token = hidden(&page, "csrf");
+    let offer = |rules: &'static [(&'static str, &'static str, &'static str)]| {
+        let mut pairs = vec![
+            ("csrf", token.as_str()),
+            ("licence_id", "CC-BY-4.0"),
+            ("purposes", "research"),
+            ("max_term_days", "90"),
+            ("max_rows", "1000"),
+        ];
+        for (column, rule, characters) in rules {
+            pairs.extend([
+                ("rule_column", *column),
+                ("rule", *rule),
+                ("rule_characters", *characters),
+            ]);
+        }
+        let server = &server;
+        let admin = admin.clone();
+        let manage = manage.clone();
+        async move { post_form(server, &format!("{manage}/offer"), &admin, &pairs).await }
+    };
+    // A rule the platform does not know, or too many characters kept: the form again.
+    let unknown = offer(&[("road_id", "reveal", "")]).await;
+    assert_eq!(unknown.status(), 422);
+    let too_many = offer(&[("road_id", "keep_last", "40")]).await;
+    assert_eq!(too_many.status(), 422);
+    assert!(
+        too_many
+            .text()
+            .await
+            .unwrap()
+            .contains("Keep 1 to 16 characters")
+    );
+    let set = offer(&[
+        ("hour", "month", ""),
+        ("road_id", "hash", ""),
+        ("vehicles", "plain", ""),
+        ("mean_speed_kmh", "drop", ""),
+    ])
+    .await;
+    assert_eq!(set.status(), 303);
+    let api = server.access_token("admin@sz-transport.demo.pdx").await;
+    let stored = pdx_tests::json(
+        server
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/datasets/{slug}/offer"),
+                Some(&api),
+                None,
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(stored["max_rows"], 1000);
+    assert_eq!(
+        stored["column_rules"]["allow"],
+        serde_json::json!(["vehicles"])
+    );
+    assert_eq!(stored["column_rules"]["masks"]["road_id"]["rule"], "hash");
+    assert_eq!(stored["column_rules"]["masks"]["hour"]["rule"], "month");
+    // The page shows the rules as stored.
+    let page = get_with(&server, &manage, &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"<option value="hash" selected>"#), "{page}");
+
+    // An enterprise asks; the reviewer sees the offer's rules and keeps only the last two
+    // characters of the road instead of its hash.
+    let member = server
+        .access_token("member@pengcheng-mobility.demo.pdx")
+        .await;
+    let request = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/access-requests",
+            Some(&member),
+            Some(serde_json::json!({
+                "dataset": slug, "purpose": "research",
+                "statement": "Congestion research", "term_days": 30
+            })),
+        )
+        .await;
+    assert_eq!(request.status(), 201);
+    let id = pdx_tests::json(request).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let review = format!("/workspace/agency/requests/{id}");
+    let page = get_with(&server, &review, &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<option value="hash" selected>"#),
+        "the offer's rules are shown"
+    );
+    assert!(page.contains(r#"name="max_rows""#));
+    let approved = post_form(
+        &server,
+        &format!("{review}/approve"),
+        &admin,
+        &[
+            ("csrf", &hidden(&page, "csrf")),
+            ("max_rows", "50"),
+            ("rule_column", "hour"),
+            ("rule", "month"),
+            ("rule_characters", ""),
+            ("rule_column", "road_id"),
+            ("rule", "keep_last"),
+            ("rule_characters", "2"),
+            ("rule_column", "vehicles"),
+            ("rule", "plain"),
+            ("rule_characters", ""),
+            ("rule_column", "mean_speed_kmh"),
+            ("rule", "drop"),
+            ("rule_characters", ""),
+        ],
+    )
+    .await;
+    assert_eq!(approved.status(), 303);
+
+    // The rows the grant reads follow the reviewer's rules.
+    let distribution = pdx_tests::json(
+        server
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/datasets/{slug}"),
+                Some(&member),
+                None,
+            )
+            .await,
+    )
+    .await["distributions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rows = server
+        .client
+        .get(server.url(&format!(
+            "/api/v1/distributions/{distribution}/rows?limit=5"
+        )))
+        .bearer_auth(&member)
+        .header("x-pdx-purpose", "research")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rows.status(), 200);
+    let rows = pdx_tests::json(rows).await;
+    for row in rows["rows"].as_array().unwrap() {
+        let road = row["road_id"].as_str().unwrap();
+        assert!(road.starts_with("**") && road.len() == 4, "{road}");
+        // Date-times are kept in UTC: the first hours of June (+08:00) are still May.
+        let month = row["hour"].as_str().unwrap();
+        assert!(month == "2025-05" || month == "2025-06", "{month}");
+        assert!(row["vehicles"].is_number());
+        assert!(row.get("mean_speed_kmh").is_none(), "{row}");
+    }
+    // The row quota is the reviewer's: 50 rows, not the offer's 1,000.
+    let grants = pdx_tests::json(
+        server
+            .call(reqwest::Method::GET, "/api/v1/grants", Some(&member), None)
+            .await,
+    )
+    .await;
+    let grant = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["request_id"] == id.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("the grant is listed: {grants}"));
+    assert_eq!(grant["max_rows"], 50, "{grant}");
+}

@@ -684,6 +684,38 @@ async fn a_million_rows_are_ingested_and_filters_sorts_and_pages_answer_exactly(
     }
     let want: Vec<String> = nanshan.iter().take(300).map(|b| b.name.clone()).collect();
     assert_eq!(got, want);
+    // Exports longer than a page: every row in order (read in batches on PostgreSQL), and a
+    // long limit that stops exactly where it says.
+    let export = |query: &str| {
+        let url = server.url(&format!(
+            "/api/v1/distributions/{distribution}/rows?{query}"
+        ));
+        let client = server.client.clone();
+        async move {
+            let answer = client.get(url).send().await.unwrap();
+            assert_eq!(answer.status(), 200);
+            answer.text().await.unwrap()
+        }
+    };
+    let csv =
+        export("filter=district:eq:Nanshan&sort=-amount&columns=name&format=csv&limit=all").await;
+    let exported: Vec<&str> = csv.lines().skip(1).collect();
+    let want: Vec<&str> = nanshan.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(exported.len(), want.len());
+    assert!(exported == want, "the export differs from the table");
+    let ndjson =
+        export("filter=district:eq:Nanshan&sort=-amount&columns=name&format=ndjson&limit=25000")
+            .await;
+    let exported: Vec<String> = ndjson
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(exported, want[..25_000]);
     // A range on a number, sorted by text, with an offset.
     let mut range: Vec<&Big> = expected
         .iter()
@@ -1025,4 +1057,24 @@ async fn json_arrays_and_ndjson_are_ingested_and_types_can_be_declared() {
     );
     let page = json(rows_of(&server, &lines, None, "").await).await;
     assert_eq!(page["rows"], json!([{"code": "007", "reading": 3}]));
+}
+
+#[tokio::test]
+async fn a_query_past_its_time_is_stopped_with_a_clear_problem() {
+    let server = TestServer::spawn_with(|config| config.rows.query_timeout_ms = 1).await;
+    let admin = agency(&server, "stats").await;
+    create_dataset(&server, &admin, json!({
+                "slug": "payments", "title": "Payments", "description": "Payments",
+                "update_frequency": "daily", "languages": ["en"], "sharing_class": "unconditional",
+                "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
+    }))
+    .await;
+    let (csv, _) = big_table(100_000);
+    let distribution = server.upload_csv(&admin, "payments", &csv).await;
+    server.submit_and_publish(&admin, &admin, "payments").await;
+    wait_ready_for(&server, &admin, &distribution, 2_000).await;
+    // Counting what a text search finds among a hundred thousand rows takes far more than a
+    // millisecond.
+    let answer = rows_of(&server, &distribution, None, "q=zzz&total=true").await;
+    expect_problem(answer, 422, "query_too_slow").await;
 }

@@ -44,7 +44,7 @@ fn state(database: &TestDatabase) -> web::Data<ApiState> {
         std::sync::Arc::new(pdx_core::SystemClock),
         keys.path().join("tables"),
         pdx_access::secrets::SecretHasher::from_key([5; 32]),
-        4,
+        pdx_rows::QueryLimits::default(),
     );
     let gateway = match pdx_gateway::GatewayService::new(
         database.database().clone(),

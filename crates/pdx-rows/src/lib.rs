@@ -13,4 +13,4 @@ mod store;
 mod tables;
 
 pub use error::RowsError;
-pub use service::{RowAnswer, RowService};
+pub use service::{QueryLimits, RowAnswer, RowService};

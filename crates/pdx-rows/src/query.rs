@@ -422,6 +422,8 @@ pub struct Statement {
     pub sql: String,
     /// The values bound to them, in order.
     pub params: Vec<Value>,
+    /// At most how many rows it answers (its `LIMIT`); `None` when unbounded.
+    pub rows: Option<u64>,
 }
 
 /// The SQL name of column `i`.
@@ -429,8 +431,8 @@ pub(crate) fn column_name(i: usize) -> String {
     format!("c{i}")
 }
 
+/// The values bound so far, each named by its placeholder.
 struct Builder {
-    sql: String,
     params: Vec<Value>,
 }
 
@@ -527,10 +529,7 @@ impl Plan {
 
     /// The statement that reads the rows: `_row`, then [`Plan::selected`].
     pub fn select(&self, backend: Backend, table: &str) -> Statement {
-        let mut b = Builder {
-            sql: String::new(),
-            params: Vec::new(),
-        };
+        let mut b = Builder { params: Vec::new() };
         let columns: Vec<String> = self.selected().into_iter().map(column_name).collect();
         let mut sql = String::from("SELECT _row");
         for c in &columns {
@@ -567,19 +566,19 @@ impl Plan {
                 Backend::Postgres => sql.push_str(&format!(" OFFSET {offset}")),
             }
         }
-        b.sql = sql;
         Statement {
-            sql: b.sql,
+            sql,
             params: b.params,
+            rows: match self.limit {
+                Limit::Rows(n) => Some(n),
+                Limit::All => None,
+            },
         }
     }
 
     /// The statement that counts every matching row (paging aside).
     pub fn count(&self, backend: Backend, table: &str) -> Statement {
-        let mut b = Builder {
-            sql: String::new(),
-            params: Vec::new(),
-        };
+        let mut b = Builder { params: Vec::new() };
         let mut sql = format!("SELECT count(*) AS n FROM {table}");
         let conditions = self.conditions_sql(backend, &mut b, false);
         if !conditions.is_empty() {
@@ -589,6 +588,7 @@ impl Plan {
         Statement {
             sql,
             params: b.params,
+            rows: Some(1),
         }
     }
 }

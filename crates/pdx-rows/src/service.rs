@@ -30,8 +30,8 @@ use crate::tables::{self, Loader, Place, Reader};
 const KEPT_READERS: usize = 8;
 /// Statement shapes a kept connection may hold prepared before it is closed.
 const PREPARED_SHAPES: usize = 256;
-/// The longest a row query may run on PostgreSQL before it is cancelled.
-const QUERY_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+/// Rows delivered between two looks at a query's deadline.
+const DEADLINE_STRIDE: u64 = 1_024;
 /// How long a replaced table is kept for the queries that may still read it.
 const REPLACED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Distributions whose current table is remembered, per catalog generation.
@@ -40,6 +40,26 @@ const CACHED_TABLES: usize = 4_096;
 const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Ingestions of one distribution listed.
 const HISTORY: i64 = 20;
+
+/// How much row queries may take of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Row queries running at once; more wait a moment for their turn.
+    pub concurrent: usize,
+    /// The longest one may run. PostgreSQL cancels the statement past it; on SQLite the
+    /// deadline is checked as rows are delivered (and before the count is read).
+    pub time: std::time::Duration,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            concurrent: cores * 4,
+            time: std::time::Duration::from_secs(30),
+        }
+    }
+}
 
 /// The data services.
 #[derive(Clone)]
@@ -54,6 +74,7 @@ pub struct RowService {
     /// PostgreSQL connections kept for row queries.
     pg_readers: Arc<Mutex<Vec<Kept<PgConnection>>>>,
     queries: Arc<Semaphore>,
+    query_time: std::time::Duration,
     running: Arc<Mutex<HashMap<uuid::Uuid, Arc<Progress>>>>,
     /// Ingestions to start again when the running one of their distribution ends.
     again: Arc<Mutex<HashMap<DistributionId, (Principal, RequestContext)>>>,
@@ -95,7 +116,7 @@ impl RowService {
         clock: Arc<dyn Clock>,
         dir: PathBuf,
         masks: SecretHasher,
-        concurrent_queries: usize,
+        limits: QueryLimits,
     ) -> Self {
         let dir = (db.backend() == Backend::Sqlite).then_some(dir);
         Self {
@@ -106,7 +127,8 @@ impl RowService {
             masks,
             readers: Arc::default(),
             pg_readers: Arc::default(),
-            queries: Arc::new(Semaphore::new(concurrent_queries.max(1))),
+            queries: Arc::new(Semaphore::new(limits.concurrent.max(1))),
+            query_time: limits.time,
             running: Arc::default(),
             again: Arc::default(),
             tables: Arc::new(TableCache::new(CACHED_TABLES)),
@@ -597,6 +619,7 @@ impl RowService {
         format: OutputFormat,
         ckan: Option<CkanEnvelope>,
     ) -> Result<RowAnswer, RowsError> {
+        let deadline = std::time::Instant::now() + self.query_time;
         let view = View::of(audience, &table.columns);
         let plan = query.plan(&table.columns, &view)?;
         let place = Place::of(table.id, self.dir.as_deref());
@@ -627,6 +650,9 @@ impl RowService {
                     more = true;
                     return Ok(false);
                 }
+                if served.is_multiple_of(DEADLINE_STRIDE) && std::time::Instant::now() > deadline {
+                    return Err(RowsError::TooSlow);
+                }
                 served += 1;
                 // values: _row, the delivered columns, then sort-only columns.
                 let key: Vec<crate::model::Value> = plan
@@ -652,6 +678,9 @@ impl RowService {
                     let mut kept = self.reader(table.id, path)?;
                     let mut reader = Reader::File(&mut kept.conn);
                     total = count.as_ref().map(|c| reader.count(c)).transpose()?;
+                    if std::time::Instant::now() > deadline {
+                        return Err(RowsError::TooSlow);
+                    }
                     reader.each(&select, &mut each)?;
                     if kept.prepared(&select, count.as_ref()) {
                         self.keep_reader(table.id, kept);
@@ -660,7 +689,7 @@ impl RowService {
                 Place::Postgres(_) => {
                     let mut kept = self.pg_reader()?;
                     let mut reader = Reader::Postgres(&mut kept.conn);
-                    // A statement past QUERY_TIME (set on the connection) is cancelled; the
+                    // A statement past the query time (set on the connection) is cancelled; the
                     // connection is then not kept, like one that failed in any other way.
                     total = count
                         .as_ref()
@@ -754,7 +783,7 @@ impl RowService {
             &mut conn,
             &format!(
                 "SET statement_timeout = {}; SET plan_cache_mode = force_custom_plan;",
-                QUERY_TIME.as_millis()
+                self.query_time.as_millis().max(1)
             ),
         )?;
         Ok(Kept::new(conn))

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use diesel::connection::SimpleConnection;
 use diesel::deserialize::{self, FromSql, QueryableByName};
-use diesel::pg::{Pg, PgConnection, PgRowByRowLoadingMode};
+use diesel::pg::{Pg, PgConnection};
 use diesel::query_builder::{AstPass, BoxedSqlQuery, Query, QueryFragment, QueryId};
 use diesel::row::{Field, NamedRow, Row};
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Untyped};
@@ -440,6 +440,9 @@ where
     }
 }
 
+/// Rows read from a PostgreSQL cursor at a time: larger batches gain little and hold more.
+const CURSOR_BATCH: u64 = 10_001;
+
 /// A connection a table is read through.
 pub(crate) enum Reader<'a> {
     /// A table file's connection.
@@ -468,15 +471,51 @@ impl Reader<'_> {
                     }
                 }
             }
-            Self::Postgres(conn) => {
+            // A page (at most MAX_PAGE rows and the probe) is read as one result; anything
+            // longer through a cursor, a batch at a time, so an export never holds more than
+            // one batch in memory. Both avoid libpq's single-row mode, which costs a result
+            // allocation per row.
+            Self::Postgres(conn) if statement.rows.is_some_and(|n| n <= CURSOR_BATCH) => {
                 for record in query
-                    .load_iter::<Record, PgRowByRowLoadingMode>(*conn)
+                    .load_iter::<Record, diesel::connection::DefaultLoadingMode>(*conn)
                     .map_err(storage)?
                 {
                     if !each(record.map_err(storage)?.0)? {
                         break;
                     }
                 }
+            }
+            Self::Postgres(conn) => {
+                conn.build_transaction()
+                    .read_only()
+                    .run(|conn| -> Result<(), RowsError> {
+                        let declare = Statement {
+                            sql: format!("DECLARE pdx_rows NO SCROLL CURSOR FOR {}", statement.sql),
+                            params: statement.params.clone(),
+                            rows: None,
+                        };
+                        Prepared(&declare).execute(conn).map_err(storage)?;
+                        let fetch = Statement {
+                            sql: format!("FETCH {CURSOR_BATCH} FROM pdx_rows"),
+                            params: Vec::new(),
+                            rows: None,
+                        };
+                        loop {
+                            let mut fetched = 0u64;
+                            for record in Prepared(&fetch)
+                                .load_iter::<Record, diesel::connection::DefaultLoadingMode>(conn)
+                                .map_err(storage)?
+                            {
+                                fetched += 1;
+                                if !each(record.map_err(storage)?.0)? {
+                                    return Ok(());
+                                }
+                            }
+                            if fetched < CURSOR_BATCH {
+                                return Ok(());
+                            }
+                        }
+                    })?;
             }
         }
         Ok(())

@@ -520,14 +520,18 @@ pub fn open_rows(
     clock: Arc<dyn Clock>,
 ) -> Result<pdx_rows::RowService, ServerError> {
     let masks = SecretHasher::open(&config.data_dir.join("keys").join("row-mask-hmac.key"))?;
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let mut limits = pdx_rows::QueryLimits::default();
+    if let Some(concurrent) = config.rows.concurrent_queries {
+        limits.concurrent = concurrent;
+    }
+    limits.time = std::time::Duration::from_millis(config.rows.query_timeout_ms);
     Ok(pdx_rows::RowService::new(
         database,
         catalog.clone(),
         clock,
         config.data_dir.join("tables"),
         masks,
-        workers * 4,
+        limits,
     ))
 }
 

@@ -50,6 +50,29 @@ pub struct Config {
     pub portal: PortalConfig,
     /// The gateway of API distributions (`[gateway]`, environment `PDX_GATEWAY__<KEY>`).
     pub gateway: GatewayConfig,
+    /// Row queries of tabular distributions (`[rows]`, environment `PDX_ROWS__<KEY>`).
+    pub rows: RowsConfig,
+}
+
+/// What row queries may take of the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RowsConfig {
+    /// The longest a row query may run, in milliseconds, before it is stopped with
+    /// `query_too_slow`. Default 30000.
+    pub query_timeout_ms: u64,
+    /// Row queries running at once (on PostgreSQL each holds a connection of its own, beside
+    /// the pool). Default: four per CPU core.
+    pub concurrent_queries: Option<usize>,
+}
+
+impl Default for RowsConfig {
+    fn default() -> Self {
+        Self {
+            query_timeout_ms: 30_000,
+            concurrent_queries: None,
+        }
+    }
 }
 
 /// How the gateway reaches the upstreams of API distributions.
@@ -322,6 +345,7 @@ impl Default for Config {
             accounting: AccountingConfig::default(),
             portal: PortalConfig::default(),
             gateway: GatewayConfig::default(),
+            rows: RowsConfig::default(),
         }
     }
 }
@@ -450,6 +474,10 @@ mod tests {
                 smtp_url: parsed.mail.smtp_url.clone(),
                 outbox_dir: parsed.mail.outbox_dir.clone(),
                 ..defaults.mail.clone()
+            },
+            rows: RowsConfig {
+                concurrent_queries: parsed.rows.concurrent_queries,
+                ..defaults.rows.clone()
             },
             ..defaults
         };

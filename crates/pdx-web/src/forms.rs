@@ -66,3 +66,16 @@ pub(crate) fn with_repeated<T: serde::de::DeserializeOwned + Default>(
         .unwrap_or_default();
     (form, repeated.into_iter().map(|(_, v)| v).collect())
 }
+
+/// An optional whole number greater than zero; `Err` when something else was typed.
+pub(crate) fn positive_number(text: &str) -> Result<Option<i64>, ()> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Some)
+        .ok_or(())
+}

@@ -148,7 +148,7 @@ async fn keys_page(
     Ok(response)
 }
 
-/// The example: a token for the key, then data with the purpose declared.
+/// The example: a token for the key, then a file and a table's rows with the purpose declared.
 fn example(origin: &str, client_id: &str, secret: &str) -> Markup {
     html! {
         "TOKEN=$(curl -s -u '" (client_id) ":" (secret) "' \\\n"
@@ -156,7 +156,10 @@ fn example(origin: &str, client_id: &str, secret: &str) -> Markup {
         "  " (origin) "/api/v1/auth/token | jq -r .access_token)\n\n"
         "curl -OJ -H \"Authorization: Bearer $TOKEN\" \\\n"
         "  -H 'X-PDX-Purpose: research' \\\n"
-        "  " (origin) "/api/v1/distributions/<distribution_id>/data"
+        "  " (origin) "/api/v1/distributions/<distribution_id>/data\n\n"
+        "curl -H \"Authorization: Bearer $TOKEN\" \\\n"
+        "  -H 'X-PDX-Purpose: research' \\\n"
+        "  '" (origin) "/api/v1/distributions/<distribution_id>/rows?filter=district:eq:Futian&limit=100'"
     }
 }
 

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod catalog;
 pub mod charts;
+pub mod columns;
 pub mod error;
 pub mod exchange;
 pub mod forms;

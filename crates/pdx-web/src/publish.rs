@@ -521,6 +521,14 @@ async fn manage_page(
     let publishes = principal
         .roles
         .contains_any(&[Role::Publisher, Role::Admin]);
+    // The offer's column rules are chosen among the columns of the dataset's loaded tables.
+    let columns = if on_request && publishes {
+        crate::columns::of_dataset(&state.rows, &view.distributions)
+            .await
+            .map_err(|e| (ctx.clone(), e.into()))?
+    } else {
+        Vec::new()
+    };
     let reviews = principal.roles.contains_any(&[Role::Reviewer, Role::Admin]);
     // Each tabular file's newest ingestion: whether its rows answer queries (publishers see it).
     let mut tables = Vec::with_capacity(view.distributions.len());
@@ -637,7 +645,7 @@ async fn manage_page(
             }
         }
         @if on_request && publishes {
-            (offer_section(&ctx, &base, offer.as_ref(), &licences, problems))
+            (offer_section(&ctx, &base, offer.as_ref(), &licences, &columns, problems))
         }
         section aria-labelledby="steps-title" {
             h2 #steps-title { (ctx.t("publish-next")) }
@@ -937,6 +945,8 @@ struct OfferForm {
     #[serde(default)]
     max_mb: String,
     #[serde(default)]
+    max_rows: String,
+    #[serde(default)]
     fee_per_request: String,
     #[serde(default)]
     fee_per_mb: String,
@@ -957,25 +967,13 @@ fn fen(text: &str) -> Option<i64> {
     yuan.checked_mul(100)?.checked_add(cents)
 }
 
-/// An optional positive whole number: `Ok(None)` when empty.
-fn limit(text: &str) -> Result<Option<i64>, ()> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(Some)
-        .ok_or(())
-}
-
 /// The offer section of a dataset an agency works on, for data obtained on request.
 fn offer_section(
     ctx: &Ctx,
     base: &str,
     offer: Option<&pdx_licensing::model::Offer>,
     licences: &[pdx_catalog::model::Licence],
+    columns: &[pdx_rows::model::TableColumn],
     problems: &[Problem],
 ) -> maud::Markup {
     let lang = ctx.lang;
@@ -1025,8 +1023,12 @@ fn offer_section(
                 (field("max_term_days", "offer-term", offer.map_or("365".to_owned(), |o| o.max_term_days.to_string()), Some("offer-term-hint")))
                 (field("max_requests", "offer-requests", number(offer.and_then(|o| o.max_requests)), Some("offer-limit-hint")))
                 (field("max_mb", "review-max-mb", number(offer.and_then(|o| o.max_bytes).map(|b| b / 1_000_000)), Some("offer-limit-hint")))
+                (field("max_rows", "offer-rows", number(offer.and_then(|o| o.max_rows)), Some("offer-rows-hint")))
                 (field("fee_per_request", "offer-fee-request", offer.map_or(String::new(), |o| yuan(o.fee_per_request)), Some("offer-fee-hint")))
                 (field("fee_per_mb", "offer-fee-mb", offer.map_or(String::new(), |o| yuan(o.fee_per_mb)), Some("offer-fee-hint")))
+                @if !columns.is_empty() {
+                    (crate::columns::fieldset(ctx, columns, offer.and_then(|o| o.column_rules.as_ref()), error("column_rules")))
+                }
                 button type="submit" { (ctx.t("offer-save")) }
             }
         }
@@ -1056,11 +1058,11 @@ pub(crate) async fn put_offer(
         });
     };
     let term = form.max_term_days.trim().parse::<i32>().unwrap_or(0);
-    let max_requests = limit(&form.max_requests).unwrap_or_else(|()| {
+    let max_requests = crate::forms::positive_number(&form.max_requests).unwrap_or_else(|()| {
         problem("max_requests", "review-number-invalid");
         None
     });
-    let max_mb = limit(&form.max_mb).unwrap_or_else(|()| {
+    let max_mb = crate::forms::positive_number(&form.max_mb).unwrap_or_else(|()| {
         problem("max_mb", "review-number-invalid");
         None
     });
@@ -1068,18 +1070,40 @@ pub(crate) async fn put_offer(
         problem("fee_per_request", "offer-fee-invalid");
         0
     });
+    let max_rows = crate::forms::positive_number(&form.max_rows).unwrap_or_else(|()| {
+        problem("max_rows", "review-number-invalid");
+        None
+    });
     let fee_per_mb = fen(&form.fee_per_mb).unwrap_or_else(|| {
         problem("fee_per_mb", "offer-fee-invalid");
         0
     });
+    let current = state
+        .licensing
+        .offer(Some(&principal), &slug)
+        .await
+        .ok()
+        .flatten();
+    // Rules that deliver the columns as they are marked are stored as none, so a column
+    // added by a later upload follows its marking too. Without loaded tables (no choices
+    // shown) the rules set through the API are kept.
+    let column_rules = match crate::columns::from_form(&body) {
+        None => current.as_ref().and_then(|o| o.column_rules.clone()),
+        Some(Err(key)) => {
+            problem("column_rules", key);
+            None
+        }
+        Some(Ok(chosen)) => {
+            let columns = match state.catalog.dataset(Some(&principal), &slug).await {
+                Ok(view) => crate::columns::of_dataset(&state.rows, &view.distributions)
+                    .await
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            (!crate::columns::same_effect(None, Some(&chosen), &columns)).then_some(chosen)
+        }
+    };
     let result = if problems.is_empty() {
-        // What this form does not show (the row quota, the column rules) is kept.
-        let current = state
-            .licensing
-            .offer(Some(&principal), &slug)
-            .await
-            .ok()
-            .flatten();
         state
             .licensing
             .put_offer(
@@ -1091,10 +1115,10 @@ pub(crate) async fn put_offer(
                     max_term_days: term,
                     max_requests,
                     max_bytes: max_mb.map(|mb| mb.saturating_mul(1_000_000)),
-                    max_rows: current.as_ref().and_then(|o| o.max_rows),
+                    max_rows,
                     fee_per_request,
                     fee_per_mb,
-                    column_rules: current.and_then(|o| o.column_rules),
+                    column_rules,
                 },
                 &request_context(&req, &ctx),
             )
@@ -1116,6 +1140,7 @@ pub(crate) async fn put_offer(
                 "purposes" => "offer-purposes-invalid",
                 "max_term_days" => "offer-term-invalid",
                 "licence_id" => "offer-licence-invalid",
+                "column_rules" => "columns-invalid",
                 _ => "review-number-invalid",
             };
             let field = if field == "max_bytes" {

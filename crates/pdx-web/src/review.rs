@@ -10,6 +10,7 @@ use pdx_core::{AccessRequestId, OrgKind, Principal, Role};
 use pdx_licensing::LicensingError;
 use pdx_licensing::model::RequestStatus;
 use pdx_licensing::service::Tightening;
+use pdx_rows::mask::ColumnRules;
 use serde::Deserialize;
 
 use crate::WebState;
@@ -33,6 +34,8 @@ struct DecisionForm {
     max_requests: String,
     #[serde(default)]
     max_bytes_mb: String,
+    #[serde(default)]
+    max_rows: String,
     #[serde(default)]
     reason: String,
 }
@@ -96,23 +99,29 @@ async fn request_page(
         sent.map(|f| pick(f).clone()).unwrap_or(default)
     };
     let term = value(|f| &f.term_days, request.term_days.to_string());
-    let max_requests = value(
-        |f| &f.max_requests,
+    // A quota starts as the offer's.
+    let offered = |quota: fn(&pdx_licensing::model::Offer) -> Option<i64>| {
         offer
             .as_ref()
-            .and_then(|o| o.max_requests)
+            .and_then(quota)
             .map(|n| n.to_string())
-            .unwrap_or_default(),
-    );
+            .unwrap_or_default()
+    };
+    let max_requests = value(|f| &f.max_requests, offered(|o| o.max_requests));
     let max_mb = value(
         |f| &f.max_bytes_mb,
-        offer
-            .as_ref()
-            .and_then(|o| o.max_bytes)
-            .map(|n| (n / 1_000_000).to_string())
-            .unwrap_or_default(),
+        offered(|o| o.max_bytes.map(|n| n / 1_000_000)),
     );
+    let max_rows = value(|f| &f.max_rows, offered(|o| o.max_rows));
     let reason = value(|f| &f.reason, String::new());
+    // The grant's column rules start as the offer's, among the columns of the loaded tables.
+    let columns = if request.status == RequestStatus::Submitted {
+        crate::columns::of_dataset(&state.rows, &view.distributions)
+            .await
+            .map_err(|e| fail(e.into()))?
+    } else {
+        Vec::new()
+    };
     let (state_key, tone) = match request.status {
         RequestStatus::Submitted => ("request-submitted-state", "conditional"),
         RequestStatus::Approved => ("request-approved", "open"),
@@ -161,6 +170,10 @@ async fn request_page(
                         (number_field(&ctx, "term_days", "request-term", &term, field_error("term_days")))
                         (number_field(&ctx, "max_requests", "review-max-requests", &max_requests, field_error("max_requests")))
                         (number_field(&ctx, "max_bytes_mb", "review-max-mb", &max_mb, field_error("max_bytes_mb")))
+                        (number_field(&ctx, "max_rows", "offer-rows", &max_rows, field_error("max_rows")))
+                        @if !columns.is_empty() {
+                            (crate::columns::fieldset(&ctx, &columns, offer.as_ref().and_then(|o| o.column_rules.as_ref()), field_error("column_rules")))
+                        }
                         button type="submit" { (ctx.t("review-approve")) }
                     }
                 }
@@ -205,17 +218,41 @@ fn number_field(
     }
 }
 
-/// An optional positive whole number; `Err` when something else was typed.
-fn optional_number(text: &str) -> Result<Option<i64>, ()> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
+/// `chosen`, unless it delivers the dataset's columns as the offer's rules do (then the grant
+/// keeps the offer's). When that cannot be told, `chosen` stands.
+async fn differing_rules(
+    state: &WebState,
+    principal: &Principal,
+    id: AccessRequestId,
+    chosen: ColumnRules,
+) -> Option<ColumnRules> {
+    let offered = async {
+        let request = state.licensing.request(principal, id).await.ok()?;
+        let dataset = request.dataset_id.to_string();
+        let view = state
+            .catalog
+            .dataset(Some(principal), &dataset)
+            .await
+            .ok()?;
+        let offer = state
+            .licensing
+            .offer(Some(principal), &dataset)
+            .await
+            .ok()?;
+        let columns = crate::columns::of_dataset(&state.rows, &view.distributions)
+            .await
+            .ok()?;
+        Some((offer.and_then(|o| o.column_rules), columns))
     }
-    text.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(Some)
-        .ok_or(())
+    .await;
+    match offered {
+        Some((offered, columns))
+            if crate::columns::same_effect(offered.as_ref(), Some(&chosen), &columns) =>
+        {
+            None
+        }
+        _ => Some(chosen),
+    }
 }
 
 /// Approves a request, with the terms the form tightens.
@@ -258,7 +295,8 @@ async fn decide(
     let context = request_context(&req, &ctx);
     let result = if approve {
         let mut errors = Vec::new();
-        let mut number = |field: &'static str, text: &str| match optional_number(text) {
+        let mut number = |field: &'static str, text: &str| match crate::forms::positive_number(text)
+        {
             Ok(n) => n,
             Err(()) => {
                 errors.push(Problem {
@@ -273,8 +311,19 @@ async fn decide(
             max_requests: number("max_requests", &form.max_requests),
             max_bytes: number("max_bytes_mb", &form.max_bytes_mb)
                 .map(|mb| mb.saturating_mul(1_000_000)),
-            max_rows: None,
-            column_rules: None,
+            max_rows: number("max_rows", &form.max_rows),
+            column_rules: match crate::columns::from_form(&body) {
+                None => None,
+                Some(Err(key)) => {
+                    errors.push(Problem {
+                        field: "column_rules",
+                        message: ctx.t(key),
+                    });
+                    None
+                }
+                // Choices that deliver the columns as the offer does leave the offer's rules.
+                Some(Ok(chosen)) => differing_rules(&state, &principal, id, chosen).await,
+            },
         };
         if !errors.is_empty() {
             return finish(request_page(ctx, &state, &principal, id, Some(&form), &errors).await);
@@ -299,6 +348,8 @@ async fn decide(
             let (field, key) = match field {
                 "reason" => ("reason", "review-reason-missing"),
                 "term_days" => ("term_days", "review-number-invalid"),
+                "max_rows" => ("max_rows", "review-number-invalid"),
+                "column_rules" => ("column_rules", "columns-invalid"),
                 _ => ("", ""),
             };
             let message = if key.is_empty() { message } else { ctx.t(key) };
