@@ -99,6 +99,12 @@ impl TestServer {
         Self::start(|_| {}, true, None).await
     }
 
+    /// Starts a server with the demo catalog loaded, after `adjust` has changed its
+    /// configuration.
+    pub async fn spawn_demo_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start(adjust, true, None).await
+    }
+
     /// Starts a server after `adjust` has changed its configuration.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
         Self::start(adjust, false, None).await

@@ -2711,3 +2711,211 @@ async fn column_rules_chosen_in_the_portal_are_what_a_grant_reads() {
         .unwrap_or_else(|| panic!("the grant is listed: {grants}"));
     assert_eq!(grant["max_rows"], 50, "{grant}");
 }
+
+#[tokio::test]
+async fn an_agency_adds_a_live_api_and_sets_its_gateway_in_the_portal() {
+    const SECRET: &str = "portal-upstream-secret-51c2";
+    let upstream = pdx_tests::upstream::TestUpstream::start().await;
+    let server =
+        TestServer::spawn_demo_with(|config| config.gateway.allow_private_networks = true).await;
+    let admin = sign_in(&server, "admin@sz-transport.demo.pdx").await;
+    let form = get_with(&server, "/workspace/agency/datasets/new", &admin).await;
+    let token = hidden(&form.text().await.unwrap(), "csrf");
+    let created = post_form(
+        &server,
+        "/workspace/agency/datasets/new",
+        &admin,
+        &[
+            ("csrf", &token),
+            ("title", "Bus positions, live"),
+            ("description", "Where each bus is, every few seconds."),
+            ("themes", "TRAN"),
+            ("update_frequency", "continuous"),
+            ("opening", "open"),
+            ("sharing", "unconditional"),
+            ("grade", "general"),
+            ("licence", "CC-BY-4.0"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status(), 303);
+    let manage = header(&created, "location").unwrap();
+    let slug = manage.rsplit('/').next().unwrap().to_owned();
+
+    // The API is added to the draft; its gateway is not configured yet.
+    let untitled = post_form(
+        &server,
+        &format!("{manage}/apis"),
+        &admin,
+        &[
+            ("csrf", &token),
+            ("api_title", " "),
+            ("access_url", "https://transit.example.gov/docs"),
+        ],
+    )
+    .await;
+    assert_eq!(untitled.status(), 422);
+    assert!(
+        untitled
+            .text()
+            .await
+            .unwrap()
+            .contains("Give the API a title")
+    );
+    let added = post_form(
+        &server,
+        &format!("{manage}/apis"),
+        &admin,
+        &[
+            ("csrf", &token),
+            ("api_title", "Bus positions"),
+            ("access_url", "https://transit.example.gov/docs"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status(), 303);
+    let location = header(&added, "location").unwrap();
+    let id = location.rsplit("#gateway-").next().unwrap().to_owned();
+    let page = get_with(&server, &manage, &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Gateway of “Bus positions”"));
+    assert!(page.contains("Not configured"));
+
+    let upstream_form = format!("{manage}/apis/{id}/upstream");
+    let configure = |pairs: Vec<(&'static str, String)>| {
+        let server = &server;
+        let admin = admin.clone();
+        let path = upstream_form.clone();
+        let token = token.clone();
+        async move {
+            let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
+            all.extend(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+            post_form(server, &path, &admin, &all).await
+        }
+    };
+    // An address that is not http(s), or a header credential without its secret: the form
+    // again, the problem said next to the field, nothing stored.
+    let ftp = configure(vec![
+        ("base_url", "ftp://transit.example.gov/".into()),
+        ("credential_kind", "none".into()),
+        ("methods", "GET".into()),
+    ])
+    .await;
+    assert_eq!(ftp.status(), 422);
+    assert!(
+        ftp.text()
+            .await
+            .unwrap()
+            .contains("Enter the service's http or https address")
+    );
+    let secretless = configure(vec![
+        ("base_url", format!("{}/v1", upstream.base_url)),
+        ("credential_kind", "header".into()),
+        ("credential_name", "X-Api-Key".into()),
+        ("methods", "GET".into()),
+    ])
+    .await;
+    assert_eq!(secretless.status(), 422);
+    assert!(
+        secretless
+            .text()
+            .await
+            .unwrap()
+            .contains("This credential is incomplete")
+    );
+    let set = configure(vec![
+        ("base_url", format!("{}/v1", upstream.base_url)),
+        ("credential_kind", "header".into()),
+        ("credential_name", "X-Api-Key".into()),
+        ("credential_secret", SECRET.into()),
+        ("methods", "GET".into()),
+        ("paths", "/stops/*\n/lines/**".into()),
+        ("timeout_ms", "2000".into()),
+        ("max_concurrency", "4".into()),
+    ])
+    .await;
+    assert_eq!(set.status(), 303);
+    let page = get_with(&server, &manage, &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Forwarding"));
+    assert!(page.contains(&format!("{}/v1", upstream.base_url)));
+    assert!(
+        page.contains("is held by PDX"),
+        "the credential's date is said"
+    );
+    assert!(!page.contains(SECRET), "the secret is never shown again");
+    // Another agency cannot touch it.
+    let stranger = sign_in(&server, "admin@sz-health.demo.pdx").await;
+    let stranger_page = get_with(&server, "/workspace/agency", &stranger)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let hijack = post_form(
+        &server,
+        &upstream_form,
+        &stranger,
+        &[
+            ("csrf", &hidden(&stranger_page, "csrf")),
+            ("base_url", "https://evil.example/"),
+            ("credential_kind", "keep"),
+            ("methods", "GET"),
+        ],
+    )
+    .await;
+    assert_eq!(hijack.status(), 404);
+
+    // Published, the API is called through the gateway with the credential PDX holds, on the
+    // paths allowed only.
+    let api = server.access_token("admin@sz-transport.demo.pdx").await;
+    server.submit_and_publish(&api, &api, &slug).await;
+    let call = |path: &str| {
+        server
+            .client
+            .get(server.url(&format!("/api/v1/distributions/{id}/api{path}")))
+            .send()
+    };
+    let answer = call("/stops/1024").await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let body = answer.text().await.unwrap();
+    assert!(body.contains("/v1/stops/1024"), "{body}");
+    assert!(!body.contains(SECRET));
+    let received = upstream.recorded();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header("x-api-key"), Some(SECRET));
+    let refused = call("/admin").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        upstream.recorded().len(),
+        1,
+        "a refused call never reaches the upstream"
+    );
+
+    // Keeping the credential while changing the paths; then forwarding stops.
+    let kept = configure(vec![
+        ("base_url", format!("{}/v1", upstream.base_url)),
+        ("credential_kind", "keep".into()),
+        ("methods", "GET".into()),
+        ("paths", "/**".into()),
+    ])
+    .await;
+    assert_eq!(kept.status(), 303);
+    assert_eq!(call("/admin").await.unwrap().status(), 200);
+    assert_eq!(upstream.recorded()[1].header("x-api-key"), Some(SECRET));
+    let removed = post_form(
+        &server,
+        &format!("{upstream_form}/remove"),
+        &admin,
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(removed.status(), 303);
+    assert_eq!(call("/stops/1").await.unwrap().status(), 409);
+    assert_eq!(upstream.recorded().len(), 2);
+}

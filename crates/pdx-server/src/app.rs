@@ -133,6 +133,7 @@ impl Application {
                 licensing: state.licensing.clone(),
                 ledger: state.ledger.clone(),
                 rows: state.rows.clone(),
+                gateway: state.gateway.clone(),
             },
             clock,
             pdx_web::PortalSettings {

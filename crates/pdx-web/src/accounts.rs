@@ -95,7 +95,7 @@ fn problem_of(
             let field = fields.iter().copied().find(|f| *f == field).unwrap_or("");
             let key = format!("account-invalid-{}", field.replace('_', "-"));
             Ok(Problem {
-                field,
+                field: field.into(),
                 message: if field.is_empty() {
                     detail
                 } else {
@@ -104,11 +104,11 @@ fn problem_of(
             })
         }
         AccessError::CreditCodeTaken => Ok(Problem {
-            field: "credit_code",
+            field: "credit_code".into(),
             message: message("account-credit-code-taken"),
         }),
         AccessError::SlugTaken => Ok(Problem {
-            field: "organization_name",
+            field: "organization_name".into(),
             message: message("account-name-taken"),
         }),
         AccessError::RateLimited { .. } => Err(Box::new(message_page(
@@ -224,7 +224,7 @@ pub(crate) async fn register(
     ] {
         if value.trim().is_empty() {
             problems.push(Problem {
-                field: name,
+                field: name.into(),
                 message: ctx.t(key),
             });
         }
@@ -461,7 +461,7 @@ pub(crate) async fn password_reset_request(
     let email: String = form.email.trim().chars().take(254).collect();
     if email.is_empty() {
         let problem = Problem {
-            field: "email",
+            field: "email".into(),
             message: ctx.t("register-email-missing"),
         };
         return reset_request_page(

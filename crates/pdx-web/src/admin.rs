@@ -182,16 +182,16 @@ pub(crate) async fn create_agency(
                         .find(|f| *f == field)
                         .unwrap_or("name");
                     Problem {
-                        field,
+                        field: field.into(),
                         message: ctx.t(&format!("admin-invalid-{}", field.replace('_', "-"))),
                     }
                 }
                 AccessError::SlugTaken => Problem {
-                    field: "slug",
+                    field: "slug".into(),
                     message: ctx.t("account-name-taken"),
                 },
                 AccessError::CreditCodeTaken => Problem {
-                    field: "credit_code",
+                    field: "credit_code".into(),
                     message: ctx.t("admin-code-taken"),
                 },
                 other => return WebError::from(other).page(&ctx),
@@ -491,7 +491,7 @@ async fn members_refusal(
     key: &str,
 ) -> HttpResponse {
     let problems = [Problem {
-        field: "",
+        field: "".into(),
         message: ctx.t(key),
     }];
     finish(members_page(ctx.clone(), state, principal, slug, &problems).await)
@@ -589,7 +589,7 @@ pub(crate) async fn invite(
     };
     let (roles, email) = roles_of(&body);
     let problem = |field: &'static str, key: &str| Problem {
-        field,
+        field: field.into(),
         message: ctx.t(key),
     };
     let found = if roles.is_empty() {
@@ -760,7 +760,7 @@ pub(crate) async fn create_licence(
         Ok(policy) => policy,
         Err(error) => {
             let problem = Problem {
-                field: "policy",
+                field: "policy".into(),
                 message: format!("{} ({error})", ctx.t("admin-policy-json")),
             };
             return finish(licences_page(ctx.clone(), &state, &principal, &form, &[problem]).await);
@@ -780,7 +780,7 @@ pub(crate) async fn create_licence(
     let result = match created {
         Ok(()) => Ok(()),
         Err(pdx_licensing::LicensingError::Policy(error)) => Err(Problem {
-            field: "policy",
+            field: "policy".into(),
             message: format!(
                 "{} {}: {}",
                 ctx.t("admin-policy-rejected"),
@@ -792,11 +792,12 @@ pub(crate) async fn create_licence(
             field: ["id", "title", "url"]
                 .into_iter()
                 .find(|f| *f == field)
-                .unwrap_or("id"),
+                .unwrap_or("id")
+                .into(),
             message: ctx.t(&format!("admin-licence-invalid-{field}")),
         }),
         Err(pdx_licensing::LicensingError::LicenceTaken) => Err(Problem {
-            field: "id",
+            field: "id".into(),
             message: ctx.t("admin-licence-taken"),
         }),
         Err(other) => return WebError::from(other).page(&ctx),

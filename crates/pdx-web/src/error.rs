@@ -81,6 +81,20 @@ impl From<pdx_rows::RowsError> for WebError {
     }
 }
 
+impl From<pdx_gateway::GatewayError> for WebError {
+    fn from(error: pdx_gateway::GatewayError) -> Self {
+        use pdx_gateway::GatewayError as E;
+        match error {
+            E::Catalog(catalog) => catalog.into(),
+            E::NotApi | E::NotConfigured => WebError::NotFound,
+            E::Storage(storage) if storage.is_transient() => {
+                WebError::Unavailable(storage.to_string())
+            }
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<pdx_circulation::LedgerError> for WebError {
     fn from(error: pdx_circulation::LedgerError) -> Self {
         WebError::Internal(error.to_string())

@@ -210,7 +210,7 @@ pub(crate) async fn send_request(
         Ok(days) => days,
         Err(_) => {
             let error = Problem {
-                field: "term_days",
+                field: "term_days".into(),
                 message: ctx.t("request-term-invalid"),
             };
             return finish(request_page(ctx, &state, &slug, Some(&form), &[error]).await);
@@ -241,19 +241,22 @@ pub(crate) async fn send_request(
                 "term_days" => format!("{} ({message})", ctx.t("request-term-invalid")),
                 _ => message,
             };
-            let error = Problem { field, message };
+            let error = Problem {
+                field: field.into(),
+                message,
+            };
             finish(request_page(ctx, &state, &slug, Some(&form), &[error]).await)
         }
         Err(LicensingError::OrganizationNotVerified) => {
             let error = Problem {
-                field: "",
+                field: "".into(),
                 message: ctx.t("request-not-verified"),
             };
             finish(request_page(ctx, &state, &slug, Some(&form), &[error]).await)
         }
         Err(LicensingError::ClassificationForbids(_)) => {
             let error = Problem {
-                field: "",
+                field: "".into(),
                 message: ctx.t("get-not-for-you-detail"),
             };
             finish(request_page(ctx, &state, &slug, Some(&form), &[error]).await)

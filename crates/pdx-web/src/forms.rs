@@ -11,7 +11,7 @@ use crate::page::Ctx;
 #[derive(Debug, Clone)]
 pub(crate) struct Problem {
     /// The field's id (empty: the form as a whole).
-    pub(crate) field: &'static str,
+    pub(crate) field: String,
     /// What is wrong.
     pub(crate) message: String,
 }

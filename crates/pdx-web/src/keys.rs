@@ -193,7 +193,7 @@ pub(crate) async fn create(
         }
         Err(AccessError::InvalidInput { field: "name", .. }) => {
             let problem = Problem {
-                field: "name",
+                field: "name".into(),
                 message: ctx.t("keys-name-invalid"),
             };
             finish(keys_page(ctx.clone(), &state, &principal, &origin, None, &[problem]).await)

@@ -11,6 +11,7 @@ pub mod columns;
 pub mod error;
 pub mod exchange;
 pub mod forms;
+pub mod gateway;
 pub mod grants;
 pub mod i18n;
 pub mod info;
@@ -122,6 +123,8 @@ pub struct WebState {
     pub ledger: LedgerService,
     /// The data services (tables of rows).
     pub rows: pdx_rows::RowService,
+    /// The gateway of live APIs.
+    pub gateway: pdx_gateway::GatewayService,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Names.
@@ -154,6 +157,8 @@ pub struct Services {
     pub ledger: LedgerService,
     /// The data services.
     pub rows: pdx_rows::RowService,
+    /// The gateway of live APIs.
+    pub gateway: pdx_gateway::GatewayService,
 }
 
 impl WebState {
@@ -170,6 +175,7 @@ impl WebState {
             licensing,
             ledger,
             rows,
+            gateway,
         } = services;
         Self {
             https,
@@ -178,6 +184,7 @@ impl WebState {
             licensing,
             ledger,
             rows,
+            gateway,
             clock,
             settings,
             licences: Arc::new(Kept::new(SLOW_FIGURES_TTL)),
@@ -291,6 +298,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(publish::lifecycle)
         .service(publish::put_offer)
         .service(publish::upload)
+        .service(gateway::add)
+        .service(gateway::configure)
+        .service(gateway::remove)
         .service(publish::manage)
         .service(grants::issued)
         .service(grants::change)

@@ -101,7 +101,7 @@ impl DatasetForm {
                 Ok(day) => Some(day),
                 Err(_) => {
                     problems.push(Problem {
-                        field,
+                        field: field.into(),
                         message: ctx.t("publish-date-invalid"),
                     });
                     None
@@ -124,7 +124,7 @@ impl DatasetForm {
             }),
             _ => {
                 problems.push(Problem {
-                    field: "opening",
+                    field: "opening".into(),
                     message: ctx.t("publish-classes-missing"),
                 });
                 None
@@ -133,7 +133,7 @@ impl DatasetForm {
         let (title_en, description_en) = (self.title_en.trim(), self.description_en.trim());
         if title_en.is_empty() && !description_en.is_empty() {
             problems.push(Problem {
-                field: "title_en",
+                field: "title_en".into(),
                 message: ctx.t("publish-title-en-missing"),
             });
         }
@@ -190,23 +190,23 @@ fn problems_of(ctx: &Ctx, error: CatalogError) -> Result<Vec<Problem>, Box<HttpR
                 .map(|p| Problem {
                     // The form has one translation, the English one.
                     field: if p.field == "translations" {
-                        "title_en"
+                        "title_en".into()
                     } else {
-                        p.field
+                        p.field.into()
                     },
                     message: format!("{} ({})", ctx.t("publish-field-invalid"), p.message),
                 })
                 .collect();
             if let Some(violation) = classification {
                 found.push(Problem {
-                    field: "opening",
+                    field: "opening".into(),
                     message: ctx.t(&format!("rule-{}", violation.rule().replace('_', "-"))),
                 });
             }
             Ok(found)
         }
         CatalogError::SlugTaken => Ok(vec![Problem {
-            field: "title",
+            field: "title".into(),
             message: ctx.t("publish-slug-taken"),
         }]),
         other => Err(Box::new(WebError::from(other).page(ctx))),
@@ -482,7 +482,7 @@ pub(crate) async fn manage(
     finish(manage_page(ctx, &state, &principal, &slug, &[]).await)
 }
 
-async fn manage_page(
+pub(crate) async fn manage_page(
     ctx: Ctx,
     state: &WebState,
     principal: &Principal,
@@ -548,6 +548,14 @@ async fn manage_page(
         };
         tables.push((shown, newest));
     }
+    // Each live API's gateway (publishers configure it).
+    let upstreams = if publishes {
+        crate::gateway::upstreams(state, principal, &view.distributions)
+            .await
+            .map_err(|e| (ctx.clone(), e))?
+    } else {
+        Vec::new()
+    };
     let loading = tables.iter().any(|(_, i)| {
         i.as_ref()
             .is_some_and(|i| i.state == IngestionState::Running)
@@ -627,6 +635,11 @@ async fn manage_page(
                         (table_details(&ctx, &file.title, file.id, ingestion))
                     }
                 }
+                @for (id, upstream) in &upstreams {
+                    @if let Some(file) = view.distributions.iter().find(|d| d.id == *id) {
+                        (crate::gateway::upstream_block(&ctx, &base, file, upstream.as_ref(), problems))
+                    }
+                }
             }
             @if editable && publishes {
                 form.upload method="post" action={ (base) "/files?csrf=" (csrf) } enctype="multipart/form-data" data-progress="upload-progress" {
@@ -642,6 +655,7 @@ async fn manage_page(
                     progress #upload-progress max="100" value="0" hidden {}
                     button type="submit" { (ctx.t("publish-upload")) }
                 }
+                (crate::gateway::add_form(&ctx, &base, problems))
             }
         }
         @if on_request && publishes {
@@ -813,7 +827,7 @@ pub(crate) async fn lifecycle(
             .finish(),
         Err(CatalogError::IllegalTransition { .. }) => {
             let problems = [Problem {
-                field: "",
+                field: "".into(),
                 message: ctx.t("publish-not-now"),
             }];
             finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await)
@@ -919,7 +933,7 @@ pub(crate) async fn upload(
         }
     }
     let problems = [Problem {
-        field: "file",
+        field: "file".into(),
         message: problem.unwrap_or_else(|| ctx.t("publish-file-missing")),
     }];
     finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await)
@@ -1053,7 +1067,7 @@ pub(crate) async fn put_offer(
     let mut problems = Vec::new();
     let mut problem = |field: &'static str, key: &str| {
         problems.push(Problem {
-            field,
+            field: field.into(),
             message: ctx.t(key),
         });
     };
@@ -1149,7 +1163,7 @@ pub(crate) async fn put_offer(
                 field
             };
             let problems = [Problem {
-                field,
+                field: field.into(),
                 message: ctx.t(key),
             }];
             finish(manage_page(ctx.clone(), &state, &principal, &slug, &problems).await)

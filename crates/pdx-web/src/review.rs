@@ -300,7 +300,7 @@ async fn decide(
             Ok(n) => n,
             Err(()) => {
                 errors.push(Problem {
-                    field,
+                    field: field.into(),
                     message: ctx.t("review-number-invalid"),
                 });
                 None
@@ -316,7 +316,7 @@ async fn decide(
                 None => None,
                 Some(Err(key)) => {
                     errors.push(Problem {
-                        field: "column_rules",
+                        field: "column_rules".into(),
                         message: ctx.t(key),
                     });
                     None
@@ -353,12 +353,15 @@ async fn decide(
                 _ => ("", ""),
             };
             let message = if key.is_empty() { message } else { ctx.t(key) };
-            let errors = [Problem { field, message }];
+            let errors = [Problem {
+                field: field.into(),
+                message,
+            }];
             finish(request_page(ctx, &state, &principal, id, Some(&form), &errors).await)
         }
         Err(LicensingError::IllegalTransition { .. }) => {
             let errors = [Problem {
-                field: "",
+                field: "".into(),
                 message: ctx.t("review-already-decided"),
             }];
             finish(request_page(ctx, &state, &principal, id, None, &errors).await)
