@@ -966,10 +966,13 @@ async fn every_workspace_page_fits_a_phone_in_both_languages() {
                 }
             }
             assert!(pages.len() > 1, "{email} has workspace pages: {pages:?}");
-            // A dataset's page, with its loaded table's columns unfolded.
+            // A dataset's page, with its loaded table's columns unfolded; one obtained on
+            // request, at its offer and the column rules of its grants.
             let dataset = "/workspace/agency/datasets/bus-stops";
+            let offered = "/workspace/agency/datasets/traffic-flow-futian";
             if email.starts_with("admin@") {
                 pages.push(dataset.to_owned());
+                pages.push(offered.to_owned());
             }
             for path in pages {
                 browser.client.goto(&server.url(&path)).await.unwrap();
@@ -979,6 +982,16 @@ async fn every_workspace_page_fits_a_phone_in_both_languages() {
                         .execute(
                             "document.querySelectorAll('details').forEach(d => d.open = true);
                              document.querySelector('details').scrollIntoView();",
+                            vec![],
+                        )
+                        .await
+                        .unwrap();
+                }
+                if path == offered {
+                    browser
+                        .client
+                        .execute(
+                            "document.querySelector('.column-rules').scrollIntoView();",
                             vec![],
                         )
                         .await
