@@ -2,6 +2,7 @@
 //! table, rows are queried with filters, sort and paging, a grant's column rules hide and mask
 //! columns in every format, and rows are metered into the ledger with row quotas holding.
 
+use diesel::RunQueryDsl;
 use pdx_core::{OrgKind, Role};
 use pdx_tests::{TestServer, expect_problem, header, json};
 use reqwest::Method;
@@ -1077,4 +1078,53 @@ async fn a_query_past_its_time_is_stopped_with_a_clear_problem() {
     // millisecond.
     let answer = rows_of(&server, &distribution, None, "q=zzz&total=true").await;
     expect_problem(answer, 422, "query_too_slow").await;
+}
+
+#[tokio::test]
+async fn row_queries_recover_after_the_database_drops_their_connections() {
+    let server = TestServer::spawn().await;
+    let admin = agency(&server, "stats").await;
+    create_dataset(&server, &admin, json!({
+                "slug": "payments", "title": "Payments", "description": "Payments",
+                "update_frequency": "daily", "languages": ["en"], "sharing_class": "unconditional",
+                "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
+    }))
+    .await;
+    let (csv, _) = big_table(500);
+    let distribution = server.upload_csv(&admin, "payments", &csv).await;
+    server.submit_and_publish(&admin, &admin, "payments").await;
+    wait_ready_for(&server, &admin, &distribution, 2_000).await;
+    let page = rows_of(&server, &distribution, None, "limit=5").await;
+    assert_eq!(page.status(), 200);
+    // What a database restart does to every connection but this one (on PostgreSQL; a SQLite
+    // table file has no server to lose). The server's kept row connection is among them.
+    let mut conn = server.database.database().conn().unwrap();
+    if conn.backend() == pdx_storage::Backend::Postgres {
+        let dropped = diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .execute(&mut *conn)
+        .unwrap();
+        assert!(dropped > 0, "the server's connections were dropped");
+    }
+    // The first answers may ask to retry shortly (the pool's connections fail once each);
+    // then every query answers, none with an internal error.
+    let mut statuses = Vec::new();
+    for _ in 0..100 {
+        let page = rows_of(&server, &distribution, None, "limit=5&sort=name").await;
+        statuses.push(page.status().as_u16());
+        if statuses.len() >= 20 && statuses.iter().rev().take(20).all(|s| *s == 200) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().rev().take(20).all(|s| *s == 200),
+        "the server answers again: {statuses:?}"
+    );
 }

@@ -642,18 +642,20 @@ impl RowService {
         };
         let mut last: Option<Vec<crate::model::Value>> = None;
         let mut more = false;
-        let mut served = 0u64;
+        let served = std::cell::Cell::new(0u64);
         let total;
         {
             let mut each = |mut values: Vec<crate::model::Value>| -> Result<bool, RowsError> {
-                if limit.is_some_and(|l| served >= l) {
+                if limit.is_some_and(|l| served.get() >= l) {
                     more = true;
                     return Ok(false);
                 }
-                if served.is_multiple_of(DEADLINE_STRIDE) && std::time::Instant::now() > deadline {
+                if served.get().is_multiple_of(DEADLINE_STRIDE)
+                    && std::time::Instant::now() > deadline
+                {
                     return Err(RowsError::TooSlow);
                 }
-                served += 1;
+                served.set(served.get() + 1);
                 // values: _row, the delivered columns, then sort-only columns.
                 let key: Vec<crate::model::Value> = plan
                     .sort
@@ -687,23 +689,29 @@ impl RowService {
                     }
                 }
                 Place::Postgres(_) => {
-                    let mut kept = self.pg_reader()?;
-                    let mut reader = Reader::Postgres(&mut kept.conn);
-                    // A statement past the query time (set on the connection) is cancelled; the
-                    // connection is then not kept, like one that failed in any other way.
-                    total = count
-                        .as_ref()
-                        .map(|c| reader.count(c))
-                        .transpose()
-                        .and_then(|total| reader.each(&select, &mut each).map(|()| total))
-                        .map_err(|e| match e {
-                            RowsError::Storage(storage)
-                                if storage.to_string().contains("statement timeout") =>
-                            {
-                                RowsError::TooSlow
-                            }
-                            other => other,
-                        })?;
+                    let (mut kept, reused) = self.pg_reader()?;
+                    let mut outcome = read_pg(&mut kept.conn, count.as_ref(), &select, &mut each);
+                    // A kept connection that fails before a row is read may have outlived its
+                    // server (restarted since): then every kept one has, and the query is tried
+                    // once more on a new connection.
+                    if outcome.is_err()
+                        && reused
+                        && served.get() == 0
+                        && diesel::connection::SimpleConnection::batch_execute(
+                            &mut kept.conn,
+                            "SELECT 1",
+                        )
+                        .is_err()
+                    {
+                        tracing::warn!("row query connections lost; connecting again");
+                        self.pg_readers
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .clear();
+                        (kept, _) = self.pg_reader()?;
+                        outcome = read_pg(&mut kept.conn, count.as_ref(), &select, &mut each);
+                    }
+                    total = outcome?;
                     if kept.prepared(&select, count.as_ref()) {
                         self.keep_pg_reader(kept);
                     }
@@ -762,17 +770,18 @@ impl RowService {
         }
     }
 
-    /// A connection for row queries on PostgreSQL: its own, not the pool's, so that its
-    /// prepared statements and its time limit stay with it. No more are ever opened than row
-    /// queries may run at once (a new one is opened only while all the others are in use).
-    fn pg_reader(&self) -> Result<Kept<PgConnection>, RowsError> {
+    /// A connection for row queries on PostgreSQL, and whether it was kept from an earlier
+    /// query: its own, not the pool's, so that its prepared statements and its time limit stay
+    /// with it. No more are ever opened than row queries may run at once (a new one is opened
+    /// only while all the others are in use).
+    fn pg_reader(&self) -> Result<(Kept<PgConnection>, bool), RowsError> {
         let kept = self
             .pg_readers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
         if let Some(kept) = kept {
-            return Ok(kept);
+            return Ok((kept, true));
         }
         let mut conn =
             <PgConnection as diesel::Connection>::establish(&self.db.url().to_connection_string())
@@ -786,7 +795,7 @@ impl RowService {
                 self.query_time.as_millis().max(1)
             ),
         )?;
-        Ok(Kept::new(conn))
+        Ok((Kept::new(conn), false))
     }
 
     fn keep_pg_reader(&self, kept: Kept<PgConnection>) {
@@ -795,6 +804,27 @@ impl RowService {
             .unwrap_or_else(PoisonError::into_inner)
             .push(kept);
     }
+}
+
+/// Runs a row query on PostgreSQL: its count when asked for, then its rows. A statement past
+/// the query time (set on the connection) is cancelled: that is [`RowsError::TooSlow`].
+fn read_pg(
+    conn: &mut PgConnection,
+    count: Option<&Statement>,
+    select: &Statement,
+    each: impl FnMut(Vec<crate::model::Value>) -> Result<bool, RowsError>,
+) -> Result<Option<u64>, RowsError> {
+    let mut reader = Reader::Postgres(conn);
+    count
+        .map(|c| reader.count(c))
+        .transpose()
+        .and_then(|total| reader.each(select, each).map(|()| total))
+        .map_err(|e| match e {
+            RowsError::Storage(storage) if storage.to_string().contains("statement timeout") => {
+                RowsError::TooSlow
+            }
+            other => other,
+        })
 }
 
 /// A connection kept for row queries, with the statements (their SQL) it has prepared.
