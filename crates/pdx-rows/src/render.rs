@@ -4,7 +4,7 @@
 
 use std::io::{Seek, Write};
 
-use crate::mask::{View, text_of};
+use crate::mask::View;
 use crate::model::{ColumnType, TableColumn, Value};
 
 /// The answer's format.
@@ -144,6 +144,8 @@ pub(crate) struct Renderer<'a> {
     rows: u64,
     /// Each delivered column's JSON member name with its colon, encoded once.
     keys: Vec<Vec<u8>>,
+    /// A number's text, for a CSV field.
+    field: Vec<u8>,
 }
 
 impl<'a> Renderer<'a> {
@@ -225,6 +227,7 @@ impl<'a> Renderer<'a> {
                     key
                 })
                 .collect(),
+            field: Vec::with_capacity(32),
         })
     }
 
@@ -273,9 +276,23 @@ impl<'a> Renderer<'a> {
             OutputFormat::Csv => {
                 if let Some(csv) = &mut self.csv {
                     for (column, value) in shown {
-                        match value {
+                        // Numbers are written through one buffer, not a string each.
+                        let field = &mut self.field;
+                        field.clear();
+                        match &value {
                             Value::Text(text) => csv.write_field(text.as_bytes()),
-                            other => csv.write_field(text_of(column, &other).as_bytes()),
+                            Value::Null => csv.write_field(b""),
+                            Value::Int(n) if column.column_type == ColumnType::Boolean => {
+                                csv.write_field(if *n != 0 { "true" } else { "false" })
+                            }
+                            Value::Int(n) => {
+                                write!(field, "{n}")?;
+                                csv.write_field(field.as_slice())
+                            }
+                            Value::Float(f) => {
+                                write!(field, "{f}")?;
+                                csv.write_field(field.as_slice())
+                            }
                         }
                         .map_err(std::io::Error::other)?;
                     }

@@ -656,23 +656,26 @@ impl RowService {
                     return Err(RowsError::TooSlow);
                 }
                 served.set(served.get() + 1);
-                // values: _row, the delivered columns, then sort-only columns.
-                let key: Vec<crate::model::Value> = plan
-                    .sort
-                    .iter()
-                    .map(|(i, _)| {
-                        selected
+                // values: _row, the delivered columns, then sort-only columns. Only a page's
+                // last row can start a next page: its key is the cursor's.
+                if limit == Some(served.get()) {
+                    last = Some(
+                        plan.sort
                             .iter()
-                            .position(|s| s == i)
-                            .and_then(|p| values.get(p + 1).cloned())
-                            .unwrap_or(crate::model::Value::Null)
-                    })
-                    .chain(values.first().cloned())
-                    .collect();
+                            .map(|(i, _)| {
+                                selected
+                                    .iter()
+                                    .position(|s| s == i)
+                                    .and_then(|p| values.get(p + 1).cloned())
+                                    .unwrap_or(crate::model::Value::Null)
+                            })
+                            .chain(values.first().cloned())
+                            .collect::<Vec<_>>(),
+                    );
+                }
                 renderer
                     .row(&mut values[1..=delivered])
                     .map_err(write_error)?;
-                last = Some(key);
                 Ok(true)
             };
             match &place {
