@@ -145,7 +145,7 @@ pub(crate) struct Renderer<'a> {
     /// Each delivered column's JSON member name with its colon, encoded once.
     keys: Vec<Vec<u8>>,
     /// A number's text, for a CSV field.
-    field: Vec<u8>,
+    field: String,
 }
 
 impl<'a> Renderer<'a> {
@@ -227,7 +227,7 @@ impl<'a> Renderer<'a> {
                     key
                 })
                 .collect(),
-            field: Vec::with_capacity(32),
+            field: String::with_capacity(32),
         })
     }
 
@@ -286,12 +286,14 @@ impl<'a> Renderer<'a> {
                                 csv.write_field(if *n != 0 { "true" } else { "false" })
                             }
                             Value::Int(n) => {
-                                write!(field, "{n}")?;
-                                csv.write_field(field.as_slice())
+                                std::fmt::Write::write_fmt(field, format_args!("{n}"))
+                                    .map_err(std::io::Error::other)?;
+                                csv.write_field(field.as_bytes())
                             }
                             Value::Float(f) => {
-                                write!(field, "{f}")?;
-                                csv.write_field(field.as_slice())
+                                std::fmt::Write::write_fmt(field, format_args!("{f}"))
+                                    .map_err(std::io::Error::other)?;
+                                csv.write_field(field.as_bytes())
                             }
                         }
                         .map_err(std::io::Error::other)?;
