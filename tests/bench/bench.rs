@@ -232,10 +232,15 @@ fn run_backend(backend: Backend, pdx: &Path, options: &Options) -> anyhow::Resul
         Backend::Sqlite => Store::sqlite(&data_dir),
         Backend::Postgres => Store::postgres()?,
     };
+    // The master key every server process of the platform is given (required on PostgreSQL).
+    let master_key = dir.path().join("master.key");
+    pdx_storage::vault::MasterKey::create_file(&master_key)
+        .map_err(|e| anyhow::anyhow!("cannot write the master key: {e}"))?;
     let node = Node {
         pdx: pdx.to_owned(),
         data_dir,
         database_url: store.url.to_connection_string(),
+        master_key,
         log: dir.path().join("pdx.log"),
     };
     let port = free_port()?;
@@ -430,6 +435,7 @@ struct Node {
     pdx: PathBuf,
     data_dir: PathBuf,
     database_url: String,
+    master_key: PathBuf,
     log: PathBuf,
 }
 
@@ -445,6 +451,7 @@ impl Node {
         command
             .env("PDX_DATA_DIR", &self.data_dir)
             .env("PDX_DATABASE_URL", &self.database_url)
+            .env("PDX_KEYS__MASTER_KEY_FILE", &self.master_key)
             .env("PDX_BIND", format!("127.0.0.1:{port}"))
             .env("PDX_LOG_LEVEL", "warn")
             // One load generator on loopback is one client address: no per-address limits.

@@ -143,6 +143,17 @@ impl TestServer {
         config.auth.argon2_iterations = 1;
         config.ledger.checkpoint_interval_ms = 50;
         adjust(&mut config);
+        // On PostgreSQL the master key is given, as every server process of it is.
+        let on_postgres = config
+            .database_url()
+            .is_ok_and(|url| url.backend() == pdx_storage::Backend::Postgres);
+        if on_postgres && config.keys.master_key.is_none() && config.keys.master_key_file.is_none()
+        {
+            match pdx_storage::vault::MasterKey::generate() {
+                Ok(key) => config.keys.master_key = Some(key.encoded()),
+                Err(error) => panic!("cannot generate a master key: {error}"),
+            }
+        }
         let clock = clock.unwrap_or_else(|| std::sync::Arc::new(pdx_core::SystemClock));
         let app = match Application::build_with_clock(config.clone(), clock).await {
             Ok(app) => app,
@@ -181,12 +192,31 @@ impl TestServer {
         }
     }
 
-    /// Starts a [`Sibling`] of this server. Tokens either issues are valid on both.
+    /// Starts a [`Sibling`] of this server: another process on the same database with a data
+    /// directory of its own, given the same master key (and, as a shared volume, the same
+    /// blob directory unless the blobs are in a bucket). Tokens either issues are valid on
+    /// both.
     pub async fn sibling(&self) -> Sibling {
-        let config = Config {
+        let data_dir = match tempfile::Builder::new()
+            .prefix("pdx-e2e-sibling-")
+            .tempdir()
+        {
+            Ok(dir) => dir,
+            Err(error) => panic!("cannot create a data directory: {error}"),
+        };
+        let mut config = Config {
             bind: "127.0.0.1:0".to_owned(),
+            data_dir: data_dir.path().to_path_buf(),
             ..self.config.clone()
         };
+        if self.config.keys.master_key.is_none() && self.config.keys.master_key_file.is_none() {
+            config.keys.master_key_file =
+                Some(pdx_server::keys::default_master_key_file(&self.config));
+        }
+        if config.catalog.blob_store.is_none() {
+            config.catalog.blob_store =
+                Some(self.config.data_dir.join("blobs").display().to_string());
+        }
         let app = match Application::build(config).await {
             Ok(app) => app,
             Err(error) => panic!("the second server did not start: {error}"),
@@ -197,12 +227,35 @@ impl TestServer {
                 panic!("the second server failed: {error}");
             }
         });
-        Sibling { base_url, server }
+        Sibling {
+            base_url,
+            server,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// The server's vault (its keys in the database), opened with its master key.
+    pub fn vault(&self) -> pdx_storage::vault::Vault {
+        let database =
+            match self.config.database_url().map(|url| {
+                pdx_storage::Database::connect(&url, pdx_storage::PoolOptions::default())
+            }) {
+                Ok(Ok(database)) => database,
+                Ok(Err(error)) => panic!("cannot connect to the server's database: {error}"),
+                Err(error) => panic!("the server's database URL: {error}"),
+            };
+        match pdx_server::keys::open_vault(&self.config, &database) {
+            Ok((vault, _)) => vault,
+            Err(error) => panic!("cannot open the server's vault: {error}"),
+        }
     }
 
     /// Access control over the server's own database and keys, as `pdx admin` uses it.
     pub fn operator(&self) -> AccessService {
-        let url = self.database.url().clone();
+        let url = match self.config.database_url() {
+            Ok(url) => url,
+            Err(error) => panic!("the server's database URL: {error}"),
+        };
         let database =
             match pdx_storage::Database::connect(&url, pdx_storage::PoolOptions::default()) {
                 Ok(database) => database,
@@ -212,6 +265,7 @@ impl TestServer {
         match pdx_server::app::open_access(
             &self.config,
             database,
+            &self.vault(),
             &public_url,
             std::sync::Arc::new(pdx_core::SystemClock),
         ) {
@@ -561,13 +615,15 @@ impl Drop for TestServer {
     }
 }
 
-/// A second server on a [`TestServer`]'s database, data directory and keys, as another
-/// `pdx serve` process sharing them would be: its own caches and its own ledger appender.
+/// A second server on a [`TestServer`]'s database and master key, as another `pdx serve`
+/// process on another host would be: its own data directory, caches, search index and
+/// ledger appender.
 #[derive(Debug)]
 pub struct Sibling {
     /// `http://127.0.0.1:<port>`.
     pub base_url: String,
     server: tokio::task::JoinHandle<()>,
+    _data_dir: tempfile::TempDir,
 }
 
 impl Sibling {

@@ -527,6 +527,7 @@ async fn a_time_zone_change_takes_a_rebuild_after_which_every_count_agrees_again
     let ledger = pdx_server::app::open_ledger(
         &w.server.config,
         w.server.database.database().clone(),
+        &w.server.vault(),
         &w.server.base_url,
         Arc::new(pdx_core::SystemClock),
     );

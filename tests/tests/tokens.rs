@@ -1,11 +1,8 @@
 //! Access tokens under attack: each forged, stale or foreign token is answered 401
 //! problem+json, and an independent JWT library verifies PDX tokens from the JWKS alone.
 
-use std::path::PathBuf;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, KeyInit, Mac};
 use pdx_core::{OrgKind, Role};
@@ -34,23 +31,17 @@ fn sign_ed25519(header: &Value, claims: &Value, key: &SigningKey) -> String {
     format!("{input}.{}", b64(&signature.to_bytes()))
 }
 
-fn key_files(server: &TestServer) -> Vec<PathBuf> {
-    let dir = server.config.data_dir.join("keys/jwt");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    files
-}
-
-fn load_key(path: &PathBuf) -> SigningKey {
-    let pem = std::fs::read_to_string(path).unwrap_or_default();
-    match SigningKey::from_pkcs8_pem(&pem) {
-        Ok(key) => key,
-        Err(error) => panic!("cannot read {}: {error}", path.display()),
+/// The server's JWT signing keys, from its vault, the earliest active first.
+fn signing_keys(server: &TestServer) -> Vec<SigningKey> {
+    match server.vault().keys("jwt") {
+        Ok(keys) => keys
+            .into_iter()
+            .map(|key| match <[u8; 32]>::try_from(key.material.as_slice()) {
+                Ok(seed) => SigningKey::from_bytes(&seed),
+                Err(_) => panic!("the key `{}` is not an Ed25519 seed", key.id),
+            })
+            .collect(),
+        Err(error) => panic!("cannot read the server's keys: {error}"),
     }
 }
 
@@ -69,7 +60,7 @@ async fn fixture() -> Fixture {
         .create_user("water", "clerk@water.test", &[Role::Publisher])
         .await;
     let token = server.access_token("clerk@water.test").await;
-    let key = load_key(&key_files(&server)[0]);
+    let key = signing_keys(&server)[0].clone();
     Fixture {
         header: decode_part(&token, 0),
         claims: decode_part(&token, 1),
@@ -285,13 +276,15 @@ async fn rotated_out_key_verifies_its_tokens_until_they_expire_and_then_no_longe
         .create_user("water", "clerk@water.test", &[Role::Publisher])
         .await;
     let old_token = server.access_token("clerk@water.test").await;
-    let old_key = load_key(&key_files(&server)[0]);
+    let old_key = signing_keys(&server)[0].clone();
     let old_header = decode_part(&old_token, 0);
 
+    // Rotated to sign at once (`pdx keys rotate` waits a minute for every server to load it).
     let rotated = pdx_access::keys::rotate(
-        &server.config.data_dir.join("keys/jwt"),
+        &server.vault(),
         std::time::Duration::from_secs(2),
         chrono::Utc::now(),
+        std::time::Duration::ZERO,
     );
     let Ok((new_kid, _)) = rotated else {
         panic!("rotation failed")
@@ -308,7 +301,7 @@ async fn rotated_out_key_verifies_its_tokens_until_they_expire_and_then_no_longe
 
     tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
     // A token presenting the new kid makes the server reload its keys.
-    let new_key = load_key(&key_files(&server)[1]);
+    let new_key = signing_keys(&server)[1].clone();
     let now = chrono::Utc::now().timestamp();
     let mut claims = decode_part(&old_token, 1);
     claims["iat"] = json!(now);

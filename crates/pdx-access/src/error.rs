@@ -123,6 +123,15 @@ impl From<diesel::result::Error> for AccessError {
     }
 }
 
+impl From<pdx_storage::vault::VaultError> for AccessError {
+    fn from(error: pdx_storage::vault::VaultError) -> Self {
+        match error {
+            pdx_storage::vault::VaultError::Storage(storage) => Self::Storage(storage),
+            other => Self::Keys(other.to_string()),
+        }
+    }
+}
+
 impl AccessError {
     /// A validation failure of one field.
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {

@@ -1,5 +1,9 @@
-//! The JWT signing keys: Ed25519 keys kept as PKCS#8 PEM files (mode 0600) in the data
-//! directory, the newest signing, older ones verifying until the tokens they signed expire.
+//! The JWT signing keys: Ed25519 keys kept in the database's vault, sealed under the master
+//! key, so that every server process signs and verifies with the same keys. A new key is
+//! published (in the JWKS, and verifying) at once and signs from its activation on, when
+//! every process has loaded it; older keys verify until the tokens they signed expire. Keys of
+//! an installation from before the vault (PKCS#8 PEM files in the data directory) are moved
+//! into it once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,9 +14,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{TimeZone, Utc};
 use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use pdx_core::{Clock, Timestamp};
+use pdx_storage::vault::{Vault, VaultError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -20,6 +25,11 @@ use crate::error::AccessError;
 
 /// How often a running server looks for keys added by `pdx keys rotate`.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+/// How long after `pdx keys rotate` the new key starts signing: every running server has
+/// loaded it by then, so no server meets a token signed by a key it does not know.
+pub const ACTIVATION_DELAY: Duration = Duration::from_secs(2 * RELOAD_INTERVAL.as_secs());
+/// What the vault keeps JWT keys under.
+const PURPOSE: &str = "jwt";
 /// Least time between reloads triggered by an unknown `kid`.
 const MISS_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -29,6 +39,8 @@ pub struct JwtKey {
     pub kid: String,
     /// When it was created.
     pub created_at: Timestamp,
+    /// From when it signs.
+    pub active_from: Timestamp,
     /// When a newer key replaced it for signing, if one has.
     pub retired_at: Option<Timestamp>,
     /// The raw public key.
@@ -42,6 +54,7 @@ impl std::fmt::Debug for JwtKey {
         f.debug_struct("JwtKey")
             .field("kid", &self.kid)
             .field("created_at", &self.created_at)
+            .field("active_from", &self.active_from)
             .field("retired_at", &self.retired_at)
             .finish_non_exhaustive()
     }
@@ -56,6 +69,7 @@ impl JwtKey {
         Ok(Self {
             kid: thumbprint(&public),
             created_at,
+            active_from: created_at,
             retired_at: None,
             public,
             encoding: EncodingKey::from_ed_der(der.as_bytes()),
@@ -106,8 +120,8 @@ fn thumbprint(public: &[u8; 32]) -> String {
 /// Where keys come from.
 #[derive(Debug, Clone)]
 enum KeySource {
-    /// A directory of `<created-unix-ms>.pem` files, managed by PDX.
-    Directory(PathBuf),
+    /// The database's vault, managed by PDX and shared by every server process.
+    Vault(Vault),
     /// One operator-provided PEM file; rotation is the operator's.
     File(PathBuf),
 }
@@ -134,19 +148,45 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    /// Opens the key directory, creating it and a first key if there is none.
+    /// Opens the keys kept in `vault`. When it holds none, moves in the keys of `legacy_dir`
+    /// (the PEM files of an installation from before the vault), or else stores a first key.
     /// `retention` is how long a replaced key keeps verifying (the access-token lifetime).
-    pub fn open_dir(
-        dir: &Path,
+    pub fn open_vault(
+        vault: Vault,
+        legacy_dir: &Path,
         retention: Duration,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, AccessError> {
-        create_private_dir(dir)?;
-        if read_dir_keys(dir)?.is_empty() {
-            write_new_key(dir, clock.now())?;
-            tracing::info!(dir = %dir.display(), "generated the first JWT signing key");
+        if vault.keys(PURPOSE).map_err(vault_error)?.is_empty() {
+            let legacy = if legacy_dir.is_dir() {
+                load_dir(legacy_dir)?
+            } else {
+                Vec::new()
+            };
+            if legacy.is_empty() {
+                let seed = generate_seed()?;
+                let now = clock.now();
+                // Several servers may start at once on a new database: one first key wins.
+                match vault.add("jwt:initial", PURPOSE, &seed, now, now) {
+                    Ok(()) => tracing::info!("generated the first JWT signing key"),
+                    Err(VaultError::Storage(pdx_storage::StorageError::UniqueViolation {
+                        ..
+                    })) => {}
+                    Err(other) => return Err(vault_error(other)),
+                }
+            } else {
+                for (seed, key) in &legacy {
+                    store(&vault, seed, key.created_at, key.created_at)?;
+                }
+                tracing::info!(
+                    keys = legacy.len(),
+                    dir = %legacy_dir.display(),
+                    "moved the JWT signing keys into the database's vault; the files are no \
+                     longer read"
+                );
+            }
         }
-        Self::open(KeySource::Directory(dir.to_path_buf()), retention, clock)
+        Self::open(KeySource::Vault(vault), retention, clock)
     }
 
     /// Uses one operator-provided PKCS#8 PEM Ed25519 key.
@@ -189,7 +229,17 @@ impl KeyRing {
             Ok(loaded) => loaded.loaded_at.elapsed() >= age,
             Err(_) => true,
         };
-        if !stale {
+        if stale {
+            self.reload();
+        }
+    }
+
+    /// Reads the keys again (other processes may have added some). While the database is
+    /// known to be unreachable the loaded keys are kept without waiting for it.
+    pub fn reload(&self) {
+        if let KeySource::Vault(vault) = &self.source
+            && !vault.reachable()
+        {
             return;
         }
         match load(&self.source) {
@@ -209,11 +259,15 @@ impl KeyRing {
         }
     }
 
-    /// The key new tokens are signed with: the newest.
+    /// The key new tokens are signed with: the latest active one.
     pub fn signing_key(&self) -> Result<Arc<JwtKey>, AccessError> {
         self.reload_if_older_than(RELOAD_INTERVAL);
-        self.snapshot()
-            .last()
+        let now = self.clock.now();
+        let keys = self.snapshot();
+        keys.iter()
+            .rev()
+            .find(|key| key.active_from <= now)
+            .or_else(|| keys.first())
             .cloned()
             .ok_or_else(|| AccessError::Keys("no signing key".into()))
     }
@@ -243,34 +297,90 @@ impl KeyRing {
     }
 }
 
-/// Adds a new signing key to the directory and removes keys that no longer verify anything.
-/// Returns the new key's id and the ids removed.
+/// Adds a new signing key to the vault, signing from `now + activation`, and removes keys that
+/// no longer verify anything. Returns the new key's id and the ids removed.
 pub fn rotate(
-    dir: &Path,
+    vault: &Vault,
     retention: Duration,
     now: Timestamp,
+    activation: Duration,
 ) -> Result<(String, Vec<String>), AccessError> {
-    create_private_dir(dir)?;
     let retention = chrono::Duration::from_std(retention)
         .map_err(|e| AccessError::Keys(format!("retention out of range: {e}")))?;
-    let new_key = write_new_key(dir, now)?;
+    let activation = chrono::Duration::from_std(activation)
+        .map_err(|e| AccessError::Keys(format!("activation out of range: {e}")))?;
+    let seed = generate_seed()?;
+    let kid = store(vault, &seed, now, now + activation)?;
     let mut removed = Vec::new();
-    for (path, key) in read_dir_keys(dir)?.into_iter().zip(load_dir(dir)?) {
+    for (id, key) in load_vault(vault)? {
         if key
             .retired_at
             .is_some_and(|retired| retired + retention <= now)
         {
-            std::fs::remove_file(&path)
-                .map_err(|e| AccessError::Keys(format!("cannot remove {}: {e}", path.display())))?;
+            vault.remove(&id).map_err(vault_error)?;
             removed.push(key.kid.clone());
         }
     }
-    Ok((new_key, removed))
+    Ok((kid, removed))
+}
+
+/// Stores a key in the vault under its thumbprint; returns the thumbprint.
+fn store(
+    vault: &Vault,
+    seed: &[u8; 32],
+    created_at: Timestamp,
+    active_from: Timestamp,
+) -> Result<String, AccessError> {
+    let kid = thumbprint(&SigningKey::from_bytes(seed).verifying_key().to_bytes());
+    vault
+        .add(
+            &format!("jwt:{kid}"),
+            PURPOSE,
+            seed,
+            created_at,
+            active_from,
+        )
+        .map_err(vault_error)?;
+    Ok(kid)
+}
+
+fn vault_error(error: VaultError) -> AccessError {
+    AccessError::Keys(error.to_string())
+}
+
+/// The vault's keys with their ids, the earliest active first, each retired when the next
+/// one activates.
+fn load_vault(vault: &Vault) -> Result<Vec<(String, JwtKey)>, AccessError> {
+    let mut keys = Vec::new();
+    for stored in vault.keys(PURPOSE).map_err(vault_error)? {
+        let seed: [u8; 32] = stored.material.as_slice().try_into().map_err(|_| {
+            AccessError::Keys(format!(
+                "the vault's key `{}` is not an Ed25519 seed",
+                stored.id
+            ))
+        })?;
+        let mut key = JwtKey::from_signing_key(&SigningKey::from_bytes(&seed), stored.created_at)?;
+        key.active_from = stored.active_from;
+        keys.push((stored.id, key));
+    }
+    let successors: Vec<Option<Timestamp>> = keys
+        .iter()
+        .skip(1)
+        .map(|(_, k)| Some(k.active_from))
+        .chain([None])
+        .collect();
+    for ((_, key), retired_at) in keys.iter_mut().zip(successors) {
+        key.retired_at = retired_at;
+    }
+    Ok(keys)
 }
 
 fn load(source: &KeySource) -> Result<Vec<Arc<JwtKey>>, AccessError> {
     match source {
-        KeySource::Directory(dir) => load_dir(dir),
+        KeySource::Vault(vault) => Ok(load_vault(vault)?
+            .into_iter()
+            .map(|(_, key)| Arc::new(key))
+            .collect()),
         KeySource::File(file) => {
             let key = read_key(file)?;
             Ok(vec![Arc::new(JwtKey::from_signing_key(&key, Utc::now())?)])
@@ -278,7 +388,8 @@ fn load(source: &KeySource) -> Result<Vec<Arc<JwtKey>>, AccessError> {
     }
 }
 
-fn load_dir(dir: &Path) -> Result<Vec<Arc<JwtKey>>, AccessError> {
+/// The keys of a directory of `<created-unix-ms>.pem` files (before the vault), oldest first.
+fn load_dir(dir: &Path) -> Result<Vec<([u8; 32], JwtKey)>, AccessError> {
     let mut keys = Vec::new();
     for (created_ms, path) in read_dir_keys(dir)?.into_iter().map(|p| (created_of(&p), p)) {
         let created_at = created_ms
@@ -286,22 +397,10 @@ fn load_dir(dir: &Path) -> Result<Vec<Arc<JwtKey>>, AccessError> {
             .ok_or_else(|| {
                 AccessError::Keys(format!("{} is not named <unix-ms>.pem", path.display()))
             })?;
-        keys.push(JwtKey::from_signing_key(&read_key(&path)?, created_at)?);
+        let key = read_key(&path)?;
+        keys.push((key.to_bytes(), JwtKey::from_signing_key(&key, created_at)?));
     }
-    let successors: Vec<Option<Timestamp>> = keys
-        .iter()
-        .skip(1)
-        .map(|k| Some(k.created_at))
-        .chain([None])
-        .collect();
-    Ok(keys
-        .into_iter()
-        .zip(successors)
-        .map(|(mut key, retired_at)| {
-            key.retired_at = retired_at;
-            Arc::new(key)
-        })
-        .collect())
+    Ok(keys)
 }
 
 /// The key files of a directory, oldest first.
@@ -335,24 +434,10 @@ fn read_key(path: &Path) -> Result<SigningKey, AccessError> {
     })
 }
 
-fn write_new_key(dir: &Path, now: Timestamp) -> Result<String, AccessError> {
-    let key = generate_signing_key()?;
-    let pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| AccessError::Keys(format!("cannot encode a key: {e}")))?;
-    let mut created = now.timestamp_millis();
-    // Two rotations within one millisecond still get distinct, ordered files.
-    while dir.join(format!("{created}.pem")).exists() {
-        created += 1;
-    }
-    write_private_file(&dir.join(format!("{created}.pem")), pem.as_bytes())?;
-    Ok(thumbprint(&key.verifying_key().to_bytes()))
-}
-
-fn generate_signing_key() -> Result<SigningKey, AccessError> {
+fn generate_seed() -> Result<[u8; 32], AccessError> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| AccessError::Keys(format!("no randomness: {e}")))?;
-    Ok(SigningKey::from_bytes(&seed))
+    Ok(seed)
 }
 
 /// Creates a directory readable only by its owner.
@@ -370,8 +455,10 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), AccessErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
     use pdx_core::ManualClock;
-    use std::os::unix::fs::PermissionsExt;
+    use pdx_storage::testing::TestDatabase;
+    use pdx_storage::vault::MasterKey;
 
     fn clock() -> ManualClock {
         match Utc.with_ymd_and_hms(2026, 6, 1, 8, 0, 0).single() {
@@ -380,61 +467,121 @@ mod tests {
         }
     }
 
-    #[test]
-    fn first_key_is_generated_with_owner_only_permissions() {
-        let Ok(dir) = tempfile::tempdir() else {
-            panic!()
-        };
-        let keys_dir = dir.path().join("keys/jwt");
-        let ring = KeyRing::open_dir(&keys_dir, Duration::from_secs(900), Arc::new(clock()));
-        let Ok(ring) = ring else { panic!("{ring:?}") };
-        let files = read_dir_keys(&keys_dir).unwrap_or_default();
-        assert_eq!(files.len(), 1);
-        let mode = std::fs::metadata(&files[0]).map(|m| m.permissions().mode() & 0o777);
-        assert_eq!(mode.ok(), Some(0o600));
-        assert_eq!(ring.jwks().len(), 1);
-        let Ok(signing) = ring.signing_key() else {
-            panic!()
-        };
-        assert_eq!(signing.kid.len(), 43, "a SHA-256 thumbprint in base64url");
+    fn vault(db: &TestDatabase) -> Vault {
+        Vault::new(
+            db.database().clone(),
+            MasterKey::from_bytes([1; 32]),
+            Vec::new(),
+        )
+    }
+
+    fn open(db: &TestDatabase, legacy: &Path, clock: &ManualClock) -> KeyRing {
+        match KeyRing::open_vault(
+            vault(db),
+            legacy,
+            Duration::from_secs(900),
+            Arc::new(clock.clone()),
+        ) {
+            Ok(ring) => ring,
+            Err(error) => panic!("the key ring opens: {error}"),
+        }
     }
 
     #[test]
-    fn rotated_out_key_verifies_until_retention_passes_then_is_pruned() {
+    fn a_first_key_is_stored_once_and_every_process_signs_with_it() {
+        let db = TestDatabase::new();
+        let clock = clock();
+        let first = open(&db, Path::new("/nonexistent"), &clock);
+        let second = open(&db, Path::new("/nonexistent"), &clock);
+        let (Ok(a), Ok(b)) = (first.signing_key(), second.signing_key()) else {
+            panic!("both sign")
+        };
+        assert_eq!(a.kid, b.kid);
+        assert_eq!(a.kid.len(), 43, "a SHA-256 thumbprint in base64url");
+        assert_eq!(first.jwks().len(), 1);
+    }
+
+    #[test]
+    fn keys_from_before_the_vault_are_moved_into_it_once() {
+        let db = TestDatabase::new();
         let Ok(dir) = tempfile::tempdir() else {
             panic!()
         };
+        let mut kids = Vec::new();
+        for (ms, seed) in [(1_000_i64, [1u8; 32]), (2_000, [2; 32])] {
+            let key = SigningKey::from_bytes(&seed);
+            let Ok(pem) = key.to_pkcs8_pem(LineEnding::LF) else {
+                panic!()
+            };
+            let written = write_private_file(&dir.path().join(format!("{ms}.pem")), pem.as_bytes());
+            assert!(written.is_ok());
+            kids.push(thumbprint(&key.verifying_key().to_bytes()));
+        }
         let clock = clock();
-        let retention = Duration::from_secs(900);
-        let Ok(ring) = KeyRing::open_dir(dir.path(), retention, Arc::new(clock.clone())) else {
+        let ring = open(&db, dir.path(), &clock);
+        assert_eq!(
+            ring.signing_key().map(|k| k.kid.clone()).ok(),
+            Some(kids[1].clone())
+        );
+        assert!(
+            ring.verification_key(&kids[0]).is_none(),
+            "retired long ago"
+        );
+        // Files added later are not read: the vault is the keys' only home now.
+        let later = SigningKey::from_bytes(&[3; 32]);
+        let Ok(pem) = later.to_pkcs8_pem(LineEnding::LF) else {
             panic!()
         };
+        assert!(write_private_file(&dir.path().join("3000.pem"), pem.as_bytes()).is_ok());
+        let again = open(&db, dir.path(), &clock);
+        assert_eq!(vault(&db).keys(PURPOSE).map(|k| k.len()).ok(), Some(2));
+        assert_eq!(
+            again.signing_key().map(|k| k.kid.clone()).ok(),
+            Some(kids[1].clone())
+        );
+    }
+
+    #[test]
+    fn a_rotated_key_is_published_first_signs_after_activation_and_the_old_one_retires() {
+        let db = TestDatabase::new();
+        let clock = clock();
+        let retention = Duration::from_secs(900);
+        let ring = open(&db, Path::new("/nonexistent"), &clock);
+        let other = open(&db, Path::new("/nonexistent"), &clock);
         let Ok(old) = ring.signing_key() else {
             panic!()
         };
         clock.advance(chrono::Duration::minutes(1));
-        let Ok((new_kid, removed)) = rotate(dir.path(), retention, clock.now()) else {
+        let Ok((new_kid, removed)) = rotate(&vault(&db), retention, clock.now(), ACTIVATION_DELAY)
+        else {
             panic!()
         };
         assert!(removed.is_empty());
-        ring.reload_if_older_than(Duration::ZERO);
+        other.reload();
+        assert_eq!(other.jwks().len(), 2, "published at once");
+        assert!(other.verification_key(&new_kid).is_some());
         assert_eq!(
-            ring.signing_key().map(|k| k.kid.clone()).ok(),
+            other.signing_key().map(|k| k.kid.clone()).ok(),
+            Some(old.kid.clone()),
+            "the old key signs until the new one activates"
+        );
+        clock.advance(chrono::Duration::from_std(ACTIVATION_DELAY).unwrap_or_default());
+        assert_eq!(
+            other.signing_key().map(|k| k.kid.clone()).ok(),
             Some(new_kid)
         );
         assert!(
-            ring.verification_key(&old.kid).is_some(),
-            "old key still verifies"
+            other.verification_key(&old.kid).is_some(),
+            "old tokens still verify"
         );
-        assert_eq!(ring.jwks().len(), 2);
 
         clock.advance(chrono::Duration::minutes(16));
         assert!(
-            ring.verification_key(&old.kid).is_none(),
+            other.verification_key(&old.kid).is_none(),
             "retention has passed"
         );
-        assert_eq!(ring.jwks().len(), 1);
-        let Ok((_, removed)) = rotate(dir.path(), retention, clock.now()) else {
+        assert_eq!(other.jwks().len(), 1);
+        let Ok((_, removed)) = rotate(&vault(&db), retention, clock.now(), Duration::ZERO) else {
             panic!()
         };
         assert_eq!(removed, vec![old.kid.clone()]);

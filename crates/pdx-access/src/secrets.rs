@@ -47,6 +47,33 @@ pub fn server_key(path: &Path) -> Result<[u8; 32], AccessError> {
         .map_err(|_| AccessError::Keys(format!("{} must hold exactly 32 bytes", path.display())))
 }
 
+/// The 32-byte server key kept in `vault` for `purpose`, shared by every server process. On
+/// first use it is taken from the file `legacy` (where an installation from before the vault
+/// kept it) or else generated.
+pub fn vault_key(
+    vault: &pdx_storage::vault::Vault,
+    purpose: &str,
+    legacy: &Path,
+    now: pdx_core::Timestamp,
+) -> Result<[u8; 32], AccessError> {
+    let material = vault.singleton(purpose, now, || {
+        if legacy.exists() {
+            tracing::info!(
+                purpose,
+                file = %legacy.display(),
+                "moved a server key into the database's vault; the file is no longer read"
+            );
+            return server_key(legacy).map(|key| key.to_vec());
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| AccessError::Keys(format!("no randomness: {e}")))?;
+        Ok(key.to_vec())
+    })?;
+    material
+        .try_into()
+        .map_err(|_| AccessError::Keys(format!("the vault's `{purpose}` key is not 32 bytes")))
+}
+
 /// Keyed hashing of API-key secrets.
 #[derive(Clone)]
 pub struct SecretHasher {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use pdx_core::{Clock, SystemClock};
 use pdx_storage::Database;
+use pdx_storage::vault::{MasterKey, Vault};
 
 use crate::keys::KeyRing;
 use crate::mail::MailSettings;
@@ -23,7 +24,13 @@ pub const TEST_ISSUER: &str = "http://pdx.test";
 /// An access service over `database` with its signing keys in `keys_dir`.
 pub fn test_service(database: Database, keys_dir: &Path) -> AccessService {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let keys = match KeyRing::open_dir(keys_dir, Duration::from_secs(900), clock.clone()) {
+    let vault = Vault::new(database.clone(), MasterKey::from_bytes([3; 32]), Vec::new());
+    let keys = match KeyRing::open_vault(
+        vault,
+        &keys_dir.join("jwt"),
+        Duration::from_secs(900),
+        clock.clone(),
+    ) {
         Ok(keys) => keys,
         Err(error) => panic!("cannot open test keys: {error}"),
     };

@@ -20,8 +20,6 @@ use crate::state::ApiState;
 
 /// The tree size an answer is about.
 pub const X_PDX_TREE_SIZE: HeaderName = HeaderName::from_static("x-pdx-tree-size");
-/// Entries per page of the export stream.
-const EXPORT_PAGE: u64 = 10_000;
 
 impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> Self {
@@ -777,28 +775,8 @@ pub(crate) async fn export(
         serde_json::json!({ "read": "export", "to": to }),
     )
     .await?;
-    let ledger = state.ledger.clone();
-    let pages = futures_util::stream::unfold(0u64, move |from| {
-        let ledger = ledger.clone();
-        async move {
-            if from >= to {
-                return None;
-            }
-            let page = ledger.export_lines(from, to, EXPORT_PAGE).await;
-            let next = from.saturating_add(EXPORT_PAGE);
-            Some((
-                page.map(|lines| {
-                    let mut body = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-                    for line in lines {
-                        body.push_str(&line);
-                        body.push('\n');
-                    }
-                    web::Bytes::from(body)
-                })
-                .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string())),
-                next,
-            ))
-        }
+    let pages = futures_util::StreamExt::map(state.ledger.export_ndjson(to), |page| {
+        page.map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))
     });
     Ok(HttpResponse::Ok()
         .content_type("application/x-ndjson")

@@ -121,6 +121,20 @@ fn changed(conn: &mut DbConnection, dataset: DatasetId) -> Result<(), CatalogErr
     )?)
 }
 
+/// The blob store keys of every stored file, with their SHA-256 (for backups).
+pub fn stored_files(
+    conn: &mut DbConnection,
+) -> Result<Vec<(String, Option<String>)>, StorageError> {
+    Ok(distributions::table
+        .filter(distributions::storage_key.is_not_null())
+        .select((
+            distributions::storage_key.assume_not_null(),
+            distributions::sha256,
+        ))
+        .order(distributions::storage_key)
+        .load(conn)?)
+}
+
 /// The catalog's current generation.
 pub fn generation(conn: &mut DbConnection) -> Result<i64, CatalogError> {
     Ok(state::current(conn, state::CATALOG)?)

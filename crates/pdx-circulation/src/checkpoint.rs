@@ -119,6 +119,11 @@ impl LedgerKey {
         Ok(Self { name, signing })
     }
 
+    /// The private key's seed, to be kept in the vault.
+    pub(crate) fn seed(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
     /// The key's name (the log's origin).
     pub fn name(&self) -> &str {
         &self.name

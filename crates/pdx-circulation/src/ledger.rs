@@ -40,6 +40,15 @@ pub enum LedgerError {
     Storage(#[from] StorageError),
 }
 
+impl From<pdx_storage::vault::VaultError> for LedgerError {
+    fn from(error: pdx_storage::vault::VaultError) -> Self {
+        match error {
+            pdx_storage::vault::VaultError::Storage(storage) => Self::Storage(storage),
+            other => Self::Key(other.to_string()),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for LedgerError {
     fn from(error: diesel::result::Error) -> Self {
         Self::Storage(error.into())
@@ -68,6 +77,36 @@ pub fn load_or_create_key(path: &Path, origin: &str) -> Result<LedgerKey, Ledger
     LedgerKey::new(origin, key).map_err(|e| LedgerError::Key(e.to_string()))
 }
 
+/// The ledger's signing key kept in `vault`, shared by every server process, named `origin`.
+/// On first use it is taken from the file `legacy` (where an installation from before the
+/// vault kept it) or else generated.
+pub fn key_from_vault(
+    vault: &pdx_storage::vault::Vault,
+    legacy: &Path,
+    origin: &str,
+    now: pdx_core::Timestamp,
+) -> Result<LedgerKey, LedgerError> {
+    let seed = vault.singleton::<LedgerError>("ledger", now, || {
+        if legacy.exists() {
+            let key = load_or_create_key(legacy, origin)?;
+            tracing::info!(
+                file = %legacy.display(),
+                "moved the ledger's signing key into the database's vault; the file is no \
+                 longer read"
+            );
+            return Ok(key.seed().to_vec());
+        }
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| LedgerError::Key(format!("no randomness: {e}")))?;
+        Ok(seed.to_vec())
+    })?;
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| LedgerError::Key("the vault's ledger key is not an Ed25519 seed".into()))?;
+    LedgerKey::new(origin, SigningKey::from_bytes(&seed))
+        .map_err(|e| LedgerError::Key(e.to_string()))
+}
+
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), LedgerError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         pdx_storage::private::create_dir(dir)
@@ -75,6 +114,35 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), LedgerError> {
     }
     pdx_storage::private::write_file(path, contents)
         .map_err(|e| LedgerError::Key(format!("cannot write {}: {e}", path.display())))
+}
+
+/// How far the ledger and its checkpoints are, for operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadFacts {
+    /// Entries appended.
+    pub size: u64,
+    /// Entries the latest checkpoint covers.
+    pub checkpoint_size: u64,
+    /// When the latest checkpoint was signed.
+    pub checkpoint_at: Option<Timestamp>,
+}
+
+/// The ledger's size and its latest checkpoint's.
+pub fn head_facts(conn: &mut DbConnection) -> Result<HeadFacts, StorageError> {
+    let size: i64 = ledger_entries::table
+        .select(diesel::dsl::max(ledger_entries::seq))
+        .first::<Option<i64>>(conn)?
+        .map_or(0, |last| last + 1);
+    let latest: Option<(i64, chrono::NaiveDateTime)> = ledger_checkpoints::table
+        .select((ledger_checkpoints::size, ledger_checkpoints::signed_at))
+        .order(ledger_checkpoints::size.desc())
+        .first(conn)
+        .optional()?;
+    Ok(HeadFacts {
+        size: u64::try_from(size).unwrap_or(0),
+        checkpoint_size: latest.map_or(0, |(size, _)| u64::try_from(size).unwrap_or(0)),
+        checkpoint_at: latest.map(|(_, at)| at.and_utc()),
+    })
 }
 
 /// Whose entries a reader may see.
@@ -472,6 +540,34 @@ impl LedgerService {
                 decode(seq, &body)
             })
             .await
+    }
+
+    /// Entries `[0, to)` as NDJSON, each line one entry's canonical bytes, read a page at a
+    /// time: what `pdx ledger verify` checks against a checkpoint of size `to`.
+    pub fn export_ndjson(
+        &self,
+        to: u64,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, LedgerError>> + Send + 'static {
+        const PAGE: u64 = 10_000;
+        let ledger = self.clone();
+        futures_util::stream::unfold(0u64, move |from| {
+            let ledger = ledger.clone();
+            async move {
+                if from >= to {
+                    return None;
+                }
+                let page = ledger.export_lines(from, to, PAGE).await;
+                let lines = page.map(|lines| {
+                    let mut body = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+                    for line in lines {
+                        body.push_str(&line);
+                        body.push('\n');
+                    }
+                    bytes::Bytes::from(body)
+                });
+                Some((lines, from.saturating_add(PAGE)))
+            }
+        })
     }
 
     /// The canonical lines of entries `[from, to)`, at most `limit` of them.

@@ -34,6 +34,18 @@ impl Sealer {
         Ok(Self::from_key(key))
     }
 
+    /// The key kept in `vault` (shared by every server process); on first use taken from the
+    /// file `legacy` of an installation from before the vault, or else generated.
+    pub fn from_vault(
+        vault: &pdx_storage::vault::Vault,
+        legacy: &Path,
+        now: pdx_core::Timestamp,
+    ) -> Result<Self, GatewayError> {
+        let key = pdx_access::secrets::vault_key(vault, "upstream_credentials", legacy, now)
+            .map_err(|e| GatewayError::invalid("credential_key", e.to_string()))?;
+        Ok(Self::from_key(key))
+    }
+
     /// A sealer with a given key, for tests.
     pub fn from_key(key: [u8; 32]) -> Self {
         Self {

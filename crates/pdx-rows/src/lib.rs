@@ -14,3 +14,4 @@ mod tables;
 
 pub use error::RowsError;
 pub use service::{QueryLimits, RowAnswer, RowService};
+pub use store::table_file_names;

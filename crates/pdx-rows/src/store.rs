@@ -65,6 +65,20 @@ fn signed(n: u64) -> i64 {
 }
 
 /// Records a new running ingestion; refused when one of the distribution is already running.
+/// The file name of every ingestion's row table on SQLite (for backups); an ingestion that
+/// never got as far as its table has none on disk.
+pub fn table_file_names(conn: &mut DbConnection) -> Result<Vec<String>, StorageError> {
+    let ids: Vec<String> = ingestions::table
+        .select(ingestions::id)
+        .order(ingestions::id)
+        .load(conn)?;
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| id.parse::<uuid::Uuid>().ok())
+        .map(|id| format!("{}.sqlite3", id.simple()))
+        .collect())
+}
+
 pub(crate) fn insert(conn: &mut DbConnection, ingestion: &Ingestion) -> Result<(), RowsError> {
     let inserted = diesel::insert_into(ingestions::table)
         .values((

@@ -23,7 +23,8 @@ use pdx_catalog::CatalogService;
 use pdx_catalog::search::{Opened, SearchIndex};
 use pdx_circulation::LedgerService;
 use pdx_core::{Clock, SystemClock};
-use pdx_storage::{BlobStore, Database, instance};
+use pdx_storage::vault::Vault;
+use pdx_storage::{Database, instance};
 
 use crate::config::Config;
 use crate::error::ServerError;
@@ -68,6 +69,7 @@ impl Application {
         let database = tokio::task::spawn_blocking(move || prepare_database(&url, options))
             .await
             .map_err(|error| ServerError::Config(format!("database setup aborted: {error}")))??;
+        let (vault, _) = crate::keys::open_vault(&config, &database)?;
 
         let listener = TcpListener::bind(config.bind_addr()?)
             .map_err(ServerError::io(format!("cannot listen on {}", config.bind)))?;
@@ -76,8 +78,14 @@ impl Application {
             .map_err(ServerError::io("cannot read the bound address"))?;
         let public_url = config.public_url(local);
 
-        let access = open_access(&config, database.clone(), &public_url, clock.clone())
-            .map_err(|e| ServerError::Config(e.to_string()))?;
+        let access = open_access(
+            &config,
+            database.clone(),
+            &vault,
+            &public_url,
+            clock.clone(),
+        )
+        .map_err(|e| ServerError::Config(e.to_string()))?;
         match access.mailer().outbox() {
             Some(outbox) => tracing::info!(
                 outbox = %outbox.display(),
@@ -95,7 +103,13 @@ impl Application {
             rebuilt,
             "search index ready"
         );
-        let ledger = open_ledger(&config, database.clone(), &public_url, clock.clone())?;
+        let ledger = open_ledger(
+            &config,
+            database.clone(),
+            &vault,
+            &public_url,
+            clock.clone(),
+        )?;
         prepare_accounting(&config, &ledger).await?;
         let licensing = pdx_licensing::LicensingService::with_appender(
             database.clone(),
@@ -105,7 +119,7 @@ impl Application {
                 queue: config.ledger.queue,
             },
         );
-        let rows = open_rows(&config, database.clone(), &catalog, clock.clone())?;
+        let rows = open_rows(&config, database.clone(), &vault, &catalog, clock.clone())?;
         let interrupted = rows.recover().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -113,7 +127,7 @@ impl Application {
                 "ingestions interrupted by a stop were marked failed"
             );
         }
-        let gateway = open_gateway(&config, database.clone(), &catalog, clock.clone())?;
+        let gateway = open_gateway(&config, database.clone(), &vault, &catalog, clock.clone())?;
         let edge = edge_settings(&config, &public_url)?;
         let state = web::Data::new(ApiState {
             rows,
@@ -208,11 +222,28 @@ impl Application {
         spawn_revocation_follower(self.state.access.clone());
         spawn_search_follower(self.state.catalog.clone());
         tokio::spawn(self.state.database.clone().watch_outages());
-        spawn_checkpoint_signer(self.state.ledger.clone(), self.checkpoint_interval);
+        let holder = pdx_storage::lease::holder_name();
+        spawn_checkpoint_signer(
+            self.state.ledger.clone(),
+            self.state.database.clone(),
+            holder.clone(),
+            self.checkpoint_interval,
+        );
         spawn_rollup_folder(self.state.ledger.clone());
-        self.server
+        let served = self
+            .server
             .await
-            .map_err(ServerError::io("the HTTP server stopped with an error"))?;
+            .map_err(ServerError::io("the HTTP server stopped with an error"));
+        // Another process may sign checkpoints at once instead of after the lease lapses.
+        let released = self
+            .state
+            .database
+            .run_as_writer(move |conn| pdx_storage::lease::release(conn, SIGNER_LEASE, &holder))
+            .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "could not give up the checkpoint signer's lease");
+        }
+        served?;
         tracing::info!("PDX stopped");
         Ok(())
     }
@@ -376,13 +407,66 @@ fn spawn_search_follower(catalog: CatalogService) {
     });
 }
 
-/// Signs a checkpoint whenever the ledger has grown, at most once per interval.
-fn spawn_checkpoint_signer(ledger: LedgerService, interval: std::time::Duration) {
+/// The lease through which one server process at a time signs checkpoints.
+pub const SIGNER_LEASE: &str = "checkpoint_signer";
+
+/// How long the signer's lease lasts unless renewed: how soon another process takes over
+/// when the signer dies.
+pub fn signer_lease_ttl(interval: Duration) -> Duration {
+    (interval * 5).max(Duration::from_secs(10))
+}
+
+/// Signs a checkpoint whenever the ledger has grown, at most once per interval, while this
+/// process holds the signer's lease; the other processes wait to take it over.
+fn spawn_checkpoint_signer(
+    ledger: LedgerService,
+    database: Database,
+    holder: String,
+    interval: Duration,
+) {
+    let ttl = signer_lease_ttl(interval);
+    let renew_every = ttl / 3;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut holding = false;
+        let mut asked: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
+            if asked.is_none_or(|at| at.elapsed() >= renew_every) {
+                asked = Some(std::time::Instant::now());
+                let name = holder.clone();
+                let lease_ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+                let held = database
+                    .run_as_writer(move |conn| {
+                        pdx_storage::lease::hold(
+                            conn,
+                            SIGNER_LEASE,
+                            &name,
+                            SystemClock.now(),
+                            lease_ttl,
+                        )
+                    })
+                    .await;
+                let now_holding = match held {
+                    Ok(held) => held,
+                    Err(error) => {
+                        tracing::warn!(%error, "could not renew the checkpoint signer's lease");
+                        false
+                    }
+                };
+                if now_holding != holding {
+                    if now_holding {
+                        tracing::info!(holder, "this process signs the ledger's checkpoints");
+                    } else {
+                        tracing::info!(holder, "another process signs the ledger's checkpoints");
+                    }
+                }
+                holding = now_holding;
+            }
+            if !holding {
+                continue;
+            }
             if let Err(error) = ledger.sign_checkpoint().await {
                 tracing::warn!(%error, "could not sign a ledger checkpoint");
             }
@@ -449,17 +533,21 @@ pub fn ledger_origin(config: &Config, public_url: &str) -> String {
 pub fn open_ledger(
     config: &Config,
     database: Database,
+    vault: &Vault,
     public_url: &str,
     clock: Arc<dyn Clock>,
 ) -> Result<LedgerService, ServerError> {
-    let path = config
-        .ledger
-        .signing_key_file
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("keys").join("ledger.pem"));
-    let key =
-        pdx_circulation::ledger::load_or_create_key(&path, &ledger_origin(config, public_url))
-            .map_err(|e| ServerError::Config(e.to_string()))?;
+    let origin = ledger_origin(config, public_url);
+    let key = match &config.ledger.signing_key_file {
+        Some(path) => pdx_circulation::ledger::load_or_create_key(path, &origin),
+        None => pdx_circulation::ledger::key_from_vault(
+            vault,
+            &config.data_dir.join("keys").join("ledger.pem"),
+            &origin,
+            clock.now(),
+        ),
+    }
+    .map_err(|e| ServerError::Config(e.to_string()))?;
     Ok(LedgerService::new(database, key, clock)
         .with_anomaly_thresholds(config.accounting.anomalies))
 }
@@ -470,11 +558,10 @@ pub fn open_catalog(
     database: Database,
     clock: Arc<dyn Clock>,
 ) -> Result<CatalogService, ServerError> {
-    let blobs = match &config.catalog.blob_store {
-        Some(url) => BlobStore::open(url),
-        None => BlobStore::local(&config.data_dir.join("blobs")),
-    }
-    .map_err(|e| ServerError::Config(format!("catalog.blob_store: {e}")))?;
+    let blobs = config
+        .catalog
+        .open_blob_store(&config.data_dir)
+        .map_err(|e| ServerError::Config(format!("catalog.blob_store: {e}")))?;
     tracing::info!(location = blobs.location(), "blob store ready");
     let search = open_search_index(config)?;
     Ok(CatalogService::new(
@@ -517,10 +604,16 @@ pub fn open_search_index(config: &Config) -> Result<SearchIndex, ServerError> {
 pub fn open_rows(
     config: &Config,
     database: Database,
+    vault: &Vault,
     catalog: &pdx_catalog::CatalogService,
     clock: Arc<dyn Clock>,
 ) -> Result<pdx_rows::RowService, ServerError> {
-    let masks = SecretHasher::open(&config.data_dir.join("keys").join("row-mask-hmac.key"))?;
+    let masks = SecretHasher::from_key(pdx_access::secrets::vault_key(
+        vault,
+        "row_mask_hmac",
+        &config.data_dir.join("keys").join("row-mask-hmac.key"),
+        clock.now(),
+    )?);
     let mut limits = pdx_rows::QueryLimits::default();
     if let Some(concurrent) = config.rows.concurrent_queries {
         limits.concurrent = concurrent;
@@ -530,7 +623,7 @@ pub fn open_rows(
         database,
         catalog.clone(),
         clock,
-        config.data_dir.join("tables"),
+        config.tables_dir()?,
         masks,
         limits,
     ))
@@ -540,14 +633,17 @@ pub fn open_rows(
 pub fn open_gateway(
     config: &Config,
     database: Database,
+    vault: &Vault,
     catalog: &pdx_catalog::CatalogService,
     clock: Arc<dyn Clock>,
 ) -> Result<pdx_gateway::GatewayService, ServerError> {
-    let sealer = pdx_gateway::Sealer::open(
+    let sealer = pdx_gateway::Sealer::from_vault(
+        vault,
         &config
             .data_dir
             .join("keys")
             .join("upstream-credentials.key"),
+        clock.now(),
     )?;
     Ok(pdx_gateway::GatewayService::new(
         database,
@@ -560,8 +656,8 @@ pub fn open_gateway(
     )?)
 }
 
-/// Where PDX keeps its generated JWT signing keys.
-pub fn jwt_key_dir(config: &Config) -> std::path::PathBuf {
+/// Where PDX kept its generated JWT signing keys before the vault (moved into it once).
+pub fn legacy_jwt_key_dir(config: &Config) -> std::path::PathBuf {
     config.data_dir.join("keys").join("jwt")
 }
 
@@ -569,6 +665,7 @@ pub fn jwt_key_dir(config: &Config) -> std::path::PathBuf {
 pub fn open_access(
     config: &Config,
     database: Database,
+    vault: &Vault,
     public_url: &str,
     clock: Arc<dyn Clock>,
 ) -> Result<AccessService, ServerError> {
@@ -576,9 +673,19 @@ pub fn open_access(
     let access_ttl = Duration::from_secs(auth.access_token_ttl_secs.max(1));
     let keys = match &auth.signing_key_file {
         Some(file) => KeyRing::open_file(file, access_ttl, clock.clone())?,
-        None => KeyRing::open_dir(&jwt_key_dir(config), access_ttl, clock.clone())?,
+        None => KeyRing::open_vault(
+            vault.clone(),
+            &legacy_jwt_key_dir(config),
+            access_ttl,
+            clock.clone(),
+        )?,
     };
-    let secrets = SecretHasher::open(&config.data_dir.join("keys").join("api-key-hmac.key"))?;
+    let secrets = SecretHasher::from_key(pdx_access::secrets::vault_key(
+        vault,
+        "api_key_hmac",
+        &config.data_dir.join("keys").join("api-key-hmac.key"),
+        clock.now(),
+    )?);
     let settings = AccessSettings {
         tokens: TokenSettings {
             issuer: auth.issuer.clone().unwrap_or_else(|| public_url.to_owned()),

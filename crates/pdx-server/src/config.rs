@@ -52,6 +52,36 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// Row queries of tabular distributions (`[rows]`, environment `PDX_ROWS__<KEY>`).
     pub rows: RowsConfig,
+    /// The master key that seals the server keys kept in the database (`[keys]`, environment
+    /// `PDX_KEYS__<KEY>`).
+    pub keys: KeysConfig,
+}
+
+/// The master key. The server keys (JWT, ledger, keyed hashes, sealed credentials) live in the
+/// database sealed under it, so every server process given the same master key shares them.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// A file holding the master key in base64 (`openssl rand -base64 32`), readable by the
+    /// server's user only. Default: `keys/master.key` in the data directory, generated when
+    /// the database holds no keys yet.
+    pub master_key_file: Option<PathBuf>,
+    /// The master key itself in base64, for an environment variable filled from a secret store
+    /// (`PDX_KEYS__MASTER_KEY`). Not together with `master_key_file`.
+    pub master_key: Option<String>,
+    /// Files of earlier master keys, which still open keys sealed under them while the master
+    /// key is being changed (until `pdx keys reseal`). Default: none.
+    pub previous_master_key_files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for KeysConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeysConfig")
+            .field("master_key_file", &self.master_key_file)
+            .field("master_key", &self.master_key.as_ref().map(|_| "<hidden>"))
+            .field("previous_master_key_files", &self.previous_master_key_files)
+            .finish()
+    }
 }
 
 /// What row queries may take of the server.
@@ -172,8 +202,9 @@ pub struct LedgerConfig {
     /// The log's origin: the first line of every checkpoint and the verifier key's name.
     /// Default: the public URL's host and port followed by `/ledger`.
     pub origin: Option<String>,
-    /// The Ed25519 key (PKCS#8 PEM) that signs checkpoints; created on first start.
-    /// Default: `keys/ledger.pem` in the data directory.
+    /// An Ed25519 key (PKCS#8 PEM) that signs checkpoints, kept by the operator (every server
+    /// process must be given the same). Default: a key PDX generates and keeps in the
+    /// database, sealed under the master key.
     pub signing_key_file: Option<PathBuf>,
     /// How often a checkpoint is signed when there are new entries, in milliseconds.
     pub checkpoint_interval_ms: u64,
@@ -227,9 +258,13 @@ impl Default for LedgerConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CatalogConfig {
-    /// Where uploaded files go: a directory, `file:///dir`, or `s3://bucket/prefix` (builds
-    /// with the `s3` feature). Default: `blobs` in the data directory.
+    /// Where uploaded files go: a directory, `file:///dir`, or `s3://bucket/prefix`. Several
+    /// server processes share one bucket. Default: `blobs` in the data directory.
     pub blob_store: Option<String>,
+    /// S3 settings beside the standard `AWS_*` environment variables (which also apply), as
+    /// object_store names them: `endpoint`, `region`, `access_key_id`, `secret_access_key`,
+    /// `allow_http`, `virtual_hosted_style_request`, … (`[catalog.s3]`). Default: none.
+    pub s3: std::collections::BTreeMap<String, Setting>,
     /// Largest file accepted in one upload, in bytes. Default 1073741824 (1 GiB).
     pub max_upload_bytes: u64,
     /// The search index's directory, which this server process alone writes (another process
@@ -237,10 +272,58 @@ pub struct CatalogConfig {
     pub search_index: Option<PathBuf>,
 }
 
+/// A setting passed on as text, whatever type its source gave it (`PDX_CATALOG__S3__ALLOW_HTTP=true`
+/// arrives as a boolean).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Setting {
+    /// Text.
+    Text(String),
+    /// A flag.
+    Flag(bool),
+    /// A whole number.
+    Number(i64),
+}
+
+impl std::fmt::Display for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(text) => f.write_str(text),
+            Self::Flag(flag) => write!(f, "{flag}"),
+            Self::Number(number) => write!(f, "{number}"),
+        }
+    }
+}
+
+impl CatalogConfig {
+    /// The S3 settings as text.
+    pub fn s3_options(&self) -> std::collections::BTreeMap<String, String> {
+        self.s3
+            .iter()
+            .map(|(key, value)| (key.clone(), value.to_string()))
+            .collect()
+    }
+
+    /// The blob store: `blob_store`, or the `blobs` directory in `data_dir`.
+    pub fn open_blob_store(
+        &self,
+        data_dir: &Path,
+    ) -> Result<pdx_storage::BlobStore, pdx_storage::BlobError> {
+        match &self.blob_store {
+            Some(url) => pdx_storage::BlobStore::open_with(url, &self.s3_options()),
+            None if self.s3.is_empty() => pdx_storage::BlobStore::local(&data_dir.join("blobs")),
+            None => Err(pdx_storage::BlobError::Store(
+                "S3 settings are given (catalog.s3) but blob_store is no s3:// URL".to_owned(),
+            )),
+        }
+    }
+}
+
 impl Default for CatalogConfig {
     fn default() -> Self {
         Self {
             blob_store: None,
+            s3: std::collections::BTreeMap::new(),
             max_upload_bytes: 1 << 30,
             search_index: None,
         }
@@ -284,8 +367,8 @@ pub struct AuthConfig {
     pub invitation_ttl_secs: u64,
     /// How long a password-reset link works, in seconds. Default 3600 (an hour).
     pub password_reset_ttl_secs: u64,
-    /// A PKCS#8 PEM Ed25519 key to sign tokens with, instead of the generated keys in
-    /// `<data_dir>/keys/jwt` (rotation is then the operator's). Default: none.
+    /// A PKCS#8 PEM Ed25519 key to sign tokens with, instead of the generated keys kept in the
+    /// database (rotation is then the operator's). Default: none.
     pub signing_key_file: Option<PathBuf>,
     /// The e-mail address of the platform admin created on first start. Default `admin@pdx.local`.
     pub bootstrap_admin_email: String,
@@ -346,6 +429,7 @@ impl Default for Config {
             portal: PortalConfig::default(),
             gateway: GatewayConfig::default(),
             rows: RowsConfig::default(),
+            keys: KeysConfig::default(),
         }
     }
 }
@@ -404,6 +488,20 @@ impl Config {
         })
     }
 
+    /// Where the row tables of a SQLite installation live: beside the database file, so that
+    /// every process on that file finds them (an installation that kept them in the data
+    /// directory before keeps them there).
+    pub fn tables_dir(&self) -> Result<PathBuf, ServerError> {
+        let legacy = self.data_dir.join("tables");
+        match self.database_url()? {
+            DatabaseUrl::Sqlite(path) if !legacy.is_dir() => Ok(path
+                .parent()
+                .filter(|dir| !dir.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("tables"), |dir| dir.join("tables"))),
+            _ => Ok(legacy),
+        }
+    }
+
     /// Where e-mail goes without an SMTP relay.
     pub fn outbox_dir(&self) -> PathBuf {
         self.mail
@@ -458,6 +556,7 @@ mod tests {
             },
             catalog: CatalogConfig {
                 blob_store: parsed.catalog.blob_store.clone(),
+                s3: parsed.catalog.s3.clone(),
                 search_index: parsed.catalog.search_index.clone(),
                 ..defaults.catalog.clone()
             },
@@ -478,6 +577,11 @@ mod tests {
             rows: RowsConfig {
                 concurrent_queries: parsed.rows.concurrent_queries,
                 ..defaults.rows.clone()
+            },
+            keys: KeysConfig {
+                master_key_file: parsed.keys.master_key_file.clone(),
+                master_key: parsed.keys.master_key.clone(),
+                ..defaults.keys.clone()
             },
             ..defaults
         };

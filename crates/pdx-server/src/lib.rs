@@ -2,9 +2,12 @@
 //! and the end-to-end tests both run.
 
 pub mod app;
+pub mod backup;
+pub mod check;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod keys;
 pub mod ledger_cli;
 pub mod telemetry;
 

@@ -59,7 +59,7 @@ enum Command {
     /// Operator commands: create organisations and users without signing in.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Manage the JWT signing keys in the data directory.
+    /// Manage the server keys kept in the database under the master key.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// The catalog's search index.
@@ -68,10 +68,39 @@ enum Command {
     /// Usage accounting kept from the ledger.
     #[command(subcommand)]
     Accounting(AccountingCommand),
-    /// Offline checks of the circulation ledger (no network, no database): verify an export
-    /// against a signed checkpoint and recount usage, or check a proof.
+    /// The configuration.
     #[command(subcommand)]
-    Ledger(ledger_cli::LedgerCommand),
+    Config(ConfigCommand),
+    /// Look at the installation and report what an operator should fix: the configuration,
+    /// permissions of key files, disk space, pending migrations, clock skew against the
+    /// database, the server keys, the blob store and the ledger's checkpoints. Exits 1 when
+    /// something must be fixed.
+    Doctor,
+    /// The circulation ledger: export it for archiving, and check exports and proofs offline
+    /// (no network, no database): verify an export against a signed checkpoint and recount
+    /// usage, or check a proof.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Write a consistent backup of a running or stopped installation into one archive
+    /// (tar.gz, mode 0600): the SQLite database and row tables, the stored files and, when it
+    /// lives in the data directory, the master key. On PostgreSQL, dump the database with
+    /// pg_dump first (see OPERATIONS.md); the archive holds the rest.
+    Backup {
+        /// The archive to write; never overwritten.
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+        /// Leave the master key out (keep it apart from the archive, e.g. in a secret store).
+        #[arg(long)]
+        omit_master_key: bool,
+    },
+    /// Restore a backup into a new installation (this configuration's data directory and
+    /// database must not hold one yet), check every file against the archive's manifest, and
+    /// verify the restored ledger.
+    Restore {
+        /// The archive written by `pdx backup`.
+        #[arg(long, short, value_name = "FILE")]
+        input: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +145,30 @@ enum AdminCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Export the ledger for archiving: entries up to a signed checkpoint as NDJSON, the
+    /// checkpoint and the verifier key, into a directory or an s3://bucket/prefix (with the
+    /// [catalog.s3] settings). What `pdx ledger verify` checks.
+    Export {
+        /// A directory or s3://bucket/prefix.
+        #[arg(long, short, value_name = "DIR_OR_URL")]
+        output: String,
+        /// Export up to this checkpoint's size; default: the latest checkpoint.
+        #[arg(long, value_name = "SIZE")]
+        to: Option<u64>,
+    },
+    #[command(flatten)]
+    Offline(ledger_cli::LedgerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration (file, then PDX_* environment) without starting anything;
+    /// exits 1 with each problem named by its key.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
 enum SearchCommand {
     /// Rebuild the search index from the database, with progress. While a server holds the
     /// index, asks every running server (through the database) to rebuild its own instead.
@@ -136,9 +189,14 @@ enum AccountingCommand {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Add a new signing key; older keys keep verifying until their tokens expire, and keys
-    /// past that are removed. Running servers pick the new key up within 30 seconds.
+    /// Add a new JWT signing key; every running server publishes it within 30 seconds and
+    /// signs with it from a minute on. Older keys keep verifying until their tokens expire,
+    /// and keys past that are removed.
     Rotate,
+    /// Seal every server key anew under the current master key, after the master key was
+    /// changed (the old one given in keys.previous_master_key_files). Then remove the old
+    /// master key from every server's configuration.
+    Reseal,
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -152,13 +210,30 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             run_async(cli.config.as_deref(), |config| admin(config, command))
         }
         Command::Keys(KeysCommand::Rotate) => run_async(cli.config.as_deref(), rotate_keys),
+        Command::Keys(KeysCommand::Reseal) => reseal_keys(cli.config.as_deref()),
         Command::Search(SearchCommand::Reindex) => run_async(cli.config.as_deref(), reindex),
         Command::Accounting(AccountingCommand::Rebuild { time_zone }) => {
             run_async(cli.config.as_deref(), |config| {
                 rebuild_accounting(config, time_zone)
             })
         }
-        Command::Ledger(command) => return Ok(ledger_cli::run(command)),
+        Command::Ledger(LedgerCommand::Offline(command)) => return Ok(ledger_cli::run(command)),
+        Command::Ledger(LedgerCommand::Export { output, to }) => {
+            run_async(cli.config.as_deref(), |config| {
+                export_ledger(config, output, to)
+            })
+        }
+        Command::Backup {
+            output,
+            omit_master_key,
+        } => run_async(cli.config.as_deref(), |config| {
+            backup(config, output, omit_master_key)
+        }),
+        Command::Restore { input } => {
+            run_async(cli.config.as_deref(), |config| restore(config, input))
+        }
+        Command::Config(ConfigCommand::Check) => return check_config(cli.config.as_deref()),
+        Command::Doctor => return doctor(cli.config.as_deref()),
     };
     done.map(|()| std::process::ExitCode::SUCCESS)
 }
@@ -178,14 +253,23 @@ where
     runtime.block_on(command(config))
 }
 
-async fn operator_access(config: &Config) -> anyhow::Result<pdx_access::AccessService> {
+/// The migrated database and its vault, as an operator command uses them.
+fn operator_database(
+    config: &Config,
+) -> anyhow::Result<(pdx_storage::Database, pdx_storage::vault::Vault)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let database =
         pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
+    let (vault, _) = pdx_server::keys::open_vault(config, &database)?;
+    Ok((database, vault))
+}
+
+async fn operator_access(config: &Config) -> anyhow::Result<pdx_access::AccessService> {
+    let (database, vault) = operator_database(config)?;
     let public_url = config.public_url(config.bind_addr()?);
     let access =
-        pdx_server::app::open_access(config, database, &public_url, Arc::new(SystemClock))?;
+        pdx_server::app::open_access(config, database, &vault, &public_url, Arc::new(SystemClock))?;
     pdx_server::app::bootstrap(&access, &config.data_dir).await?;
     Ok(access)
 }
@@ -288,13 +372,15 @@ async fn rebuild_accounting(config: Config, time_zone: Option<String>) -> anyhow
             .map_err(|e| anyhow::anyhow!("--time-zone: {e}"))?,
         None => config.accounting.calendar()?,
     };
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    let database =
-        pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
+    let (database, vault) = operator_database(&config)?;
     let public_url = config.public_url(config.bind_addr()?);
-    let ledger =
-        pdx_server::app::open_ledger(&config, database, &public_url, Arc::new(SystemClock))?;
+    let ledger = pdx_server::app::open_ledger(
+        &config,
+        database,
+        &vault,
+        &public_url,
+        Arc::new(SystemClock),
+    )?;
     let started = std::time::Instant::now();
     let mut reported = std::time::Instant::now();
     let built = ledger
@@ -318,11 +404,15 @@ async fn rebuild_accounting(config: Config, time_zone: Option<String>) -> anyhow
 
 async fn load_demo(config: Config) -> anyhow::Result<()> {
     let access = operator_access(&config).await?;
-    let database =
-        pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
+    let (database, vault) = operator_database(&config)?;
     let catalog = pdx_server::app::open_catalog(&config, database.clone(), Arc::new(SystemClock))?;
-    let rows =
-        pdx_server::app::open_rows(&config, database.clone(), &catalog, Arc::new(SystemClock))?;
+    let rows = pdx_server::app::open_rows(
+        &config,
+        database.clone(),
+        &vault,
+        &catalog,
+        Arc::new(SystemClock),
+    )?;
     let accounts = pdx_server::demo::load(&access, &catalog, &rows, &database).await?;
     print_accounts(&accounts, &config.public_url(config.bind_addr()?));
     Ok(())
@@ -352,18 +442,161 @@ async fn rotate_keys(config: Config) -> anyhow::Result<()> {
         anyhow::bail!("auth.signing_key_file is set: that key is rotated by replacing the file");
     }
     let access = operator_access(&config).await?;
+    let (_, vault) = operator_database(&config)?;
     let retention = std::time::Duration::from_secs(config.auth.access_token_ttl_secs.max(1));
-    let (kid, removed) = pdx_access::keys::rotate(
-        &pdx_server::app::jwt_key_dir(&config),
-        retention,
-        chrono::Utc::now(),
-    )?;
+    let now = chrono::Utc::now();
+    let activation = pdx_access::keys::ACTIVATION_DELAY;
+    let (kid, removed) = pdx_access::keys::rotate(&vault, retention, now, activation)?;
     access.record_key_rotation(&kid, &removed).await?;
+    let signs_from = now + chrono::Duration::from_std(activation).unwrap_or_default();
     println!(
-        "new signing key {kid}; removed {} expired key(s)",
+        "new signing key {kid}, published now and signing from {} (by then every running \
+         server has loaded it); removed {} expired key(s)",
+        signs_from.format("%Y-%m-%d %H:%M:%S UTC"),
         removed.len()
     );
     Ok(())
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is for the operator"
+)]
+fn reseal_keys(config_file: Option<&Path>) -> anyhow::Result<()> {
+    let config = Config::load(config_file)?;
+    telemetry::init(&config);
+    let (_, vault) = operator_database(&config)?;
+    let resealed = vault.reseal()?;
+    println!(
+        "{resealed} server key(s) resealed under master key {}; every key now opens with it alone",
+        vault.master_key_id()
+    );
+    Ok(())
+}
+
+#[allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the command's output is for the operator"
+)]
+fn check_config(config_file: Option<&Path>) -> anyhow::Result<std::process::ExitCode> {
+    let config = match Config::load(config_file) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("FAIL  {error}");
+            return Ok(std::process::ExitCode::FAILURE);
+        }
+    };
+    let report = pdx_server::check::config(&config);
+    print!("{}", report.render());
+    Ok(exit_code(&report))
+}
+
+fn exit_code(report: &pdx_server::check::Report) -> std::process::ExitCode {
+    if report.worst() == pdx_server::check::Level::Fail {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+#[allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the command's output is for the operator"
+)]
+fn doctor(config_file: Option<&Path>) -> anyhow::Result<std::process::ExitCode> {
+    let config = match Config::load(config_file) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("FAIL  {error}");
+            return Ok(std::process::ExitCode::FAILURE);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(pdx_server::check::doctor(&config));
+    print!("{}", report.render());
+    Ok(exit_code(&report))
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is for the operator"
+)]
+async fn export_ledger(config: Config, output: String, to: Option<u64>) -> anyhow::Result<()> {
+    let export = pdx_server::backup::export_ledger(&config, &output, to).await?;
+    println!(
+        "Exported {} ledger entries to {output}: {}",
+        export.size,
+        export.written.join(", ")
+    );
+    println!(
+        "Check it offline: pdx ledger verify --export {0} --checkpoint {1} --key {2}",
+        export.written[0], export.written[1], export.written[2]
+    );
+    Ok(())
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is for the operator"
+)]
+async fn backup(config: Config, output: PathBuf, omit_master_key: bool) -> anyhow::Result<()> {
+    let manifest = pdx_server::backup::backup(&config, &output, omit_master_key).await?;
+    let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
+    println!(
+        "Backup written to {}: {} files, {:.1} MiB before compression; ledger of {} entries \
+         (checkpoint at {}).",
+        output.display(),
+        manifest.files.len(),
+        bytes as f64 / (1 << 20) as f64,
+        manifest.ledger_size,
+        manifest.checkpoint_size
+    );
+    if manifest.master_key_included {
+        println!("The archive holds the master key: keep it as secret as the key itself.");
+    } else {
+        println!(
+            "The master key ({}) is not in the archive: keep it where it is kept now, apart \
+             from the archive.",
+            manifest.master_key_id
+        );
+    }
+    if manifest.backend == "postgres" {
+        println!("The database is not in the archive: dump it with pg_dump (see OPERATIONS.md).");
+    }
+    Ok(())
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is for the operator"
+)]
+async fn restore(config: Config, input: PathBuf) -> anyhow::Result<()> {
+    let restored = pdx_server::backup::restore(&config, &input).await?;
+    println!(
+        "Restored the backup of {} (taken {}): {} stored files, {} row tables.",
+        restored.manifest.instance,
+        restored.manifest.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        restored.blobs,
+        restored.tables
+    );
+    if restored.ledger.problems.is_empty() {
+        println!(
+            "The ledger verifies: {} entries, the latest checkpoint checked against the key \
+             and the entries.",
+            restored.ledger.size
+        );
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "the restored ledger does not verify: {}",
+            restored.ledger.problems.join("; ")
+        )
+    }
 }
 
 fn serve(config_file: Option<&Path>, demo: bool) -> anyhow::Result<()> {

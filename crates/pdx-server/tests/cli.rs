@@ -17,8 +17,15 @@ fn pdx(data_dir: &Path, database: &TestDatabase) -> Command {
         .env("PDX_DATA_DIR", data_dir)
         .env("PDX_DATABASE_URL", database.url().to_connection_string())
         .env("PDX_WORKERS", "1");
+    // On PostgreSQL the master key is given; on SQLite it is generated into the data directory.
+    if database.backend() == pdx_storage::Backend::Postgres {
+        command.env("PDX_KEYS__MASTER_KEY", TEST_MASTER_KEY);
+    }
     command
 }
+
+/// The master key of the PostgreSQL runs (32 bytes of 0x2a).
+const TEST_MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
 fn output(command: &mut Command) -> Output {
     match command.output() {
@@ -247,7 +254,7 @@ fn admin_commands_create_an_organisation_and_a_user_with_a_one_time_password() {
 }
 
 #[test]
-fn keys_rotate_adds_a_signing_key_with_owner_only_permissions() {
+fn keys_rotate_adds_a_sealed_signing_key_and_the_master_key_is_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let database = TestDatabase::empty();
     let data = temp_dir();
@@ -258,21 +265,56 @@ fn keys_rotate_adds_a_signing_key_with_owner_only_permissions() {
             "{}",
             String::from_utf8_lossy(&rotated.stderr)
         );
-        assert!(String::from_utf8_lossy(&rotated.stdout).contains("new signing key"));
+        let said = String::from_utf8_lossy(&rotated.stdout).into_owned();
+        assert!(
+            said.contains("new signing key") && said.contains("signing from"),
+            "{said}"
+        );
     }
-    let dir = data.path().join("keys/jwt");
-    let files: Vec<_> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
+    let file = data.path().join("keys/master.key");
+    let text = if database.backend() == pdx_storage::Backend::Sqlite {
+        let mode = std::fs::metadata(&file).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(
+            mode.ok(),
+            Some(0o600),
+            "the generated master key is the owner's alone"
+        );
+        std::fs::read_to_string(&file).map_err(|e| e.to_string())
+    } else {
+        assert!(
+            !file.exists(),
+            "on PostgreSQL the master key is given, never generated"
+        );
+        Ok(TEST_MASTER_KEY.to_owned())
+    };
+    let master = match text
+        .and_then(|text| pdx_storage::vault::MasterKey::parse(&text).map_err(|e| e.to_string()))
+    {
+        Ok(master) => master,
+        Err(error) => panic!("the master key file reads back: {error}"),
+    };
+    let vault = pdx_storage::vault::Vault::new(database.database().clone(), master, Vec::new());
     assert_eq!(
-        files.len(),
-        3,
+        vault.keys("jwt").map(|keys| keys.len()).ok(),
+        Some(3),
         "the first key plus two rotations, none expired yet"
     );
-    for file in files {
-        let mode = file.metadata().map(|m| m.permissions().mode() & 0o777);
-        assert_eq!(mode.ok(), Some(0o600));
-    }
+    assert!(
+        !data.path().join("keys/jwt").exists(),
+        "no key is kept in a file beside the master key"
+    );
+
+    // Another process without the master key is refused, saying which key it needs.
+    let other = temp_dir();
+    let refused = output(
+        pdx(other.path(), &database)
+            .env_remove("PDX_KEYS__MASTER_KEY")
+            .args(["keys", "rotate"]),
+    );
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        said.contains(vault.master_key_id()) && said.contains("PDX_KEYS__MASTER_KEY"),
+        "{said}"
+    );
 }

@@ -31,6 +31,11 @@ fn serve(data_dir: &Path, database: &TestDatabase, port: u16) -> Running {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PDX_DATA_DIR", data_dir)
         .env("PDX_DATABASE_URL", database.url().to_connection_string())
+        // Every process of the platform is given the same master key (32 bytes of 0x2a).
+        .env(
+            "PDX_KEYS__MASTER_KEY",
+            "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
+        )
         .env("PDX_BIND", format!("127.0.0.1:{port}"))
         .env("PDX_WORKERS", "2")
         .env("PDX_LOG_LEVEL", "warn")

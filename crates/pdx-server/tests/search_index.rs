@@ -47,6 +47,11 @@ fn pdx(data_dir: &Path, database: &TestDatabase) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PDX_DATA_DIR", data_dir)
         .env("PDX_DATABASE_URL", database.url().to_connection_string())
+        // The master key every process is given (32 bytes of 0x2a).
+        .env(
+            "PDX_KEYS__MASTER_KEY",
+            "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
+        )
         .env("PDX_WORKERS", "1")
         .env("PDX_LOG_LEVEL", "info")
         .env("PDX_LOG_FORMAT", "json");

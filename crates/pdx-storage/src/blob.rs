@@ -104,30 +104,58 @@ impl BlobStore {
     /// Opens a store from a URL: `file:///dir`, a bare directory path, or `s3://bucket/prefix`
     /// (credentials and endpoint from the standard `AWS_*` environment variables).
     pub fn open(url: &str) -> Result<Self, BlobError> {
-        if let Some(rest) = url.strip_prefix("s3://") {
-            return Self::s3(rest, url);
+        Self::open_with(url, &std::collections::BTreeMap::new())
+    }
+
+    /// [`BlobStore::open`] with S3 settings beside the `AWS_*` environment, named as
+    /// object_store names them (`endpoint`, `region`, `access_key_id`, `secret_access_key`,
+    /// `allow_http`, …; with or without the `aws_` prefix); they win over the environment.
+    pub fn open_with(
+        url: &str,
+        options: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, BlobError> {
+        if url.starts_with("s3://") {
+            return Self::s3(url, options);
+        }
+        if !options.is_empty() {
+            return Err(BlobError::Store(format!(
+                "{url}: S3 settings are given, but the store is not an s3:// URL"
+            )));
         }
         let dir = url.strip_prefix("file://").unwrap_or(url);
         Self::local(std::path::Path::new(dir))
     }
 
-    #[cfg(feature = "s3")]
-    fn s3(_rest: &str, url: &str) -> Result<Self, BlobError> {
-        let store = object_store::aws::AmazonS3Builder::from_env()
-            .with_url(url)
-            .build()?;
+    fn s3(
+        url: &str,
+        options: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, BlobError> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        let mut builder = AmazonS3Builder::from_env().with_url(url);
+        for (name, value) in options {
+            let key: AmazonS3ConfigKey = name
+                .to_ascii_lowercase()
+                .parse()
+                .map_err(|_| BlobError::Store(format!("`{name}` is not an S3 setting")))?;
+            builder = builder.with_config(key, value);
+        }
+        let store: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+        // The builder takes the bucket from the URL; the path after it is the stores' prefix.
+        let prefix = url
+            .trim_start_matches("s3://")
+            .split_once('/')
+            .map(|(_, prefix)| prefix.trim_matches('/'))
+            .unwrap_or_default();
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            store
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+        };
         Ok(Self {
-            store: Arc::new(store),
+            store,
             location: url.to_owned(),
             small: small_cache(),
         })
-    }
-
-    #[cfg(not(feature = "s3"))]
-    fn s3(_rest: &str, url: &str) -> Result<Self, BlobError> {
-        Err(BlobError::Store(format!(
-            "{url}: this build has no S3 support; rebuild with `--features pdx-storage/s3`"
-        )))
     }
 
     /// Where the store is, for operators.
@@ -313,11 +341,20 @@ mod tests {
     }
 
     #[test]
-    fn s3_without_the_feature_is_a_clear_error() {
-        if cfg!(feature = "s3") {
-            return;
-        }
-        let opened = BlobStore::open("s3://bucket/pdx");
-        assert!(matches!(opened, Err(BlobError::Store(m)) if m.contains("S3 support")));
+    fn s3_settings_are_checked_by_name_and_only_for_s3() {
+        let mut options = std::collections::BTreeMap::new();
+        options.insert("no_such_setting".to_owned(), "1".to_owned());
+        let opened = BlobStore::open_with("s3://bucket/pdx", &options);
+        assert!(matches!(opened, Err(BlobError::Store(m)) if m.contains("no_such_setting")));
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("a temporary directory")
+        };
+        let local = BlobStore::open_with(&dir.path().display().to_string(), &options);
+        assert!(matches!(local, Err(BlobError::Store(m)) if m.contains("not an s3:// URL")));
+        options.clear();
+        options.insert("endpoint".to_owned(), "http://127.0.0.1:9".to_owned());
+        options.insert("AWS_ALLOW_HTTP".to_owned(), "true".to_owned());
+        options.insert("region".to_owned(), "us-east-1".to_owned());
+        assert!(BlobStore::open_with("s3://bucket/pdx", &options).is_ok());
     }
 }

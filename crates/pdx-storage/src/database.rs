@@ -243,6 +243,32 @@ impl Database {
         migrations::run_pending(&mut conn)
     }
 
+    /// The migrations not yet applied, by name.
+    pub fn pending_migrations(&self) -> Result<Vec<String>, StorageError> {
+        let mut conn = self.conn()?;
+        migrations::pending(&mut conn)
+    }
+
+    /// The database server's clock (on SQLite, this host's), in UTC.
+    pub async fn now(&self) -> Result<pdx_core::Timestamp, StorageError> {
+        #[derive(diesel::QueryableByName)]
+        struct Now {
+            #[diesel(sql_type = diesel::sql_types::Timestamp)]
+            now: chrono::NaiveDateTime,
+        }
+        let backend = self.backend();
+        self.run(move |conn| {
+            use diesel::RunQueryDsl;
+            let sql = match backend {
+                Backend::Postgres => "SELECT (clock_timestamp() AT TIME ZONE 'UTC') AS now",
+                Backend::Sqlite => "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now') AS now",
+            };
+            let now: Now = diesel::sql_query(sql).get_result(conn)?;
+            Ok(now.now.and_utc())
+        })
+        .await
+    }
+
     /// Checks that the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StorageError> {
         self.run(|conn| {
@@ -290,6 +316,22 @@ impl r2d2::HandleError<StorageError> for LogErrors {
     fn handle_error(&self, error: StorageError) {
         tracing::warn!(%error, "database connection error");
     }
+}
+
+/// Writes a consistent copy of the SQLite database of `conn` to the new file `to` (`VACUUM
+/// INTO`), while other connections read and write it.
+pub fn copy_sqlite(conn: &mut DbConnection, to: &std::path::Path) -> Result<(), StorageError> {
+    use diesel::connection::SimpleConnection;
+    let DbConnection::Sqlite(conn) = conn else {
+        return Err(StorageError::InvalidUrl(
+            "only a SQLite database is copied by PDX; dump PostgreSQL with pg_dump".to_owned(),
+        ));
+    };
+    let path = to.to_str().ok_or_else(|| {
+        StorageError::InvalidUrl(format!("the path {} is not valid UTF-8", to.display()))
+    })?;
+    conn.batch_execute(&format!("VACUUM INTO '{}'", path.replace('\'', "''")))?;
+    Ok(())
 }
 
 /// Runs `work` atomically: everything it wrote is committed, or on error nothing is.

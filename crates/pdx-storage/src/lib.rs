@@ -9,11 +9,15 @@ pub mod error;
 pub mod feed;
 pub mod generation;
 pub mod instance;
+pub mod lease;
 pub mod migrations;
 pub mod private;
 pub mod schema;
 #[cfg(feature = "testing")]
+pub mod test_s3;
+#[cfg(feature = "testing")]
 pub mod testing;
+pub mod vault;
 
 pub use blob::{BlobError, BlobStore, SMALL_BLOB, StoredBlob};
 pub use connection::{Backend, DatabaseUrl, DbConnection, MultiBackend};

@@ -44,6 +44,26 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, StorageError>
     Ok(applied)
 }
 
+/// The names of the migrations not yet applied to the connection's database.
+pub fn pending(conn: &mut DbConnection) -> Result<Vec<String>, StorageError> {
+    let migration_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| StorageError::Migration(e.to_string());
+    Ok(match conn {
+        DbConnection::Sqlite(conn) => conn
+            .pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(migration_error)?
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect(),
+        DbConnection::Postgres(conn) => conn
+            .pending_migrations(POSTGRES_MIGRATIONS)
+            .map_err(migration_error)?
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect(),
+    })
+}
+
 /// The names of the embedded SQLite migrations, in order.
 pub fn sqlite_migration_names() -> Result<Vec<String>, StorageError> {
     names(MigrationSource::<Sqlite>::migrations(&SQLITE_MIGRATIONS))

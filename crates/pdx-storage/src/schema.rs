@@ -514,8 +514,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Server keys sealed under the master key (pdx-storage's vault).
+    server_keys (id) {
+        id -> Text,
+        purpose -> Text,
+        created_at -> Timestamp,
+        active_from -> Timestamp,
+        master_key_id -> Text,
+        sealed -> Text,
+    }
+}
+
+diesel::table! {
+    /// Work one server process at a time does, and which process holds it.
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        acquired_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     api_upstreams,
+    leases,
+    server_keys,
     ingestions,
     instance,
     organizations,

@@ -304,3 +304,286 @@ async fn sqlite_writers_take_turns_in_the_order_they_asked() {
         "first come, first served, not the busy handler's lottery"
     );
 }
+
+mod vault {
+    use super::*;
+    use pdx_storage::vault::{MasterKey, Vault, VaultError};
+
+    fn at(minute: u32) -> chrono::DateTime<Utc> {
+        match Utc.with_ymd_and_hms(2026, 12, 1, 8, minute, 0).single() {
+            Some(time) => time,
+            None => panic!("a valid time"),
+        }
+    }
+
+    #[test]
+    fn keys_sealed_by_one_process_open_in_another_with_the_same_master_key_only() {
+        let db = TestDatabase::new();
+        let master = MasterKey::from_bytes([3; 32]);
+        let first = Vault::new(db.database().clone(), master.clone(), Vec::new());
+        let made = first.singleton::<VaultError>("ledger", at(0), || Ok(b"seed one".to_vec()));
+        assert_eq!(made.ok().as_deref(), Some(&b"seed one"[..]));
+
+        // A second process (same database, same master key) reads the stored key and never
+        // calls its own generator.
+        let second = Vault::new(db.database().clone(), master, Vec::new());
+        let read = second.singleton::<VaultError>("ledger", at(1), || {
+            panic!("the key exists: nothing to generate")
+        });
+        assert_eq!(read.ok().as_deref(), Some(&b"seed one"[..]));
+
+        // The database holds no key in the clear.
+        let stored: Vec<String> = match pdx_storage::schema::server_keys::table
+            .select(pdx_storage::schema::server_keys::sealed)
+            .load(&mut conn(&db))
+        {
+            Ok(rows) => rows,
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(stored.len(), 1);
+        assert!(!stored[0].contains("seed"));
+
+        // A process with another master key is told what is wrong, and opens nothing.
+        let stranger = Vault::new(
+            db.database().clone(),
+            MasterKey::from_bytes([4; 32]),
+            Vec::new(),
+        );
+        match stranger.check() {
+            Err(VaultError::WrongMasterKey {
+                id, sealed_under, ..
+            }) => {
+                assert_eq!(id, "ledger");
+                assert_eq!(sealed_under, MasterKey::from_bytes([3; 32]).id());
+            }
+            other => panic!("a wrong master key is named: {other:?}"),
+        }
+        assert!(stranger.keys("ledger").is_err());
+    }
+
+    #[test]
+    fn keys_are_kept_in_order_and_resealed_under_a_new_master_key() {
+        let db = TestDatabase::new();
+        let old = MasterKey::from_bytes([5; 32]);
+        let vault = Vault::new(db.database().clone(), old.clone(), Vec::new());
+        for (id, minute) in [("jwt:b", 10), ("jwt:a", 0)] {
+            let added = vault.add(id, "jwt", id.as_bytes(), at(minute), at(minute));
+            assert!(added.is_ok(), "{added:?}");
+        }
+        let again = vault.add("jwt:a", "jwt", b"other", at(20), at(20));
+        assert!(
+            matches!(
+                again,
+                Err(VaultError::Storage(StorageError::UniqueViolation { .. }))
+            ),
+            "{again:?}"
+        );
+        let ids = |vault: &Vault| -> Vec<String> {
+            match vault.keys("jwt") {
+                Ok(keys) => keys.into_iter().map(|k| k.id).collect(),
+                Err(error) => panic!("{error}"),
+            }
+        };
+        assert_eq!(ids(&vault), ["jwt:a", "jwt:b"], "earliest active first");
+
+        // The master key changes: the new one seals, the old one still opens until resealed.
+        let new = MasterKey::from_bytes([6; 32]);
+        let changing = Vault::new(db.database().clone(), new.clone(), vec![old]);
+        assert_eq!(
+            changing.check().map(|c| (c.keys, c.under_previous)).ok(),
+            Some((2, 2))
+        );
+        assert_eq!(changing.reseal().ok(), Some(2));
+        let after = Vault::new(db.database().clone(), new, Vec::new());
+        assert_eq!(after.check().map(|c| c.under_previous).ok(), Some(0));
+        assert_eq!(ids(&after), ["jwt:a", "jwt:b"]);
+        assert_eq!(
+            Vault::sealing_master_keys(db.database()).ok(),
+            Some(vec![(after.master_key_id().to_owned(), 2)])
+        );
+        assert_eq!(after.remove("jwt:a").ok(), Some(true));
+        assert_eq!(ids(&after), ["jwt:b"]);
+    }
+
+    #[test]
+    fn an_altered_sealed_key_is_refused() {
+        let db = TestDatabase::new();
+        let vault = Vault::new(
+            db.database().clone(),
+            MasterKey::from_bytes([9; 32]),
+            Vec::new(),
+        );
+        let made = vault.singleton::<VaultError>("row_mask", at(0), || Ok(vec![1; 32]));
+        assert!(made.is_ok());
+        let altered = diesel::sql_query("UPDATE server_keys SET sealed = $1 WHERE id = 'row_mask'")
+            .bind::<Text, _>("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .execute(&mut conn(&db));
+        assert!(altered.is_ok());
+        assert!(matches!(vault.check(), Err(VaultError::Corrupt(id)) if id == "row_mask"));
+    }
+}
+
+mod leases {
+    use super::*;
+    use pdx_storage::lease;
+
+    #[test]
+    fn one_holder_at_a_time_and_another_takes_over_once_it_lapses() {
+        let db = TestDatabase::new();
+        let start = SystemClock.now();
+        let ttl = chrono::Duration::seconds(10);
+        let mut conn = conn(&db);
+        let hold = |conn: &mut DbConnection, holder: &str, seconds: i64| match lease::hold(
+            conn,
+            "checkpoint_signer",
+            holder,
+            start + chrono::Duration::seconds(seconds),
+            ttl,
+        ) {
+            Ok(held) => held,
+            Err(error) => panic!("{error}"),
+        };
+        assert!(hold(&mut conn, "a", 0), "nobody held it");
+        assert!(!hold(&mut conn, "b", 1), "a holds it");
+        assert!(hold(&mut conn, "a", 5), "a renews");
+        assert!(!hold(&mut conn, "b", 14), "renewed until 15 s");
+        assert!(hold(&mut conn, "b", 16), "a lapsed: b takes over");
+        assert!(!hold(&mut conn, "a", 17), "a learns it lost the lease");
+        let holding = lease::holding(&mut conn, "checkpoint_signer");
+        assert!(
+            matches!(&holding, Ok(Some(h)) if h.holder == "b"),
+            "{holding:?}"
+        );
+        assert!(lease::release(&mut conn, "checkpoint_signer", "a").is_ok());
+        assert!(
+            !hold(&mut conn, "a", 18),
+            "releasing another's lease does nothing"
+        );
+        assert!(lease::release(&mut conn, "checkpoint_signer", "b").is_ok());
+        assert!(hold(&mut conn, "a", 19), "released: free at once");
+        assert!(lease::holder_name().contains(&std::process::id().to_string()));
+    }
+}
+
+mod s3 {
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use pdx_storage::test_s3::S3Server;
+    use pdx_storage::{BlobError, BlobStore};
+    use sha2::{Digest, Sha256};
+
+    fn open_store(server: &S3Server, prefix: &str) -> BlobStore {
+        match BlobStore::open_with(&server.url(prefix), &server.options()) {
+            Ok(store) => store,
+            Err(error) => panic!("the S3 store opens: {error}"),
+        }
+    }
+
+    /// `count` chunks of 1 MiB, each filled with its index.
+    fn chunks(
+        count: u8,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures_util::stream::iter((0..count).map(|i| Ok(Bytes::from(vec![i; 1 << 20]))))
+    }
+
+    #[tokio::test]
+    async fn files_go_up_in_parts_and_come_back_whole_or_by_range() {
+        let server = S3Server::start();
+        let store = open_store(&server, "pdx");
+        // 12 MiB: more than two of object_store's 5 MiB parts.
+        let stored = store
+            .put_stream("datasets/d1/f1", chunks(12), 64 << 20)
+            .await;
+        let Ok(stored) = stored else {
+            panic!("the multipart upload succeeds: {stored:?}")
+        };
+        assert_eq!(stored.size, 12 << 20);
+        let mut whole = Sha256::new();
+        for i in 0..12u8 {
+            whole.update(vec![i; 1 << 20]);
+        }
+        assert_eq!(stored.sha256, hex::encode(whole.finalize()));
+        assert!(
+            server.root().join("pdx-test/pdx/datasets/d1/f1").is_file(),
+            "the object is in the bucket under the prefix"
+        );
+
+        let read = store.read("datasets/d1/f1").await.map(|b| b.len()).ok();
+        assert_eq!(read, Some(12 << 20));
+        // A range across a part boundary: the last byte of chunk 4 and the first of chunk 5.
+        let from = (5u64 << 20) - 1;
+        let opened = store
+            .open_stream("datasets/d1/f1", Some(from..from + 2))
+            .await;
+        let Ok((size, stream)) = opened else {
+            panic!("the range opens")
+        };
+        assert_eq!(size, 12 << 20, "the whole size beside the range");
+        let bytes: Vec<u8> = stream
+            .map(|chunk| chunk.map(|c| c.to_vec()).unwrap_or_default())
+            .concat()
+            .await;
+        assert_eq!(bytes, vec![4, 5]);
+
+        // Another process with the same settings sees the same object.
+        let other = open_store(&server, "pdx");
+        assert_eq!(
+            other.read("datasets/d1/f1").await.map(|b| b.len()).ok(),
+            Some(12 << 20)
+        );
+
+        assert!(store.delete("datasets/d1/f1").await.is_ok());
+        assert!(matches!(
+            store.read("datasets/d1/f1").await,
+            Err(BlobError::NotFound)
+        ));
+        assert!(
+            store.delete("datasets/d1/f1").await.is_ok(),
+            "deleting twice is fine"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_oversized_upload_leaves_nothing_in_the_bucket() {
+        let server = S3Server::start();
+        let store = open_store(&server, "pdx");
+        let too_large = store.put_stream("big", chunks(8), 6 << 20).await;
+        assert!(
+            matches!(too_large, Err(BlobError::TooLarge { .. })),
+            "{too_large:?}"
+        );
+        let broken = futures_util::stream::iter(vec![
+            Ok(Bytes::from(vec![1u8; 6 << 20])),
+            Err(std::io::Error::other("connection reset")),
+        ]);
+        let interrupted = store.put_stream("broken", broken, 64 << 20).await;
+        assert!(
+            matches!(interrupted, Err(BlobError::Interrupted(_))),
+            "{interrupted:?}"
+        );
+        for key in ["big", "broken"] {
+            assert!(
+                matches!(store.read(key).await, Err(BlobError::NotFound)),
+                "{key}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_credentials_are_a_clear_error() {
+        let server = S3Server::start();
+        let mut options = server.options();
+        options.insert("secret_access_key".to_owned(), "wrong".to_owned());
+        let Ok(store) = BlobStore::open_with(&server.url("pdx"), &options) else {
+            panic!("opening does not connect")
+        };
+        let put = store
+            .put_stream(
+                "x",
+                futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]),
+                10,
+            )
+            .await;
+        assert!(matches!(put, Err(BlobError::Store(_))), "{put:?}");
+    }
+}

@@ -1,0 +1,299 @@
+//! Operations on a SQLite installation: an online backup taken while the server serves, a
+//! restore into a new installation whose ledger verifies and whose catalog is identical, an
+//! altered archive refused before anything is written, and the ledger exported for archiving
+//! and verified offline.
+
+use pdx_core::{OrgKind, Role};
+use pdx_tests::{TestServer, json};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const CSV: &str = "station,level,measured_at\nFutian,3.2,2026-11-30\nLuohu,2.9,2026-11-30\n";
+
+/// A server on a SQLite file in its own data directory, whatever PDX_TEST_DATABASE_URL says:
+/// the round trip is the single-node installation's.
+async fn sqlite_server() -> TestServer {
+    TestServer::spawn_with(|config| {
+        config.database_url = Some(format!(
+            "sqlite://{}",
+            config.data_dir.join("pdx.sqlite3").display()
+        ));
+    })
+    .await
+}
+
+async fn get_json(server: &TestServer, path: &str, token: Option<&str>) -> Value {
+    let response = server.call(Method::GET, path, token, None).await;
+    assert_eq!(response.status(), 200, "{path}");
+    json(response).await
+}
+
+/// A catalog with a published open dataset, downloaded a few times, and a checkpoint of it.
+async fn populated() -> (TestServer, String, String) {
+    let server = sqlite_server().await;
+    server.create_org("water", OrgKind::Agency).await;
+    server
+        .create_user(
+            "water",
+            "admin@water.test",
+            &[Role::Admin, Role::Publisher, Role::Reviewer],
+        )
+        .await;
+    let admin = server.access_token("admin@water.test").await;
+    let distribution = server
+        .publish_dataset(
+            &admin,
+            &admin,
+            json!({
+                "slug": "river-levels", "title": "River levels", "description": "Hourly levels",
+                "update_frequency": "hourly", "languages": ["en"], "sharing_class": "unconditional",
+                "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
+            }),
+            CSV,
+        )
+        .await;
+    for _ in 0..3 {
+        let response = server
+            .get(&format!("/api/v1/distributions/{distribution}/data"))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    wait_for_checkpoint(&server).await;
+    (server, admin, distribution)
+}
+
+/// Waits until the latest checkpoint covers every entry.
+async fn wait_for_checkpoint(server: &TestServer) {
+    for _ in 0..100 {
+        let status = server
+            .call(Method::GET, "/api/v1/ledger/checkpoint", None, None)
+            .await;
+        let covered =
+            pdx_tests::header(&status, "x-pdx-tree-size").and_then(|s| s.parse::<i64>().ok());
+        let entries = ledger_size(server);
+        if covered == Some(entries) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no checkpoint covered the ledger");
+}
+
+fn ledger_size(server: &TestServer) -> i64 {
+    use diesel::prelude::*;
+    let url = match server.config.database_url() {
+        Ok(url) => url,
+        Err(error) => panic!("{error}"),
+    };
+    let mut conn = match pdx_storage::DbConnection::open(&url) {
+        Ok(conn) => conn,
+        Err(error) => panic!("{error}"),
+    };
+    pdx_storage::schema::ledger_entries::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap_or(-1)
+}
+
+/// The configuration of a new installation in `dir`.
+fn fresh_config(original: &pdx_server::Config, dir: &std::path::Path) -> pdx_server::Config {
+    pdx_server::Config {
+        data_dir: dir.to_path_buf(),
+        database_url: Some(format!("sqlite://{}", dir.join("pdx.sqlite3").display())),
+        keys: Default::default(),
+        catalog: Default::default(),
+        ..original.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_serving_restores_to_an_identical_catalog_and_a_verified_ledger() {
+    let (server, admin, distribution) = populated().await;
+    let archive_dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(error) => panic!("{error}"),
+    };
+    let archive = archive_dir.path().join("pdx-backup.tar.gz");
+    let manifest = pdx_server::backup::backup(&server.config, &archive, false).await;
+    let Ok(manifest) = manifest else {
+        panic!("the backup is written: {manifest:?}")
+    };
+    assert_eq!(manifest.backend, "sqlite");
+    assert!(manifest.master_key_included);
+    assert_eq!(manifest.ledger_size as i64, ledger_size(&server));
+    assert!(manifest.files.iter().any(|f| f.path.starts_with("blobs/")));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&archive).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(mode.ok(), Some(0o600), "the archive holds the master key");
+    let again = pdx_server::backup::backup(&server.config, &archive, false).await;
+    assert!(again.is_err(), "a backup never overwrites a file");
+
+    // The restore goes into a new installation: its own data directory and database.
+    let restored_dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(error) => panic!("{error}"),
+    };
+    let config = fresh_config(&server.config, restored_dir.path());
+    let restored = pdx_server::backup::restore(&config, &archive).await;
+    let Ok(restored) = restored else {
+        panic!("the restore succeeds: {restored:?}")
+    };
+    assert!(
+        restored.ledger.problems.is_empty(),
+        "{:?}",
+        restored.ledger.problems
+    );
+    assert_eq!(restored.ledger.size as i64, ledger_size(&server));
+    assert_eq!(restored.blobs, 1);
+    let again = pdx_server::backup::restore(&config, &archive).await;
+    assert!(again.is_err(), "a restore never overwrites an installation");
+
+    // Served at the same public URL (its links, token issuer and ledger origin) as before.
+    let copy = TestServer::spawn_with(|c| {
+        c.data_dir = config.data_dir.clone();
+        c.database_url = config.database_url.clone();
+        c.public_url = server.config.public_url.clone();
+    })
+    .await;
+    // The same catalog, in the API, in CKAN's and in DCAT's form.
+    for path in [
+        "/api/v1/datasets",
+        "/api/v1/datasets/river-levels",
+        "/api/3/action/package_show?id=river-levels",
+        "/api/v1/organizations",
+    ] {
+        assert_eq!(
+            get_json(&server, path, None).await,
+            get_json(&copy, path, None).await,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        server.get("/catalog.ttl").await.text().await.ok(),
+        copy.get("/catalog.ttl").await.text().await.ok()
+    );
+    // The same ledger: the same checkpoint, and entries that verify against it.
+    assert_eq!(
+        server
+            .get("/api/v1/ledger/checkpoint")
+            .await
+            .text()
+            .await
+            .ok(),
+        copy.get("/api/v1/ledger/checkpoint")
+            .await
+            .text()
+            .await
+            .ok()
+    );
+    // The same keys: a token of the original is honoured, and the file is served from the
+    // restored store with the next entry of the same ledger.
+    let me = copy
+        .call(Method::GET, "/api/v1/me", Some(&admin), None)
+        .await;
+    assert_eq!(me.status(), 200);
+    let served = copy
+        .get(&format!("/api/v1/distributions/{distribution}/data"))
+        .await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(
+        pdx_tests::header(&served, "x-pdx-ledger-seq").as_deref(),
+        Some(manifest.ledger_size.to_string().as_str())
+    );
+    assert_eq!(served.text().await.ok().as_deref(), Some(CSV));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_altered_archive_is_refused_before_anything_is_restored() {
+    let (server, _, _) = populated().await;
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(error) => panic!("{error}"),
+    };
+    let archive = dir.path().join("backup.tar.gz");
+    let written = pdx_server::backup::backup(&server.config, &archive, false).await;
+    assert!(written.is_ok(), "{written:?}");
+
+    // One changed byte of the stored file inside an otherwise valid archive.
+    let altered = dir.path().join("altered.tar.gz");
+    let rewritten = rewrite(&archive, &altered, |name, data| {
+        if name.starts_with("blobs/") {
+            data[0] ^= 1;
+        }
+    });
+    assert!(rewritten.is_ok(), "{rewritten:?}");
+    let target = dir.path().join("restored");
+    let config = fresh_config(&server.config, &target);
+    let refused = pdx_server::backup::restore(&config, &altered).await;
+    let Err(error) = refused else {
+        panic!("an altered archive is refused")
+    };
+    assert!(
+        error.to_string().contains("do not match its manifest"),
+        "{error}"
+    );
+    assert!(!target.join("pdx.sqlite3").exists(), "nothing was restored");
+    assert!(!target.join("keys").exists(), "not even the master key");
+
+    // An archive cut short is refused too.
+    let bytes = std::fs::read(&archive).unwrap_or_default();
+    let cut = dir.path().join("cut.tar.gz");
+    assert!(std::fs::write(&cut, &bytes[..bytes.len() / 2]).is_ok());
+    assert!(pdx_server::backup::restore(&config, &cut).await.is_err());
+    assert!(!target.join("pdx.sqlite3").exists());
+}
+
+/// Copies a tar.gz archive, letting `edit` change each member's bytes.
+fn rewrite(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    edit: impl Fn(&str, &mut Vec<u8>),
+) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut input = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(from)?));
+    let mut output = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(to)?,
+        flate2::Compression::fast(),
+    ));
+    for entry in input.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data)?;
+        edit(&name, &mut data);
+        let mut header = entry.header().clone();
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        output.append_data(&mut header, &name, data.as_slice())?;
+    }
+    output.into_inner()?.finish()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exported_ledger_verifies_offline_against_its_checkpoint() {
+    let (server, _, _) = populated().await;
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(error) => panic!("{error}"),
+    };
+    let destination = dir.path().join("ledger-archive");
+    let exported =
+        pdx_server::backup::export_ledger(&server.config, &destination.display().to_string(), None)
+            .await;
+    let Ok(exported) = exported else {
+        panic!("the export is written: {exported:?}")
+    };
+    assert_eq!(exported.size as i64, ledger_size(&server));
+    let file = |name: &str| destination.join(name);
+    let lines = std::fs::read_to_string(file(&exported.written[0])).unwrap_or_default();
+    assert_eq!(lines.lines().count() as u64, exported.size);
+    let export = match std::fs::File::open(file(&exported.written[0])) {
+        Ok(export) => std::io::BufReader::new(export),
+        Err(error) => panic!("{error}"),
+    };
+    let note = std::fs::read_to_string(file(&exported.written[1])).unwrap_or_default();
+    let key = std::fs::read_to_string(file(&exported.written[2])).unwrap_or_default();
+    let report = pdx_circulation::verify::verify_export(export, &note, key.trim());
+    assert!(report.is_ok(), "{report:?}");
+}
