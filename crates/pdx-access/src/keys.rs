@@ -434,6 +434,22 @@ fn read_key(path: &Path) -> Result<SigningKey, AccessError> {
     })
 }
 
+/// Writes a new random key as a PKCS#8 PEM file (for tests), unless the file exists.
+#[cfg(feature = "testing")]
+pub fn write_test_key(path: &Path) -> Result<(), AccessError> {
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir)?;
+    }
+    let pem = SigningKey::from_bytes(&generate_seed()?)
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| AccessError::Keys(format!("cannot encode a key: {e}")))?;
+    write_private_file(path, pem.as_bytes())
+}
+
 fn generate_seed() -> Result<[u8; 32], AccessError> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| AccessError::Keys(format!("no randomness: {e}")))?;

@@ -21,16 +21,28 @@ use crate::tokens::TokenSettings;
 /// The issuer of tokens from `test_service`.
 pub const TEST_ISSUER: &str = "http://pdx.test";
 
-/// An access service over `database` with its signing keys in `keys_dir`.
+/// An access service over `database` with its signing keys in the database's vault (under a
+/// fixed test master key), or — on a database without the schema, for tests of what happens
+/// then — a key file in `keys_dir`.
 pub fn test_service(database: Database, keys_dir: &Path) -> AccessService {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let vault = Vault::new(database.clone(), MasterKey::from_bytes([3; 32]), Vec::new());
-    let keys = match KeyRing::open_vault(
-        vault,
-        &keys_dir.join("jwt"),
-        Duration::from_secs(900),
-        clock.clone(),
-    ) {
+    let migrated = database
+        .pending_migrations()
+        .is_ok_and(|pending| pending.is_empty());
+    let keys = if migrated {
+        let vault = Vault::new(database.clone(), MasterKey::from_bytes([3; 32]), Vec::new());
+        KeyRing::open_vault(
+            vault,
+            &keys_dir.join("jwt"),
+            Duration::from_secs(900),
+            clock.clone(),
+        )
+    } else {
+        let file = keys_dir.join("test-signing-key.pem");
+        crate::keys::write_test_key(&file)
+            .and_then(|()| KeyRing::open_file(&file, Duration::from_secs(900), clock.clone()))
+    };
+    let keys = match keys {
         Ok(keys) => keys,
         Err(error) => panic!("cannot open test keys: {error}"),
     };

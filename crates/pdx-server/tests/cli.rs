@@ -318,3 +318,147 @@ fn keys_rotate_adds_a_sealed_signing_key_and_the_master_key_is_owner_only() {
         "{said}"
     );
 }
+
+#[test]
+fn config_check_names_each_problem_by_its_key_and_passes_a_sound_configuration() {
+    let database = TestDatabase::empty();
+    let data = temp_dir();
+    let sound = output(pdx(data.path(), &database).args(["config", "check"]));
+    let said = String::from_utf8_lossy(&sound.stdout).into_owned();
+    assert!(sound.status.success(), "{said}");
+    assert!(said.contains("0 to fix"), "{said}");
+    assert!(
+        !data.path().join("keys").exists(),
+        "checking writes nothing"
+    );
+
+    let broken = output(
+        pdx(data.path(), &database)
+            .env("PDX_BIND", "everywhere")
+            .env("PDX_KEYS__MASTER_KEY", "c2hvcnQ=")
+            .env("PDX_CATALOG__BLOB_STORE", "s3://bucket/pdx")
+            .env("PDX_CATALOG__S3__NO_SUCH_SETTING", "1")
+            .env("PDX_AUTH__ARGON2_ITERATIONS", "0")
+            .args(["config", "check"]),
+    );
+    let said = String::from_utf8_lossy(&broken.stdout).into_owned();
+    assert!(!broken.status.success(), "{said}");
+    for key in [
+        "bind",
+        "keys.master_key",
+        "catalog.blob_store",
+        "auth.argon2_*",
+    ] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with("FAIL") && l.contains(key)),
+            "{key} is named: {said}"
+        );
+    }
+    assert!(said.contains("no_such_setting"), "{said}");
+
+    let unknown = output(
+        pdx(data.path(), &database)
+            .env("PDX_LEDGER__CHECKPOINT_INTERVALL_MS", "5")
+            .args(["config", "check"]),
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("checkpoint_intervall_ms"));
+}
+
+#[test]
+fn doctor_finds_a_key_file_others_can_read_and_passes_once_it_is_fixed() {
+    use std::os::unix::fs::PermissionsExt;
+    let database = TestDatabase::empty();
+    let data = temp_dir();
+    let migrated = output(pdx(data.path(), &database).arg("migrate"));
+    assert!(migrated.status.success());
+    // A first start generates the keys; `keys rotate` does as much without serving.
+    let rotated = output(pdx(data.path(), &database).args(["keys", "rotate"]));
+    assert!(rotated.status.success());
+    let key = if database.backend() == pdx_storage::Backend::Sqlite {
+        data.path().join("keys/master.key")
+    } else {
+        // On PostgreSQL the master key is given; an operator's key file shows the same check.
+        let file = data.path().join("operator-master.key");
+        assert!(std::fs::write(&file, format!("{TEST_MASTER_KEY}\n")).is_ok());
+        file
+    };
+    let doctor = |data: &Path| {
+        let mut command = pdx(data, &database);
+        if database.backend() == pdx_storage::Backend::Postgres {
+            command
+                .env_remove("PDX_KEYS__MASTER_KEY")
+                .env("PDX_KEYS__MASTER_KEY_FILE", &key);
+        }
+        output(command.arg("doctor"))
+    };
+    assert!(std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).is_ok());
+    let exposed = doctor(data.path());
+    let said = String::from_utf8_lossy(&exposed.stdout).into_owned();
+    assert!(!exposed.status.success(), "{said}");
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("key files") && l.contains("chmod 600")),
+        "{said}"
+    );
+
+    assert!(std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).is_ok());
+    let healthy = doctor(data.path());
+    let said = String::from_utf8_lossy(&healthy.stdout).into_owned();
+    assert!(healthy.status.success(), "{said}");
+    for subject in ["migrations", "server keys", "blob store", "disk", "clock"] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with("ok") && l.contains(subject)),
+            "{subject}: {said}"
+        );
+    }
+    assert!(
+        said.contains("a probe was written, read back and deleted"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_backup_made_by_the_command_restores_into_a_new_installation_with_a_verified_ledger() {
+    let database = TestDatabase::empty();
+    let data = temp_dir();
+    let rotated = output(pdx(data.path(), &database).args(["keys", "rotate"]));
+    assert!(rotated.status.success());
+    let archive = data.path().join("backup.tar.gz");
+    let backup = output(
+        pdx(data.path(), &database)
+            .args(["backup", "--output"])
+            .arg(&archive),
+    );
+    let said = String::from_utf8_lossy(&backup.stdout).into_owned();
+    assert!(
+        backup.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    assert!(said.contains("Backup written"), "{said}");
+    if database.backend() == pdx_storage::Backend::Postgres {
+        assert!(
+            said.contains("pg_dump"),
+            "the database is dumped apart: {said}"
+        );
+        return;
+    }
+    let target = temp_dir();
+    let restored = output(
+        pdx(target.path(), &database)
+            .env_remove("PDX_DATABASE_URL")
+            .args(["restore", "--input"])
+            .arg(&archive),
+    );
+    let said = String::from_utf8_lossy(&restored.stdout).into_owned();
+    assert!(
+        restored.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    assert!(said.contains("The ledger verifies"), "{said}");
+    assert!(target.path().join("pdx.sqlite3").is_file());
+}
