@@ -1674,3 +1674,30 @@ async fn one_agency_cannot_read_another_agencys_ledger_entries() {
         .await;
     assert_eq!(owner.status(), 200, "the owning agency reads it");
 }
+
+#[tokio::test]
+async fn the_anonymous_limit_holds_for_the_platform_not_for_each_server() {
+    let s = setup_with(100, |c| c.http.anonymous_data_per_minute = 4).await;
+    let other = s.server.sibling().await;
+    // Three downloads through the first server…
+    for _ in 0..3 {
+        let (served, _) = timed_download(&s).await;
+        assert_eq!(served.status(), 200);
+    }
+    // …are known to the second once the servers have exchanged their counts (each second).
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let url = other.url(&format!("/api/v1/distributions/{}/data", s.open));
+    let get = || s.server.client.get(&url).send();
+    let fourth = get().await.map(|r| r.status().as_u16()).ok();
+    assert_eq!(fourth, Some(200), "the fourth in the minute is served");
+    let fifth = get().await;
+    let Ok(fifth) = fifth else {
+        panic!("the fifth download failed")
+    };
+    assert_eq!(
+        fifth.status(),
+        429,
+        "the fifth is over the platform's limit"
+    );
+    assert!(header(&fifth, "retry-after").is_some());
+}

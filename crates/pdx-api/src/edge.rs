@@ -2,13 +2,13 @@
 //! configured browser origins only, the client's address (from `X-Forwarded-For` only behind a
 //! trusted proxy), per-address limits on the data path, and who may read `/metrics`.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use pdx_storage::StorageError;
+use pdx_storage::counters::SharedWindows;
 
 /// How an installation faces the network, from its configuration.
 #[derive(Debug, Clone, Default)]
@@ -44,13 +44,20 @@ impl EdgeSettings {
     }
 }
 
-/// The edge's settings and the counters of its limits, shared by all workers.
-#[derive(Debug, Default)]
+/// The edge's settings and the counters of its limits, shared by all workers and, through
+/// the database, by every server process.
+#[derive(Debug)]
 pub struct Edge {
     /// The settings.
     pub settings: EdgeSettings,
-    anonymous: Windows,
-    failures: Windows,
+    anonymous: SharedWindows,
+    failures: SharedWindows,
+}
+
+impl Default for Edge {
+    fn default() -> Self {
+        Self::new(EdgeSettings::default())
+    }
 }
 
 impl Edge {
@@ -58,9 +65,16 @@ impl Edge {
     pub fn new(settings: EdgeSettings) -> Self {
         Self {
             settings,
-            anonymous: Windows::default(),
-            failures: Windows::default(),
+            anonymous: SharedWindows::new("anonymous_data", WINDOW),
+            failures: SharedWindows::new("failed_data", WINDOW),
         }
+    }
+
+    /// Exchanges the limits' counts with the other server processes (about once a second).
+    pub fn sync(&self, conn: &mut pdx_storage::DbConnection) -> Result<(), StorageError> {
+        let now = epoch_seconds().floor() as i64;
+        self.anonymous.sync(conn, now)?;
+        self.failures.sync(conn, now)
     }
 
     /// The client's address: the peer's, or — when the peer is a trusted proxy — the last
@@ -95,22 +109,27 @@ impl Edge {
 
     /// Counts an anonymous data request from `address`; how long to wait when over the limit.
     pub fn admit_anonymous(&self, address: Option<IpAddr>) -> Result<(), Duration> {
-        self.anonymous
-            .hit(address, self.settings.anonymous_data_per_minute)
+        self.anonymous.hit(
+            &subject(address),
+            self.settings.anonymous_data_per_minute,
+            epoch_seconds(),
+        )
     }
 
     /// Whether `address` may still make data requests after its refusals; how long to wait
     /// when it may not.
     pub fn admit_after_failures(&self, address: Option<IpAddr>) -> Result<(), Duration> {
-        self.failures
-            .check(address, self.settings.failed_data_per_minute)
+        self.failures.check(
+            &subject(address),
+            self.settings.failed_data_per_minute,
+            epoch_seconds(),
+        )
     }
 
     /// Counts a refused data request from `address`.
     pub fn failed(&self, address: Option<IpAddr>) {
         if self.settings.failed_data_per_minute > 0 {
-            // Only counting: a refusal is already answered.
-            let _ = self.failures.hit(address, u32::MAX);
+            self.failures.count(&subject(address), epoch_seconds());
         }
     }
 
@@ -143,57 +162,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The length of every limit's window.
 const WINDOW: Duration = Duration::from_secs(60);
-/// Addresses counted before expired windows are swept, bounding memory under scanning.
-const SWEEP_THRESHOLD: usize = 50_000;
 
-/// Fixed one-minute windows of counts per client address.
-#[derive(Debug, Default)]
-struct Windows {
-    counts: Mutex<HashMap<Option<IpAddr>, (Instant, u32)>>,
+/// What a limit counts: the client's address, or one subject for every unknown one.
+fn subject(address: Option<IpAddr>) -> String {
+    address.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
 }
 
-impl Windows {
-    /// Counts one event and refuses it when the address is past `limit` in this window.
-    fn hit(&self, address: Option<IpAddr>, limit: u32) -> Result<(), Duration> {
-        if limit == 0 {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let mut counts = self
-            .counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if counts.len() > SWEEP_THRESHOLD {
-            counts.retain(|_, (started, _)| now.duration_since(*started) < WINDOW);
-        }
-        let (started, count) = counts.entry(address).or_insert((now, 0));
-        if now.duration_since(*started) >= WINDOW {
-            (*started, *count) = (now, 0);
-        }
-        if *count >= limit {
-            return Err(WINDOW.saturating_sub(now.duration_since(*started)));
-        }
-        *count += 1;
-        Ok(())
-    }
-
-    /// Refuses when the address is past `limit` in this window, counting nothing.
-    fn check(&self, address: Option<IpAddr>, limit: u32) -> Result<(), Duration> {
-        if limit == 0 {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let counts = self
-            .counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match counts.get(&address) {
-            Some((started, count)) if now.duration_since(*started) < WINDOW && *count >= limit => {
-                Err(WINDOW.saturating_sub(now.duration_since(*started)))
-            }
-            _ => Ok(()),
-        }
-    }
+/// Now, in seconds since the epoch.
+fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The content security policy of the API: nothing may load, nothing may frame it.

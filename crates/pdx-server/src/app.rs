@@ -230,6 +230,7 @@ impl Application {
             self.checkpoint_interval,
         );
         spawn_rollup_folder(self.state.ledger.clone());
+        spawn_limit_exchange(self.state.edge.clone(), self.state.database.clone());
         let served = self
             .server
             .await
@@ -469,6 +470,26 @@ fn spawn_checkpoint_signer(
             }
             if let Err(error) = ledger.sign_checkpoint().await {
                 tracing::warn!(%error, "could not sign a ledger checkpoint");
+            }
+        }
+    });
+}
+
+/// How often the per-address limits' counts are exchanged with the other server processes.
+const LIMIT_EXCHANGE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Exchanges the per-address limits' counts with the other server processes through the
+/// database, so that a limit holds for the platform, not for each process.
+fn spawn_limit_exchange(edge: Arc<pdx_api::edge::Edge>, database: Database) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LIMIT_EXCHANGE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let edge = Arc::clone(&edge);
+            let exchanged = database.run_as_writer(move |conn| edge.sync(conn)).await;
+            if let Err(error) = exchanged {
+                tracing::warn!(%error, "could not exchange rate-limit counts with the other servers");
             }
         }
     });

@@ -4,6 +4,7 @@
 pub mod blob;
 pub mod breaker;
 pub mod connection;
+pub mod counters;
 pub mod database;
 pub mod error;
 pub mod feed;

@@ -527,6 +527,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Rate-limit counts of every server process, per scope, subject and window.
+    rate_counts (scope, subject, window_start) {
+        scope -> Text,
+        subject -> Text,
+        window_start -> BigInt,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
     /// Work one server process at a time does, and which process holds it.
     leases (name) {
         name -> Text,
@@ -539,6 +549,7 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     api_upstreams,
     leases,
+    rate_counts,
     server_keys,
     ingestions,
     instance,
