@@ -1733,3 +1733,51 @@ async fn a_revoked_api_keys_tokens_and_a_changed_passwords_sessions_stop_working
         "a new sign-in works at once"
     );
 }
+
+#[tokio::test]
+async fn an_address_guessing_passwords_is_refused_by_every_server_once_over_its_limit() {
+    let server = TestServer::spawn_with(|config| {
+        config.http.trusted_proxies = vec!["127.0.0.1".into()];
+        config.auth.login_failures_per_address = 3;
+    })
+    .await;
+    let other = server.sibling().await;
+    server.create_org("water", OrgKind::Agency).await;
+    for i in 0..4 {
+        server
+            .create_user("water", &format!("clerk{i}@water.test"), &[Role::Publisher])
+            .await;
+    }
+    let attempt = |base: String, account: String, password: &'static str| {
+        server
+            .client
+            .post(format!("{base}/api/v1/auth/token"))
+            .header("x-forwarded-for", "203.0.113.77")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(pdx_tests::form_encode(&[
+                ("grant_type", "password"),
+                ("username", &account),
+                ("password", password),
+            ]))
+            .send()
+    };
+    // Three wrong passwords for three accounts through the first server…
+    for i in 0..3 {
+        let failed = attempt(
+            server.base_url.clone(),
+            format!("clerk{i}@water.test"),
+            "wrong",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(failed.status(), 400);
+    }
+    // …and once the servers have exchanged their counts, the second refuses the address too,
+    // even for an account it never saw guessed.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let refused = attempt(other.base_url.clone(), "clerk3@water.test".into(), PASSWORD)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(header(&refused, "retry-after").is_some());
+    expect_problem(refused, 429, "too_many_requests").await;
+}

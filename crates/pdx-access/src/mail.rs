@@ -98,11 +98,20 @@ impl Mailer {
                 transport: Arc::new(transport),
                 queue: OnceLock::new(),
                 recipients: RateLimiter::new(
+                    "mail_recipients",
                     settings.per_recipient_per_hour,
                     Duration::from_secs(3600),
                 ),
             }),
         })
+    }
+
+    /// Exchanges the per-recipient counts with the other server processes.
+    pub fn sync_limits(
+        &self,
+        conn: &mut pdx_storage::DbConnection,
+    ) -> Result<(), pdx_storage::StorageError> {
+        self.inner.recipients.sync(conn)
     }
 
     /// Where messages go, for the log: `smtp` or the outbox directory.

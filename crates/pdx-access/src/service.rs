@@ -179,6 +179,7 @@ impl AccessService {
             tokens: TokenService::new(keys, settings.tokens.clone(), clock.clone()),
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             requests: Arc::new(RateLimiter::new(
+                "account_requests",
                 settings.accounts.requests_per_address_per_hour,
                 Duration::from_secs(3600),
             )),
@@ -979,6 +980,24 @@ impl AccessService {
             .await?;
         self.tokens.revocations().committed(revoked);
         Ok(key)
+    }
+
+    /// Exchanges the counts of the sign-in, account-request and e-mail limits with the other
+    /// server processes (about once a second), so each limit holds for the platform.
+    pub async fn exchange_limits(&self) -> Result<(), AccessError> {
+        let (throttle, requests, mailer) = (
+            Arc::clone(&self.throttle),
+            Arc::clone(&self.requests),
+            self.mailer.clone(),
+        );
+        self.db
+            .run_as_writer(move |conn| {
+                throttle.sync(conn)?;
+                requests.sync(conn)?;
+                mailer.sync_limits(conn)?;
+                Ok::<_, AccessError>(())
+            })
+            .await
     }
 
     /// Reloads the revocations when another process changed them; run every moment by the

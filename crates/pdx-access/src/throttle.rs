@@ -1,4 +1,4 @@
-//! Throttles of this process, checked before any password hashing: sign-in failures slow down
+//! Throttles, checked before any password hashing: sign-in failures slow down
 //! one account from one client address progressively (never the account for everyone), an
 //! address failing across many accounts is refused for a window, and account requests
 //! (registrations, resends, password resets) and e-mails per recipient are counted per window.
@@ -6,6 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use pdx_storage::StorageError;
+use pdx_storage::counters::{Refused, SharedWindows};
 
 /// How sign-in failures are throttled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,13 +53,6 @@ struct Pair {
     refusals: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    count: u32,
-    refusals: u32,
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -69,6 +65,8 @@ pub struct LoginThrottle {
     policy: ThrottlePolicy,
     pairs: Mutex<HashMap<(String, String), Pair>>,
     addresses: RateLimiter,
+    /// An instant and the epoch seconds it was, to count addresses on the shared clock.
+    base: (Instant, f64),
 }
 
 fn address_key(address: Option<&str>) -> &str {
@@ -81,8 +79,25 @@ impl LoginThrottle {
         Self {
             policy,
             pairs: Mutex::new(HashMap::new()),
-            addresses: RateLimiter::new(policy.per_address, policy.window),
+            addresses: RateLimiter::new("sign_in_failures", policy.per_address, policy.window),
+            base: (Instant::now(), epoch_seconds()),
         }
+    }
+
+    fn epoch(&self, now: Instant) -> f64 {
+        let (instant, epoch) = self.base;
+        if now >= instant {
+            epoch + now.duration_since(instant).as_secs_f64()
+        } else {
+            epoch - instant.duration_since(now).as_secs_f64()
+        }
+    }
+
+    /// Exchanges the per-address failure counts with the other server processes: an
+    /// address's failures count on every process (the per-account slowing down stays this
+    /// process's).
+    pub fn sync(&self, conn: &mut pdx_storage::DbConnection) -> Result<(), StorageError> {
+        self.addresses.sync(conn)
     }
 
     /// The wait imposed after `failures` failures of a pair.
@@ -102,7 +117,7 @@ impl LoginThrottle {
 
     fn check_at(&self, account: &str, address: Option<&str>, now: Instant) -> Result<(), Refusal> {
         let address = address_key(address);
-        self.addresses.check_at(address, now)?;
+        self.addresses.check_at(address, self.epoch(now))?;
         let mut pairs = lock(&self.pairs);
         let Some(pair) = pairs.get_mut(&(account.to_owned(), address.to_owned())) else {
             return Ok(());
@@ -125,7 +140,7 @@ impl LoginThrottle {
 
     fn failed_at(&self, account: &str, address: Option<&str>, now: Instant) {
         let address = address_key(address);
-        self.addresses.hit_at(address, now).ok();
+        self.addresses.hit_at(address, self.epoch(now)).ok();
         let window = self.policy.window;
         let mut pairs = lock(&self.pairs);
         if pairs.len() > SWEEP_THRESHOLD {
@@ -159,89 +174,69 @@ impl LoginThrottle {
     }
 }
 
-/// Counts events per key in fixed windows; past `limit` in a window, further events are
-/// refused until it ends. A limit of 0 means unlimited.
+/// Counts events per key in a sliding window, with every server process through the
+/// database (see [`pdx_storage::counters`]); past `limit`, further events are refused. A
+/// limit of 0 means unlimited. Keys are kept hashed: an e-mail address is not stored.
 #[derive(Debug)]
 pub struct RateLimiter {
     limit: u32,
-    window: Duration,
-    windows: Mutex<HashMap<String, Window>>,
+    windows: SharedWindows,
+}
+
+/// Now, in seconds since the epoch.
+pub(crate) fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn hashed(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(key.as_bytes())[..16])
 }
 
 impl RateLimiter {
-    /// At most `limit` events per key within `window`.
-    pub fn new(limit: u32, window: Duration) -> Self {
+    /// At most `limit` events per key within `window`, counted under `scope` with the other
+    /// processes.
+    pub fn new(scope: &'static str, limit: u32, window: Duration) -> Self {
         Self {
             limit,
-            window: window.max(Duration::from_secs(1)),
-            windows: Mutex::new(HashMap::new()),
+            windows: SharedWindows::new(scope, window.max(Duration::from_secs(1))),
         }
     }
 
     /// Counts an event, refusing it (uncounted) when the key is over its limit.
     pub fn hit(&self, key: &str) -> Result<(), Refusal> {
-        self.hit_at(key, Instant::now())
+        self.hit_at(key, epoch_seconds())
     }
 
     /// Whether an event would be refused, without counting it.
     pub fn check(&self, key: &str) -> Result<(), Refusal> {
-        self.check_at(key, Instant::now())
+        self.check_at(key, epoch_seconds())
     }
 
-    fn current(&self, windows: &mut HashMap<String, Window>, key: &str, now: Instant) -> Window {
-        if windows.len() > SWEEP_THRESHOLD {
-            let window = self.window;
-            windows.retain(|_, w| now.duration_since(w.started) < window);
-        }
-        let entry = windows.entry(key.to_owned()).or_insert(Window {
-            started: now,
-            count: 0,
-            refusals: 0,
-        });
-        if now.duration_since(entry.started) >= self.window {
-            *entry = Window {
-                started: now,
-                count: 0,
-                refusals: 0,
-            };
-        }
-        *entry
+    fn check_at(&self, key: &str, now: f64) -> Result<(), Refusal> {
+        self.windows
+            .check(&hashed(key), self.limit, now)
+            .map_err(refusal)
     }
 
-    fn refusal(&self, window: &mut Window, now: Instant) -> Option<Refusal> {
-        if self.limit == 0 || window.count < self.limit {
-            return None;
-        }
-        window.refusals += 1;
-        let left = self
-            .window
-            .saturating_sub(now.duration_since(window.started));
-        Some(Refusal {
-            retry_after: left.max(Duration::from_secs(1)),
-            first: window.refusals == 1,
-        })
+    fn hit_at(&self, key: &str, now: f64) -> Result<(), Refusal> {
+        self.windows
+            .hit(&hashed(key), self.limit, now)
+            .map_err(refusal)
     }
 
-    fn check_at(&self, key: &str, now: Instant) -> Result<(), Refusal> {
-        let mut windows = lock(&self.windows);
-        if !windows.contains_key(key) {
-            return Ok(());
-        }
-        let mut window = self.current(&mut windows, key, now);
-        let refusal = self.refusal(&mut window, now);
-        windows.insert(key.to_owned(), window);
-        refusal.map_or(Ok(()), Err)
+    /// Exchanges counts with the other server processes.
+    pub fn sync(&self, conn: &mut pdx_storage::DbConnection) -> Result<(), StorageError> {
+        self.windows.sync(conn, epoch_seconds().floor() as i64)
     }
+}
 
-    fn hit_at(&self, key: &str, now: Instant) -> Result<(), Refusal> {
-        let mut windows = lock(&self.windows);
-        let mut window = self.current(&mut windows, key, now);
-        let refusal = self.refusal(&mut window, now);
-        if refusal.is_none() {
-            window.count += 1;
-        }
-        windows.insert(key.to_owned(), window);
-        refusal.map_or(Ok(()), Err)
+fn refusal(refused: Refused) -> Refusal {
+    Refusal {
+        retry_after: refused.wait,
+        first: refused.first,
     }
 }
 
@@ -352,15 +347,15 @@ mod tests {
 
     #[test]
     fn rate_limiter_counts_per_key_and_window() {
-        let limiter = RateLimiter::new(2, Duration::from_secs(60));
-        let now = Instant::now();
+        let limiter = RateLimiter::new("test", 2, Duration::from_secs(60));
+        let now = 6_000.0;
         assert!(limiter.hit_at("k", now).is_ok());
         assert!(
             limiter.check_at("k", now).is_ok(),
             "checking does not count"
         );
         assert!(limiter.hit_at("k", now).is_ok());
-        let refused = limiter.hit_at("k", now + Duration::from_secs(15));
+        let refused = limiter.hit_at("k", now + 15.0);
         assert_eq!(
             refused,
             Err(Refusal {
@@ -369,8 +364,11 @@ mod tests {
             })
         );
         assert!(limiter.hit_at("other", now).is_ok());
-        assert!(limiter.hit_at("k", now + Duration::from_secs(60)).is_ok());
-        let unlimited = RateLimiter::new(0, Duration::from_secs(60));
+        assert!(
+            limiter.hit_at("k", now + 120.0).is_ok(),
+            "two windows later"
+        );
+        let unlimited = RateLimiter::new("test", 0, Duration::from_secs(60));
         for _ in 0..100 {
             assert!(unlimited.hit_at("k", now).is_ok());
         }

@@ -109,21 +109,25 @@ impl Edge {
 
     /// Counts an anonymous data request from `address`; how long to wait when over the limit.
     pub fn admit_anonymous(&self, address: Option<IpAddr>) -> Result<(), Duration> {
-        self.anonymous.hit(
-            &subject(address),
-            self.settings.anonymous_data_per_minute,
-            epoch_seconds(),
-        )
+        self.anonymous
+            .hit(
+                &subject(address),
+                self.settings.anonymous_data_per_minute,
+                epoch_seconds(),
+            )
+            .map_err(|refused| refused.wait)
     }
 
     /// Whether `address` may still make data requests after its refusals; how long to wait
     /// when it may not.
     pub fn admit_after_failures(&self, address: Option<IpAddr>) -> Result<(), Duration> {
-        self.failures.check(
-            &subject(address),
-            self.settings.failed_data_per_minute,
-            epoch_seconds(),
-        )
+        self.failures
+            .check(
+                &subject(address),
+                self.settings.failed_data_per_minute,
+                epoch_seconds(),
+            )
+            .map_err(|refused| refused.wait)
     }
 
     /// Counts a refused data request from `address`.

@@ -230,7 +230,11 @@ impl Application {
             self.checkpoint_interval,
         );
         spawn_rollup_folder(self.state.ledger.clone());
-        spawn_limit_exchange(self.state.edge.clone(), self.state.database.clone());
+        spawn_limit_exchange(
+            self.state.edge.clone(),
+            self.state.access.clone(),
+            self.state.database.clone(),
+        );
         let served = self
             .server
             .await
@@ -478,9 +482,10 @@ fn spawn_checkpoint_signer(
 /// How often the per-address limits' counts are exchanged with the other server processes.
 const LIMIT_EXCHANGE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Exchanges the per-address limits' counts with the other server processes through the
-/// database, so that a limit holds for the platform, not for each process.
-fn spawn_limit_exchange(edge: Arc<pdx_api::edge::Edge>, database: Database) {
+/// Exchanges the limits' counts (data requests per address, sign-in failures, account
+/// requests, e-mail per recipient) with the other server processes through the database,
+/// so that each limit holds for the platform, not for each process.
+fn spawn_limit_exchange(edge: Arc<pdx_api::edge::Edge>, access: AccessService, database: Database) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(LIMIT_EXCHANGE_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -488,6 +493,10 @@ fn spawn_limit_exchange(edge: Arc<pdx_api::edge::Edge>, database: Database) {
             tick.tick().await;
             let edge = Arc::clone(&edge);
             let exchanged = database.run_as_writer(move |conn| edge.sync(conn)).await;
+            let exchanged = match exchanged {
+                Ok(()) => access.exchange_limits().await.map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
             if let Err(error) = exchanged {
                 tracing::warn!(%error, "could not exchange rate-limit counts with the other servers");
             }

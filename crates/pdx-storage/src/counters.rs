@@ -32,6 +32,18 @@ struct Counts {
     unflushed: u64,
     /// Counted by the other processes, as last read.
     others: u64,
+    /// Refusals by this process in this window.
+    refusals: u32,
+}
+
+/// An event refused: how long to wait, and whether it is this window's first refusal here
+/// (the one worth recording, so that a flood of refusals is not a flood of records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// How long until the count may be under the limit again (at least a second).
+    pub wait: Duration,
+    /// Whether this is the first refusal of the subject in this window.
+    pub first: bool,
 }
 
 /// A subject's current and previous windows.
@@ -117,12 +129,12 @@ impl SharedWindows {
 
     /// Counts one event of `subject` at `now` (seconds since the epoch) unless it is past
     /// `limit` (0: unlimited); when it is, how long to wait.
-    pub fn hit(&self, subject: &str, limit: u32, now: f64) -> Result<(), Duration> {
+    pub fn hit(&self, subject: &str, limit: u32, now: f64) -> Result<(), Refused> {
         self.admit(subject, limit, now, true)
     }
 
     /// Whether `subject` is still within `limit` at `now`, counting nothing.
-    pub fn check(&self, subject: &str, limit: u32, now: f64) -> Result<(), Duration> {
+    pub fn check(&self, subject: &str, limit: u32, now: f64) -> Result<(), Refused> {
         self.admit(subject, limit, now, false)
     }
 
@@ -132,7 +144,7 @@ impl SharedWindows {
         let _ = self.admit(subject, 0, now, true);
     }
 
-    fn admit(&self, subject: &str, limit: u32, now: f64, count: bool) -> Result<(), Duration> {
+    fn admit(&self, subject: &str, limit: u32, now: f64, count: bool) -> Result<(), Refused> {
         let start = self.start(now.floor() as i64);
         let mut subjects = self.locked();
         if subjects.len() > SWEEP_THRESHOLD {
@@ -145,7 +157,11 @@ impl SharedWindows {
         let entry = subjects.entry(subject.to_owned()).or_default();
         entry.roll(start, self.length);
         if limit > 0 && self.estimate(entry, now) >= f64::from(limit) {
-            return Err(self.wait(entry, now));
+            entry.current.refusals = entry.current.refusals.saturating_add(1);
+            return Err(Refused {
+                wait: self.wait(entry, now),
+                first: entry.current.refusals == 1,
+            });
         }
         if count {
             entry.current.local += 1;
@@ -244,8 +260,16 @@ mod tests {
         for _ in 0..4 {
             assert!(windows.hit("a", 4, start + 50.0).is_ok());
         }
-        let wait = windows.hit("a", 4, start + 55.0);
-        assert!(wait.is_err(), "four in the last minute");
+        let refused = windows.hit("a", 4, start + 55.0);
+        assert_eq!(
+            refused,
+            Err(Refused {
+                wait: Duration::from_secs(5),
+                first: true
+            }),
+            "four in the last minute; five seconds left of the window"
+        );
+        assert!(windows.hit("a", 4, start + 55.0).is_err_and(|r| !r.first));
         assert!(windows.hit("b", 4, start + 55.0).is_ok(), "per subject");
         // Just past the window's end the four still weigh almost fully (3.93)…
         assert!(windows.hit("a", 4, start + 61.0).is_ok());
