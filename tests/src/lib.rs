@@ -236,26 +236,31 @@ impl TestServer {
 
     /// The server's vault (its keys in the database), opened with its master key.
     pub fn vault(&self) -> pdx_storage::vault::Vault {
-        let database =
-            match self.config.database_url().map(|url| {
-                pdx_storage::Database::connect(&url, pdx_storage::PoolOptions::default())
-            }) {
-                Ok(Ok(database)) => database,
-                Ok(Err(error)) => panic!("cannot connect to the server's database: {error}"),
-                Err(error) => panic!("the server's database URL: {error}"),
-            };
+        let database = match pdx_storage::Database::connect(
+            &self.operator_url(),
+            pdx_storage::PoolOptions::default(),
+        ) {
+            Ok(database) => database,
+            Err(error) => panic!("cannot connect to the server's database: {error}"),
+        };
         match pdx_server::keys::open_vault(&self.config, &database) {
             Ok((vault, _)) => vault,
             Err(error) => panic!("cannot open the server's vault: {error}"),
         }
     }
 
+    /// The database an operator reaches directly: a SQLite file the configuration names, or
+    /// else the test database (never through a proxy a test may have put in between).
+    fn operator_url(&self) -> pdx_storage::DatabaseUrl {
+        match self.config.database_url() {
+            Ok(url) if url.backend() == pdx_storage::Backend::Sqlite => url,
+            _ => self.database.url().clone(),
+        }
+    }
+
     /// Access control over the server's own database and keys, as `pdx admin` uses it.
     pub fn operator(&self) -> AccessService {
-        let url = match self.config.database_url() {
-            Ok(url) => url,
-            Err(error) => panic!("the server's database URL: {error}"),
-        };
+        let url = self.operator_url();
         let database =
             match pdx_storage::Database::connect(&url, pdx_storage::PoolOptions::default()) {
                 Ok(database) => database,

@@ -109,6 +109,9 @@ impl Edge {
 
     /// Counts an anonymous data request from `address`; how long to wait when over the limit.
     pub fn admit_anonymous(&self, address: Option<IpAddr>) -> Result<(), Duration> {
+        if self.settings.anonymous_data_per_minute == 0 {
+            return Ok(());
+        }
         self.anonymous
             .hit(
                 &subject(address),
@@ -121,6 +124,9 @@ impl Edge {
     /// Whether `address` may still make data requests after its refusals; how long to wait
     /// when it may not.
     pub fn admit_after_failures(&self, address: Option<IpAddr>) -> Result<(), Duration> {
+        if self.settings.failed_data_per_minute == 0 {
+            return Ok(());
+        }
         self.failures
             .check(
                 &subject(address),

@@ -69,7 +69,6 @@ impl Application {
         let database = tokio::task::spawn_blocking(move || prepare_database(&url, options))
             .await
             .map_err(|error| ServerError::Config(format!("database setup aborted: {error}")))??;
-        let (vault, _) = crate::keys::open_vault(&config, &database)?;
 
         let listener = TcpListener::bind(config.bind_addr()?)
             .map_err(ServerError::io(format!("cannot listen on {}", config.bind)))?;
@@ -78,14 +77,41 @@ impl Application {
             .map_err(ServerError::io("cannot read the bound address"))?;
         let public_url = config.public_url(local);
 
-        let access = open_access(
-            &config,
-            database.clone(),
-            &vault,
-            &public_url,
-            clock.clone(),
-        )
-        .map_err(|e| ServerError::Config(e.to_string()))?;
+        let catalog = open_catalog(&config, database.clone(), clock.clone())?;
+        // The services that read their keys from the vault, opened off the async executor:
+        // the database may be slow to answer, and the executor may be serving other work.
+        let (access, ledger, rows, gateway) = {
+            let (config, database, public_url, catalog, clock) = (
+                config.clone(),
+                database.clone(),
+                public_url.clone(),
+                catalog.clone(),
+                clock.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                let (vault, _) = crate::keys::open_vault(&config, &database)?;
+                let access = open_access(
+                    &config,
+                    database.clone(),
+                    &vault,
+                    &public_url,
+                    clock.clone(),
+                )
+                .map_err(|e| ServerError::Config(e.to_string()))?;
+                let ledger = open_ledger(
+                    &config,
+                    database.clone(),
+                    &vault,
+                    &public_url,
+                    clock.clone(),
+                )?;
+                let rows = open_rows(&config, database.clone(), &vault, &catalog, clock.clone())?;
+                let gateway = open_gateway(&config, database, &vault, &catalog, clock)?;
+                Ok::<_, ServerError>((access, ledger, rows, gateway))
+            })
+            .await
+            .map_err(|error| ServerError::Config(format!("opening the keys aborted: {error}")))??
+        };
         match access.mailer().outbox() {
             Some(outbox) => tracing::info!(
                 outbox = %outbox.display(),
@@ -96,20 +122,12 @@ impl Application {
         }
         bootstrap(&access, &config.data_dir).await?;
         access.refresh_revocations().await?;
-        let catalog = open_catalog(&config, database.clone(), clock.clone())?;
         let rebuilt = catalog.prepare_search().await?;
         tracing::info!(
             datasets = catalog.search_index().documents(),
             rebuilt,
             "search index ready"
         );
-        let ledger = open_ledger(
-            &config,
-            database.clone(),
-            &vault,
-            &public_url,
-            clock.clone(),
-        )?;
         prepare_accounting(&config, &ledger).await?;
         let licensing = pdx_licensing::LicensingService::with_appender(
             database.clone(),
@@ -119,7 +137,6 @@ impl Application {
                 queue: config.ledger.queue,
             },
         );
-        let rows = open_rows(&config, database.clone(), &vault, &catalog, clock.clone())?;
         let interrupted = rows.recover().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -127,7 +144,6 @@ impl Application {
                 "ingestions interrupted by a stop were marked failed"
             );
         }
-        let gateway = open_gateway(&config, database.clone(), &vault, &catalog, clock.clone())?;
         let edge = edge_settings(&config, &public_url)?;
         let state = web::Data::new(ApiState {
             rows,
