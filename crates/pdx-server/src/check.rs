@@ -481,8 +481,8 @@ fn check_files(config: &Config, report: &mut Report) {
                 gib(free),
                 gib(total)
             );
-            if free < (1 << 30) || free.saturating_mul(20) < total {
-                report.fail("disk", format!("{message}: less than 1 GiB or 5 % left"));
+            if free < (1 << 30) || free.saturating_mul(50) < total {
+                report.fail("disk", format!("{message}: less than 1 GiB or 2 % left"));
             } else if free.saturating_mul(10) < total {
                 report.warn("disk", format!("{message}: less than 10 % left"));
             } else {
