@@ -9,7 +9,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::error::AccessError;
-use crate::keys::write_private_file;
 
 /// `bytes` random bytes, base64url-encoded.
 pub fn random_token(bytes: usize) -> Result<String, AccessError> {
@@ -30,16 +29,8 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A 32-byte server key kept in the file `path`, created (random, mode 0600) if absent.
-pub fn server_key(path: &Path) -> Result<[u8; 32], AccessError> {
-    if !path.exists() {
-        if let Some(parent) = path.parent() {
-            crate::keys::create_private_dir(parent)?;
-        }
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| AccessError::Keys(format!("no randomness: {e}")))?;
-        write_private_file(path, &key)?;
-    }
+/// A 32-byte server key kept in the file `path` (before the vault).
+fn legacy_key(path: &Path) -> Result<[u8; 32], AccessError> {
     let bytes = std::fs::read(path)
         .map_err(|e| AccessError::Keys(format!("cannot read {}: {e}", path.display())))?;
     bytes
@@ -63,7 +54,7 @@ pub fn vault_key(
                 file = %legacy.display(),
                 "moved a server key into the database's vault; the file is no longer read"
             );
-            return server_key(legacy).map(|key| key.to_vec());
+            return legacy_key(legacy).map(|key| key.to_vec());
         }
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| AccessError::Keys(format!("no randomness: {e}")))?;
@@ -87,14 +78,7 @@ impl std::fmt::Debug for SecretHasher {
 }
 
 impl SecretHasher {
-    /// Loads the server key from `path`, creating it (32 random bytes, mode 0600) if absent.
-    pub fn open(path: &Path) -> Result<Self, AccessError> {
-        Ok(Self {
-            key: server_key(path)?,
-        })
-    }
-
-    /// A hasher with a given key, for tests.
+    /// A hasher with a given key (from the vault, see [`vault_key`]).
     pub fn from_key(key: [u8; 32]) -> Self {
         Self { key }
     }
@@ -138,23 +122,5 @@ mod tests {
         assert!(!hasher.verify("pdxs_other", &stored));
         assert!(!SecretHasher::from_key([8; 32]).verify("pdxs_secret", &stored));
         assert!(!hasher.verify("pdxs_secret", "not hex"));
-    }
-
-    #[test]
-    fn server_key_is_created_once_with_owner_only_permissions() {
-        use std::os::unix::fs::PermissionsExt;
-        let Ok(dir) = tempfile::tempdir() else {
-            panic!()
-        };
-        let path = dir.path().join("keys/api-key-hmac.key");
-        let Ok(first) = SecretHasher::open(&path) else {
-            panic!()
-        };
-        let Ok(second) = SecretHasher::open(&path) else {
-            panic!()
-        };
-        assert_eq!(first.key, second.key);
-        let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
-        assert_eq!(mode.ok(), Some(0o600));
     }
 }

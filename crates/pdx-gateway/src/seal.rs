@@ -3,21 +3,15 @@
 
 use std::path::Path;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use pdx_storage::seal::{SealError, SealingKey};
 
 use crate::error::GatewayError;
 use crate::model::Credential;
 
-/// Bytes of a nonce.
-const NONCE: usize = 24;
-
 /// Seals and opens credentials with the server's credential key.
 #[derive(Clone)]
 pub struct Sealer {
-    cipher: XChaCha20Poly1305,
+    key: SealingKey,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -27,13 +21,6 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// Loads the key from `path`, creating it (32 random bytes, mode 0600) if absent.
-    pub fn open(path: &Path) -> Result<Self, GatewayError> {
-        let key = pdx_access::secrets::server_key(path)
-            .map_err(|e| GatewayError::invalid("credential_key", e.to_string()))?;
-        Ok(Self::from_key(key))
-    }
-
     /// The key kept in `vault` (shared by every server process); on first use taken from the
     /// file `legacy` of an installation from before the vault, or else generated.
     pub fn from_vault(
@@ -46,10 +33,10 @@ impl Sealer {
         Ok(Self::from_key(key))
     }
 
-    /// A sealer with a given key, for tests.
+    /// A sealer with a given key.
     pub fn from_key(key: [u8; 32]) -> Self {
         Self {
-            cipher: XChaCha20Poly1305::new(&key.into()),
+            key: SealingKey::new(key),
         }
     }
 
@@ -61,22 +48,14 @@ impl Sealer {
     ) -> Result<String, GatewayError> {
         let plain = serde_json::to_vec(credential)
             .map_err(|e| GatewayError::invalid("credential", e.to_string()))?;
-        let mut nonce = [0u8; NONCE];
-        getrandom::fill(&mut nonce)
-            .map_err(|e| GatewayError::invalid("credential", format!("no randomness: {e}")))?;
-        let sealed = self
-            .cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: &plain,
-                    aad: distribution.as_bytes(),
-                },
-            )
-            .map_err(|_| GatewayError::Sealed)?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&sealed);
-        Ok(STANDARD.encode(out))
+        self.key
+            .seal(distribution.as_bytes(), &plain)
+            .map_err(|e| match e {
+                SealError::Random(cause) => {
+                    GatewayError::invalid("credential", format!("no randomness: {cause}"))
+                }
+                SealError::Open => GatewayError::Sealed,
+            })
     }
 
     /// Opens a credential sealed for `distribution`.
@@ -85,21 +64,9 @@ impl Sealer {
         sealed: &str,
         distribution: &str,
     ) -> Result<Credential, GatewayError> {
-        let bytes = STANDARD.decode(sealed).map_err(|_| GatewayError::Sealed)?;
-        if bytes.len() < NONCE {
-            return Err(GatewayError::Sealed);
-        }
-        let (nonce, body) = bytes.split_at(NONCE);
-        let nonce: [u8; NONCE] = nonce.try_into().map_err(|_| GatewayError::Sealed)?;
         let plain = self
-            .cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: body,
-                    aad: distribution.as_bytes(),
-                },
-            )
+            .key
+            .open(distribution.as_bytes(), sealed)
             .map_err(|_| GatewayError::Sealed)?;
         serde_json::from_slice(&plain).map_err(|_| GatewayError::Sealed)
     }

@@ -598,6 +598,17 @@ pub fn open_ledger(
         .with_anomaly_thresholds(config.accounting.anomalies))
 }
 
+/// The ledger as an operator command opens it: the vault of `database`, the configured
+/// origin, the system clock.
+pub fn open_ledger_as_operator(
+    config: &Config,
+    database: Database,
+) -> Result<LedgerService, ServerError> {
+    let (vault, _) = crate::keys::open_vault(config, &database)?;
+    let public_url = config.public_url(config.bind_addr()?);
+    open_ledger(config, database, &vault, &public_url, Arc::new(SystemClock))
+}
+
 /// Builds the catalog: its blob store and upload limit.
 pub fn open_catalog(
     config: &Config,

@@ -466,15 +466,7 @@ pub async fn restore(config: &Config, input: &Path) -> Result<Restored, ServerEr
         restored_blobs += 1;
     }
     let database = crate::app::prepare_database(&url, config.pool_options())?;
-    let (vault, _) = crate::keys::open_vault(config, &database)?;
-    let public_url = config.public_url(config.bind_addr()?);
-    let ledger = crate::app::open_ledger(
-        config,
-        database,
-        &vault,
-        &public_url,
-        std::sync::Arc::new(pdx_core::SystemClock),
-    )?;
+    let ledger = crate::app::open_ledger_as_operator(config, database)?;
     let status = ledger
         .status()
         .await
@@ -609,15 +601,7 @@ pub async fn export_ledger(
 ) -> Result<LedgerExport, ServerError> {
     let url = config.database_url()?;
     let database = Database::connect(&url, config.pool_options())?;
-    let (vault, _) = crate::keys::open_vault(config, &database)?;
-    let public_url = config.public_url(config.bind_addr()?);
-    let ledger = crate::app::open_ledger(
-        config,
-        database,
-        &vault,
-        &public_url,
-        std::sync::Arc::new(pdx_core::SystemClock),
-    )?;
+    let ledger = crate::app::open_ledger_as_operator(config, database)?;
     let ledger_error =
         |e: pdx_circulation::ledger::LedgerError| ServerError::Config(format!("the ledger: {e}"));
     let (size, note) = ledger.checkpoint(to).await.map_err(ledger_error)?;

@@ -372,15 +372,8 @@ async fn rebuild_accounting(config: Config, time_zone: Option<String>) -> anyhow
             .map_err(|e| anyhow::anyhow!("--time-zone: {e}"))?,
         None => config.accounting.calendar()?,
     };
-    let (database, vault) = operator_database(&config)?;
-    let public_url = config.public_url(config.bind_addr()?);
-    let ledger = pdx_server::app::open_ledger(
-        &config,
-        database,
-        &vault,
-        &public_url,
-        Arc::new(SystemClock),
-    )?;
+    let (database, _) = operator_database(&config)?;
+    let ledger = pdx_server::app::open_ledger_as_operator(&config, database)?;
     let started = std::time::Instant::now();
     let mut reported = std::time::Instant::now();
     let built = ledger

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod migrations;
 pub mod private;
 pub mod schema;
+pub mod seal;
 #[cfg(feature = "testing")]
 pub mod test_s3;
 #[cfg(feature = "testing")]

@@ -7,8 +7,6 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use pdx_core::Timestamp;
@@ -17,11 +15,10 @@ use sha2::{Digest, Sha256};
 use crate::database::Database;
 use crate::error::StorageError;
 use crate::schema::server_keys;
+use crate::seal::{SealError, SealingKey};
 
 /// Bytes of a master key.
 pub const MASTER_KEY_BYTES: usize = 32;
-/// Bytes of a nonce.
-const NONCE: usize = 24;
 
 /// What can go wrong with the master key or the keys sealed under it.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +61,7 @@ impl From<diesel::result::Error> for VaultError {
 /// every key it seals, so a wrong master key is named as such.
 #[derive(Clone)]
 pub struct MasterKey {
-    cipher: XChaCha20Poly1305,
+    sealing: SealingKey,
     key: [u8; MASTER_KEY_BYTES],
     id: String,
 }
@@ -83,7 +80,7 @@ impl MasterKey {
         hash.update(key);
         let id = hex::encode(&hash.finalize()[..8]);
         Self {
-            cipher: XChaCha20Poly1305::new(&key.into()),
+            sealing: SealingKey::new(key),
             key,
             id,
         }
@@ -146,42 +143,18 @@ impl MasterKey {
     }
 
     fn seal(&self, id: &str, purpose: &str, material: &[u8]) -> Result<String, VaultError> {
-        let mut nonce = [0u8; NONCE];
-        getrandom::fill(&mut nonce).map_err(|e| VaultError::Random(e.to_string()))?;
-        let aad = associated_data(id, purpose);
-        let sealed = self
-            .cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: material,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| VaultError::Corrupt(id.to_owned()))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&sealed);
-        Ok(STANDARD.encode(out))
+        self.sealing
+            .seal(&associated_data(id, purpose), material)
+            .map_err(|e| match e {
+                SealError::Random(cause) => VaultError::Random(cause),
+                SealError::Open => VaultError::Corrupt(id.to_owned()),
+            })
     }
 
     fn open(&self, id: &str, purpose: &str, sealed: &str) -> Result<Vec<u8>, VaultError> {
-        let corrupt = || VaultError::Corrupt(id.to_owned());
-        let bytes = STANDARD.decode(sealed).map_err(|_| corrupt())?;
-        if bytes.len() < NONCE {
-            return Err(corrupt());
-        }
-        let (nonce, body) = bytes.split_at(NONCE);
-        let nonce: [u8; NONCE] = nonce.try_into().map_err(|_| corrupt())?;
-        let aad = associated_data(id, purpose);
-        self.cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: body,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| corrupt())
+        self.sealing
+            .open(&associated_data(id, purpose), sealed)
+            .map_err(|_| VaultError::Corrupt(id.to_owned()))
     }
 }
 
@@ -227,6 +200,7 @@ impl std::fmt::Debug for ServerKey {
     }
 }
 
+/// A row of `server_keys`, its fields in the table's column order.
 #[derive(Queryable, Insertable)]
 #[diesel(table_name = server_keys)]
 struct KeyRow {
@@ -326,14 +300,7 @@ impl Vault {
     fn rows(&self, purpose: Option<&str>) -> Result<Vec<KeyRow>, VaultError> {
         let mut conn = self.database.conn()?;
         let mut query = server_keys::table
-            .select((
-                server_keys::id,
-                server_keys::purpose,
-                server_keys::created_at,
-                server_keys::active_from,
-                server_keys::master_key_id,
-                server_keys::sealed,
-            ))
+            .select(server_keys::all_columns)
             .order((server_keys::active_from, server_keys::id))
             .into_boxed();
         if let Some(purpose) = purpose {
@@ -436,14 +403,7 @@ impl Vault {
         crate::database::transaction(&mut conn, |conn| {
             let rows: Vec<KeyRow> = server_keys::table
                 .filter(server_keys::master_key_id.ne(self.masters[0].id.clone()))
-                .select((
-                    server_keys::id,
-                    server_keys::purpose,
-                    server_keys::created_at,
-                    server_keys::active_from,
-                    server_keys::master_key_id,
-                    server_keys::sealed,
-                ))
+                .select(server_keys::all_columns)
                 .load(conn)?;
             let count = rows.len();
             for row in rows {
