@@ -151,10 +151,15 @@ impl SharedWindows {
             let before = start - self.length;
             subjects.retain(|_, s| s.current.start >= before);
         }
-        if !count && !subjects.contains_key(subject) {
-            return Ok(());
+        if !subjects.contains_key(subject) {
+            if !count {
+                return Ok(());
+            }
+            subjects.insert(subject.to_owned(), Subject::default());
         }
-        let entry = subjects.entry(subject.to_owned()).or_default();
+        let Some(entry) = subjects.get_mut(subject) else {
+            return Ok(());
+        };
         entry.roll(start, self.length);
         if limit > 0 && self.estimate(entry, now) >= f64::from(limit) {
             entry.current.refusals = entry.current.refusals.saturating_add(1);
