@@ -583,7 +583,7 @@ async fn a_request_is_approved_used_and_found_by_the_auditor_in_the_ledger() {
 }
 
 /// axe-core, vendored (see `tests/vendor/axe-core/README.md`).
-const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
+const AXE: &str = include_str!("../../vendor/axe-core/axe.min.js");
 
 impl Browser {
     /// Runs axe-core's WCAG 2.1 A and AA rules on the current page; returns the violations
