@@ -25,7 +25,7 @@ use crate::refresh::{self, Rotation};
 use crate::revocation::{self, Subject};
 use crate::secrets::{SecretHasher, random_token};
 use crate::store::{self, NewOrganization, OrganizationChanges, OrganizationFilter};
-use crate::throttle::{LoginThrottle, RateLimiter, ThrottlePolicy};
+use crate::throttle::{LoginThrottle, Pair, RateLimiter, ThrottlePolicy};
 use crate::tokens::{TokenService, TokenSettings, TokenSubject, VerifiedToken};
 
 /// Slug of the platform operator's own organisation, created at bootstrap.
@@ -281,9 +281,27 @@ impl AccessService {
     ) -> Result<(User, Membership), AccessError> {
         let account = email.trim().to_lowercase();
         let address = context.client_address.as_deref();
-        // Before any argon2 work: a throttled attempt costs a map lookup, and is recorded once
-        // per throttling, not once per attempt.
-        if let Err(refusal) = self.throttle.check(&account, address) {
+        // Before any argon2 work: an address over its limit costs a map lookup; an account
+        // slowed down for this address, one read of its failures. A throttling is recorded
+        // once, not once per attempt.
+        let pair = Pair::new(&account, address);
+        let mut failures = None;
+        let throttled = match self.throttle.check_address(address) {
+            Err(refusal) => Err(refusal),
+            Ok(()) => {
+                let checked = pair.clone();
+                // Unreadable failures lock nobody out: the sign-in below needs the database
+                // too, and fails with its own error.
+                failures = self
+                    .read(move |conn| Ok(LoginThrottle::failures(conn, &checked)?))
+                    .await
+                    .ok()
+                    .flatten();
+                let now = self.now().timestamp_millis();
+                self.throttle.check_pair(&pair, failures, now)
+            }
+        };
+        if let Err(refusal) = throttled {
             if refusal.first {
                 let event = AuditRecord::success(AuditKind::SignIn, None, None)
                     .failed()
@@ -308,7 +326,14 @@ impl AccessService {
         let user = match found {
             Some((user, _)) if password_ok && !user.disabled => user,
             found => {
-                self.throttle.failed(&account, address);
+                self.throttle.failed_address(address);
+                let (throttle, failed, now) = (
+                    Arc::clone(&self.throttle),
+                    pair.clone(),
+                    self.now().timestamp_millis(),
+                );
+                self.write(move |conn| Ok(throttle.record_failure(conn, &failed, now)?))
+                    .await?;
                 let event = AuditRecord::success(AuditKind::SignIn, found.map(|(u, _)| u.id), None)
                     .failed()
                     .subject(&account)
@@ -317,7 +342,10 @@ impl AccessService {
                 return Err(AccessError::InvalidCredentials);
             }
         };
-        self.throttle.succeeded(&account, address);
+        if failures.is_some() {
+            self.write(move |conn| Ok(LoginThrottle::clear(conn, &pair)?))
+                .await?;
+        }
         if user.email_confirmed_at.is_none() {
             // Said only to whoever knows the password.
             let event = AuditRecord::success(AuditKind::SignIn, Some(user.id), None)
@@ -990,9 +1018,10 @@ impl AccessService {
             Arc::clone(&self.requests),
             self.mailer.clone(),
         );
+        let now = self.now().timestamp_millis();
         self.db
             .run_as_writer(move |conn| {
-                throttle.sync(conn)?;
+                throttle.sync(conn, now)?;
                 requests.sync(conn)?;
                 mailer.sync_limits(conn)?;
                 Ok::<_, AccessError>(())

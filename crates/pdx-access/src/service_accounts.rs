@@ -17,6 +17,7 @@ use crate::service::{
     AccessService, EnterpriseRegistration, FirstAdmin, check_roles, insert_enterprise, slug_for,
 };
 use crate::store::{self, NewOrganization};
+use crate::throttle::LoginThrottle;
 
 /// Least time between two sends of the same confirmation link.
 const RESEND_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
@@ -492,6 +493,7 @@ impl AccessService {
                 refresh::revoke_all_of_user(conn, user_id, now)?;
                 let revoked = revocation::revoke(conn, Subject::User(user_id), now)?;
                 one_time::revoke_unused(conn, Purpose::PasswordReset, &email, None, now)?;
+                LoginThrottle::forget_account(conn, &email)?;
                 let event = AuditRecord::success(AuditKind::PasswordReset, Some(user_id), None)
                     .subject(user_id);
                 audit::record(conn, &event, &context, now)?;
@@ -499,7 +501,6 @@ impl AccessService {
             })
             .await?;
         self.tokens().revocations().committed(revoked);
-        self.throttle.forget_account(&user.email);
         self.mailer.send(self.password_changed_mail(&user.email));
         Ok(())
     }

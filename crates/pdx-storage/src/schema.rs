@@ -537,6 +537,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Failed sign-ins per account and client address (both hashed), for every process.
+    sign_in_failures (account, address) {
+        account -> Text,
+        address -> Text,
+        failures -> BigInt,
+        last_failure -> BigInt,
+    }
+}
+
+diesel::table! {
     /// Work one server process at a time does, and which process holds it.
     leases (name) {
         name -> Text,
@@ -551,6 +561,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     leases,
     rate_counts,
     server_keys,
+    sign_in_failures,
     ingestions,
     instance,
     organizations,

@@ -1675,6 +1675,25 @@ async fn one_agency_cannot_read_another_agencys_ledger_entries() {
     assert_eq!(owner.status(), 200, "the owning agency reads it");
 }
 
+/// The anonymous data requests the servers have shared through the database.
+fn anonymous_counted(server: &TestServer) -> i64 {
+    use diesel::prelude::*;
+    let Ok(mut conn) = server.database.database().conn() else {
+        panic!("no connection")
+    };
+    #[derive(QueryableByName)]
+    struct Total {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        total: i64,
+    }
+    let total: Result<Total, _> = diesel::sql_query(
+        "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) AS total FROM rate_counts \
+         WHERE scope = 'anonymous_data'",
+    )
+    .get_result(&mut conn);
+    total.map_or(0, |t| t.total)
+}
+
 #[tokio::test]
 async fn the_anonymous_limit_holds_for_the_platform_not_for_each_server() {
     let s = setup_with(100, |c| c.http.anonymous_data_per_minute = 4).await;
@@ -1684,7 +1703,17 @@ async fn the_anonymous_limit_holds_for_the_platform_not_for_each_server() {
         let (served, _) = timed_download(&s).await;
         assert_eq!(served.status(), 200);
     }
-    // …are known to the second once the servers have exchanged their counts (each second).
+    // …are known to the second once the servers have exchanged their counts (each second):
+    // the first has written them (a loaded machine may take a few seconds), and the second
+    // has read them at its next exchange.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while anonymous_counted(&s.server) < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first server never shared its counts"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     let url = other.url(&format!("/api/v1/distributions/{}/data", s.open));
     let get = || s.server.client.get(&url).send();
