@@ -484,12 +484,18 @@ fn spawn_checkpoint_signer(
                     }
                 }
                 holding = now_holding;
+                metrics::gauge!("pdx_checkpoint_signer").set(if holding { 1.0 } else { 0.0 });
             }
             if !holding {
                 continue;
             }
-            if let Err(error) = ledger.sign_checkpoint().await {
-                tracing::warn!(%error, "could not sign a ledger checkpoint");
+            match ledger.sign_checkpoint().await {
+                Ok(Some(size)) => {
+                    metrics::counter!("pdx_ledger_checkpoints_signed_total").increment(1);
+                    metrics::gauge!("pdx_ledger_checkpoint_size").set(size as f64);
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "could not sign a ledger checkpoint"),
             }
         }
     });

@@ -229,6 +229,19 @@ impl Replica {
             .to_owned()
     }
 
+    /// The value of an unlabelled metric on this process's `/metrics`.
+    async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self
+            .send(reqwest::Method::GET, "/metrics", None, None)
+            .await
+            .text()
+            .await
+            .unwrap_or_default();
+        text.lines()
+            .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .find_map(|value| value.trim().parse().ok())
+    }
+
     async fn download(&self, distribution: &str) -> (u64, String) {
         let response = self
             .send(
@@ -460,6 +473,19 @@ async fn two_servers_with_their_own_data_directories_on_one_database_and_bucket_
         checkpoint_b.text().await.unwrap_or_default(),
     );
     assert_eq!(note_a, note_b);
+    // What an operator's alerts watch: exactly one signer, and checkpoints being signed.
+    assert_eq!(a.metric("pdx_checkpoint_signer").await, Some(1.0));
+    assert_eq!(b.metric("pdx_checkpoint_signer").await, Some(0.0));
+    assert!(
+        a.metric("pdx_ledger_checkpoints_signed_total")
+            .await
+            .is_some_and(|n| n >= 1.0)
+    );
+    assert!(
+        a.metric("pdx_ledger_checkpoint_size")
+            .await
+            .is_some_and(|size| size >= entries as f64)
+    );
 
     // A dies without a word: B takes the signing over once A's lease lapses, and the new
     // entries get a checkpoint that extends the history A signed.
@@ -482,6 +508,7 @@ async fn two_servers_with_their_own_data_directories_on_one_database_and_bucket_
         signer.contains(&format!(":{pid_b}:")),
         "B took over: {signer}"
     );
+    assert_eq!(b.metric("pdx_checkpoint_signer").await, Some(1.0));
     let consistency = b
         .send(
             reqwest::Method::GET,
