@@ -2,7 +2,8 @@
 //! `SQLite` and/or `PostgreSQL`, drives each hot path with `wrk` and prints one markdown table.
 //!
 //! `cargo run --release -p pdx-tests --example bench -- [--backend sqlite|postgres|both]
-//! [--datasets 100000] [--duration 20] [--connections 64] [--quick]`
+//! [--datasets 100000] [--duration 20] [--connections 64] [--quick] [--only TEXT]...
+//! [--anonymous-limit N]`
 
 #![allow(
     clippy::print_stdout,
@@ -30,7 +31,7 @@ use serde_json::{Value, json};
 
 const USAGE: &str = "usage: cargo run --release -p pdx-tests --example bench -- \
 [--backend sqlite|postgres|both] [--datasets N] [--duration SECONDS] [--connections N] [--quick] \
-[--only TEXT]...";
+[--only TEXT]... [--anonymous-limit N]";
 
 /// The `PostgreSQL` server the `postgres` backend runs on (trust authentication).
 const POSTGRES_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
@@ -116,6 +117,9 @@ struct Options {
     quick: bool,
     /// Run only the scenarios whose name contains one of these (all when empty).
     only: Vec<String>,
+    /// `http.anonymous_data_per_minute`: 0 (the default) counts nothing; a limit above what
+    /// the load reaches measures what counting every anonymous request costs.
+    anonymous_limit: u64,
 }
 
 impl Options {
@@ -124,6 +128,7 @@ impl Options {
         let mut backends = vec![Backend::Sqlite, Backend::Postgres];
         let (mut datasets, mut duration, mut connections, mut quick) = (None, None, None, false);
         let mut only = Vec::new();
+        let mut anonymous_limit = 0;
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
@@ -149,6 +154,9 @@ impl Options {
                 "--connections" => connections = Some(value()?.parse().context("--connections")?),
                 "--quick" => quick = true,
                 "--only" => only.push(value()?),
+                "--anonymous-limit" => {
+                    anonymous_limit = value()?.parse().context("--anonymous-limit")?;
+                }
                 "-h" | "--help" => return Ok(None),
                 other => bail!("unknown argument `{other}`\n{USAGE}"),
             }
@@ -169,6 +177,7 @@ impl Options {
             verify_runs: if quick { 1 } else { 3 },
             quick,
             only,
+            anonymous_limit,
         }))
     }
 
@@ -242,6 +251,7 @@ fn run_backend(backend: Backend, pdx: &Path, options: &Options) -> anyhow::Resul
         database_url: store.url.to_connection_string(),
         master_key,
         log: dir.path().join("pdx.log"),
+        anonymous_limit: options.anonymous_limit,
     };
     let port = free_port()?;
 
@@ -437,6 +447,7 @@ struct Node {
     database_url: String,
     master_key: PathBuf,
     log: PathBuf,
+    anonymous_limit: u64,
 }
 
 impl Node {
@@ -454,8 +465,12 @@ impl Node {
             .env("PDX_KEYS__MASTER_KEY_FILE", &self.master_key)
             .env("PDX_BIND", format!("127.0.0.1:{port}"))
             .env("PDX_LOG_LEVEL", "warn")
-            // One load generator on loopback is one client address: no per-address limits.
-            .env("PDX_HTTP__ANONYMOUS_DATA_PER_MINUTE", "0")
+            // One load generator on loopback is one client address: no per-address limits
+            // unless one is asked for, to measure the counting.
+            .env(
+                "PDX_HTTP__ANONYMOUS_DATA_PER_MINUTE",
+                self.anonymous_limit.to_string(),
+            )
             .env("PDX_HTTP__FAILED_DATA_PER_MINUTE", "0")
             // The gateway's upstream is a local server.
             .env("PDX_GATEWAY__ALLOW_PRIVATE_NETWORKS", "true");
@@ -1757,6 +1772,14 @@ fn report(
             ""
         }
     );
+    if options.anonymous_limit > 0 {
+        let _ = writeln!(
+            out,
+            "- anonymous data requests counted against a limit of {} per minute and address \
+             (shared with the other processes every second)",
+            count(options.anonymous_limit)
+        );
+    }
     let _ = writeln!(
         out,
         "\n| scenario | backend | connections | requests/s | p50 | p99 | errors | peak RSS | \
