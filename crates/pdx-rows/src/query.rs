@@ -458,6 +458,11 @@ impl Plan {
 
     fn conditions_sql(&self, backend: Backend, b: &mut Builder, keyset: bool) -> Vec<String> {
         let mut parts = Vec::new();
+        // A table file's connection checks its query's time on every row read (PostgreSQL
+        // has a statement timeout instead). First, so that no other condition can skip it.
+        if backend == Backend::Sqlite {
+            parts.push("pdx_in_time()".to_owned());
+        }
         for condition in &self.conditions {
             parts.push(match condition {
                 Condition::Compare(i, comparison, value) => {
@@ -734,7 +739,8 @@ mod tests {
         let statement = plan.select(Backend::Sqlite, "rows");
         assert_eq!(
             statement.sql,
-            "SELECT _row, c0, c1, c3, c4 FROM rows WHERE c0 = $1 AND (instr(lower(c0), $2) > 0 \
+            "SELECT _row, c0, c1, c3, c4 FROM rows WHERE pdx_in_time() AND c0 = $1 AND \
+             (instr(lower(c0), $2) > 0 \
              OR instr(lower(c3), $2) > 0) ORDER BY c1 DESC NULLS LAST, c4 ASC NULLS FIRST, \
              _row ASC LIMIT $3"
         );

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use diesel::{PgConnection, SqliteConnection};
+use diesel::PgConnection;
 use futures_util::StreamExt;
 use pdx_access::audit::{self, AuditKind, AuditRecord, RequestContext};
 use pdx_access::secrets::SecretHasher;
@@ -24,7 +24,7 @@ use crate::model::{ColumnType, IngestOptions, Ingestion, IngestionState, SourceF
 use crate::query::{Limit, RowQuery, Statement};
 use crate::render::{CkanEnvelope, OutputFormat, Renderer, Spool};
 use crate::store;
-use crate::tables::{self, Loader, Place, Reader};
+use crate::tables::{self, Loader, Place, Reader, TableFile};
 
 /// Table files' connections kept open for reuse, per table.
 const KEPT_READERS: usize = 8;
@@ -46,8 +46,9 @@ const HISTORY: i64 = 20;
 pub struct QueryLimits {
     /// Row queries running at once; more wait a moment for their turn.
     pub concurrent: usize,
-    /// The longest one may run. PostgreSQL cancels the statement past it; on SQLite the
-    /// deadline is checked as rows are delivered (and before the count is read).
+    /// The longest one may run. PostgreSQL cancels the statement past it; on SQLite every
+    /// row a statement reads looks at the deadline (`pdx_in_time()`), as does every row
+    /// delivered.
     pub time: std::time::Duration,
 }
 
@@ -70,7 +71,7 @@ pub struct RowService {
     /// Where SQLite row tables are kept (none on PostgreSQL, where they are tables).
     dir: Option<PathBuf>,
     masks: SecretHasher,
-    readers: Arc<Mutex<HashMap<uuid::Uuid, Vec<Kept<SqliteConnection>>>>>,
+    readers: Arc<Mutex<HashMap<uuid::Uuid, Vec<Kept<TableFile>>>>>,
     /// PostgreSQL connections kept for row queries.
     pg_readers: Arc<Mutex<Vec<Kept<PgConnection>>>>,
     queries: Arc<Semaphore>,
@@ -681,7 +682,8 @@ impl RowService {
             match &place {
                 Place::File(path) => {
                     let mut kept = self.reader(table.id, path)?;
-                    let mut reader = Reader::File(&mut kept.conn);
+                    kept.conn.deadline.set(deadline);
+                    let mut reader = Reader::File(&mut kept.conn.conn);
                     total = count.as_ref().map(|c| reader.count(c)).transpose()?;
                     if std::time::Instant::now() > deadline {
                         return Err(RowsError::TooSlow);
@@ -748,11 +750,7 @@ impl RowService {
         })
     }
 
-    fn reader(
-        &self,
-        id: uuid::Uuid,
-        path: &std::path::Path,
-    ) -> Result<Kept<SqliteConnection>, RowsError> {
+    fn reader(&self, id: uuid::Uuid, path: &std::path::Path) -> Result<Kept<TableFile>, RowsError> {
         let kept = self
             .readers
             .lock()
@@ -765,7 +763,7 @@ impl RowService {
         }
     }
 
-    fn keep_reader(&self, id: uuid::Uuid, kept: Kept<SqliteConnection>) {
+    fn keep_reader(&self, id: uuid::Uuid, kept: Kept<TableFile>) {
         let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
         let readers = readers.entry(id).or_default();
         if readers.len() < KEPT_READERS {

@@ -4,6 +4,9 @@
 //! identifier is made here (`row_table_<ingestion>`, `_row`, `c0`, `c1`, …); values are bound.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
 use diesel::deserialize::{self, FromSql, QueryableByName};
@@ -58,17 +61,91 @@ fn sql_type(column_type: ColumnType, postgres: bool) -> &'static str {
 }
 
 fn storage(e: diesel::result::Error) -> RowsError {
+    if e.to_string().contains(PAST_TIME) {
+        return RowsError::TooSlow;
+    }
     RowsError::Storage(StorageError::from(e))
 }
 
+diesel::define_sql_function! {
+    /// True while the row query of the connection is within its time; past it, an error that
+    /// stops the statement wherever SQLite is in it. Every row a table file's statement reads
+    /// is checked, so a scan that matches nothing or a sort is stopped too, not only a query
+    /// that delivers rows.
+    fn pdx_in_time() -> diesel::sql_types::Bool;
+}
+
+/// The message `pdx_in_time()` stops a statement with.
+const PAST_TIME: &str = "row query past its time limit";
+/// Rows read between two looks at the clock.
+const CLOCK_STRIDE: u32 = 256;
+
+/// What `pdx_in_time()` answers: true, or the error past the deadline.
+#[derive(Debug)]
+struct InTime(bool);
+
+impl diesel::serialize::ToSql<diesel::sql_types::Bool, Sqlite> for InTime {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, Sqlite>,
+    ) -> diesel::serialize::Result {
+        if self.0 {
+            <bool as diesel::serialize::ToSql<diesel::sql_types::Bool, Sqlite>>::to_sql(&true, out)
+        } else {
+            Err(PAST_TIME.into())
+        }
+    }
+}
+
+/// When a table file's current statement must be done by, shared with its `pdx_in_time()`:
+/// nanoseconds after the process's first look (0: no limit).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Deadline(Arc<AtomicU64>);
+
+fn clock_base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+impl Deadline {
+    /// Holds the next statements to `at`.
+    pub(crate) fn set(&self, at: Instant) {
+        let nanos = at.saturating_duration_since(clock_base()).as_nanos();
+        self.0.store(
+            u64::try_from(nanos).unwrap_or(u64::MAX).max(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn passed(&self) -> bool {
+        let at = self.0.load(Ordering::Relaxed);
+        let now = u64::try_from(clock_base().elapsed().as_nanos()).unwrap_or(u64::MAX);
+        at != 0 && now > at
+    }
+}
+
+/// A table file opened for reading, and the deadline its statements are held to.
+pub(crate) struct TableFile {
+    pub(crate) conn: SqliteConnection,
+    pub(crate) deadline: Deadline,
+}
+
 /// Opens a table file for reading.
-pub(crate) fn open_file(path: &Path) -> Result<SqliteConnection, RowsError> {
+pub(crate) fn open_file(path: &Path) -> Result<TableFile, RowsError> {
     let url = format!("file:{}?mode=ro", path.display());
     let mut conn = SqliteConnection::establish(&url)
         .map_err(|e| RowsError::Storage(StorageError::Task(format!("row table: {e}"))))?;
     conn.batch_execute("PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;")
         .map_err(storage)?;
-    Ok(conn)
+    let deadline = Deadline::default();
+    let watched = deadline.clone();
+    let mut reads = 0u32;
+    pdx_in_time_utils::register_nondeterministic_impl(&conn, move || {
+        reads = reads.wrapping_add(1);
+        InTime(!reads.is_multiple_of(CLOCK_STRIDE) || !watched.passed())
+    })
+    .map_err(storage)?;
+    Ok(TableFile { conn, deadline })
 }
 
 /// The connection a load writes through.
@@ -531,5 +608,68 @@ impl Reader<'_> {
             Ok(false)
         })?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table file of `rows` rows, opened for reading.
+    fn table_file(dir: &Path, rows: u32) -> TableFile {
+        let path = dir.join("table.sqlite");
+        let written = SqliteConnection::establish(&path.display().to_string())
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| {
+                c.batch_execute(&format!(
+                    "CREATE TABLE t (_row INTEGER PRIMARY KEY, c0 BIGINT); \
+                     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+                     WHERE i < {rows}) INSERT INTO t SELECT i, i FROM n;"
+                ))
+                .map_err(|e| e.to_string())
+            });
+        assert!(written.is_ok(), "{written:?}");
+        match open_file(&path) {
+            Ok(file) => file,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    fn count(file: &mut TableFile, sql: &str) -> Result<u64, RowsError> {
+        Reader::File(&mut file.conn).count(&Statement {
+            sql: sql.to_owned(),
+            params: Vec::new(),
+            rows: Some(1),
+        })
+    }
+
+    #[test]
+    fn a_statement_past_its_deadline_stops_even_while_nothing_matches() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut file = table_file(dir.path(), 100_000);
+        let scan = "SELECT count(*) AS n FROM t WHERE pdx_in_time() AND c0 < 0";
+        assert!(matches!(count(&mut file, scan), Ok(0)), "no deadline yet");
+        file.deadline
+            .set(Instant::now() + std::time::Duration::from_secs(60));
+        assert!(
+            matches!(count(&mut file, scan), Ok(0)),
+            "well within its time"
+        );
+        file.deadline.set(Instant::now());
+        assert!(
+            matches!(count(&mut file, scan), Err(RowsError::TooSlow)),
+            "a scan that matches nothing delivers no row, and is stopped all the same"
+        );
+        let everything = "SELECT count(*) AS n FROM t WHERE pdx_in_time()";
+        assert!(matches!(
+            count(&mut file, everything),
+            Err(RowsError::TooSlow)
+        ));
+        file.deadline
+            .set(Instant::now() + std::time::Duration::from_secs(60));
+        assert!(
+            matches!(count(&mut file, everything), Ok(100_000)),
+            "the connection serves the next query"
+        );
     }
 }

@@ -1078,6 +1078,9 @@ async fn a_query_past_its_time_is_stopped_with_a_clear_problem() {
     // millisecond.
     let answer = rows_of(&server, &distribution, None, "q=zzz&total=true").await;
     expect_problem(answer, 422, "query_too_slow").await;
+    // Nor may a search that finds nothing scan on past its time because it delivers no row.
+    let answer = rows_of(&server, &distribution, None, "q=zzz").await;
+    expect_problem(answer, 422, "query_too_slow").await;
 }
 
 #[tokio::test]
