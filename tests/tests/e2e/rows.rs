@@ -39,17 +39,14 @@ struct World {
 }
 
 async fn wait_ready(server: &TestServer, token: &str, distribution: &str) -> Value {
-    wait_ready_for(server, token, distribution, 600).await
+    wait_ready_for(server, token, distribution, 60).await
 }
 
-/// Waits up to `polls` × 50 ms for the distribution's newest ingestion to be ready.
-async fn wait_ready_for(
-    server: &TestServer,
-    token: &str,
-    distribution: &str,
-    polls: usize,
-) -> Value {
-    for _ in 0..polls {
+/// Waits up to `secs` seconds for the distribution's newest ingestion to be ready. Generous:
+/// how fast ingestion is, the benchmark measures; on a loaded machine it may take far longer.
+async fn wait_ready_for(server: &TestServer, token: &str, distribution: &str, secs: u64) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
         let found = json(
             server
                 .call(
@@ -67,7 +64,7 @@ async fn wait_ready_for(
             _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
         }
     }
-    panic!("the ingestion did not finish")
+    panic!("the ingestion did not finish within {secs} s")
 }
 
 /// An agency publishes `csv` in a conditional dataset with `id_number` marked sensitive and
@@ -644,7 +641,7 @@ async fn a_million_rows_are_ingested_and_filters_sorts_and_pages_answer_exactly(
     let distribution = server.upload_csv(&admin, "payments", &csv).await;
     drop(csv);
     server.submit_and_publish(&admin, &admin, "payments").await;
-    let ready = wait_ready_for(&server, &admin, &distribution, 6_000).await;
+    let ready = wait_ready_for(&server, &admin, &distribution, 900).await;
     assert_eq!(ready["rows_loaded"], ROWS);
     let get = |query: String| {
         let url = server.url(&format!(
@@ -1073,7 +1070,7 @@ async fn a_query_past_its_time_is_stopped_with_a_clear_problem() {
     let (csv, _) = big_table(100_000);
     let distribution = server.upload_csv(&admin, "payments", &csv).await;
     server.submit_and_publish(&admin, &admin, "payments").await;
-    wait_ready_for(&server, &admin, &distribution, 2_000).await;
+    wait_ready_for(&server, &admin, &distribution, 100).await;
     // Counting what a text search finds among a hundred thousand rows takes far more than a
     // millisecond.
     let answer = rows_of(&server, &distribution, None, "q=zzz&total=true").await;
@@ -1096,7 +1093,7 @@ async fn row_queries_recover_after_the_database_drops_their_connections() {
     let (csv, _) = big_table(500);
     let distribution = server.upload_csv(&admin, "payments", &csv).await;
     server.submit_and_publish(&admin, &admin, "payments").await;
-    wait_ready_for(&server, &admin, &distribution, 2_000).await;
+    wait_ready_for(&server, &admin, &distribution, 100).await;
     let page = rows_of(&server, &distribution, None, "limit=5").await;
     assert_eq!(page.status(), 200);
     // What a database restart does to every connection but this one (on PostgreSQL; a SQLite
