@@ -458,11 +458,6 @@ impl Plan {
 
     fn conditions_sql(&self, backend: Backend, b: &mut Builder, keyset: bool) -> Vec<String> {
         let mut parts = Vec::new();
-        // A table file's connection checks its query's time on every row read (PostgreSQL
-        // has a statement timeout instead). First, so that no other condition can skip it.
-        if backend == Backend::Sqlite {
-            parts.push("pdx_in_time()".to_owned());
-        }
         for condition in &self.conditions {
             parts.push(match condition {
                 Condition::Compare(i, comparison, value) => {
@@ -496,6 +491,15 @@ impl Plan {
         }
         if keyset && let Some((values, row)) = &self.after {
             parts.push(self.after_sql(b, values, *row));
+        }
+        // A table file's connection checks its query's time on every row read (PostgreSQL
+        // has a statement timeout instead): first, so that no other condition can skip it.
+        // Only where SQLite may read rows it does not deliver: rows that pass conditions, or
+        // a sort before the first row. Reading in row order unfiltered delivers each row read
+        // (checked as delivered), and an unfiltered count stays SQLite's quick b-tree count.
+        let sorted = keyset && !self.sort.is_empty();
+        if backend == Backend::Sqlite && (!parts.is_empty() || sorted) {
+            parts.insert(0, "pdx_in_time()".to_owned());
         }
         parts
     }
@@ -754,6 +758,48 @@ mod tests {
         );
         let pg = plan.count(Backend::Postgres, "row_table_x");
         assert!(pg.sql.contains("strpos(lower(c0), $2) > 0"), "{}", pg.sql);
+    }
+
+    #[test]
+    fn sqlite_checks_the_time_wherever_it_may_read_rows_it_does_not_deliver() {
+        let sql = |query: RowQuery| {
+            let plan = plan(query, &Audience::Public).unwrap();
+            (
+                plan.select(Backend::Sqlite, "rows").sql,
+                plan.count(Backend::Sqlite, "rows").sql,
+            )
+        };
+        let (select, count) = sql(RowQuery::default());
+        assert!(!select.contains("pdx_in_time"), "{select}");
+        assert_eq!(count, "SELECT count(*) AS n FROM rows", "the b-tree count");
+        let (select, _) = sql(RowQuery {
+            sort: vec!["-amount".into()],
+            ..RowQuery::default()
+        });
+        assert!(select.contains("WHERE pdx_in_time() ORDER BY"), "{select}");
+        let (select, count) = sql(RowQuery {
+            filters: vec!["name:eq:x".into()],
+            ..RowQuery::default()
+        });
+        assert!(
+            select.contains("WHERE pdx_in_time() AND c0 = $1"),
+            "{select}"
+        );
+        assert!(count.contains("WHERE pdx_in_time() AND c0 = $1"), "{count}");
+        let pg = plan(
+            RowQuery {
+                filters: vec!["name:eq:x".into()],
+                ..RowQuery::default()
+            },
+            &Audience::Public,
+        )
+        .unwrap()
+        .select(Backend::Postgres, "rows")
+        .sql;
+        assert!(
+            !pg.contains("pdx_in_time"),
+            "PostgreSQL has statement_timeout: {pg}"
+        );
     }
 
     #[test]
