@@ -548,9 +548,19 @@ impl LedgerService {
         &self,
         to: u64,
     ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, LedgerError>> + Send + 'static {
+        self.export_ndjson_from(0, to)
+    }
+
+    /// [`LedgerService::export_ndjson`] of entries `[from, to)` only: a segment that follows
+    /// an earlier export, as an archive grows by what is new.
+    pub fn export_ndjson_from(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, LedgerError>> + Send + 'static {
         const PAGE: u64 = 10_000;
         let ledger = self.clone();
-        futures_util::stream::unfold(0u64, move |from| {
+        futures_util::stream::unfold(from, move |from| {
             let ledger = ledger.clone();
             async move {
                 if from >= to {

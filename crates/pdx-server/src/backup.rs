@@ -585,18 +585,24 @@ fn unpack(input: &Path, dir: &Path) -> Result<Manifest, ServerError> {
 /// What `pdx ledger export` wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerExport {
-    /// Entries exported: `[0, size)`, the size of the checkpoint beside them.
+    /// The first entry exported: 0 for the whole ledger, else where an earlier export ended.
+    pub from: u64,
+    /// Entries exported: `[from, size)`, the size of the checkpoint beside them.
     pub size: u64,
-    /// The objects written, by name.
+    /// The objects written, by name: the entries, the checkpoint and the verifier key; none
+    /// when nothing was signed since `from`.
     pub written: Vec<String>,
 }
 
-/// Exports the ledger for archiving: entries `[0, to)` as NDJSON (to = the latest checkpoint's
-/// size when none is given), the signed checkpoint of that size and the verifier key, to a
-/// directory or an `s3://bucket/prefix` — what `pdx ledger verify` checks offline.
+/// Exports the ledger for archiving: entries `[from, to)` as NDJSON (from = 0 unless an
+/// earlier export's size is given; to = the latest checkpoint's size when none is given), the
+/// signed checkpoint of size `to` and the verifier key, to a directory or an
+/// `s3://bucket/prefix` — what `pdx ledger verify` checks offline, given every segment in
+/// order.
 pub async fn export_ledger(
     config: &Config,
     destination: &str,
+    from: Option<u64>,
     to: Option<u64>,
 ) -> Result<LedgerExport, ServerError> {
     let url = config.database_url()?;
@@ -605,6 +611,19 @@ pub async fn export_ledger(
     let ledger_error =
         |e: pdx_circulation::ledger::LedgerError| ServerError::Config(format!("the ledger: {e}"));
     let (size, note) = ledger.checkpoint(to).await.map_err(ledger_error)?;
+    let from = from.unwrap_or(0);
+    if from > size {
+        return Err(ServerError::Config(format!(
+            "--from {from} is past the checkpoint to export ({size} entries)"
+        )));
+    }
+    if from == size && from > 0 {
+        return Ok(LedgerExport {
+            from,
+            size,
+            written: Vec::new(),
+        });
+    }
     let store = if destination.starts_with("s3://") {
         BlobStore::open_with(destination, &config.catalog.s3_options())
     } else {
@@ -614,12 +633,16 @@ pub async fn export_ledger(
     }
     .map_err(|e| ServerError::Config(format!("{destination}: {e}")))?;
     let names = [
-        format!("ledger-{size}.ndjson"),
+        if from == 0 {
+            format!("ledger-{size}.ndjson")
+        } else {
+            format!("ledger-{from}-{size}.ndjson")
+        },
         format!("checkpoint-{size}.txt"),
         "verifier-key.txt".to_owned(),
     ];
     let verifier_key = format!("{}\n", ledger.verifier_key());
-    let pages = ledger.export_ndjson(size);
+    let pages = ledger.export_ndjson_from(from, size);
     store
         .put_stream(&names[0], Box::pin(pages), u64::MAX)
         .await
@@ -632,6 +655,7 @@ pub async fn export_ledger(
             .map_err(|e| ServerError::Config(format!("cannot write {name}: {e}")))?;
     }
     Ok(LedgerExport {
+        from,
         size,
         written: names.to_vec(),
     })

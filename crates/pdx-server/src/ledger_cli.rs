@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -34,9 +34,10 @@ pub enum LedgerCommand {
     /// prints usage per grant and per organisation counted from the entries themselves. Exits
     /// 0 when verified, otherwise with the failure's code (2 to 13).
     Verify {
-        /// The export: one entry's canonical JSON per line.
-        #[arg(long, value_name = "FILE")]
-        export: PathBuf,
+        /// The export: one entry's canonical JSON per line. A ledger exported in segments
+        /// (`pdx ledger export --from`) is given segment by segment, in order, from the first.
+        #[arg(long, value_name = "FILE", required = true)]
+        export: Vec<PathBuf>,
         /// The signed checkpoint (C2SP signed note) the export should match.
         #[arg(long, value_name = "FILE")]
         checkpoint: PathBuf,
@@ -138,9 +139,13 @@ pub fn execute(command: LedgerCommand) -> Result<String, VerifyError> {
             })?;
             let key = verifier_key(&key)?;
             let note = read_text(&checkpoint)?;
-            let file = File::open(&export).map_err(unreadable(&export))?;
+            let mut segments: Box<dyn Read> = Box::new(std::io::empty());
+            for path in &export {
+                let file = File::open(path).map_err(unreadable(path))?;
+                segments = Box::new(segments.chain(file));
+            }
             let report = verify::verify_export_in(
-                BufReader::with_capacity(1 << 20, file),
+                BufReader::with_capacity(1 << 20, segments),
                 &note,
                 &key,
                 calendar,

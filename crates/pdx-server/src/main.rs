@@ -153,6 +153,10 @@ enum LedgerCommand {
         /// A directory or s3://bucket/prefix.
         #[arg(long, short, value_name = "DIR_OR_URL")]
         output: String,
+        /// Export only the entries after an earlier export of this size (a segment,
+        /// `ledger-FROM-TO.ndjson`): a scheduled archive grows by what is new.
+        #[arg(long, value_name = "SIZE")]
+        from: Option<u64>,
         /// Export up to this checkpoint's size; default: the latest checkpoint.
         #[arg(long, value_name = "SIZE")]
         to: Option<u64>,
@@ -218,9 +222,9 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             })
         }
         Command::Ledger(LedgerCommand::Offline(command)) => return Ok(ledger_cli::run(command)),
-        Command::Ledger(LedgerCommand::Export { output, to }) => {
+        Command::Ledger(LedgerCommand::Export { output, from, to }) => {
             run_async(cli.config.as_deref(), |config| {
-                export_ledger(config, output, to)
+                export_ledger(config, output, from, to)
             })
         }
         Command::Backup {
@@ -519,16 +523,38 @@ fn doctor(config_file: Option<&Path>) -> anyhow::Result<std::process::ExitCode> 
     clippy::print_stdout,
     reason = "the command's output is for the operator"
 )]
-async fn export_ledger(config: Config, output: String, to: Option<u64>) -> anyhow::Result<()> {
-    let export = pdx_server::backup::export_ledger(&config, &output, to).await?;
+async fn export_ledger(
+    config: Config,
+    output: String,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> anyhow::Result<()> {
+    let export = pdx_server::backup::export_ledger(&config, &output, from, to).await?;
+    let [entries, checkpoint, key] = export.written.as_slice() else {
+        println!(
+            "Nothing to export: no checkpoint was signed after entry {}.",
+            export.from
+        );
+        return Ok(());
+    };
     println!(
-        "Exported {} ledger entries to {output}: {}",
+        "Exported entries {}..{} of the ledger to {output}: {}",
+        export.from,
         export.size,
         export.written.join(", ")
     );
+    let earlier = if export.from > 0 {
+        "--export <the earlier segments, in order> "
+    } else {
+        ""
+    };
     println!(
-        "Check it offline: pdx ledger verify --export {0} --checkpoint {1} --key {2}",
-        export.written[0], export.written[1], export.written[2]
+        "Check it offline: pdx ledger verify {earlier}--export {entries} --checkpoint {checkpoint} \
+         --key {key}"
+    );
+    println!(
+        "Next time: pdx ledger export --output {output} --from {}",
+        export.size
     );
     Ok(())
 }

@@ -270,30 +270,109 @@ fn rewrite(
     Ok(())
 }
 
+/// The named export files of `destination`, read one after the other.
+fn segments(destination: &std::path::Path, names: &[&str]) -> impl std::io::BufRead {
+    let mut chained: Box<dyn std::io::Read> = Box::new(std::io::empty());
+    for name in names {
+        match std::fs::File::open(destination.join(name)) {
+            Ok(file) => chained = Box::new(std::io::Read::chain(chained, file)),
+            Err(error) => panic!("{name}: {error}"),
+        }
+    }
+    std::io::BufReader::new(chained)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_exported_ledger_verifies_offline_against_its_checkpoint() {
-    let (server, _, _) = populated().await;
+async fn the_ledger_exported_whole_then_by_segments_verifies_offline_against_its_checkpoints() {
+    let (server, _, distribution) = populated().await;
     let dir = match tempfile::tempdir() {
         Ok(dir) => dir,
         Err(error) => panic!("{error}"),
     };
     let destination = dir.path().join("ledger-archive");
-    let exported =
-        pdx_server::backup::export_ledger(&server.config, &destination.display().to_string(), None)
-            .await;
-    let Ok(exported) = exported else {
+    let output = destination.display().to_string();
+    let exported = pdx_server::backup::export_ledger(&server.config, &output, None, None).await;
+    let Ok(first) = exported else {
         panic!("the export is written: {exported:?}")
     };
-    assert_eq!(exported.size as i64, ledger_size(&server));
-    let file = |name: &str| destination.join(name);
-    let lines = std::fs::read_to_string(file(&exported.written[0])).unwrap_or_default();
-    assert_eq!(lines.lines().count() as u64, exported.size);
-    let export = match std::fs::File::open(file(&exported.written[0])) {
-        Ok(export) => std::io::BufReader::new(export),
-        Err(error) => panic!("{error}"),
-    };
-    let note = std::fs::read_to_string(file(&exported.written[1])).unwrap_or_default();
-    let key = std::fs::read_to_string(file(&exported.written[2])).unwrap_or_default();
-    let report = pdx_circulation::verify::verify_export(export, &note, key.trim());
+    assert_eq!((first.from, first.size as i64), (0, ledger_size(&server)));
+    let read = |name: &str| std::fs::read_to_string(destination.join(name)).unwrap_or_default();
+    assert_eq!(read(&first.written[0]).lines().count() as u64, first.size);
+    let key = read(&first.written[2]);
+    let report = pdx_circulation::verify::verify_export(
+        segments(&destination, &[&first.written[0]]),
+        &read(&first.written[1]),
+        key.trim(),
+    );
     assert!(report.is_ok(), "{report:?}");
+
+    // Nothing signed since: the next scheduled run writes nothing.
+    let again =
+        pdx_server::backup::export_ledger(&server.config, &output, Some(first.size), None).await;
+    assert!(
+        again.as_ref().is_ok_and(|e| e.written.is_empty()),
+        "{again:?}"
+    );
+    let past =
+        pdx_server::backup::export_ledger(&server.config, &output, Some(first.size + 1), None)
+            .await;
+    assert!(past.is_err(), "a --from past the checkpoint is refused");
+
+    // More circulation, a new checkpoint, and the archive grows by the new entries only.
+    for _ in 0..4 {
+        let response = server
+            .get(&format!("/api/v1/distributions/{distribution}/data"))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    wait_for_checkpoint(&server).await;
+    let exported =
+        pdx_server::backup::export_ledger(&server.config, &output, Some(first.size), None).await;
+    let Ok(second) = exported else {
+        panic!("the segment is written: {exported:?}")
+    };
+    assert_eq!(second.from, first.size);
+    assert_eq!(
+        second.written[0],
+        format!("ledger-{}-{}.ndjson", first.size, second.size)
+    );
+    assert_eq!(
+        read(&second.written[0]).lines().count() as u64,
+        second.size - first.size,
+        "only the new entries"
+    );
+    let note = read(&second.written[1]);
+    // As an auditor checks the archive: `pdx ledger verify` given both segments, in order.
+    let path = |name: &str| destination.join(name).display().to_string();
+    use clap::Parser;
+    let args = pdx_server::ledger_cli::LedgerArgs::try_parse_from([
+        "pdx ledger",
+        "verify",
+        "--export",
+        &path(&first.written[0]),
+        "--export",
+        &path(&second.written[0]),
+        "--checkpoint",
+        &path(&second.written[1]),
+        "--key",
+        &path(&second.written[2]),
+        "--json",
+    ]);
+    let Ok(args) = args else {
+        panic!("{args:?}");
+    };
+    let whole: Value = match pdx_server::ledger_cli::execute(args.command) {
+        Ok(output) => serde_json::from_str(&output).unwrap_or_default(),
+        Err(error) => panic!("both segments in order verify: {error}"),
+    };
+    assert_eq!(whole["entries"], second.size, "{whole}");
+    let alone = pdx_circulation::verify::verify_export(
+        segments(&destination, &[&second.written[0]]),
+        &note,
+        key.trim(),
+    );
+    assert!(
+        alone.is_err(),
+        "a segment without those before it does not verify"
+    );
 }
