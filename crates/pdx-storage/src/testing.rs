@@ -98,8 +98,10 @@ impl TestDatabase {
         } else {
             "&sslmode=disable"
         };
+        // Every connection of this test names its schema, so that a test can tell its own
+        // connections from those of the tests running beside it on the same database.
         let url = DatabaseUrl::Postgres(format!(
-            "{admin}{separator}options=-csearch_path%3D{schema}{tls}"
+            "{admin}{separator}options=-csearch_path%3D{schema}&application_name={schema}{tls}"
         ));
         let database = connect(&url);
         Self {

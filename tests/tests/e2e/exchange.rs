@@ -1717,16 +1717,24 @@ async fn the_anonymous_limit_holds_for_the_platform_not_for_each_server() {
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     let url = other.url(&format!("/api/v1/distributions/{}/data", s.open));
     let get = || s.server.client.get(&url).send();
-    let fourth = get().await.map(|r| r.status().as_u16()).ok();
-    assert_eq!(fourth, Some(200), "the fourth in the minute is served");
-    let fifth = get().await;
-    let Ok(fifth) = fifth else {
-        panic!("the fifth download failed")
+    // Knowing the first's three, the second serves one more and refuses the next. The window
+    // slides: if a minute boundary passes meanwhile, the three weigh a little less than three
+    // and one download more may pass. Knowing nothing, it would serve four.
+    let mut served = 0;
+    let refused = loop {
+        let Ok(answer) = get().await else {
+            panic!("a download through the second server failed")
+        };
+        if answer.status() == 429 {
+            break answer;
+        }
+        assert_eq!(answer.status(), 200);
+        served += 1;
+        assert!(
+            served <= 2,
+            "the second server served {served} as if the first's three were not counted"
+        );
     };
-    assert_eq!(
-        fifth.status(),
-        429,
-        "the fifth is over the platform's limit"
-    );
-    assert!(header(&fifth, "retry-after").is_some());
+    assert!(served >= 1, "the fourth in the minute is served");
+    assert!(header(&refused, "retry-after").is_some());
 }

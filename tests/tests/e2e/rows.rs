@@ -1096,13 +1096,16 @@ async fn row_queries_recover_after_the_database_drops_their_connections() {
     wait_ready_for(&server, &admin, &distribution, 100).await;
     let page = rows_of(&server, &distribution, None, "limit=5").await;
     assert_eq!(page.status(), 200);
-    // What a database restart does to every connection but this one (on PostgreSQL; a SQLite
-    // table file has no server to lose). The server's kept row connection is among them.
+    // What a database restart does to every connection of this server but this one (on
+    // PostgreSQL; a SQLite table file has no server to lose). The server's kept row connection
+    // is among them. Only this test's: the tests beside it share the database, each in a
+    // schema of its own named by its connections' application_name.
     let mut conn = server.database.database().conn().unwrap();
     if conn.backend() == pdx_storage::Backend::Postgres {
         let dropped = diesel::sql_query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND application_name = current_setting('application_name')",
         )
         .execute(&mut *conn)
         .unwrap();
