@@ -38,6 +38,8 @@ const REPLACED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 const CACHED_TABLES: usize = 4_096;
 /// How long a row query waits for one of the running ones to finish before it is refused.
 const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Attempts, after the first, to record how an ingestion ended (about a minute in all).
+const RECORD_ATTEMPTS: u32 = 10;
 /// Ingestions of one distribution listed.
 const HISTORY: i64 = 20;
 
@@ -386,8 +388,7 @@ impl RowService {
                 ingestion.rejects = loaded.rejects;
                 let done = ingestion.clone();
                 match self
-                    .db
-                    .write(move |conn| {
+                    .record_end(move |conn| {
                         let replaced = store::replace_ready(conn, done.distribution_id, done.id)?;
                         store::finish(conn, &done, now)?;
                         // Readers that cache the current table (any process) look again.
@@ -429,8 +430,7 @@ impl RowService {
                 ingestion.rows_loaded = 0;
                 let failed = ingestion.clone();
                 if let Err(e) = self
-                    .db
-                    .write(move |conn| store::finish(conn, &failed, now))
+                    .record_end(move |conn| store::finish(conn, &failed, now))
                     .await
                 {
                     tracing::error!(error = %e, "could not record a failed ingestion");
@@ -444,6 +444,28 @@ impl RowService {
                 tracing::warn!(error = %e, table = %id, "could not drop a row table");
             }
         }
+    }
+
+    /// Writes how an ingestion ended, trying again for about a minute while the database
+    /// fails: connections lost to a database restart each fail once, and an ingestion left
+    /// `running` would keep its distribution from being ingested again until a restart.
+    async fn record_end<T, F>(&self, work: F) -> Result<T, RowsError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, RowsError> + Clone + Send + 'static,
+    {
+        let mut wait = std::time::Duration::from_millis(250);
+        for _ in 0..RECORD_ATTEMPTS {
+            match self.db.write(work.clone()).await {
+                Ok(done) => return Ok(done),
+                Err(error) => {
+                    tracing::warn!(%error, "could not record how an ingestion ended; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(8));
+                }
+            }
+        }
+        self.db.write(work).await
     }
 
     /// The blocking part of an ingestion: both passes over the file into a new table.

@@ -1081,6 +1081,74 @@ async fn a_query_past_its_time_is_stopped_with_a_clear_problem() {
 }
 
 #[tokio::test]
+async fn an_ingestion_that_loses_its_connections_still_ends_and_may_run_again() {
+    let server = TestServer::spawn().await;
+    let admin = agency(&server, "stats").await;
+    create_dataset(&server, &admin, json!({
+                "slug": "payments", "title": "Payments", "description": "Payments",
+                "update_frequency": "daily", "languages": ["en"], "sharing_class": "unconditional",
+                "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
+    }))
+    .await;
+    let (csv, _) = big_table(150_000);
+    let distribution = server.upload_csv(&admin, "payments", &csv).await;
+    let path = format!("/api/v1/distributions/{distribution}/ingestions");
+    let newest =
+        async || json(server.call(Method::GET, &path, Some(&admin), None).await).await[0].clone();
+    // Once the load is under way, the database drops this server's connections (on
+    // PostgreSQL; a SQLite table file has no server to lose).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while newest().await["rows_loaded"].as_u64().unwrap_or(0) == 0
+        && newest().await["state"] == "running"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the load never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut conn = server.database.database().conn().unwrap();
+    if conn.backend() == pdx_storage::Backend::Postgres {
+        let dropped = diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND application_name = current_setting('application_name')",
+        )
+        .execute(&mut *conn)
+        .unwrap();
+        assert!(dropped > 0, "the server's connections were dropped");
+    }
+    drop(conn);
+    // The ingestion ends, one way or the other, rather than stay `running` for ever…
+    let ended = loop {
+        // The first calls after the drop may be refused (each lost connection fails once).
+        let found = newest().await;
+        if found["state"].is_string() && found["state"] != "running" {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running: {found}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        ended["state"] == "ready" || ended["state"] == "failed",
+        "{ended}"
+    );
+    // …so that the distribution can be ingested again.
+    let again = server.call(Method::POST, &path, Some(&admin), None).await;
+    assert_eq!(
+        again.status(),
+        202,
+        "{}",
+        again.text().await.unwrap_or_default()
+    );
+    let ready = wait_ready_for(&server, &admin, &distribution, 120).await;
+    assert_eq!(ready["rows_loaded"], 150_000, "{ready}");
+}
+
+#[tokio::test]
 async fn row_queries_recover_after_the_database_drops_their_connections() {
     let server = TestServer::spawn().await;
     let admin = agency(&server, "stats").await;
