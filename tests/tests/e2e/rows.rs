@@ -1080,8 +1080,8 @@ async fn a_query_past_its_time_is_stopped_with_a_clear_problem() {
     expect_problem(answer, 422, "query_too_slow").await;
 }
 
-#[tokio::test]
-async fn an_ingestion_that_loses_its_connections_still_ends_and_may_run_again() {
+/// A server with an agency whose open dataset `payments` awaits its file.
+async fn payments() -> (TestServer, String) {
     let server = TestServer::spawn().await;
     let admin = agency(&server, "stats").await;
     create_dataset(&server, &admin, json!({
@@ -1090,6 +1090,33 @@ async fn an_ingestion_that_loses_its_connections_still_ends_and_may_run_again() 
                 "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
     }))
     .await;
+    (server, admin)
+}
+
+/// What a database restart does to every connection of this server (on PostgreSQL; a SQLite
+/// table file has no server to lose). Only this test's: the tests beside it share the
+/// database, each in a schema of its own named by its connections' application_name.
+fn drop_server_connections(server: &TestServer) {
+    let Ok(mut conn) = server.database.database().conn() else {
+        panic!("no connection")
+    };
+    if conn.backend() == pdx_storage::Backend::Postgres {
+        let dropped = diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND application_name = current_setting('application_name')",
+        )
+        .execute(&mut *conn);
+        assert!(
+            dropped.as_ref().is_ok_and(|&n| n > 0),
+            "the server's connections were dropped: {dropped:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_ingestion_that_loses_its_connections_still_ends_and_may_run_again() {
+    let (server, admin) = payments().await;
     let (csv, _) = big_table(150_000);
     let distribution = server.upload_csv(&admin, "payments", &csv).await;
     let path = format!("/api/v1/distributions/{distribution}/ingestions");
@@ -1107,18 +1134,7 @@ async fn an_ingestion_that_loses_its_connections_still_ends_and_may_run_again() 
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let mut conn = server.database.database().conn().unwrap();
-    if conn.backend() == pdx_storage::Backend::Postgres {
-        let dropped = diesel::sql_query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid() \
-             AND application_name = current_setting('application_name')",
-        )
-        .execute(&mut *conn)
-        .unwrap();
-        assert!(dropped > 0, "the server's connections were dropped");
-    }
-    drop(conn);
+    drop_server_connections(&server);
     // The ingestion ends, one way or the other, rather than stay `running` for ever…
     let ended = loop {
         // The first calls after the drop may be refused (each lost connection fails once).
@@ -1150,35 +1166,15 @@ async fn an_ingestion_that_loses_its_connections_still_ends_and_may_run_again() 
 
 #[tokio::test]
 async fn row_queries_recover_after_the_database_drops_their_connections() {
-    let server = TestServer::spawn().await;
-    let admin = agency(&server, "stats").await;
-    create_dataset(&server, &admin, json!({
-                "slug": "payments", "title": "Payments", "description": "Payments",
-                "update_frequency": "daily", "languages": ["en"], "sharing_class": "unconditional",
-                "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
-    }))
-    .await;
+    let (server, admin) = payments().await;
     let (csv, _) = big_table(500);
     let distribution = server.upload_csv(&admin, "payments", &csv).await;
     server.submit_and_publish(&admin, &admin, "payments").await;
     wait_ready_for(&server, &admin, &distribution, 100).await;
     let page = rows_of(&server, &distribution, None, "limit=5").await;
     assert_eq!(page.status(), 200);
-    // What a database restart does to every connection of this server but this one (on
-    // PostgreSQL; a SQLite table file has no server to lose). The server's kept row connection
-    // is among them. Only this test's: the tests beside it share the database, each in a
-    // schema of its own named by its connections' application_name.
-    let mut conn = server.database.database().conn().unwrap();
-    if conn.backend() == pdx_storage::Backend::Postgres {
-        let dropped = diesel::sql_query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid() \
-             AND application_name = current_setting('application_name')",
-        )
-        .execute(&mut *conn)
-        .unwrap();
-        assert!(dropped > 0, "the server's connections were dropped");
-    }
+    // The server's kept row connection is among those dropped.
+    drop_server_connections(&server);
     // The first answers may ask to retry shortly (the pool's connections fail once each);
     // then every query answers, none with an internal error.
     let mut statuses = Vec::new();
