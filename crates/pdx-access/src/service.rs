@@ -286,21 +286,20 @@ impl AccessService {
         // once, not once per attempt.
         let pair = Pair::new(&account, address);
         let mut failures = None;
-        let throttled = match self.throttle.check_address(address) {
-            Err(refusal) => Err(refusal),
-            Ok(()) => {
-                let checked = pair.clone();
-                // Unreadable failures lock nobody out: the sign-in below needs the database
-                // too, and fails with its own error.
-                failures = self
-                    .read(move |conn| Ok(LoginThrottle::failures(conn, &checked)?))
-                    .await
-                    .ok()
-                    .flatten();
-                let now = self.now().timestamp_millis();
-                self.throttle.check_pair(&pair, failures, now)
-            }
-        };
+        let mut throttled = self.throttle.check_address(address);
+        if throttled.is_ok() {
+            let checked = pair.clone();
+            // Unreadable failures lock nobody out: the sign-in below needs the database too,
+            // and fails with its own error.
+            failures = self
+                .read(move |conn| Ok(LoginThrottle::failures(conn, &checked)?))
+                .await
+                .ok()
+                .flatten();
+            throttled = self
+                .throttle
+                .check_pair(&pair, failures, self.now().timestamp_millis());
+        }
         if let Err(refusal) = throttled {
             if refusal.first {
                 let event = AuditRecord::success(AuditKind::SignIn, None, None)

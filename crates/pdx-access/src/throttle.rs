@@ -63,7 +63,7 @@ fn address_key(address: Option<&str>) -> &str {
 }
 
 /// One account at one client address, as stored: both hashed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Pair {
     account: String,
     address: String,
@@ -94,7 +94,7 @@ pub struct LoginThrottle {
     policy: ThrottlePolicy,
     addresses: RateLimiter,
     /// Per pair, the failure (its time) whose throttling this process has already recorded.
-    recorded: Mutex<HashMap<String, i64>>,
+    recorded: Mutex<HashMap<Pair, i64>>,
 }
 
 impl LoginThrottle {
@@ -144,12 +144,11 @@ impl LoginThrottle {
         if now >= until {
             return Ok(());
         }
-        let key = format!("{}/{}", pair.account, pair.address);
         let mut recorded = lock(&self.recorded);
         if recorded.len() >= RECORDED_LIMIT {
             recorded.clear();
         }
-        let first = recorded.insert(key, failures.last) != Some(failures.last);
+        let first = recorded.insert(pair.clone(), failures.last) != Some(failures.last);
         let wait = u64::try_from(until - now).unwrap_or(0);
         Err(Refusal {
             retry_after: Duration::from_millis(wait).max(Duration::from_secs(1)),

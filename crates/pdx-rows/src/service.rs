@@ -38,8 +38,8 @@ const REPLACED_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 const CACHED_TABLES: usize = 4_096;
 /// How long a row query waits for one of the running ones to finish before it is refused.
 const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-/// Attempts, after the first, to record how an ingestion ended (about a minute in all).
-const RECORD_ATTEMPTS: u32 = 10;
+/// Retries, after the first attempt, to record how an ingestion ended (about a minute in all).
+const RECORD_RETRIES: u32 = 10;
 /// Ingestions of one distribution listed.
 const HISTORY: i64 = 20;
 
@@ -455,17 +455,18 @@ impl RowService {
         F: FnOnce(&mut DbConnection) -> Result<T, RowsError> + Clone + Send + 'static,
     {
         let mut wait = std::time::Duration::from_millis(250);
-        for _ in 0..RECORD_ATTEMPTS {
+        let mut retries = 0;
+        loop {
             match self.db.write(work.clone()).await {
-                Ok(done) => return Ok(done),
-                Err(error) => {
+                Err(error) if retries < RECORD_RETRIES => {
                     tracing::warn!(%error, "could not record how an ingestion ended; trying again");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(std::time::Duration::from_secs(8));
+                    retries += 1;
                 }
+                written => return written,
             }
         }
-        self.db.write(work).await
     }
 
     /// The blocking part of an ingestion: both passes over the file into a new table.

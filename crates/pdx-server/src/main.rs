@@ -261,12 +261,19 @@ where
 fn operator_database(
     config: &Config,
 ) -> anyhow::Result<(pdx_storage::Database, pdx_storage::vault::Vault)> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    let database =
-        pdx_server::app::prepare_database(&config.database_url()?, config.pool_options())?;
+    let database = migrated_database(config)?;
     let (vault, _) = pdx_server::keys::open_vault(config, &database)?;
     Ok((database, vault))
+}
+
+/// The migrated database an operator command works on (its data directory created).
+fn migrated_database(config: &Config) -> anyhow::Result<pdx_storage::Database> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    Ok(pdx_server::app::prepare_database(
+        &config.database_url()?,
+        config.pool_options(),
+    )?)
 }
 
 async fn operator_access(config: &Config) -> anyhow::Result<pdx_access::AccessService> {
@@ -376,8 +383,7 @@ async fn rebuild_accounting(config: Config, time_zone: Option<String>) -> anyhow
             .map_err(|e| anyhow::anyhow!("--time-zone: {e}"))?,
         None => config.accounting.calendar()?,
     };
-    let (database, _) = operator_database(&config)?;
-    let ledger = pdx_server::app::open_ledger_as_operator(&config, database)?;
+    let ledger = pdx_server::app::open_ledger_as_operator(&config, migrated_database(&config)?)?;
     let started = std::time::Instant::now();
     let mut reported = std::time::Instant::now();
     let built = ledger

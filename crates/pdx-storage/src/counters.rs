@@ -151,15 +151,26 @@ impl SharedWindows {
             let before = start - self.length;
             subjects.retain(|_, s| s.current.start >= before);
         }
-        if !subjects.contains_key(subject) {
-            if !count {
-                return Ok(());
-            }
-            subjects.insert(subject.to_owned(), Subject::default());
+        // A known subject is found with one lookup and no allocation of its key.
+        if let Some(entry) = subjects.get_mut(subject) {
+            return self.decide(entry, start, limit, now, count);
         }
-        let Some(entry) = subjects.get_mut(subject) else {
+        if !count {
             return Ok(());
-        };
+        }
+        let entry = subjects.entry(subject.to_owned()).or_default();
+        self.decide(entry, start, limit, now, count)
+    }
+
+    /// Admits or refuses one event of a subject whose windows are `entry`.
+    fn decide(
+        &self,
+        entry: &mut Subject,
+        start: i64,
+        limit: u32,
+        now: f64,
+        count: bool,
+    ) -> Result<(), Refused> {
         entry.roll(start, self.length);
         if limit > 0 && self.estimate(entry, now) >= f64::from(limit) {
             entry.current.refusals = entry.current.refusals.saturating_add(1);

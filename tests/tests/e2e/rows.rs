@@ -1125,9 +1125,11 @@ async fn an_ingestion_that_loses_its_connections_still_ends_and_may_run_again() 
     // Once the load is under way, the database drops this server's connections (on
     // PostgreSQL; a SQLite table file has no server to lose).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while newest().await["rows_loaded"].as_u64().unwrap_or(0) == 0
-        && newest().await["state"] == "running"
-    {
+    loop {
+        let found = newest().await;
+        if found["rows_loaded"].as_u64().unwrap_or(0) > 0 || found["state"] != "running" {
+            break;
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "the load never started"
