@@ -390,16 +390,11 @@ pub(crate) async fn call_api(
             detail: "the distribution is a file: obtain it at …/data".into(),
         });
     }
-    let mut request = DataRequest {
-        principal: None,
-        distribution: id,
-        purpose: None,
-        request_id: req.extensions().get::<RequestId>().map(ToString::to_string),
-        idempotency_key: None,
-        range: None,
-        prepared: Prepared::Nothing,
-        refused: None,
-    };
+    let mut request = DataRequest::new(
+        None,
+        id,
+        req.extensions().get::<RequestId>().map(ToString::to_string),
+    );
     identify(&req, &state, &mut request);
     // Readied before the decision, so that an upstream that cannot take the call is a logged
     // refusal that charges nothing.

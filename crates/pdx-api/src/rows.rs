@@ -5,10 +5,9 @@
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use pdx_core::{DistributionId, RequestId};
-use pdx_licensing::decision::{AccessDecision, Basis};
-use pdx_licensing::exchange::{DataRequest, Prepared};
+use pdx_licensing::exchange::DataRequest;
+use pdx_licensing::rows::RowsRequestError;
 use pdx_rows::RowAnswer;
-use pdx_rows::mask::Audience;
 use pdx_rows::model::{ColumnType, Encoding, IngestOptions, Ingestion, SourceFormat};
 use pdx_rows::query::{Limit, MAX_PAGE, RowQuery};
 use pdx_rows::render::{CkanEnvelope, OutputFormat, Spool};
@@ -443,92 +442,30 @@ pub(crate) async fn serve_rows(
     ckan: Option<CkanEnvelope>,
 ) -> Result<Served, ApiError> {
     let address = crate::exchange::admit(req, state)?;
-    let mut request = DataRequest {
-        principal: None,
-        distribution: id,
-        purpose: None,
-        request_id: req.extensions().get::<RequestId>().map(ToString::to_string),
-        idempotency_key: None,
-        range: None,
-        // A row query refused before its answer was prepared.
-        prepared: Prepared::Rows {
-            rows: 0,
-            bytes: 0,
-            basis: None,
-        },
-        refused: None,
-    };
+    let mut request = DataRequest::new(
+        None,
+        id,
+        req.extensions().get::<RequestId>().map(ToString::to_string),
+    );
     crate::exchange::identify(req, state, &mut request);
-    let facts = state.catalog.distribution_facts(id).await?;
-    if SourceFormat::of_file(facts.kind, &facts.format, &facts.media_type).is_none() {
-        return Err(pdx_rows::RowsError::NotTabular.into());
-    }
-    let table = state
-        .rows
-        .table(id)
-        .await?
-        .ok_or(pdx_rows::RowsError::NotIngested)?;
-    let mut answer = None;
-    if request.refused.is_none() {
-        // Decided first without logging: the columns shown depend on the basis, and nothing
-        // is read for a request that would be refused.
-        let generation = state.catalog.current_generation().await?;
-        let (decision, grant) = state
-            .licensing
-            .decide_rows(
-                request.principal.as_ref(),
-                id,
-                request.purpose.as_deref(),
-                generation,
-            )
-            .await
-            .map_err(crate::exchange::ledger_failure)?;
-        if let AccessDecision::Permit(basis) = decision {
-            let audience = match (basis, grant) {
-                (Basis::Owner, _) => Audience::Owner,
-                (Basis::Open, _) => Audience::Public,
-                (Basis::Grant { grant }, found) => Audience::Grant {
-                    rules: found.and_then(|g| g.column_rules).unwrap_or_default(),
-                    key: state.rows.grant_key(&grant.to_string()),
-                },
-            };
-            let sensitive = facts
-                .columns
-                .iter()
-                .flatten()
-                .filter(|c| c.sensitive)
-                .map(|c| c.name.clone())
-                .collect();
-            let read = state
-                .rows
-                .read(table, audience, query, format, &sensitive, ckan)
-                .await?;
-            request.prepared = Prepared::Rows {
-                rows: read.rows,
-                bytes: read.body.len(),
-                basis: Some(basis),
-            };
-            answer = Some(read);
-        }
-    }
-    let decided = state
+    let served = state
         .licensing
-        .obtain(request)
+        .serve_rows(&state.catalog, &state.rows, request, query, format, ckan)
         .await
-        .map_err(crate::exchange::ledger_failure)?;
-    let seq = decided.seq;
-    if let Err(refused) = decided.outcome {
-        state.edge.failed(address);
-        let error = crate::exchange::refusal(refused, decided.quota, 0);
-        return Ok(Served::Refused(crate::exchange::refused_with_receipt(
-            &error, seq,
-        )));
-    }
-    match answer {
-        Some(answer) => Ok(Served::Rows(answer, seq)),
-        None => Err(ApiError::Internal(
-            "a row query was permitted that was not prepared".into(),
-        )),
+        .map_err(|error| match error {
+            RowsRequestError::Rows(rows) => rows.into(),
+            RowsRequestError::Licensing(licensing) => crate::exchange::ledger_failure(licensing),
+            RowsRequestError::NotPrepared => ApiError::Internal(error.to_string().into()),
+        })?;
+    match served.outcome {
+        Ok(answer) => Ok(Served::Rows(answer, served.seq)),
+        Err(refused) => {
+            state.edge.failed(address);
+            let error = crate::exchange::refusal(refused, served.quota, 0);
+            Ok(Served::Refused(crate::exchange::refused_with_receipt(
+                &error, served.seq,
+            )))
+        }
     }
 }
 

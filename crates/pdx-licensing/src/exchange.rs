@@ -207,6 +207,27 @@ pub struct DataRequest {
     pub refused: Option<Refusal>,
 }
 
+impl DataRequest {
+    /// A request for `distribution` by `principal` (none: anonymous), under the edge's request
+    /// id, with no purpose, key or range declared, nothing opened and nothing refused yet.
+    pub fn new(
+        principal: Option<Principal>,
+        distribution: DistributionId,
+        request_id: Option<String>,
+    ) -> Self {
+        Self {
+            principal,
+            distribution,
+            purpose: None,
+            request_id,
+            idempotency_key: None,
+            range: None,
+            prepared: Prepared::Nothing,
+            refused: None,
+        }
+    }
+}
+
 /// A grant's quota as a refusal reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct QuotaState {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod exchange;
 pub mod model;
 pub mod policy;
+pub mod rows;
 pub mod service;
 pub mod store;
 

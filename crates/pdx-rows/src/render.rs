@@ -97,6 +97,18 @@ impl Spool {
         self.len() == 0
     }
 
+    /// The bytes written, read back whole (blocking: a spooled file is read from the disk).
+    pub fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        match self.rewind()? {
+            Self::Memory(bytes) => Ok(bytes),
+            Self::File(mut file, len) => {
+                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                std::io::Read::read_to_end(&mut file, &mut bytes)?;
+                Ok(bytes)
+            }
+        }
+    }
+
     /// Ready to be read from the start.
     pub fn rewind(mut self) -> std::io::Result<Self> {
         if let Self::File(file, _) = &mut self {

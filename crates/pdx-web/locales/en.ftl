@@ -837,3 +837,30 @@ gateway-concurrency-invalid = Enter a number of calls within the allowed range
 gateway-url-invalid = Enter the service's http or https address, without user, password, query or fragment, outside private networks unless this installation allows them
 gateway-save = Save the gateway
 gateway-remove = Stop forwarding
+
+# A table's rows in the browser
+table-title = Rows of “{ $file }”
+table-lead = The rows of this file as a table, with the columns your access shows. Each page you look at is a data request written to the circulation ledger, like a download.
+table-search = Find text in the rows
+table-search-button = Find
+table-caption = Rows of the file
+table-sort = (sort by this column)
+table-mask-hash = hashed
+table-mask-keep_last = partly masked
+table-mask-month = month only
+table-no-rows = No row matches.
+table-shown = { $count ->
+    [one] { $count } row shown.
+   *[other] { $count } rows shown.
+}
+table-receipt = Logged as ledger entry #{ $seq }.
+table-pages = Pages of rows
+table-first = First rows
+table-next = Next rows
+table-not-loaded = The rows of this file are not loaded yet. Try again in a moment.
+table-bad-query = That search or sort cannot be done on this table. Check the column and try again.
+table-too-slow = That search took too long. Try more specific words.
+table-busy = Too many people are reading tables right now. Try again in a moment.
+table-api-hint = The same rows, with filters, sorting, paging and CSV or NDJSON output, from the data API:
+table-csv = These rows as CSV
+table-view = View the rows

@@ -782,3 +782,27 @@ gateway-concurrency-invalid = 请输入允许范围内的调用数
 gateway-url-invalid = 请输入服务的 http 或 https 地址，不含用户名、密码、查询参数或片段；除非本平台允许，不得指向内网
 gateway-save = 保存网关设置
 gateway-remove = 停止转发
+
+# 在浏览器中查看数据表
+table-title = “{ $file }”的数据行
+table-lead = 以表格查看此文件的数据行，显示您的权限可见的列。您查看的每一页都是一次数据请求，与下载一样记入流通账本。
+table-search = 在数据行中查找文字
+table-search-button = 查找
+table-caption = 文件的数据行
+table-sort = （按此列排序）
+table-mask-hash = 已哈希
+table-mask-keep_last = 部分遮蔽
+table-mask-month = 仅保留月份
+table-no-rows = 没有匹配的数据行。
+table-shown = 显示 { $count } 行。
+table-receipt = 已记入账本条目 #{ $seq }。
+table-pages = 数据行分页
+table-first = 第一页
+table-next = 下一页
+table-not-loaded = 此文件的数据行尚未载入，请稍后再试。
+table-bad-query = 无法在此数据表上进行该查找或排序，请检查列名后重试。
+table-too-slow = 该查找耗时过长，请使用更具体的词语。
+table-busy = 当前查看数据表的人过多，请稍后再试。
+table-api-hint = 通过数据接口获取相同的数据行，可筛选、排序、分页，并输出 CSV 或 NDJSON：
+table-csv = 以 CSV 获取这些数据行
+table-view = 查看数据行

@@ -8,7 +8,7 @@ use maud::{Markup, html};
 use pdx_catalog::DatasetView;
 use pdx_catalog::model::{DatasetStatus, DistributionKind};
 use pdx_catalog::search::{FacetCount, Facets, SearchQuery, Sort};
-use pdx_core::{OpeningClass, PageRequest, SharingClass};
+use pdx_core::{DistributionId, OpeningClass, PageRequest, SharingClass};
 use serde::Deserialize;
 
 use crate::WebState;
@@ -674,6 +674,28 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
     let lang = ctx.lang;
     let class = d.classification;
     let withdrawn = d.status == DatasetStatus::Withdrawn;
+    // The files whose rows may be looked at here: loaded tables of open data, or of the
+    // publisher's own.
+    let mut tables = Vec::new();
+    if !withdrawn
+        && (class.opening == OpeningClass::Open
+            || matches!(standing, Some(crate::exchange::Standing::Publisher)))
+    {
+        for file in view
+            .distributions
+            .iter()
+            .filter(|f| crate::table::tabular(f))
+        {
+            let loaded = state
+                .rows
+                .table(file.id)
+                .await
+                .map_err(|e| (ctx.clone(), WebError::from(e)))?;
+            if loaded.is_some() {
+                tables.push(file.id);
+            }
+        }
+    }
     let publisher_page = format!("/organizations/{}", view.publisher.slug);
     // The title and description in the reader's language where the dataset has them, else its
     // own, marked with their language when it is not the page's.
@@ -725,7 +747,7 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
             }
             section aria-labelledby="files-title" {
                 h2 #files-title { (ctx.t("dataset-files")) }
-                (distributions(&ctx, &view, !withdrawn, matches!(standing, Some(crate::exchange::Standing::Granted(_)))))
+                (distributions(&ctx, &view, !withdrawn, matches!(standing, Some(crate::exchange::Standing::Granted(_))), &tables))
             }
             section aria-labelledby="classes-title" {
                 h2 #classes-title { (ctx.t("dataset-classes")) }
@@ -841,7 +863,14 @@ fn how_to_get(ctx: &Ctx, view: &DatasetView) -> Markup {
     }
 }
 
-fn distributions(ctx: &Ctx, view: &DatasetView, obtainable: bool, granted: bool) -> Markup {
+/// The files of a dataset and how to get each; `tables` are those whose rows may be looked at.
+fn distributions(
+    ctx: &Ctx,
+    view: &DatasetView,
+    obtainable: bool,
+    granted: bool,
+    tables: &[DistributionId],
+) -> Markup {
     let lang = ctx.lang;
     let open = obtainable && view.dataset.classification.opening == OpeningClass::Open;
     if view.distributions.is_empty() {
@@ -889,6 +918,9 @@ fn distributions(ctx: &Ctx, view: &DatasetView, obtainable: bool, granted: bool)
                                         (ctx.t("file-open-api"))
                                         span.visually-hidden { " " (d.title) }
                                     }
+                                }
+                                @if tables.contains(&d.id) {
+                                    br; (crate::table::link(ctx, &view.dataset.slug, d))
                                 }
                             }
                         }

@@ -455,18 +455,10 @@ async fn download_answer(
     form: DownloadForm,
 ) -> PageResult {
     let fail = |e: WebError| (ctx.clone(), e);
-    let view = state
-        .catalog
-        .dataset(None, slug)
+    let (view, distribution) = dataset_file(state, slug, &form.distribution)
         .await
-        .map_err(|e| fail(e.into()))?;
-    // Only a distribution of this dataset, named by a well-formed id.
-    let distribution = form
-        .distribution
-        .parse::<DistributionId>()
-        .ok()
-        .filter(|id| view.distributions.iter().any(|d| d.id == *id))
-        .ok_or_else(|| fail(WebError::NotFound))?;
+        .map_err(fail)?;
+    let distribution = distribution.id;
     let facts = state
         .catalog
         .distribution_facts(distribution)
@@ -474,16 +466,12 @@ async fn download_answer(
         .map_err(|e| fail(e.into()))?;
     let purpose = Some(form.purpose.trim().to_owned())
         .filter(|p| pdx_licensing::model::PURPOSES.contains(&p.as_str()));
-    let mut request = DataRequest {
-        principal: Some(principal),
+    let mut request = DataRequest::new(
+        Some(principal),
         distribution,
-        purpose,
-        request_id: req.extensions().get::<RequestId>().map(ToString::to_string),
-        idempotency_key: None,
-        range: None,
-        prepared: Prepared::Nothing,
-        refused: None,
-    };
+        req.extensions().get::<RequestId>().map(ToString::to_string),
+    );
+    request.purpose = purpose;
     if !form.purpose.trim().is_empty() && request.purpose.is_none() {
         request.refused = Some(Refusal::UnknownPurpose);
     }
@@ -526,8 +514,30 @@ async fn download_answer(
     })
 }
 
+/// The published dataset `slug` and its file named by `distribution`, a well-formed id of one
+/// of its files; anything else is not found.
+pub(crate) async fn dataset_file(
+    state: &WebState,
+    slug: &str,
+    distribution: &str,
+) -> Result<(DatasetView, pdx_catalog::model::Distribution), WebError> {
+    let view = state.catalog.dataset(None, slug).await?;
+    let file = distribution
+        .parse::<DistributionId>()
+        .ok()
+        .and_then(|id| view.distributions.iter().find(|d| d.id == id))
+        .cloned()
+        .ok_or(WebError::NotFound)?;
+    Ok((view, file))
+}
+
 /// Why a download was refused, in words, with the receipt of the refusal.
-fn refused_page(ctx: &Ctx, view: &DatasetView, refusal: Refusal, seq: u64) -> HttpResponse {
+pub(crate) fn refused_page(
+    ctx: &Ctx,
+    view: &DatasetView,
+    refusal: Refusal,
+    seq: u64,
+) -> HttpResponse {
     let key = match refusal {
         Refusal::Decision(DenyReason::QuotaExhausted) => "refused-quota",
         Refusal::Decision(DenyReason::PurposeRequired) | Refusal::UnknownPurpose => {

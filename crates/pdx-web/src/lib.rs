@@ -22,6 +22,7 @@ pub mod page;
 pub mod publish;
 pub mod review;
 pub mod session;
+pub mod table;
 pub mod words;
 pub mod workspace;
 
@@ -267,6 +268,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(exchange::request_form)
         .service(exchange::send_request)
         .service(exchange::download)
+        .service(table::rows)
         .service(organizations::list_organizations)
         .service(organizations::organization)
         .service(info::reports)

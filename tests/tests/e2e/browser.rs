@@ -196,6 +196,23 @@ async fn a_visitor_searches_in_chinese_finds_a_dataset_and_reads_it_in_english()
             .contains("Yes — download it now.")
     );
     browser.shot("dataset-en").await;
+
+    // Its stops as a table, searched, in English and then in Chinese.
+    browser.follow("a[href^='/datasets/bus-stops/rows/']").await;
+    browser.wait_for(".rows-table table").await;
+    assert!(browser.text("h1").await.starts_with("Rows of"));
+    let rows = c.current_url().await.unwrap().path().to_owned();
+    browser.shot("table-en").await;
+    c.goto(&server.url(&format!("/lang/zh?next={rows}")))
+        .await
+        .unwrap();
+    browser.wait_for("html[lang='zh-CN']").await;
+    assert!(browser.text("h1").await.contains("数据行"));
+    browser.shot("table-zh").await;
+    c.goto(&server.url(&format!("/lang/en?next={rows}")))
+        .await
+        .unwrap();
+    browser.wait_for("html[lang='en']").await;
     c.goto(&server.url("/datasets?q=air%20quality"))
         .await
         .unwrap();
@@ -641,6 +658,11 @@ async fn every_kind_of_page_passes_the_automated_accessibility_check_in_both_lan
     ]
     .map(str::to_owned)
     .to_vec();
+    // The bus stops' table, whose file has an id of this run.
+    let bus = pdx_tests::json(server.get("/api/v1/datasets/bus-stops").await).await;
+    let csv = bus["distributions"][1]["id"].as_str().unwrap_or_default();
+    let mut public = public;
+    public.push(format!("/datasets/bus-stops/rows/{csv}?q=1"));
     // The check finds what it should: an image without a text alternative.
     c.goto(&server.url("/about")).await.unwrap();
     c.execute(

@@ -629,6 +629,11 @@ async fn crawling_the_demo_portal_in_both_languages_finds_no_broken_link_or_miss
                 if link.ends_with("/data") {
                     continue;
                 }
+                // A table's first page is crawled; its searches, sorts and further pages are
+                // ledgered row queries of their own, checked in the rows tests.
+                if link.contains("/rows") && link.contains('?') {
+                    continue;
+                }
                 let link = link.split('#').next().unwrap_or("").to_owned();
                 if !link.is_empty() && !seen.contains(&link) {
                     queue.push_back(link);

@@ -770,15 +770,7 @@ async fn open_data_never_shows_a_sensitive_column_and_only_the_publisher_ingests
     }))
     .await;
     let distribution = server.upload_csv(&admin, "clinics", &residents(30)).await;
-    let marked = server
-        .call(
-            Method::PATCH,
-            &format!("/api/v1/distributions/{distribution}"),
-            Some(&admin),
-            Some(json!({"columns": [{"name": "id_number", "type": "string", "sensitive": true}]})),
-        )
-        .await;
-    assert_eq!(marked.status(), 200);
+    mark_id_number_sensitive(&server, &admin, &distribution).await;
     server.submit_and_publish(&admin, &admin, "clinics").await;
     wait_ready(&server, &admin, &distribution).await;
     for (token, query) in [
@@ -1196,4 +1188,174 @@ async fn row_queries_recover_after_the_database_drops_their_connections() {
         statuses.iter().rev().take(20).all(|s| *s == 200),
         "the server answers again: {statuses:?}"
     );
+}
+
+/// The publisher marks the `id_number` column of `distribution` sensitive.
+async fn mark_id_number_sensitive(server: &TestServer, admin: &str, distribution: &str) {
+    let marked = server
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/distributions/{distribution}"),
+            Some(admin),
+            Some(json!({"columns": [{"name": "id_number", "type": "string", "sensitive": true}]})),
+        )
+        .await;
+    assert_eq!(marked.status(), 200);
+}
+
+/// The portal's view of a table, as an anonymous visitor sees it in `language`.
+async fn table_page(server: &TestServer, path: &str, language: &str) -> (u16, String) {
+    let sent = server
+        .client
+        .get(server.url(path))
+        .header("accept-language", language)
+        .send()
+        .await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(error) => panic!("{path}: {error}"),
+    };
+    let status = response.status().as_u16();
+    if path.contains("/rows/") && status == 200 {
+        assert_eq!(
+            header(&response, "cache-control").as_deref(),
+            Some("no-store"),
+            "{path}: rows are not kept by caches"
+        );
+    }
+    match response.text().await {
+        Ok(body) => (status, body),
+        Err(error) => panic!("{path}: {error}"),
+    }
+}
+
+/// The ledger entry a table page says it was logged as.
+fn receipt(body: &str) -> u64 {
+    let after = body
+        .split("ledger entry #")
+        .nth(1)
+        .or_else(|| body.split("账本条目 #").nth(1));
+    after
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no receipt on the page: {body}"))
+}
+
+#[tokio::test]
+async fn the_portal_shows_an_open_table_without_its_sensitive_column_and_logs_each_page() {
+    let (server, admin) = payments().await;
+    let distribution = server.upload_csv(&admin, "payments", &residents(120)).await;
+    mark_id_number_sensitive(&server, &admin, &distribution).await;
+    server.submit_and_publish(&admin, &admin, "payments").await;
+    wait_ready(&server, &admin, &distribution).await;
+    let table = format!("/datasets/payments/rows/{distribution}");
+    // The dataset page links to the table.
+    let (status, dataset) = table_page(&server, "/datasets/payments", "en").await;
+    assert_eq!(status, 200);
+    assert!(dataset.contains(&format!("href=\"{table}\"")), "{dataset}");
+    assert!(dataset.contains("View the rows"));
+    // Every page of rows: 50 at a time, the sensitive column never shown, each logged.
+    let (mut path, mut seen, mut pages) = (table.clone(), Vec::new(), 0);
+    loop {
+        let (status, body) = table_page(&server, &path, "en").await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            !body.contains("id_number") && !body.contains("110101"),
+            "{body}"
+        );
+        let shown: Vec<String> = body
+            .split("<td>Resident ")
+            .skip(1)
+            .filter_map(|rest| rest.split('<').next().map(str::to_owned))
+            .collect();
+        let entry = ledger_entry(&server, receipt(&body));
+        assert_eq!(entry.kind, "data_access");
+        assert_eq!(entry.decision, "permit");
+        assert_eq!(entry.distribution.as_deref(), Some(distribution.as_str()));
+        assert_eq!(
+            entry.rows,
+            shown.len() as u64,
+            "the entry counts the rows shown"
+        );
+        assert!(entry.actor_user.is_none(), "an anonymous visitor");
+        seen.extend(shown);
+        pages += 1;
+        let next = body
+            .split("rel=\"nofollow next\"")
+            .next()
+            .and_then(|before| before.rsplit("href=\"").next())
+            .filter(|_| body.contains("rel=\"nofollow next\""))
+            .map(|href| href.split('"').next().unwrap_or("").replace("&amp;", "&"));
+        match next {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3, "120 rows in pages of 50");
+    seen.sort_by_key(|n| n.parse::<u32>().unwrap_or(u32::MAX));
+    let expected: Vec<String> = (0..120).map(|i| i.to_string()).collect();
+    assert_eq!(seen, expected, "every row once");
+    // Searched and sorted, in Chinese.
+    let (status, body) = table_page(
+        &server,
+        &format!("{table}?q=Resident+11&sort=-name"),
+        "zh-CN",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("数据行") && body.contains("aria-sort=\"descending\""),
+        "{body}"
+    );
+    let found: Vec<&str> = body
+        .split("<td>Resident ")
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next())
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "119", "118", "117", "116", "115", "114", "113", "112", "111", "110", "11"
+        ]
+    );
+    // A hidden column cannot be sorted on, nor named in the hope of a leak.
+    let (status, body) = table_page(&server, &format!("{table}?sort=id_number"), "en").await;
+    assert_eq!(status, 422);
+    assert!(body.contains("cannot be done on this table") && !body.contains("110101"));
+    // Another dataset's file, a malformed id, or a file of no dataset: not found.
+    for wrong in [
+        format!("/datasets/nope/rows/{distribution}"),
+        "/datasets/payments/rows/not-an-id".to_owned(),
+        format!(
+            "/datasets/payments/rows/{}",
+            pdx_core::DistributionId::new()
+        ),
+    ] {
+        assert_eq!(table_page(&server, &wrong, "en").await.0, 404, "{wrong}");
+    }
+}
+
+#[tokio::test]
+async fn the_portal_table_of_conditional_data_is_refused_to_a_visitor_and_the_refusal_logged() {
+    let w = world(&residents(10), offer(None, Value::Null)).await;
+    let (status, body) = table_page(
+        &w.server,
+        &format!("/datasets/residents/rows/{}", w.distribution),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("110101") && !body.contains("Resident 1"));
+    let seq: u64 = body
+        .split("/workspace/ledger/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("the refusal's receipt: {body}"));
+    let entry = ledger_entry(&w.server, seq);
+    assert_eq!(entry.decision, "deny");
+    assert_eq!(entry.rows, 0);
+    // The dataset page offers no table to a visitor who may not read it.
+    let (_, dataset) = table_page(&w.server, "/datasets/residents", "en").await;
+    assert!(!dataset.contains("/rows/"), "{dataset}");
 }

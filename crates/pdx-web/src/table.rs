@@ -1,0 +1,342 @@
+//! A table's rows in the browser: a page of a loaded file's rows, searched, sorted and paged,
+//! with the visitor's column rights. Each page is a row query on the data path of the API's
+//! `…/rows` — decided, metered and written to the ledger — so looking is as traceable as
+//! downloading.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
+use maud::{Markup, html};
+use pdx_catalog::model::Distribution;
+use pdx_core::RequestId;
+use pdx_licensing::exchange::DataRequest;
+use pdx_licensing::rows::{RowsRequestError, RowsServed};
+use pdx_rows::RowsError;
+use pdx_rows::model::SourceFormat;
+use pdx_rows::query::{Limit, RowQuery};
+use pdx_rows::render::{OutputFormat, Spool};
+use serde::Deserialize;
+
+use crate::WebState;
+use crate::error::{PageResult, WebError, finish};
+use crate::i18n::Arg;
+use crate::page::{Ctx, crumbs, frame};
+
+/// Rows on one page.
+const PAGE_ROWS: u64 = 50;
+/// Characters of a value shown in a cell; the rest is cut (the API gives it whole).
+const CELL_CHARS: usize = 200;
+
+/// What the visitor asked of the table.
+#[derive(Debug, Default, Deserialize)]
+struct TableForm {
+    /// Text to find in the text columns.
+    #[serde(default)]
+    q: String,
+    /// A column to sort by, `-` first for descending.
+    #[serde(default)]
+    sort: String,
+    /// The cursor of the previous page's last row.
+    #[serde(default)]
+    after: String,
+}
+
+impl TableForm {
+    fn query(&self) -> RowQuery {
+        let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        RowQuery {
+            q: text(&self.q),
+            sort: text(&self.sort).into_iter().collect(),
+            after: text(&self.after),
+            limit: Limit::Rows(PAGE_ROWS),
+            ..RowQuery::default()
+        }
+    }
+
+    /// The query string of this search with `sort` and `after` replaced.
+    fn with(&self, sort: &str, after: Option<&str>) -> String {
+        let mut pairs = Vec::new();
+        if !self.q.trim().is_empty() {
+            pairs.push(("q", self.q.trim()));
+        }
+        if !sort.is_empty() {
+            pairs.push(("sort", sort));
+        }
+        if let Some(after) = after {
+            pairs.push(("after", after));
+        }
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    }
+}
+
+/// A page of rows as the JSON answer holds it.
+#[derive(Debug, Deserialize)]
+struct RowsPage {
+    columns: Vec<ColumnShown>,
+    rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    next: Option<String>,
+}
+
+/// A column as the answer describes it.
+#[derive(Debug, Deserialize)]
+struct ColumnShown {
+    name: String,
+    #[serde(default)]
+    mask: Option<String>,
+}
+
+/// The rows of a dataset's loaded file.
+#[get("/datasets/{slug}/rows/{distribution}")]
+pub(crate) async fn rows(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let ctx = Ctx::load(&req).await;
+    let form = serde_urlencoded::from_str::<TableForm>(req.query_string()).unwrap_or_default();
+    let (slug, distribution) = path.into_inner();
+    finish(rows_page(&req, ctx, &state, &slug, &distribution, form).await)
+}
+
+async fn rows_page(
+    req: &HttpRequest,
+    ctx: Ctx,
+    state: &WebState,
+    slug: &str,
+    distribution: &str,
+    form: TableForm,
+) -> PageResult {
+    let fail = |e: WebError| (ctx.clone(), e);
+    let (view, file) = crate::exchange::dataset_file(state, slug, distribution)
+        .await
+        .map_err(fail)?;
+    if !tabular(&file) {
+        return Err(fail(WebError::NotFound));
+    }
+    let request = DataRequest::new(
+        ctx.session.as_ref().map(|s| s.principal.clone()),
+        file.id,
+        req.extensions().get::<RequestId>().map(ToString::to_string),
+    );
+    let served = state
+        .licensing
+        .serve_rows(
+            &state.catalog,
+            &state.rows,
+            request,
+            form.query(),
+            OutputFormat::Json,
+            None,
+        )
+        .await;
+    let title = ctx
+        .lang
+        .t_with("table-title", &[("file", Arg::Text(file.title.clone()))]);
+    let dataset_page = format!("/datasets/{}", view.dataset.slug);
+    let here = format!("/datasets/{}/rows/{}", view.dataset.slug, file.id);
+    let (status, body) = match served {
+        Ok(RowsServed {
+            seq,
+            outcome: Ok(answer),
+            ..
+        }) => {
+            let bytes = match answer.body {
+                Spool::Memory(bytes) => bytes,
+                spool @ Spool::File(..) => web::block(move || spool.into_bytes())
+                    .await
+                    .map_err(|e| fail(WebError::Internal(e.to_string())))?
+                    .map_err(|e| fail(WebError::Internal(e.to_string())))?,
+            };
+            let page: RowsPage = serde_json::from_slice(&bytes)
+                .map_err(|e| fail(WebError::Internal(format!("a row answer: {e}"))))?;
+            (StatusCode::OK, table(&ctx, &form, &here, &page, seq))
+        }
+        Ok(RowsServed {
+            seq,
+            outcome: Err(refusal),
+            ..
+        }) => {
+            return Ok(crate::exchange::refused_page(&ctx, &view, refusal, seq));
+        }
+        Err(RowsRequestError::Rows(error)) => match problem(&error) {
+            Some((status, key)) => (status, html! { p.notice role="alert" { (ctx.t(key)) } }),
+            None => return Err(fail(error.into())),
+        },
+        Err(RowsRequestError::Licensing(error)) => return Err(fail(error.into())),
+        Err(error @ RowsRequestError::NotPrepared) => {
+            return Err(fail(WebError::Internal(error.to_string())));
+        }
+    };
+    let api = format!(
+        "/api/v1/distributions/{}/rows?{}",
+        file.id,
+        form.with(form.sort.trim(), None)
+    );
+    let content = html! {
+        (crumbs(&ctx, &[
+            ("/datasets", &ctx.t("nav-datasets")),
+            (&dataset_page, &crate::page::dataset_title(&ctx, &view.dataset)),
+        ]))
+        h1 { (title) }
+        p.lead { (ctx.t("table-lead")) }
+        form.search method="get" action=(here) role="search" {
+            label for="table-q" { (ctx.t("table-search")) }
+            div.search-row {
+                input #table-q type="search" name="q" value=(form.q.trim()) maxlength="200";
+                @if !form.sort.trim().is_empty() {
+                    input type="hidden" name="sort" value=(form.sort.trim());
+                }
+                button type="submit" { (ctx.t("table-search-button")) }
+            }
+        }
+        (body)
+        section aria-labelledby="table-machines" {
+            h2 #table-machines { (ctx.t("dataset-machines")) }
+            p { (ctx.t("table-api-hint")) }
+            ul.links {
+                li { a href=(api) { code { "GET " (api) } } }
+                li { a href={ (api) "&format=csv" } { (ctx.t("table-csv")) } }
+            }
+        }
+    };
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type(actix_web::http::header::ContentType::html())
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::VARY, "Accept-Language, Cookie"));
+    Ok(response.body(frame(&ctx, &title, content).into_string()))
+}
+
+/// Whether a distribution is a file whose rows may be loaded.
+pub(crate) fn tabular(d: &Distribution) -> bool {
+    SourceFormat::of_file(d.kind, &d.format, &d.media_type).is_some()
+}
+
+/// A query the visitor can fix: its status and the words for it.
+fn problem(error: &RowsError) -> Option<(StatusCode, &'static str)> {
+    Some(match error {
+        RowsError::NotIngested | RowsError::IngestionRunning => {
+            (StatusCode::CONFLICT, "table-not-loaded")
+        }
+        RowsError::UnknownColumn { .. }
+        | RowsError::MaskedColumn { .. }
+        | RowsError::InvalidQuery { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "table-bad-query"),
+        RowsError::TooSlow => (StatusCode::UNPROCESSABLE_ENTITY, "table-too-slow"),
+        RowsError::Busy => (StatusCode::TOO_MANY_REQUESTS, "table-busy"),
+        _ => return None,
+    })
+}
+
+/// The rows, with sort links on the headers and the next page's link.
+fn table(ctx: &Ctx, form: &TableForm, here: &str, page: &RowsPage, seq: u64) -> Markup {
+    let sort = form.sort.trim();
+    html! {
+        @if page.rows.is_empty() {
+            p.notice role="status" { (ctx.t("table-no-rows")) }
+        } @else {
+            div.table-wrap.rows-table {
+                table {
+                    caption.visually-hidden { (ctx.t("table-caption")) }
+                    thead { tr {
+                        @for column in &page.columns {
+                            @let (next_sort, state) = if sort == column.name {
+                                (format!("-{}", column.name), Some("ascending"))
+                            } else if sort.strip_prefix('-') == Some(column.name.as_str()) {
+                                (column.name.clone(), Some("descending"))
+                            } else {
+                                (column.name.clone(), None)
+                            };
+                            th scope="col" aria-sort=[state] {
+                                a href={ (here) "?" (form.with(&next_sort, None)) } rel="nofollow" {
+                                    (column.name)
+                                    span.visually-hidden { " " (ctx.t("table-sort")) }
+                                }
+                                @if let Some(mask) = &column.mask {
+                                    br; span.small.tag { (ctx.t(&format!("table-mask-{mask}"))) }
+                                }
+                            }
+                        }
+                    } }
+                    tbody {
+                        @for row in &page.rows {
+                            tr {
+                                @for column in &page.columns {
+                                    td { (cell(row.get(&column.name))) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p.small {
+            (ctx.lang.t_with("table-shown", &[("count", Arg::Number(i64::try_from(page.rows.len()).unwrap_or(0)))]))
+            " " (ctx.lang.t_with("table-receipt", &[("seq", Arg::Text(seq.to_string()))]))
+        }
+        nav.pager aria-label=(ctx.t("table-pages")) {
+            @if !form.after.trim().is_empty() {
+                a href={ (here) "?" (form.with(sort, None)) } rel="nofollow" { (ctx.t("table-first")) }
+            }
+            @if let Some(next) = &page.next {
+                " " a href={ (here) "?" (form.with(sort, Some(next))) } rel="nofollow next" { (ctx.t("table-next")) }
+            }
+        }
+    }
+}
+
+/// A value as a cell shows it: text cut to its first characters, nothing for no value.
+fn cell(value: Option<&serde_json::Value>) -> String {
+    let text = match value {
+        None | Some(serde_json::Value::Null) => return String::new(),
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+    };
+    match text.char_indices().nth(CELL_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// The link to a loaded file's rows, for the dataset page.
+pub(crate) fn link(ctx: &Ctx, slug: &str, file: &Distribution) -> Markup {
+    html! {
+        a href={ "/datasets/" (slug) "/rows/" (file.id) } {
+            (ctx.t("table-view"))
+            span.visually-hidden { " " (file.title) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_value_is_cut_on_a_character_and_no_value_shows_nothing() {
+        let long = "路".repeat(CELL_CHARS + 5);
+        let shown = cell(Some(&serde_json::Value::String(long)));
+        assert_eq!(shown.chars().count(), CELL_CHARS + 1);
+        assert!(shown.ends_with('…'));
+        assert_eq!(cell(Some(&serde_json::Value::Null)), "");
+        assert_eq!(cell(None), "");
+        assert_eq!(cell(Some(&serde_json::json!(12.5))), "12.5");
+    }
+
+    #[test]
+    fn the_links_keep_the_search_and_replace_the_sort_and_the_cursor() {
+        let form = TableForm {
+            q: " 站 ".into(),
+            sort: "name".into(),
+            after: "abc".into(),
+        };
+        assert_eq!(form.with("-name", None), "q=%E7%AB%99&sort=-name");
+        assert_eq!(
+            form.with("name", Some("c&d")),
+            "q=%E7%AB%99&sort=name&after=c%26d"
+        );
+        let query = form.query();
+        assert_eq!(query.q.as_deref(), Some("站"));
+        assert_eq!(query.sort, ["name"]);
+        assert_eq!(query.after.as_deref(), Some("abc"));
+        assert!(TableForm::default().query().sort.is_empty());
+    }
+}
