@@ -107,6 +107,17 @@ impl Edge {
             .any(|net| net.contains(&address))
     }
 
+    /// Admits a data request from `address`: a run of refusals from it waits, and so does an
+    /// anonymous request over the anonymous limit (which counts it); how long to wait.
+    pub fn admit_data(&self, address: Option<IpAddr>, anonymous: bool) -> Result<(), Duration> {
+        self.admit_after_failures(address)?;
+        if anonymous {
+            self.admit_anonymous(address)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Counts an anonymous data request from `address`; how long to wait when over the limit.
     pub fn admit_anonymous(&self, address: Option<IpAddr>) -> Result<(), Duration> {
         if self.settings.anonymous_data_per_minute == 0 {

@@ -309,14 +309,8 @@ pub(crate) async fn get_data(
 /// flood cannot grow it. Returns the address.
 pub(crate) fn admit(req: &HttpRequest, state: &ApiState) -> Result<Option<IpAddr>, ApiError> {
     let address = state.edge.client_address(req);
-    let limited = state.edge.admit_after_failures(address).and_then(|()| {
-        if req.headers().contains_key(header::AUTHORIZATION) {
-            Ok(())
-        } else {
-            state.edge.admit_anonymous(address)
-        }
-    });
-    if let Err(wait) = limited {
+    let anonymous = !req.headers().contains_key(header::AUTHORIZATION);
+    if let Err(wait) = state.edge.admit_data(address, anonymous) {
         metrics::counter!("pdx_data_requests_limited_total").increment(1);
         return Err(ApiError::TooManyRequests {
             retry_after: wait.as_secs().max(1),

@@ -158,6 +158,7 @@ impl Application {
         });
         let portal = web::Data::new(pdx_web::WebState::new(
             pdx_web::Services {
+                admission: Arc::new(PortalAdmission(state.edge.clone())),
                 access: state.access.clone(),
                 catalog: state.catalog.clone(),
                 licensing: state.licensing.clone(),
@@ -792,4 +793,23 @@ pub fn open_access(
         secrets,
         settings,
     )?)
+}
+
+/// The portal's data requests held to the API's per-address limits, counted in the same
+/// windows.
+#[derive(Debug)]
+struct PortalAdmission(Arc<pdx_api::edge::Edge>);
+
+impl pdx_web::DataAdmission for PortalAdmission {
+    fn admit(&self, req: &actix_web::HttpRequest, anonymous: bool) -> Result<(), Duration> {
+        let admitted = self.0.admit_data(self.0.client_address(req), anonymous);
+        if admitted.is_err() {
+            metrics::counter!("pdx_data_requests_limited_total").increment(1);
+        }
+        admitted
+    }
+
+    fn failed(&self, req: &actix_web::HttpRequest) {
+        self.0.failed(self.0.client_address(req));
+    }
 }

@@ -864,3 +864,5 @@ table-busy = Too many people are reading tables right now. Try again in a moment
 table-api-hint = The same rows, with filters, sorting, paging and CSV or NDJSON output, from the data API:
 table-csv = These rows as CSV
 table-view = View the rows
+limited-title = Too many requests
+limited-detail = Too many data requests have come from your address in the last minute. Wait a moment and try again.

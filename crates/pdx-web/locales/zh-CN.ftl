@@ -806,3 +806,5 @@ table-busy = 当前查看数据表的人过多，请稍后再试。
 table-api-hint = 通过数据接口获取相同的数据行，可筛选、排序、分页，并输出 CSV 或 NDJSON：
 table-csv = 以 CSV 获取这些数据行
 table-view = 查看数据行
+limited-title = 请求过多
+limited-detail = 过去一分钟内来自您地址的数据请求过多，请稍候再试。

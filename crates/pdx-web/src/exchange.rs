@@ -455,6 +455,9 @@ async fn download_answer(
     form: DownloadForm,
 ) -> PageResult {
     let fail = |e: WebError| (ctx.clone(), e);
+    if let Err(wait) = state.admission.admit(req, false) {
+        return Ok(too_many(&ctx, wait));
+    }
     let (view, distribution) = dataset_file(state, slug, &form.distribution)
         .await
         .map_err(fail)?;
@@ -486,6 +489,7 @@ async fn download_answer(
         .await
         .map_err(|e| fail(e.into()))?;
     if let Err(refusal) = answer.outcome {
+        state.admission.failed(req);
         return Ok(refused_page(&ctx, &view, refusal, answer.seq));
     }
     let (Some(body), DistributionKind::File) = (body, facts.kind) else {
@@ -512,6 +516,28 @@ async fn download_answer(
             response.body(actix_web::body::SizedStream::new(size, stream))
         }
     })
+}
+
+/// A data request turned away by the per-address limits: wait and try again.
+pub(crate) fn too_many(ctx: &Ctx, wait: std::time::Duration) -> HttpResponse {
+    let title = ctx.t("limited-title");
+    let mut response = respond(
+        StatusCode::TOO_MANY_REQUESTS,
+        frame(
+            ctx,
+            &title,
+            html! {
+                div.narrow {
+                    h1 { (title) }
+                    p.lead { (ctx.t("limited-detail")) }
+                }
+            },
+        ),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// The published dataset `slug` and its file named by `distribution`, a well-formed id of one

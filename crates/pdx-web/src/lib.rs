@@ -126,6 +126,8 @@ pub struct WebState {
     pub rows: pdx_rows::RowService,
     /// The gateway of live APIs.
     pub gateway: pdx_gateway::GatewayService,
+    /// The per-address limits of the data path.
+    pub admission: Arc<dyn DataAdmission>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Names.
@@ -160,6 +162,18 @@ pub struct Services {
     pub rows: pdx_rows::RowService,
     /// The gateway of live APIs.
     pub gateway: pdx_gateway::GatewayService,
+    /// The per-address limits of the data path, shared with the API.
+    pub admission: Arc<dyn DataAdmission>,
+}
+
+/// The per-address limits of the data path: the portal's data requests count against the
+/// same limits as the API's (the server gives the API's edge).
+pub trait DataAdmission: Send + Sync + std::fmt::Debug {
+    /// Admits a data request from the client of `req` (`anonymous`: without a session, counted
+    /// against the anonymous limit); how long to wait when it is over a limit.
+    fn admit(&self, req: &HttpRequest, anonymous: bool) -> Result<(), Duration>;
+    /// Counts a refused data request from the client of `req`.
+    fn failed(&self, req: &HttpRequest);
 }
 
 impl WebState {
@@ -177,9 +191,11 @@ impl WebState {
             ledger,
             rows,
             gateway,
+            admission,
         } = services;
         Self {
             https,
+            admission,
             access,
             catalog,
             licensing,

@@ -112,6 +112,9 @@ async fn rows_page(
     if !tabular(&file) {
         return Err(fail(WebError::NotFound));
     }
+    if let Err(wait) = state.admission.admit(req, ctx.session.is_none()) {
+        return Ok(crate::exchange::too_many(&ctx, wait));
+    }
     let request = DataRequest::new(
         ctx.session.as_ref().map(|s| s.principal.clone()),
         file.id,
@@ -155,6 +158,7 @@ async fn rows_page(
             outcome: Err(refusal),
             ..
         }) => {
+            state.admission.failed(req);
             return Ok(crate::exchange::refused_page(&ctx, &view, refusal, seq));
         }
         Err(RowsRequestError::Rows(error)) => match problem(&error) {

@@ -1074,7 +1074,14 @@ async fn a_query_past_its_time_is_stopped_with_a_clear_problem() {
 
 /// A server with an agency whose open dataset `payments` awaits its file.
 async fn payments() -> (TestServer, String) {
-    let server = TestServer::spawn().await;
+    payments_with(|_| {}).await
+}
+
+/// [`payments`] on a server configured by `adjust`.
+async fn payments_with(
+    adjust: impl FnOnce(&mut pdx_server::config::Config),
+) -> (TestServer, String) {
+    let server = TestServer::spawn_with(adjust).await;
     let admin = agency(&server, "stats").await;
     create_dataset(&server, &admin, json!({
                 "slug": "payments", "title": "Payments", "description": "Payments",
@@ -1358,4 +1365,53 @@ async fn the_portal_table_of_conditional_data_is_refused_to_a_visitor_and_the_re
     // The dataset page offers no table to a visitor who may not read it.
     let (_, dataset) = table_page(&w.server, "/datasets/residents", "en").await;
     assert!(!dataset.contains("/rows/"), "{dataset}");
+}
+
+#[tokio::test]
+async fn the_portal_table_counts_against_the_same_anonymous_limit_as_the_api() {
+    let (server, admin) = payments_with(|c| c.http.anonymous_data_per_minute = 2).await;
+    let distribution = server.upload_csv(&admin, "payments", &residents(5)).await;
+    server.submit_and_publish(&admin, &admin, "payments").await;
+    wait_ready(&server, &admin, &distribution).await;
+    let table = format!("/datasets/payments/rows/{distribution}");
+    assert_eq!(table_page(&server, &table, "en").await.0, 200);
+    assert_eq!(
+        rows_of(&server, &distribution, None, "limit=1")
+            .await
+            .status(),
+        200
+    );
+    // The third anonymous data request of the minute, whichever way it comes, waits.
+    let size = |server: &TestServer| {
+        let Ok(mut conn) = server.database.database().conn() else {
+            panic!("no connection")
+        };
+        pdx_circulation::store::size(&mut conn).unwrap_or(u64::MAX)
+    };
+    let before = size(&server);
+    let sent = server
+        .client
+        .get(server.url(&table))
+        .header("accept-language", "en")
+        .send()
+        .await;
+    let Ok(limited) = sent else {
+        panic!("the third request failed")
+    };
+    assert_eq!(limited.status(), 429);
+    assert!(
+        header(&limited, "retry-after")
+            .is_some_and(|w| w.parse::<u64>().is_ok_and(|w| (1..=60).contains(&w)))
+    );
+    let Ok(body) = limited.text().await else {
+        panic!("no page")
+    };
+    assert!(body.contains("Too many data requests") && !body.contains("Resident"));
+    expect_problem(
+        rows_of(&server, &distribution, None, "limit=1").await,
+        429,
+        "too_many_requests",
+    )
+    .await;
+    assert_eq!(size(&server), before, "turned away, not logged");
 }
