@@ -686,13 +686,11 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
             .iter()
             .filter(|f| crate::table::tabular(f))
         {
-            let loaded = state
-                .rows
-                .table(file.id)
-                .await
-                .map_err(|e| (ctx.clone(), WebError::from(e)))?;
-            if loaded.is_some() {
-                tables.push(file.id);
+            // The page stands without the link when the tables cannot be looked up.
+            match state.rows.table(file.id).await {
+                Ok(Some(_)) => tables.push(file.id),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "a file's table could not be looked up"),
             }
         }
     }

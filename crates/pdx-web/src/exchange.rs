@@ -570,6 +570,7 @@ pub(crate) fn refused_page(
             "refused-purpose"
         }
         Refusal::DataUnavailable => "refused-unavailable",
+        Refusal::Decision(DenyReason::AuthenticationRequired) => "refused-sign-in",
         Refusal::Decision(_) => "refused-no-grant",
         _ => "refused-other",
     };
@@ -590,7 +591,14 @@ pub(crate) fn refused_page(
                 div.narrow {
                     h1 { (title) }
                     p.lead { (ctx.t(key)) }
-                    p { (ctx.t("refused-ledger")) " " a href={ "/workspace/ledger/" (seq) } { "#" (seq) } }
+                    p {
+                        (ctx.t("refused-ledger")) " "
+                        @if ctx.session.is_some() {
+                            a href={ "/workspace/ledger/" (seq) } { "#" (seq) }
+                        } @else {
+                            "#" (seq)
+                        }
+                    }
                     p { a href=(dataset_page) { (ctx.t("refused-back")) } }
                 }
             },

@@ -7,7 +7,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
 use maud::{Markup, html};
 use pdx_catalog::model::Distribution;
-use pdx_core::RequestId;
+use pdx_core::{OpeningClass, RequestId};
 use pdx_licensing::exchange::DataRequest;
 use pdx_licensing::rows::{RowsRequestError, RowsServed};
 use pdx_rows::RowsError;
@@ -106,14 +106,16 @@ async fn rows_page(
     form: TableForm,
 ) -> PageResult {
     let fail = |e: WebError| (ctx.clone(), e);
+    // Admitted first, as the API admits its data requests: looking up what is not there
+    // counts too.
+    if let Err(wait) = state.admission.admit(req, ctx.session.is_none()) {
+        return Ok(crate::exchange::too_many(&ctx, wait));
+    }
     let (view, file) = crate::exchange::dataset_file(state, slug, distribution)
         .await
         .map_err(fail)?;
     if !tabular(&file) {
         return Err(fail(WebError::NotFound));
-    }
-    if let Err(wait) = state.admission.admit(req, ctx.session.is_none()) {
-        return Ok(crate::exchange::too_many(&ctx, wait));
     }
     let request = DataRequest::new(
         ctx.session.as_ref().map(|s| s.principal.clone()),
@@ -170,11 +172,23 @@ async fn rows_page(
             return Err(fail(WebError::Internal(error.to_string())));
         }
     };
+    // The API's URL of these very rows; a link only for open data, which a browser may read
+    // without a token.
+    let after = Some(form.after.trim()).filter(|a| !a.is_empty());
     let api = format!(
         "/api/v1/distributions/{}/rows?{}",
         file.id,
-        form.with(form.sort.trim(), None)
+        [
+            form.with(form.sort.trim(), after),
+            format!("limit={PAGE_ROWS}")
+        ]
+        .iter()
+        .filter(|part| !part.is_empty())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("&")
     );
+    let open = view.dataset.classification.opening == OpeningClass::Open;
     let content = html! {
         (crumbs(&ctx, &[
             ("/datasets", &ctx.t("nav-datasets")),
@@ -197,8 +211,12 @@ async fn rows_page(
             h2 #table-machines { (ctx.t("dataset-machines")) }
             p { (ctx.t("table-api-hint")) }
             ul.links {
-                li { a href=(api) { code { "GET " (api) } } }
-                li { a href={ (api) "&format=csv" } { (ctx.t("table-csv")) } }
+                @if open {
+                    li { a href=(api) rel="nofollow" { code { "GET " (api) } } }
+                    li { a href={ (api) "&format=csv" } rel="nofollow" { (ctx.t("table-csv")) } }
+                } @else {
+                    li { code { "GET " (api) } }
+                }
             }
         }
     };
@@ -250,12 +268,15 @@ fn table(ctx: &Ctx, form: &TableForm, here: &str, page: &RowsPage, seq: u64) -> 
                                 (column.name.clone(), None)
                             };
                             th scope="col" aria-sort=[state] {
-                                a href={ (here) "?" (form.with(&next_sort, None)) } rel="nofollow" {
-                                    (column.name)
-                                    span.visually-hidden { " " (ctx.t("table-sort")) }
-                                }
                                 @if let Some(mask) = &column.mask {
+                                    // A masked column is read, not sorted on.
+                                    (column.name)
                                     br; span.small.tag { (ctx.t(&format!("table-mask-{mask}"))) }
+                                } @else {
+                                    a href={ (here) "?" (form.with(&next_sort, None)) } rel="nofollow" {
+                                        (column.name)
+                                        span.visually-hidden { " " (ctx.t("table-sort")) }
+                                    }
                                 }
                             }
                         }
@@ -303,7 +324,7 @@ fn cell(value: Option<&serde_json::Value>) -> String {
 /// The link to a loaded file's rows, for the dataset page.
 pub(crate) fn link(ctx: &Ctx, slug: &str, file: &Distribution) -> Markup {
     html! {
-        a href={ "/datasets/" (slug) "/rows/" (file.id) } {
+        a href={ "/datasets/" (slug) "/rows/" (file.id) } rel="nofollow" {
             (ctx.t("table-view"))
             span.visually-hidden { " " (file.title) }
         }

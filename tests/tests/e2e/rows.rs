@@ -1353,10 +1353,14 @@ async fn the_portal_table_of_conditional_data_is_refused_to_a_visitor_and_the_re
     .await;
     assert_eq!(status, 403, "{body}");
     assert!(!body.contains("110101") && !body.contains("Resident 1"));
+    assert!(
+        body.contains("sign in") && !body.contains("/workspace/ledger/"),
+        "{body}"
+    );
     let seq: u64 = body
-        .split("/workspace/ledger/")
+        .split("recorded in the ledger as entry #")
         .nth(1)
-        .and_then(|rest| rest.split('"').next())
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|digits| digits.parse().ok())
         .unwrap_or_else(|| panic!("the refusal's receipt: {body}"));
     let entry = ledger_entry(&w.server, seq);
