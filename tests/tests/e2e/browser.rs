@@ -274,6 +274,26 @@ async fn pages_work_on_a_phone_and_with_the_keyboard_alone() {
     assert_eq!(hash, serde_json::Value::String("#main".to_owned()));
     c.goto(&server.url("/")).await.unwrap();
     browser.shot("home-phone").await;
+    // A table of rows scrolls inside its frame; the page does not scroll sideways.
+    let bus = pdx_tests::json(server.get("/api/v1/datasets/bus-stops").await).await;
+    let csv = bus["distributions"][1]["id"].as_str().unwrap();
+    c.goto(&server.url(&format!("/datasets/bus-stops/rows/{csv}")))
+        .await
+        .unwrap();
+    browser.wait_for(".rows-table table").await;
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow,
+        serde_json::Value::Bool(false),
+        "the table page scrolls sideways"
+    );
+    browser.shot("table-phone").await;
     // The registration form fits the phone too, its errors beside the fields.
     c.goto(&server.url("/register")).await.unwrap();
     browser.follow("form[action='/register'] button").await;
