@@ -204,7 +204,7 @@ struct Measured {
     name: &'static str,
     connections: u32,
     wrk: WrkResult,
-    /// The server's peak resident set (`VmHWM`) so far, in KiB.
+    /// The server's peak resident set (`VmHWM`) during this scenario, in KiB.
     peak_rss_kib: Option<u64>,
     ledger: Option<LedgerCheck>,
     /// Bytes per response, for throughput.
@@ -279,7 +279,7 @@ fn run_backend(backend: Backend, pdx: &Path, options: &Options) -> anyhow::Resul
         start_to_ready.as_secs_f64() * 1e3,
         server.pid
     );
-    let fixture = Fixture::publish(&api)?;
+    let fixture = Fixture::publish(&api, ROW_SCENARIOS.iter().any(|name| options.selects(name)))?;
     let mut scenarios = Vec::new();
     for scenario in Scenario::all(&fixture, options.datasets, options.connections) {
         if !options.selects(scenario.name()) {
@@ -581,6 +581,13 @@ impl Server {
         Ok(self.child.wait()?)
     }
 
+    /// Starts the peak resident set (`VmHWM`) over from the current one, so that the next
+    /// reading is the peak of what ran since (Linux's `clear_refs`, value 5).
+    fn reset_peak(&self) -> anyhow::Result<()> {
+        let path = format!("/proc/{}/clear_refs", self.pid);
+        std::fs::write(&path, "5").with_context(|| format!("cannot write {path}"))
+    }
+
     /// A field of /proc/<pid>/status in KiB (`VmHWM`, `VmRSS`).
     fn memory_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
@@ -800,14 +807,28 @@ struct Fixture {
     api: String,
     /// The local upstream.
     upstream: LocalUpstream,
-    /// A tabular distribution of `ROWS` rows, ingested.
-    rows: String,
+    /// The table the row scenarios read, published only when one of them is to run: its
+    /// ingestion is the heaviest step of the set-up, and its memory is not the portal's.
+    rows: Option<RowTable>,
+}
+
+/// A tabular distribution of `ROWS` rows, ingested.
+#[derive(Debug)]
+struct RowTable {
+    distribution: String,
     /// Bytes of its whole CSV export.
     export_bytes: usize,
     /// Pages of it as a client paging with `next` cursors would ask for them: 25 pages of
     /// each of the four districts.
-    row_pages: Vec<String>,
+    pages: Vec<String>,
 }
+
+/// The scenarios that read the ingested table.
+const ROW_SCENARIOS: [&str; 3] = [
+    "row page: 100 rows, one filter, varied offsets (1,000,000-row table)",
+    "row page: 100 rows, one filter, keyset-paged (random of 100 pages of 4 districts)",
+    "row export: 1,000,000 rows as CSV",
+];
 
 /// Rows of the ingested table.
 const ROWS: usize = 1_000_000;
@@ -913,7 +934,7 @@ fn publish_api(api: &Api, agency: &str, upstream: &str) -> anyhow::Result<String
 
 /// Publishes and grants a dataset of `ROWS` rows and waits for its ingestion; returns the
 /// distribution, the size of its whole CSV export and keyset-paged pages of it.
-fn publish_rows(api: &Api, agency: &str) -> anyhow::Result<(String, usize, Vec<String>)> {
+fn publish_rows(api: &Api, agency: &str) -> anyhow::Result<RowTable> {
     let csv = pdx_tests::residents_csv(ROWS).into_bytes();
     let ids = publish_dataset(
         api,
@@ -972,13 +993,17 @@ fn publish_rows(api: &Api, agency: &str) -> anyhow::Result<(String, usize, Vec<S
             page = format!("{first}&after={}", text(&answer, "next")?);
         }
     }
-    Ok((rows, export.len(), pages))
+    Ok(RowTable {
+        distribution: rows,
+        export_bytes: export.len(),
+        pages,
+    })
 }
 
 impl Fixture {
     /// Publishes the datasets through the API, offers the conditional one with quotas that
     /// never run out, has the enterprise request it and the agency approve.
-    fn publish(api: &Api) -> anyhow::Result<Self> {
+    fn publish(api: &Api, with_rows: bool) -> anyhow::Result<Self> {
         let agency = api.sign_in(AGENCY_ADMIN)?;
         let small = csv(SMALL_BYTES);
         let large = csv(LARGE_BYTES);
@@ -1020,7 +1045,7 @@ impl Fixture {
         let open_many = publish_dataset(api, &agency, "bench-open-many", "open", &files)?;
         let upstream = LocalUpstream::start()?;
         let api_distribution = publish_api(api, &agency, &upstream.server.base_url)?;
-        let (rows, export_bytes, row_pages) = publish_rows(api, &agency)?;
+        let rows = with_rows.then(|| publish_rows(api, &agency)).transpose()?;
         grant(api, &agency, "bench-conditional")?;
         let enterprise = api.sign_in(ENTERPRISE_USER)?;
         let key = api.call(
@@ -1041,8 +1066,6 @@ impl Fixture {
             api: api_distribution,
             upstream,
             rows,
-            export_bytes,
-            row_pages,
         })
     }
 }
@@ -1245,7 +1268,7 @@ impl Scenario {
                 ..Load::get(name, format!("{api}1"), connections)
             })
         };
-        vec![
+        let mut scenarios = vec![
             Self::Ready(Load::get(
                 "dataset metadata read",
                 format!("/api/v1/datasets/{}", fixture.open_slug),
@@ -1366,52 +1389,57 @@ impl Scenario {
                 "API call through the gateway to a 5 ms upstream, authorised, varied",
                 "bench-5ms",
             ),
-            Self::Ready(Load {
-                headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
-                enterprise_token: true,
-                ledger: true,
-                request_lua: Some(seeded_threads_lua(&format!(
-                    "request = function()\n  return wrk.format(nil, \"/api/v1/distributions/{}/rows?filter=district:eq:Nanshan&limit=100&offset=\" .. math.random(0, 100) * 100)\nend\n",
-                    fixture.rows
-                ))),
-                ..Load::get(
-                    "row page: 100 rows, one filter, varied offsets (1,000,000-row table)",
-                    format!(
-                        "/api/v1/distributions/{}/rows?filter=district:eq:Nanshan&limit=100",
-                        fixture.rows
-                    ),
-                    connections,
-                )
-            }),
-            Self::Ready(Load {
-                headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
-                enterprise_token: true,
-                ledger: true,
-                request_lua: Some(random_path_lua(&fixture.row_pages)),
-                ..Load::get(
-                    "row page: 100 rows, one filter, keyset-paged (random of 100 pages of 4 districts)",
-                    fixture.row_pages[0].clone(),
-                    connections,
-                )
-            }),
-            Self::Ready(Load {
-                headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
-                enterprise_token: true,
-                ledger: true,
-                bytes: Some(fixture.export_bytes),
-                // An export takes a second or two: a longer one is slow, not failed.
-                timeout_s: 30,
-                ..Load::get(
-                    "row export: 1,000,000 rows as CSV",
-                    format!(
-                        "/api/v1/distributions/{}/rows?format=csv&limit=all",
-                        fixture.rows
-                    ),
-                    connections.min(2),
-                )
-            }),
             Self::Proof { connections },
-        ]
+        ];
+        if let Some(table) = &fixture.rows {
+            let rows = [
+                Self::Ready(Load {
+                    headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
+                    enterprise_token: true,
+                    ledger: true,
+                    request_lua: Some(seeded_threads_lua(&format!(
+                        "request = function()\n  return wrk.format(nil, \"/api/v1/distributions/{}/rows?filter=district:eq:Nanshan&limit=100&offset=\" .. math.random(0, 100) * 100)\nend\n",
+                        table.distribution
+                    ))),
+                    ..Load::get(
+                        ROW_SCENARIOS[0],
+                        format!(
+                            "/api/v1/distributions/{}/rows?filter=district:eq:Nanshan&limit=100",
+                            table.distribution
+                        ),
+                        connections,
+                    )
+                }),
+                Self::Ready(Load {
+                    headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
+                    enterprise_token: true,
+                    ledger: true,
+                    request_lua: Some(random_path_lua(&table.pages)),
+                    ..Load::get(ROW_SCENARIOS[1], table.pages[0].clone(), connections)
+                }),
+                Self::Ready(Load {
+                    headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
+                    enterprise_token: true,
+                    ledger: true,
+                    bytes: Some(table.export_bytes),
+                    // An export takes a second or two: a longer one is slow, not failed.
+                    timeout_s: 30,
+                    ..Load::get(
+                        ROW_SCENARIOS[2],
+                        format!(
+                            "/api/v1/distributions/{}/rows?format=csv&limit=all",
+                            table.distribution
+                        ),
+                        connections.min(2),
+                    )
+                }),
+            ];
+            // Before the proof, which reads the checkpoint taken after the downloads.
+            let proof = scenarios.pop();
+            scenarios.extend(rows);
+            scenarios.extend(proof);
+        }
+        scenarios
     }
 }
 
@@ -1468,6 +1496,9 @@ fn measure(
     if let Some(body) = &load.body {
         probe = probe.body(body.clone());
     }
+    // The peak reported is this scenario's own, from its probe and warm-up on: the set-up's
+    // (and an earlier scenario's) are not what it costs.
+    server.reset_peak()?;
     api.send(&format!("{} (probe)", load.name), probe)?;
 
     let script = dir.join("load.lua");
@@ -1782,7 +1813,7 @@ fn report(
     }
     let _ = writeln!(
         out,
-        "\n| scenario | backend | connections | requests/s | p50 | p99 | errors | peak RSS | \
+        "\n| scenario | backend | connections | requests/s | p50 | p99 | errors | peak RSS in the scenario | \
          ledger entries / requests |"
     );
     let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|---|");

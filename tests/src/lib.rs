@@ -327,12 +327,7 @@ impl TestServer {
 
     /// Signs in and returns just the access token.
     pub async fn access_token(&self, email: &str) -> String {
-        let password = if email.ends_with("demo.pdx") {
-            pdx_server::demo::DEMO_PASSWORD
-        } else {
-            PASSWORD
-        };
-        let tokens = self.sign_in(email, password).await;
+        let tokens = self.sign_in(email, password_of(email)).await;
         tokens["access_token"]
             .as_str()
             .unwrap_or_default()
@@ -605,6 +600,58 @@ impl TestServer {
         body
     }
 
+    /// Signs `email` in through the portal's form, as a browser would; returns the session
+    /// cookie's value (`pdx_session`), whose attributes it checks.
+    pub async fn portal_session(&self, email: &str) -> String {
+        let form = self.get("/sign-in").await;
+        let Some(bound) = set_cookie(&form, "pdx_form") else {
+            panic!("the sign-in form sets no form cookie")
+        };
+        let token = match form.text().await {
+            Ok(body) => hidden(&body, "csrf"),
+            Err(error) => panic!("the sign-in form: {error}"),
+        };
+        let sent = self
+            .client
+            .post(self.url("/sign-in"))
+            .header("cookie", format!("pdx_form={bound}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_encode(&[
+                ("csrf", &token),
+                ("next", "/workspace"),
+                ("email", email),
+                ("password", password_of(email)),
+            ]))
+            .send()
+            .await;
+        let signed_in = match sent {
+            Ok(response) => response,
+            Err(error) => panic!("signing {email} in: {error}"),
+        };
+        assert_eq!(signed_in.status(), 303, "{email} signs in");
+        assert_eq!(
+            header(&signed_in, "location").as_deref(),
+            Some("/workspace")
+        );
+        let raw = signed_in
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("pdx_session="))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            raw.contains("HttpOnly") && raw.contains("SameSite=Lax"),
+            "{raw}"
+        );
+        assert!(!raw.contains("Secure"), "not over plain http: {raw}");
+        match set_cookie(&signed_in, "pdx_session") {
+            Some(session) => session,
+            None => panic!("no session cookie for {email}"),
+        }
+    }
+
     /// GETs `path`, panicking if no response arrives at all.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         match self.client.get(self.url(path)).send().await {
@@ -747,6 +794,39 @@ pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
         .get(name)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
+}
+
+/// The password of a demo user, or of one made by `TestServer::create_user`.
+fn password_of(email: &str) -> &'static str {
+    if email.ends_with("demo.pdx") {
+        pdx_server::demo::DEMO_PASSWORD
+    } else {
+        PASSWORD
+    }
+}
+
+/// The value of a cookie set by a response.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_owned())
+}
+
+/// The value of a form's hidden field `name` in a page.
+pub fn hidden(body: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    match body
+        .split(&marker)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+    {
+        Some(value) => value.to_owned(),
+        None => panic!("no hidden {name} on the page"),
+    }
 }
 
 /// Asserts a problem+json refusal with this status and stable code; returns its body.

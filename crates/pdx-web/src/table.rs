@@ -23,6 +23,8 @@ use crate::page::{Ctx, crumbs, frame};
 
 /// Rows on one page.
 const PAGE_ROWS: u64 = 50;
+/// Seconds to wait when too many row queries are running (the API's figure).
+const BUSY_RETRY_SECS: u64 = 1;
 /// Characters of a value shown in a cell; the rest is cut (the API gives it whole).
 const CELL_CHARS: usize = 200;
 
@@ -225,6 +227,10 @@ async fn rows_page(
         .content_type(actix_web::http::header::ContentType::html())
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::VARY, "Accept-Language, Cookie"));
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        // Too many row queries running: a moment's wait, as the API's answer says.
+        response.insert_header((header::RETRY_AFTER, BUSY_RETRY_SECS.to_string()));
+    }
     Ok(response.body(frame(&ctx, &title, content).into_string()))
 }
 

@@ -7,7 +7,7 @@
     reason = "helpers outside #[test] functions: a failed unwrap is a failed assertion"
 )]
 
-use pdx_tests::{TestServer, header};
+use pdx_tests::{TestServer, header, hidden, set_cookie};
 
 async fn page(server: &TestServer, path: &str, language: Option<&str>) -> (u16, String) {
     let mut request = server.client.get(server.url(path));
@@ -305,61 +305,9 @@ async fn organisation_pages_list_agencies_and_their_datasets() {
     }
 }
 
-/// The value of a cookie set by a response.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap_or("").to_owned())
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    let marker = format!(r#"name="{name}" value=""#);
-    body.split(&marker)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no hidden {name}"))
-        .to_owned()
-}
-
 /// Signs in through the form; returns the session cookie.
 async fn sign_in(server: &TestServer, email: &str) -> String {
-    let form = server.get("/sign-in").await;
-    let bound = set_cookie(&form, "pdx_form").expect("the form's cookie");
-    let token = hidden(&form.text().await.unwrap(), "csrf");
-    let signed_in = server
-        .client
-        .post(server.url("/sign-in"))
-        .header("cookie", format!("pdx_form={bound}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(pdx_tests::form_encode(&[
-            ("csrf", &token),
-            ("next", "/workspace"),
-            ("email", email),
-            ("password", "pdx-demo-2026"),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), 303, "{email} signs in");
-    assert_eq!(header(&signed_in, "location").unwrap(), "/workspace");
-    let raw = signed_in
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("pdx_session="))
-        .unwrap()
-        .to_owned();
-    assert!(
-        raw.contains("HttpOnly") && raw.contains("SameSite=Lax"),
-        "{raw}"
-    );
-    assert!(!raw.contains("Secure"), "not over plain http: {raw}");
-    set_cookie(&signed_in, "pdx_session").unwrap()
+    server.portal_session(email).await
 }
 
 async fn get_with(server: &TestServer, path: &str, session: &str) -> reqwest::Response {

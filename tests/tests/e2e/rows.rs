@@ -70,7 +70,16 @@ async fn wait_ready_for(server: &TestServer, token: &str, distribution: &str, se
 /// An agency publishes `csv` in a conditional dataset with `id_number` marked sensitive and
 /// offers it with `offer`; an enterprise is verified.
 async fn world(csv: &str, offer: Value) -> World {
-    let server = TestServer::spawn().await;
+    world_with(csv, offer, |_| {}).await
+}
+
+/// [`world`] on a server configured by `adjust`.
+async fn world_with(
+    csv: &str,
+    offer: Value,
+    adjust: impl FnOnce(&mut pdx_server::config::Config),
+) -> World {
+    let server = TestServer::spawn_with(adjust).await;
     let admin = agency(&server, "civil").await;
     server.create_org("acme", OrgKind::Enterprise).await;
     server
@@ -1357,18 +1366,25 @@ async fn the_portal_table_of_conditional_data_is_refused_to_a_visitor_and_the_re
         body.contains("sign in") && !body.contains("/workspace/ledger/"),
         "{body}"
     );
-    let seq: u64 = body
-        .split("recorded in the ledger as entry #")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|digits| digits.parse().ok())
-        .unwrap_or_else(|| panic!("the refusal's receipt: {body}"));
-    let entry = ledger_entry(&w.server, seq);
+    let entry = ledger_entry(&w.server, receipt_of_refusal(&body));
     assert_eq!(entry.decision, "deny");
     assert_eq!(entry.rows, 0);
     // The dataset page offers no table to a visitor who may not read it.
     let (_, dataset) = table_page(&w.server, "/datasets/residents", "en").await;
     assert!(!dataset.contains("/rows/"), "{dataset}");
+    // Its publisher, signed in, is offered the table and reads it whole, sensitive columns
+    // included.
+    let session = w.server.portal_session("admin@civil.test").await;
+    let table = format!("/datasets/residents/rows/{}", w.distribution);
+    let (_, dataset) = signed_in_page(&w.server, &session, "/datasets/residents").await;
+    assert!(dataset.contains(&format!("href=\"{table}\"")), "{dataset}");
+    let (status, body) = signed_in_page(&w.server, &session, &table).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("id_number") && body.contains("<td>110101"),
+        "{body}"
+    );
+    assert_eq!(ledger_entry(&w.server, receipt(&body)).rows, 10);
 }
 
 #[tokio::test]
@@ -1418,4 +1434,111 @@ async fn the_portal_table_counts_against_the_same_anonymous_limit_as_the_api() {
     )
     .await;
     assert_eq!(size(&server), before, "turned away, not logged");
+}
+
+/// A signed-in visitor's GET of a portal page in English: status and body.
+async fn signed_in_page(server: &TestServer, session: &str, path: &str) -> (u16, String) {
+    let sent = server
+        .client
+        .get(server.url(path))
+        .header("cookie", format!("pdx_session={session}"))
+        .header("accept-language", "en")
+        .send()
+        .await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(error) => panic!("{path}: {error}"),
+    };
+    let status = response.status().as_u16();
+    match response.text().await {
+        Ok(body) => (status, body),
+        Err(error) => panic!("{path}: {error}"),
+    }
+}
+
+#[tokio::test]
+async fn the_publisher_reads_its_own_table_whole_and_is_not_counted_as_anonymous() {
+    // An anonymous limit of two data requests a minute: the publisher, signed in, is not held
+    // to it, and sees the sensitive column its public visitors never do.
+    let (server, admin) = payments_with(|c| c.http.anonymous_data_per_minute = 2).await;
+    let distribution = server.upload_csv(&admin, "payments", &residents(60)).await;
+    mark_id_number_sensitive(&server, &admin, &distribution).await;
+    server.submit_and_publish(&admin, &admin, "payments").await;
+    wait_ready(&server, &admin, &distribution).await;
+    let session = server.portal_session("admin@stats.test").await;
+    let table = format!("/datasets/payments/rows/{distribution}");
+    let (status, dataset) = signed_in_page(&server, &session, "/datasets/payments").await;
+    assert_eq!(status, 200);
+    assert!(dataset.contains(&format!("href=\"{table}\"")), "{dataset}");
+    for _ in 0..4 {
+        let (status, body) = signed_in_page(&server, &session, &table).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains("id_number") && body.contains("<td>110101"),
+            "the publisher sees its sensitive column whole: {body}"
+        );
+        let entry = ledger_entry(&server, receipt(&body));
+        assert_eq!(entry.decision, "permit");
+        assert_eq!(entry.rows, 50);
+        assert!(entry.actor_user.is_some(), "logged as the signed-in user");
+    }
+    // The same pages to a visitor without a session: the column is left out, and the limit
+    // holds from the third page of the minute.
+    for _ in 0..2 {
+        let (status, body) = table_page(&server, &table, "en").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(!body.contains("id_number") && !body.contains("110101"));
+    }
+    assert_eq!(table_page(&server, &table, "en").await.0, 429);
+    // The signed-in publisher is still not held to it.
+    assert_eq!(signed_in_page(&server, &session, &table).await.0, 200);
+}
+
+#[tokio::test]
+async fn refused_table_pages_count_towards_the_run_of_refusals_that_stops_an_address() {
+    let w = world_with(&residents(10), offer(None, Value::Null), |c| {
+        c.http.failed_data_per_minute = 3;
+    })
+    .await;
+    let table = format!("/datasets/residents/rows/{}", w.distribution);
+    for _ in 0..3 {
+        let (status, body) = table_page(&w.server, &table, "en").await;
+        assert_eq!(status, 403, "each refusal is shown and logged: {body}");
+        assert_eq!(
+            ledger_entry(&w.server, receipt_of_refusal(&body)).decision,
+            "deny"
+        );
+    }
+    // The fourth request from that address, through the portal or the API, waits and is not
+    // logged: probing a conditional table page by page is no way around the run limit.
+    let size = || {
+        let Ok(mut conn) = w.server.database.database().conn() else {
+            panic!("no connection")
+        };
+        pdx_circulation::store::size(&mut conn).unwrap_or(u64::MAX)
+    };
+    let before = size();
+    let sent = w
+        .server
+        .client
+        .get(w.server.url(&table))
+        .header("accept-language", "en")
+        .send()
+        .await;
+    let Ok(stopped) = sent else {
+        panic!("the fourth request failed")
+    };
+    assert_eq!(stopped.status(), 429);
+    assert!(header(&stopped, "retry-after").is_some_and(|w| w.parse::<u64>().is_ok()));
+    expect_problem(rows(&w, None, "limit=1").await, 429, "too_many_requests").await;
+    assert_eq!(size(), before, "turned away, not logged");
+}
+
+/// The ledger entry a refusal page names.
+fn receipt_of_refusal(body: &str) -> u64 {
+    body.split("recorded in the ledger as entry #")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("the refusal's receipt: {body}"))
 }
