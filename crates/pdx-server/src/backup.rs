@@ -582,6 +582,63 @@ fn unpack(input: &Path, dir: &Path) -> Result<Manifest, ServerError> {
     Ok(manifest)
 }
 
+/// Where the export in `store` ended: the size of its latest checkpoint, 0 when it holds
+/// none. That checkpoint must be the one this ledger signed at that size, with the segment
+/// ending there beside it; otherwise the destination is another ledger's archive, or a
+/// damaged one, and nothing is written.
+async fn resume_after(
+    store: &BlobStore,
+    destination: &str,
+    ledger: &pdx_circulation::LedgerService,
+) -> Result<u64, ServerError> {
+    let keys = store
+        .keys()
+        .await
+        .map_err(|e| ServerError::Config(format!("cannot list {destination}: {e}")))?;
+    let Some(size) = keys
+        .iter()
+        .filter_map(|key| {
+            key.strip_prefix("checkpoint-")?
+                .strip_suffix(".txt")?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+    else {
+        return Ok(0);
+    };
+    let name = format!("checkpoint-{size}.txt");
+    let found = store
+        .read(&name)
+        .await
+        .map_err(|e| ServerError::Config(format!("cannot read {name} in {destination}: {e}")))?;
+    let ours = ledger
+        .checkpoint(Some(size))
+        .await
+        .ok()
+        .map(|(_, note)| note);
+    if ours.as_deref().map(str::as_bytes) != Some(&found[..]) {
+        return Err(ServerError::Config(format!(
+            "{destination} holds {name}, which is not the checkpoint this ledger signed at \
+             {size} entries: it is another ledger's archive or was altered; give --from to \
+             export anyway, or choose another destination"
+        )));
+    }
+    let segment_ends_there = keys.iter().any(|key| {
+        key.strip_prefix("ledger-")
+            .and_then(|rest| rest.strip_suffix(".ndjson"))
+            .and_then(|range| range.rsplit('-').next())
+            .is_some_and(|end| end == size.to_string())
+    });
+    if !segment_ends_there {
+        return Err(ServerError::Config(format!(
+            "{destination} holds {name} but no ledger-…-{size}.ndjson: the archive misses the \
+             entries that checkpoint signs; give --from to export from where it is whole"
+        )));
+    }
+    Ok(size)
+}
+
 /// What `pdx ledger export` wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerExport {
@@ -594,11 +651,13 @@ pub struct LedgerExport {
     pub written: Vec<String>,
 }
 
-/// Exports the ledger for archiving: entries `[from, to)` as NDJSON (from = 0 unless an
-/// earlier export's size is given; to = the latest checkpoint's size when none is given), the
-/// signed checkpoint of size `to` and the verifier key, to a directory or an
-/// `s3://bucket/prefix` — what `pdx ledger verify` checks offline, given every segment in
-/// order.
+/// Exports the ledger for archiving: entries `[from, to)` as NDJSON, the signed checkpoint of
+/// size `to` and the verifier key, to a directory or an `s3://bucket/prefix` — what `pdx
+/// ledger verify` checks offline, given every segment in order. `to` is the latest
+/// checkpoint's size unless given. `from` is where the destination's latest export ended
+/// unless given (0 for a destination with none), once that export is checked to be of this
+/// very ledger: a scheduled run keeps no state of its own, and never mixes two ledgers in one
+/// archive.
 pub async fn export_ledger(
     config: &Config,
     destination: &str,
@@ -611,7 +670,18 @@ pub async fn export_ledger(
     let ledger_error =
         |e: pdx_circulation::ledger::LedgerError| ServerError::Config(format!("the ledger: {e}"));
     let (size, note) = ledger.checkpoint(to).await.map_err(ledger_error)?;
-    let from = from.unwrap_or(0);
+    let store = if destination.starts_with("s3://") {
+        BlobStore::open_with(destination, &config.catalog.s3_options())
+    } else {
+        BlobStore::local(Path::new(
+            destination.strip_prefix("file://").unwrap_or(destination),
+        ))
+    }
+    .map_err(|e| ServerError::Config(format!("{destination}: {e}")))?;
+    let from = match from {
+        Some(from) => from,
+        None => resume_after(&store, destination, &ledger).await?,
+    };
     if from > size {
         return Err(ServerError::Config(format!(
             "--from {from} is past the checkpoint to export ({size} entries)"
@@ -624,14 +694,6 @@ pub async fn export_ledger(
             written: Vec::new(),
         });
     }
-    let store = if destination.starts_with("s3://") {
-        BlobStore::open_with(destination, &config.catalog.s3_options())
-    } else {
-        BlobStore::local(Path::new(
-            destination.strip_prefix("file://").unwrap_or(destination),
-        ))
-    }
-    .map_err(|e| ServerError::Config(format!("{destination}: {e}")))?;
     let names = [
         if from == 0 {
             format!("ledger-{size}.ndjson")

@@ -154,7 +154,9 @@ enum LedgerCommand {
         #[arg(long, short, value_name = "DIR_OR_URL")]
         output: String,
         /// Export only the entries after an earlier export of this size (a segment,
-        /// `ledger-FROM-TO.ndjson`): a scheduled archive grows by what is new.
+        /// `ledger-FROM-TO.ndjson`). Default: where the destination's latest export ended,
+        /// once its checkpoint is checked to be this ledger's (0 when it holds none), so a
+        /// scheduled run grows the archive by what is new.
         #[arg(long, value_name = "SIZE")]
         from: Option<u64>,
         /// Export up to this checkpoint's size; default: the latest checkpoint.
@@ -559,7 +561,7 @@ async fn export_ledger(
          --key {key}"
     );
     println!(
-        "Next time: pdx ledger export --output {output} --from {}",
+        "Next time, `pdx ledger export --output {output}` continues from entry {}.",
         export.size
     );
     Ok(())

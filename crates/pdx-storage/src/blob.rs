@@ -258,6 +258,16 @@ impl BlobStore {
         Ok(bytes)
     }
 
+    /// The keys of every blob in the store (under its prefix), in no particular order.
+    pub async fn keys(&self) -> Result<Vec<String>, BlobError> {
+        let mut listing = self.store.list(None);
+        let mut keys = Vec::new();
+        while let Some(meta) = listing.next().await {
+            keys.push(meta?.location.to_string());
+        }
+        Ok(keys)
+    }
+
     /// Deletes a blob; a missing blob is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
         self.small.remove(key);
@@ -309,6 +319,27 @@ mod tests {
             store.read("datasets/a/b").await.ok().as_deref(),
             Some(&b"stop_id,name\n1,Futian\n"[..])
         );
+    }
+
+    #[tokio::test]
+    async fn the_keys_are_every_blob_stored_and_not_those_deleted() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!()
+        };
+        let Ok(store) = BlobStore::local(dir.path()) else {
+            panic!()
+        };
+        assert!(store.keys().await.is_ok_and(|keys| keys.is_empty()));
+        for key in ["ledger-10.ndjson", "checkpoint-10.txt", "datasets/a/b"] {
+            let stored = store.put_stream(key, chunks(&[b"x"]), 16).await;
+            assert!(stored.is_ok(), "{stored:?}");
+        }
+        assert!(store.delete("datasets/a/b").await.is_ok());
+        let Ok(mut keys) = store.keys().await else {
+            panic!("the store lists its keys")
+        };
+        keys.sort();
+        assert_eq!(keys, ["checkpoint-10.txt", "ledger-10.ndjson"]);
     }
 
     #[tokio::test]

@@ -531,6 +531,20 @@ mod s3 {
             other.read("datasets/d1/f1").await.map(|b| b.len()).ok(),
             Some(12 << 20)
         );
+        // The store lists its own keys, not those of another prefix in the bucket.
+        let elsewhere = open_store(&server, "audit");
+        let put = elsewhere
+            .put_stream("checkpoint-1.txt", chunks(1), 2 << 20)
+            .await;
+        assert!(put.is_ok(), "{put:?}");
+        assert_eq!(
+            store.keys().await.ok(),
+            Some(vec!["datasets/d1/f1".to_owned()])
+        );
+        assert_eq!(
+            elsewhere.keys().await.ok(),
+            Some(vec!["checkpoint-1.txt".to_owned()])
+        );
 
         assert!(store.delete("datasets/d1/f1").await.is_ok());
         assert!(matches!(

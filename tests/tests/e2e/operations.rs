@@ -306,9 +306,9 @@ async fn the_ledger_exported_whole_then_by_segments_verifies_offline_against_its
     );
     assert!(report.is_ok(), "{report:?}");
 
-    // Nothing signed since: the next scheduled run writes nothing.
-    let again =
-        pdx_server::backup::export_ledger(&server.config, &output, Some(first.size), None).await;
+    // Nothing signed since: the next scheduled run, given no --from, continues where the
+    // archive ends and writes nothing.
+    let again = pdx_server::backup::export_ledger(&server.config, &output, None, None).await;
     assert!(
         again.as_ref().is_ok_and(|e| e.written.is_empty()),
         "{again:?}"
@@ -326,8 +326,7 @@ async fn the_ledger_exported_whole_then_by_segments_verifies_offline_against_its
         assert_eq!(response.status(), 200);
     }
     wait_for_checkpoint(&server).await;
-    let exported =
-        pdx_server::backup::export_ledger(&server.config, &output, Some(first.size), None).await;
+    let exported = pdx_server::backup::export_ledger(&server.config, &output, None, None).await;
     let Ok(second) = exported else {
         panic!("the segment is written: {exported:?}")
     };
@@ -374,5 +373,50 @@ async fn the_ledger_exported_whole_then_by_segments_verifies_offline_against_its
     assert!(
         alone.is_err(),
         "a segment without those before it does not verify"
+    );
+
+    // An archive whose latest checkpoint is not this ledger's (another platform's, or
+    // altered) is not continued: nothing is added to it.
+    let latest = destination.join(&second.written[1]);
+    let altered = note.replacen(' ', "  ", 1);
+    assert_ne!(altered, note);
+    assert!(std::fs::write(&latest, &altered).is_ok());
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(&destination)
+            .map(|dir| {
+                dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let before = files();
+    for _ in 0..2 {
+        let response = server
+            .get(&format!("/api/v1/distributions/{distribution}/data"))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    wait_for_checkpoint(&server).await;
+    let refused = pdx_server::backup::export_ledger(&server.config, &output, None, None).await;
+    let Err(error) = refused else {
+        panic!("an altered archive is continued: {refused:?}")
+    };
+    assert!(
+        error
+            .to_string()
+            .contains("not the checkpoint this ledger signed"),
+        "{error}"
+    );
+    assert_eq!(files(), before, "nothing written");
+    // Its checkpoint put back, the archive is whole again, and continued.
+    assert!(std::fs::write(&latest, &note).is_ok());
+    let third = pdx_server::backup::export_ledger(&server.config, &output, None, None).await;
+    assert!(
+        third
+            .as_ref()
+            .is_ok_and(|e| e.from == second.size && e.written.len() == 3),
+        "{third:?}"
     );
 }
