@@ -15,7 +15,7 @@ fn corrupt(column: &str) -> RowsError {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = ingestions)]
-struct IngestionRow {
+pub(crate) struct IngestionRow {
     id: String,
     distribution_id: String,
     sha256: String,
@@ -33,7 +33,7 @@ struct IngestionRow {
 }
 
 impl IngestionRow {
-    fn into_model(self) -> Result<Ingestion, RowsError> {
+    pub(crate) fn into_model(self) -> Result<Ingestion, RowsError> {
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         Ok(Ingestion {
             id: self.id.parse().map_err(|_| corrupt("ingestions.id"))?,

@@ -60,7 +60,7 @@ fn sql_type(column_type: ColumnType, postgres: bool) -> &'static str {
     }
 }
 
-fn storage(e: diesel::result::Error) -> RowsError {
+pub(crate) fn storage(e: diesel::result::Error) -> RowsError {
     if e.to_string().contains(PAST_TIME) {
         return RowsError::TooSlow;
     }

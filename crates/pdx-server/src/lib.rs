@@ -10,6 +10,7 @@ pub mod error;
 pub mod keys;
 pub mod ledger_cli;
 pub mod telemetry;
+pub mod transfer;
 
 pub use app::Application;
 pub use config::{Config, LogFormat};

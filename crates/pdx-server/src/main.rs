@@ -93,6 +93,21 @@ enum Command {
         #[arg(long)]
         omit_master_key: bool,
     },
+    /// Copy this SQLite installation into a new, empty PostgreSQL database, to scale out:
+    /// every table and row table in one consistent snapshot and one transaction, and with
+    /// --blob-store its files into the bucket the new servers will share; the ledger is then
+    /// verified in PostgreSQL. Stop the server first: what it writes meanwhile is not copied.
+    CopyToPostgres {
+        /// The new database, e.g. postgres://pdx@db.internal/pdx (migrated here; it must not
+        /// hold a platform yet).
+        #[arg(long, value_name = "URL")]
+        database: String,
+        /// Copy the stored files there too, e.g. s3://pdx-blobs/catalog (endpoint and
+        /// credentials from the AWS_* environment). Without it, the new servers need this
+        /// installation's store.
+        #[arg(long, value_name = "DIR_OR_URL")]
+        blob_store: Option<String>,
+    },
     /// Restore a backup into a new installation (this configuration's data directory and
     /// database must not hold one yet), check every file against the archive's manifest, and
     /// verify the restored ledger.
@@ -238,6 +253,12 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         Command::Restore { input } => {
             run_async(cli.config.as_deref(), |config| restore(config, input))
         }
+        Command::CopyToPostgres {
+            database,
+            blob_store,
+        } => run_async(cli.config.as_deref(), |config| {
+            copy_to_postgres(config, database, blob_store)
+        }),
         Command::Config(ConfigCommand::Check) => return check_config(cli.config.as_deref()),
         Command::Doctor => return doctor(cli.config.as_deref()),
     };
@@ -624,6 +645,70 @@ async fn restore(config: Config, input: PathBuf) -> anyhow::Result<()> {
             restored.ledger.problems.join("; ")
         )
     }
+}
+
+#[allow(
+    clippy::print_stdout,
+    reason = "the command's output is for the operator"
+)]
+async fn copy_to_postgres(
+    config: Config,
+    database: String,
+    blob_store: Option<String>,
+) -> anyhow::Result<()> {
+    // The new store's S3 settings: the AWS_* environment, or this installation's [catalog.s3].
+    let files_to = blob_store
+        .as_deref()
+        .map(|url| {
+            pdx_storage::BlobStore::open_with(url, &config.catalog.s3_options())
+                .with_context(|| format!("--blob-store {url}"))
+        })
+        .transpose()?;
+    let copied =
+        pdx_server::transfer::copy_to_postgres(&config, &database, files_to.as_ref()).await?;
+    let rows: u64 = copied.tables.iter().map(|(_, rows)| rows).sum();
+    println!(
+        "Copied {} tables ({rows} rows) and {} row tables ({} rows) into PostgreSQL.",
+        copied.tables.len(),
+        copied.row_tables.tables,
+        copied.row_tables.rows
+    );
+    match &blob_store {
+        Some(store) => println!(
+            "Copied {} stored files ({} bytes) to {store}.",
+            copied.files, copied.file_bytes
+        ),
+        None => println!(
+            "The stored files were not copied: the new servers need this installation's blob \
+             store, or run again into a new database with --blob-store."
+        ),
+    }
+    println!(
+        "The ledger verifies in PostgreSQL: {} entries, the latest checkpoint checked against \
+         the key and the entries.",
+        copied.ledger_entries
+    );
+    if copied.written_meanwhile > 0 {
+        println!(
+            "WARNING: this installation wrote {} more ledger entries while it was copied; they \
+             are not in the copy. Stop the server and copy again into a new database.",
+            copied.written_meanwhile
+        );
+    }
+    println!("Configure each new server with:");
+    println!("  database_url = {database:?}");
+    if let Some(store) = &blob_store {
+        println!("  catalog.blob_store = {store:?}");
+    }
+    println!(
+        "  the public_url this installation has ({}): it names the ledger and the tokens",
+        config.public_url(config.bind_addr()?)
+    );
+    println!(
+        "  as its master key, {}",
+        pdx_server::transfer::master_key_hint(&config)
+    );
+    Ok(())
 }
 
 fn serve(config_file: Option<&Path>, demo: bool) -> anyhow::Result<()> {

@@ -19,6 +19,7 @@ pub mod seal;
 pub mod test_s3;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod transfer;
 pub mod vault;
 
 pub use blob::{BlobError, BlobStore, SMALL_BLOB, StoredBlob};

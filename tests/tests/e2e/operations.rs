@@ -1,12 +1,21 @@
 //! Operations on a SQLite installation: an online backup taken while the server serves, a
 //! restore into a new installation whose ledger verifies and whose catalog is identical, an
-//! altered archive refused before anything is written, and the ledger exported for archiving
-//! and verified offline.
+//! altered archive refused before anything is written, the ledger exported for archiving
+//! and verified offline, and the installation copied into PostgreSQL to scale out.
 
 use pdx_core::{OrgKind, Role};
 use pdx_tests::{TestServer, json};
 use reqwest::Method;
 use serde_json::{Value, json};
+
+/// Where an installation and its copy must answer the same: the catalog in the API and in
+/// CKAN's form, and the organisations.
+const CATALOG: [&str; 4] = [
+    "/api/v1/datasets",
+    "/api/v1/datasets/river-levels",
+    "/api/3/action/package_show?id=river-levels",
+    "/api/v1/organizations",
+];
 
 const CSV: &str = "station,level,measured_at\nFutian,3.2,2026-11-30\nLuohu,2.9,2026-11-30\n";
 
@@ -156,12 +165,7 @@ async fn a_backup_taken_while_serving_restores_to_an_identical_catalog_and_a_ver
     })
     .await;
     // The same catalog, in the API, in CKAN's and in DCAT's form.
-    for path in [
-        "/api/v1/datasets",
-        "/api/v1/datasets/river-levels",
-        "/api/3/action/package_show?id=river-levels",
-        "/api/v1/organizations",
-    ] {
+    for path in CATALOG {
         assert_eq!(
             get_json(&server, path, None).await,
             get_json(&copy, path, None).await,
@@ -188,8 +192,15 @@ async fn a_backup_taken_while_serving_restores_to_an_identical_catalog_and_a_ver
     );
     // The same keys: a token of the original is honoured, and the file is served from the
     // restored store with the next entry of the same ledger.
+    honours_and_serves(&copy, &admin, &distribution, manifest.ledger_size).await;
+}
+
+/// Checks that `copy` of an installation holds its keys and files and goes on with its
+/// ledger: the original's token `admin` is honoured, and the file of `distribution` is served
+/// whole as ledger entry `next`.
+async fn honours_and_serves(copy: &TestServer, admin: &str, distribution: &str, next: u64) {
     let me = copy
-        .call(Method::GET, "/api/v1/me", Some(&admin), None)
+        .call(Method::GET, "/api/v1/me", Some(admin), None)
         .await;
     assert_eq!(me.status(), 200);
     let served = copy
@@ -198,7 +209,8 @@ async fn a_backup_taken_while_serving_restores_to_an_identical_catalog_and_a_ver
     assert_eq!(served.status(), 200);
     assert_eq!(
         pdx_tests::header(&served, "x-pdx-ledger-seq").as_deref(),
-        Some(manifest.ledger_size.to_string().as_str())
+        Some(next.to_string().as_str()),
+        "the ledger goes on without a gap"
     );
     assert_eq!(served.text().await.ok().as_deref(), Some(CSV));
 }
@@ -418,5 +430,128 @@ async fn the_ledger_exported_whole_then_by_segments_verifies_offline_against_its
             .as_ref()
             .is_ok_and(|e| e.from == second.size && e.written.len() == 3),
         "{third:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_installation_copied_into_postgresql_goes_on_there_as_the_same_platform() {
+    // The new database: PostgreSQL, so this runs in CI's PostgreSQL pass; the README's test
+    // command needs no database server, and there is nothing to copy into without one.
+    let target = pdx_storage::testing::TestDatabase::empty();
+    if target.backend() != pdx_storage::Backend::Postgres {
+        return;
+    }
+    let (server, admin, distribution) = populated().await;
+    let rows = format!("/api/v1/distributions/{distribution}/rows?sort=station");
+    let ingested = async {
+        for _ in 0..200 {
+            let found = get_json(
+                &server,
+                &format!("/api/v1/distributions/{distribution}/ingestions"),
+                Some(&admin),
+            )
+            .await;
+            if found[0]["state"] == "ready" {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(ingested.await, "the CSV is loaded into a row table");
+    let before = get_json(&server, &rows, None).await;
+    // Signed, so that the source writes nothing while it is copied.
+    wait_for_checkpoint(&server).await;
+    let entries = ledger_size(&server);
+
+    // Into the new database, and the files into the bucket the new servers share.
+    let s3 = pdx_storage::test_s3::S3Server::start();
+    let bucket = s3.url("catalog");
+    let Ok(files_to) = pdx_storage::BlobStore::open_with(&bucket, &s3.options()) else {
+        panic!("the bucket opens")
+    };
+    let url = target.url().to_connection_string();
+    let copied =
+        pdx_server::transfer::copy_to_postgres(&server.config, &url, Some(&files_to)).await;
+    let Ok(copied) = copied else {
+        panic!("the copy succeeds: {copied:?}")
+    };
+    let count = |table: &str| {
+        copied
+            .tables
+            .iter()
+            .find(|(name, _)| name == table)
+            .map(|(_, rows)| *rows)
+    };
+    assert_eq!(count("ledger_entries"), u64::try_from(entries).ok());
+    assert_eq!(count("datasets"), Some(1));
+    assert_eq!(
+        copied.ledger_entries as i64, entries,
+        "verified in PostgreSQL"
+    );
+    assert_eq!((copied.row_tables.tables, copied.row_tables.rows), (1, 2));
+    assert_eq!(copied.files, 1);
+    assert_eq!(copied.written_meanwhile, 0);
+    // A second copy into it is refused: it holds a platform now.
+    let again = pdx_server::transfer::copy_to_postgres(&server.config, &url, None).await;
+    let Err(refused) = again else {
+        panic!("a copy into a database holding a platform is refused")
+    };
+    assert!(
+        refused.to_string().contains("already holds a platform"),
+        "{refused}"
+    );
+
+    // A server on PostgreSQL and the bucket, with this installation's master key and public
+    // URL, is the same platform.
+    let master_key = server.config.data_dir.join("keys").join("master.key");
+    let moved = TestServer::spawn_with(|c| {
+        c.database_url = Some(url.clone());
+        c.keys.master_key_file = Some(master_key.clone());
+        c.public_url = server.config.public_url.clone();
+        c.catalog.blob_store = Some(bucket.clone());
+        c.catalog.s3 = s3
+            .options()
+            .into_iter()
+            .map(|(k, v)| (k, pdx_server::config::Setting::Text(v)))
+            .collect();
+    })
+    .await;
+    for path in CATALOG.into_iter().chain(["/api/v1/ledger/checkpoint"]) {
+        assert_eq!(
+            server.get(path).await.text().await.ok(),
+            moved.get(path).await.text().await.ok(),
+            "{path}"
+        );
+    }
+    // The same rows, from the row table now in PostgreSQL; their ledger entry is the next.
+    let after = get_json(&moved, &rows, None).await;
+    assert_eq!(after["rows"], before["rows"]);
+    assert_eq!(after["columns"], before["columns"]);
+    // The same keys: the original's token is honoured; the file comes from the bucket, as
+    // the entry after the row query's.
+    let next = u64::try_from(entries + 1).unwrap_or_default();
+    honours_and_serves(&moved, &admin, &distribution, next).await;
+    // Its sequences go on after the copied rows: the catalog takes new datasets.
+    let created = moved
+        .call(
+            Method::POST,
+            "/api/v1/datasets",
+            Some(&admin),
+            Some(json!({
+                "slug": "rain", "title": "Rainfall", "description": "Daily rainfall",
+                "update_frequency": "daily", "languages": ["en"], "sharing_class": "unconditional",
+                "opening_class": "open", "grade": "general", "licence": "CC-BY-4.0",
+            })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let status = get_json(&moved, "/api/v1/ledger/status", None).await;
+    assert_eq!(status["verified"], true, "{status}");
+    assert!(
+        status["size"]
+            .as_i64()
+            .is_some_and(|size| size >= entries + 2),
+        "{status}"
     );
 }
