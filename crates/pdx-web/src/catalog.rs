@@ -674,12 +674,15 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
     let lang = ctx.lang;
     let class = d.classification;
     let withdrawn = d.status == DatasetStatus::Withdrawn;
-    // The files whose rows may be looked at here: loaded tables of open data, or of the
-    // publisher's own.
+    // The files whose rows may be looked at here: loaded tables of open data, of the
+    // publisher's own, or held under a grant (whose holder names a purpose first).
     let mut tables = Vec::new();
     if !withdrawn
         && (class.opening == OpeningClass::Open
-            || matches!(standing, Some(crate::exchange::Standing::Publisher)))
+            || matches!(
+                standing,
+                Some(crate::exchange::Standing::Publisher | crate::exchange::Standing::Granted(_))
+            ))
     {
         for file in view
             .distributions
@@ -738,7 +741,7 @@ async fn dataset_page(ctx: Ctx, state: &WebState, slug: &str) -> PageResult {
                 }
                 @if !withdrawn {
                     @match &standing {
-                        Some(standing) => (crate::exchange::standing_box(&ctx, &view, standing)),
+                        Some(standing) => (crate::exchange::standing_box(&ctx, &view, standing, &tables)),
                         None => (how_to_get(&ctx, &view)),
                     }
                 }
@@ -917,7 +920,8 @@ fn distributions(
                                         span.visually-hidden { " " (d.title) }
                                     }
                                 }
-                                @if tables.contains(&d.id) {
+                                // A grant holder names a purpose first, in the box above.
+                                @if tables.contains(&d.id) && !granted {
                                     br; (crate::table::link(ctx, &view.dataset.slug, d))
                                 }
                             }

@@ -100,7 +100,12 @@ fn covered<'a>(
 }
 
 /// The "how to get it" box for a signed-in member.
-pub(crate) fn standing_box(ctx: &Ctx, view: &DatasetView, standing: &Standing) -> Markup {
+pub(crate) fn standing_box(
+    ctx: &Ctx,
+    view: &DatasetView,
+    standing: &Standing,
+    tables: &[pdx_core::DistributionId],
+) -> Markup {
     let lang = ctx.lang;
     let slug = &view.dataset.slug;
     let (key, tone) = match standing {
@@ -148,6 +153,31 @@ pub(crate) fn standing_box(ctx: &Ctx, view: &DatasetView, standing: &Standing) -
                                 }
                             }
                             button type="submit" { (ctx.t("get-download")) }
+                        }
+                        @let readable: Vec<_> = files.iter().filter(|f| tables.contains(&f.id)).collect();
+                        @if !readable.is_empty() {
+                            // A GET form: reading rows changes nothing but the ledger, and the
+                            // page of rows may be bookmarked.
+                            form.rows method="get" action={ "/datasets/" (slug) "/rows" } {
+                                p { (ctx.t("get-granted-table")) }
+                                div.field {
+                                    label for="table-file" { (ctx.t("get-file")) }
+                                    select #table-file name="distribution" {
+                                        @for file in &readable {
+                                            option value=(file.id) { (file.title) " (" (file.format) ")" }
+                                        }
+                                    }
+                                }
+                                div.field {
+                                    label for="table-purpose" { (ctx.t("request-purpose")) }
+                                    select #table-purpose name="purpose" {
+                                        @for purpose in &purposes {
+                                            option value=(purpose) { (words::purpose_name(lang, purpose)) }
+                                        }
+                                    }
+                                }
+                                button type="submit" { (ctx.t("table-view")) }
+                            }
                         }
                         p.small { (ctx.t("get-granted-ledger")) }
                     }

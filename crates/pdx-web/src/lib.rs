@@ -284,6 +284,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(exchange::request_form)
         .service(exchange::send_request)
         .service(exchange::download)
+        .service(table::choose)
         .service(table::rows)
         .service(organizations::list_organizations)
         .service(organizations::organization)

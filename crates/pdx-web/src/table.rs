@@ -40,6 +40,9 @@ struct TableForm {
     /// The cursor of the previous page's last row.
     #[serde(default)]
     after: String,
+    /// The purpose a grant holder reads conditional rows for (the purposes vocabulary).
+    #[serde(default)]
+    purpose: String,
 }
 
 impl TableForm {
@@ -57,6 +60,9 @@ impl TableForm {
     /// The query string of this search with `sort` and `after` replaced.
     fn with(&self, sort: &str, after: Option<&str>) -> String {
         let mut pairs = Vec::new();
+        if !self.purpose.trim().is_empty() {
+            pairs.push(("purpose", self.purpose.trim()));
+        }
         if !self.q.trim().is_empty() {
             pairs.push(("q", self.q.trim()));
         }
@@ -119,11 +125,21 @@ async fn rows_page(
     if !tabular(&file) {
         return Err(fail(WebError::NotFound));
     }
-    let request = DataRequest::new(
+    let mut request = DataRequest::new(
         ctx.session.as_ref().map(|s| s.principal.clone()),
         file.id,
         req.extensions().get::<RequestId>().map(ToString::to_string),
     );
+    // A grant holder's purpose, as the download form takes it: one of the vocabulary, or a
+    // refusal in the ledger.
+    let purpose = form.purpose.trim();
+    if !purpose.is_empty() {
+        if pdx_licensing::model::PURPOSES.contains(&purpose) {
+            request.purpose = Some(purpose.to_owned());
+        } else {
+            request.refused = Some(pdx_licensing::exchange::Refusal::UnknownPurpose);
+        }
+    }
     let served = state
         .licensing
         .serve_rows(
@@ -191,6 +207,7 @@ async fn rows_page(
         .join("&")
     );
     let open = view.dataset.classification.opening == OpeningClass::Open;
+    let purpose_read = Some(purpose.to_owned()).filter(|p| !p.is_empty());
     let content = html! {
         (crumbs(&ctx, &[
             ("/datasets", &ctx.t("nav-datasets")),
@@ -198,12 +215,18 @@ async fn rows_page(
         ]))
         h1 { (title) }
         p.lead { (ctx.t("table-lead")) }
+        @if let Some(purpose) = &purpose_read {
+            p { (ctx.lang.t_with("table-purpose", &[("purpose", Arg::Text(crate::words::purpose_name(ctx.lang, purpose)))])) }
+        }
         form.search method="get" action=(here) role="search" {
             label for="table-q" { (ctx.t("table-search")) }
             div.search-row {
                 input #table-q type="search" name="q" value=(form.q.trim()) maxlength="200";
                 @if !form.sort.trim().is_empty() {
                     input type="hidden" name="sort" value=(form.sort.trim());
+                }
+                @if !purpose.is_empty() {
+                    input type="hidden" name="purpose" value=(purpose);
                 }
                 button type="submit" { (ctx.t("table-search-button")) }
             }
@@ -217,7 +240,12 @@ async fn rows_page(
                     li { a href=(api) rel="nofollow" { code { "GET " (api) } } }
                     li { a href={ (api) "&format=csv" } rel="nofollow" { (ctx.t("table-csv")) } }
                 } @else {
-                    li { code { "GET " (api) } }
+                    li {
+                        code { "GET " (api) }
+                        @if let Some(purpose) = &purpose_read {
+                            br; code { "X-PDX-Purpose: " (purpose) }
+                        }
+                    }
                 }
             }
         }
@@ -232,6 +260,33 @@ async fn rows_page(
         response.insert_header((header::RETRY_AFTER, BUSY_RETRY_SECS.to_string()));
     }
     Ok(response.body(frame(&ctx, &title, content).into_string()))
+}
+
+/// Which file's rows to look at, and for what purpose: the grant holder's form on the dataset
+/// page, which cannot put the file in the path.
+#[derive(Debug, Default, Deserialize)]
+struct ChooseForm {
+    #[serde(default)]
+    distribution: String,
+    #[serde(default)]
+    purpose: String,
+}
+
+/// Sends the grant holder's choice on to that file's rows (`303 See Other`).
+#[get("/datasets/{slug}/rows")]
+pub(crate) async fn choose(req: HttpRequest, slug: web::Path<String>) -> HttpResponse {
+    let form = serde_urlencoded::from_str::<ChooseForm>(req.query_string()).unwrap_or_default();
+    let purpose =
+        serde_urlencoded::to_string([("purpose", form.purpose.trim())]).unwrap_or_default();
+    let to = format!(
+        "/datasets/{}/rows/{}?{purpose}",
+        crate::catalog::urlencode(&slug),
+        crate::catalog::urlencode(form.distribution.trim())
+    );
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
 }
 
 /// Whether a distribution is a file whose rows may be loaded.
@@ -358,6 +413,7 @@ mod tests {
             q: " 站 ".into(),
             sort: "name".into(),
             after: "abc".into(),
+            purpose: String::new(),
         };
         assert_eq!(form.with("-name", None), "q=%E7%AB%99&sort=-name");
         assert_eq!(

@@ -1542,3 +1542,79 @@ fn receipt_of_refusal(body: &str) -> u64 {
         .and_then(|digits| digits.parse().ok())
         .unwrap_or_else(|| panic!("the refusal's receipt: {body}"))
 }
+
+#[tokio::test]
+async fn a_grant_holder_reads_conditional_rows_in_the_portal_for_a_declared_purpose() {
+    let rules = json!({
+        "allow": ["name", "district", "amount"],
+        "masks": {"phone": {"rule": "keep_last", "characters": 4}},
+    });
+    let w = world(&residents(60), offer(None, rules)).await;
+    let granted = grant(&w, Value::Null).await;
+    let session = w.server.portal_session("dev@acme.test").await;
+    // The dataset page offers the holder its loaded file's rows, once a purpose is chosen.
+    let (status, dataset) = signed_in_page(&w.server, &session, "/datasets/residents").await;
+    assert_eq!(status, 200);
+    assert!(
+        dataset.contains("action=\"/datasets/residents/rows\"")
+            && dataset.contains(&format!("value=\"{}\"", w.distribution))
+            && dataset.contains("name=\"purpose\""),
+        "{dataset}"
+    );
+    // The form's answer sends the holder on to the file's rows.
+    let chosen = w
+        .server
+        .client
+        .get(w.server.url(&format!(
+            "/datasets/residents/rows?distribution={}&purpose=research",
+            w.distribution
+        )))
+        .header("cookie", format!("pdx_session={session}"))
+        .send()
+        .await;
+    let Ok(chosen) = chosen else {
+        panic!("the form's answer")
+    };
+    assert_eq!(chosen.status(), 303);
+    let table = header(&chosen, "location").unwrap_or_default();
+    assert_eq!(
+        table,
+        format!(
+            "/datasets/residents/rows/{}?purpose=research",
+            w.distribution
+        )
+    );
+    let (status, body) = signed_in_page(&w.server, &session, &table).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !body.contains("id_number") && !body.contains("<td>110101"),
+        "the grant's hidden column is left out: {body}"
+    );
+    assert!(
+        body.contains("*******0007") && !body.contains("13800130007"),
+        "the phone is masked as the grant says"
+    );
+    assert!(body.contains("X-PDX-Purpose: research"));
+    let entry = ledger_entry(&w.server, receipt(&body));
+    assert_eq!(entry.decision, "permit");
+    assert_eq!(entry.purpose.as_deref(), Some("research"));
+    assert_eq!(entry.grant.as_deref(), Some(granted.as_str()));
+    assert_eq!(entry.rows, 50);
+    // The next page keeps the purpose.
+    assert!(
+        body.contains("?purpose=research&amp;after="),
+        "the next page's link keeps the purpose: {body}"
+    );
+    // A purpose the vocabulary does not have is a refusal, logged.
+    let (status, body) = signed_in_page(&w.server, &session, &format!("{table}x")).await;
+    assert_eq!(status, 403, "{body}");
+    // A signed-in reader's receipt links to the entry in the ledger browser.
+    let seq = body
+        .split("href=\"/workspace/ledger/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("the refusal's receipt: {body}"));
+    let refused = ledger_entry(&w.server, seq);
+    assert_eq!((refused.decision.as_str(), refused.rows), ("deny", 0));
+}
