@@ -696,7 +696,10 @@ async fn copy_to_postgres(
         );
     }
     println!("Configure each new server with:");
-    println!("  database_url = {database:?}");
+    // The URL as given may hold a password: shown masked, as the server logs it.
+    let shown = pdx_storage::DatabaseUrl::parse(&database)
+        .map_or_else(|_| "the --database URL".to_owned(), |url| url.to_string());
+    println!("  database_url = {shown:?} (with its password)");
     if let Some(store) = &blob_store {
         println!("  catalog.blob_store = {store:?}");
     }

@@ -192,12 +192,19 @@ async fn rows_page(
     };
     // The API's URL of these very rows; a link only for open data, which a browser may read
     // without a token.
+    // The API takes the purpose as a header (shown beside the call), not as a parameter.
     let after = Some(form.after.trim()).filter(|a| !a.is_empty());
+    let api_form = TableForm {
+        q: form.q.clone(),
+        sort: form.sort.clone(),
+        after: form.after.clone(),
+        purpose: String::new(),
+    };
     let api = format!(
         "/api/v1/distributions/{}/rows?{}",
         file.id,
         [
-            form.with(form.sort.trim(), after),
+            api_form.with(form.sort.trim(), after),
             format!("limit={PAGE_ROWS}")
         ]
         .iter()
@@ -207,7 +214,8 @@ async fn rows_page(
         .join("&")
     );
     let open = view.dataset.classification.opening == OpeningClass::Open;
-    let purpose_read = Some(purpose.to_owned()).filter(|p| !p.is_empty());
+    let purpose_read =
+        Some(purpose.to_owned()).filter(|p| pdx_licensing::model::PURPOSES.contains(&p.as_str()));
     let content = html! {
         (crumbs(&ctx, &[
             ("/datasets", &ctx.t("nav-datasets")),
