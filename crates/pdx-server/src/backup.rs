@@ -639,6 +639,19 @@ async fn resume_after(
     Ok(size)
 }
 
+/// A store an operator command writes to: a directory (`file://` or a bare path) or an
+/// `s3://bucket/prefix`, with the S3 settings of `[catalog.s3]` beside the `AWS_*` environment.
+pub fn open_destination(config: &Config, destination: &str) -> Result<BlobStore, ServerError> {
+    if destination.starts_with("s3://") {
+        BlobStore::open_with(destination, &config.catalog.s3_options())
+    } else {
+        BlobStore::local(Path::new(
+            destination.strip_prefix("file://").unwrap_or(destination),
+        ))
+    }
+    .map_err(|e| ServerError::Config(format!("{destination}: {e}")))
+}
+
 /// What `pdx ledger export` wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerExport {
@@ -670,14 +683,7 @@ pub async fn export_ledger(
     let ledger_error =
         |e: pdx_circulation::ledger::LedgerError| ServerError::Config(format!("the ledger: {e}"));
     let (size, note) = ledger.checkpoint(to).await.map_err(ledger_error)?;
-    let store = if destination.starts_with("s3://") {
-        BlobStore::open_with(destination, &config.catalog.s3_options())
-    } else {
-        BlobStore::local(Path::new(
-            destination.strip_prefix("file://").unwrap_or(destination),
-        ))
-    }
-    .map_err(|e| ServerError::Config(format!("{destination}: {e}")))?;
+    let store = open_destination(config, destination)?;
     let from = match from {
         Some(from) => from,
         None => resume_after(&store, destination, &ledger).await?,

@@ -659,10 +659,7 @@ async fn copy_to_postgres(
     // The new store's S3 settings: the AWS_* environment, or this installation's [catalog.s3].
     let files_to = blob_store
         .as_deref()
-        .map(|url| {
-            pdx_storage::BlobStore::open_with(url, &config.catalog.s3_options())
-                .with_context(|| format!("--blob-store {url}"))
-        })
+        .map(|url| pdx_server::backup::open_destination(&config, url))
         .transpose()?;
     let copied =
         pdx_server::transfer::copy_to_postgres(&config, &database, files_to.as_ref()).await?;

@@ -147,6 +147,7 @@ fn copy_tables(
     )
     .load(pg)?;
     for Serial { t, c } in serials {
+        let (t, c) = (identifier(&t)?, identifier(&c)?);
         diesel::sql_query(format!(
             "SELECT setval(pg_get_serial_sequence('\"{t}\"', '{c}'), \
              COALESCE((SELECT max(\"{c}\") FROM \"{t}\"), 0) + 1, false)"
@@ -204,6 +205,9 @@ fn tables_in_order(pg: &mut PgConnection) -> Result<Vec<String>, TransferError> 
             }
             order.push(table);
         }
+    }
+    for table in &order {
+        identifier(table)?;
     }
     Ok(order)
 }

@@ -29,7 +29,7 @@ const BUSY_RETRY_SECS: u64 = 1;
 const CELL_CHARS: usize = 200;
 
 /// What the visitor asked of the table.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 struct TableForm {
     /// Text to find in the text columns.
     #[serde(default)]
@@ -195,10 +195,8 @@ async fn rows_page(
     // The API takes the purpose as a header (shown beside the call), not as a parameter.
     let after = Some(form.after.trim()).filter(|a| !a.is_empty());
     let api_form = TableForm {
-        q: form.q.clone(),
-        sort: form.sort.clone(),
-        after: form.after.clone(),
         purpose: String::new(),
+        ..form.clone()
     };
     let api = format!(
         "/api/v1/distributions/{}/rows?{}",

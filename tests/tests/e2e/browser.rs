@@ -141,6 +141,18 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} does not appear: {e}"))
     }
 
+    /// Whether the page is wider than the window.
+    async fn scrolls_sideways(&self) -> bool {
+        self.client
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            == serde_json::Value::Bool(true)
+    }
+
     async fn close(mut self) {
         self.client.clone().close().await.unwrap();
         let _ = self.driver.kill();
@@ -238,16 +250,8 @@ async fn pages_work_on_a_phone_and_with_the_keyboard_alone() {
         .await
         .unwrap();
     // Nothing is wider than the screen.
-    let overflow = c
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        overflow,
-        serde_json::Value::Bool(false),
+    assert!(
+        !browser.scrolls_sideways().await,
         "the page scrolls sideways"
     );
     assert!(browser.text("aside.get").await.contains("Yes, on request."));
@@ -281,16 +285,8 @@ async fn pages_work_on_a_phone_and_with_the_keyboard_alone() {
         .await
         .unwrap();
     browser.wait_for(".rows-table table").await;
-    let overflow = c
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        overflow,
-        serde_json::Value::Bool(false),
+    assert!(
+        !browser.scrolls_sideways().await,
         "the table page scrolls sideways"
     );
     browser.shot("table-phone").await;
@@ -298,14 +294,7 @@ async fn pages_work_on_a_phone_and_with_the_keyboard_alone() {
     c.goto(&server.url("/register")).await.unwrap();
     browser.follow("form[action='/register'] button").await;
     browser.wait_for(".error-summary").await;
-    let overflow = c
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(overflow, serde_json::Value::Bool(false));
+    assert!(!browser.scrolls_sideways().await);
     browser.shot("register-phone").await;
     browser.close().await;
 }

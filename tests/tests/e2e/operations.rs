@@ -61,14 +61,19 @@ async fn populated() -> (TestServer, String, String) {
             CSV,
         )
         .await;
-    for _ in 0..3 {
+    circulate(&server, &distribution, 3).await;
+    (server, admin, distribution)
+}
+
+/// Downloads the file of `distribution` `times` times, then waits for a checkpoint of them.
+async fn circulate(server: &TestServer, distribution: &str, times: usize) {
+    for _ in 0..times {
         let response = server
             .get(&format!("/api/v1/distributions/{distribution}/data"))
             .await;
         assert_eq!(response.status(), 200);
     }
-    wait_for_checkpoint(&server).await;
-    (server, admin, distribution)
+    wait_for_checkpoint(server).await;
 }
 
 /// Waits until the latest checkpoint covers every entry.
@@ -331,13 +336,7 @@ async fn the_ledger_exported_whole_then_by_segments_verifies_offline_against_its
     assert!(past.is_err(), "a --from past the checkpoint is refused");
 
     // More circulation, a new checkpoint, and the archive grows by the new entries only.
-    for _ in 0..4 {
-        let response = server
-            .get(&format!("/api/v1/distributions/{distribution}/data"))
-            .await;
-        assert_eq!(response.status(), 200);
-    }
-    wait_for_checkpoint(&server).await;
+    circulate(&server, &distribution, 4).await;
     let exported = pdx_server::backup::export_ledger(&server.config, &output, None, None).await;
     let Ok(second) = exported else {
         panic!("the segment is written: {exported:?}")
@@ -404,13 +403,7 @@ async fn the_ledger_exported_whole_then_by_segments_verifies_offline_against_its
         names
     };
     let before = files();
-    for _ in 0..2 {
-        let response = server
-            .get(&format!("/api/v1/distributions/{distribution}/data"))
-            .await;
-        assert_eq!(response.status(), 200);
-    }
-    wait_for_checkpoint(&server).await;
+    circulate(&server, &distribution, 2).await;
     let refused = pdx_server::backup::export_ledger(&server.config, &output, None, None).await;
     let Err(error) = refused else {
         panic!("an altered archive is continued: {refused:?}")

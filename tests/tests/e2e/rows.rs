@@ -1227,13 +1227,30 @@ async fn mark_id_number_sensitive(server: &TestServer, admin: &str, distribution
 
 /// The portal's view of a table, as an anonymous visitor sees it in `language`.
 async fn table_page(server: &TestServer, path: &str, language: &str) -> (u16, String) {
-    let sent = server
+    portal_page(server, path, language, None).await
+}
+
+/// A signed-in visitor's GET of a portal page in English: status and body.
+async fn signed_in_page(server: &TestServer, session: &str, path: &str) -> (u16, String) {
+    portal_page(server, path, "en", Some(session)).await
+}
+
+/// A portal page in `language`, with a session or without: status and body. A page of rows
+/// must not be kept by caches.
+async fn portal_page(
+    server: &TestServer,
+    path: &str,
+    language: &str,
+    session: Option<&str>,
+) -> (u16, String) {
+    let mut request = server
         .client
         .get(server.url(path))
-        .header("accept-language", language)
-        .send()
-        .await;
-    let response = match sent {
+        .header("accept-language", language);
+    if let Some(session) = session {
+        request = request.header("cookie", format!("pdx_session={session}"));
+    }
+    let response = match request.send().await {
         Ok(response) => response,
         Err(error) => panic!("{path}: {error}"),
     };
@@ -1249,6 +1266,14 @@ async fn table_page(server: &TestServer, path: &str, language: &str) -> (u16, St
         Ok(body) => (status, body),
         Err(error) => panic!("{path}: {error}"),
     }
+}
+
+/// Entries in the server's ledger.
+fn ledger_size(server: &TestServer) -> u64 {
+    let Ok(mut conn) = server.database.database().conn() else {
+        panic!("no connection")
+    };
+    pdx_circulation::store::size(&mut conn).unwrap_or(u64::MAX)
 }
 
 /// The ledger entry a table page says it was logged as.
@@ -1408,13 +1433,7 @@ async fn the_portal_table_counts_against_the_same_anonymous_limit_as_the_api() {
         200
     );
     // The third anonymous data request of the minute, whichever way it comes, waits.
-    let size = |server: &TestServer| {
-        let Ok(mut conn) = server.database.database().conn() else {
-            panic!("no connection")
-        };
-        pdx_circulation::store::size(&mut conn).unwrap_or(u64::MAX)
-    };
-    let before = size(&server);
+    let before = ledger_size(&server);
     let sent = server
         .client
         .get(server.url(&table))
@@ -1439,27 +1458,7 @@ async fn the_portal_table_counts_against_the_same_anonymous_limit_as_the_api() {
         "too_many_requests",
     )
     .await;
-    assert_eq!(size(&server), before, "turned away, not logged");
-}
-
-/// A signed-in visitor's GET of a portal page in English: status and body.
-async fn signed_in_page(server: &TestServer, session: &str, path: &str) -> (u16, String) {
-    let sent = server
-        .client
-        .get(server.url(path))
-        .header("cookie", format!("pdx_session={session}"))
-        .header("accept-language", "en")
-        .send()
-        .await;
-    let response = match sent {
-        Ok(response) => response,
-        Err(error) => panic!("{path}: {error}"),
-    };
-    let status = response.status().as_u16();
-    match response.text().await {
-        Ok(body) => (status, body),
-        Err(error) => panic!("{path}: {error}"),
-    }
+    assert_eq!(ledger_size(&server), before, "turned away, not logged");
 }
 
 #[tokio::test]
@@ -1517,13 +1516,7 @@ async fn refused_table_pages_count_towards_the_run_of_refusals_that_stops_an_add
     }
     // The fourth request from that address, through the portal or the API, waits and is not
     // logged: probing a conditional table page by page is no way around the run limit.
-    let size = || {
-        let Ok(mut conn) = w.server.database.database().conn() else {
-            panic!("no connection")
-        };
-        pdx_circulation::store::size(&mut conn).unwrap_or(u64::MAX)
-    };
-    let before = size();
+    let before = ledger_size(&w.server);
     let sent = w
         .server
         .client
@@ -1537,7 +1530,7 @@ async fn refused_table_pages_count_towards_the_run_of_refusals_that_stops_an_add
     assert_eq!(stopped.status(), 429);
     assert!(header(&stopped, "retry-after").is_some_and(|w| w.parse::<u64>().is_ok()));
     expect_problem(rows(&w, None, "limit=1").await, 429, "too_many_requests").await;
-    assert_eq!(size(), before, "turned away, not logged");
+    assert_eq!(ledger_size(&w.server), before, "turned away, not logged");
 }
 
 /// The ledger entry a refusal page names.
