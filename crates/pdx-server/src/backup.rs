@@ -612,12 +612,22 @@ async fn resume_after(
         .read(&name)
         .await
         .map_err(|e| ServerError::Config(format!("cannot read {name} in {destination}: {e}")))?;
-    let ours = ledger
-        .checkpoint(Some(size))
-        .await
-        .ok()
-        .map(|(_, note)| note);
-    if ours.as_deref().map(str::as_bytes) != Some(&found[..]) {
+    let ours = match ledger.checkpoint(Some(size)).await {
+        Ok((_, note)) => note,
+        Err(pdx_circulation::LedgerError::CheckpointNotFound) => {
+            return Err(ServerError::Config(format!(
+                "{destination} holds {name}, but this ledger has signed no checkpoint at \
+                 {size} entries: it is another ledger's archive; choose another destination, \
+                 or give --from to export into this one anyway"
+            )));
+        }
+        Err(e) => {
+            return Err(ServerError::Config(format!(
+                "cannot read this ledger's checkpoint at {size} entries: {e}"
+            )));
+        }
+    };
+    if ours.as_bytes() != &found[..] {
         return Err(ServerError::Config(format!(
             "{destination} holds {name}, which is not the checkpoint this ledger signed at \
              {size} entries: it is another ledger's archive or was altered; give --from to \

@@ -6,6 +6,8 @@
 //! loads them, and the ledger is verified on the new database before the command says it is
 //! done.
 
+use std::collections::BTreeSet;
+
 use pdx_storage::transfer::TransferError;
 use pdx_storage::{Backend, BlobStore, Database, DatabaseUrl, DbConnection};
 
@@ -55,32 +57,44 @@ pub async fn copy_to_postgres(
     }
     // The files first: copying them again is harmless, so a failure here leaves nothing to
     // undo, and the database is only written once every file it names is in place.
-    let (files, file_bytes) = match files_to {
+    let files = match files_to {
         Some(files_to) => copy_files(config, &source_url, files_to).await?,
-        None => (0, 0),
+        None => FilesCopied::default(),
     };
     let tables_dir = config.tables_dir()?;
     let (mut copied, snapshot_size) = tokio::task::spawn_blocking({
         let source_url = source_url.clone();
         let target_url = target_url.clone();
-        move || copy_database(&source_url, &target_url, &tables_dir)
+        let copied_keys = files.keys.clone();
+        move || copy_database(&source_url, &target_url, &tables_dir, copied_keys.as_ref())
     })
     .await
     .map_err(|e| ServerError::Config(format!("the copy stopped: {e}")))??;
-    copied.files = files;
-    copied.file_bytes = file_bytes;
+    copied.files = files.count;
+    copied.file_bytes = files.bytes;
 
     // The ledger, verified where it now lives, under the keys copied with it.
     let mut on_target = config.clone();
     on_target.database_url = Some(target.to_owned());
-    let database = Database::connect(&target_url, on_target.pool_options())?;
-    let ledger = crate::app::open_ledger_as_operator(&on_target, database)?;
+    // The copy is committed by now: a failure here leaves the new database written, and it
+    // must be made anew before another copy (which refuses a database holding a platform).
+    let start_again = |what: String| {
+        ServerError::Config(format!(
+            "{what}. The copy was written to {}: do not start servers on it; drop that \
+             database, create it empty again and run the copy again",
+            target_url
+        ))
+    };
+    let database = Database::connect(&target_url, on_target.pool_options())
+        .map_err(|e| start_again(format!("cannot open the copied database to verify it: {e}")))?;
+    let ledger = crate::app::open_ledger_as_operator(&on_target, database)
+        .map_err(|e| start_again(format!("cannot open the copied ledger: {e}")))?;
     let status = ledger
         .status()
         .await
-        .map_err(|e| ServerError::Config(format!("the copied ledger: {e}")))?;
+        .map_err(|e| start_again(format!("cannot verify the copied ledger: {e}")))?;
     if !status.problems.is_empty() || status.size != snapshot_size {
-        return Err(ServerError::Config(format!(
+        return Err(start_again(format!(
             "the copied ledger does not verify ({} entries of {snapshot_size}): {}",
             status.size,
             status.problems.join("; ")
@@ -95,24 +109,36 @@ pub async fn copy_to_postgres(
     Ok(copied)
 }
 
-/// Copies every file the source's catalog names into `to`; how many, and their bytes.
+/// The files [`copy_files`] copied.
+#[derive(Debug, Default)]
+struct FilesCopied {
+    count: u64,
+    bytes: u64,
+    /// Their keys; `None` when the new store is the source's own and nothing needed copying.
+    keys: Option<BTreeSet<String>>,
+}
+
+/// Copies every file the source's catalog names into `to`.
 async fn copy_files(
     config: &Config,
     source_url: &DatabaseUrl,
     to: &BlobStore,
-) -> Result<(u64, u64), ServerError> {
+) -> Result<FilesCopied, ServerError> {
     let from = config
         .catalog
         .open_blob_store(&config.data_dir)
         .map_err(|e| ServerError::Config(format!("catalog.blob_store: {e}")))?;
     let files_to = to.location();
     if files_to == from.location() {
-        return Ok((0, 0));
+        return Ok(FilesCopied::default());
     }
     let mut conn = DbConnection::open(source_url)?;
     let files = pdx_catalog::store::stored_files(&mut conn)?;
     drop(conn);
-    let (mut count, mut bytes) = (0, 0);
+    let mut copied = FilesCopied {
+        keys: Some(BTreeSet::new()),
+        ..FilesCopied::default()
+    };
     for (key, sha256) in files {
         let (size, stream) = from
             .open_stream(&key, None)
@@ -126,18 +152,22 @@ async fn copy_files(
                 "the file {key} did not arrive whole in {files_to}"
             )));
         }
-        count += 1;
-        bytes += size;
+        copied.count += 1;
+        copied.bytes += size;
+        copied.keys.get_or_insert_default().insert(key);
     }
-    Ok((count, bytes))
+    Ok(copied)
 }
 
 /// The database part, with the row tables in the same snapshot and transaction: the tables
-/// and row tables copied, and the ledger's size in the snapshot.
+/// and row tables copied, and the ledger's size in the snapshot. With `files_copied`, every
+/// file the snapshot names must be among them: one uploaded after the files were copied
+/// stops the copy.
 fn copy_database(
     source_url: &DatabaseUrl,
     target_url: &DatabaseUrl,
     tables_dir: &std::path::Path,
+    files_copied: Option<&BTreeSet<String>>,
 ) -> Result<(Copied, u64), ServerError> {
     let mut source = DbConnection::open(source_url)?;
     let pending = pdx_storage::migrations::pending(&mut source)?;
@@ -149,10 +179,25 @@ fn copy_database(
         )));
     }
     let mut target = DbConnection::open(target_url)?;
-    pdx_storage::migrations::run_pending(&mut target)?;
     let copied =
         pdx_storage::transfer::copy_sqlite_into_postgres(&mut source, &mut target, |source, pg| {
             let failed = |e: &dyn std::fmt::Display| TransferError::Failed(e.to_string());
+            if let Some(files_copied) = files_copied {
+                let named = pdx_catalog::store::stored_files(source).map_err(|e| failed(&e))?;
+                let missing: Vec<String> = named
+                    .into_iter()
+                    .map(|(key, _)| key)
+                    .filter(|key| !files_copied.contains(key))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(TransferError::Refused(format!(
+                        "{} file(s) were uploaded while the files were copied (the first: {}): \
+                         stop the server and run the copy again; nothing was kept in PostgreSQL",
+                        missing.len(),
+                        missing[0]
+                    )));
+                }
+            }
             let rows = pdx_rows::copy_tables_to_postgres(source, tables_dir, pg)
                 .map_err(|e| failed(&e))?;
             let size = pdx_circulation::ledger::head_facts(source)

@@ -58,12 +58,52 @@ pub fn copy_sqlite_into_postgres<T>(
             "the source is not an SQLite database".to_owned(),
         ));
     }
+    // Checked before the migrations run, so that a database holding a platform of an older
+    // version is not upgraded by a copy refused into it; and again inside the transaction.
+    refuse_a_platform(pg)?;
+    crate::migrations::run_pending(target)?;
+    let DbConnection::Postgres(pg) = target else {
+        unreachable!("the target was matched as PostgreSQL above");
+    };
     source.transaction(|source| {
         pg.transaction(|pg| {
+            refuse_a_platform(pg)?;
             let copied = copy_tables(source, pg)?;
             Ok((copied, within(source, pg)?))
         })
     })
+}
+
+/// The tables whose rows mean that a platform lives in a database.
+const PLATFORM_TABLES: [&str; 3] = ["organizations", "ledger_entries", "server_keys"];
+
+/// Refuses a target in which a platform lives, whatever its version: any of
+/// [`PLATFORM_TABLES`] holding a row.
+fn refuse_a_platform(pg: &mut PgConnection) -> Result<(), TransferError> {
+    for table in PLATFORM_TABLES {
+        let exists: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace \
+             WHERE s.nspname = current_schema() AND c.relname = $1",
+        )
+        .bind::<Text, _>(table)
+        .get_result(pg)?;
+        if exists.n == 0 {
+            continue;
+        }
+        let rows: Count = diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM \"{table}\" LIMIT 1) AS any_row"
+        ))
+        .get_result(pg)?;
+        if rows.n > 0 {
+            return Err(TransferError::Refused(
+                "the PostgreSQL database already holds a platform (organisations, ledger \
+                 entries or server keys): copy into a new, empty database on which no server \
+                 has started; nothing was changed"
+                    .to_owned(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(QueryableByName)]
@@ -107,19 +147,6 @@ fn copy_tables(
     source: &mut DbConnection,
     pg: &mut PgConnection,
 ) -> Result<Vec<(String, u64)>, TransferError> {
-    let holds: Count = diesel::sql_query(
-        "SELECT (SELECT count(*) FROM organizations) + (SELECT count(*) FROM ledger_entries) \
-         + (SELECT count(*) FROM server_keys) AS n",
-    )
-    .get_result(pg)?;
-    if holds.n > 0 {
-        return Err(TransferError::Refused(
-            "the PostgreSQL database already holds a platform (organisations, ledger entries or \
-             server keys): copy into a new, empty database on which no server has started; \
-             nothing was changed"
-                .to_owned(),
-        ));
-    }
     let order = tables_in_order(pg)?;
     // The rows the migrations put in (the instance, the ledger head …) give way to the
     // source's own.
@@ -134,27 +161,93 @@ fn copy_tables(
             "the source is not an SQLite database".to_owned(),
         ));
     };
+    refuse_tables_left_behind(sqlite, &order)?;
     let mut copied = Vec::new();
     for table in &order {
         let rows = copy_table(sqlite, pg, table)?;
         copied.push((table.clone(), rows));
     }
-    // Sequences continue after the rows copied.
+    // Sequences continue after the rows copied. The catalogs are read directly:
+    // information_schema's views look at every table of the database, and would wait for
+    // (or deadlock with) another schema's locked tables.
     let serials: Vec<Serial> = diesel::sql_query(
-        "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
-         WHERE table_schema = current_schema() \
-         AND (column_default LIKE 'nextval(%' OR is_identity = 'YES')",
+        "SELECT t.relname::text AS t, a.attname::text AS c FROM pg_class s \
+         JOIN pg_depend d ON d.objid = s.oid AND d.classid = 'pg_class'::regclass \
+         AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
+         JOIN pg_class t ON t.oid = d.refobjid \
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid \
+         WHERE s.relkind = 'S' \
+         AND t.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())",
     )
     .load(pg)?;
+    // SQLite's AUTOINCREMENT never hands out an id again, even one whose row was deleted;
+    // PostgreSQL's sequences continue after the highest id SQLite ever gave.
+    let given = ids_given(sqlite)?;
     for Serial { t, c } in serials {
         let (t, c) = (identifier(&t)?, identifier(&c)?);
         diesel::sql_query(format!(
             "SELECT setval(pg_get_serial_sequence('\"{t}\"', '{c}'), \
-             COALESCE((SELECT max(\"{c}\") FROM \"{t}\"), 0) + 1, false)"
+             GREATEST(COALESCE((SELECT max(\"{c}\") FROM \"{t}\"), 0), $1) + 1, false)"
         ))
+        .bind::<BigInt, _>(given.get(t).copied().unwrap_or(0))
         .execute(pg)?;
     }
     Ok(copied)
+}
+
+/// Tables SQLite has and PostgreSQL does not, by design: the full-text index the triggers
+/// keep (and FTS5's own tables behind it), derived from the datasets copied.
+const SQLITE_ONLY: &str = "dataset\\_fts%";
+
+/// Refuses a source holding a table the copy would leave behind: a table of a newer or
+/// altered schema, whose rows would otherwise be lost without a word.
+fn refuse_tables_left_behind(
+    sqlite: &mut SqliteConnection,
+    order: &[String],
+) -> Result<(), TransferError> {
+    let tables: Vec<Name> = diesel::sql_query(format!(
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+         AND name NOT LIKE '\\_\\_diesel%' ESCAPE '\\' \
+         AND name NOT LIKE '{SQLITE_ONLY}' ESCAPE '\\' ORDER BY name"
+    ))
+    .load(sqlite)?;
+    let left: Vec<String> = tables
+        .into_iter()
+        .map(|t| t.name)
+        .filter(|t| !order.contains(t))
+        .collect();
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(TransferError::Refused(format!(
+            "the SQLite database has tables PostgreSQL's schema does not ({}): it is not a \
+             PDX database of this version; nothing was copied",
+            left.join(", ")
+        )))
+    }
+}
+
+#[derive(QueryableByName)]
+struct Given {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+}
+
+/// The highest id SQLite's AUTOINCREMENT has given in each table.
+fn ids_given(sqlite: &mut SqliteConnection) -> Result<BTreeMap<String, i64>, TransferError> {
+    let has: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'",
+    )
+    .get_result(sqlite)?;
+    if has.n == 0 {
+        return Ok(BTreeMap::new());
+    }
+    let given: Vec<Given> =
+        diesel::sql_query("SELECT name, seq FROM sqlite_sequence").load(sqlite)?;
+    Ok(given.into_iter().map(|g| (g.name, g.seq)).collect())
 }
 
 /// PDX's tables in the target, parents before the tables that refer to them.
@@ -238,9 +331,10 @@ fn copy_table(
 ) -> Result<u64, TransferError> {
     let table = identifier(table)?;
     let columns: Vec<Name> = diesel::sql_query(
-        "SELECT column_name::text AS name FROM information_schema.columns \
-         WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER' \
-         ORDER BY ordinal_position",
+        "SELECT a.attname::text AS name FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+         WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) \
+         AND c.relname = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
+         ORDER BY a.attnum",
     )
     .bind::<Text, _>(table)
     .load(pg)?;

@@ -601,3 +601,109 @@ mod s3 {
         assert!(matches!(put, Err(BlobError::Store(_))), "{put:?}");
     }
 }
+
+/// `copy_sqlite_into_postgres` on PostgreSQL runs (an SQLite run has no target to copy into).
+mod transfer {
+    use super::*;
+    use pdx_storage::transfer::{TransferError, copy_sqlite_into_postgres};
+
+    /// A migrated SQLite database in its own directory.
+    fn sqlite_source() -> (tempfile::TempDir, DbConnection) {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("no temporary directory")
+        };
+        let url = DatabaseUrl::sqlite(dir.path().join("source.sqlite3"));
+        let mut source = match DbConnection::open(&url) {
+            Ok(conn) => conn,
+            Err(error) => panic!("cannot open the source: {error}"),
+        };
+        let migrated = pdx_storage::migrations::run_pending(&mut source);
+        assert!(migrated.is_ok(), "{migrated:?}");
+        (dir, source)
+    }
+
+    fn open(db: &TestDatabase) -> DbConnection {
+        match DbConnection::open(db.url()) {
+            Ok(conn) => conn,
+            Err(error) => panic!("cannot open the target: {error}"),
+        }
+    }
+
+    fn copy(source: &mut DbConnection, target: &mut DbConnection) -> Result<(), TransferError> {
+        copy_sqlite_into_postgres(source, target, |_, _| Ok(())).map(|_| ())
+    }
+
+    #[test]
+    fn ids_continue_after_the_highest_sqlite_ever_gave_and_a_second_copy_is_refused() {
+        let target_db = TestDatabase::empty();
+        if target_db.backend() != pdx_storage::Backend::Postgres {
+            return;
+        }
+        let (_dir, mut source) = sqlite_source();
+        let written = source.batch_execute(
+            "INSERT INTO organizations (id, slug, name, kind, verified, created_at, updated_at) \
+             VALUES ('o1', 'o1', 'One', 'agency', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP);
+             INSERT INTO catalog_changes (changed_at) VALUES (CURRENT_TIMESTAMP);
+             INSERT INTO catalog_changes (changed_at) VALUES (CURRENT_TIMESTAMP);
+             INSERT INTO catalog_changes (changed_at) VALUES (CURRENT_TIMESTAMP);
+             DELETE FROM catalog_changes WHERE seq > 1;",
+        );
+        assert!(written.is_ok(), "{written:?}");
+        let mut target = open(&target_db);
+        let copied = copy(&mut source, &mut target);
+        assert!(copied.is_ok(), "{copied:?}");
+        assert_eq!(count(&mut target, "organizations"), 1);
+        // The feed's followers have seen seq 3: the next change must not be numbered 2 again.
+        let next: Result<Count, _> = diesel::sql_query(
+            "INSERT INTO catalog_changes (changed_at) VALUES (now()) RETURNING seq AS n",
+        )
+        .get_result(&mut target);
+        assert!(
+            matches!(&next, Ok(Count { n: 4 })),
+            "{:?}",
+            next.map(|c| c.n)
+        );
+
+        // A database holding a platform is refused before anything runs on it, even when it
+        // looks older than this version (a migration not applied).
+        let forgot = target.batch_execute(
+            "DELETE FROM __diesel_schema_migrations \
+             WHERE version = (SELECT max(version) FROM __diesel_schema_migrations)",
+        );
+        assert!(forgot.is_ok(), "{forgot:?}");
+        let again = copy(&mut source, &mut target);
+        assert!(
+            matches!(&again, Err(TransferError::Refused(reason)) if reason.contains("already holds a platform")),
+            "{again:?}"
+        );
+        assert_eq!(count(&mut target, "organizations"), 1);
+    }
+
+    #[test]
+    fn a_table_postgresql_does_not_have_stops_the_copy_and_nothing_is_kept() {
+        let target_db = TestDatabase::empty();
+        if target_db.backend() != pdx_storage::Backend::Postgres {
+            return;
+        }
+        let (_dir, mut source) = sqlite_source();
+        let written = source.batch_execute(
+            "INSERT INTO organizations (id, slug, name, kind, verified, created_at, updated_at) \
+             VALUES ('o1', 'o1', 'One', 'agency', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP);
+             CREATE TABLE field_notes (id INTEGER PRIMARY KEY, note TEXT);",
+        );
+        assert!(written.is_ok(), "{written:?}");
+        let mut target = open(&target_db);
+        let copied = copy(&mut source, &mut target);
+        assert!(
+            matches!(&copied, Err(TransferError::Refused(reason)) if reason.contains("field_notes")),
+            "{copied:?}"
+        );
+        assert_eq!(count(&mut target, "organizations"), 0);
+        // Once the table is gone, the same target takes the copy.
+        let dropped = source.batch_execute("DROP TABLE field_notes");
+        assert!(dropped.is_ok(), "{dropped:?}");
+        let copied = copy(&mut source, &mut target);
+        assert!(copied.is_ok(), "{copied:?}");
+        assert_eq!(count(&mut target, "organizations"), 1);
+    }
+}
