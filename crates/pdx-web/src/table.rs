@@ -43,18 +43,82 @@ struct TableForm {
     /// The purpose a grant holder reads conditional rows for (the purposes vocabulary).
     #[serde(default)]
     purpose: String,
+    /// Filters in the API's form, `column:operator[:value]` (each a `filter` parameter).
+    #[serde(skip)]
+    filters: Vec<String>,
+    /// A filter being added: its column …
+    #[serde(default)]
+    fcol: String,
+    /// … its operator …
+    #[serde(default)]
+    fop: String,
+    /// … and its value.
+    #[serde(default)]
+    fval: String,
 }
 
+/// Filters a page keeps; more are not taken from the address.
+const MAX_FILTERS: usize = 8;
+
+/// The operators a visitor picks from, in the API's words.
+const OPERATORS: [&str; 9] = [
+    "eq", "ne", "lt", "lte", "gt", "gte", "in", "null", "notnull",
+];
+
+/// Operators that take no value.
+const VALUELESS: [&str; 2] = ["null", "notnull"];
+
 impl TableForm {
+    /// The form of a query string: its fields, every `filter` parameter, and the filter being
+    /// added as one more.
+    fn parse(query: &str) -> Self {
+        let mut form = serde_urlencoded::from_str::<Self>(query).unwrap_or_default();
+        let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default();
+        for (key, value) in pairs {
+            let value = value.trim();
+            if key == "filter" && !value.is_empty() && !form.filters.iter().any(|f| f == value) {
+                form.filters.push(value.to_owned());
+            }
+        }
+        if let Some(added) = form.added()
+            && !form.filters.contains(&added)
+        {
+            form.filters.push(added);
+        }
+        form.filters.truncate(MAX_FILTERS);
+        form
+    }
+
+    /// The filter the add fields describe, if they describe one.
+    fn added(&self) -> Option<String> {
+        let (column, op) = (self.fcol.trim(), self.fop.trim());
+        if column.is_empty() || !OPERATORS.contains(&op) {
+            return None;
+        }
+        Some(if VALUELESS.contains(&op) {
+            format!("{column}:{op}")
+        } else {
+            format!("{column}:{op}:{}", self.fval.trim())
+        })
+    }
+
     fn query(&self) -> RowQuery {
         let text = |value: &str| Some(value.trim().to_owned()).filter(|v| !v.is_empty());
         RowQuery {
             q: text(&self.q),
+            filters: self.filters.clone(),
             sort: text(&self.sort).into_iter().collect(),
             after: text(&self.after),
             limit: Limit::Rows(PAGE_ROWS),
             ..RowQuery::default()
         }
+    }
+
+    /// This form without its `i`th filter, from the first page.
+    fn without(&self, i: usize) -> String {
+        let mut fewer = self.clone();
+        fewer.filters.remove(i);
+        fewer.with(self.sort.trim(), None)
     }
 
     /// The query string of this search with `sort` and `after` replaced.
@@ -65,6 +129,9 @@ impl TableForm {
         }
         if !self.q.trim().is_empty() {
             pairs.push(("q", self.q.trim()));
+        }
+        for filter in &self.filters {
+            pairs.push(("filter", filter));
         }
         if !sort.is_empty() {
             pairs.push(("sort", sort));
@@ -100,7 +167,7 @@ pub(crate) async fn rows(
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let ctx = Ctx::load(&req).await;
-    let form = serde_urlencoded::from_str::<TableForm>(req.query_string()).unwrap_or_default();
+    let form = TableForm::parse(req.query_string());
     let (slug, distribution) = path.into_inner();
     finish(rows_page(&req, ctx, &state, &slug, &distribution, form).await)
 }
@@ -156,6 +223,8 @@ async fn rows_page(
         .t_with("table-title", &[("file", Arg::Text(file.title.clone()))]);
     let dataset_page = format!("/datasets/{}", view.dataset.slug);
     let here = format!("/datasets/{}/rows/{}", view.dataset.slug, file.id);
+    // The columns a filter may name: those the reader sees unmasked on this page.
+    let mut filterable: Vec<String> = Vec::new();
     let (status, body) = match served {
         Ok(RowsServed {
             seq,
@@ -171,6 +240,12 @@ async fn rows_page(
             };
             let page: RowsPage = serde_json::from_slice(&bytes)
                 .map_err(|e| fail(WebError::Internal(format!("a row answer: {e}"))))?;
+            filterable = page
+                .columns
+                .iter()
+                .filter(|c| c.mask.is_none())
+                .map(|c| c.name.clone())
+                .collect();
             (StatusCode::OK, table(&ctx, &form, &here, &page, seq))
         }
         Ok(RowsServed {
@@ -182,7 +257,25 @@ async fn rows_page(
             return Ok(crate::exchange::refused_page(&ctx, &view, refusal, seq));
         }
         Err(RowsRequestError::Rows(error)) => match problem(&error) {
-            Some((status, key)) => (status, html! { p.notice role="alert" { (ctx.t(key)) } }),
+            Some((status, key)) => {
+                // What was wrong with the query, in the API's words: the visitor's own input.
+                let detail = matches!(
+                    error,
+                    RowsError::UnknownColumn { .. }
+                        | RowsError::MaskedColumn { .. }
+                        | RowsError::InvalidQuery { .. }
+                )
+                .then(|| error.to_string());
+                (
+                    status,
+                    html! {
+                        div.notice role="alert" {
+                            p { (ctx.t(key)) }
+                            @if let Some(detail) = detail { p.small { code { (detail) } } }
+                        }
+                    },
+                )
+            }
             None => return Err(fail(error.into())),
         },
         Err(RowsRequestError::Licensing(error)) => return Err(fail(error.into())),
@@ -234,9 +327,13 @@ async fn rows_page(
                 @if !purpose.is_empty() {
                     input type="hidden" name="purpose" value=(purpose);
                 }
+                @for filter in &form.filters {
+                    input type="hidden" name="filter" value=(filter);
+                }
                 button type="submit" { (ctx.t("table-search-button")) }
             }
         }
+        (filters(&ctx, &form, &here, &filterable))
         (body)
         section aria-labelledby="table-machines" {
             h2 #table-machines { (ctx.t("dataset-machines")) }
@@ -375,6 +472,100 @@ fn table(ctx: &Ctx, form: &TableForm, here: &str, page: &RowsPage, seq: u64) -> 
     }
 }
 
+/// The filters in force, each with a link that removes it, and a form that adds one on a
+/// column the reader sees unmasked (none while the query is refused: remove a filter first).
+fn filters(ctx: &Ctx, form: &TableForm, here: &str, columns: &[String]) -> Markup {
+    let purpose = form.purpose.trim();
+    html! {
+        @if !form.filters.is_empty() || !columns.is_empty() {
+            section aria-labelledby="table-filters" {
+                h2 #table-filters { (ctx.t("table-filters")) }
+                @if !form.filters.is_empty() {
+                    ul.links {
+                        @for (i, filter) in form.filters.iter().enumerate() {
+                            @let shown = filter_words(ctx, filter, columns);
+                            li {
+                                span { (shown) }
+                                " "
+                                @let rest = form.without(i);
+                                a href={ (here) @if !rest.is_empty() { "?" (rest) } } rel="nofollow" {
+                                    (ctx.t("table-filter-remove"))
+                                    span.visually-hidden { ": " (shown) }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if !columns.is_empty() && form.filters.len() < MAX_FILTERS {
+                    form.filters method="get" action=(here) {
+                        @if !form.q.trim().is_empty() {
+                            input type="hidden" name="q" value=(form.q.trim());
+                        }
+                        @if !form.sort.trim().is_empty() {
+                            input type="hidden" name="sort" value=(form.sort.trim());
+                        }
+                        @if !purpose.is_empty() {
+                            input type="hidden" name="purpose" value=(purpose);
+                        }
+                        @for filter in &form.filters {
+                            input type="hidden" name="filter" value=(filter);
+                        }
+                        div.field {
+                            label for="table-fcol" { (ctx.t("table-filter-column")) }
+                            select #table-fcol name="fcol" {
+                                @for column in columns { option value=(column) { (column) } }
+                            }
+                        }
+                        div.field {
+                            label for="table-fop" { (ctx.t("table-filter-op")) }
+                            select #table-fop name="fop" {
+                                @for op in OPERATORS {
+                                    option value=(op) { (ctx.t(&format!("table-op-{op}"))) }
+                                }
+                            }
+                        }
+                        div.field {
+                            label for="table-fval" { (ctx.t("table-filter-value")) }
+                            input #table-fval type="text" name="fval" maxlength="200" aria-describedby="table-fval-hint";
+                        }
+                        div.field {
+                            button type="submit" { (ctx.t("table-filter-add")) }
+                        }
+                        p.small #table-fval-hint { (ctx.t("table-filter-hint")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A filter as words: the column, the operator in the visitor's language, the value. The
+/// split is the API's: the first `:` followed by an operator, preferring a known column.
+fn filter_words(ctx: &Ctx, filter: &str, columns: &[String]) -> String {
+    let mut found = None;
+    for (at, _) in filter.match_indices(':') {
+        let (name, rest) = (&filter[..at], &filter[at + 1..]);
+        let (op, value) = rest.split_once(':').unwrap_or((rest, ""));
+        if OPERATORS.contains(&op) {
+            found = Some((name, op, value));
+            if columns.iter().any(|c| c == name) {
+                break;
+            }
+        }
+    }
+    match found {
+        Some((name, op, value)) => {
+            let op = ctx.t(&format!("table-op-{op}"));
+            if value.is_empty() {
+                format!("{name} {op}")
+            } else {
+                format!("{name} {op} “{value}”")
+            }
+        }
+        None => filter.to_owned(),
+    }
+}
+
 /// A value as a cell shows it: text cut to its first characters, nothing for no value.
 fn cell(value: Option<&serde_json::Value>) -> String {
     let text = match value {
@@ -419,7 +610,7 @@ mod tests {
             q: " 站 ".into(),
             sort: "name".into(),
             after: "abc".into(),
-            purpose: String::new(),
+            ..TableForm::default()
         };
         assert_eq!(form.with("-name", None), "q=%E7%AB%99&sort=-name");
         assert_eq!(
@@ -431,5 +622,33 @@ mod tests {
         assert_eq!(query.sort, ["name"]);
         assert_eq!(query.after.as_deref(), Some("abc"));
         assert!(TableForm::default().query().sort.is_empty());
+    }
+
+    #[test]
+    fn filters_come_from_the_address_and_the_add_fields_and_stay_in_every_link() {
+        let form = TableForm::parse(
+            "filter=route%3Aeq%3A12&filter=route%3Aeq%3A12&filter=+&q=bus\
+             &fcol=stop%3Aname&fop=in&fval=+A%2CB+&sort=-route&after=xyz",
+        );
+        assert_eq!(form.filters, ["route:eq:12", "stop:name:in:A,B"]);
+        assert_eq!(form.query().filters, form.filters);
+        assert_eq!(
+            form.with("-route", None),
+            "q=bus&filter=route%3Aeq%3A12&filter=stop%3Aname%3Ain%3AA%2CB&sort=-route"
+        );
+        assert_eq!(
+            form.without(0),
+            "q=bus&filter=stop%3Aname%3Ain%3AA%2CB&sort=-route"
+        );
+        // An operator that takes no value takes none; an unknown one adds nothing.
+        let empty = TableForm::parse("fcol=stop&fop=null&fval=ignored");
+        assert_eq!(empty.filters, ["stop:null"]);
+        assert!(
+            TableForm::parse("fcol=stop&fop=like&fval=x")
+                .filters
+                .is_empty()
+        );
+        let many: Vec<String> = (0..20).map(|i| format!("filter=c%3Aeq%3A{i}")).collect();
+        assert_eq!(TableForm::parse(&many.join("&")).filters.len(), MAX_FILTERS);
     }
 }

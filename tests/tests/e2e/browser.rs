@@ -215,11 +215,49 @@ async fn a_visitor_searches_in_chinese_finds_a_dataset_and_reads_it_in_english()
     assert!(browser.text("h1").await.starts_with("Rows of"));
     let rows = c.current_url().await.unwrap().path().to_owned();
     browser.shot("table-en").await;
-    c.goto(&server.url(&format!("/lang/zh?next={rows}")))
+    // Filtered with the form to the first stop's district: every row shown is in it.
+    let district = browser
+        .text(".rows-table tbody tr:first-child td:nth-child(3)")
+        .await;
+    c.find(Locator::Css("#table-fcol"))
+        .await
+        .unwrap()
+        .select_by_value("district")
         .await
         .unwrap();
+    c.find(Locator::Css("#table-fval"))
+        .await
+        .unwrap()
+        .send_keys(&district)
+        .await
+        .unwrap();
+    browser.follow("form.filters button").await;
+    browser.wait_for(".rows-table table").await;
+    let districts = c
+        .find_all(Locator::Css(".rows-table tbody td:nth-child(3)"))
+        .await
+        .unwrap();
+    assert!(!districts.is_empty());
+    for cell in districts {
+        assert_eq!(cell.text().await.unwrap(), district);
+    }
+    assert!(
+        browser
+            .text("#table-filters + ul")
+            .await
+            .contains(&district)
+    );
+    browser.shot("table-filtered-en").await;
+    // The same filtered rows in Chinese.
+    browser.follow("a[hreflang='zh-CN']").await;
     browser.wait_for("html[lang='zh-CN']").await;
     assert!(browser.text("h1").await.contains("数据行"));
+    assert!(
+        browser
+            .text("#table-filters + ul")
+            .await
+            .contains(&format!("district 等于 “{district}”"))
+    );
     browser.shot("table-zh").await;
     c.goto(&server.url(&format!("/lang/en?next={rows}")))
         .await

@@ -1382,6 +1382,111 @@ async fn the_portal_shows_an_open_table_without_its_sensitive_column_and_logs_ea
     }
 }
 
+/// The names of the rows a table page shows (`Resident <n>`).
+fn residents_shown(body: &str) -> Vec<u32> {
+    body.split("<td>Resident ")
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next()?.parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_portal_table_is_filtered_by_the_visitors_conditions_kept_in_every_link() {
+    let (server, admin) = payments().await;
+    let distribution = server.upload_csv(&admin, "payments", &residents(120)).await;
+    mark_id_number_sensitive(&server, &admin, &distribution).await;
+    server.submit_and_publish(&admin, &admin, "payments").await;
+    wait_ready(&server, &admin, &distribution).await;
+    let table = format!("/datasets/payments/rows/{distribution}");
+    // The add form offers the columns the visitor sees, never the hidden one.
+    let (status, body) = table_page(&server, &table, "en").await;
+    assert_eq!(status, 200);
+    for column in ["name", "district", "born", "phone", "amount"] {
+        assert!(
+            body.contains(&format!("<option value=\"{column}\">")),
+            "{column}"
+        );
+    }
+    assert!(!body.contains("id_number"), "{body}");
+    // One condition added with the form: Nanshan's rows (every fourth), logged as such.
+    let (status, body) = table_page(
+        &server,
+        &format!("{table}?fcol=district&fop=eq&fval=+Nanshan+"),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let shown = residents_shown(&body);
+    assert_eq!(shown, (0..120).filter(|i| i % 4 == 2).collect::<Vec<_>>());
+    assert_eq!(ledger_entry(&server, receipt(&body)).rows, 30);
+    assert!(body.contains("district is “Nanshan”"), "{body}");
+    // The condition is carried by the forms and shown in the API's call.
+    let kept = "filter=district%3Aeq%3ANanshan";
+    assert!(
+        body.contains("name=\"filter\" value=\"district:eq:Nanshan\""),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("/api/v1/distributions/{distribution}/rows?{kept}")),
+        "{body}"
+    );
+    // A second one, added beside it; and the first removed by its link.
+    let (status, body) = table_page(
+        &server,
+        &format!("{table}?{kept}&fcol=amount&fop=lt&fval=20"),
+        "zh-CN",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(residents_shown(&body), [2, 6, 10, 14, 18]);
+    assert!(body.contains("amount 小于 “20”"), "{body}");
+    let remove_first = format!("href=\"{table}?filter=amount%3Alt%3A20\"");
+    assert!(body.contains(&remove_first), "{body}");
+    let (_, body) = table_page(&server, &format!("{table}?filter=amount%3Alt%3A20"), "en").await;
+    assert_eq!(residents_shown(&body), (0..20).collect::<Vec<_>>());
+    // Paging keeps the condition: 90 rows outside Nanshan, in pages of 50.
+    let (_, body) = table_page(
+        &server,
+        &format!("{table}?filter=district%3Ane%3ANanshan"),
+        "en",
+    )
+    .await;
+    let first = residents_shown(&body);
+    assert_eq!(first.len(), 50);
+    let next = body
+        .split("rel=\"nofollow next\"")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .map(|href| href.split('"').next().unwrap_or("").replace("&amp;", "&"))
+        .unwrap_or_default();
+    assert!(next.contains("filter=district%3Ane%3ANanshan"), "{next}");
+    let (_, body) = table_page(&server, &next, "en").await;
+    let second = residents_shown(&body);
+    assert_eq!(second.len(), 40);
+    assert!(first.iter().chain(&second).all(|i| i % 4 != 2));
+    // A value the column cannot hold: refused with the reason and a way back; the hidden
+    // column cannot be filtered on.
+    let (status, body) =
+        table_page(&server, &format!("{table}?filter=amount%3Alt%3Aabc"), "en").await;
+    assert_eq!(status, 422);
+    assert!(
+        body.contains("cannot be done on this table") && body.contains("abc"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("href=\"{table}\"")),
+        "the remove link: {body}"
+    );
+    let (status, body) = table_page(
+        &server,
+        &format!("{table}?filter=id_number%3Anotnull"),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(!body.contains("110101"), "{body}");
+}
+
 #[tokio::test]
 async fn the_portal_table_of_conditional_data_is_refused_to_a_visitor_and_the_refusal_logged() {
     let w = world(&residents(10), offer(None, Value::Null)).await;
