@@ -353,16 +353,21 @@ async fn rows_page(
             }
         }
     };
+    Ok(response(status).body(frame(&ctx, &title, content).into_string()))
+}
+
+/// How a table page with `status` is sent: never kept by caches, and when too many row
+/// queries were running, with the moment to wait that the API's answer gives too.
+fn response(status: StatusCode) -> actix_web::HttpResponseBuilder {
     let mut response = HttpResponse::build(status);
     response
         .content_type(actix_web::http::header::ContentType::html())
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::VARY, "Accept-Language, Cookie"));
     if status == StatusCode::TOO_MANY_REQUESTS {
-        // Too many row queries running: a moment's wait, as the API's answer says.
         response.insert_header((header::RETRY_AFTER, BUSY_RETRY_SECS.to_string()));
     }
-    Ok(response.body(frame(&ctx, &title, content).into_string()))
+    response
 }
 
 /// Which file's rows to look at, and for what purpose: the grant holder's form on the dataset
@@ -650,5 +655,32 @@ mod tests {
         );
         let many: Vec<String> = (0..20).map(|i| format!("filter=c%3Aeq%3A{i}")).collect();
         assert_eq!(TableForm::parse(&many.join("&")).filters.len(), MAX_FILTERS);
+    }
+
+    #[test]
+    fn a_busy_table_says_when_to_come_back_and_no_page_is_kept() {
+        let Some((status, key)) = problem(&RowsError::Busy) else {
+            panic!("a busy table is the visitor's to retry")
+        };
+        assert_eq!((status, key), (StatusCode::TOO_MANY_REQUESTS, "table-busy"));
+        let busy = response(status).finish();
+        let header = |response: &HttpResponse, name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(header(&busy, header::RETRY_AFTER).as_deref(), Some("1"));
+        assert_eq!(
+            header(&busy, header::CACHE_CONTROL).as_deref(),
+            Some("no-store")
+        );
+        let fine = response(StatusCode::OK).finish();
+        assert_eq!(header(&fine, header::RETRY_AFTER), None);
+        assert_eq!(
+            header(&fine, header::CACHE_CONTROL).as_deref(),
+            Some("no-store")
+        );
     }
 }
