@@ -755,6 +755,26 @@ async fn a_grant_holder_reads_a_tables_rows_for_a_purpose_in_both_languages() {
     browser.wait_for(".rows-table table").await;
     assert!(browser.text("main").await.contains("Read for the purpose"));
     browser.shot("table-en").await;
+    // On a phone: the table scrolls in its frame, the page does not; so does the dataset
+    // page with the grant's form.
+    let table = c.current_url().await.unwrap();
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(table.as_str()).await.unwrap();
+    browser.wait_for(".rows-table table").await;
+    assert!(
+        !browser.scrolls_sideways().await,
+        "the table page scrolls sideways"
+    );
+    browser.shot("table-phone-en").await;
+    c.goto(&server.url(&format!("/datasets/{slug}")))
+        .await
+        .unwrap();
+    browser.wait_for("form.rows").await;
+    assert!(
+        !browser.scrolls_sideways().await,
+        "the dataset page scrolls sideways"
+    );
+    browser.shot("dataset-granted-phone-en").await;
     browser.close().await;
 }
 
