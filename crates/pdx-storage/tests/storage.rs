@@ -200,7 +200,7 @@ async fn run_executes_off_the_executor_and_ping_succeeds() {
 }
 
 #[test]
-fn sqlite_connections_use_wal_busy_timeout_and_foreign_keys() {
+fn sqlite_connections_use_wal_busy_timeout_foreign_keys_and_a_small_page_cache() {
     #[derive(QueryableByName)]
     struct Text1 {
         #[diesel(sql_type = Text)]
@@ -223,6 +223,11 @@ fn sqlite_connections_use_wal_busy_timeout_and_foreign_keys() {
     let busy = diesel::sql_query("SELECT timeout AS n FROM pragma_busy_timeout")
         .get_result::<Count>(&mut *conn);
     assert_eq!(busy.map(|c| c.n).ok(), Some(5_000));
+    // A small page cache per connection (negative: KiB), the file's pages being shared in
+    // the kernel's cache.
+    let cache = diesel::sql_query("SELECT cache_size AS n FROM pragma_cache_size")
+        .get_result::<Count>(&mut *conn);
+    assert_eq!(cache.map(|c| c.n).ok(), Some(-256));
 }
 
 #[test]
