@@ -316,7 +316,7 @@ const OPERATORS: [&str; 9] = [
 ];
 
 /// Parses `column:op[:value]`. A column name may itself hold `:`: the split is the first one
-/// after which an operator follows and before which stands a column of the table.
+/// after which an operator follows and before which stands a column the reader is shown.
 fn condition(
     filter: &str,
     table: &[TableColumn],
@@ -341,7 +341,12 @@ fn condition(
         };
         if OPERATORS.contains(&op) {
             split = Some((name, op, value));
-            if table.iter().any(|c| c.name == name) {
+            // Only a column the reader is shown decides the split: preferring any column of
+            // the table would tell a hidden column's name from one that does not exist.
+            if matches!(
+                plain(name, "filter"),
+                Ok(_) | Err(RowsError::MaskedColumn { .. })
+            ) {
                 break;
             }
         }

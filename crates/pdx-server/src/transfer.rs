@@ -55,6 +55,12 @@ pub async fn copy_to_postgres(
             "--database must be a postgres:// URL".to_owned(),
         ));
     }
+    // A target that holds a platform is refused before any file is written for it.
+    let mut target_conn = DbConnection::open(&target_url)?;
+    if let Err(refused) = pdx_storage::transfer::refuse_a_platform_in(&mut target_conn) {
+        return Err(ServerError::Config(refused.to_string()));
+    }
+    drop(target_conn);
     // The files first: copying them again is harmless, so a failure here leaves nothing to
     // undo, and the database is only written once every file it names is in place.
     let files = match files_to {

@@ -74,6 +74,17 @@ pub fn copy_sqlite_into_postgres<T>(
     })
 }
 
+/// Refuses a target in which a platform lives, writing nothing: for a caller that does work
+/// of its own (copying files) before [`copy_sqlite_into_postgres`], which checks again.
+pub fn refuse_a_platform_in(target: &mut DbConnection) -> Result<(), TransferError> {
+    match target {
+        DbConnection::Postgres(pg) => refuse_a_platform(pg),
+        DbConnection::Sqlite(_) => Err(TransferError::Refused(
+            "the target is not a PostgreSQL database".to_owned(),
+        )),
+    }
+}
+
 /// The tables whose rows mean that a platform lives in a database.
 const PLATFORM_TABLES: [&str; 3] = ["organizations", "ledger_entries", "server_keys"];
 

@@ -676,12 +676,18 @@ mod transfer {
              WHERE version = (SELECT max(version) FROM __diesel_schema_migrations)",
         );
         assert!(forgot.is_ok(), "{forgot:?}");
+        let applied = count(&mut target, "__diesel_schema_migrations");
         let again = copy(&mut source, &mut target);
         assert!(
             matches!(&again, Err(TransferError::Refused(reason)) if reason.contains("already holds a platform")),
             "{again:?}"
         );
         assert_eq!(count(&mut target, "organizations"), 1);
+        assert_eq!(
+            count(&mut target, "__diesel_schema_migrations"),
+            applied,
+            "no migration ran on the refused database"
+        );
     }
 
     #[test]
