@@ -311,9 +311,34 @@ fn read_cursor(
 }
 
 /// Operators of a filter, as written.
-const OPERATORS: [&str; 9] = [
+pub const OPERATORS: [&str; 9] = [
     "eq", "ne", "lt", "lte", "gt", "gte", "in", "null", "notnull",
 ];
+
+/// Splits a filter `column:op[:value]` into its column, operator and value. A column name
+/// may itself hold `:`: the split is the first one after which an operator follows and before
+/// which stands a column that `known` accepts, else the last one after which an operator
+/// follows; `None` when no operator follows any `:`.
+pub fn split_filter(
+    filter: &str,
+    known: impl Fn(&str) -> bool,
+) -> Option<(&str, &str, Option<&str>)> {
+    let mut split = None;
+    for (at, _) in filter.match_indices(':') {
+        let (name, rest) = (&filter[..at], &filter[at + 1..]);
+        let (op, value) = match rest.split_once(':') {
+            Some((op, value)) => (op, Some(value)),
+            None => (rest, None),
+        };
+        if OPERATORS.contains(&op) {
+            split = Some((name, op, value));
+            if known(name) {
+                break;
+            }
+        }
+    }
+    split
+}
 
 /// Parses `column:op[:value]`. A column name may itself hold `:`: the split is the first one
 /// after which an operator follows and before which stands a column the reader is shown.
@@ -332,26 +357,15 @@ fn condition(
             ),
         )
     };
-    let mut split = None;
-    for (at, _) in filter.match_indices(':') {
-        let (name, rest) = (&filter[..at], &filter[at + 1..]);
-        let (op, value) = match rest.split_once(':') {
-            Some((op, value)) => (op, Some(value)),
-            None => (rest, None),
-        };
-        if OPERATORS.contains(&op) {
-            split = Some((name, op, value));
-            // Only a column the reader is shown decides the split: preferring any column of
-            // the table would tell a hidden column's name from one that does not exist.
-            if matches!(
-                plain(name, "filter"),
-                Ok(_) | Err(RowsError::MaskedColumn { .. })
-            ) {
-                break;
-            }
-        }
-    }
-    let (name, op, value) = split.ok_or_else(malformed)?;
+    // Only a column the reader is shown decides the split: preferring any column of the
+    // table would tell a hidden column's name from one that does not exist.
+    let (name, op, value) = split_filter(filter, |name| {
+        matches!(
+            plain(name, "filter"),
+            Ok(_) | Err(RowsError::MaskedColumn { .. })
+        )
+    })
+    .ok_or_else(malformed)?;
     let i = plain(name, "filter")?;
     let column = &table[i];
     let typed = |text: &str| -> Result<Value, RowsError> {

@@ -634,26 +634,38 @@ mod transfer {
         }
     }
 
+    /// [`sqlite_source`] holding one agency, and then what `sql` writes.
+    fn source_with_an_agency(sql: &str) -> (tempfile::TempDir, DbConnection) {
+        let (dir, mut source) = sqlite_source();
+        let written = source.batch_execute(&format!(
+            "INSERT INTO organizations (id, slug, name, kind, verified, created_at, updated_at) \
+             VALUES ('o1', 'o1', 'One', 'agency', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP); {sql}"
+        ));
+        assert!(written.is_ok(), "{written:?}");
+        (dir, source)
+    }
+
+    /// A fresh PostgreSQL schema to copy into; `None` on an SQLite run.
+    fn postgres_target() -> Option<TestDatabase> {
+        let target = TestDatabase::empty();
+        (target.backend() == pdx_storage::Backend::Postgres).then_some(target)
+    }
+
     fn copy(source: &mut DbConnection, target: &mut DbConnection) -> Result<(), TransferError> {
         copy_sqlite_into_postgres(source, target, |_, _| Ok(())).map(|_| ())
     }
 
     #[test]
     fn ids_continue_after_the_highest_sqlite_ever_gave_and_a_second_copy_is_refused() {
-        let target_db = TestDatabase::empty();
-        if target_db.backend() != pdx_storage::Backend::Postgres {
+        let Some(target_db) = postgres_target() else {
             return;
-        }
-        let (_dir, mut source) = sqlite_source();
-        let written = source.batch_execute(
-            "INSERT INTO organizations (id, slug, name, kind, verified, created_at, updated_at) \
-             VALUES ('o1', 'o1', 'One', 'agency', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP);
-             INSERT INTO catalog_changes (changed_at) VALUES (CURRENT_TIMESTAMP);
+        };
+        let (_dir, mut source) = source_with_an_agency(
+            "INSERT INTO catalog_changes (changed_at) VALUES (CURRENT_TIMESTAMP);
              INSERT INTO catalog_changes (changed_at) VALUES (CURRENT_TIMESTAMP);
              INSERT INTO catalog_changes (changed_at) VALUES (CURRENT_TIMESTAMP);
              DELETE FROM catalog_changes WHERE seq > 1;",
         );
-        assert!(written.is_ok(), "{written:?}");
         let mut target = open(&target_db);
         let copied = copy(&mut source, &mut target);
         assert!(copied.is_ok(), "{copied:?}");
@@ -692,17 +704,11 @@ mod transfer {
 
     #[test]
     fn a_table_postgresql_does_not_have_stops_the_copy_and_nothing_is_kept() {
-        let target_db = TestDatabase::empty();
-        if target_db.backend() != pdx_storage::Backend::Postgres {
+        let Some(target_db) = postgres_target() else {
             return;
-        }
-        let (_dir, mut source) = sqlite_source();
-        let written = source.batch_execute(
-            "INSERT INTO organizations (id, slug, name, kind, verified, created_at, updated_at) \
-             VALUES ('o1', 'o1', 'One', 'agency', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP);
-             CREATE TABLE field_notes (id INTEGER PRIMARY KEY, note TEXT);",
-        );
-        assert!(written.is_ok(), "{written:?}");
+        };
+        let (_dir, mut source) =
+            source_with_an_agency("CREATE TABLE field_notes (id INTEGER PRIMARY KEY, note TEXT);");
         let mut target = open(&target_db);
         let copied = copy(&mut source, &mut target);
         assert!(

@@ -12,7 +12,7 @@ use pdx_licensing::exchange::DataRequest;
 use pdx_licensing::rows::{RowsRequestError, RowsServed};
 use pdx_rows::RowsError;
 use pdx_rows::model::SourceFormat;
-use pdx_rows::query::{Limit, RowQuery};
+use pdx_rows::query::{Limit, OPERATORS, RowQuery};
 use pdx_rows::render::{OutputFormat, Spool};
 use serde::Deserialize;
 
@@ -60,11 +60,6 @@ struct TableForm {
 /// Filters the add form offers to go up to (an address may carry as many as the API takes,
 /// and more are refused with the API's reason, never dropped).
 const MAX_FILTERS: usize = 8;
-
-/// The operators a visitor picks from, in the API's words.
-const OPERATORS: [&str; 9] = [
-    "eq", "ne", "lt", "lte", "gt", "gte", "in", "null", "notnull",
-];
 
 /// Operators that take no value.
 const VALUELESS: [&str; 2] = ["null", "notnull"];
@@ -321,15 +316,7 @@ async fn rows_page(
             label for="table-q" { (ctx.t("table-search")) }
             div.search-row {
                 input #table-q type="search" name="q" value=(form.q.trim()) maxlength="200";
-                @if !form.sort.trim().is_empty() {
-                    input type="hidden" name="sort" value=(form.sort.trim());
-                }
-                @if !purpose.is_empty() {
-                    input type="hidden" name="purpose" value=(purpose);
-                }
-                @for filter in &form.filters {
-                    input type="hidden" name="filter" value=(filter);
-                }
+                (kept(&form))
                 button type="submit" { (ctx.t("table-search-button")) }
             }
         }
@@ -480,7 +467,6 @@ fn table(ctx: &Ctx, form: &TableForm, here: &str, page: &RowsPage, seq: u64) -> 
 /// The filters in force, each with a link that removes it, and a form that adds one on a
 /// column the reader sees unmasked (none while the query is refused: remove a filter first).
 fn filters(ctx: &Ctx, form: &TableForm, here: &str, columns: &[String]) -> Markup {
-    let purpose = form.purpose.trim();
     html! {
         @if !form.filters.is_empty() || !columns.is_empty() {
             section aria-labelledby="table-filters" {
@@ -506,15 +492,7 @@ fn filters(ctx: &Ctx, form: &TableForm, here: &str, columns: &[String]) -> Marku
                         @if !form.q.trim().is_empty() {
                             input type="hidden" name="q" value=(form.q.trim());
                         }
-                        @if !form.sort.trim().is_empty() {
-                            input type="hidden" name="sort" value=(form.sort.trim());
-                        }
-                        @if !purpose.is_empty() {
-                            input type="hidden" name="purpose" value=(purpose);
-                        }
-                        @for filter in &form.filters {
-                            input type="hidden" name="filter" value=(filter);
-                        }
+                        (kept(form))
                         div.field {
                             label for="table-fcol" { (ctx.t("table-filter-column")) }
                             select #table-fcol name="fcol" {
@@ -544,23 +522,24 @@ fn filters(ctx: &Ctx, form: &TableForm, here: &str, columns: &[String]) -> Marku
     }
 }
 
+/// What a form on the table page carries on besides its own fields: the sort, the purpose
+/// and the filters in force.
+fn kept(form: &TableForm) -> Markup {
+    let (sort, purpose) = (form.sort.trim(), form.purpose.trim());
+    html! {
+        @if !sort.is_empty() { input type="hidden" name="sort" value=(sort); }
+        @if !purpose.is_empty() { input type="hidden" name="purpose" value=(purpose); }
+        @for filter in &form.filters { input type="hidden" name="filter" value=(filter); }
+    }
+}
+
 /// A filter as words: the column, the operator in the visitor's language, the value. The
 /// split is the API's: the first `:` followed by an operator, preferring a known column.
 fn filter_words(ctx: &Ctx, filter: &str, columns: &[String]) -> String {
-    let mut found = None;
-    for (at, _) in filter.match_indices(':') {
-        let (name, rest) = (&filter[..at], &filter[at + 1..]);
-        let (op, value) = rest.split_once(':').unwrap_or((rest, ""));
-        if OPERATORS.contains(&op) {
-            found = Some((name, op, value));
-            if columns.iter().any(|c| c == name) {
-                break;
-            }
-        }
-    }
-    match found {
+    match pdx_rows::query::split_filter(filter, |name| columns.iter().any(|c| c == name)) {
         Some((name, op, value)) => {
             let op = ctx.t(&format!("table-op-{op}"));
+            let value = value.unwrap_or_default();
             if value.is_empty() {
                 format!("{name} {op}")
             } else {

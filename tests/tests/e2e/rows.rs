@@ -1107,6 +1107,29 @@ async fn payments_with(
     (server, admin)
 }
 
+/// [`payments_with`] holding `rows` residents, `id_number` marked sensitive, published and
+/// loaded: the server, the agency's token and the file's id.
+async fn published_payments(
+    adjust: impl FnOnce(&mut pdx_server::config::Config),
+    rows: usize,
+) -> (TestServer, String, String) {
+    let (server, admin) = payments_with(adjust).await;
+    let distribution = server
+        .upload_csv(&admin, "payments", &residents(rows))
+        .await;
+    mark_id_number_sensitive(&server, &admin, &distribution).await;
+    server.submit_and_publish(&admin, &admin, "payments").await;
+    wait_ready(&server, &admin, &distribution).await;
+    (server, admin, distribution)
+}
+
+/// The address of a table page's "next rows" link, if it has one.
+fn next_page(body: &str) -> Option<String> {
+    let (before, _) = body.split_once("rel=\"nofollow next\"")?;
+    let href = before.rsplit("href=\"").next()?;
+    Some(href.split('"').next().unwrap_or("").replace("&amp;", "&"))
+}
+
 /// What a database restart does to every connection of this server (on PostgreSQL; a SQLite
 /// table file has no server to lose). Only this test's: the tests beside it share the
 /// database, each in a schema of its own named by its connections' application_name.
@@ -1290,11 +1313,7 @@ fn receipt(body: &str) -> u64 {
 
 #[tokio::test]
 async fn the_portal_shows_an_open_table_without_its_sensitive_column_and_logs_each_page() {
-    let (server, admin) = payments().await;
-    let distribution = server.upload_csv(&admin, "payments", &residents(120)).await;
-    mark_id_number_sensitive(&server, &admin, &distribution).await;
-    server.submit_and_publish(&admin, &admin, "payments").await;
-    wait_ready(&server, &admin, &distribution).await;
+    let (server, _, distribution) = published_payments(|_| {}, 120).await;
     let table = format!("/datasets/payments/rows/{distribution}");
     // The dataset page links to the table.
     let (status, dataset) = table_page(&server, "/datasets/payments", "en").await;
@@ -1327,13 +1346,7 @@ async fn the_portal_shows_an_open_table_without_its_sensitive_column_and_logs_ea
         assert!(entry.actor_user.is_none(), "an anonymous visitor");
         seen.extend(shown);
         pages += 1;
-        let next = body
-            .split("rel=\"nofollow next\"")
-            .next()
-            .and_then(|before| before.rsplit("href=\"").next())
-            .filter(|_| body.contains("rel=\"nofollow next\""))
-            .map(|href| href.split('"').next().unwrap_or("").replace("&amp;", "&"));
-        match next {
+        match next_page(&body) {
             Some(next) => path = next,
             None => break,
         }
@@ -1392,11 +1405,7 @@ fn residents_shown(body: &str) -> Vec<u32> {
 
 #[tokio::test]
 async fn the_portal_table_is_filtered_by_the_visitors_conditions_kept_in_every_link() {
-    let (server, admin) = payments().await;
-    let distribution = server.upload_csv(&admin, "payments", &residents(120)).await;
-    mark_id_number_sensitive(&server, &admin, &distribution).await;
-    server.submit_and_publish(&admin, &admin, "payments").await;
-    wait_ready(&server, &admin, &distribution).await;
+    let (server, _, distribution) = published_payments(|_| {}, 120).await;
     let table = format!("/datasets/payments/rows/{distribution}");
     // The add form offers the columns the visitor sees, never the hidden one.
     let (status, body) = table_page(&server, &table, "en").await;
@@ -1453,12 +1462,7 @@ async fn the_portal_table_is_filtered_by_the_visitors_conditions_kept_in_every_l
     .await;
     let first = residents_shown(&body);
     assert_eq!(first.len(), 50);
-    let next = body
-        .split("rel=\"nofollow next\"")
-        .next()
-        .and_then(|before| before.rsplit("href=\"").next())
-        .map(|href| href.split('"').next().unwrap_or("").replace("&amp;", "&"))
-        .unwrap_or_default();
+    let next = next_page(&body).unwrap_or_default();
     assert!(next.contains("filter=district%3Ane%3ANanshan"), "{next}");
     let (_, body) = table_page(&server, &next, "en").await;
     let second = residents_shown(&body);
@@ -1581,11 +1585,8 @@ async fn the_portal_table_counts_against_the_same_anonymous_limit_as_the_api() {
 async fn the_publisher_reads_its_own_table_whole_and_is_not_counted_as_anonymous() {
     // An anonymous limit of two data requests a minute: the publisher, signed in, is not held
     // to it, and sees the sensitive column its public visitors never do.
-    let (server, admin) = payments_with(|c| c.http.anonymous_data_per_minute = 2).await;
-    let distribution = server.upload_csv(&admin, "payments", &residents(60)).await;
-    mark_id_number_sensitive(&server, &admin, &distribution).await;
-    server.submit_and_publish(&admin, &admin, "payments").await;
-    wait_ready(&server, &admin, &distribution).await;
+    let (server, _, distribution) =
+        published_payments(|c| c.http.anonymous_data_per_minute = 2, 60).await;
     let session = server.portal_session("admin@stats.test").await;
     let table = format!("/datasets/payments/rows/{distribution}");
     let (status, dataset) = signed_in_page(&server, &session, "/datasets/payments").await;
