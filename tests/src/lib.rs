@@ -507,6 +507,28 @@ impl TestServer {
         format!("{}{path}", self.base_url)
     }
 
+    /// Sends `GET path` with `headers` over a connection of its own and returns the connection
+    /// unread: the caller decides when it goes away (drops it) while the server works.
+    pub async fn send_get_and_hold(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> tokio::net::TcpStream {
+        let address = self.base_url.trim_start_matches("http://");
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        let mut connection = tokio::net::TcpStream::connect(address)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {address}: {e}"));
+        tokio::io::AsyncWriteExt::write_all(&mut connection, request.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("cannot send {path}: {e}"));
+        connection
+    }
+
     /// Every message the server has written to its outbox, oldest first.
     pub fn outbox(&self) -> Vec<Mail> {
         let dir = self.config.outbox_dir();

@@ -565,6 +565,66 @@ async fn a_failing_upstream_gives_504_or_502_logged_and_its_circuit_opens() {
 }
 
 #[tokio::test]
+async fn a_caller_that_goes_away_before_the_upstream_answers_is_logged_as_gone() {
+    let w = world().await;
+    // The upstream may take ten seconds; `/slow` answers in three.
+    let patient = configure(
+        &w.server,
+        &w.admin,
+        &w.distribution,
+        json!({
+            "base_url": format!("{}/v1", w.upstream.base_url),
+            "credential": {"kind": "header", "name": "X-Api-Key", "value": SECRET},
+            "paths": ["/slow"],
+            "timeout_ms": 10_000,
+        }),
+    )
+    .await;
+    assert_eq!(patient.status(), 200);
+    let Ok(mut conn) = w.server.database.database().conn() else {
+        panic!("no connection")
+    };
+    let before = pdx_circulation::store::size(&mut conn).unwrap_or(u64::MAX);
+    drop(conn);
+
+    // A caller asks, and hangs up once the call has reached the upstream.
+    let bearer = format!("Bearer {}", w.enterprise);
+    let client = w
+        .server
+        .send_get_and_hold(
+            &format!("/api/v1/distributions/{}/api/slow", w.distribution),
+            &[("Authorization", &bearer), ("X-PDX-Purpose", "research")],
+        )
+        .await;
+    let mut reached = false;
+    for _ in 0..200 {
+        reached = w.upstream.recorded().iter().any(|r| r.path == "/v1/slow");
+        if reached {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(reached, "the call never reached the upstream");
+    drop(client);
+
+    // The permit was logged when the call was decided; its outcome follows at once, as a
+    // caller gone before the upstream answered (not when the upstream's answer comes).
+    let permit = (before..before + 4)
+        .filter_map(|seq| entry(&w.server, seq))
+        .find(|e| e.decision == "permit")
+        .unwrap_or_else(|| panic!("no permit after entry {before}"));
+    let outcome = result_of(&w.server, permit.seq).await;
+    assert_eq!(
+        (outcome.decision.as_str(), outcome.reason.as_str()),
+        ("failure", "caller_gone")
+    );
+    assert_eq!(outcome.bytes, 0);
+    let detail = outcome.detail.unwrap_or_default();
+    // No status: logged when the caller went, not when the upstream's answer came.
+    assert_eq!(detail["status"], Value::Null, "{detail}");
+}
+
+#[tokio::test]
 async fn the_credential_never_appears_in_a_response_the_ledger_a_row_or_the_log() {
     let w = world().await;
     // An upstream that echoes what it is sent: the answer is cut before the credential.

@@ -809,6 +809,8 @@ impl From<pdx_rows::RowsError> for ApiError {
                 field: "query".into(),
                 message: detail,
             },
+            // Nobody is left to answer; should one be, the server stopped the work.
+            E::Abandoned => Self::Unavailable(Box::new(E::Abandoned)),
             E::Busy => Self::TooManyRequests {
                 retry_after: 1,
                 detail: "too many row queries are running; retry shortly".into(),

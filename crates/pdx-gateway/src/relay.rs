@@ -144,8 +144,45 @@ pub struct Call {
     pub(crate) leave: Leave,
 }
 
+/// How a call ended, told once: by the call, or, when the caller goes away before the upstream
+/// has answered (the forwarding is dropped), as `caller_gone` when this is dropped.
+struct Ending {
+    on_end: Option<OnEnd>,
+    started: Instant,
+}
+
+impl Ending {
+    fn tell(mut self, result: CallResult) {
+        if let Some(on_end) = self.on_end.take() {
+            on_end(result);
+        }
+    }
+
+    /// The telling, handed on to the body that relays the answer.
+    fn hand_on(mut self) -> Option<OnEnd> {
+        self.on_end.take()
+    }
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        if let Some(on_end) = self.on_end.take() {
+            let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            on_end(CallResult {
+                status: None,
+                relayed: false,
+                reason: "caller_gone",
+                bytes: 0,
+                latency_ms: ms,
+                duration_ms: ms,
+            });
+        }
+    }
+}
+
 /// Sends the call and returns the answer to relay, or why there is none. `on_end` is told how
-/// the call ended exactly once: at once on a failure, else when the body ends or is dropped.
+/// the call ended exactly once: at once on a failure, else when the body ends or is dropped,
+/// or when the caller stops waiting before the upstream answers.
 pub(crate) async fn forward(
     client: &reqwest::Client,
     call: Call,
@@ -153,6 +190,10 @@ pub(crate) async fn forward(
     on_end: OnEnd,
 ) -> Result<Answer, Failure> {
     let started = Instant::now();
+    let ending = Ending {
+        on_end: Some(on_end),
+        started,
+    };
     let Call {
         upstream,
         permit,
@@ -191,12 +232,12 @@ pub(crate) async fn forward(
     }
     let elapsed = |since: Instant| u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
     // A failure is reported at once; the circuit counts it when `leave` is given.
-    let fail = |failure: Failure, status: Option<u16>, leave: Option<Leave>, on_end: OnEnd| {
+    let fail = |failure: Failure, status: Option<u16>, leave: Option<Leave>, ending: Ending| {
         if let Some(leave) = leave {
             leave.failed();
         }
         let ms = elapsed(started);
-        on_end(CallResult {
+        ending.tell(CallResult {
             status,
             relayed: false,
             reason: failure.code(),
@@ -208,14 +249,14 @@ pub(crate) async fn forward(
     };
     let response = match tokio::time::timeout(timeout, request.send()).await {
         Ok(Ok(response)) => response,
-        Err(_) => return fail(Failure::Timeout, None, Some(leave), on_end),
+        Err(_) => return fail(Failure::Timeout, None, Some(leave), ending),
         Ok(Err(error)) if error.is_timeout() => {
-            return fail(Failure::Timeout, None, Some(leave), on_end);
+            return fail(Failure::Timeout, None, Some(leave), ending);
         }
         Ok(Err(error)) => {
             // Without its URL, which may carry a query credential.
             tracing::warn!(error = %error.without_url(), distribution = %upstream.distribution_id, "upstream unreachable");
-            return fail(Failure::Unreachable, None, Some(leave), on_end);
+            return fail(Failure::Unreachable, None, Some(leave), ending);
         }
     };
     let status = response.status().as_u16();
@@ -224,14 +265,14 @@ pub(crate) async fn forward(
             Failure::ServerError(status),
             Some(status),
             Some(leave),
-            on_end,
+            ending,
         );
     }
     if status == 401 {
         // PDX's own credential was refused: the publisher's configuration is at fault, not
         // the caller's, and the circuit does not count it.
         drop(leave);
-        return fail(Failure::CredentialRefused, Some(status), None, on_end);
+        return fail(Failure::CredentialRefused, Some(status), None, ending);
     }
     leave.succeeded();
     let secrets = upstream.credential.secrets();
@@ -254,7 +295,7 @@ pub(crate) async fn forward(
         status,
         started,
         latency_ms: elapsed(started),
-        on_end: Some(on_end),
+        on_end: ending.hand_on(),
         _permit: permit,
     };
     Ok(Answer {

@@ -55,6 +55,9 @@ pub enum RowsError {
         "the query took too long and was stopped; narrow it with filters, or page with `after` instead of a large offset"
     )]
     TooSlow,
+    /// The caller stopped waiting for the query (its client went away), so it was stopped.
+    #[error("the row query was stopped: its caller went away")]
+    Abandoned,
     /// Too many row queries are running; the caller should retry.
     #[error("too many row queries are running")]
     Busy,

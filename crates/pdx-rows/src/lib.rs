@@ -12,6 +12,7 @@ mod service;
 mod source;
 mod store;
 mod tables;
+mod watch;
 
 pub use copy::{CopiedTables, copy_tables_to_postgres};
 pub use error::RowsError;

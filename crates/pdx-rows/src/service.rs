@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use diesel::PgConnection;
+use diesel::{PgConnection, RunQueryDsl};
 use futures_util::StreamExt;
 use pdx_access::audit::{self, AuditKind, AuditRecord, RequestContext};
 use pdx_access::secrets::SecretHasher;
@@ -25,6 +25,7 @@ use crate::query::{Limit, RowQuery, Statement};
 use crate::render::{CkanEnvelope, OutputFormat, Renderer, Spool};
 use crate::store;
 use crate::tables::{self, Loader, Place, Reader, TableFile};
+use crate::watch::{Abandon, Stopper, Watch};
 
 /// Table files' connections kept open for reuse, per table.
 const KEPT_READERS: usize = 8;
@@ -75,7 +76,7 @@ pub struct RowService {
     masks: SecretHasher,
     readers: Arc<Mutex<HashMap<uuid::Uuid, Vec<Kept<TableFile>>>>>,
     /// PostgreSQL connections kept for row queries.
-    pg_readers: Arc<Mutex<Vec<Kept<PgConnection>>>>,
+    pg_readers: Arc<Mutex<Vec<Kept<PgReader>>>>,
     queries: Arc<Semaphore>,
     query_time: std::time::Duration,
     running: Arc<Mutex<HashMap<uuid::Uuid, Arc<Progress>>>>,
@@ -602,6 +603,7 @@ impl RowService {
     /// sensitive when it was marked so at ingestion or is in `sensitive` (the distribution's
     /// schema now): marking a column later takes effect at once. Only a few queries run at
     /// once; one that waits too long for its turn is told to retry ([`RowsError::Busy`]).
+    /// Dropped before it answers (its client went away), the query is stopped where it is.
     pub async fn read(
         &self,
         mut table: Arc<Ingestion>,
@@ -627,12 +629,15 @@ impl RowService {
             .map_err(|_| RowsError::Busy)?
             .map_err(|_| RowsError::Busy)?;
         let service = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let watch = Watch::new();
+        let abandon = Abandon::new(watch.clone(), self.db.clone());
+        let answer = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            service.read_blocking(&table, &audience, &query, format, ckan)
+            service.read_blocking(&table, &audience, &query, format, ckan, &watch)
         })
-        .await
-        .map_err(|e| RowsError::Storage(StorageError::Task(e.to_string())))?
+        .await;
+        abandon.waited();
+        answer.map_err(|e| RowsError::Storage(StorageError::Task(e.to_string())))?
     }
 
     fn read_blocking(
@@ -642,6 +647,7 @@ impl RowService {
         query: &RowQuery,
         format: OutputFormat,
         ckan: Option<CkanEnvelope>,
+        watch: &Watch,
     ) -> Result<RowAnswer, RowsError> {
         let deadline = std::time::Instant::now() + self.query_time;
         let view = View::of(audience, &table.columns);
@@ -674,10 +680,13 @@ impl RowService {
                     more = true;
                     return Ok(false);
                 }
-                if served.get().is_multiple_of(DEADLINE_STRIDE)
-                    && std::time::Instant::now() > deadline
-                {
-                    return Err(RowsError::TooSlow);
+                if served.get().is_multiple_of(DEADLINE_STRIDE) {
+                    if std::time::Instant::now() > deadline {
+                        return Err(RowsError::TooSlow);
+                    }
+                    if watch.abandoned() {
+                        return Err(RowsError::Abandoned);
+                    }
                 }
                 served.set(served.get() + 1);
                 // values: _row, the delivered columns, then sort-only columns. Only a page's
@@ -706,19 +715,22 @@ impl RowService {
                 Place::File(path) => {
                     let mut kept = self.reader(table.id, path)?;
                     kept.conn.deadline.set(deadline);
+                    watch.running(Stopper::File(kept.conn.deadline.clone()))?;
                     let mut reader = Reader::File(&mut kept.conn.conn);
                     total = count.as_ref().map(|c| reader.count(c)).transpose()?;
                     if std::time::Instant::now() > deadline {
                         return Err(RowsError::TooSlow);
                     }
                     reader.each(&select, &mut each)?;
-                    if kept.prepared(&select, count.as_ref()) {
+                    if watch.end() && kept.prepared(&select, count.as_ref()) {
                         self.keep_reader(table.id, kept);
                     }
                 }
                 Place::Postgres(_) => {
                     let (mut kept, reused) = self.pg_reader()?;
-                    let mut outcome = read_pg(&mut kept.conn, count.as_ref(), &select, &mut each);
+                    watch.running(Stopper::Postgres(kept.conn.pid))?;
+                    let mut outcome =
+                        read_pg(&mut kept.conn.conn, count.as_ref(), &select, &mut each);
                     // A kept connection that fails before a row is read may have outlived its
                     // server (restarted since): then every kept one has, and the query is tried
                     // once more on a new connection.
@@ -726,7 +738,7 @@ impl RowService {
                         && reused
                         && served.get() == 0
                         && diesel::connection::SimpleConnection::batch_execute(
-                            &mut kept.conn,
+                            &mut kept.conn.conn,
                             "SELECT 1",
                         )
                         .is_err()
@@ -737,10 +749,11 @@ impl RowService {
                             .unwrap_or_else(PoisonError::into_inner)
                             .clear();
                         (kept, _) = self.pg_reader()?;
-                        outcome = read_pg(&mut kept.conn, count.as_ref(), &select, &mut each);
+                        watch.running(Stopper::Postgres(kept.conn.pid))?;
+                        outcome = read_pg(&mut kept.conn.conn, count.as_ref(), &select, &mut each);
                     }
                     total = outcome?;
-                    if kept.prepared(&select, count.as_ref()) {
+                    if watch.end() && kept.prepared(&select, count.as_ref()) {
                         self.keep_pg_reader(kept);
                     }
                 }
@@ -798,7 +811,7 @@ impl RowService {
     /// query: its own, not the pool's, so that its prepared statements and its time limit stay
     /// with it. No more are ever opened than row queries may run at once (a new one is opened
     /// only while all the others are in use).
-    fn pg_reader(&self) -> Result<(Kept<PgConnection>, bool), RowsError> {
+    fn pg_reader(&self) -> Result<(Kept<PgReader>, bool), RowsError> {
         let kept = self
             .pg_readers
             .lock()
@@ -819,10 +832,14 @@ impl RowService {
                 self.query_time.as_millis().max(1)
             ),
         )?;
-        Ok((Kept::new(conn), false))
+        let pid = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+            "pg_backend_pid()",
+        ))
+        .get_result(&mut conn)?;
+        Ok((Kept::new(PgReader { conn, pid }), false))
     }
 
-    fn keep_pg_reader(&self, kept: Kept<PgConnection>) {
+    fn keep_pg_reader(&self, kept: Kept<PgReader>) {
         self.pg_readers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -849,6 +866,12 @@ fn read_pg(
             }
             other => other,
         })
+}
+
+/// A PostgreSQL connection for row queries, and its server process (to cancel a statement).
+struct PgReader {
+    conn: PgConnection,
+    pid: i32,
 }
 
 /// A connection kept for row queries, with the statements (their SQL) it has prepared.

@@ -117,7 +117,12 @@ impl Deadline {
         );
     }
 
-    fn passed(&self) -> bool {
+    /// Stops the current statement at its next look at the clock.
+    pub(crate) fn stop(&self) {
+        self.0.store(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn passed(&self) -> bool {
         let at = self.0.load(Ordering::Relaxed);
         let now = u64::try_from(clock_base().elapsed().as_nanos()).unwrap_or(u64::MAX);
         at != 0 && now > at

@@ -189,7 +189,10 @@ impl Application {
             ))
             .wrap(from_fn(pdx_api::observe))
         })
-        .shutdown_timeout(config.shutdown_timeout_secs);
+        .shutdown_timeout(config.shutdown_timeout_secs)
+        // A client that closes its side has gone: its request's work (a row query, an upstream
+        // call) is dropped and stopped instead of running on for nobody.
+        .h1_allow_half_closed(false);
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }

@@ -1743,3 +1743,110 @@ async fn a_grant_holder_reads_conditional_rows_in_the_portal_for_a_declared_purp
     let refused = ledger_entry(&w.server, seq);
     assert_eq!((refused.decision.as_str(), refused.rows), ("deny", 0));
 }
+
+/// How many of this test server's PostgreSQL connections wait for a lock.
+fn waiting_for_a_lock(conn: &mut pdx_storage::DbConnection) -> i64 {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' \
+         AND application_name = current_setting('application_name'))",
+    ))
+    .get_result(conn)
+    .unwrap_or_else(|e| panic!("pg_stat_activity: {e}"))
+}
+
+#[tokio::test]
+async fn a_row_query_whose_client_went_away_is_stopped_and_frees_its_turn() {
+    // One row query at a time, each allowed ten minutes: a query left to run would hold the
+    // only turn far longer than this test waits.
+    let (server, admin, distribution) = published_payments(
+        |c| {
+            c.rows.query_timeout_ms = 600_000;
+            c.rows.concurrent_queries = Some(1);
+        },
+        50,
+    )
+    .await;
+    // The test holds a lock on the row table, so that the query waits exactly as long as the
+    // test wants. Only PostgreSQL lets a statement be held like that; a SQLite table file's
+    // statement is stopped through its deadline, which `pdx-rows`' `watch` tests.
+    if server.database.backend() != pdx_storage::Backend::Postgres {
+        return;
+    }
+    let ingestions = json(
+        server
+            .call(
+                Method::GET,
+                &format!("/api/v1/distributions/{distribution}/ingestions"),
+                Some(&admin),
+                None,
+            )
+            .await,
+    )
+    .await;
+    let table = format!(
+        "row_table_{}",
+        ingestions[0]["id"].as_str().unwrap_or("").replace('-', "")
+    );
+    let Ok(mut lock) = server.database.database().conn() else {
+        panic!("no connection")
+    };
+    let locked = diesel::connection::SimpleConnection::batch_execute(
+        &mut *lock,
+        &format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"),
+    );
+    assert!(locked.is_ok(), "{locked:?}");
+    let Ok(mut watcher) = server.database.database().conn() else {
+        panic!("no connection")
+    };
+    assert_eq!(waiting_for_a_lock(&mut watcher), 0);
+    let entries = ledger_size(&server);
+
+    // A client asks for rows, and goes away while the query waits.
+    let client = server
+        .send_get_and_hold(
+            &format!("/api/v1/distributions/{distribution}/rows?limit=5"),
+            &[],
+        )
+        .await;
+    let waited = wait_for(|| waiting_for_a_lock(&mut watcher) == 1, 60).await;
+    assert!(waited, "the row query never reached the locked table");
+    drop(client);
+
+    // The server stops the query although the table is still locked…
+    let stopped = wait_for(|| waiting_for_a_lock(&mut watcher) == 0, 30).await;
+    assert!(stopped, "the abandoned query still waits");
+    let metrics = server
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("pdx_rows_abandoned_total") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    let committed = diesel::connection::SimpleConnection::batch_execute(&mut *lock, "COMMIT");
+    assert!(committed.is_ok(), "{committed:?}");
+    // …which delivered nothing, so the ledger has nothing to record…
+    assert_eq!(ledger_size(&server), entries);
+    // …and its turn is free: the next query answers at once rather than wait its turn out.
+    let page = rows_of(&server, &distribution, None, "limit=5").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(json(page).await["rows"].as_array().map(Vec::len), Some(5));
+    assert_eq!(ledger_size(&server), entries + 1);
+}
+
+/// Waits up to `secs` seconds for `done`, looking every 50 ms; whether it came true.
+async fn wait_for(mut done: impl FnMut() -> bool, secs: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    done()
+}
