@@ -137,6 +137,10 @@ pub struct Plan {
     pub offset: u64,
     /// Whether to count every matching row.
     pub total: bool,
+    /// The indexed column that the only condition fixes to one value, when the rows are read
+    /// in the table's order: they are then one range of that column's index (`(column,
+    /// _row)`), whatever the value.
+    pub anchor: Option<usize>,
 }
 
 /// What a cursor holds: the last row's sort values, its row number, and the sort it was made
@@ -240,6 +244,14 @@ impl RowQuery {
             }
             Some(cursor) => Some(read_cursor(cursor, &self.sort, &sort, table)?),
         };
+        let anchor = match (conditions.as_slice(), &text, sort.is_empty()) {
+            ([Condition::Compare(i, Comparison::Eq, value)], None, true)
+                if table[*i].indexed && *value != Value::Null =>
+            {
+                Some(*i)
+            }
+            _ => None,
+        };
         Ok(Plan {
             columns,
             conditions,
@@ -249,6 +261,7 @@ impl RowQuery {
             limit,
             offset: self.offset,
             total: self.total,
+            anchor,
         })
     }
 }
@@ -443,6 +456,9 @@ pub struct Statement {
     pub params: Vec<Value>,
     /// At most how many rows it answers (its `LIMIT`); `None` when unbounded.
     pub rows: Option<u64>,
+    /// Whether one plan is right for every value bound, so that PostgreSQL may plan it once
+    /// instead of for each query's values.
+    pub fixed_plan: bool,
 }
 
 /// The SQL name of column `i`.
@@ -566,12 +582,20 @@ impl Plan {
         }
         sql.push_str(" FROM ");
         sql.push_str(table);
-        let conditions = self.conditions_sql(backend, &mut b, true);
+        let range = self.index_range(backend);
+        let conditions = match range {
+            Some((i, value)) => self.index_range_sql(&mut b, i, value),
+            None => self.conditions_sql(backend, &mut b, true),
+        };
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
         }
         sql.push_str(" ORDER BY ");
+        if let Some((i, _)) = range {
+            sql.push_str(&column_name(i));
+            sql.push_str(" ASC, ");
+        }
         for (i, direction) in &self.sort {
             sql.push_str(&column_name(*i));
             sql.push_str(match direction {
@@ -601,6 +625,38 @@ impl Plan {
                 Limit::Rows(n) => Some(n),
                 Limit::All => None,
             },
+            fixed_plan: range.is_some(),
+        }
+    }
+
+    /// The anchor column and its value, where a page is read on PostgreSQL as a range of the
+    /// column's index. Planned for its values, PostgreSQL finds that range itself; but planning
+    /// costs as much as reading a page, and a plan made once for any value (on the column's
+    /// average) may walk the table in row order instead, which for a rare value reads all of
+    /// it. Written as a range in the index's order, the statement has only one good plan.
+    fn index_range(&self, backend: Backend) -> Option<(usize, &Value)> {
+        match (backend, self.anchor, self.limit, self.conditions.as_slice()) {
+            (
+                Backend::Postgres,
+                Some(i),
+                Limit::Rows(_),
+                [Condition::Compare(j, Comparison::Eq, value)],
+            ) if i == *j => Some((i, value)),
+            _ => None,
+        }
+    }
+
+    /// `column = value` (and after the cursor's row) as bounds of the index `(column, _row)`:
+    /// the same rows, in the same order, as the anchor's condition in the table's order.
+    fn index_range_sql(&self, b: &mut Builder, i: usize, value: &Value) -> Vec<String> {
+        let c = column_name(i);
+        let v = b.bind(value.clone());
+        match &self.after {
+            Some((_, row)) => {
+                let r = b.bind(Value::Int(*row));
+                vec![format!("({c}, _row) > ({v}, {r})"), format!("{c} <= {v}")]
+            }
+            None => vec![format!("{c} >= {v}"), format!("{c} <= {v}")],
         }
     }
 
@@ -617,6 +673,7 @@ impl Plan {
             sql,
             params: b.params,
             rows: Some(1),
+            fixed_plan: false,
         }
     }
 }
@@ -819,6 +876,103 @@ mod tests {
             !pg.contains("pdx_in_time"),
             "PostgreSQL has statement_timeout: {pg}"
         );
+    }
+
+    #[test]
+    fn one_equality_in_the_tables_order_is_read_on_postgresql_as_a_range_of_its_index() {
+        let select = |query: RowQuery, backend| {
+            plan(query, &Audience::Public)
+                .unwrap()
+                .select(backend, "rows")
+        };
+        let first = RowQuery {
+            filters: vec!["name:eq:Bus".into()],
+            limit: Limit::Rows(100),
+            ..RowQuery::default()
+        };
+        let statement = select(first.clone(), Backend::Postgres);
+        assert_eq!(
+            statement.sql,
+            "SELECT _row, c0, c1, c3, c4 FROM rows WHERE c0 >= $1 AND c0 <= $1 \
+             ORDER BY c0 ASC, _row ASC LIMIT $2"
+        );
+        assert_eq!(
+            statement.params,
+            [Value::Text("Bus".into()), Value::Int(100)]
+        );
+        assert!(statement.fixed_plan);
+        // The next page starts at the cursor's row within the value's range of the index.
+        let next = RowQuery {
+            after: Some(cursor(&[], &[], 41)),
+            ..first.clone()
+        };
+        let statement = select(next.clone(), Backend::Postgres);
+        assert_eq!(
+            statement.sql,
+            "SELECT _row, c0, c1, c3, c4 FROM rows WHERE (c0, _row) > ($1, $2) AND c0 <= $1 \
+             ORDER BY c0 ASC, _row ASC LIMIT $3"
+        );
+        assert_eq!(
+            statement.params,
+            [Value::Text("Bus".into()), Value::Int(41), Value::Int(100)]
+        );
+        assert!(statement.fixed_plan);
+        // SQLite plans a statement once when it prepares it, on the index: the plain form.
+        let statement = select(next, Backend::Sqlite);
+        assert!(!statement.fixed_plan);
+        assert!(
+            statement
+                .sql
+                .contains("c0 = $1 AND ((_row > $2)) ORDER BY _row ASC"),
+            "{}",
+            statement.sql
+        );
+        // Anything else is planned for its values.
+        for other in [
+            RowQuery {
+                filters: vec!["name:eq:Bus".into(), "amount:gt:2".into()],
+                ..first.clone()
+            },
+            RowQuery {
+                filters: vec!["name:in:Bus,Tram".into()],
+                ..first.clone()
+            },
+            RowQuery {
+                filters: vec!["name:gte:Bus".into()],
+                ..first.clone()
+            },
+            RowQuery {
+                filters: vec!["name:null".into()],
+                ..first.clone()
+            },
+            RowQuery {
+                sort: vec!["name".into()],
+                ..first.clone()
+            },
+            RowQuery {
+                q: Some("bus".into()),
+                ..first.clone()
+            },
+            RowQuery {
+                limit: Limit::All,
+                ..first.clone()
+            },
+        ] {
+            let statement = select(other.clone(), Backend::Postgres);
+            assert!(!statement.fixed_plan, "{other:?}: {}", statement.sql);
+            assert!(
+                !statement.sql.contains("c0 <="),
+                "{other:?}: {}",
+                statement.sql
+            );
+        }
+        // A column without an index has no range to read.
+        let mut columns = table();
+        columns[0].indexed = false;
+        let view = View::of(&Audience::Public, &columns);
+        let unindexed = first.plan(&columns, &view).unwrap();
+        assert_eq!(unindexed.anchor, None);
+        assert!(!unindexed.select(Backend::Postgres, "rows").fixed_plan);
     }
 
     #[test]

@@ -729,8 +729,7 @@ impl RowService {
                 Place::Postgres(_) => {
                     let (mut kept, reused) = self.pg_reader()?;
                     watch.running(Stopper::Postgres(kept.conn.pid))?;
-                    let mut outcome =
-                        read_pg(&mut kept.conn.conn, count.as_ref(), &select, &mut each);
+                    let mut outcome = read_pg(&mut kept.conn, count.as_ref(), &select, &mut each);
                     // A kept connection that fails before a row is read may have outlived its
                     // server (restarted since): then every kept one has, and the query is tried
                     // once more on a new connection.
@@ -750,7 +749,7 @@ impl RowService {
                             .clear();
                         (kept, _) = self.pg_reader()?;
                         watch.running(Stopper::Postgres(kept.conn.pid))?;
-                        outcome = read_pg(&mut kept.conn.conn, count.as_ref(), &select, &mut each);
+                        outcome = read_pg(&mut kept.conn, count.as_ref(), &select, &mut each);
                     }
                     total = outcome?;
                     if watch.end() && kept.prepared(&select, count.as_ref()) {
@@ -836,7 +835,14 @@ impl RowService {
             "pg_backend_pid()",
         ))
         .get_result(&mut conn)?;
-        Ok((Kept::new(PgReader { conn, pid }), false))
+        Ok((
+            Kept::new(PgReader {
+                conn,
+                pid,
+                fixed_plans: false,
+            }),
+            false,
+        ))
     }
 
     fn keep_pg_reader(&self, kept: Kept<PgReader>) {
@@ -850,12 +856,15 @@ impl RowService {
 /// Runs a row query on PostgreSQL: its count when asked for, then its rows. A statement past
 /// the query time (set on the connection) is cancelled: that is [`RowsError::TooSlow`].
 fn read_pg(
-    conn: &mut PgConnection,
+    reader: &mut PgReader,
     count: Option<&Statement>,
     select: &Statement,
     each: impl FnMut(Vec<crate::model::Value>) -> Result<bool, RowsError>,
 ) -> Result<Option<u64>, RowsError> {
-    let mut reader = Reader::Postgres(conn);
+    let mut reader = Reader::Postgres {
+        conn: &mut reader.conn,
+        fixed_plans: &mut reader.fixed_plans,
+    };
     count
         .map(|c| reader.count(c))
         .transpose()
@@ -872,6 +881,8 @@ fn read_pg(
 struct PgReader {
     conn: PgConnection,
     pid: i32,
+    /// Whether it plans prepared statements once (see [`Reader::Postgres`]).
+    fixed_plans: bool,
 }
 
 /// A connection kept for row queries, with the statements (their SQL) it has prepared.

@@ -529,8 +529,13 @@ const CURSOR_BATCH: u64 = 10_001;
 pub(crate) enum Reader<'a> {
     /// A table file's connection.
     File(&'a mut SqliteConnection),
-    /// The main PostgreSQL database.
-    Postgres(&'a mut PgConnection),
+    /// The main PostgreSQL database, and whether the connection now plans each prepared
+    /// statement once (`plan_cache_mode`), as [`Statement::fixed_plan`] allows, or for each
+    /// query's values.
+    Postgres {
+        conn: &'a mut PgConnection,
+        fixed_plans: &'a mut bool,
+    },
 }
 
 impl Reader<'_> {
@@ -542,6 +547,17 @@ impl Reader<'_> {
         mut each: impl FnMut(Vec<Value>) -> Result<bool, RowsError>,
     ) -> Result<(), RowsError> {
         let query = Prepared(statement);
+        if let Self::Postgres { conn, fixed_plans } = self
+            && **fixed_plans != statement.fixed_plan
+        {
+            conn.batch_execute(if statement.fixed_plan {
+                "SET plan_cache_mode = force_generic_plan"
+            } else {
+                "SET plan_cache_mode = force_custom_plan"
+            })
+            .map_err(storage)?;
+            **fixed_plans = statement.fixed_plan;
+        }
         match self {
             Self::File(conn) => {
                 for record in query
@@ -557,7 +573,7 @@ impl Reader<'_> {
             // longer through a cursor, a batch at a time, so an export never holds more than
             // one batch in memory. Both avoid libpq's single-row mode, which costs a result
             // allocation per row.
-            Self::Postgres(conn) if statement.rows.is_some_and(|n| n <= CURSOR_BATCH) => {
+            Self::Postgres { conn, .. } if statement.rows.is_some_and(|n| n <= CURSOR_BATCH) => {
                 for record in query
                     .load_iter::<Record, diesel::connection::DefaultLoadingMode>(*conn)
                     .map_err(storage)?
@@ -567,7 +583,7 @@ impl Reader<'_> {
                     }
                 }
             }
-            Self::Postgres(conn) => {
+            Self::Postgres { conn, .. } => {
                 conn.build_transaction()
                     .read_only()
                     .run(|conn| -> Result<(), RowsError> {
@@ -575,12 +591,14 @@ impl Reader<'_> {
                             sql: format!("DECLARE pdx_rows NO SCROLL CURSOR FOR {}", statement.sql),
                             params: statement.params.clone(),
                             rows: None,
+                            fixed_plan: false,
                         };
                         Prepared(&declare).execute(conn).map_err(storage)?;
                         let fetch = Statement {
                             sql: format!("FETCH {CURSOR_BATCH} FROM pdx_rows"),
                             params: Vec::new(),
                             rows: None,
+                            fixed_plan: false,
                         };
                         loop {
                             let mut fetched = 0u64;
@@ -645,6 +663,7 @@ mod tests {
             sql: sql.to_owned(),
             params: Vec::new(),
             rows: Some(1),
+            fixed_plan: false,
         })
     }
 

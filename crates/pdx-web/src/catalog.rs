@@ -841,10 +841,20 @@ fn how_to_get(ctx: &Ctx, view: &DatasetView) -> Markup {
         .distributions
         .iter()
         .find(|d| d.kind == DistributionKind::File);
+    // Open data that is only live services is called, not downloaded.
+    let services_only = first_file.is_none()
+        && view
+            .distributions
+            .iter()
+            .any(|d| d.kind == DistributionKind::Api);
+    let (answer, ledger) = match key {
+        "get-open" if services_only => ("get-open-service", "get-open-service-ledger"),
+        _ => (key, "get-open-ledger"),
+    };
     html! {
         aside.get.(tone) aria-labelledby="get-title" {
             h2 #get-title { (ctx.t("get-title")) }
-            p.get-answer { strong { (ctx.t(key)) } }
+            p.get-answer { strong { (ctx.t(answer)) } }
             p { (ctx.t(&format!("{key}-detail"))) }
             @match class.opening {
                 OpeningClass::Open => {
@@ -853,7 +863,7 @@ fn how_to_get(ctx: &Ctx, view: &DatasetView) -> Markup {
                             (ctx.t("get-download")) " " (file.format)
                         }
                     }
-                    p.small { (ctx.t("get-open-ledger")) }
+                    p.small { (ctx.t(ledger)) }
                 }
                 OpeningClass::Conditional => {
                     a.button href={ "/sign-in?next=/datasets/" (view.dataset.slug) } { (ctx.t("get-sign-in")) }
@@ -919,6 +929,7 @@ fn distributions(
                                         (ctx.t("file-open-api"))
                                         span.visually-hidden { " " (d.title) }
                                     }
+                                    br; span.small { (ctx.t("file-api-calls")) " " code { "/api/v1/distributions/" (d.id) "/api/…" } }
                                 }
                                 // A grant holder names a purpose first, in the box above.
                                 @if tables.contains(&d.id) && !granted {

@@ -1088,6 +1088,152 @@ async fn a_publisher_describes_uploads_and_submits_and_the_reviewer_publishes() 
     browser.close().await;
 }
 
+/// An agency clerk adds a live API to a draft and sets the gateway's upstream in the browser
+/// (a refused form first); once published, a visitor opens the service from the dataset page
+/// and is answered by the upstream through PDX, which adds the credential it holds.
+#[tokio::test]
+async fn a_clerk_sets_a_live_apis_gateway_and_a_visitor_is_answered_through_pdx() {
+    const SECRET: &str = "browser-upstream-secret-7d1e";
+    let upstream = pdx_tests::upstream::TestUpstream::start().await;
+    let server =
+        TestServer::spawn_demo_with(|config| config.gateway.allow_private_networks = true).await;
+    // The draft is described through the API: the publishing test covers the editor.
+    let api = server.access_token("admin@sz-transport.demo.pdx").await;
+    let created = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/datasets",
+            Some(&api),
+            Some(serde_json::json!({
+                "slug": "bus-positions-live", "title": "Bus positions, live",
+                "description": "Where each bus is, every few seconds.",
+                "update_frequency": "continuous", "languages": ["zh", "en"], "themes": ["TRAN"],
+                "sharing_class": "unconditional", "opening_class": "open", "grade": "general",
+                "licence": "CC-BY-4.0",
+            })),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let manage = "/workspace/agency/datasets/bus-positions-live";
+
+    let mut browser = Browser::start("gateway", "en", 1280, 1000).await;
+    let c = browser.client.clone();
+    c.goto(&server.url("/lang/en?next=/")).await.unwrap();
+    browser
+        .sign_in(&server, "admin@sz-transport.demo.pdx")
+        .await;
+    c.goto(&server.url(manage)).await.unwrap();
+    browser.click("details.add-api summary").await;
+    browser.type_into("api_title", "Bus positions").await;
+    browser
+        .type_into("access_url", "https://transit.example.gov/docs")
+        .await;
+    browser.follow("details.add-api button[type=submit]").await;
+    let details = browser.wait_for("details.gateway-details").await;
+    let id = details
+        .attr("id")
+        .await
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("gateway-")
+        .to_owned();
+    let block = format!("#gateway-{id}");
+    browser.click(&format!("{block} > summary")).await;
+    assert!(browser.text(&block).await.contains("Not configured"));
+    browser.shot("api-added").await;
+
+    // A header credential without its secret: the form again, the problem beside the field.
+    let base = format!("{}/v1", upstream.base_url);
+    fill_gateway(&browser, &id, &base, None).await;
+    browser
+        .wait_for(&format!("{block}[open] .field-error"))
+        .await;
+    assert!(
+        browser
+            .text(&format!("{block} .field-error"))
+            .await
+            .contains("This credential is incomplete")
+    );
+    browser.shot("gateway-refused").await;
+    fill_gateway(&browser, &id, &base, Some(SECRET)).await;
+    browser.wait_for(&format!("{block} .tag.open")).await;
+    browser.click(&format!("{block} > summary")).await;
+    let shown = browser.text(&block).await;
+    assert!(shown.contains("Forwarding"), "{shown}");
+    assert!(
+        shown.contains(&format!("{}/v1", upstream.base_url)),
+        "{shown}"
+    );
+    assert!(
+        !c.source().await.unwrap().contains(SECRET),
+        "the secret is never shown again"
+    );
+    browser.shot("gateway-set").await;
+    c.goto(&server.url(&format!("/lang/zh?next={manage}")))
+        .await
+        .unwrap();
+    browser.click(&format!("{block} > summary")).await;
+    assert!(browser.text(&block).await.contains("正在转发"));
+    browser.shot("gateway-set-zh").await;
+    browser.sign_out().await;
+
+    // Published, the service is opened from the public dataset page: PDX forwards the call
+    // with the credential it holds and logs it.
+    server
+        .submit_and_publish(&api, &api, "bus-positions-live")
+        .await;
+    c.goto(&server.url("/lang/en?next=/datasets/bus-positions-live"))
+        .await
+        .unwrap();
+    let open = format!("a[href='/api/v1/distributions/{id}/data']");
+    browser.wait_for(&open).await;
+    assert!(browser.text(&open).await.contains("Open the service"));
+    assert!(
+        browser
+            .text("aside.get")
+            .await
+            .contains("Yes — use the service now."),
+        "a service is called, not downloaded"
+    );
+    let row = browser.text("#files-title ~ div table tbody").await;
+    assert!(
+        row.contains(&format!("/api/v1/distributions/{id}/api/")),
+        "where programs call it: {row}"
+    );
+    browser.shot("public-dataset").await;
+    browser.follow(&open).await;
+    let answered = browser.text("body").await;
+    assert!(answered.contains("\"path\":\"/v1/\""), "{answered}");
+    browser.shot("answered-through-pdx").await;
+    let received = upstream.recorded();
+    assert_eq!(received.len(), 1, "one call reached the upstream");
+    assert_eq!(received[0].header("x-api-key"), Some(SECRET));
+    browser.close().await;
+}
+
+/// Fills the gateway form of API `id` with a header credential (its secret when given) and
+/// sends it.
+async fn fill_gateway(browser: &Browser, id: &str, base: &str, secret: Option<&str>) {
+    browser.type_into(&format!("base_url-{id}"), base).await;
+    browser
+        .click(&format!("#credential_kind-{id} option[value='header']"))
+        .await;
+    browser
+        .type_into(&format!("credential_name-{id}"), "X-Api-Key")
+        .await;
+    if let Some(secret) = secret {
+        browser
+            .type_into(&format!("credential_secret-{id}"), secret)
+            .await;
+    }
+    browser.type_into(&format!("timeout_ms-{id}"), "2000").await;
+    browser
+        .follow(&format!(
+            "#gateway-{id} form[action$='/upstream'] button[type=submit]"
+        ))
+        .await;
+}
+
 /// Every workspace page of every role fits a phone's screen in both languages: nothing
 /// scrolls the page sideways (wide tables scroll within their own box).
 #[tokio::test]

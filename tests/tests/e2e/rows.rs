@@ -1850,3 +1850,124 @@ async fn wait_for(mut done: impl FnMut() -> bool, secs: u64) -> bool {
     }
     done()
 }
+
+#[tokio::test]
+async fn an_equality_filter_pages_through_one_range_of_its_index_whatever_the_value() {
+    // Futian and Luohu alternate; Yantian holds three rows, far apart.
+    let rare = [7, 1_999, 3_998];
+    let mut csv = String::from("name,district,amount\n");
+    let mut by_district: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for i in 0..4_000_usize {
+        let district = match i {
+            _ if rare.contains(&i) => "Yantian",
+            _ if i % 2 == 0 => "Futian",
+            _ => "Luohu",
+        };
+        let name = format!("R{i:05}");
+        csv.push_str(&format!("{name},{district},{}\n", (i * 37) % 1_000));
+        by_district.entry(district).or_default().push(name);
+    }
+    let (server, admin) = payments().await;
+    let distribution = server.upload_csv(&admin, "payments", &csv).await;
+    server.submit_and_publish(&admin, &admin, "payments").await;
+    let ready = wait_ready(&server, &admin, &distribution).await;
+    let page = |query: String| {
+        let (server, admin, distribution) = (&server, &admin, &distribution);
+        async move {
+            let answer = rows_of(server, distribution, Some(admin), &query).await;
+            assert_eq!(answer.status(), 200, "{query}");
+            json(answer).await
+        }
+    };
+    let names = |answer: &Value| -> Vec<String> {
+        answer["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let none = Vec::new();
+    for (district, limit) in [("Futian", 500), ("Yantian", 2), ("Nowhere", 100)] {
+        let want = by_district.get(district).unwrap_or(&none);
+        let first = format!("filter=district:eq:{district}&columns=name&limit={limit}");
+        let mut query = first.clone();
+        let mut got = Vec::new();
+        loop {
+            let answer = page(query).await;
+            got.extend(names(&answer));
+            // Between pages, a query planned for its values, on the same connections.
+            let sorted = page(format!(
+                "filter=district:eq:{district}&sort=-amount&limit=1&total=true"
+            ))
+            .await;
+            assert_eq!(sorted["total"], want.len(), "{district}");
+            match answer["next"].as_str() {
+                Some(next) => query = format!("{first}&after={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(&got, want, "{district}, paged by {limit}");
+    }
+    let luohu = &by_district["Luohu"];
+    let answer = page("filter=district:eq:Luohu&columns=name&limit=50&offset=120".into()).await;
+    assert_eq!(names(&answer), luohu[120..170]);
+
+    // On PostgreSQL such a page is planned once for every value. That one plan reads the
+    // value's range of the district's index: never the table in row order, which for Yantian
+    // would read all of it to find three rows.
+    if server.database.backend() != pdx_storage::Backend::Postgres {
+        return;
+    }
+    let columns: Vec<pdx_rows::model::TableColumn> =
+        serde_json::from_value(ready["columns"].clone()).unwrap();
+    let district = columns.iter().position(|c| c.name == "district").unwrap();
+    assert!(columns[district].indexed);
+    let query = pdx_rows::query::RowQuery {
+        filters: vec!["district:eq:Yantian".into()],
+        after: Some(pdx_rows::query::cursor(&[], &[], 8)),
+        limit: pdx_rows::query::Limit::Rows(3),
+        ..Default::default()
+    };
+    let audience = pdx_rows::mask::Audience::Owner;
+    let view = pdx_rows::mask::View::of(&audience, &columns);
+    let table = format!(
+        "row_table_{}",
+        ready["id"].as_str().unwrap_or("").replace('-', "")
+    );
+    let statement = query
+        .plan(&columns, &view)
+        .unwrap()
+        .select(pdx_storage::Backend::Postgres, &table);
+    assert!(statement.fixed_plan, "{}", statement.sql);
+    let Ok(mut conn) = server.database.database().conn() else {
+        panic!("no connection")
+    };
+    let prepared = diesel::connection::SimpleConnection::batch_execute(
+        &mut *conn,
+        &format!(
+            "SET plan_cache_mode = force_generic_plan; PREPARE page AS {}",
+            statement.sql
+        ),
+    );
+    assert!(prepared.is_ok(), "{prepared:?}");
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let plan: Vec<Line> = diesel::sql_query("EXPLAIN EXECUTE page('Yantian', 8, 3)")
+        .load(&mut *conn)
+        .unwrap_or_else(|e| panic!("EXPLAIN: {e}"));
+    let plan: Vec<String> = plan.into_iter().map(|l| l.line).collect();
+    let index = format!("Index Scan using {table}_c{district} on {table}");
+    assert!(
+        plan.iter().any(|l| l.contains(&index)),
+        "not one range of the index: {plan:#?}"
+    );
+    assert!(
+        plan.iter()
+            .all(|l| !l.contains("Sort") && !l.contains("Filter")),
+        "{plan:#?}"
+    );
+}
