@@ -946,22 +946,7 @@ fn publish_rows(api: &Api, agency: &str) -> anyhow::Result<RowTable> {
     let rows = ids.into_iter().next().context("no distribution")?;
     grant(api, agency, "bench-rows")?;
     let started = Instant::now();
-    loop {
-        let found = api.call(
-            Method::GET,
-            &format!("/api/v1/distributions/{rows}/ingestions"),
-            Some(agency),
-            None,
-        )?;
-        match found[0]["state"].as_str() {
-            Some("ready") => break,
-            Some("failed") => bail!("the ingestion failed: {found}"),
-            _ if started.elapsed() > Duration::from_mins(10) => {
-                bail!("the ingestion took over 10 min")
-            }
-            _ => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
+    wait_ingested(api, agency, std::slice::from_ref(&rows))?;
     eprintln!(
         "ingested {ROWS} rows in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -1043,6 +1028,13 @@ impl Fixture {
             .map(|(title, bytes)| (title.as_str(), bytes.as_slice()))
             .collect();
         let open_many = publish_dataset(api, &agency, "bench-open-many", "open", &files)?;
+        let tables = [
+            conditional_small.clone(),
+            conditional_large.clone(),
+            open_small.clone(),
+        ];
+        wait_ingested(api, &agency, &tables)?;
+        wait_ingested(api, &agency, &open_many)?;
         let upstream = LocalUpstream::start()?;
         let api_distribution = publish_api(api, &agency, &upstream.server.base_url)?;
         let rows = with_rows.then(|| publish_rows(api, &agency)).transpose()?;
@@ -1068,6 +1060,31 @@ impl Fixture {
             rows,
         })
     }
+}
+
+/// Waits until the tables of `distributions` are loaded (each CSV file is ingested once it is
+/// uploaded), so that no scenario runs beside a load it did not ask for.
+fn wait_ingested(api: &Api, token: &str, distributions: &[String]) -> anyhow::Result<()> {
+    let started = Instant::now();
+    for id in distributions {
+        loop {
+            let found = api.call(
+                Method::GET,
+                &format!("/api/v1/distributions/{id}/ingestions"),
+                Some(token),
+                None,
+            )?;
+            match found[0]["state"].as_str() {
+                Some("ready") => break,
+                Some("failed") => bail!("the ingestion failed: {found}"),
+                _ if started.elapsed() > Duration::from_mins(10) => {
+                    bail!("the ingestions took over 10 min")
+                }
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Creates, fills, submits and publishes a dataset; returns its distributions' ids in order.

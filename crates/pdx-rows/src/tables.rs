@@ -153,6 +153,9 @@ pub(crate) fn open_file(path: &Path) -> Result<TableFile, RowsError> {
     Ok(TableFile { conn, deadline })
 }
 
+/// Page cache of a table file's load, in KiB.
+const LOAD_CACHE_KIB: u32 = 8 * 1024;
+
 /// The connection a load writes through.
 pub(crate) enum Writer<'a> {
     /// The table's own file.
@@ -214,10 +217,13 @@ impl<'a> Loader<'a> {
                         RowsError::Storage(StorageError::Task(format!("row table: {e}")))
                     })?;
                 // A new file nobody reads until it is complete: a crash loses only the load.
-                conn.batch_execute(
+                // Rows arrive in `_row` order, so appending needs few pages in memory; the
+                // indexes' sorts spill to temporary files past the same bound. The cache is
+                // freed when the load ends, but the C allocator keeps what it held.
+                conn.batch_execute(&format!(
                     "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; \
-                     PRAGMA cache_size = -65536; BEGIN;",
-                )
+                     PRAGMA temp_store = FILE; PRAGMA cache_size = -{LOAD_CACHE_KIB}; BEGIN;"
+                ))
                 .map_err(storage)?;
                 Writer::File(conn)
             }
