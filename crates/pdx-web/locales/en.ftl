@@ -853,6 +853,7 @@ table-filter-op = Condition
 table-filter-value = Value
 table-filter-add = Add the filter
 table-filter-hint = For “is one of”, separate the values with commas. Dates are written 2026-12-31.
+table-filter-hint-times = For “is one of”, separate the values with commas. Dates are written 2026-12-31; dates and times 2026-12-31T08:30:00, or with their offset, 2026-12-31T08:30:00+08:00.
 table-op-eq = is
 table-op-ne = is not
 table-op-lt = is less than

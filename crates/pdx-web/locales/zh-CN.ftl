@@ -798,6 +798,7 @@ table-filter-op = 条件
 table-filter-value = 值
 table-filter-add = 添加筛选条件
 table-filter-hint = 选择“属于”时，多个值用逗号分隔。日期写作 2026-12-31。
+table-filter-hint-times = 选择“属于”时，多个值用逗号分隔。日期写作 2026-12-31；日期时间写作 2026-12-31T08:30:00，或带时区偏移，如 2026-12-31T08:30:00+08:00。
 table-op-eq = 等于
 table-op-ne = 不等于
 table-op-lt = 小于

@@ -150,6 +150,8 @@ struct RowsPage {
 #[derive(Debug, Deserialize)]
 struct ColumnShown {
     name: String,
+    #[serde(rename = "type", default)]
+    column_type: String,
     #[serde(default)]
     mask: Option<String>,
 }
@@ -220,6 +222,8 @@ async fn rows_page(
     let here = format!("/datasets/{}/rows/{}", view.dataset.slug, file.id);
     // The columns a filter may name: those the reader sees unmasked on this page.
     let mut filterable: Vec<String> = Vec::new();
+    // Whether one of them holds dates and times, whose values the hint then shows too.
+    let mut with_times = false;
     let (status, body) = match served {
         Ok(RowsServed {
             seq,
@@ -241,6 +245,10 @@ async fn rows_page(
                 .filter(|c| c.mask.is_none())
                 .map(|c| c.name.clone())
                 .collect();
+            with_times = page
+                .columns
+                .iter()
+                .any(|c| c.mask.is_none() && c.column_type == "datetime");
             (StatusCode::OK, table(&ctx, &form, &here, &page, seq))
         }
         Ok(RowsServed {
@@ -320,7 +328,7 @@ async fn rows_page(
                 button type="submit" { (ctx.t("table-search-button")) }
             }
         }
-        (filters(&ctx, &form, &here, &filterable))
+        (filters(&ctx, &form, &here, &filterable, with_times))
         (body)
         section aria-labelledby="table-machines" {
             h2 #table-machines { (ctx.t("dataset-machines")) }
@@ -466,7 +474,13 @@ fn table(ctx: &Ctx, form: &TableForm, here: &str, page: &RowsPage, seq: u64) -> 
 
 /// The filters in force, each with a link that removes it, and a form that adds one on a
 /// column the reader sees unmasked (none while the query is refused: remove a filter first).
-fn filters(ctx: &Ctx, form: &TableForm, here: &str, columns: &[String]) -> Markup {
+fn filters(
+    ctx: &Ctx,
+    form: &TableForm,
+    here: &str,
+    columns: &[String],
+    with_times: bool,
+) -> Markup {
     html! {
         @if !form.filters.is_empty() || !columns.is_empty() {
             section aria-labelledby="table-filters" {
@@ -514,7 +528,9 @@ fn filters(ctx: &Ctx, form: &TableForm, here: &str, columns: &[String]) -> Marku
                         div.field {
                             button type="submit" { (ctx.t("table-filter-add")) }
                         }
-                        p.small #table-fval-hint { (ctx.t("table-filter-hint")) }
+                        p.small #table-fval-hint {
+                            (ctx.t(if with_times { "table-filter-hint-times" } else { "table-filter-hint" }))
+                        }
                     }
                 }
             }

@@ -1417,6 +1417,10 @@ async fn the_portal_table_is_filtered_by_the_visitors_conditions_kept_in_every_l
         );
     }
     assert!(!body.contains("id_number"), "{body}");
+    assert!(
+        body.contains("Dates are written 2026-12-31.") && !body.contains("T08:30:00"),
+        "no column holds dates and times: {body}"
+    );
     // One condition added with the form: Nanshan's rows (every fourth), logged as such.
     let (status, body) = table_page(
         &server,
@@ -1969,5 +1973,41 @@ async fn an_equality_filter_pages_through_one_range_of_its_index_whatever_the_va
         plan.iter()
             .all(|l| !l.contains("Sort") && !l.contains("Filter")),
         "{plan:#?}"
+    );
+}
+
+#[tokio::test]
+async fn the_portal_tables_filter_hint_shows_dates_and_times_where_a_column_holds_them() {
+    let (server, admin) = payments().await;
+    let distribution = server
+        .upload_csv(
+            &admin,
+            "payments",
+            "stop,seen_at\nFutian,2026-03-01T08:30:00\nLuohu,2026-03-02T09:00:00\n",
+        )
+        .await;
+    server.submit_and_publish(&admin, &admin, "payments").await;
+    let ready = wait_ready(&server, &admin, &distribution).await;
+    assert_eq!(ready["columns"][1]["type"], "datetime", "{ready}");
+    let table = format!("/datasets/payments/rows/{distribution}");
+    let (status, body) = table_page(&server, &table, "en").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("dates and times 2026-12-31T08:30:00"),
+        "{body}"
+    );
+    let (_, zh) = table_page(&server, &table, "zh-CN").await;
+    assert!(zh.contains("日期时间写作 2026-12-31T08:30:00"), "{zh}");
+    // Written as the hint says, the value finds its row.
+    let (status, body) = table_page(
+        &server,
+        &format!("{table}?fcol=seen_at&fop=eq&fval=2026-03-02T09:00:00"),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("Luohu") && !body.contains("<td>Futian"),
+        "{body}"
     );
 }
