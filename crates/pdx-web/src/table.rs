@@ -11,7 +11,7 @@ use pdx_core::{OpeningClass, RequestId};
 use pdx_licensing::exchange::DataRequest;
 use pdx_licensing::rows::{RowsRequestError, RowsServed};
 use pdx_rows::RowsError;
-use pdx_rows::model::SourceFormat;
+use pdx_rows::model::{ColumnType, SourceFormat};
 use pdx_rows::query::{Limit, OPERATORS, RowQuery};
 use pdx_rows::render::{OutputFormat, Spool};
 use serde::Deserialize;
@@ -248,7 +248,7 @@ async fn rows_page(
             with_times = page
                 .columns
                 .iter()
-                .any(|c| c.mask.is_none() && c.column_type == "datetime");
+                .any(|c| c.mask.is_none() && c.column_type == ColumnType::Datetime.as_str());
             (StatusCode::OK, table(&ctx, &form, &here, &page, seq))
         }
         Ok(RowsServed {
