@@ -2,6 +2,7 @@
 //! directory and disposable database (SQLite, or PostgreSQL per `PDX_TEST_DATABASE_URL`), and
 //! its e-mail read back from the outbox directory.
 
+pub mod relay;
 pub mod upstream;
 
 use pdx_access::AccessService;

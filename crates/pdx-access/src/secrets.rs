@@ -47,8 +47,27 @@ pub fn vault_key(
     legacy: &Path,
     now: pdx_core::Timestamp,
 ) -> Result<[u8; 32], AccessError> {
+    kept_key(vault, purpose, Some(legacy), now)
+}
+
+/// The 32-byte server key kept in `vault` for `purpose`, generated on first use: for keys
+/// that came after the vault and so were never kept in a file.
+pub fn new_vault_key(
+    vault: &pdx_storage::vault::Vault,
+    purpose: &str,
+    now: pdx_core::Timestamp,
+) -> Result<[u8; 32], AccessError> {
+    kept_key(vault, purpose, None, now)
+}
+
+fn kept_key(
+    vault: &pdx_storage::vault::Vault,
+    purpose: &str,
+    legacy: Option<&Path>,
+    now: pdx_core::Timestamp,
+) -> Result<[u8; 32], AccessError> {
     let material = vault.singleton(purpose, now, || {
-        if legacy.exists() {
+        if let Some(legacy) = legacy.filter(|path| path.exists()) {
             tracing::info!(
                 purpose,
                 file = %legacy.display(),

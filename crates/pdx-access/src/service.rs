@@ -15,7 +15,7 @@ use crate::api_keys::{self, ApiKey, CreatedApiKey, NewApiKey};
 use crate::audit::{self, AuditEvent, AuditFilter, AuditKind, AuditRecord, RequestContext};
 use crate::error::AccessError;
 use crate::keys::KeyRing;
-use crate::mail::{Mail, MailSettings, Mailer};
+use crate::mail::{Mail, MailSettings, Mailer, Outgoing};
 use crate::model::{
     CreditCode, Email, Member, Membership, Organization, PasswordPolicy, Slug, User, parse_name,
 };
@@ -166,12 +166,14 @@ fn blocking_permits() -> usize {
 }
 
 impl AccessService {
-    /// Builds the service over a database, key ring and API-key hasher.
+    /// Builds the service over a database, key ring, API-key hasher and the key that seals
+    /// queued e-mail.
     pub fn new(
         db: Database,
         clock: Arc<dyn Clock>,
         keys: Arc<KeyRing>,
         secrets: SecretHasher,
+        mail_key: [u8; 32],
         settings: AccessSettings,
     ) -> Result<Self, AccessError> {
         let passwords = PasswordHasher::new(settings.argon2, blocking_permits())?;
@@ -183,7 +185,7 @@ impl AccessService {
                 settings.accounts.requests_per_address_per_hour,
                 Duration::from_secs(3600),
             )),
-            mailer: Mailer::new(&settings.mail)?,
+            mailer: Mailer::new(&settings.mail, mail_key)?,
             db,
             clock,
             passwords,
@@ -227,6 +229,40 @@ impl AccessService {
         F: FnOnce(&mut DbConnection) -> Result<T, AccessError> + Send + 'static,
     {
         self.db.write(work).await
+    }
+
+    /// Runs `work` in one transaction and queues the e-mail it composes in that transaction,
+    /// so a message is sent if and only if what it announces is committed. `work` is given
+    /// the service, to compose messages with.
+    pub(crate) async fn write_and_mail<T, F>(&self, work: F) -> Result<T, AccessError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection, &Self) -> Result<(T, Outgoing), AccessError> + Send + 'static,
+    {
+        let this = self.clone();
+        let written = self
+            .db
+            .write(move |conn| {
+                let (value, outgoing) = work(conn, &this)?;
+                let now = this.now();
+                match outgoing {
+                    Outgoing::Mail(mail) => {
+                        this.mailer.queue(conn, &mail, now)?;
+                    }
+                    Outgoing::Decoy => this.mailer.queue_decoy(conn, now)?,
+                    Outgoing::Nothing => {}
+                }
+                Ok::<_, AccessError>(value)
+            })
+            .await?;
+        self.mailer.wake();
+        Ok(written)
+    }
+
+    /// Delivers the e-mail due now (run by the server whenever mail was queued, and every
+    /// moment for what other processes queued or what waits for another attempt).
+    pub async fn deliver_mail(&self) -> Result<crate::mail::Delivered, AccessError> {
+        self.mailer.deliver_due(&self.db, self.now()).await
     }
 
     pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, AccessError>
@@ -564,7 +600,7 @@ impl AccessService {
         let new_hash = self.passwords.hash(new).await?;
         let (now, context, org) = (self.clock.now(), context.clone(), principal.org);
         let revoked = self
-            .write(move |conn| {
+            .write_and_mail(move |conn, this| {
                 store::set_password(conn, user_id, &new_hash, false, now)?;
                 // Whoever held the old password holds no session of the account any more.
                 refresh::revoke_all_of_user(conn, user_id, now)?;
@@ -574,12 +610,13 @@ impl AccessService {
                         .subject(user_id);
                 audit::record(conn, &event, &context, now)?;
                 let (user, _) = store::find_user(conn, user_id)?;
-                Ok((revoked, user))
+                Ok((
+                    revoked,
+                    Outgoing::Mail(this.password_changed_mail(&user.email)),
+                ))
             })
             .await?;
-        let (revoked, user) = revoked;
         self.tokens.revocations().committed(revoked);
-        self.mailer.send(self.password_changed_mail(&user.email));
         Ok(())
     }
 
@@ -587,6 +624,7 @@ impl AccessService {
     pub(crate) fn password_changed_mail(&self, to: &str) -> Mail {
         Mail {
             to: to.to_owned(),
+            valid_until: None,
             subject: "Your PDX password was changed".to_owned(),
             body: format!(
                 "The password of your PDX account ({to}) was just changed, and every session of \

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::audit::{self, AuditKind, AuditRecord, RequestContext};
 use crate::error::AccessError;
-use crate::mail::Mail;
+use crate::mail::{Mail, Outgoing};
 use crate::model::{CreditCode, Email, Organization, User, parse_name};
 use crate::one_time::{self, NewToken, Purpose, Status, TokenRecord};
 use crate::permissions;
@@ -141,6 +141,7 @@ impl AccessService {
     ) -> Mail {
         Mail {
             to: to.to_owned(),
+            valid_until: Some(expires),
             subject: "Confirm your e-mail address for PDX".to_owned(),
             body: format!(
                 "Someone, hopefully you, asked to register the enterprise \"{organization}\"\n\
@@ -159,6 +160,7 @@ impl AccessService {
         let base = self.mailer.public_url();
         Mail {
             to: to.to_owned(),
+            valid_until: None,
             subject: "Someone tried to register with your PDX address".to_owned(),
             body: format!(
                 "Someone tried to register an enterprise on PDX ({base}) with this e-mail\n\
@@ -215,52 +217,49 @@ impl AccessService {
         let address = email.clone();
         // Both branches do the same reads and writes and queue one message; delivery happens
         // later, so the answer's timing says nothing about the address.
-        let created = self
-            .write(move |conn| {
-                store::check_organization_free(conn, slug.as_str(), Some(credit_code.as_str()))?;
-                one_time::revoke_unused(conn, Purpose::Registration, address.as_str(), None, now)?;
-                let known = store::find_user_by_email(conn, address.as_str())?.is_some();
-                let created = if known {
-                    one_time::create_decoy(
-                        conn,
-                        &secrets,
-                        Purpose::Registration,
-                        address.as_str(),
-                        now,
-                    )?;
-                    None
-                } else {
-                    let new = NewToken {
-                        purpose: Purpose::Registration,
-                        email: address.as_str().to_owned(),
-                        user: None,
-                        organization: None,
-                        created_by: None,
-                        payload,
-                    };
-                    Some(one_time::create(conn, &secrets, &new, now, ttl)?)
+        self.write_and_mail(move |conn, this| {
+            store::check_organization_free(conn, slug.as_str(), Some(credit_code.as_str()))?;
+            one_time::revoke_unused(conn, Purpose::Registration, address.as_str(), None, now)?;
+            let known = store::find_user_by_email(conn, address.as_str())?.is_some();
+            let created = if known {
+                one_time::create_decoy(
+                    conn,
+                    &secrets,
+                    Purpose::Registration,
+                    address.as_str(),
+                    now,
+                )?;
+                None
+            } else {
+                let new = NewToken {
+                    purpose: Purpose::Registration,
+                    email: address.as_str().to_owned(),
+                    user: None,
+                    organization: None,
+                    created_by: None,
+                    payload,
                 };
-                let event = AuditRecord::success(AuditKind::RegistrationRequested, None, None)
-                    .subject(address.as_str())
-                    .detail(serde_json::json!({
-                        "email_known": known,
-                        "slug": slug.as_str(),
-                    }));
-                audit::record(conn, &event, &context, now)?;
-                Ok(created)
-            })
-            .await?;
-        let mail = match created {
-            Some((record, token)) => self.confirmation_mail(
-                email.as_str(),
-                &organization_name,
-                &token,
-                record.expires_at,
-            ),
-            None => self.already_registered_mail(email.as_str()),
-        };
-        self.mailer.send(mail);
-        Ok(())
+                Some(one_time::create(conn, &secrets, &new, now, ttl)?)
+            };
+            let event = AuditRecord::success(AuditKind::RegistrationRequested, None, None)
+                .subject(address.as_str())
+                .detail(serde_json::json!({
+                    "email_known": known,
+                    "slug": slug.as_str(),
+                }));
+            audit::record(conn, &event, &context, now)?;
+            let mail = match created {
+                Some((record, token)) => this.confirmation_mail(
+                    address.as_str(),
+                    &organization_name,
+                    &token,
+                    record.expires_at,
+                ),
+                None => this.already_registered_mail(address.as_str()),
+            };
+            Ok(((), Outgoing::Mail(mail)))
+        })
+        .await
     }
 
     /// Sends a pending registration's confirmation again, with a new link (the old one stops
@@ -279,36 +278,28 @@ impl AccessService {
             context.clone(),
         );
         let (secrets, address) = (self.secrets.clone(), email.clone());
-        let reissued = self
-            .write(move |conn| {
-                let Some(pending) =
-                    one_time::latest_unused(conn, Purpose::Registration, address.as_str())?
-                else {
-                    return Ok(None);
-                };
-                if pending.sent_at + RESEND_INTERVAL > now {
-                    return Ok(None);
-                }
-                let (record, token) = one_time::reissue(conn, &secrets, &pending.id, now, ttl)?;
-                let event = AuditRecord::success(AuditKind::ConfirmationResent, None, None)
-                    .subject(address.as_str());
-                audit::record(conn, &event, &context, now)?;
-                Ok(Some((record, token)))
-            })
-            .await?;
-        if let Some((record, token)) = reissued {
+        self.write_and_mail(move |conn, this| {
+            let Some(pending) =
+                one_time::latest_unused(conn, Purpose::Registration, address.as_str())?
+            else {
+                return Ok(((), Outgoing::Nothing));
+            };
+            if pending.sent_at + RESEND_INTERVAL > now {
+                return Ok(((), Outgoing::Nothing));
+            }
+            let (record, token) = one_time::reissue(conn, &secrets, &pending.id, now, ttl)?;
+            let event = AuditRecord::success(AuditKind::ConfirmationResent, None, None)
+                .subject(address.as_str());
+            audit::record(conn, &event, &context, now)?;
             let organization = record.payload["organization_name"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            self.mailer.send(self.confirmation_mail(
-                email.as_str(),
-                &organization,
-                &token,
-                record.expires_at,
-            ));
-        }
-        Ok(())
+            let mail =
+                this.confirmation_mail(address.as_str(), &organization, &token, record.expires_at);
+            Ok(((), Outgoing::Mail(mail)))
+        })
+        .await
     }
 
     /// Follows a registration's confirmation link: creates the enterprise (unverified) and its
@@ -370,6 +361,7 @@ impl AccessService {
     fn reset_mail(&self, to: &str, token: &str, expires: Timestamp) -> Mail {
         Mail {
             to: to.to_owned(),
+            valid_until: Some(expires),
             subject: "Reset your PDX password".to_owned(),
             body: format!(
                 "Someone, hopefully you, asked to reset the password of your PDX account\n\
@@ -401,59 +393,55 @@ impl AccessService {
             context.clone(),
         );
         let (secrets, address) = (self.secrets.clone(), email.clone());
-        let created = self
-            .write(move |conn| {
-                one_time::revoke_unused(conn, Purpose::PasswordReset, address.as_str(), None, now)?;
-                let user = store::find_user_by_email(conn, address.as_str())?;
-                match user {
-                    Some((user, _)) if !user.disabled => {
-                        let new = NewToken {
-                            purpose: Purpose::PasswordReset,
-                            email: address.as_str().to_owned(),
-                            user: Some(user.id),
-                            organization: None,
-                            created_by: None,
-                            payload: serde_json::json!({}),
-                        };
-                        let created = one_time::create(conn, &secrets, &new, now, ttl)?;
-                        let event = AuditRecord::success(
-                            AuditKind::PasswordResetRequested,
-                            Some(user.id),
-                            None,
-                        )
-                        .subject(user.id);
-                        audit::record(conn, &event, &context, now)?;
-                        Ok(Some(created))
-                    }
-                    other => {
-                        one_time::create_decoy(
-                            conn,
-                            &secrets,
-                            Purpose::PasswordReset,
-                            address.as_str(),
-                            now,
-                        )?;
-                        let reason = if other.is_some() {
-                            "account_disabled"
-                        } else {
-                            "no_account"
-                        };
-                        let event =
-                            AuditRecord::success(AuditKind::PasswordResetRequested, None, None)
-                                .failed()
-                                .subject(address.as_str())
-                                .detail(serde_json::json!({ "reason": reason }));
-                        audit::record(conn, &event, &context, now)?;
-                        Ok(None)
-                    }
+        // Both branches write a token and a queued message (a decoy where there is no account),
+        // so the answer's timing says nothing about the address.
+        self.write_and_mail(move |conn, this| {
+            one_time::revoke_unused(conn, Purpose::PasswordReset, address.as_str(), None, now)?;
+            let user = store::find_user_by_email(conn, address.as_str())?;
+            match user {
+                Some((user, _)) if !user.disabled => {
+                    let new = NewToken {
+                        purpose: Purpose::PasswordReset,
+                        email: address.as_str().to_owned(),
+                        user: Some(user.id),
+                        organization: None,
+                        created_by: None,
+                        payload: serde_json::json!({}),
+                    };
+                    let (record, token) = one_time::create(conn, &secrets, &new, now, ttl)?;
+                    let event = AuditRecord::success(
+                        AuditKind::PasswordResetRequested,
+                        Some(user.id),
+                        None,
+                    )
+                    .subject(user.id);
+                    audit::record(conn, &event, &context, now)?;
+                    let mail = this.reset_mail(address.as_str(), &token, record.expires_at);
+                    Ok(((), Outgoing::Mail(mail)))
                 }
-            })
-            .await?;
-        if let Some((record, token)) = created {
-            self.mailer
-                .send(self.reset_mail(email.as_str(), &token, record.expires_at));
-        }
-        Ok(())
+                other => {
+                    one_time::create_decoy(
+                        conn,
+                        &secrets,
+                        Purpose::PasswordReset,
+                        address.as_str(),
+                        now,
+                    )?;
+                    let reason = if other.is_some() {
+                        "account_disabled"
+                    } else {
+                        "no_account"
+                    };
+                    let event = AuditRecord::success(AuditKind::PasswordResetRequested, None, None)
+                        .failed()
+                        .subject(address.as_str())
+                        .detail(serde_json::json!({ "reason": reason }));
+                    audit::record(conn, &event, &context, now)?;
+                    Ok(((), Outgoing::Decoy))
+                }
+            }
+        })
+        .await
     }
 
     /// Follows a password-reset link: sets the new password, confirms the address, and ends
@@ -486,7 +474,7 @@ impl AccessService {
         let hash = self.passwords().hash(new_password).await?;
         let (context, user_id, email) = (context.clone(), user.id, user.email.clone());
         let revoked = self
-            .write(move |conn| {
+            .write_and_mail(move |conn, this| {
                 one_time::consume(conn, &record.id, now)?;
                 store::set_password(conn, user_id, &hash, false, now)?;
                 store::confirm_email(conn, user_id, now)?;
@@ -497,11 +485,10 @@ impl AccessService {
                 let event = AuditRecord::success(AuditKind::PasswordReset, Some(user_id), None)
                     .subject(user_id);
                 audit::record(conn, &event, &context, now)?;
-                Ok(revoked)
+                Ok((revoked, Outgoing::Mail(this.password_changed_mail(&email))))
             })
             .await?;
         self.tokens().revocations().committed(revoked);
-        self.mailer.send(self.password_changed_mail(&user.email));
         Ok(())
     }
 
@@ -523,6 +510,7 @@ impl AccessService {
         };
         Mail {
             to: to.to_owned(),
+            valid_until: Some(expires),
             subject: format!("You are invited to join {organization} on PDX"),
             body: format!(
                 "{inviter} invited you to join \"{organization}\" on PDX ({base})\n\
@@ -569,8 +557,8 @@ impl AccessService {
             principal.clone(),
         );
         let (secrets, address) = (self.secrets.clone(), email.clone());
-        let (record, token, organization, inviter, has_account) = self
-            .write(move |conn| {
+        let record = self
+            .write_and_mail(move |conn, this| {
                 let organization = store::find_organization(conn, org)?;
                 check_roles(roles, organization.kind)?;
                 let existing = store::find_user_by_email(conn, address.as_str())?;
@@ -610,20 +598,19 @@ impl AccessService {
                     "roles": roles,
                 }));
                 audit::record(conn, &event, &context, now)?;
-                Ok((record, token, organization, inviter, existing.is_some()))
+                let mail = this.invitation_mail(
+                    address.as_str(),
+                    &organization.name,
+                    &inviter,
+                    roles,
+                    existing.is_some(),
+                    &token,
+                    record.expires_at,
+                );
+                Ok((record, Outgoing::Mail(mail)))
             })
             .await?;
-        let invitation = Invitation::from_record(&record, now)?;
-        self.mailer.send(self.invitation_mail(
-            email.as_str(),
-            &organization.name,
-            &inviter,
-            invitation.roles,
-            has_account,
-            &token,
-            record.expires_at,
-        ));
-        Ok(invitation)
+        Invitation::from_record(&record, now)
     }
 
     /// An organisation's invitations, newest first.
@@ -729,8 +716,8 @@ impl AccessService {
                 retry_after: refusal.retry_after,
             })?;
         let secrets = self.secrets.clone();
-        let (record, token, organization, inviter, has_account) = self
-            .write(move |conn| {
+        let record = self
+            .write_and_mail(move |conn, this| {
                 let (record, token) = one_time::reissue(conn, &secrets, &current.id, now, ttl)?;
                 let organization = store::find_organization(conn, org)?;
                 let inviter = store::find_user(conn, actor.user)
@@ -745,20 +732,20 @@ impl AccessService {
                 .subject(&record.email)
                 .detail(serde_json::json!({ "invitation": record.id, "organization": org }));
                 audit::record(conn, &event, &context, now)?;
-                Ok((record, token, organization, inviter, has_account))
+                let roles = Invitation::from_record(&record, now)?.roles;
+                let mail = this.invitation_mail(
+                    &record.email,
+                    &organization.name,
+                    &inviter,
+                    roles,
+                    has_account,
+                    &token,
+                    record.expires_at,
+                );
+                Ok((record, Outgoing::Mail(mail)))
             })
             .await?;
-        let invitation = Invitation::from_record(&record, now)?;
-        self.mailer.send(self.invitation_mail(
-            &record.email,
-            &organization.name,
-            &inviter,
-            invitation.roles,
-            has_account,
-            &token,
-            record.expires_at,
-        ));
-        Ok(invitation)
+        Invitation::from_record(&record, now)
     }
 
     /// Accepts an invitation by its link. The address's account, if it has one, joins the

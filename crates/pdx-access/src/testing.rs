@@ -76,6 +76,7 @@ pub fn test_service(database: Database, keys_dir: &Path) -> AccessService {
         clock,
         Arc::new(keys),
         SecretHasher::from_key([3; 32]),
+        [4; 32],
         settings,
     ) {
         Ok(access) => access,

@@ -250,6 +250,7 @@ impl Application {
             self.checkpoint_interval,
         );
         spawn_rollup_folder(self.state.ledger.clone());
+        spawn_mail_delivery(self.state.access.clone());
         spawn_limit_exchange(
             self.state.edge.clone(),
             self.state.access.clone(),
@@ -501,6 +502,22 @@ fn spawn_checkpoint_signer(
                 Ok(None) => {}
                 Err(error) => tracing::warn!(%error, "could not sign a ledger checkpoint"),
             }
+        }
+    });
+}
+
+/// Delivers queued e-mail: at once when this process queued some, and every moment for what
+/// other processes queued, what waits for another attempt, or what a stopped process left.
+fn spawn_mail_delivery(access: AccessService) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = access.deliver_mail().await {
+                tracing::warn!(%error, "could not deliver queued e-mail");
+            }
+            access
+                .mailer()
+                .woken_or(pdx_access::mail::DELIVERY_POLL)
+                .await;
         }
     });
 }
@@ -789,11 +806,13 @@ pub fn open_access(
             per_recipient_per_hour: config.mail.per_recipient_per_hour,
         },
     };
+    let mail_key = pdx_access::secrets::new_vault_key(vault, "mail_outbox", clock.now())?;
     Ok(AccessService::new(
         database,
         clock,
         Arc::new(keys),
         secrets,
+        mail_key,
         settings,
     )?)
 }

@@ -547,6 +547,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// E-mail waiting for delivery, sealed, and which process is sending it now.
+    mail_outbox (id) {
+        id -> Text,
+        sealed -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     /// Work one server process at a time does, and which process holds it.
     leases (name) {
         name -> Text,
@@ -562,6 +577,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rate_counts,
     server_keys,
     sign_in_failures,
+    mail_outbox,
     ingestions,
     instance,
     organizations,

@@ -1799,3 +1799,97 @@ async fn an_address_guessing_passwords_is_refused_by_every_server_once_over_its_
     assert!(header(&refused, "retry-after").is_some());
     expect_problem(refused, 429, "too_many_requests").await;
 }
+
+/// (attempts, sealed text, last error) of each message waiting in the mail queue.
+fn mail_queue(server: &TestServer) -> Vec<(i32, String, Option<String>)> {
+    use diesel::prelude::*;
+    use pdx_storage::schema::mail_outbox;
+    let Ok(mut conn) = server.database.database().conn() else {
+        panic!("no connection")
+    };
+    match mail_outbox::table
+        .select((
+            mail_outbox::attempts,
+            mail_outbox::sealed,
+            mail_outbox::last_error,
+        ))
+        .load(&mut conn)
+    {
+        Ok(rows) => rows,
+        Err(error) => panic!("cannot read the mail queue: {error}"),
+    }
+}
+
+#[tokio::test]
+async fn a_reset_link_waits_out_a_relay_outage_sealed_and_is_sent_by_smtp_when_it_is_back() {
+    use pdx_tests::relay::{Relay, unused_port};
+    let port = unused_port();
+    let server = TestServer::spawn_with(|c| {
+        c.mail.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    })
+    .await;
+    server.create_org("acme", OrgKind::Enterprise).await;
+    server
+        .create_user("acme", "ops@acme.test", &[Role::Admin])
+        .await;
+    let asked = post(
+        &server,
+        "/api/v1/password-resets",
+        json!({ "email": "ops@acme.test" }),
+    )
+    .await;
+    assert_eq!(asked.status(), 202, "answered at once, relay or not");
+
+    // The relay is down: the first attempt fails and the message waits for the next, sealed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let waiting = loop {
+        let queue = mail_queue(&server);
+        if queue.iter().any(|(attempts, _, _)| *attempts >= 1) {
+            break queue;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed attempt recorded: {queue:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    let (_, sealed, error) = &waiting[0];
+    for secret in ["ops@acme.test", "pdxo_", "password-reset"] {
+        assert!(!sealed.contains(secret), "{secret} readable in the queue");
+    }
+    assert!(
+        error.is_some(),
+        "the relay's failure is kept for the operator"
+    );
+
+    // The relay comes back on its address; the next attempt hands it the message.
+    let relay = Relay::start(port).await;
+    let relayed = relay.wait_for(1, 20).await;
+    assert_eq!(relayed[0].to, vec!["ops@acme.test".to_owned()]);
+    assert_eq!(relayed[0].from, "no-reply@pdx.local");
+    let mail = relayed[0].mail();
+    assert_eq!(mail.subject, "Reset your PDX password");
+    let reset = post(
+        &server,
+        "/api/v1/password-resets/complete",
+        json!({ "token": mail.token(), "new_password": "a brand new passphrase" }),
+    )
+    .await;
+    assert_eq!(reset.status(), 204, "the link sent late still works");
+    assert_eq!(
+        sign_in_status(&server, "ops@acme.test", "a brand new passphrase").await,
+        200
+    );
+    // The notice of the change follows through the relay, and the queue empties.
+    let relayed = relay.wait_for(2, 10).await;
+    assert_eq!(relayed[1].mail().subject, "Your PDX password was changed");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !mail_queue(&server).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sent mail stays queued"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
