@@ -889,7 +889,7 @@ fn distributions(
     }
     html! {
         div.table-wrap {
-            table {
+            table.files {
                 caption.visually-hidden { (ctx.t("dataset-files")) }
                 thead {
                     tr {
@@ -909,9 +909,9 @@ fn distributions(
                                     br; span.small { (description) }
                                 }
                             }
-                            td { (d.format) }
-                            td { @if let Some(size) = d.byte_size { (lang.bytes(size)) } @else { "—" } }
-                            td { (lang.date(d.modified_at.date_naive())) }
+                            td data-label=(ctx.t("file-format")) { (d.format) }
+                            td data-label=(ctx.t("file-size")) { @if let Some(size) = d.byte_size { (lang.bytes(size)) } @else { "—" } }
+                            td data-label=(ctx.t("file-updated")) { (lang.date(d.modified_at.date_naive())) }
                             td {
                                 @if !obtainable {
                                     span.small { (ctx.t("file-withdrawn")) }

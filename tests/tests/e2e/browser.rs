@@ -1201,6 +1201,22 @@ async fn a_clerk_sets_a_live_apis_gateway_and_a_visitor_is_answered_through_pdx(
         "where programs call it: {row}"
     );
     browser.shot("public-dataset").await;
+    // On a phone the long call address scrolls within its table; the page does not.
+    let page = c.current_url().await.unwrap();
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(page.as_str()).await.unwrap();
+    browser.wait_for(&open).await;
+    assert!(
+        !browser.scrolls_sideways().await,
+        "the public page of a live API scrolls sideways on a phone"
+    );
+    c.execute(
+        "document.getElementById('files-title').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    browser.shot("public-dataset-phone").await;
     browser.follow(&open).await;
     let answered = browser.text("body").await;
     assert!(answered.contains("\"path\":\"/v1/\""), "{answered}");
