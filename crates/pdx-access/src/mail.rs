@@ -400,6 +400,44 @@ impl Mailer {
     }
 }
 
+/// What waits in the mail queue, for an operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStatus {
+    /// Messages waiting (decoys included).
+    pub waiting: i64,
+    /// Of those, the ones whose delivery failed at least once.
+    pub failing: i64,
+    /// When the oldest waiting message was queued.
+    pub oldest: Option<Timestamp>,
+    /// What the relay (or the outbox) said at the latest failure of a waiting message.
+    pub last_error: Option<String>,
+}
+
+/// What waits in the mail queue now.
+pub fn queue_status(conn: &mut DbConnection) -> Result<QueueStatus, StorageError> {
+    let waiting: i64 = mail_outbox::table.count().get_result(conn)?;
+    let failing: i64 = mail_outbox::table
+        .filter(mail_outbox::attempts.gt(0))
+        .count()
+        .get_result(conn)?;
+    let oldest: Option<NaiveDateTime> = mail_outbox::table
+        .select(diesel::dsl::min(mail_outbox::created_at))
+        .get_result(conn)?;
+    let last_error: Option<String> = mail_outbox::table
+        .select(mail_outbox::last_error)
+        .filter(mail_outbox::last_error.is_not_null())
+        .order(mail_outbox::next_attempt_at.desc())
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten();
+    Ok(QueueStatus {
+        waiting,
+        failing,
+        oldest: oldest.map(|at| at.and_utc()),
+        last_error,
+    })
+}
+
 /// How an attempt was recorded.
 enum Recorded {
     Sent,
@@ -740,6 +778,10 @@ mod tests {
         assert_eq!(rows.len(), 1, "kept for another attempt");
         assert_eq!(rows[0].0, 1);
         assert!(rows[0].2.is_some(), "the relay's error is kept");
+        let status = db.run(queue_status).await;
+        let status = status.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((status.waiting, status.failing), (1, 1));
+        assert!(status.oldest.is_some() && status.last_error.is_some());
 
         // Another process (here: writing to its outbox) takes it when it is due again, not
         // before.

@@ -414,10 +414,38 @@ pub async fn doctor(config: &Config) -> Report {
         }
     };
     check_database(&database, &mut report).await;
+    check_mail_queue(&database, &mut report).await;
     check_vault(config, &database, &mut report);
     check_blobs(config, &mut report).await;
     check_ledger(config, &database, &mut report).await;
     report
+}
+
+/// Whether e-mail is waiting because the relay refuses it or cannot be reached.
+async fn check_mail_queue(database: &Database, report: &mut Report) {
+    let status = database.run(pdx_access::mail::queue_status).await;
+    match status {
+        Ok(status) if status.failing == 0 => report.ok(
+            "mail queue",
+            format!("{} message(s) waiting, none has failed", status.waiting),
+        ),
+        Ok(status) => report.warn(
+            "mail queue",
+            format!(
+                "{} of {} waiting message(s) could not be delivered yet (the oldest queued {});                  the latest failure: {}. Check mail.smtp_url and the relay",
+                status.failing,
+                status.waiting,
+                status
+                    .oldest
+                    .map_or_else(|| "—".to_owned(), |at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+                status.last_error.as_deref().unwrap_or("unknown"),
+            ),
+        ),
+        Err(error) => report.warn(
+            "mail queue",
+            format!("cannot read it: {error}"),
+        ),
+    }
 }
 
 fn check_files(config: &Config, report: &mut Report) {

@@ -413,7 +413,13 @@ fn doctor_finds_a_key_file_others_can_read_and_passes_once_it_is_fixed() {
             .any(|l| l.contains("disk") && l.contains("GiB free")),
         "{said}"
     );
-    for subject in ["migrations", "server keys", "blob store", "clock"] {
+    for subject in [
+        "migrations",
+        "server keys",
+        "blob store",
+        "clock",
+        "mail queue",
+    ] {
         assert!(
             said.lines()
                 .any(|l| l.starts_with("ok") && l.contains(subject)),
