@@ -110,10 +110,8 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Relayed>>>) {
     let (mut from, mut to) = (String::new(), Vec::new());
     let mut line = String::new();
     loop {
-        line.clear();
-        match lines.read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        if !next_line(&mut lines, &mut line).await {
+            return;
         }
         let command = line.trim_end().to_owned();
         let verb = command
@@ -137,10 +135,8 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Relayed>>>) {
                     .await;
                 let mut message = String::new();
                 loop {
-                    line.clear();
-                    match lines.read_line(&mut line).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
+                    if !next_line(&mut lines, &mut line).await {
+                        return;
                     }
                     if line == ".\r\n" || line == ".\n" {
                         break;
@@ -168,6 +164,15 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Relayed>>>) {
             return;
         }
     }
+}
+
+/// Reads the client's next line into `line`; false once the client has gone.
+async fn next_line(
+    lines: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    line: &mut String,
+) -> bool {
+    line.clear();
+    matches!(lines.read_line(line).await, Ok(n) if n > 0)
 }
 
 /// The address in `MAIL FROM:<a@b>` or `RCPT TO:<a@b>`.

@@ -328,29 +328,23 @@ impl Mailer {
 
     /// One attempt at a claimed message; `None` for a decoy (nothing to send).
     async fn attempt(&self, message: &Claimed, now: Timestamp) -> Option<Attempt> {
+        let given_up = |error: String| Attempt::Failed {
+            error,
+            permanent: true,
+        };
         if message.expires_at <= now.naive_utc() {
-            return Some(Attempt::Failed {
-                error: "its link expired before it could be delivered".to_owned(),
-                permanent: true,
-            });
+            return Some(given_up(
+                "its link expired before it could be delivered".to_owned(),
+            ));
         }
-        let plain = match self.inner.key.open(message.id.as_bytes(), &message.sealed) {
-            Ok(plain) => plain,
-            Err(_) => {
-                return Some(Attempt::Failed {
-                    error: "it does not open under the mail key".to_owned(),
-                    permanent: true,
-                });
-            }
+        let Ok(plain) = self.inner.key.open(message.id.as_bytes(), &message.sealed) else {
+            return Some(given_up("it does not open under the mail key".to_owned()));
         };
         if plain.is_empty() {
             return None;
         }
         let Some(split) = plain.iter().position(|&b| b == b'\n') else {
-            return Some(Attempt::Failed {
-                error: "it names no recipient".to_owned(),
-                permanent: true,
-            });
+            return Some(given_up("it names no recipient".to_owned()));
         };
         let (to, bytes) = (&plain[..split], &plain[split + 1..]);
         Some(match &self.inner.transport {
@@ -371,32 +365,26 @@ impl Mailer {
                     },
                 }
             }
-            Transport::Smtp(smtp) => {
-                let envelope = String::from_utf8(to.to_vec())
-                    .map_err(|e| e.to_string())
-                    .and_then(|to| {
-                        to.parse()
-                            .map_err(|e: lettre::address::AddressError| e.to_string())
-                    })
-                    .and_then(|to| {
-                        Envelope::new(Some(self.inner.from.email.clone()), vec![to])
-                            .map_err(|e| e.to_string())
-                    });
-                match envelope {
+            Transport::Smtp(smtp) => match self.envelope(to) {
+                Err(error) => given_up(format!("unusable recipient: {error}")),
+                Ok(envelope) => match smtp.send_raw(&envelope, bytes).await {
+                    Ok(_) => Attempt::Sent,
                     Err(error) => Attempt::Failed {
-                        error: format!("unusable recipient: {error}"),
-                        permanent: true,
+                        permanent: error.is_permanent(),
+                        error: error.to_string(),
                     },
-                    Ok(envelope) => match smtp.send_raw(&envelope, bytes).await {
-                        Ok(_) => Attempt::Sent,
-                        Err(error) => Attempt::Failed {
-                            permanent: error.is_permanent(),
-                            error: error.to_string(),
-                        },
-                    },
-                }
-            }
+                },
+            },
         })
+    }
+
+    /// The SMTP envelope of a message to `to` (its address as stored beside the message).
+    fn envelope(&self, to: &[u8]) -> Result<Envelope, String> {
+        let to = std::str::from_utf8(to).map_err(|e| e.to_string())?;
+        let to: lettre::Address = to
+            .parse()
+            .map_err(|e: lettre::address::AddressError| e.to_string())?;
+        Envelope::new(Some(self.inner.from.email.clone()), vec![to]).map_err(|e| e.to_string())
     }
 }
 
@@ -446,15 +434,20 @@ enum Recorded {
     Decoy,
 }
 
+/// Messages no live process holds at `now`: never claimed, or claimed by one whose claim
+/// lapsed.
+#[diesel::dsl::auto_type]
+fn unclaimed(now: NaiveDateTime) -> _ {
+    mail_outbox::claimed_until
+        .is_null()
+        .or(mail_outbox::claimed_until.lt(now))
+}
+
 fn due_exists(conn: &mut DbConnection, now: NaiveDateTime) -> Result<bool, StorageError> {
     let due = diesel::select(diesel::dsl::exists(
         mail_outbox::table
             .filter(mail_outbox::next_attempt_at.le(now))
-            .filter(
-                mail_outbox::claimed_until
-                    .is_null()
-                    .or(mail_outbox::claimed_until.lt(now)),
-            ),
+            .filter(unclaimed(now)),
     ))
     .get_result(conn)?;
     Ok(due)
@@ -468,13 +461,10 @@ fn claim(
     now: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<Claimed>, AccessError> {
-    let unclaimed = mail_outbox::claimed_until
-        .is_null()
-        .or(mail_outbox::claimed_until.lt(now));
     let due: Vec<String> = mail_outbox::table
         .select(mail_outbox::id)
         .filter(mail_outbox::next_attempt_at.le(now))
-        .filter(unclaimed)
+        .filter(unclaimed(now))
         .order((mail_outbox::next_attempt_at, mail_outbox::id))
         .limit(limit)
         .load(conn)
@@ -485,7 +475,7 @@ fn claim(
     diesel::update(
         mail_outbox::table
             .filter(mail_outbox::id.eq_any(&due))
-            .filter(unclaimed),
+            .filter(unclaimed(now)),
     )
     .set((
         mail_outbox::claimed_by.eq(holder),

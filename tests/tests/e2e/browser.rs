@@ -1217,6 +1217,21 @@ async fn a_clerk_sets_a_live_apis_gateway_and_a_visitor_is_answered_through_pdx(
     .await
     .unwrap();
     browser.shot("public-dataset-phone").await;
+    c.goto(&server.url(&format!("/lang/zh?next={}", page.path())))
+        .await
+        .unwrap();
+    browser.wait_for(&open).await;
+    assert!(
+        !browser.scrolls_sideways().await,
+        "the public page of a live API scrolls sideways on a phone, in Chinese"
+    );
+    c.execute(
+        "document.getElementById('files-title').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    browser.shot("public-dataset-phone-zh").await;
     browser.follow(&open).await;
     let answered = browser.text("body").await;
     assert!(answered.contains("\"path\":\"/v1/\""), "{answered}");
