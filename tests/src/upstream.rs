@@ -1,8 +1,10 @@
 //! A real HTTP server standing in for an agency's live API behind the gateway: it records
 //! every request it receives (so tests can see what reached it, and what did not) and has
 //! routes that answer well, slowly, with a failure, at length, with a redirect, with cookies,
-//! and by echoing every header it received.
+//! by echoing every header it received, and one that holds each call a moment while it counts
+//! how many it holds at once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -39,8 +41,19 @@ pub struct TestUpstream {
     /// `http://127.0.0.1:<port>`.
     pub base_url: String,
     recorded: Arc<Mutex<Vec<Recorded>>>,
+    held: Arc<Held>,
     server: actix_web::dev::ServerHandle,
 }
+
+/// Calls `/v1/hold` holds now, and the most it held at once.
+#[derive(Debug, Default)]
+struct Held {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+/// How long `/v1/hold` holds a call.
+pub const HOLD: Duration = Duration::from_millis(300);
 
 /// Bytes of `/v1/big`'s answer.
 pub const BIG: usize = 1 << 20;
@@ -52,7 +65,15 @@ async fn record(
     req: HttpRequest,
     body: web::Bytes,
     recorded: web::Data<Arc<Mutex<Vec<Recorded>>>>,
+    held: web::Data<Arc<Held>>,
 ) -> HttpResponse {
+    if req.path() == "/v1/hold" {
+        let now = held.now.fetch_add(1, Ordering::SeqCst) + 1;
+        held.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(HOLD).await;
+        held.now.fetch_sub(1, Ordering::SeqCst);
+        return HttpResponse::Ok().body("held");
+    }
     if req.path().starts_with("/v1/bench-5ms/") {
         // For benchmarks: an API that takes 5 ms to look its answer up, as one backed by a
         // database would.
@@ -141,10 +162,13 @@ impl TestUpstream {
     /// Starts the upstream on a free port of the loopback interface.
     pub async fn start() -> Self {
         let recorded: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let held: Arc<Held> = Arc::default();
         let data = web::Data::new(Arc::clone(&recorded));
+        let held_data = web::Data::new(Arc::clone(&held));
         let server = match HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(held_data.clone())
                 .default_service(web::to(record))
         })
         .workers(2)
@@ -161,8 +185,14 @@ impl TestUpstream {
         Self {
             base_url: format!("http://127.0.0.1:{port}"),
             recorded,
+            held,
             server: handle,
         }
+    }
+
+    /// The most calls to `/v1/hold` it held at once.
+    pub fn most_held_at_once(&self) -> usize {
+        self.held.most.load(Ordering::SeqCst)
     }
 
     /// The requests received so far.

@@ -63,10 +63,16 @@ struct World {
 /// An agency publishes a conditional dataset whose distribution is its live bus API, offers it
 /// for research, configures the upstream with a header credential, and grants an enterprise.
 async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// [`world`] on a server whose configuration `adjust` changed.
+async fn world_with(adjust: impl FnOnce(&mut pdx_server::config::Config)) -> World {
     log();
     let upstream = TestUpstream::start().await;
     let server = TestServer::spawn_with(|config| {
         config.gateway.allow_private_networks = true;
+        adjust(config);
     })
     .await;
     server.create_org("transit", OrgKind::Agency).await;
@@ -562,6 +568,119 @@ async fn a_failing_upstream_gives_504_or_502_logged_and_its_circuit_opens() {
         result_of(&w.server, seq).await.reason,
         "upstream_unreachable"
     );
+}
+
+/// The upstream's configuration as the server at `base` sees it.
+async fn upstream_seen_by(w: &World, base: &str) -> Value {
+    let url = format!("{base}/api/v1/distributions/{}/upstream", w.distribution);
+    let response = w.server.client.get(url).bearer_auth(&w.admin).send().await;
+    match response {
+        Ok(response) if response.status() == 200 => json(response).await,
+        other => panic!("the upstream could not be read: {other:?}"),
+    }
+}
+
+/// Waits until the server at `base` sees `field` of the upstream at `value` (the servers
+/// exchange what they know every second).
+async fn until_seen(w: &World, base: &str, field: &str, value: Value) {
+    for _ in 0..100 {
+        if upstream_seen_by(w, base).await[field] == value {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{base} never saw {field} = {value}");
+}
+
+/// Two servers on one database, each with a data directory of its own, are one gateway: an
+/// upstream's calls at once are shared out between them, a circuit one of them opens holds
+/// calls off on the other, and a probe that gets through on one closes it on both.
+#[tokio::test]
+async fn two_servers_share_an_upstreams_calls_at_once_and_its_circuit() {
+    let w = world_with(|config| config.gateway.circuit_cool_down_secs = 3).await;
+    let configured = configure(
+        &w.server,
+        &w.admin,
+        &w.distribution,
+        json!({
+            "base_url": format!("{}/v1", w.upstream.base_url),
+            "paths": ["/hold", "/fail", "/stops/*"],
+            "timeout_ms": 2000,
+            "max_concurrency": 2,
+        }),
+    )
+    .await;
+    assert_eq!(configured.status(), 200);
+    let other = w.server.sibling().await;
+    let here = w.server.base_url.clone();
+    for base in [&here, &other.base_url] {
+        until_seen(&w, base, "max_concurrency_here", json!(1)).await;
+    }
+
+    // Three calls at once on each server: each forwards one at a time (the second after the
+    // first, the third finds no room in time), so the upstream never holds more than two.
+    let calls = (0..6).map(|i| {
+        let base = if i % 2 == 0 { &here } else { &other.base_url };
+        let url = format!("{base}/api/v1/distributions/{}/api/hold", w.distribution);
+        let request = w
+            .server
+            .client
+            .get(url)
+            .bearer_auth(&w.enterprise)
+            .header("x-pdx-purpose", "research");
+        async move {
+            match request.send().await {
+                Ok(response) => response.status().as_u16(),
+                Err(error) => panic!("the call failed: {error}"),
+            }
+        }
+    });
+    let mut statuses = futures_util::future::join_all(calls).await;
+    statuses.sort_unstable();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().filter(|s| **s == 200).count() >= 2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        w.upstream.most_held_at_once(),
+        2,
+        "both servers forwarded, never more than max_concurrency at once"
+    );
+
+    // Five failures in a row through this server open the circuit; the other server holds
+    // calls off too, without calling the upstream.
+    for _ in 0..5 {
+        let failed = call(&w, Method::GET, Some(&w.enterprise), "/fail").await;
+        assert_eq!(failed.status(), 502);
+    }
+    until_seen(&w, &other.base_url, "circuit", json!("open")).await;
+    let reached = w.upstream.recorded().len();
+    let held = w
+        .server
+        .client
+        .get(other.url(&format!(
+            "/api/v1/distributions/{}/api/stops/1",
+            w.distribution
+        )))
+        .bearer_auth(&w.enterprise)
+        .header("x-pdx-purpose", "research")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    expect_problem(held, 503, "upstream_unavailable").await;
+    assert_eq!(w.upstream.recorded().len(), reached, "held off, not sent");
+
+    // Once the cool-down is over, a call through this server probes the upstream and gets
+    // through: the other server closes its circuit without having called.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let probe = call(&w, Method::GET, Some(&w.enterprise), "/stops/1").await;
+    assert_eq!(probe.status(), 200);
+    until_seen(&w, &other.base_url, "circuit", json!("closed")).await;
+    assert_eq!(w.upstream.recorded().len(), reached + 1, "only the probe");
 }
 
 #[tokio::test]

@@ -88,7 +88,8 @@ pub struct UpstreamBody {
     /// Milliseconds the upstream may take to begin its answer, and between two parts of it
     /// (100 to 120,000; default 10,000).
     pub timeout_ms: Option<u32>,
-    /// Calls this server forwards to the upstream at once (1 to 1,024; default 16).
+    /// Calls forwarded to the upstream at once by the whole platform, shared out among the
+    /// servers running, each forwarding at least one (1 to 1,024; default 16).
     pub max_concurrency: Option<u32>,
 }
 
@@ -118,14 +119,17 @@ pub struct UpstreamResponse {
     pub paths: Vec<String>,
     /// Milliseconds the upstream may take.
     pub timeout_ms: u32,
-    /// Calls forwarded at once, per server.
+    /// Calls forwarded at once, for the platform: shared out among the servers running.
     pub max_concurrency: u32,
+    /// Calls this server forwards at once: its part of `max_concurrency`.
+    pub max_concurrency_here: u32,
     /// When the configuration last changed.
     pub updated_at: String,
     /// Where consumers call it.
     pub gateway_path: String,
-    /// The circuit breaker as this server sees it: `closed`, `open` (calls held off after
-    /// repeated failures) or `half_open` (one call probing).
+    /// The circuit breaker as this server sees it (the servers tell each other within a
+    /// second): `closed`, `open` (calls held off after repeated failures) or `half_open` (one
+    /// call probing).
     pub circuit: String,
     /// Consecutive failures this server counted.
     pub failures: u32,
@@ -148,6 +152,7 @@ impl From<UpstreamView> for UpstreamResponse {
             paths: view.paths,
             timeout_ms: view.timeout_ms,
             max_concurrency: view.max_concurrency,
+            max_concurrency_here: view.max_concurrency_here,
             updated_at: view.updated_at.to_rfc3339(),
             circuit: view.circuit.as_str().to_owned(),
             failures: view.failures,

@@ -3,10 +3,12 @@
 //! and the methods and paths it allows; consumers call
 //! `/api/v1/distributions/{id}/api/{path}` with their token and purpose, and each call is
 //! decided and logged by the exchange before it is forwarded. Each upstream has a concurrency
-//! limit and a circuit breaker per process; a call's outcome (status, bytes, latency) is
+//! limit, shared out among the server processes running, and a circuit breaker that the
+//! processes exchange through the database; a call's outcome (status, bytes, latency) is
 //! logged when it ends.
 
 pub mod breaker;
+mod circuits;
 pub mod error;
 pub mod model;
 pub mod paths;

@@ -11,10 +11,12 @@ use pdx_catalog::CatalogService;
 use pdx_catalog::model::DistributionKind;
 use pdx_core::{Clock, DistributionId, Principal, Timestamp};
 use pdx_licensing::exchange::Unready;
+use pdx_storage::presence::Roster;
 use pdx_storage::{Database, StorageError};
 use tokio::sync::Semaphore;
 
-use crate::breaker::{Breaker, CircuitState};
+use crate::breaker::{Breaker, CircuitState, Shared};
+use crate::circuits::{self, Exchanged};
 use crate::error::GatewayError;
 use crate::model::{self, Credential, Upstream, UpstreamInput};
 use crate::paths::CallPath;
@@ -28,20 +30,41 @@ const QUEUE_WAIT: Duration = Duration::from_millis(500);
 const CACHED: usize = 4_096;
 
 /// How the installation lets its gateway reach upstreams.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct GatewaySettings {
     /// Whether upstreams may be in private networks (loopback, RFC 1918, link-local): off by
     /// default, so that a publisher cannot make PDX call into the network it runs in.
     pub allow_private_networks: bool,
+    /// How long an open circuit holds calls off before a probe.
+    pub circuit_cool_down: Duration,
 }
 
-/// One upstream's running calls and circuit, per process.
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            circuit_cool_down: crate::breaker::COOL_DOWN,
+        }
+    }
+}
+
+/// One upstream's running calls and circuit in this process.
 #[derive(Debug)]
 struct Lane {
     /// The configuration it was made for.
     updated_at: Timestamp,
+    /// This process's part of the upstream's calls at once.
+    limit: u32,
     permits: Arc<Semaphore>,
     breaker: Arc<Breaker>,
+}
+
+/// The lanes of the upstreams called through this process, and the processes they are
+/// shared among.
+#[derive(Debug)]
+struct Lanes {
+    by_distribution: HashMap<DistributionId, Arc<Lane>>,
+    roster: Roster,
 }
 
 /// An upstream's configuration as its publisher sees it: never the credential's secret.
@@ -63,8 +86,11 @@ pub struct UpstreamView {
     pub paths: Vec<String>,
     /// Milliseconds the upstream may take.
     pub timeout_ms: u32,
-    /// Calls at once.
+    /// Calls at once, for the platform.
     pub max_concurrency: u32,
+    /// Calls at once this server allows: its part of `max_concurrency` among the servers
+    /// running.
+    pub max_concurrency_here: u32,
     /// When the configuration last changed.
     pub updated_at: Timestamp,
     /// The circuit as this server sees it.
@@ -88,7 +114,7 @@ pub struct GatewayService {
     client: reqwest::Client,
     settings: GatewaySettings,
     upstreams: Arc<UpstreamCache>,
-    lanes: Arc<Mutex<HashMap<DistributionId, Arc<Lane>>>>,
+    lanes: Arc<Mutex<Lanes>>,
 }
 
 impl std::fmt::Debug for GatewayService {
@@ -150,8 +176,16 @@ impl GatewayService {
             client,
             settings,
             upstreams: Arc::new(quick_cache::sync::Cache::new(CACHED)),
-            lanes: Arc::new(Mutex::new(HashMap::new())),
+            lanes: Arc::new(Mutex::new(Lanes {
+                by_distribution: HashMap::new(),
+                roster: Roster::ALONE,
+            })),
         })
+    }
+
+    /// The time on this installation's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// An API distribution the principal's organisation publishes (and may edit).
@@ -295,10 +329,7 @@ impl GatewayService {
             })
             .await?;
         self.catalog.generation_moved();
-        self.lanes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
+        self.lanes().by_distribution.remove(&id);
         Ok(())
     }
 
@@ -320,28 +351,82 @@ impl GatewayService {
                 .collect(),
             timeout_ms: upstream.timeout_ms,
             max_concurrency: upstream.max_concurrency,
+            max_concurrency_here: lane.limit,
             updated_at: upstream.updated_at,
             circuit,
             failures,
-            in_flight: upstream.max_concurrency.max(1).saturating_sub(free),
+            in_flight: lane.limit.saturating_sub(free),
         }
     }
 
-    /// This process's lane of an upstream, made anew when its configuration changed.
+    fn lanes(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// This process's lane of an upstream: made anew when its configuration changed, and
+    /// with new room (the same circuit) when the servers running changed.
     fn lane(&self, upstream: &Upstream) -> Arc<Lane> {
-        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(lane) = lanes.get(&upstream.distribution_id)
-            && lane.updated_at == upstream.updated_at
-        {
-            return Arc::clone(lane);
-        }
+        let mut lanes = self.lanes();
+        let limit = lanes.roster.share(upstream.max_concurrency.max(1));
+        let breaker = match lanes.by_distribution.get(&upstream.distribution_id) {
+            Some(lane) if lane.updated_at == upstream.updated_at && lane.limit == limit => {
+                return Arc::clone(lane);
+            }
+            // Calls running under the old limit finish under it.
+            Some(lane) if lane.updated_at == upstream.updated_at => Arc::clone(&lane.breaker),
+            _ => Arc::new(Breaker::with(
+                crate::breaker::TRIP_AFTER,
+                self.settings.circuit_cool_down,
+            )),
+        };
         let lane = Arc::new(Lane {
             updated_at: upstream.updated_at,
-            permits: Arc::new(Semaphore::new(upstream.max_concurrency.max(1) as usize)),
-            breaker: Arc::new(Breaker::new()),
+            limit,
+            permits: Arc::new(Semaphore::new(limit as usize)),
+            breaker,
         });
-        lanes.insert(upstream.distribution_id, Arc::clone(&lane));
+        lanes
+            .by_distribution
+            .insert(upstream.distribution_id, Arc::clone(&lane));
         lane
+    }
+
+    /// Exchanges the upstreams' circuits with the other server processes through the
+    /// database, and shares each upstream's calls at once out among the processes running
+    /// (`roster`); run about once a second by the server. A circuit opened by one process is
+    /// open for all within that moment, and closed for all once one's probe got through.
+    pub async fn exchange(&self, holder: &str, roster: Roster) -> Result<(), GatewayError> {
+        let lanes: Vec<(DistributionId, Arc<Lane>)> = {
+            let mut lanes = self.lanes();
+            lanes.roster = roster;
+            lanes
+                .by_distribution
+                .iter()
+                .map(|(id, lane)| (*id, Arc::clone(lane)))
+                .collect()
+        };
+        let told: Vec<Option<(u64, Shared)>> = lanes
+            .iter()
+            .map(|(_, lane)| lane.breaker.unshared())
+            .collect();
+        let circuits: Vec<Exchanged> = lanes
+            .iter()
+            .zip(&told)
+            .map(|((id, lane), told)| Exchanged {
+                distribution_id: *id,
+                configured_at: lane.updated_at,
+                told: told.map(|(_, shared)| shared),
+            })
+            .collect();
+        let (holder, now) = (holder.to_owned(), self.clock.now());
+        let remote = self
+            .db
+            .write(move |conn| circuits::exchange(conn, &holder, now, &circuits))
+            .await?;
+        for (((_, lane), told), remote) in lanes.iter().zip(told).zip(remote) {
+            lane.breaker.settle(told.map(|(number, _)| number), remote);
+        }
+        Ok(())
     }
 
     /// The upstream calls to a distribution go to, as of the current catalog generation.

@@ -256,15 +256,24 @@ impl Application {
             self.state.access.clone(),
             self.state.database.clone(),
         );
+        spawn_gateway_exchange(
+            self.state.gateway.clone(),
+            self.state.database.clone(),
+            holder.clone(),
+        );
         let served = self
             .server
             .await
             .map_err(ServerError::io("the HTTP server stopped with an error"));
-        // Another process may sign checkpoints at once instead of after the lease lapses.
+        // Another process may sign checkpoints at once instead of after the lease lapses, and
+        // the others take this one's part of the upstreams' calls at once.
         let released = self
             .state
             .database
-            .run_as_writer(move |conn| pdx_storage::lease::release(conn, SIGNER_LEASE, &holder))
+            .run_as_writer(move |conn| {
+                pdx_storage::presence::withdraw(conn, &holder)?;
+                pdx_storage::lease::release(conn, SIGNER_LEASE, &holder)
+            })
             .await;
         if let Err(error) = released {
             tracing::warn!(%error, "could not give up the checkpoint signer's lease");
@@ -547,6 +556,38 @@ fn spawn_limit_exchange(edge: Arc<pdx_api::edge::Edge>, access: AccessService, d
     });
 }
 
+/// Announces this process to the others and exchanges the upstreams' circuits with them,
+/// once per [`LIMIT_EXCHANGE_INTERVAL`]: each upstream's calls at once are shared out among
+/// the processes running, and a circuit one opened is open for all.
+fn spawn_gateway_exchange(
+    gateway: pdx_gateway::GatewayService,
+    database: Database,
+    holder: String,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LIMIT_EXCHANGE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let name = holder.clone();
+            let now = gateway.now();
+            let exchanged = match database
+                .run_as_writer(move |conn| pdx_storage::presence::announce(conn, &name, now))
+                .await
+            {
+                Ok(roster) => gateway
+                    .exchange(&holder, roster)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            if let Err(error) = exchanged {
+                tracing::warn!(%error, "could not exchange the gateway's circuits with the other servers");
+            }
+        }
+    });
+}
+
 /// How often the usage deltas recorded by appends are folded into the day rows.
 const ROLLUP_FOLD_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -736,6 +777,7 @@ pub fn open_gateway(
         sealer,
         pdx_gateway::GatewaySettings {
             allow_private_networks: config.gateway.allow_private_networks,
+            circuit_cool_down: Duration::from_secs(config.gateway.circuit_cool_down_secs.max(1)),
         },
     )?)
 }

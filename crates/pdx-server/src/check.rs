@@ -374,6 +374,9 @@ fn check_limits(config: &Config, report: &mut Report) {
     if config.ledger.max_batch == 0 || config.ledger.queue == 0 {
         report.fail("ledger.max_batch, ledger.queue", "must be at least 1");
     }
+    if config.gateway.circuit_cool_down_secs == 0 {
+        report.fail("gateway.circuit_cool_down_secs", "must be at least 1");
+    }
     if config.rows.query_timeout_ms == 0 {
         report.fail("rows.query_timeout_ms", "must be at least 1");
     }
@@ -415,10 +418,47 @@ pub async fn doctor(config: &Config) -> Report {
     };
     check_database(&database, &mut report).await;
     check_mail_queue(&database, &mut report).await;
+    check_servers(&database, &mut report).await;
     check_vault(config, &database, &mut report);
     check_blobs(config, &mut report).await;
     check_ledger(config, &database, &mut report).await;
     report
+}
+
+/// Which server processes run on the database now (they share out each upstream's calls at
+/// once by their number).
+async fn check_servers(database: &Database, report: &mut Report) {
+    use pdx_core::Clock;
+    let now = pdx_core::SystemClock.now();
+    let running = database
+        .run(move |conn| pdx_storage::presence::running(conn, now))
+        .await;
+    match running {
+        Ok(running) if running.is_empty() => {
+            report.ok("servers", "none is running on this database")
+        }
+        Ok(running) => {
+            let names: Vec<String> = running
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} (since {})",
+                        p.name,
+                        p.started_at.format("%Y-%m-%d %H:%M UTC")
+                    )
+                })
+                .collect();
+            report.ok(
+                "servers",
+                format!(
+                    "{} running on this database: {}",
+                    running.len(),
+                    names.join(", ")
+                ),
+            );
+        }
+        Err(error) => report.warn("servers", format!("cannot read them: {error}")),
+    }
 }
 
 /// Whether e-mail is waiting because the relay refuses it or cannot be reached.
@@ -432,19 +472,18 @@ async fn check_mail_queue(database: &Database, report: &mut Report) {
         Ok(status) => report.warn(
             "mail queue",
             format!(
-                "{} of {} waiting message(s) could not be delivered yet (the oldest queued {});                  the latest failure: {}. Check mail.smtp_url and the relay",
+                "{} of {} waiting message(s) could not be delivered yet (the oldest queued {}); \
+                 the latest failure: {}. Check mail.smtp_url and the relay",
                 status.failing,
                 status.waiting,
-                status
-                    .oldest
-                    .map_or_else(|| "—".to_owned(), |at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+                status.oldest.map_or_else(
+                    || "—".to_owned(),
+                    |at| at.format("%Y-%m-%d %H:%M UTC").to_string()
+                ),
                 status.last_error.as_deref().unwrap_or("unknown"),
             ),
         ),
-        Err(error) => report.warn(
-            "mail queue",
-            format!("cannot read it: {error}"),
-        ),
+        Err(error) => report.warn("mail queue", format!("cannot read it: {error}")),
     }
 }
 

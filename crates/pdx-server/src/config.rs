@@ -106,13 +106,25 @@ impl Default for RowsConfig {
 }
 
 /// How the gateway reaches the upstreams of API distributions.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
     /// Whether an upstream may be in a private network (loopback, RFC 1918, link-local, by
     /// address or by what its name resolves to). Off by default, so that a publisher cannot
     /// make PDX call into the network it runs in; turn it on where agencies' APIs are internal.
     pub allow_private_networks: bool,
+    /// Seconds an upstream's open circuit holds calls off (on every server) before one call
+    /// probes it.
+    pub circuit_cool_down_secs: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            circuit_cool_down_secs: pdx_gateway::breaker::COOL_DOWN.as_secs(),
+        }
+    }
 }
 
 /// How the web portal presents itself.

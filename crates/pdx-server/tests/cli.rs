@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use pdx_core::{Clock, SystemClock};
 use pdx_storage::testing::TestDatabase;
 
 fn pdx(data_dir: &Path, database: &TestDatabase) -> Command {
@@ -404,6 +405,11 @@ fn doctor_finds_a_key_file_others_can_read_and_passes_once_it_is_fixed() {
     );
 
     assert!(std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).is_ok());
+    // A server running on the database announces itself: the doctor names it.
+    let announced = database.database().conn().map(|mut conn| {
+        pdx_storage::presence::announce(&mut conn, "replica-a:42:0f0f0f0f", SystemClock.now())
+    });
+    assert!(matches!(announced, Ok(Ok(_))), "{announced:?}");
     let healthy = doctor(data.path());
     let said = String::from_utf8_lossy(&healthy.stdout).into_owned();
     assert!(healthy.status.success(), "{said}");
@@ -419,6 +425,7 @@ fn doctor_finds_a_key_file_others_can_read_and_passes_once_it_is_fixed() {
         "blob store",
         "clock",
         "mail queue",
+        "1 running on this database: replica-a:42:0f0f0f0f",
     ] {
         assert!(
             said.lines()

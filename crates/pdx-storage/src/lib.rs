@@ -12,6 +12,7 @@ pub mod generation;
 pub mod instance;
 pub mod lease;
 pub mod migrations;
+pub mod presence;
 pub mod private;
 pub mod schema;
 pub mod seal;

@@ -571,8 +571,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The server processes running on this database, as each last announced itself.
+    server_processes (name) {
+        name -> Text,
+        started_at -> Timestamp,
+        seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Upstreams whose circuit a server process opened, held open for every process.
+    upstream_circuits (distribution_id) {
+        distribution_id -> Text,
+        configured_at -> Timestamp,
+        open_until -> Timestamp,
+        opened_by -> Text,
+    }
+}
+
+diesel::joinable!(upstream_circuits -> api_upstreams (distribution_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     api_upstreams,
+    upstream_circuits,
+    server_processes,
     leases,
     rate_counts,
     server_keys,

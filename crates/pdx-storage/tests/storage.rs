@@ -470,6 +470,40 @@ mod leases {
     }
 }
 
+mod presence {
+    use super::*;
+    use pdx_storage::presence::{self, Roster};
+
+    #[test]
+    fn processes_are_counted_while_they_announce_themselves_and_go_when_they_withdraw() {
+        let db = TestDatabase::new();
+        let start = SystemClock.now();
+        let at = |seconds: i64| start + chrono::Duration::seconds(seconds);
+        let mut c = conn(&db);
+        let mut announce = |name: &str, seconds: i64| {
+            presence::announce(&mut c, name, at(seconds)).unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(announce("b", 0), Roster::ALONE);
+        assert_eq!(announce("a", 1), Roster { rank: 0, count: 2 });
+        assert_eq!(announce("b", 2), Roster { rank: 1, count: 2 });
+        assert_eq!(announce("c", 3), Roster { rank: 2, count: 3 });
+        // b stops announcing itself: after five seconds it no longer counts.
+        assert_eq!(announce("a", 6), Roster { rank: 0, count: 3 });
+        assert_eq!(announce("a", 8), Roster { rank: 0, count: 2 });
+        let running = presence::running(&mut c, at(8)).unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = running.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(running[0].started_at, at(1));
+        assert_eq!(running[0].seen_at, at(8));
+        // c stops cleanly: a is alone at once.
+        assert!(presence::withdraw(&mut c, "c").is_ok());
+        assert_eq!(
+            presence::announce(&mut c, "a", at(9)).ok(),
+            Some(Roster::ALONE)
+        );
+    }
+}
+
 mod s3 {
     use bytes::Bytes;
     use futures_util::StreamExt;

@@ -177,6 +177,7 @@ pub(crate) fn upstream_block(
                 }
                 div.field.invalid[error("max_concurrency").is_some()] {
                     label for=(input_id("max_concurrency")) { (ctx.t("gateway-concurrency")) }
+                    p.hint { (ctx.t("gateway-concurrency-hint")) }
                     (invalid("max_concurrency").unwrap_or_default())
                     input #(input_id("max_concurrency")) type="number" name="max_concurrency" min="1" inputmode="numeric"
                         value=(upstream.map_or(String::new(), |u| u.max_concurrency.to_string()));
