@@ -53,6 +53,9 @@ pub struct QueryLimits {
     /// row a statement reads looks at the deadline (`pdx_in_time()`), as does every row
     /// delivered.
     pub time: std::time::Duration,
+    /// How long a connection kept for row queries stays open unused: then a table file's
+    /// mapping and page cache, or a PostgreSQL backend, are given back.
+    pub idle: std::time::Duration,
 }
 
 impl Default for QueryLimits {
@@ -61,6 +64,7 @@ impl Default for QueryLimits {
         Self {
             concurrent: cores * 4,
             time: std::time::Duration::from_secs(30),
+            idle: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct RowService {
     pg_readers: Arc<Mutex<Vec<Kept<PgReader>>>>,
     queries: Arc<Semaphore>,
     query_time: std::time::Duration,
+    /// How long a kept connection stays open unused.
+    idle: std::time::Duration,
     running: Arc<Mutex<HashMap<uuid::Uuid, Arc<Progress>>>>,
     /// Ingestions to start again when the running one of their distribution ends.
     again: Arc<Mutex<HashMap<DistributionId, (Principal, RequestContext)>>>,
@@ -133,6 +139,7 @@ impl RowService {
             pg_readers: Arc::default(),
             queries: Arc::new(Semaphore::new(limits.concurrent.max(1))),
             query_time: limits.time,
+            idle: limits.idle,
             running: Arc::default(),
             again: Arc::default(),
             tables: Arc::new(TableCache::new(CACHED_TABLES)),
@@ -798,12 +805,48 @@ impl RowService {
         }
     }
 
-    fn keep_reader(&self, id: uuid::Uuid, kept: Kept<TableFile>) {
+    fn keep_reader(&self, id: uuid::Uuid, mut kept: Kept<TableFile>) {
         let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
         let readers = readers.entry(id).or_default();
         if readers.len() < KEPT_READERS {
+            kept.since = std::time::Instant::now();
             readers.push(kept);
         }
+    }
+
+    /// Closes the kept connections that no row query used for the idle time (run every
+    /// second by the server, off the executor: closing one may wait on the network); how
+    /// many are kept now. Queries take the connection kept last, so under a steady load the
+    /// ones beyond what it needs are the ones that go.
+    pub fn close_idle_readers(&self) -> usize {
+        let idle = self.idle;
+        let fresh = |since: std::time::Instant| since.elapsed() < idle;
+        let closed = {
+            let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut closing = Vec::new();
+            for kept in readers.values_mut() {
+                let (keep, close): (Vec<_>, Vec<_>) = kept.drain(..).partition(|k| fresh(k.since));
+                *kept = keep;
+                closing.extend(close);
+            }
+            readers.retain(|_, kept| !kept.is_empty());
+            let kept: usize = readers.values().map(Vec::len).sum();
+            (closing, kept)
+        };
+        let pg_closed = {
+            let mut pg = self
+                .pg_readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (keep, close): (Vec<_>, Vec<_>) = pg.drain(..).partition(|k| fresh(k.since));
+            *pg = keep;
+            (close, pg.len())
+        };
+        let kept = closed.1 + pg_closed.1;
+        metrics::gauge!("pdx_rows_connections_kept").set(kept as f64);
+        // Closed here, outside the locks.
+        drop((closed.0, pg_closed.0));
+        kept
     }
 
     /// A connection for row queries on PostgreSQL, and whether it was kept from an earlier
@@ -845,7 +888,8 @@ impl RowService {
         ))
     }
 
-    fn keep_pg_reader(&self, kept: Kept<PgReader>) {
+    fn keep_pg_reader(&self, mut kept: Kept<PgReader>) {
+        kept.since = std::time::Instant::now();
         self.pg_readers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -889,6 +933,8 @@ struct PgReader {
 struct Kept<C> {
     conn: C,
     shapes: HashSet<String>,
+    /// When it was last kept.
+    since: std::time::Instant,
 }
 
 impl<C> Kept<C> {
@@ -896,6 +942,7 @@ impl<C> Kept<C> {
         Self {
             conn,
             shapes: HashSet::new(),
+            since: std::time::Instant::now(),
         }
     }
 

@@ -256,6 +256,7 @@ impl Application {
             self.state.access.clone(),
             self.state.database.clone(),
         );
+        spawn_idle_reader_closer(self.state.rows.clone());
         spawn_gateway_exchange(
             self.state.gateway.clone(),
             self.state.database.clone(),
@@ -556,6 +557,23 @@ fn spawn_limit_exchange(edge: Arc<pdx_api::edge::Edge>, access: AccessService, d
     });
 }
 
+/// Closes, every second, the connections kept for row queries that stayed unused for
+/// `rows.idle_connection_secs`.
+fn spawn_idle_reader_closer(rows: pdx_rows::RowService) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let rows = rows.clone();
+            if let Err(error) = tokio::task::spawn_blocking(move || rows.close_idle_readers()).await
+            {
+                tracing::warn!(%error, "could not close the idle row-query connections");
+            }
+        }
+    });
+}
+
 /// Announces this process to the others and exchanges the upstreams' circuits with them,
 /// once per [`LIMIT_EXCHANGE_INTERVAL`]: each upstream's calls at once are shared out among
 /// the processes running, and a circuit one opened is open for all.
@@ -744,6 +762,7 @@ pub fn open_rows(
         limits.concurrent = concurrent;
     }
     limits.time = std::time::Duration::from_millis(config.rows.query_timeout_ms);
+    limits.idle = std::time::Duration::from_secs(config.rows.idle_connection_secs);
     Ok(pdx_rows::RowService::new(
         database,
         catalog.clone(),

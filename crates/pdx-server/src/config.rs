@@ -94,6 +94,10 @@ pub struct RowsConfig {
     /// Row queries running at once (on PostgreSQL each holds a connection of its own, beside
     /// the pool). Default: four per CPU core.
     pub concurrent_queries: Option<usize>,
+    /// Seconds a connection kept for row queries stays open unused before it is closed,
+    /// giving back a table file's mapping (SQLite) or a database backend (PostgreSQL).
+    /// Default 30.
+    pub idle_connection_secs: u64,
 }
 
 impl Default for RowsConfig {
@@ -101,6 +105,7 @@ impl Default for RowsConfig {
         Self {
             query_timeout_ms: 30_000,
             concurrent_queries: None,
+            idle_connection_secs: 30,
         }
     }
 }

@@ -2011,3 +2011,76 @@ async fn the_portal_tables_filter_hint_shows_dates_and_times_where_a_column_hold
         "{body}"
     );
 }
+
+/// The value of the gauge `name` in the server's metrics (zero until it is first set).
+async fn gauge(server: &TestServer, name: &str) -> f64 {
+    let metrics = server
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Mappings of the server's row table files in this process (the server runs in it).
+fn table_files_mapped(server: &TestServer) -> usize {
+    let tables = server.config.tables_dir().unwrap_or_else(|e| panic!("{e}"));
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    maps.lines()
+        .filter(|line| line.contains(&*tables.to_string_lossy()))
+        .count()
+}
+
+#[tokio::test]
+async fn row_query_connections_close_once_idle_and_open_again_when_needed() {
+    let (server, _, distribution) =
+        published_payments(|config| config.rows.idle_connection_secs = 2, 20).await;
+    let sqlite = server.database.backend() == pdx_storage::Backend::Sqlite;
+    let page = format!("/api/v1/distributions/{distribution}/rows?limit=5");
+    let answered = server.get(&page).await;
+    assert_eq!(answered.status(), 200);
+
+    // The query's connection is kept for the next one (on SQLite, with its table file mapped)…
+    assert!(
+        wait_for_async(|| async { gauge(&server, "pdx_rows_connections_kept").await >= 1.0 }).await,
+        "no connection was kept"
+    );
+    if sqlite {
+        assert!(
+            table_files_mapped(&server) > 0,
+            "the table file is not mapped"
+        );
+    }
+    // …and closed once it stayed unused for two seconds: the file is mapped no more.
+    assert!(
+        wait_for_async(|| async { gauge(&server, "pdx_rows_connections_kept").await == 0.0 }).await,
+        "the idle connection was never closed"
+    );
+    assert_eq!(table_files_mapped(&server), 0);
+
+    // The next query opens one again.
+    let again = server.get(&page).await;
+    assert_eq!(again.status(), 200);
+    let body = again.text().await.unwrap_or_default();
+    assert!(body.contains("Resident 1"), "{body}");
+}
+
+/// Polls `check` every 100 ms for up to ten seconds: whether it came true.
+async fn wait_for_async<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
