@@ -1820,12 +1820,7 @@ async fn a_row_query_whose_client_went_away_is_stopped_and_frees_its_turn() {
     // The server stops the query although the table is still locked…
     let stopped = wait_for(|| waiting_for_a_lock(&mut watcher) == 0, 30).await;
     assert!(stopped, "the abandoned query still waits");
-    let metrics = server
-        .get("/metrics")
-        .await
-        .text()
-        .await
-        .unwrap_or_default();
+    let metrics = metrics(&server).await;
     assert!(
         metrics
             .lines()
@@ -2012,15 +2007,20 @@ async fn the_portal_tables_filter_hint_shows_dates_and_times_where_a_column_hold
     );
 }
 
-/// The value of the gauge `name` in the server's metrics (zero until it is first set).
-async fn gauge(server: &TestServer, name: &str) -> f64 {
-    let metrics = server
+/// The server's metrics, as Prometheus reads them.
+async fn metrics(server: &TestServer) -> String {
+    server
         .get("/metrics")
         .await
         .text()
         .await
-        .unwrap_or_default();
-    metrics
+        .unwrap_or_default()
+}
+
+/// The value of the gauge `name` in the server's metrics (zero until it is first set).
+async fn gauge(server: &TestServer, name: &str) -> f64 {
+    metrics(server)
+        .await
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
