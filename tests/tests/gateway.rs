@@ -673,6 +673,23 @@ async fn two_servers_share_an_upstreams_calls_at_once_and_its_circuit() {
         .unwrap_or_else(|e| panic!("{e}"));
     expect_problem(held, 503, "upstream_unavailable").await;
     assert_eq!(w.upstream.recorded().len(), reached, "held off, not sent");
+    // The agency's workspace on the other server says so.
+    let session = w.server.portal_session("admin@transit.test").await;
+    let page = w
+        .server
+        .client
+        .get(other.url("/workspace/agency/datasets/bus-positions"))
+        .header("cookie", format!("pdx_session={session}"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap_or_default();
+    assert!(
+        page.contains("Held off") && page.contains("failed five times in a row"),
+        "{page}"
+    );
 
     // Once the cool-down is over, a call through this server probes the upstream and gets
     // through: the other server closes its circuit without having called.

@@ -405,6 +405,9 @@ impl GatewayService {
                 .map(|(id, lane)| (*id, Arc::clone(lane)))
                 .collect()
         };
+        if lanes.is_empty() {
+            return Ok(());
+        }
         let told: Vec<Option<(u64, Shared)>> = lanes
             .iter()
             .map(|(_, lane)| lane.breaker.unshared())

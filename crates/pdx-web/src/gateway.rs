@@ -7,6 +7,7 @@ use maud::{Markup, html};
 use pdx_catalog::model::{Distribution, DistributionKind};
 use pdx_catalog::service::DistributionInput;
 use pdx_core::{DistributionId, Principal};
+use pdx_gateway::breaker::CircuitState;
 use pdx_gateway::{Credential, GatewayError, UpstreamInput, UpstreamView};
 use serde::Deserialize;
 
@@ -103,6 +104,24 @@ pub(crate) fn upstream_block(
                     p {
                         span.tag.open { (ctx.t("gateway-configured")) }
                         " " (ctx.t("gateway-forwards-to")) " " code { (u.base_url) }
+                    }
+                    p.gateway-status {
+                        @match u.circuit {
+                            CircuitState::Closed => { span.tag.open { (ctx.t("gateway-circuit-closed")) } }
+                            CircuitState::Open => {
+                                span.tag { (ctx.t("gateway-circuit-open")) }
+                                " " (ctx.t("gateway-circuit-open-hint"))
+                            }
+                            CircuitState::HalfOpen => {
+                                span.tag.conditional { (ctx.t("gateway-circuit-half-open")) }
+                                " " (ctx.t("gateway-circuit-half-open-hint"))
+                            }
+                        }
+                        " " (lang.t_with("gateway-load", &[
+                            ("running", Arg::Number(i64::from(u.in_flight))),
+                            ("here", Arg::Number(i64::from(u.max_concurrency_here))),
+                            ("max", Arg::Number(i64::from(u.max_concurrency))),
+                        ]))
                     }
                     @if let Some(at) = u.credential_set_at.filter(|_| u.credential_kind != "none") {
                         p.hint { (lang.t_with("gateway-credential-kept", &[

@@ -1160,6 +1160,14 @@ async fn a_clerk_sets_a_live_apis_gateway_and_a_visitor_is_answered_through_pdx(
     browser.click(&format!("{block} > summary")).await;
     let shown = browser.text(&block).await;
     assert!(shown.contains("Forwarding"), "{shown}");
+    // Its state as the gateway sees it: answering, and how many calls at once it takes.
+    assert!(shown.contains("Answering"), "{shown}");
+    assert!(
+        shown.contains(
+            "0 of the 16 calls this server forwards at once are running (16 for the platform"
+        ),
+        "{shown}"
+    );
     assert!(
         shown.contains(&format!("{}/v1", upstream.base_url)),
         "{shown}"
@@ -1173,7 +1181,11 @@ async fn a_clerk_sets_a_live_apis_gateway_and_a_visitor_is_answered_through_pdx(
         .await
         .unwrap();
     browser.click(&format!("{block} > summary")).await;
-    assert!(browser.text(&block).await.contains("正在转发"));
+    let shown = browser.text(&block).await;
+    assert!(
+        shown.contains("正在转发") && shown.contains("正常应答"),
+        "{shown}"
+    );
     browser.shot("gateway-set-zh").await;
     browser.sign_out().await;
 
