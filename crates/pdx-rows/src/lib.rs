@@ -4,6 +4,7 @@
 mod copy;
 pub mod error;
 mod ingest;
+mod marks;
 pub mod mask;
 pub mod model;
 pub mod query;

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::RowsError;
 use crate::ingest::{self, Declared, Progress};
+use crate::marks::Marks;
 use crate::mask::{Audience, View};
 use crate::model::{ColumnType, IngestOptions, Ingestion, IngestionState, SourceFormat};
 use crate::query::{Limit, RowQuery, Statement};
@@ -90,6 +91,8 @@ pub struct RowService {
     again: Arc<Mutex<HashMap<DistributionId, (Principal, RequestContext)>>>,
     /// The current table of distributions, by catalog generation.
     tables: Arc<TableCache>,
+    /// Where the pages served of each query end, so that a page at an offset starts there.
+    marks: Arc<Marks>,
 }
 
 type TableCache = quick_cache::sync::Cache<(DistributionId, i64), Option<Arc<Ingestion>>>;
@@ -143,6 +146,7 @@ impl RowService {
             running: Arc::default(),
             again: Arc::default(),
             tables: Arc::new(TableCache::new(CACHED_TABLES)),
+            marks: Arc::new(Marks::new()),
         }
     }
 
@@ -665,6 +669,13 @@ impl RowService {
         if let Limit::Rows(n) = plan.limit {
             probe.limit = Limit::Rows(n.saturating_add(1));
         }
+        // A page at an offset starts after the nearest page end served before, when there is
+        // one: the same rows, fewer skipped.
+        if let Some((position, after)) = self.marks.before(table.id, &plan) {
+            probe.after = Some(after);
+            probe.offset = plan.offset - position;
+            metrics::counter!("pdx_rows_pages_resumed_total").increment(1);
+        }
         let backend = self.db.backend();
         let select = probe.select(backend, place.table());
         let count = plan.total.then(|| plan.count(backend, place.table()));
@@ -771,6 +782,12 @@ impl RowService {
                     Some(crate::model::Value::Int(r)) => *r,
                     _ => 0,
                 };
+                self.marks.note(
+                    table.id,
+                    &plan,
+                    plan.offset + served.get(),
+                    (key[..key.len() - 1].to_vec(), row),
+                );
                 Some(crate::query::cursor(
                     &query.sort,
                     &key[..key.len() - 1],

@@ -2084,3 +2084,40 @@ where
     }
     false
 }
+
+#[tokio::test]
+async fn a_page_at_an_offset_starts_after_a_page_served_before_and_holds_the_same_rows() {
+    let (server, _, distribution) = published_payments(|_| {}, 1_000).await;
+    let page = |query: String| {
+        let (server, distribution) = (&server, &distribution);
+        async move {
+            let response = rows_of(server, distribution, None, &query).await;
+            assert_eq!(response.status(), 200, "{query}");
+            let body = json(response).await;
+            body["rows"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    // Queries whose rows are read in the table's order, by an indexed column's range, sorted
+    // with ties, sorted descending, and found by text.
+    for query in [
+        "filter=district:eq:Nanshan",
+        "sort=district,-amount",
+        "filter=amount:gte:100&sort=-name",
+        "q=resident+1",
+    ] {
+        let all = page(format!("{query}&limit=1000")).await;
+        assert!(all.len() > 100, "{query}: {}", all.len());
+        // Each page is the slice of all rows at its offset, whether it is read from the first
+        // row or after the end of a page served before (50, 150, 200, 87 …).
+        for offset in [0, 100, 37, 150, 200, 230, 5, 240] {
+            let got = page(format!("{query}&limit=50&offset={offset}")).await;
+            let end = (offset + 50).min(all.len());
+            let expected = all.get(offset..end).unwrap_or_default();
+            assert_eq!(got, expected, "{query} at offset {offset}");
+        }
+    }
+    assert!(
+        gauge(&server, "pdx_rows_pages_resumed_total").await >= 4.0 * 5.0,
+        "pages at offsets started after pages served before"
+    );
+}
