@@ -824,8 +824,9 @@ struct RowTable {
 }
 
 /// The scenarios that read the ingested table.
-const ROW_SCENARIOS: [&str; 3] = [
+const ROW_SCENARIOS: [&str; 4] = [
     "row page: 100 rows, one filter, varied offsets (1,000,000-row table)",
+    "row page: 100 rows, one filter, varied offsets of queries never paged before (random amount bound)",
     "row page: 100 rows, one filter, keyset-paged (random of 100 pages of 4 districts)",
     "row export: 1,000,000 rows as CSV",
 ];
@@ -1427,12 +1428,31 @@ impl Scenario {
                         connections,
                     )
                 }),
+                // Each request a query of its own (one of 100,000 bounds): no page of it was
+                // served before, so every row before the offset is skipped.
+                Self::Ready(Load {
+                    headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
+                    enterprise_token: true,
+                    ledger: true,
+                    request_lua: Some(seeded_threads_lua(&format!(
+                        "request = function()\n  return wrk.format(nil, \"/api/v1/distributions/{}/rows?filter=amount:gte:\" .. string.format(\"%.2f\", math.random(0, 99999) / 100) .. \"&limit=100&offset=\" .. math.random(0, 100) * 100)\nend\n",
+                        table.distribution
+                    ))),
+                    ..Load::get(
+                        ROW_SCENARIOS[1],
+                        format!(
+                            "/api/v1/distributions/{}/rows?filter=amount:gte:500.25&limit=100&offset=5000",
+                            table.distribution
+                        ),
+                        connections,
+                    )
+                }),
                 Self::Ready(Load {
                     headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
                     enterprise_token: true,
                     ledger: true,
                     request_lua: Some(random_path_lua(&table.pages)),
-                    ..Load::get(ROW_SCENARIOS[1], table.pages[0].clone(), connections)
+                    ..Load::get(ROW_SCENARIOS[2], table.pages[0].clone(), connections)
                 }),
                 Self::Ready(Load {
                     headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
@@ -1442,7 +1462,7 @@ impl Scenario {
                     // An export takes a second or two: a longer one is slow, not failed.
                     timeout_s: 30,
                     ..Load::get(
-                        ROW_SCENARIOS[2],
+                        ROW_SCENARIOS[3],
                         format!(
                             "/api/v1/distributions/{}/rows?format=csv&limit=all",
                             table.distribution

@@ -9,9 +9,11 @@ use crate::model::Value;
 use crate::query::{Limit, MAX_OFFSET, Plan};
 
 /// Queries (table and conditions, search and sort) whose page ends are remembered.
-const QUERIES: usize = 1_024;
+const QUERIES: usize = 256;
 /// Page ends remembered per query.
-const PER_QUERY: usize = 512;
+const PER_QUERY: usize = 128;
+/// Bytes of text a remembered sort key may hold: with the counts above, at most 16 MiB.
+const KEY_TEXT: usize = 512;
 
 /// The last row before a position: its sort values and row number.
 pub(crate) type Mark = (Vec<Value>, i64);
@@ -64,7 +66,15 @@ impl Marks {
 
     /// Notes that the plan's rows from `position` on come after `mark`.
     pub(crate) fn note(&self, table: uuid::Uuid, plan: &Plan, position: u64, mark: Mark) {
-        if !counted(plan) || position == 0 || position > MAX_OFFSET {
+        let text: usize = mark
+            .0
+            .iter()
+            .map(|v| match v {
+                Value::Text(t) => t.len(),
+                _ => 0,
+            })
+            .sum();
+        if !counted(plan) || position == 0 || position > MAX_OFFSET || text > KEY_TEXT {
             return;
         }
         let key = (table, query_of(plan));
