@@ -859,10 +859,10 @@ impl RowService {
             *pg = keep;
             (close, pg.len())
         };
+        // Closed here, outside the locks, before the gauge says so.
+        drop((closed.0, pg_closed.0));
         let kept = closed.1 + pg_closed.1;
         metrics::gauge!("pdx_rows_connections_kept").set(kept as f64);
-        // Closed here, outside the locks.
-        drop((closed.0, pg_closed.0));
         kept
     }
 
