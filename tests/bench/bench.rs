@@ -1415,10 +1415,10 @@ impl Scenario {
                     headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
                     enterprise_token: true,
                     ledger: true,
-                    request_lua: Some(seeded_threads_lua(&format!(
-                        "request = function()\n  return wrk.format(nil, \"/api/v1/distributions/{}/rows?filter=district:eq:Nanshan&limit=100&offset=\" .. math.random(0, 100) * 100)\nend\n",
-                        table.distribution
-                    ))),
+                    request_lua: Some(offset_pages_lua(
+                        &table.distribution,
+                        "\"filter=district:eq:Nanshan\"",
+                    )),
                     ..Load::get(
                         ROW_SCENARIOS[0],
                         format!(
@@ -1434,10 +1434,10 @@ impl Scenario {
                     headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
                     enterprise_token: true,
                     ledger: true,
-                    request_lua: Some(seeded_threads_lua(&format!(
-                        "request = function()\n  return wrk.format(nil, \"/api/v1/distributions/{}/rows?filter=amount:gte:\" .. string.format(\"%.2f\", math.random(0, 99999) / 100) .. \"&limit=100&offset=\" .. math.random(0, 100) * 100)\nend\n",
-                        table.distribution
-                    ))),
+                    request_lua: Some(offset_pages_lua(
+                        &table.distribution,
+                        "\"filter=amount:gte:\" .. string.format(\"%.2f\", math.random(0, 99999) / 100)",
+                    )),
                     ..Load::get(
                         ROW_SCENARIOS[1],
                         format!(
@@ -1486,6 +1486,14 @@ fn random_path_lua(paths: &[String]) -> String {
     seeded_threads_lua(&format!(
         "local paths = {{{}}}\nrequest = function()\n  return wrk.format(nil, paths[math.random(#paths)])\nend\n",
         list.join(", ")
+    ))
+}
+
+/// Lua defining wrk's `request()` as a 100-row page of the distribution's rows at a random
+/// offset 0–10,000 (in hundreds), filtered by `filter`, a Lua expression of the query's start.
+fn offset_pages_lua(distribution: &str, filter: &str) -> String {
+    seeded_threads_lua(&format!(
+        "request = function()\n  return wrk.format(nil, \"/api/v1/distributions/{distribution}/rows?\" .. {filter} .. \"&limit=100&offset=\" .. math.random(0, 100) * 100)\nend\n"
     ))
 }
 

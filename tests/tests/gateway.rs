@@ -190,10 +190,18 @@ async fn configure(
 
 /// Calls `path` below the API as `token` (with the purpose `research`).
 async fn call(w: &World, method: Method, token: Option<&str>, path: &str) -> reqwest::Response {
-    let url = w.server.url(&format!(
-        "/api/v1/distributions/{}/api{path}",
-        w.distribution
-    ));
+    call_at(w, &w.server.base_url, method, token, path).await
+}
+
+/// [`call`] through the server at `base`.
+async fn call_at(
+    w: &World,
+    base: &str,
+    method: Method,
+    token: Option<&str>,
+    path: &str,
+) -> reqwest::Response {
+    let url = format!("{base}/api/v1/distributions/{}/api{path}", w.distribution);
     let mut request = w.server.client.request(method, url);
     if let Some(token) = token {
         request = request
@@ -621,18 +629,12 @@ async fn two_servers_share_an_upstreams_calls_at_once_and_its_circuit() {
     // first, the third finds no room in time), so the upstream never holds more than two.
     let calls = (0..6).map(|i| {
         let base = if i % 2 == 0 { &here } else { &other.base_url };
-        let url = format!("{base}/api/v1/distributions/{}/api/hold", w.distribution);
-        let request = w
-            .server
-            .client
-            .get(url)
-            .bearer_auth(&w.enterprise)
-            .header("x-pdx-purpose", "research");
+        let (w, token) = (&w, w.enterprise.as_str());
         async move {
-            match request.send().await {
-                Ok(response) => response.status().as_u16(),
-                Err(error) => panic!("the call failed: {error}"),
-            }
+            call_at(w, base, Method::GET, Some(token), "/hold")
+                .await
+                .status()
+                .as_u16()
         }
     });
     let mut statuses = futures_util::future::join_all(calls).await;
@@ -659,18 +661,14 @@ async fn two_servers_share_an_upstreams_calls_at_once_and_its_circuit() {
     }
     until_seen(&w, &other.base_url, "circuit", json!("open")).await;
     let reached = w.upstream.recorded().len();
-    let held = w
-        .server
-        .client
-        .get(other.url(&format!(
-            "/api/v1/distributions/{}/api/stops/1",
-            w.distribution
-        )))
-        .bearer_auth(&w.enterprise)
-        .header("x-pdx-purpose", "research")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let held = call_at(
+        &w,
+        &other.base_url,
+        Method::GET,
+        Some(&w.enterprise),
+        "/stops/1",
+    )
+    .await;
     expect_problem(held, 503, "upstream_unavailable").await;
     assert_eq!(w.upstream.recorded().len(), reached, "held off, not sent");
     // The agency's workspace on the other server says so.
