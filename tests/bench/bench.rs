@@ -280,6 +280,14 @@ fn run_backend(backend: Backend, pdx: &Path, options: &Options) -> anyhow::Resul
         server.pid
     );
     let fixture = Fixture::publish(&api, ROW_SCENARIOS.iter().any(|name| options.selects(name)))?;
+    // The row table's connections (it was paged through above) close after 30 idle seconds.
+    let at_least = Duration::from_secs(if fixture.rows.is_some() { 32 } else { 0 });
+    let (settled_kib, settling) = server.settle(at_least);
+    eprintln!(
+        "set-up done; memory settled at {} MiB in {:.0} s",
+        settled_kib / 1024,
+        settling.as_secs_f64()
+    );
     let mut scenarios = Vec::new();
     for scenario in Scenario::all(&fixture, options.datasets, options.connections) {
         if !options.selects(scenario.name()) {
@@ -586,6 +594,30 @@ impl Server {
     fn reset_peak(&self) -> anyhow::Result<()> {
         let path = format!("/proc/{}/clear_refs", self.pid);
         std::fs::write(&path, "5").with_context(|| format!("cannot write {path}"))
+    }
+
+    /// Waits until the set-up's memory has gone back (the allocator returns freed memory over
+    /// ten seconds, and a row table's connections close after thirty idle ones): for at least
+    /// `at_least`, then until the resident set has not fallen by a MiB for five seconds, at
+    /// most a minute in all. Returns the
+    /// resident set then (KiB) and the time it took. Without this the first scenarios' peaks
+    /// were the seeding's and the ingestion's, not their own.
+    fn settle(&self, at_least: Duration) -> (u64, Duration) {
+        const QUIET: Duration = Duration::from_secs(5);
+        const MOST: Duration = Duration::from_secs(60);
+        let started = Instant::now();
+        let mut lowest = self.memory_kib("VmRSS").unwrap_or(0);
+        let mut since = Instant::now();
+        while (since.elapsed() < QUIET || started.elapsed() < at_least) && started.elapsed() < MOST
+        {
+            std::thread::sleep(Duration::from_millis(500));
+            let now = self.memory_kib("VmRSS").unwrap_or(0);
+            if now + 1024 <= lowest {
+                lowest = now;
+                since = Instant::now();
+            }
+        }
+        (self.memory_kib("VmRSS").unwrap_or(0), started.elapsed())
     }
 
     /// A field of /proc/<pid>/status in KiB (`VmHWM`, `VmRSS`).

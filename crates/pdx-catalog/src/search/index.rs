@@ -28,6 +28,7 @@ use tantivy::{
 };
 
 use super::analysis::{self, ANALYZER};
+use super::directory::IndexDirectory;
 use super::query::{self, FilterFields, Mode, TextFields};
 use super::{
     FacetCount, Facets, Highlight, Render, SearchHits, SearchQuery, Sort, SuggestedDataset,
@@ -177,7 +178,7 @@ impl SearchIndex {
         } else {
             Opened::Created
         };
-        let index = match existing.then(|| Index::open_in_dir(dir)) {
+        let index = match existing.then(|| Index::open(IndexDirectory::open(dir)?)) {
             Some(Ok(index)) if index.schema() == schema && *index.settings() == settings() => index,
             other => {
                 if let Some(result) = other {
@@ -193,11 +194,9 @@ impl SearchIndex {
                 }
                 std::fs::create_dir_all(dir)
                     .map_err(|e| CatalogError::Search(format!("{}: {e}", dir.display())))?;
-                Index::builder()
-                    .schema(schema)
-                    .settings(settings())
-                    .create_in_dir(dir)
-                    .map_err(engine)?
+                let directory = IndexDirectory::open(dir)
+                    .map_err(|e| CatalogError::Search(format!("{}: {e}", dir.display())))?;
+                Index::create(directory, schema, settings()).map_err(engine)?
             }
         };
         match Self::with_index(index, Some(dir.to_owned()), render.clone()) {

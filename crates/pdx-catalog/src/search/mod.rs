@@ -3,6 +3,7 @@
 //! analysis, BM25 ranking, facet counts, highlights and suggestions.
 
 pub mod analysis;
+mod directory;
 mod index;
 mod query;
 
