@@ -598,12 +598,13 @@ impl Server {
 
     /// Waits until the set-up's memory has gone back (the allocator returns freed memory over
     /// ten seconds, and a row table's connections close after thirty idle ones): for at least
-    /// `at_least`, then until the resident set has not fallen by a MiB for five seconds, at
-    /// most a minute in all. Returns the
+    /// `at_least`, then until the resident set has not fallen by a MiB for eleven seconds
+    /// (the allocator's decay starts slowly: what a sign-in's password hashing freed shows
+    /// after several seconds), at most a minute in all. Returns the
     /// resident set then (KiB) and the time it took. Without this the first scenarios' peaks
     /// were the seeding's and the ingestion's, not their own.
     fn settle(&self, at_least: Duration) -> (u64, Duration) {
-        const QUIET: Duration = Duration::from_secs(5);
+        const QUIET: Duration = Duration::from_secs(11);
         const MOST: Duration = Duration::from_secs(60);
         let started = Instant::now();
         let mut lowest = self.memory_kib("VmRSS").unwrap_or(0);
@@ -1574,7 +1575,10 @@ fn measure(
         probe = probe.body(body.clone());
     }
     // The peak reported is this scenario's own, from its probe and warm-up on: the set-up's
-    // (and an earlier scenario's) are not what it costs.
+    // (and an earlier scenario's, whose freed memory the allocator gives back over ten
+    // seconds) are not what it costs.
+    let (settled_kib, _) = server.settle(Duration::ZERO);
+    eprintln!("   (memory settled at {} MiB)", settled_kib / 1024);
     server.reset_peak()?;
     api.send(&format!("{} (probe)", load.name), probe)?;
 

@@ -1187,6 +1187,23 @@ async fn a_clerk_sets_a_live_apis_gateway_and_a_visitor_is_answered_through_pdx(
         "{shown}"
     );
     browser.shot("gateway-set-zh").await;
+    // On a phone the block's settings and its state wrap within the page.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&server.url(manage)).await.unwrap();
+    browser.click(&format!("{block} > summary")).await;
+    assert!(browser.text(&block).await.contains("正常应答"));
+    assert!(
+        !browser.scrolls_sideways().await,
+        "the agency's gateway block scrolls sideways on a phone"
+    );
+    c.execute(
+        &format!("document.getElementById('gateway-{id}').scrollIntoView();"),
+        vec![],
+    )
+    .await
+    .unwrap();
+    browser.shot("gateway-set-phone-zh").await;
+    c.set_window_size(1280, 1000).await.unwrap();
     browser.sign_out().await;
 
     // Published, the service is opened from the public dataset page: PDX forwards the call
