@@ -1234,6 +1234,16 @@ impl Load {
         }
     }
 
+    /// A GET by the enterprise, with its token and purpose, that the ledger records.
+    fn authorised(name: &'static str, path: String, connections: u32) -> Self {
+        Self {
+            headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
+            enterprise_token: true,
+            ledger: true,
+            ..Self::get(name, path, connections)
+        }
+    }
+
     /// Where the load goes.
     fn url(&self, api: &Api) -> String {
         match &self.base {
@@ -1289,11 +1299,8 @@ impl Scenario {
     fn all(fixture: &Fixture, datasets: usize, connections: u32) -> Vec<Self> {
         let data = |id: &str| format!("/api/v1/distributions/{id}/data");
         let download = |name, id: &str, connections, bytes| Load {
-            headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
-            enterprise_token: true,
-            ledger: true,
             bytes: Some(bytes),
-            ..Load::get(name, data(id), connections)
+            ..Load::authorised(name, data(id), connections)
         };
         let small = SMALL_BYTES;
         // Calls of a live API: straight to its upstream, or through the gateway.
@@ -1309,14 +1316,11 @@ impl Scenario {
         let gateway = |name, route: &str| {
             let api = format!("/api/v1/distributions/{}/api/{route}/", fixture.api);
             Self::Ready(Load {
-                headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
-                enterprise_token: true,
-                ledger: true,
                 entries_per_request: 2,
                 request_lua: Some(seeded_threads_lua(&format!(
                     "request = function()\n  return wrk.format(nil, \"{api}\" .. math.random(0, 9999))\nend\n",
                 ))),
-                ..Load::get(name, format!("{api}1"), connections)
+                ..Load::authorised(name, format!("{api}1"), connections)
             })
         };
         let mut scenarios = vec![
@@ -1445,14 +1449,11 @@ impl Scenario {
         if let Some(table) = &fixture.rows {
             let rows = [
                 Self::Ready(Load {
-                    headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
-                    enterprise_token: true,
-                    ledger: true,
                     request_lua: Some(offset_pages_lua(
                         &table.distribution,
                         "\"filter=district:eq:Nanshan\"",
                     )),
-                    ..Load::get(
+                    ..Load::authorised(
                         ROW_SCENARIOS[0],
                         format!(
                             "/api/v1/distributions/{}/rows?filter=district:eq:Nanshan&limit=100",
@@ -1464,14 +1465,11 @@ impl Scenario {
                 // Each request a query of its own (one of 100,000 bounds): no page of it was
                 // served before, so every row before the offset is skipped.
                 Self::Ready(Load {
-                    headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
-                    enterprise_token: true,
-                    ledger: true,
                     request_lua: Some(offset_pages_lua(
                         &table.distribution,
                         "\"filter=amount:gte:\" .. string.format(\"%.2f\", math.random(0, 99999) / 100)",
                     )),
-                    ..Load::get(
+                    ..Load::authorised(
                         ROW_SCENARIOS[1],
                         format!(
                             "/api/v1/distributions/{}/rows?filter=amount:gte:500.25&limit=100&offset=5000",
@@ -1481,20 +1479,14 @@ impl Scenario {
                     )
                 }),
                 Self::Ready(Load {
-                    headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
-                    enterprise_token: true,
-                    ledger: true,
                     request_lua: Some(random_path_lua(&table.pages)),
-                    ..Load::get(ROW_SCENARIOS[2], table.pages[0].clone(), connections)
+                    ..Load::authorised(ROW_SCENARIOS[2], table.pages[0].clone(), connections)
                 }),
                 Self::Ready(Load {
-                    headers: vec![("X-PDX-Purpose".to_owned(), PURPOSE.to_owned())],
-                    enterprise_token: true,
-                    ledger: true,
                     bytes: Some(table.export_bytes),
                     // An export takes a second or two: a longer one is slow, not failed.
                     timeout_s: 30,
-                    ..Load::get(
+                    ..Load::authorised(
                         ROW_SCENARIOS[3],
                         format!(
                             "/api/v1/distributions/{}/rows?format=csv&limit=all",

@@ -300,13 +300,15 @@ fn file_stream(
             }
             let length = (range.end - range.start).min(FILE_CHUNK);
             let start = range.start;
+            let failed =
+                |e: &dyn std::fmt::Display| BlobError::Store(format!("reading a file: {e}"));
             let bytes = tokio::task::spawn_blocking(move || {
                 let mut bytes = vec![0; length as usize];
                 file.read_exact_at(&mut bytes, start).map(|()| bytes)
             })
             .await
-            .map_err(|e| BlobError::Store(format!("reading a file: {e}")))?
-            .map_err(|e| BlobError::Store(format!("reading a file: {e}")))?;
+            .map_err(|e| failed(&e))?
+            .map_err(|e| failed(&e))?;
             Ok(Some((Bytes::from(bytes), start + length..range.end)))
         }
     })
