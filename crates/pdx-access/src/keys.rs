@@ -287,8 +287,11 @@ impl KeyRing {
             .is_none_or(|retired| retired + self.retention > self.clock.now())
     }
 
-    /// The public keys that still verify tokens, for `/.well-known/jwks.json`.
+    /// The public keys that still verify tokens, for `/.well-known/jwks.json`: a key added by
+    /// `pdx keys rotate` in another process is published within [`RELOAD_INTERVAL`], before it
+    /// signs, whether or not this process signs tokens meanwhile.
     pub fn jwks(&self) -> Vec<Jwk> {
+        self.reload_if_older_than(RELOAD_INTERVAL);
         self.snapshot()
             .iter()
             .filter(|key| self.still_verifies(key))

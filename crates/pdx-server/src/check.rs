@@ -543,21 +543,47 @@ fn check_files(config: &Config, report: &mut Report) {
     }
     match free_space(data) {
         Some((free, total)) => {
-            let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
-            let message = format!(
-                "{:.1} GiB free of {:.1} GiB on the data directory's file system",
-                gib(free),
-                gib(total)
-            );
-            if free < (1 << 30) || free.saturating_mul(50) < total {
-                report.fail("disk", format!("{message}: less than 1 GiB or 2 % left"));
-            } else if free.saturating_mul(10) < total {
-                report.warn("disk", format!("{message}: less than 10 % left"));
-            } else {
-                report.ok("disk", message);
-            }
+            let (level, message) = disk_verdict(free, total);
+            report.add(level, "disk", message);
         }
         None => report.warn("disk", "cannot read the free space of the data directory"),
+    }
+}
+
+/// What the free space of the data directory's file system calls for: a failure under 1 GiB
+/// or 2 % free, a warning under 10 %.
+fn disk_verdict(free: u64, total: u64) -> (Level, String) {
+    let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
+    let message = format!(
+        "{:.1} GiB free of {:.1} GiB on the data directory's file system",
+        gib(free),
+        gib(total)
+    );
+    if free < (1 << 30) || free.saturating_mul(50) < total {
+        (
+            Level::Fail,
+            format!("{message}: less than 1 GiB or 2 % left"),
+        )
+    } else if free.saturating_mul(10) < total {
+        (Level::Warn, format!("{message}: less than 10 % left"))
+    } else {
+        (Level::Ok, message)
+    }
+}
+
+/// What a difference between this host's clock and PostgreSQL's calls for: a failure over
+/// 30 s (tokens, leases and ledger times go wrong), a warning over 1 s.
+fn clock_verdict(skew_ms: i64) -> (Level, String) {
+    let message = format!("this host's clock and the database's differ by {skew_ms} ms");
+    if skew_ms > 30_000 {
+        (
+            Level::Fail,
+            format!("{message}: tokens, leases and ledger times need synchronised clocks (NTP)"),
+        )
+    } else if skew_ms > 1_000 {
+        (Level::Warn, format!("{message}: synchronise both with NTP"))
+    } else {
+        (Level::Ok, message)
     }
 }
 
@@ -602,22 +628,11 @@ async fn check_database(database: &Database, report: &mut Report) {
     match theirs {
         Ok(theirs) => {
             let ours = before + (after - before) / 2;
-            let skew = (theirs - ours).num_milliseconds().abs();
-            let message = format!("this host's clock and the database's differ by {} ms", skew);
             if database.backend() == Backend::Sqlite {
                 report.ok("clock", "SQLite reads this host's clock");
-            } else if skew > 30_000 {
-                report.fail(
-                    "clock",
-                    format!(
-                        "{message}: tokens, leases and ledger times need synchronised clocks \
-                         (NTP)"
-                    ),
-                );
-            } else if skew > 1_000 {
-                report.warn("clock", format!("{message}: synchronise both with NTP"));
             } else {
-                report.ok("clock", message);
+                let (level, message) = clock_verdict((theirs - ours).num_milliseconds().abs());
+                report.add(level, "clock", message);
             }
         }
         Err(error) => report.warn(
@@ -766,5 +781,47 @@ async fn check_ledger(config: &Config, database: &Database, report: &mut Report)
         );
     } else {
         report.ok("ledger", message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn a_disk_fails_under_1_gib_or_2_percent_and_warns_under_10_percent() {
+        for (free, total, level) in [
+            (500 * GIB, 1000 * GIB, Level::Ok),
+            (100 * GIB, 1000 * GIB, Level::Ok),
+            (99 * GIB, 1000 * GIB, Level::Warn),
+            (21 * GIB, 1000 * GIB, Level::Warn),
+            (19 * GIB, 1000 * GIB, Level::Fail),
+            (GIB / 2, 4 * GIB, Level::Fail),
+            (3 * GIB, 4 * GIB, Level::Ok),
+        ] {
+            let (found, message) = disk_verdict(free, total);
+            assert_eq!(found, level, "{free} of {total}: {message}");
+            assert!(message.contains("GiB free of"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_clock_warns_over_a_second_apart_and_fails_over_thirty() {
+        for (skew, level) in [
+            (0, Level::Ok),
+            (1_000, Level::Ok),
+            (1_001, Level::Warn),
+            (30_000, Level::Warn),
+            (30_001, Level::Fail),
+        ] {
+            let (found, message) = clock_verdict(skew);
+            assert_eq!(found, level, "{skew} ms: {message}");
+            assert!(
+                message.contains(&format!("differ by {skew} ms")),
+                "{message}"
+            );
+        }
     }
 }

@@ -437,6 +437,39 @@ fn doctor_finds_a_key_file_others_can_read_and_passes_once_it_is_fixed() {
         said.contains("a probe was written, read back and deleted"),
         "{said}"
     );
+
+    // The schema a step behind the binary, as when a new version is installed before
+    // `pdx migrate` has run: the doctor names the migration and says what applies it.
+    #[derive(diesel::QueryableByName)]
+    struct Newest {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let forgotten = database.database().conn().map(|mut conn| {
+        use diesel::RunQueryDsl;
+        let newest: Newest =
+            diesel::sql_query("SELECT max(version) AS version FROM __diesel_schema_migrations")
+                .get_result(&mut conn)?;
+        diesel::sql_query("DELETE FROM __diesel_schema_migrations WHERE version = $1")
+            .bind::<diesel::sql_types::Text, _>(&newest.version)
+            .execute(&mut conn)?;
+        Ok::<_, diesel::result::Error>(newest.version)
+    });
+    let Ok(Ok(forgotten)) = forgotten else {
+        panic!("cannot forget the newest migration: {forgotten:?}")
+    };
+    let behind = doctor(data.path());
+    let said = String::from_utf8_lossy(&behind.stdout).into_owned();
+    assert!(behind.status.success(), "a warning is no failure: {said}");
+    assert!(
+        said.lines().any(|l| l.starts_with("warn")
+            && l.contains("migrations")
+            && l.contains("1 pending (")
+            // Named as its directory is (`2026-12-09-010000_…`); recorded by its digits.
+            && l.replace('-', "").contains(&forgotten)
+            && l.contains("pdx migrate")),
+        "{forgotten}: {said}"
+    );
 }
 
 #[test]

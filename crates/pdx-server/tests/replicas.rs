@@ -2,8 +2,8 @@
 //! each with its own empty data directory, both on one database (SQLite here, PostgreSQL
 //! when PDX_TEST_DATABASE_URL names one) and one S3 bucket (a real S3-protocol server), both
 //! given the same master key. Tokens, files, the ledger, its checkpoints and search are the
-//! platform's, not a process's; when the process signing checkpoints dies, the other takes
-//! over.
+//! platform's, not a process's; a key rotated by an operator reaches both; when the process
+//! signing checkpoints dies, the other takes over.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -230,6 +230,22 @@ impl Replica {
     }
 
     /// The value of an unlabelled metric on this process's `/metrics`.
+    async fn ledger_status(&self) -> Value {
+        body(
+            self.send(reqwest::Method::GET, "/api/v1/ledger/status", None, None)
+                .await,
+        )
+        .await
+    }
+
+    async fn jwks(&self) -> Value {
+        body(
+            self.send(reqwest::Method::GET, "/.well-known/jwks.json", None, None)
+                .await,
+        )
+        .await
+    }
+
     async fn metric(&self, name: &str) -> Option<f64> {
         let text = self
             .send(reqwest::Method::GET, "/metrics", None, None)
@@ -260,6 +276,29 @@ impl Replica {
             .unwrap_or_else(|| panic!("no receipt"));
         (seq, response.text().await.unwrap_or_default())
     }
+}
+
+/// The key ids a JWK set publishes.
+fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|key| key["kid"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The `kid` in a JWT's header: the key that signed it.
+fn signing_kid(token: &str) -> String {
+    use base64::Engine as _;
+    let header = token.split('.').next().unwrap_or_default();
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap_or_default();
+    serde_json::from_slice::<Value>(&decoded).unwrap_or_default()["kid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn body(response: reqwest::Response) -> Value {
@@ -334,16 +373,7 @@ async fn two_servers_with_their_own_data_directories_on_one_database_and_bucket_
         .send(reqwest::Method::GET, "/api/v1/me", Some(&token), None)
         .await;
     assert_eq!(me.status(), 200, "a token from A works on B");
-    let jwks_a = body(
-        a.send(reqwest::Method::GET, "/.well-known/jwks.json", None, None)
-            .await,
-    )
-    .await;
-    let jwks_b = body(
-        b.send(reqwest::Method::GET, "/.well-known/jwks.json", None, None)
-            .await,
-    )
-    .await;
+    let (jwks_a, jwks_b) = (a.jwks().await, b.jwks().await);
     assert_eq!(jwks_a, jwks_b);
     assert_eq!(jwks_a["keys"].as_array().map(Vec::len), Some(1));
 
@@ -473,6 +503,11 @@ async fn two_servers_with_their_own_data_directories_on_one_database_and_bucket_
         checkpoint_b.text().await.unwrap_or_default(),
     );
     assert_eq!(note_a, note_b);
+    // Each verifies the platform's ledger under the key in the database, not one of its own.
+    for replica in [&a, &b] {
+        let status = replica.ledger_status().await;
+        assert_eq!(status["verified"], true, "{}: {status}", replica.base);
+    }
     // What an operator's alerts watch: exactly one signer, and checkpoints being signed.
     assert_eq!(a.metric("pdx_checkpoint_signer").await, Some(1.0));
     assert_eq!(b.metric("pdx_checkpoint_signer").await, Some(0.0));
@@ -486,6 +521,52 @@ async fn two_servers_with_their_own_data_directories_on_one_database_and_bucket_
             .await
             .is_some_and(|size| size >= entries as f64)
     );
+
+    // `pdx keys rotate` from an operator's shell, as a quarterly timer runs it: both servers
+    // publish the new key within 30 s, A signs with it from 60 s after the rotation, and B
+    // honours A's new tokens and the tokens of the replaced key alike.
+    let old_kids = kids(&jwks_a);
+    platform.operator(&["keys", "rotate"], None);
+    let mut new_kid = String::new();
+    eventually(
+        Duration::from_secs(45),
+        "both servers publishing the new key",
+        async || {
+            let (jwks_a, jwks_b) = (a.jwks().await, b.jwks().await);
+            let published = kids(&jwks_a);
+            match published.iter().find(|kid| !old_kids.contains(kid)) {
+                Some(kid) if published.len() == 2 && jwks_a == jwks_b => {
+                    new_kid = kid.clone();
+                    true
+                }
+                _ => false,
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        signing_kid(&a.token("admin@water.test").await),
+        old_kids[0],
+        "the replaced key signs until the new one activates"
+    );
+    let mut rotated = String::new();
+    eventually(
+        Duration::from_secs(75),
+        "A signing with the new key",
+        async || {
+            // A sign-in a second is enough to see it; a hundred would only fill the database.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            rotated = a.token("admin@water.test").await;
+            signing_kid(&rotated) == new_kid
+        },
+    )
+    .await;
+    for (which, token) in [("the new key's", &rotated), ("the replaced key's", &token)] {
+        let me = b
+            .send(reqwest::Method::GET, "/api/v1/me", Some(token), None)
+            .await;
+        assert_eq!(me.status(), 200, "{which} token from A works on B");
+    }
 
     // A dies without a word: B takes the signing over once A's lease lapses, and the new
     // entries get a checkpoint that extends the history A signed.
@@ -522,6 +603,8 @@ async fn two_servers_with_their_own_data_directories_on_one_database_and_bucket_
         200,
         "the new checkpoint extends the old one"
     );
+    let status = b.ledger_status().await;
+    assert_eq!(status["verified"], true, "{status}");
 
     // Neither process keeps a key of its own: every key is in the database.
     assert!(!b.data_dir.path().join("keys").exists());

@@ -427,6 +427,77 @@ async fn the_ledger_exported_whole_then_by_segments_verifies_offline_against_its
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_exported_to_a_bucket_verifies_and_the_next_run_continues_from_it() {
+    // What the nightly CronJob does: `pdx ledger export s3://…` with no --from.
+    let (server, _, distribution) = populated().await;
+    let s3 = pdx_storage::test_s3::S3Server::start();
+    let mut config = server.config.clone();
+    config.catalog.s3 = s3
+        .options()
+        .into_iter()
+        .map(|(k, v)| (k, pdx_server::config::Setting::Text(v)))
+        .collect();
+    let destination = s3.url("ledger-archive");
+    let Ok(bucket) = pdx_storage::BlobStore::open_with(&destination, &s3.options()) else {
+        panic!("cannot open the bucket")
+    };
+    let read = async |name: &str| match bucket.read(name).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(error) => panic!("{name}: {error}"),
+    };
+    let exported = pdx_server::backup::export_ledger(&config, &destination, None, None).await;
+    let Ok(first) = exported else {
+        panic!("the export is written: {exported:?}")
+    };
+    assert_eq!((first.from, first.size as i64), (0, ledger_size(&server)));
+    let mut kept = bucket.keys().await.unwrap_or_default();
+    kept.sort();
+    let mut written = first.written.clone();
+    written.sort();
+    assert_eq!(
+        kept, written,
+        "the objects are in the bucket, under its prefix"
+    );
+    let entries = read(&first.written[0]).await;
+    let report = pdx_circulation::verify::verify_export(
+        std::io::Cursor::new(entries.into_bytes()),
+        &read(&first.written[1]).await,
+        read(&first.written[2]).await.trim(),
+    );
+    assert!(report.is_ok(), "{report:?}");
+
+    // The next run finds where the archive in the bucket ends: nothing new, nothing written;
+    // after more circulation, only the new entries.
+    let again = pdx_server::backup::export_ledger(&config, &destination, None, None).await;
+    assert!(
+        again.as_ref().is_ok_and(|e| e.written.is_empty()),
+        "{again:?}"
+    );
+    circulate(&server, &distribution, 3).await;
+    let exported = pdx_server::backup::export_ledger(&config, &destination, None, None).await;
+    let Ok(second) = exported else {
+        panic!("the segment is written: {exported:?}")
+    };
+    assert_eq!(second.from, first.size);
+    assert_eq!(
+        read(&second.written[0]).await.lines().count() as u64,
+        second.size - first.size,
+        "only the new entries"
+    );
+    let whole = format!(
+        "{}{}",
+        read(&first.written[0]).await,
+        read(&second.written[0]).await
+    );
+    let report = pdx_circulation::verify::verify_export(
+        std::io::Cursor::new(whole.into_bytes()),
+        &read(&second.written[1]).await,
+        read(&second.written[2]).await.trim(),
+    );
+    assert!(report.is_ok(), "both segments in order verify: {report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqlite_installation_copied_into_postgresql_goes_on_there_as_the_same_platform() {
     // The new database: PostgreSQL, so this runs in CI's PostgreSQL pass; the README's test
     // command needs no database server, and there is nothing to copy into without one.
