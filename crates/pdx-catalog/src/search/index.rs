@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use pdx_storage::feed::{self, CatalogChange};
 use pdx_storage::{DbConnection, instance};
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, FacetCollector, FacetCounts, TopDocs};
+use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::error::LockError;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query};
 use tantivy::schema::document::{DeserializeError, DocumentDeserialize, DocumentDeserializer};
@@ -29,6 +29,7 @@ use tantivy::{
 
 use super::analysis::{self, ANALYZER};
 use super::directory::IndexDirectory;
+use super::facets::{FacetCounter, FacetTables, FacetTally};
 use super::query::{self, FilterFields, Mode, TextFields};
 use super::{
     FacetCount, Facets, Highlight, Render, SearchHits, SearchQuery, Sort, SuggestedDataset,
@@ -152,6 +153,8 @@ pub struct SearchIndex {
     render: Arc<dyn Render>,
     /// Publishers' names by organisation id, as the documents hold them (facet names).
     publishers: RwLock<HashMap<String, String>>,
+    /// Every document's facet values, segment by segment, for counting them.
+    facets: Arc<FacetTables>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -233,9 +236,12 @@ impl SearchIndex {
         index.tokenizers().register(ANALYZER, analysis::analyzer());
         let (_, fields) = schema();
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        let facets = Arc::new(FacetTables::new("facets", &DIMENSIONS));
+        let warmer: Arc<dyn tantivy::Warmer> = facets.clone();
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
+            .warmers(vec![Arc::downgrade(&warmer)])
             .try_into()?;
         Ok(Self {
             index,
@@ -247,6 +253,7 @@ impl SearchIndex {
             location,
             render,
             publishers: RwLock::default(),
+            facets,
         })
     }
 
@@ -581,13 +588,7 @@ impl SearchIndex {
         let limit = usize::try_from(search.limit.max(0)).unwrap_or(0);
         let offset = usize::try_from(search.offset.max(0)).unwrap_or(0);
         let top = TopDocs::with_limit(limit.max(1)).and_offset(offset);
-        let facets = (search.facet_limit > 0).then(|| {
-            let mut collector = FacetCollector::for_field("facets");
-            for dimension in DIMENSIONS {
-                collector.add_facet(format!("/{dimension}").as_str());
-            }
-            collector
-        });
+        let facets = (search.facet_limit > 0).then(|| self.facets.counter());
         let (addresses, total, counts) = match (search.sort, has_text) {
             (Sort::Relevance, true) => collect(&searcher, &query, top.order_by_score(), facets)?,
             (Sort::Relevance | Sort::Modified, _) => {
@@ -603,7 +604,7 @@ impl SearchIndex {
         let mut hits = SearchHits {
             total: i64::try_from(total).unwrap_or(i64::MAX),
             facets: counts
-                .map(|counts| facet_counts(&counts, search.facet_limit))
+                .map(|counts| facet_counts(&self.facets, &counts, search.facet_limit))
                 .unwrap_or_default(),
             ..SearchHits::default()
         };
@@ -726,12 +727,13 @@ impl SearchIndex {
             return Ok(Suggestions::default());
         };
         let searcher = self.reader.searcher();
-        let mut keywords = FacetCollector::for_field("facets");
-        keywords.add_facet("/keyword");
         let (top, counts) = searcher
             .search(
                 &*query,
-                &(TopDocs::with_limit(limit.max(1)).order_by_score(), keywords),
+                &(
+                    TopDocs::with_limit(limit.max(1)).order_by_score(),
+                    self.facets.counter(),
+                ),
             )
             .map_err(engine)?;
         let (terms, last) = query::typed_terms(&mut analyzer, text);
@@ -754,14 +756,15 @@ impl SearchIndex {
         }
         let typed = text.trim().to_lowercase();
         let last_word = typed.split_whitespace().last().unwrap_or_default();
-        let mut found: Vec<FacetCount> = counts
-            .get("/keyword")
-            .filter_map(|(facet, count)| {
-                let value = last_segment(facet)?;
+        let mut found: Vec<FacetCount> = self
+            .facets
+            .named(&counts, dimension("keyword"))
+            .into_iter()
+            .filter_map(|(value, count)| {
                 let lower = value.to_lowercase();
                 (lower.contains(&typed) || (!last_word.is_empty() && lower.contains(last_word)))
                     .then(|| FacetCount {
-                        value,
+                        value: value.to_string(),
                         count: i64::try_from(count).unwrap_or(i64::MAX),
                         name: None,
                     })
@@ -779,8 +782,8 @@ fn collect<C, K>(
     searcher: &Searcher,
     query: &dyn Query,
     top: C,
-    facets: Option<FacetCollector>,
-) -> Result<(Vec<DocAddress>, usize, Option<FacetCounts>), CatalogError>
+    facets: Option<FacetCounter<'_>>,
+) -> Result<(Vec<DocAddress>, usize, Option<FacetTally>), CatalogError>
 where
     C: tantivy::collector::Collector<Fruit = Vec<(K, DocAddress)>>,
 {
@@ -824,10 +827,6 @@ impl DocumentDeserialize for Stored {
         }
         Ok(Stored(values))
     }
-}
-
-fn last_segment(facet: &tantivy::schema::Facet) -> Option<String> {
-    facet.to_path().last().map(|s| (*s).to_owned())
 }
 
 /// A field's text with the query's words in `<mark>`, HTML-escaped: the whole text when it
@@ -924,23 +923,29 @@ fn escape(text: &str) -> String {
     escaped
 }
 
+/// The index of a facet dimension in [`DIMENSIONS`].
+fn dimension(name: &str) -> usize {
+    DIMENSIONS
+        .iter()
+        .position(|d| *d == name)
+        .unwrap_or(DIMENSIONS.len())
+}
+
 /// Facet counts by dimension: the `limit` most frequent values, ties by value.
-fn facet_counts(counts: &FacetCounts, limit: i64) -> Facets {
+fn facet_counts(tables: &FacetTables, counts: &FacetTally, limit: i64) -> Facets {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let dimension = |name: &str| {
-        let mut values: Vec<FacetCount> = counts
-            .get(format!("/{name}").as_str())
-            .filter_map(|(facet, count)| {
-                Some(FacetCount {
-                    value: last_segment(facet)?,
-                    count: i64::try_from(count).unwrap_or(i64::MAX),
-                    name: None,
-                })
-            })
-            .collect();
-        values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        let mut values = tables.named(counts, dimension(name));
+        values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         values.truncate(limit);
         values
+            .into_iter()
+            .map(|(value, count)| FacetCount {
+                value: value.to_string(),
+                count: i64::try_from(count).unwrap_or(i64::MAX),
+                name: None,
+            })
+            .collect()
     };
     Facets {
         theme: dimension("theme"),

@@ -4,6 +4,7 @@
 
 pub mod analysis;
 mod directory;
+mod facets;
 mod index;
 mod query;
 
