@@ -115,8 +115,10 @@ impl FacetTables {
         let dictionary = facet_reader.facet_dict();
         // The number of each of the segment's facets (by its ordinal in the segment's
         // dictionary), none for a facet that is not `/dimension/value` of a counted dimension.
+        // Within the segment, a counted value is numbered by its place in `segment_names`,
+        // which holds its number in `Names`.
         let mut numbers = Vec::with_capacity(dictionary.num_terms());
-        let mut global = Vec::new();
+        let mut segment_names = Vec::new();
         {
             let mut names = self.names.write().unwrap_or_else(PoisonError::into_inner);
             let mut terms = dictionary.stream()?;
@@ -130,8 +132,8 @@ impl FacetTables {
                     _ => None,
                 });
                 numbers.push(number.map(|number| {
-                    global.push(number);
-                    (global.len() - 1) as u32
+                    segment_names.push(number);
+                    (segment_names.len() - 1) as u32
                 }));
             }
         }
@@ -160,8 +162,8 @@ impl FacetTables {
         }
         Ok(SegmentTable {
             starts,
-            values: Values::new(values, global.len()),
-            names: global,
+            values: Values::new(values, segment_names.len()),
+            names: segment_names,
         })
     }
 

@@ -934,7 +934,7 @@ fn dimension(name: &str) -> usize {
 /// Facet counts by dimension: the `limit` most frequent values, ties by value.
 fn facet_counts(tables: &FacetTables, counts: &FacetTally, limit: i64) -> Facets {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let dimension = |name: &str| {
+    let most_frequent = |name: &str| {
         let mut values = tables.named(counts, dimension(name));
         values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         values.truncate(limit);
@@ -948,13 +948,13 @@ fn facet_counts(tables: &FacetTables, counts: &FacetTally, limit: i64) -> Facets
             .collect()
     };
     Facets {
-        theme: dimension("theme"),
-        publisher: dimension("publisher"),
-        format: dimension("format"),
-        opening_class: dimension("opening_class"),
-        sharing_class: dimension("sharing_class"),
-        grade: dimension("grade"),
-        licence: dimension("licence"),
-        keyword: dimension("keyword"),
+        theme: most_frequent("theme"),
+        publisher: most_frequent("publisher"),
+        format: most_frequent("format"),
+        opening_class: most_frequent("opening_class"),
+        sharing_class: most_frequent("sharing_class"),
+        grade: most_frequent("grade"),
+        licence: most_frequent("licence"),
+        keyword: most_frequent("keyword"),
     }
 }
