@@ -173,33 +173,32 @@ pub fn append_at(
         head.size = end;
         return Ok(first..end);
     }
-    // SQLite allows at most 32,766 bound parameters per statement.
-    for chunk in rows.chunks(2_000) {
-        let values: Vec<_> = chunk
-            .iter()
-            .map(|r| {
-                (
-                    ledger_entries::seq.eq(r.0),
-                    ledger_entries::recorded_at.eq(r.1),
-                    ledger_entries::kind.eq(&r.2),
-                    ledger_entries::decision.eq(&r.3),
-                    ledger_entries::organization_id.eq(&r.4),
-                    ledger_entries::dataset_id.eq(&r.5),
-                    ledger_entries::grant_id.eq(&r.6),
-                    ledger_entries::bytes.eq(r.7),
-                    ledger_entries::body.eq(&r.8),
-                    ledger_entries::leaf_hash.eq(&r.9),
-                    ledger_entries::actor_user_id.eq(&r.10),
-                    ledger_entries::reason.eq(&r.11),
-                    ledger_entries::purpose.eq(&r.12),
-                )
-            })
-            .collect();
-        let insert = diesel::insert_into(ledger_entries::table).values(values);
-        match conn {
-            DbConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-            DbConnection::Postgres(pg) => insert.execute(pg)?,
-        };
+    // One row a statement: its SQL is the same for every batch, so SQLite parses and plans it
+    // once per connection (diesel keeps it prepared); a statement of all the batch's rows is
+    // new text for every batch size and was parsed afresh each time.
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return Err(StorageError::Task(
+            "a SQLite append on another backend".into(),
+        ));
+    };
+    for r in &rows {
+        diesel::insert_into(ledger_entries::table)
+            .values((
+                ledger_entries::seq.eq(r.0),
+                ledger_entries::recorded_at.eq(r.1),
+                ledger_entries::kind.eq(&r.2),
+                ledger_entries::decision.eq(&r.3),
+                ledger_entries::organization_id.eq(&r.4),
+                ledger_entries::dataset_id.eq(&r.5),
+                ledger_entries::grant_id.eq(&r.6),
+                ledger_entries::bytes.eq(r.7),
+                ledger_entries::body.eq(&r.8),
+                ledger_entries::leaf_hash.eq(&r.9),
+                ledger_entries::actor_user_id.eq(&r.10),
+                ledger_entries::reason.eq(&r.11),
+                ledger_entries::purpose.eq(&r.12),
+            ))
+            .execute(sqlite)?;
     }
     diesel::update(ledger_head::table.find(1))
         .set(ledger_head::size.eq(to_i64(end, "size")?))

@@ -192,7 +192,11 @@ impl Application {
         .shutdown_timeout(config.shutdown_timeout_secs)
         // A client that closes its side has gone: its request's work (a row query, an upstream
         // call) is dropped and stopped instead of running on for nobody.
-        .h1_allow_half_closed(false);
+        .h1_allow_half_closed(false)
+        // An answer written in two parts (the gateway's head, then the upstream's body as it
+        // arrives) must not wait for the client's delayed acknowledgement (Nagle's algorithm):
+        // that held about one call in a hundred for 40 ms.
+        .tcp_nodelay(true);
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
