@@ -168,19 +168,17 @@ pub fn append_at(
         ));
     }
     let end = first + entries.len() as u64;
-    if let DbConnection::Postgres(pg) = conn {
-        append_postgres(pg, &rows, to_i64(end, "size")?, &usage, &rollups)?;
-        head.size = end;
-        return Ok(first..end);
-    }
+    let sqlite = match conn {
+        DbConnection::Postgres(pg) => {
+            append_postgres(pg, &rows, to_i64(end, "size")?, &usage, &rollups)?;
+            head.size = end;
+            return Ok(first..end);
+        }
+        DbConnection::Sqlite(sqlite) => sqlite,
+    };
     // One row a statement: its SQL is the same for every batch, so SQLite parses and plans it
     // once per connection (diesel keeps it prepared); a statement of all the batch's rows is
     // new text for every batch size and was parsed afresh each time.
-    let DbConnection::Sqlite(sqlite) = conn else {
-        return Err(StorageError::Task(
-            "a SQLite append on another backend".into(),
-        ));
-    };
     for r in &rows {
         diesel::insert_into(ledger_entries::table)
             .values((
